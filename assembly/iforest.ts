@@ -1,0 +1,2 @@
+// Entry of build/iforest.wasm: isolation-forest fit and score (owned by the analytics engine).
+export { scratchAlloc, scratchReset } from "./scratch";

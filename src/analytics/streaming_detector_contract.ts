@@ -1,0 +1,25 @@
+/**
+ * What alert rules (src/alerts/) need from the analytics engine: a causal, incremental anomaly
+ * scorer per series. Implemented in src/analytics/ by `createStreamingDetector`.
+ */
+
+export type DetectorMethod = 'auto' | 'iforest' | 'zscore' | 'seasonal' | 'changepoint';
+
+export interface StreamingDetectorOptions {
+  method?: DetectorMethod;
+  /** In [0, 1]; higher = lower decision threshold = more anomalies. Default 0.5. */
+  sensitivity?: number;
+}
+
+export interface AnomalyVerdict {
+  /** In [0, 1]; higher = more anomalous. Uses only points up to and including this one. */
+  score: number;
+  isAnomaly: boolean;
+}
+
+/** One series' detector. Feed points in time order; a point older than the last is refused. */
+export interface StreamingDetector {
+  update(timestampMs: number, value: number): AnomalyVerdict;
+  /** Points seen so far. */
+  readonly count: number;
+}

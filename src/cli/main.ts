@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/**
+ * `emms` command line: dispatches to one module per subcommand, loaded on demand so that
+ * `emms detect` does not pay for starting the server's dependencies.
+ */
+
+interface Subcommand {
+  summary: string;
+  load: () => Promise<{ run(argv: string[]): Promise<number> }>;
+}
+
+// Each subcommand module exports `run(argv): Promise<exit code>` and prints its own --help.
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  serve: { summary: 'run the HTTP/WebSocket server over the embedded SQLite engine', load: () => import('./serve_command.js') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(SUBCOMMANDS).map((n) => n.length));
+  const lines = Object.entries(SUBCOMMANDS).map(([name, s]) => `  ${name.padEnd(width)}  ${s.summary}`);
+  return `Usage: emms <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun \`emms <command> --help\` for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const command = SUBCOMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`emms: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
+    return 2;
+  }
+  const mod = await command.load();
+  return mod.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`emms: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,132 @@
+/**
+ * The embedded engine's contract: what `createMetricsSystem()` returns. Every feature
+ * (server, analytics, alerts, keys, collectors) talks to storage only through this.
+ *
+ * Lifecycle: `start()` once (opens the database, replays the write-ahead records), then any
+ * number of concurrent calls, then `stop()` (flushes every head into chunks, checkpoints and
+ * closes). A stopped system can be started again.
+ */
+import type { MetricDataPoint, MetricType, Tags } from './metric.js';
+
+export type TimeInput = number | Date | string;
+
+export type Aggregation =
+  | 'count' | 'sum' | 'min' | 'max' | 'first' | 'last' | 'avg' | 'stddev'
+  | 'p50' | 'p90' | 'p95' | 'p99' | 'rate';
+
+export const AGGREGATIONS: readonly Aggregation[] = [
+  'count', 'sum', 'min', 'max', 'first', 'last', 'avg', 'stddev', 'p50', 'p90', 'p95', 'p99', 'rate',
+];
+
+export interface MetricsSystemOptions {
+  storage?: 'sqlite';
+  /** SQLite database file; its directory is created if missing. Default `data/metrics.db`. */
+  path?: string;
+  /** Tenant of every series written or read through this instance. Default `default`. */
+  tenant?: string;
+  /** Worker threads for large queries; default: number of CPUs. 0 runs every query inline. */
+  queryWorkers?: number;
+  /** Drop chunks whose newest point is older than this many days (0 = keep forever). */
+  retentionDays?: number;
+}
+
+export interface RawQuery {
+  /** Glob over metric ids: `*` any run of characters, `?` one character. */
+  metricPattern: string;
+  /** Inclusive. Date, epoch ms or ISO-8601 string. Default 0. */
+  startTime?: TimeInput;
+  /** Exclusive. Default now. */
+  endTime?: TimeInput;
+  /** Exact tag filters; every key must be present with this value. */
+  tags?: Tags;
+  /** Refuse (QueryLimitError) when more series than this match. */
+  maxSeries?: number;
+  /** Refuse (QueryLimitError) when more raw points than this would be returned. */
+  maxPoints?: number;
+}
+
+export interface AggregatedQuery extends RawQuery {
+  aggregation: Aggregation;
+  /** `30s`, `5m`, `1h`, `1d`, `1w` …; buckets aligned to the Unix epoch. */
+  interval: string;
+  /** Tag keys to merge series by; `[]` merges every selected series into one. */
+  groupBy?: string[];
+}
+
+export interface SeriesResult {
+  metricId: string;
+  metricType: MetricType;
+  tags: Tags;
+  /** Epoch ms, ascending. For aggregates: bucket starts of non-empty buckets. */
+  timestamps: Float64Array;
+  values: Float64Array;
+}
+
+export interface QueryStats {
+  series: number;
+  pointsScanned: number;
+  elapsedMs: number;
+}
+
+/** A series given as columns: the fast ingest path for many points of one series. */
+export interface ColumnarSeries {
+  metricId: string;
+  metricType?: MetricType | `${MetricType}`;
+  tags?: Tags;
+  timestamps: Float64Array | number[];
+  values: Float64Array | number[];
+}
+
+/** A stored series and its newest point (for /federate, key gauges, alert evaluation). */
+export interface LatestPoint {
+  metricId: string;
+  metricType: MetricType;
+  tags: Tags;
+  timestamp: number;
+  value: number;
+}
+
+export interface StorageStats {
+  series: number;
+  chunks: number;
+  /** Points held in heads, not yet cut into chunks. */
+  headPoints: number;
+  /** Bytes of write-ahead records not yet checkpointed into chunks. */
+  walBytes: number;
+  pointsIngested: number;
+  batchesIngested: number;
+  /** Size of every file of the database (main, -wal, -shm) in bytes. */
+  diskBytes: number;
+}
+
+export interface MetricsSystem {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly running: boolean;
+  /**
+   * Folder of the database file. Features keep their own state (alerts, keys, health
+   * targets) in their own SQLite files here, so they never contend with the ingest writer.
+   */
+  readonly dataDirectory: string;
+
+  /** Resolves when the point is durable. */
+  collectMetric(point: MetricDataPoint): Promise<void>;
+  /** Resolves when the whole batch is durable; rejects whole (nothing stored) on any bad point. */
+  collectMetrics(points: readonly MetricDataPoint[]): Promise<{ accepted: number }>;
+  /** Columnar form of collectMetrics: same validation and durability. */
+  collectSeries(series: readonly ColumnarSeries[]): Promise<{ accepted: number }>;
+
+  queryMetrics(query: RawQuery): Promise<SeriesResult[]>;
+  queryAggregated(query: AggregatedQuery): Promise<SeriesResult[]>;
+  /** Same as the two above, with statistics for the HTTP API. */
+  queryWithStats(query: RawQuery | AggregatedQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }>;
+
+  /** Newest point of every series matching the glob (and tags). */
+  latest(metricPattern: string, tags?: Tags): Promise<LatestPoint[]>;
+  /** Series matching the glob (and tags), without points. */
+  listSeries(metricPattern: string, tags?: Tags): Promise<Array<{ metricId: string; metricType: MetricType; tags: Tags }>>;
+
+  stats(): StorageStats;
+  /** Throws when the database cannot be written (used by GET /health). */
+  checkWritable(): void;
+}

@@ -1,0 +1,39 @@
+/**
+ * Creates piscina pools whose worker file sits next to the calling module.
+ *
+ * From dist/ the worker is the compiled `.js`; from src/ (vitest, tsx) it is the `.ts` file,
+ * which a plain worker thread cannot load, so the worker gets tsx's loader through execArgv.
+ */
+import { Piscina } from 'piscina';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export interface PoolOptions {
+  /** Default: number of CPUs. */
+  maxThreads?: number;
+  /** Default 0: threads start on the first task, so an idle engine costs nothing. */
+  minThreads?: number;
+  /** ms a worker stays alive with no work. */
+  idleTimeout?: number;
+}
+
+/**
+ * @param callerUrl `import.meta.url` of the calling module.
+ * @param workerStem worker file name without extension, relative to the caller's folder,
+ *   e.g. `../workers/aggregate_task`.
+ */
+export function createWorkerPool(callerUrl: string, workerStem: string, options: PoolOptions = {}): Piscina {
+  const fromSource = callerUrl.endsWith('.ts');
+  const filename = fileURLToPath(new URL(`${workerStem}${fromSource ? '.ts' : '.js'}`, callerUrl));
+  const maxThreads = options.maxThreads ?? availableParallelism();
+  if (!Number.isInteger(maxThreads) || maxThreads < 1) {
+    throw new RangeError(`options.maxThreads must be a positive integer; got ${String(maxThreads)}`);
+  }
+  return new Piscina({
+    filename,
+    maxThreads,
+    minThreads: Math.min(options.minThreads ?? 0, maxThreads),
+    idleTimeout: options.idleTimeout ?? 30_000,
+    execArgv: fromSource ? ['--import', 'tsx'] : [],
+  });
+}
