@@ -39,9 +39,9 @@ export function wasmPath(name: string): string {
 export function loadWasmModule(name: string): WebAssembly.Module {
   let compiled = moduleCache.get(name);
   if (compiled === undefined) {
-    let bytes: Buffer;
+    let bytes: Uint8Array<ArrayBuffer>;
     try {
-      bytes = readFileSync(wasmPath(name));
+      bytes = new Uint8Array(readFileSync(wasmPath(name)));
     } catch (cause) {
       throw new Error(`emms: build/${name}.wasm is missing; run \`npm run build:wasm\` (npm install does it)`, { cause });
     }
