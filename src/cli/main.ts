@@ -12,6 +12,9 @@ interface Subcommand {
 // Each subcommand module exports `run(argv): Promise<exit code>` and prints its own --help.
 const SUBCOMMANDS: Record<string, Subcommand> = {
   serve: { summary: 'run the HTTP/WebSocket server over the embedded SQLite engine', load: () => import('./serve_command.js') },
+  'import-audit': { summary: 'import a Vault or CloudTrail KMS audit trail as key events', load: () => import('./import_audit_command.js') },
+  detect: { summary: 'score a timestamp,value CSV with the streaming anomaly detectors', load: () => import('./detect_command.js') },
+  iforest: { summary: 'fit an isolation forest on a numeric CSV and write one score per row', load: () => import('./iforest_command.js') },
 };
 
 function usage(): string {

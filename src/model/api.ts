@@ -28,6 +28,11 @@ export interface MetricsSystemOptions {
   queryWorkers?: number;
   /** Drop chunks whose newest point is older than this many days (0 = keep forever). */
   retentionDays?: number;
+  /**
+   * `process` (default): an acknowledged batch survives the process being killed (SIGKILL,
+   * crash); `full` also survives power loss, at the cost of an fsync per group commit.
+   */
+  durability?: 'process' | 'full';
 }
 
 export interface RawQuery {

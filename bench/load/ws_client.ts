@@ -1,0 +1,173 @@
+/**
+ * A minimal RFC 6455 WebSocket client over node:net, for the load generator and the server
+ * tests. Node 20 has no WebSocket client of its own, and a hand-rolled one can also misbehave
+ * on purpose: send text frames, oversized frames, or never read its replies (`pauseReading`).
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+
+export const OPCODE_TEXT = 0x1;
+export const OPCODE_BINARY = 0x2;
+const OPCODE_CLOSE = 0x8;
+const OPCODE_PING = 0x9;
+const OPCODE_PONG = 0xa;
+
+export interface WsMessage {
+  opcode: number;
+  data: Buffer;
+}
+
+export class WsClient {
+  readonly #socket: Socket;
+  #buffer: Buffer = Buffer.alloc(0);
+  readonly #mask = randomBytes(4);
+  readonly #maskWord: number;
+  onMessage: (message: WsMessage) => void = () => undefined;
+  onClose: (code: number, reason: string) => void = () => undefined;
+  closed = false;
+  closeCode = 0;
+  closeReason = '';
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    this.#maskWord = this.#mask.readUInt32LE(0);
+  }
+
+  static open(url: string): Promise<WsClient> {
+    const u = new URL(url);
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
+        const key = randomBytes(16).toString('base64');
+        socket.write(
+          `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+      });
+      socket.setNoDelay(true);
+      let head = Buffer.alloc(0);
+      const onHandshake = (chunk: Buffer): void => {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        socket.off('data', onHandshake);
+        const status = head.subarray(0, head.indexOf('\r\n')).toString();
+        if (!/^HTTP\/1\.1 101/.test(status)) {
+          socket.destroy();
+          reject(new Error(`WebSocket upgrade refused: ${status} ${head.subarray(end + 4).toString()}`));
+          return;
+        }
+        const client = new WsClient(socket);
+        socket.on('data', (d: Buffer) => client.#onData(d));
+        socket.on('close', () => client.#closedNow(client.closeCode || 1006, client.closeReason));
+        socket.on('error', () => undefined);
+        resolve(client);
+        const rest = head.subarray(end + 4);
+        if (rest.length > 0) client.#onData(rest);
+      };
+      socket.on('data', onHandshake);
+      socket.once('error', reject);
+    });
+  }
+
+  #closedNow(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.onClose(code, reason);
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    for (;;) {
+      const b = this.#buffer;
+      if (b.length < 2) return;
+      const opcode = b[0]! & 0x0f;
+      let len = b[1]! & 0x7f;
+      let at = 2;
+      if (len === 126) {
+        if (b.length < 4) return;
+        len = b.readUInt16BE(2);
+        at = 4;
+      } else if (len === 127) {
+        if (b.length < 10) return;
+        len = Number(b.readBigUInt64BE(2));
+        at = 10;
+      }
+      if (b.length < at + len) return;
+      const data = b.subarray(at, at + len);
+      this.#buffer = b.subarray(at + len);
+      if (opcode === OPCODE_CLOSE) {
+        const code = data.length >= 2 ? data.readUInt16BE(0) : 1005;
+        this.#closedNow(code, data.subarray(2).toString());
+        this.#socket.end();
+      } else if (opcode === OPCODE_PING) {
+        this.#sendFrame(OPCODE_PONG, data);
+      } else if (opcode !== OPCODE_PONG) {
+        this.onMessage({ opcode, data });
+      }
+    }
+  }
+
+  #sendFrame(opcode: number, payload: Uint8Array): boolean {
+    const len = payload.byteLength;
+    const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    const frame = Buffer.allocUnsafe(headerLen + 4 + len);
+    frame[0] = 0x80 | opcode;
+    if (len < 126) frame[1] = 0x80 | len;
+    else if (len < 65536) {
+      frame[1] = 0x80 | 126;
+      frame.writeUInt16BE(len, 2);
+    } else {
+      frame[1] = 0x80 | 127;
+      frame.writeBigUInt64BE(BigInt(len), 2);
+    }
+    this.#mask.copy(frame, headerLen);
+    const at = headerLen + 4;
+    frame.set(payload, at);
+    // Mask four bytes at a time where the payload is 4-byte aligned in `frame`.
+    const body = frame.subarray(at);
+    const words = (at % 4 === 0 ? len : 0) >>> 2;
+    if (words > 0) {
+      const w = new Uint32Array(frame.buffer, frame.byteOffset + at, words);
+      for (let i = 0; i < words; i++) w[i] ^= this.#maskWord;
+    }
+    for (let i = words * 4; i < len; i++) body[i]! ^= this.#mask[i & 3]!;
+    return this.#socket.write(frame);
+  }
+
+  /** Sends a binary frame; false when the socket's write buffer is full (wait for drain). */
+  send(payload: Uint8Array): boolean {
+    return this.#sendFrame(OPCODE_BINARY, payload);
+  }
+
+  sendText(text: string): boolean {
+    return this.#sendFrame(OPCODE_TEXT, Buffer.from(text));
+  }
+
+  /** Writes raw bytes as they are (for malformed-frame tests). */
+  sendRaw(bytes: Uint8Array): void {
+    this.#socket.write(bytes);
+  }
+
+  waitDrain(): Promise<void> {
+    return new Promise((resolve) => this.#socket.once('drain', () => resolve()));
+  }
+
+  /** Stops reading replies, like a client that never reads its acks. */
+  pauseReading(): void {
+    this.#socket.pause();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    const payload = Buffer.alloc(2);
+    payload.writeUInt16BE(1000, 0);
+    this.#sendFrame(OPCODE_CLOSE, payload);
+    this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * NAB-style scorer and runner: scores streaming detectors on the Numenta Anomaly Benchmark files
+ * in ../shared/data/nab (or NAB_DIR) the way NAB v1.1 does (nab/sweeper.py, nab/scorer.py at
+ * https://github.com/numenta/NAB, commit ea702d75):
+ *   - rows in the probationary period, the first min(floor(0.15·rows), 750), are not scored;
+ *   - a detection inside a window earns A_TP·σ(y)/σ(−1), y = −(right − i + 1)/width, and only the
+ *     best (earliest) detection of a window counts; an undetected window costs A_FN;
+ *   - a detection outside every window costs A_FP·σ(p), p = |i − previous right edge|/(previous
+ *     width − 1), or −A_FP when no window precedes it or p > 3; σ(x) = 2/(1 + e^{5x}) − 1;
+ *   - one threshold per profile is swept over all files together, keeping the best total;
+ *   - normalised = 100·(raw − null)/(perfect − null), null = −A_FN·windows, perfect = A_TP·windows.
+ *
+ * Run: `npx tsx bench/nab_score.ts` (NAB_QUICK=1 scores 6 files only). It prints the three profile
+ * scores of `emms detect --method auto` (same code path as the CLI) beside NAB's windowed-Gaussian
+ * baseline, implemented as nab/detectors/gaussian/windowedGaussian_detector.py does it.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import { parseSeriesCsv, parseTimestampCell } from '../src/analytics/series_csv.js';
+import { normalUpperTail } from '../src/analytics/normal_distribution.js';
+import { detectSeries } from '../src/analytics/detect_series.js';
+
+export interface NabProfile {
+  name: string;
+  tp: number;
+  fp: number;
+  fn: number;
+}
+
+export const NAB_PROFILES: readonly NabProfile[] = [
+  { name: 'standard', tp: 1, fp: 0.11, fn: 1 },
+  { name: 'reward_low_FP_rate', tp: 1, fp: 0.22, fn: 1 },
+  { name: 'reward_low_FN_rate', tp: 1, fp: 0.11, fn: 2 },
+];
+
+export interface NabFileInput {
+  name: string;
+  /** One score per row, in file order. */
+  scores: ArrayLike<number>;
+  /** Windows as inclusive row-index ranges. */
+  windows: Array<[number, number]>;
+}
+
+export function scaledSigmoid(position: number): number {
+  return position > 3 ? -1 : 2 / (1 + Math.exp(5 * position)) - 1;
+}
+
+export function probationRows(rows: number): number {
+  return Math.min(Math.floor(0.15 * rows), Math.floor(0.15 * 5000));
+}
+
+interface ScoredRow {
+  score: number;
+  /** Window id (global across files) or -1 outside windows. */
+  window: number;
+  /** Unweighted sigmoid value: TP credit inside windows, FP factor outside. */
+  weight: number;
+}
+
+export interface NabResult {
+  profile: string;
+  threshold: number;
+  raw: number;
+  normalised: number;
+  tp: number;
+  fp: number;
+  fn: number;
+}
+
+/** Scores every profile; the threshold is swept over all rows of all files together. */
+export function scoreNab(files: readonly NabFileInput[], profiles: readonly NabProfile[] = NAB_PROFILES): NabResult[] {
+  const rows: ScoredRow[] = [];
+  let windowCount = 0;
+  const maxTp = scaledSigmoid(-1);
+  for (const file of files) {
+    const n = file.scores.length;
+    const probation = probationRows(n);
+    const windowOf = new Int32Array(n).fill(-1);
+    const windowSpan: Array<[number, number]> = [];
+    for (const [lo, hi] of file.windows) {
+      const id = windowCount++;
+      windowSpan[id] = [lo, hi];
+      for (let i = lo; i <= hi; i++) windowOf[i] = id;
+    }
+    let prevRight = -1;
+    let prevWidth = 0;
+    for (let i = 0; i < n; i++) {
+      const w = windowOf[i]!;
+      let weight: number;
+      if (w >= 0) {
+        const [lo, hi] = windowSpan[w]!;
+        const width = hi - lo + 1;
+        weight = scaledSigmoid(-(hi - i + 1) / width) / maxTp;
+        if (i === hi) {
+          prevRight = hi;
+          prevWidth = width;
+        }
+      } else if (prevRight < 0) {
+        weight = -1;
+      } else {
+        weight = scaledSigmoid(Math.abs(prevRight - i) / (prevWidth - 1));
+      }
+      if (i >= probation) rows.push({ score: file.scores[i]!, window: w, weight });
+    }
+  }
+  rows.sort((a, b) => b.score - a.score);
+  const results: NabResult[] = [];
+  for (const p of profiles) {
+    const best = new Float64Array(windowCount).fill(NaN);
+    let total = -p.fn * windowCount;
+    let bestTotal = total;
+    let bestThreshold = Infinity;
+    let tp = 0;
+    let fp = 0;
+    let bestCounts = { tp: 0, fp: 0 };
+    let i = 0;
+    while (i < rows.length) {
+      const s = rows[i]!.score;
+      for (; i < rows.length && rows[i]!.score === s; i++) {
+        const r = rows[i]!;
+        if (r.window >= 0) {
+          const credit = p.tp * r.weight;
+          const old = best[r.window]!;
+          if (Number.isNaN(old)) {
+            best[r.window] = credit;
+            total += credit + p.fn;
+            tp++;
+          } else if (credit > old) {
+            best[r.window] = credit;
+            total += credit - old;
+          }
+        } else {
+          total += p.fp * r.weight;
+          fp++;
+        }
+      }
+      if (total > bestTotal) {
+        bestTotal = total;
+        bestThreshold = s;
+        bestCounts = { tp, fp };
+      }
+    }
+    const nullScore = -p.fn * windowCount;
+    const perfect = p.tp * windowCount;
+    results.push({
+      profile: p.name,
+      threshold: bestThreshold,
+      raw: bestTotal,
+      normalised: windowCount === 0 ? 0 : (100 * (bestTotal - nullScore)) / (perfect - nullScore),
+      tp: bestCounts.tp,
+      fp: bestCounts.fp,
+      fn: windowCount - bestCounts.tp,
+    });
+  }
+  return results;
+}
+
+/** NAB's windowed Gaussian: 1 − Q(|z|) against mean/std of the last 6400 values, refreshed every 100. */
+export function windowedGaussianScores(values: ArrayLike<number>, windowSize = 6400, stepSize = 100): Float64Array {
+  const out = new Float64Array(values.length);
+  let window: number[] = [];
+  let stepBuffer: number[] = [];
+  let mean = 0;
+  let std = 1;
+  const refresh = (): void => {
+    mean = window.reduce((a, b) => a + b, 0) / window.length;
+    std = Math.sqrt(window.reduce((a, b) => a + (b - mean) ** 2, 0) / window.length);
+    if (std === 0) std = 0.000001;
+  };
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (window.length > 0) out[i] = 1 - normalUpperTail(Math.abs(v - mean) / std);
+    if (window.length < windowSize) {
+      window.push(v);
+      refresh();
+    } else {
+      stepBuffer.push(v);
+      if (stepBuffer.length === stepSize) {
+        window = window.slice(stepSize).concat(stepBuffer);
+        stepBuffer = [];
+        refresh();
+      }
+    }
+  }
+  return out;
+}
+
+export interface NabFile {
+  name: string;
+  timestamps: Float64Array;
+  values: Float64Array;
+  windows: Array<[number, number]>;
+}
+
+/** Loads every labelled file of a NAB folder (data/<category>/<file>.csv + labels/combined_windows.json). */
+export function loadNabCorpus(dir: string): NabFile[] {
+  const labels = JSON.parse(readFileSync(join(dir, 'labels', 'combined_windows.json'), 'utf8')) as Record<string, string[][]>;
+  const files: NabFile[] = [];
+  for (const name of Object.keys(labels).sort()) {
+    const path = join(dir, name);
+    if (!existsSync(path)) continue;
+    const table = parseSeriesCsv(readFileSync(path, 'utf8'), name);
+    const windows: Array<[number, number]> = [];
+    for (const [startText, endText] of labels[name]!) {
+      const start = parseTimestampCell(startText!);
+      const end = parseTimestampCell(endText!);
+      let lo = -1;
+      let hi = -1;
+      table.timestamps.forEach((t, i) => {
+        if (t >= start && t <= end) {
+          if (lo < 0) lo = i;
+          hi = i;
+        }
+      });
+      if (lo >= 0) windows.push([lo, hi]);
+    }
+    files.push({ name, timestamps: table.timestamps, values: table.values, windows });
+  }
+  return files;
+}
+
+function defaultNabDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [process.env.NAB_DIR, join(here, '../../shared/data/nab'), join(here, '../tests/fixtures/nab')]) {
+    if (candidate !== undefined && existsSync(join(candidate, 'labels', 'combined_windows.json'))) return candidate;
+  }
+  throw new Error('nab_score: no NAB folder found; set NAB_DIR to a folder with labels/combined_windows.json');
+}
+
+function formatRow(label: string, results: NabResult[]): string {
+  return `| ${label.padEnd(28)} | ${results.map((r) => r.normalised.toFixed(2).padStart(6)).join(' | ')} | ${results.map((r) => `${r.tp}/${r.fp}`).join(' ')} |`;
+}
+
+async function main(): Promise<void> {
+  const dir = defaultNabDir();
+  let files = loadNabCorpus(dir);
+  if (process.env.NAB_QUICK === '1' || process.argv.includes('--quick')) files = files.filter((_, i) => i % 3 === 0);
+  const only = process.env.NAB_METHOD;
+  console.log(`NAB-style scores on ${files.length} files of ${dir} (${files.reduce((a, f) => a + f.values.length, 0)} rows)`);
+  console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} cores, node ${process.version}`);
+  console.log(`| detector                     | standard | low_FP | low_FN | TP/FP at the best threshold per profile |`);
+  console.log(`|------------------------------|--------|--------|--------|----|`);
+  const gauss = scoreNab(files.map((f) => ({ name: f.name, scores: windowedGaussianScores(f.values), windows: f.windows })));
+  console.log(formatRow('windowed Gaussian (6400)', gauss));
+  const methods = only !== undefined ? [only] : ['auto', 'zscore', 'seasonal', 'changepoint', 'iforest'];
+  for (const method of methods) {
+    const t0 = performance.now();
+    const inputs = files.map((f) => ({
+      name: f.name,
+      scores: detectSeries(f.timestamps, f.values, { method: method as 'auto' }).scores,
+      windows: f.windows,
+    }));
+    const ms = performance.now() - t0;
+    console.log(formatRow(`emms detect --method ${method}`, scoreNab(inputs)) + ` ${(ms / 1000).toFixed(1)} s`);
+    if (process.env.NAB_PER_FILE === '1') {
+      for (const input of inputs) {
+        const one = scoreNab([input])[0]!;
+        console.log(`    ${input.name.padEnd(60)} ${one.normalised.toFixed(1).padStart(7)} tp/fp ${one.tp}/${one.fp} windows ${input.windows.length}`);
+      }
+    }
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await main();
+}

@@ -1,0 +1,193 @@
+/**
+ * Automatic remediation when an alert fires. Every action is audited (remediation_audit
+ * table), rate-limited per action type (sliding hour), and can run in dry-run mode, where
+ * the audit records what would have happened and nothing else does. `command` actions are
+ * off unless the configuration names the executable (an allow-list: the rule only refers to
+ * the name, never to a path, so an API client cannot make EMMS run arbitrary programs).
+ */
+import { spawn } from 'node:child_process';
+import { isIP } from 'node:net';
+import type { Tags } from '../model/metric.js';
+import type { AlertView } from './alert.js';
+import type { AlertStore, AuditEntry, RemediationOutcome } from './alert_store.js';
+import { postOnce } from './channels/http_post.js';
+import type { AlertRule, RemediationAction, RemediationType } from './rule.js';
+
+/** What other parts of EMMS implement so that remediation can act on them. */
+export interface RemediationHooks {
+  /** Deny `ip` at EMMS's API until `untilMs` (epoch ms). */
+  blockIp(ip: string, untilMs: number): void;
+  /** Raise collection frequency and anomaly sensitivity for the series until `untilMs`. */
+  enhanceMonitoring(series: { metricId: string; tags: Record<string, string> }, untilMs: number): void;
+}
+
+export interface RemediationOptions {
+  /** Audit what would be done, do nothing. Default false. */
+  dryRun?: boolean;
+  /** Executables `command` actions may run, by name → absolute path. Empty: commands off. */
+  commands?: Record<string, string>;
+  /** Executions per action type per sliding hour (dry runs count too). Default 30. */
+  maxActionsPerHour?: number;
+  commandTimeoutMs?: number;
+  webhookTimeoutMs?: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+export class RemediationExecutor {
+  readonly #recent = new Map<RemediationType, number[]>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #opts: Required<RemediationOptions>;
+
+  constructor(
+    private readonly store: AlertStore,
+    private readonly hooks: RemediationHooks,
+    private readonly now: () => number,
+    options: RemediationOptions = {},
+  ) {
+    this.#opts = {
+      dryRun: options.dryRun ?? false,
+      commands: options.commands ?? {},
+      maxActionsPerHour: options.maxActionsPerHour ?? 30,
+      commandTimeoutMs: options.commandTimeoutMs ?? 10_000,
+      webhookTimeoutMs: options.webhookTimeoutMs ?? 10_000,
+    };
+    if (!Number.isInteger(this.#opts.maxActionsPerHour) || this.#opts.maxActionsPerHour < 0) {
+      throw new RangeError(`remediation.maxActionsPerHour must be a non-negative integer; got ${this.#opts.maxActionsPerHour}`);
+    }
+    // Rate limits survive restarts: seed the window from the audit.
+    for (const e of store.listAudit(10_000, now() - HOUR_MS)) {
+      if (e.outcome === 'ok' || e.outcome === 'dry_run') this.#window(e.action as RemediationType).push(e.at);
+    }
+  }
+
+  get dryRun(): boolean {
+    return this.#opts.dryRun;
+  }
+
+  /** Runs the rule's actions for a firing alert in the background; never throws. */
+  run(alert: AlertView, rule: AlertRule): void {
+    for (const action of rule.remediation) {
+      const p = this.#runOne(alert, rule, action).catch(() => undefined);
+      this.#inFlight.add(p);
+      void p.finally(() => this.#inFlight.delete(p));
+    }
+  }
+
+  /** Resolves when every started action has finished (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+
+  #window(type: RemediationType): number[] {
+    let w = this.#recent.get(type);
+    if (!w) this.#recent.set(type, (w = []));
+    return w;
+  }
+
+  #takeToken(type: RemediationType, nowMs: number): boolean {
+    const w = this.#window(type);
+    while (w.length > 0 && w[0]! <= nowMs - HOUR_MS) w.shift();
+    if (w.length >= this.#opts.maxActionsPerHour) return false;
+    w.push(nowMs);
+    return true;
+  }
+
+  async #runOne(alert: AlertView, rule: AlertRule, action: RemediationAction): Promise<void> {
+    const at = this.now();
+    const audit = (target: string, outcome: RemediationOutcome, detail: string, untilMs: number | null = null): void => {
+      const entry: AuditEntry = {
+        at, alert_id: alert.alert_id, rule_id: rule.rule_id, action: action.type, target,
+        dry_run: this.#opts.dryRun, outcome, detail, until_ms: untilMs,
+      };
+      this.store.appendAudit(entry);
+    };
+
+    let target: string;
+    let untilMs: number | null = null;
+    let perform: () => Promise<string>;
+    switch (action.type) {
+      case 'webhook': {
+        target = action.url;
+        const body = JSON.stringify({ action: 'remediation', rule_id: rule.rule_id, alert });
+        perform = async () => {
+          await postOnce(action.url, body, {}, this.#opts.webhookTimeoutMs);
+          return 'delivered';
+        };
+        break;
+      }
+      case 'command': {
+        target = action.command;
+        const path = this.#opts.commands[action.command];
+        if (path === undefined) {
+          audit(target, 'refused', `command ${JSON.stringify(action.command)} is not allowed by the alerting configuration (remediation.commands)`);
+          return;
+        }
+        perform = () => runCommand(path, JSON.stringify(alert), this.#opts.commandTimeoutMs);
+        break;
+      }
+      case 'block_ip': {
+        const tag = action.ip_tag ?? 'source_ip';
+        const ip = alert.series.tags[tag];
+        target = ip ?? `(no ${tag} tag)`;
+        if (ip === undefined || isIP(ip.replace(/^::ffff:/i, '')) === 0) {
+          audit(target, 'refused', `alert has no valid IP address in tag ${tag}`);
+          return;
+        }
+        const until = (untilMs = at + action.duration_seconds * 1000);
+        perform = async () => {
+          this.hooks.blockIp(ip, until);
+          return `blocked until ${new Date(until).toISOString()}`;
+        };
+        break;
+      }
+      case 'enhanced_monitoring': {
+        const metricId = alert.series.metric_id;
+        const tags: Tags = alert.series.tags;
+        target = `${metricId ?? '(group)'}${JSON.stringify(tags)}`;
+        if (metricId === null) {
+          audit(target, 'refused', 'a group alert spanning several metrics names no single series');
+          return;
+        }
+        const until = (untilMs = at + action.duration_seconds * 1000);
+        perform = async () => {
+          this.hooks.enhanceMonitoring({ metricId, tags }, until);
+          return `enhanced until ${new Date(until).toISOString()}`;
+        };
+        break;
+      }
+    }
+
+    if (!this.#takeToken(action.type, at)) {
+      audit(target, 'rate_limited', `more than ${this.#opts.maxActionsPerHour} ${action.type} actions in the last hour`, untilMs);
+      return;
+    }
+    if (this.#opts.dryRun) {
+      audit(target, 'dry_run', 'dry run: nothing done', untilMs);
+      return;
+    }
+    try {
+      audit(target, 'ok', await perform(), untilMs);
+    } catch (err) {
+      audit(target, 'failed', (err as Error).message, untilMs);
+    }
+  }
+}
+
+/** Runs `path` without a shell, alert JSON on stdin; resolves with a stdout tail, rejects on failure. */
+function runCommand(path: string, input: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, [], { stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs, shell: false });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { if (out.length < 4096) out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { if (err.length < 4096) err += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(`exit 0${out ? `: ${out.trim().slice(0, 500)}` : ''}`);
+      else reject(new Error(`${path} exited with ${code ?? signal}${err ? `: ${err.trim().slice(0, 500)}` : ''}`));
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  });
+}

@@ -1,0 +1,324 @@
+/**
+ * Alert rules: their shape (the seed's snake_case fields, which are also the HTTP API's JSON),
+ * defaults, and validation. A refused rule throws RuleValidationError naming the field, the bad
+ * value and what is allowed, so `POST /api/v1/alerts/rules` can answer 400 with that message.
+ */
+import { randomUUID } from 'node:crypto';
+import { describeValue, TAG_KEY_PATTERN, type Tags } from '../model/metric.js';
+
+export const PRIORITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const COMPARISONS = ['>', '>=', '<', '<=', '==', '!='] as const;
+export type Comparison = (typeof COMPARISONS)[number];
+
+/** Aggregations over the trailing window; `last` reads the newest point of each series. */
+export const RULE_AGGREGATIONS = ['last', 'avg', 'min', 'max', 'sum', 'count', 'rate'] as const;
+export type RuleAggregation = (typeof RULE_AGGREGATIONS)[number];
+
+export const DETECTOR_METHODS = ['auto', 'iforest', 'zscore', 'seasonal', 'changepoint'] as const;
+
+export interface EscalationLevel {
+  /** Seconds since the alert fired, while unacknowledged, before this level applies. */
+  after_seconds: number;
+  channels: string[];
+  /** Priority of the alert from this level on; default: one step above the previous one. */
+  priority?: Priority;
+}
+
+export type RemediationAction =
+  /** POST the alert JSON to a URL. */
+  | { type: 'webhook'; url: string }
+  /** Run an executable named in the alerting configuration (allow-list) with the alert JSON on stdin. */
+  | { type: 'command'; command: string }
+  /** Deny the source address (tag `ip_tag`, default `source_ip`) at EMMS's own API. */
+  | { type: 'block_ip'; duration_seconds: number; ip_tag?: string }
+  /** Raise collection frequency and anomaly sensitivity for the alert's series. */
+  | { type: 'enhanced_monitoring'; duration_seconds: number };
+
+export const REMEDIATION_TYPES = ['webhook', 'command', 'block_ip', 'enhanced_monitoring'] as const;
+export type RemediationType = (typeof REMEDIATION_TYPES)[number];
+
+export interface AlertRule {
+  rule_id: string;
+  name: string;
+  description: string;
+  /** Regular expression over metric ids, fully matched (`custom\.metric\..*`). */
+  metric_pattern: string;
+  /** null: anomaly-only rule (requires use_anomaly_detection). */
+  threshold_value: number | null;
+  comparison: Comparison;
+  /** The condition must hold this long before the alert fires. */
+  duration_seconds: number;
+  priority: Priority;
+  /** Fire on the streaming anomaly score; with a threshold too, both must hold. */
+  use_anomaly_detection: boolean;
+  /** In [0, 1]; higher = more anomalies. */
+  ml_sensitivity: number;
+  anomaly_method: (typeof DETECTOR_METHODS)[number];
+  /** Exact tag filters. */
+  tags: Tags;
+  aggregation: RuleAggregation;
+  /** Trailing window of the aggregation (ignored for `last`). */
+  window_seconds: number;
+  /** null: one alert per series; [] one alert for all matching series; else per tag values. */
+  group_by: string[] | null;
+  channels: string[];
+  escalation: EscalationLevel[];
+  remediation: RemediationAction[];
+  labels: Record<string, string>;
+  /** Values may use {{value}}, {{threshold}}, {{metric_id}}, {{tags.<key>}}, {{rule_name}}. */
+  annotations: Record<string, string>;
+  enabled: boolean;
+  /** Flap damping: a firing alert resolves only after the condition was false this long. */
+  resolve_after_seconds: number;
+}
+
+/** What callers hand in: name and metric_pattern are required, everything else defaults. */
+export type AlertRuleInput = Partial<AlertRule> & { name: string; metric_pattern: string };
+
+export class RuleValidationError extends Error {
+  constructor(
+    message: string,
+    readonly field: string,
+    readonly value: unknown,
+  ) {
+    super(message);
+    this.name = 'RuleValidationError';
+  }
+}
+
+export const RULE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+const MAX_DURATION_SECONDS = 366 * 24 * 3600;
+
+export interface RuleValidationContext {
+  /** Ids of configured notification channels; a rule naming another one is refused. */
+  knownChannels: ReadonlySet<string>;
+  /** Used when the input has no resolve_after_seconds. */
+  defaultResolveAfterSeconds: number;
+}
+
+function fail(field: string, value: unknown, rule: string): never {
+  throw new RuleValidationError(`rule.${field}=${describeValue(value)} ${rule}`, field, value);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function nonNegativeSeconds(field: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_DURATION_SECONDS) {
+    fail(field, v, `must be a number of seconds in [0, ${MAX_DURATION_SECONDS}]`);
+  }
+  return v;
+}
+
+function stringMap(field: string, v: unknown, checkKeys: boolean): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (!isPlainObject(v)) fail(field, v, 'must be an object of string values');
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (checkKeys && !TAG_KEY_PATTERN.test(k)) fail(`${field}.${k}`, k, `is not a valid key: must match ${TAG_KEY_PATTERN.source}`);
+    if (typeof val !== 'string') fail(`${field}.${k}`, val, 'must be a string');
+    out[k] = val;
+  }
+  return out;
+}
+
+function oneOf<T extends string>(field: string, v: unknown, allowed: readonly T[], fallback: T): T {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    fail(field, v, `must be one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+function channelList(field: string, v: unknown, ctx: RuleValidationContext): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) fail(field, v, 'must be an array of channel ids');
+  return v.map((c, i) => {
+    if (typeof c !== 'string' || !ctx.knownChannels.has(c)) {
+      const known = [...ctx.knownChannels].join(', ') || 'none configured';
+      fail(`${field}[${i}]`, c, `is not a configured notification channel (known: ${known})`);
+    }
+    return c;
+  });
+}
+
+/** Compiles a metric pattern as a fully matched regular expression. */
+export function compileMetricPattern(pattern: string): RegExp {
+  return new RegExp(`^(?:${pattern})$`);
+}
+
+/** Next priority up, capped at CRITICAL. */
+export function raisePriority(p: Priority): Priority {
+  const i = PRIORITIES.indexOf(p);
+  return PRIORITIES[Math.min(PRIORITIES.length - 1, i + 1)]!;
+}
+
+export function priorityRank(p: Priority): number {
+  return PRIORITIES.indexOf(p);
+}
+
+function validateEscalation(v: unknown, ctx: RuleValidationContext): EscalationLevel[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) fail('escalation', v, 'must be an array of {after_seconds, channels, priority?}');
+  let previous = -1;
+  return v.map((level, i) => {
+    const f = `escalation[${i}]`;
+    if (!isPlainObject(level)) fail(f, level, 'must be an object {after_seconds, channels, priority?}');
+    const after = level.after_seconds;
+    if (typeof after !== 'number' || !Number.isFinite(after) || after <= 0 || after > MAX_DURATION_SECONDS) {
+      fail(`${f}.after_seconds`, after, `must be a number of seconds in (0, ${MAX_DURATION_SECONDS}]`);
+    }
+    if (after <= previous) fail(`${f}.after_seconds`, after, `must be greater than the previous level's ${previous}`);
+    previous = after;
+    const out: EscalationLevel = { after_seconds: after, channels: channelList(`${f}.channels`, level.channels, ctx) };
+    if (level.priority !== undefined) out.priority = oneOf(`${f}.priority`, level.priority, PRIORITIES, 'HIGH');
+    return out;
+  });
+}
+
+function validateRemediation(v: unknown): RemediationAction[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) fail('remediation', v, 'must be an array of actions');
+  return v.map((action, i): RemediationAction => {
+    const f = `remediation[${i}]`;
+    if (!isPlainObject(action)) fail(f, action, 'must be an object with a type');
+    const type = oneOf(`${f}.type`, action.type, REMEDIATION_TYPES, 'webhook');
+    switch (type) {
+      case 'webhook': {
+        const url = action.url;
+        if (typeof url !== 'string' || !/^https?:\/\//.test(url)) fail(`${f}.url`, url, 'must be an http(s) URL');
+        return { type, url };
+      }
+      case 'command': {
+        const command = action.command;
+        if (typeof command !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(command)) {
+          fail(`${f}.command`, command, 'must name a command of the alerting configuration ([A-Za-z0-9_.-]{1,64})');
+        }
+        return { type, command };
+      }
+      case 'block_ip': {
+        const out: RemediationAction = {
+          type,
+          duration_seconds: positiveDuration(`${f}.duration_seconds`, action.duration_seconds, 3600),
+        };
+        if (action.ip_tag !== undefined) {
+          if (typeof action.ip_tag !== 'string' || !TAG_KEY_PATTERN.test(action.ip_tag)) {
+            fail(`${f}.ip_tag`, action.ip_tag, `must be a tag key matching ${TAG_KEY_PATTERN.source}`);
+          }
+          out.ip_tag = action.ip_tag;
+        }
+        return out;
+      }
+      case 'enhanced_monitoring':
+        return { type, duration_seconds: positiveDuration(`${f}.duration_seconds`, action.duration_seconds, 3600) };
+    }
+  });
+}
+
+function positiveDuration(field: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_DURATION_SECONDS) {
+    fail(field, v, `must be a number of seconds in (0, ${MAX_DURATION_SECONDS}]`);
+  }
+  return v;
+}
+
+/**
+ * Validates a rule and fills in defaults. `existing` is the stored rule for updates (PUT): its
+ * fields are the defaults, so a partial update changes only what it names.
+ */
+export function validateRule(input: unknown, ctx: RuleValidationContext, existing?: AlertRule): AlertRule {
+  if (!isPlainObject(input)) fail('', input, 'must be an object');
+  const base: Partial<AlertRule> = existing ?? {};
+  const pick = <K extends keyof AlertRule>(k: K): unknown => (input[k] !== undefined ? input[k] : base[k]);
+
+  const ruleIdRaw = existing ? existing.rule_id : input.rule_id ?? randomUUID();
+  if (existing && input.rule_id !== undefined && input.rule_id !== existing.rule_id) {
+    fail('rule_id', input.rule_id, `cannot change (the rule is ${JSON.stringify(existing.rule_id)})`);
+  }
+  if (typeof ruleIdRaw !== 'string' || !RULE_ID_PATTERN.test(ruleIdRaw)) fail('rule_id', ruleIdRaw, `must match ${RULE_ID_PATTERN.source}`);
+
+  const name = pick('name');
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 200) fail('name', name, 'must be a non-empty string of at most 200 characters');
+
+  const description = pick('description') ?? '';
+  if (typeof description !== 'string') fail('description', description, 'must be a string');
+
+  const pattern = pick('metric_pattern');
+  if (typeof pattern !== 'string' || pattern === '' || pattern.length > 1000) fail('metric_pattern', pattern, 'must be a non-empty regular expression of at most 1000 characters');
+  try {
+    compileMetricPattern(pattern);
+  } catch (err) {
+    fail('metric_pattern', pattern, `is not a valid regular expression (${(err as Error).message})`);
+  }
+
+  const useAnomaly = pick('use_anomaly_detection') ?? false;
+  if (typeof useAnomaly !== 'boolean') fail('use_anomaly_detection', useAnomaly, 'must be a boolean');
+
+  let threshold = pick('threshold_value');
+  if (threshold === undefined) threshold = null;
+  if (threshold !== null && (typeof threshold !== 'number' || !Number.isFinite(threshold))) {
+    fail('threshold_value', threshold, 'must be a finite number (or null for an anomaly-only rule)');
+  }
+  if (threshold === null && !useAnomaly) fail('threshold_value', threshold, 'is required unless use_anomaly_detection is true');
+
+  const sensitivity = pick('ml_sensitivity') ?? 0.5;
+  if (typeof sensitivity !== 'number' || !(sensitivity >= 0 && sensitivity <= 1)) fail('ml_sensitivity', sensitivity, 'must be a number in [0, 1]');
+
+  const aggregation = oneOf('aggregation', pick('aggregation'), RULE_AGGREGATIONS, 'last');
+  const window = nonNegativeSeconds('window_seconds', pick('window_seconds'), 300);
+  if (aggregation !== 'last' && window <= 0) fail('window_seconds', window, `must be > 0 for aggregation ${aggregation}`);
+
+  let groupBy = pick('group_by');
+  if (groupBy === undefined) groupBy = null;
+  if (groupBy !== null) {
+    if (!Array.isArray(groupBy)) fail('group_by', groupBy, 'must be null or an array of tag keys');
+    groupBy.forEach((k, i) => {
+      if (typeof k !== 'string' || !TAG_KEY_PATTERN.test(k)) fail(`group_by[${i}]`, k, `must be a tag key matching ${TAG_KEY_PATTERN.source}`);
+    });
+  }
+
+  const enabled = pick('enabled') ?? true;
+  if (typeof enabled !== 'boolean') fail('enabled', enabled, 'must be a boolean');
+
+  return {
+    rule_id: ruleIdRaw,
+    name,
+    description,
+    metric_pattern: pattern,
+    threshold_value: threshold as number | null,
+    comparison: oneOf('comparison', pick('comparison'), COMPARISONS, '>'),
+    duration_seconds: nonNegativeSeconds('duration_seconds', pick('duration_seconds'), 0),
+    priority: oneOf('priority', pick('priority'), PRIORITIES, 'MEDIUM'),
+    use_anomaly_detection: useAnomaly,
+    ml_sensitivity: sensitivity,
+    anomaly_method: oneOf('anomaly_method', pick('anomaly_method'), DETECTOR_METHODS, 'auto'),
+    tags: stringMap('tags', pick('tags'), true),
+    aggregation,
+    window_seconds: window,
+    group_by: groupBy as string[] | null,
+    channels: channelList('channels', pick('channels'), ctx),
+    escalation: validateEscalation(pick('escalation'), ctx),
+    remediation: validateRemediation(pick('remediation')),
+    labels: stringMap('labels', pick('labels'), true),
+    annotations: stringMap('annotations', pick('annotations'), false),
+    enabled,
+    resolve_after_seconds: nonNegativeSeconds('resolve_after_seconds', pick('resolve_after_seconds'), ctx.defaultResolveAfterSeconds),
+  };
+}
+
+/** The comparison as a function; `==`/`!=` are exact, as in the seed. */
+export function compare(op: Comparison, value: number, threshold: number): boolean {
+  switch (op) {
+    case '>': return value > threshold;
+    case '>=': return value >= threshold;
+    case '<': return value < threshold;
+    case '<=': return value <= threshold;
+    case '==': return value === threshold;
+    case '!=': return value !== threshold;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Change-point detector: two-sided CUSUM (Page 1954) on values standardised by a slow
+ * exponentially weighted baseline. With reference k = δ/2 for a shift of δ = 1σ, the CUSUM
+ * statistic is the log-likelihood ratio of "shifted by 1σ since some point" against "no shift",
+ * so e^(−S) bounds the probability of the run and its surprise is S / ln 10. When a change is
+ * confirmed (S above RESET_LLR) the baseline restarts at the new level, so the next change can
+ * be seen and the shift is not reported forever.
+ */
+import { LongRunSpread, type SurpriseComponent } from './surprise.js';
+
+const K_REFERENCE = 0.5;
+/** e^-14 ≈ 1e-6: past this the change is certain and the baseline is re-learnt. */
+const RESET_LLR = 14;
+
+export interface CusumOptions {
+  /** Effective window of the baseline, in points. Default 1000. */
+  window?: number;
+  warmup?: number;
+}
+
+export class CusumDetector implements SurpriseComponent {
+  readonly #alpha: number;
+  readonly #warmup: number;
+  #mean = 0;
+  #variance = 0;
+  #count = 0;
+  readonly #spread = new LongRunSpread();
+  #sinceReset = 0;
+  #high = 0;
+  #low = 0;
+
+  constructor(options: CusumOptions = {}) {
+    this.#alpha = 2 / ((options.window ?? 1000) + 1);
+    this.#warmup = options.warmup ?? 50;
+  }
+
+  update(_timestampMs: number, value: number): number {
+    if (this.#count === 0 || this.#sinceReset === 0) {
+      this.#mean = value;
+      this.#variance = 0;
+    }
+    this.#count++;
+    this.#sinceReset++;
+    this.#spread.add(value);
+    const diff = value - this.#mean;
+    const scale = Math.max(Math.sqrt(this.#variance), this.#spread.floor());
+    let surprise = 0;
+    if (this.#sinceReset > this.#warmup) {
+      // Clip each step's contribution: one huge spike is the z-score detector's business, not a change.
+      const z = Math.max(-4, Math.min(4, diff / scale));
+      this.#high = Math.max(0, this.#high + z - K_REFERENCE);
+      this.#low = Math.max(0, this.#low - z - K_REFERENCE);
+      const llr = Math.max(this.#high, this.#low);
+      surprise = llr / Math.LN10;
+      if (llr > RESET_LLR) {
+        this.#high = 0;
+        this.#low = 0;
+        this.#sinceReset = 0;
+        return surprise;
+      }
+    }
+    // Equal weights during warm-up (a plain running mean), exponential afterwards.
+    const alpha = this.#sinceReset <= this.#warmup ? 1 / this.#sinceReset : this.#alpha;
+    const incr = alpha * diff;
+    this.#mean += incr;
+    this.#variance = (1 - alpha) * (this.#variance + diff * incr);
+    return surprise;
+  }
+}

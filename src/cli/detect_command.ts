@@ -1,0 +1,90 @@
+/**
+ * `emms detect --input FILE.csv --output OUT.csv [--method auto] [--sensitivity 0.5]`: scores a
+ * `timestamp,value` series offline with the same causal streaming detectors as live alerting.
+ * Output is `timestamp,value,anomaly_score,is_anomaly`, one row per input row in input order
+ * (rows sharing a timestamp are kept), timestamp and value echoed as written.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CsvInputError, readCsvText } from '../analytics/numeric_csv.js';
+import { parseSeriesCsv } from '../analytics/series_csv.js';
+import { detectSeries } from '../analytics/detect_series.js';
+import { DETECTOR_METHODS } from '../analytics/streaming_detector.js';
+import type { DetectorMethod } from '../analytics/streaming_detector_contract.js';
+
+const USAGE = `Usage: emms detect --input FILE.csv --output OUT.csv [--method auto] [--sensitivity 0.5]
+
+Scores every row of a timestamp,value CSV (header required; timestamps ISO-8601 or
+YYYY-MM-DD HH:MM:SS, read as UTC; rows in time order) with causal streaming detectors:
+each row's score uses only that row and earlier ones.
+
+Options:
+  --input FILE        input CSV (.gz accepted)
+  --output FILE       output CSV: timestamp,value,anomaly_score,is_anomaly ("-" = stdout)
+  --method M          ${DETECTOR_METHODS.join(' | ')} (default auto)
+  --sensitivity S     in [0, 1]; higher flags more rows (default 0.5)
+  -h, --help          this text`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { input?: string; output?: string; method?: string; sensitivity?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        input: { type: 'string' },
+        output: { type: 'string' },
+        method: { type: 'string' },
+        sensitivity: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`emms detect: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (values.input === undefined || values.output === undefined) {
+    process.stderr.write(`emms detect: --input and --output are required\n\n${USAGE}\n`);
+    return 2;
+  }
+  const method = (values.method ?? 'auto') as DetectorMethod;
+  if (!DETECTOR_METHODS.includes(method)) {
+    process.stderr.write(`emms detect: --method=${JSON.stringify(values.method)} must be one of ${DETECTOR_METHODS.join(', ')}\n`);
+    return 2;
+  }
+  const sensitivity = values.sensitivity === undefined ? 0.5 : Number(values.sensitivity);
+  if (values.sensitivity?.trim() === '' || !(sensitivity >= 0 && sensitivity <= 1)) {
+    process.stderr.write(`emms detect: --sensitivity=${JSON.stringify(values.sensitivity)} must be a number in [0, 1]\n`);
+    return 2;
+  }
+  let text: string;
+  try {
+    text = readCsvText(values.input);
+  } catch (err) {
+    process.stderr.write(`emms detect: cannot read ${values.input}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const table = parseSeriesCsv(text, values.input);
+    const { scores, isAnomaly } = detectSeries(table.timestamps, table.values, { method, sensitivity });
+    const lines: string[] = ['timestamp,value,anomaly_score,is_anomaly'];
+    for (let i = 0; i < scores.length; i++) {
+      lines.push(`${table.timestampText[i]},${table.valueText[i]},${scores[i]!.toPrecision(6)},${isAnomaly[i]}`);
+    }
+    const out = lines.join('\n') + '\n';
+    if (values.output === '-') process.stdout.write(out);
+    else writeFileSync(values.output, out);
+    return 0;
+  } catch (err) {
+    if (err instanceof CsvInputError) {
+      process.stderr.write(`emms detect: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

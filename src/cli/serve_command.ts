@@ -1,0 +1,158 @@
+/**
+ * `emms serve`: the embedded SQLite engine behind the HTTP/WebSocket front end. Prints the URL
+ * it listens on (one line on stdout, `EMMS listening on http://host:port`); SIGTERM or SIGINT
+ * stops accepting, lets in-flight batches commit and be acknowledged, flushes the engine and
+ * exits 0 within 10 s.
+ */
+import { existsSync } from 'node:fs';
+import { CONFIG_KEYS, ConfigError, ENVIRONMENT_VARIABLES, LOG_LEVELS, loadConfig, type ConfigFlags, type LogLevel } from '../config/config.js';
+import { NativeUwsUnavailableError, loadNativeUws } from '../server/native_uws.js';
+
+/** Past this, a stuck shutdown exits non-zero rather than hanging a supervisor. */
+const SHUTDOWN_DEADLINE_MS = 9_500;
+
+function help(): string {
+  return `Usage: emms serve [--host 127.0.0.1] [--port 8080] [--data ./data] [--config main.json]
+
+Runs the EMMS server: MessagePack stream ingest on ws://HOST:PORT/api/v1/stream, and HTTP
+POST /api/v1/metrics, GET|POST /api/v1/query, GET /health, GET /metrics, GET /federate?match=GLOB.
+
+Options:
+  --host HOST      address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --port PORT      TCP port (default 8080; 0 picks a free one, printed at start)
+  --data DIR       data directory; the database is DIR/metrics.db (default ./data)
+  --config FILE    main.json settings file (default ./main.json when it exists)
+  -h, --help       show this help
+
+Settings are read from built-in defaults, then the config file, then the environment, then
+the flags above; an invalid value stops start-up with a message naming it.
+
+Config file keys (sections deployment, collector, storage, monitoring, query):
+${CONFIG_KEYS.map((k) => `  ${k}`).join('\n')}
+
+Environment variables:
+${ENVIRONMENT_VARIABLES.map((e) => `  ${e.env.padEnd(24)} ${e.key}`).join('\n')}
+
+Log levels: ${LOG_LEVELS.join(', ')}. Stop with SIGTERM or SIGINT (Ctrl-C): acknowledged data is never lost.
+`;
+}
+
+interface ParsedArgs {
+  flags: ConfigFlags;
+  configPath?: string;
+  help: boolean;
+}
+
+const VALUE_FLAGS = new Set(['--host', '--port', '--data', '--config']);
+
+function parseArgs(argv: string[]): ParsedArgs {
+  const out: ParsedArgs = { flags: {}, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      out.help = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    if (!VALUE_FLAGS.has(name)) throw new Error(`unknown option ${JSON.stringify(arg)}; see emms serve --help`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new Error(`option ${name} needs a value; see emms serve --help`);
+    if (name === '--config') out.configPath = value;
+    else if (name === '--host') out.flags.host = value;
+    else if (name === '--port') out.flags.port = value;
+    else out.flags.data = value;
+  }
+  return out;
+}
+
+function makeLogger(level: LogLevel): (l: 'debug' | 'info' | 'warn' | 'error', message: string) => void {
+  const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
+  return (l, message) => {
+    if (rank[l] >= rank[level]) process.stderr.write(`${new Date().toISOString()} ${l} ${message}\n`);
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let args: ParsedArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`emms serve: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(help());
+    return 0;
+  }
+  const configPath = args.configPath ?? (existsSync('main.json') ? 'main.json' : undefined);
+  let config;
+  try {
+    config = loadConfig({ configPath, flags: args.flags, warn: (m) => process.stderr.write(`emms serve: warning: ${m}\n`) });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`emms serve: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = makeLogger(config.logLevel);
+  try {
+    loadNativeUws();
+  } catch (err) {
+    if (err instanceof NativeUwsUnavailableError) {
+      process.stderr.write(`emms serve: refusing to start: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+
+  const [{ createMetricsSystem }, { createServer }] = await Promise.all([import('../index.js'), import('../server/server.js')]);
+  const engine = createMetricsSystem({ storage: config.storage.type, path: config.storage.path, retentionDays: config.storage.retentionDays });
+  await engine.start();
+  const server = createServer({ engine, config, log });
+  try {
+    await server.listen();
+  } catch (err) {
+    await engine.stop();
+    process.stderr.write(`emms serve: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
+  process.stdout.write(`EMMS listening on http://${shownHost}:${server.port} (data ${config.storage.path})\n`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log('info', `${signal}: stopping`);
+      const deadline = setTimeout(() => {
+        process.stderr.write(`emms serve: shutdown did not finish within ${SHUTDOWN_DEADLINE_MS} ms; exiting\n`);
+        process.exit(1);
+      }, SHUTDOWN_DEADLINE_MS);
+      deadline.unref();
+      void (async () => {
+        let code = 0;
+        try {
+          await server.close();
+        } catch (err) {
+          log('error', `closing the server failed: ${(err as Error).message}`);
+          code = 1;
+        }
+        try {
+          await engine.stop();
+        } catch (err) {
+          log('error', `flushing the engine failed: ${(err as Error).message}`);
+          code = 1;
+        }
+        log('info', 'stopped');
+        // Worker pools may hold the loop open a moment longer; the exit code is final now.
+        setTimeout(() => process.exit(code), 50).unref();
+        resolve(code);
+      })();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,13 @@
+/**
+ * The collector contract: something that, when asked, returns points describing the present.
+ * Collectors never write; CollectorRunner (collector_runner.ts) schedules them, writes their
+ * points through the engine and adapts their interval.
+ */
+import type { MetricDataPoint } from '../model/metric.js';
+
+export interface Collector {
+  /** Stable name, used as the `collector` tag of `collector.interval_ms`. */
+  readonly name: string;
+  /** Points as of `nowMs`; each point's timestamp defaults to `nowMs`. */
+  collect(nowMs: number): Promise<MetricDataPoint[]> | MetricDataPoint[];
+}

@@ -1,0 +1,223 @@
+/**
+ * Server configuration: built-in defaults, then main.json, then environment, then command-line
+ * flags (each later source wins). Every setting is validated once, here, and an invalid one
+ * stops start-up with a ConfigError naming the key, the value and where it came from.
+ *
+ * main.json layout (every key optional; see src/config/main.json for the defaults):
+ *
+ *   { "deployment": { "host", "port" },
+ *     "collector":  { "batch_size", "max_body_bytes", "max_frame_bytes", "max_unacked_bytes", "decode_threads" },
+ *     "storage":    { "type", "path", "compression", "retention_days" },
+ *     "monitoring": { "log_level" },
+ *     "query":      { "max_series", "max_points" } }
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+export interface EmmsConfig {
+  host: string;
+  port: number;
+  storage: {
+    type: 'sqlite';
+    /** SQLite database file. */
+    path: string;
+    compression: 'lz4' | 'none';
+    retentionDays: number;
+  };
+  collector: {
+    /** Most points one frame or request may carry. */
+    batchSize: number;
+    maxBodyBytes: number;
+    maxFrameBytes: number;
+    /** Bytes of frames received but not yet acknowledged, per connection, before it is cut off. */
+    maxUnackedBytes: number;
+    /** Threads decoding and validating ingest payloads; 0 decodes on the main thread. */
+    decodeThreads: number;
+  };
+  query: { maxSeries: number; maxPoints: number };
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    readonly value: unknown,
+    readonly source: string,
+    rule: string,
+  ) {
+    super(`invalid setting ${key}=${JSON.stringify(value) ?? String(value)} (from ${source}): ${rule}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function defaultConfig(): EmmsConfig {
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    storage: { type: 'sqlite', path: join('data', 'metrics.db'), compression: 'lz4', retentionDays: 0 },
+    collector: {
+      batchSize: 1_000_000,
+      maxBodyBytes: 16 * 1024 * 1024,
+      maxFrameBytes: 16 * 1024 * 1024,
+      maxUnackedBytes: 64 * 1024 * 1024,
+      // One thread keeps the SQLite writer and the sockets; the others decode.
+      decodeThreads: Math.max(1, availableParallelism() - 1),
+    },
+    query: { maxSeries: 10_000, maxPoints: 1_000_000 },
+    logLevel: 'info',
+  };
+}
+
+type Apply = (config: EmmsConfig, raw: unknown, source: string) => void;
+
+interface Setting {
+  /** Dotted main.json key, e.g. `storage.retention_days`. */
+  key: string;
+  env?: string;
+  apply: Apply;
+}
+
+function integer(key: string, min: number, max: number, set: (c: EmmsConfig, v: number) => void): Apply {
+  return (config, raw, source) => {
+    const n = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(key, raw, source, `must be an integer in [${min}, ${max}]`);
+    }
+    set(config, n);
+  };
+}
+
+function oneOf<T extends string>(key: string, allowed: readonly T[], set: (c: EmmsConfig, v: T) => void): Apply {
+  return (config, raw, source) => {
+    const v = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+      throw new ConfigError(key, raw, source, `must be one of ${allowed.join(', ')}`);
+    }
+    set(config, v as T);
+  };
+}
+
+function text(key: string, set: (c: EmmsConfig, v: string) => void): Apply {
+  return (config, raw, source) => {
+    if (typeof raw !== 'string' || raw.trim() === '') throw new ConfigError(key, raw, source, 'must be a non-empty string');
+    set(config, raw);
+  };
+}
+
+const MAX_BYTES_SETTING = 1024 * 1024 * 1024;
+
+const SETTINGS: Setting[] = [
+  { key: 'deployment.host', env: 'EMMS_HOST', apply: text('deployment.host', (c, v) => { c.host = v; }) },
+  { key: 'deployment.port', env: 'EMMS_PORT', apply: integer('deployment.port', 0, 65535, (c, v) => { c.port = v; }) },
+  { key: 'storage.type', env: 'METRICS_STORAGE_TYPE', apply: oneOf('storage.type', ['sqlite'] as const, (c, v) => { c.storage.type = v; }) },
+  { key: 'storage.path', env: 'METRICS_DB_PATH', apply: text('storage.path', (c, v) => { c.storage.path = v; }) },
+  {
+    key: 'storage.compression', env: 'METRICS_COMPRESSION',
+    apply: (config, raw, source) => {
+      const v = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+      if (v === true || v === 'true' || v === 'lz4' || v === '1') config.storage.compression = 'lz4';
+      else if (v === false || v === 'false' || v === 'none' || v === '0') config.storage.compression = 'none';
+      else throw new ConfigError('storage.compression', raw, source, 'must be lz4, none, true or false');
+    },
+  },
+  { key: 'storage.retention_days', env: 'METRICS_RETENTION_DAYS', apply: integer('storage.retention_days', 0, 365_000, (c, v) => { c.storage.retentionDays = v; }) },
+  { key: 'collector.batch_size', env: 'METRICS_BATCH_SIZE', apply: integer('collector.batch_size', 1, 100_000_000, (c, v) => { c.collector.batchSize = v; }) },
+  { key: 'collector.max_body_bytes', apply: integer('collector.max_body_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxBodyBytes = v; }) },
+  { key: 'collector.max_frame_bytes', apply: integer('collector.max_frame_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxFrameBytes = v; }) },
+  { key: 'collector.max_unacked_bytes', apply: integer('collector.max_unacked_bytes', 1024, 16 * MAX_BYTES_SETTING, (c, v) => { c.collector.maxUnackedBytes = v; }) },
+  { key: 'collector.decode_threads', env: 'EMMS_DECODE_THREADS', apply: integer('collector.decode_threads', 0, 64, (c, v) => { c.collector.decodeThreads = v; }) },
+  { key: 'monitoring.log_level', env: 'LOG_LEVEL', apply: oneOf('monitoring.log_level', LOG_LEVELS, (c, v) => { c.logLevel = v; }) },
+  { key: 'query.max_series', apply: integer('query.max_series', 1, 100_000_000, (c, v) => { c.query.maxSeries = v; }) },
+  { key: 'query.max_points', apply: integer('query.max_points', 1, 1_000_000_000, (c, v) => { c.query.maxPoints = v; }) },
+];
+
+/** Environment variables read, for `emms serve --help`. */
+export const ENVIRONMENT_VARIABLES: ReadonlyArray<{ env: string; key: string }> = SETTINGS.filter((s) => s.env !== undefined).map((s) => ({ env: s.env!, key: s.key }));
+/** Every main.json key, for `emms serve --help`. */
+export const CONFIG_KEYS: readonly string[] = SETTINGS.map((s) => s.key);
+
+export interface ConfigFlags {
+  host?: string;
+  port?: string;
+  /** Data directory: the database becomes `<data>/metrics.db`. */
+  data?: string;
+}
+
+export interface LoadConfigOptions {
+  /** Path of main.json; when absent no file is read. */
+  configPath?: string;
+  env?: Record<string, string | undefined>;
+  flags?: ConfigFlags;
+  /** Receives a line for each unknown main.json key (ignored, but probably a typo). */
+  warn?: (message: string) => void;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): EmmsConfig {
+  const config = defaultConfig();
+  const env = options.env ?? process.env;
+  if (options.configPath !== undefined) {
+    applyFile(config, readConfigFile(options.configPath), options.configPath, options.warn ?? (() => undefined));
+  }
+  for (const s of SETTINGS) {
+    if (s.env === undefined) continue;
+    const raw = env[s.env];
+    if (raw !== undefined && raw !== '') s.apply(config, raw, `environment ${s.env}`);
+  }
+  const flags = options.flags ?? {};
+  if (flags.host !== undefined) settingFor('deployment.host').apply(config, flags.host, 'flag --host');
+  if (flags.port !== undefined) settingFor('deployment.port').apply(config, flags.port, 'flag --port');
+  if (flags.data !== undefined) {
+    settingFor('storage.path').apply(config, flags.data, 'flag --data');
+    config.storage.path = join(flags.data, 'metrics.db');
+  }
+  return config;
+}
+
+function settingFor(key: string): Setting {
+  const s = SETTINGS.find((x) => x.key === key);
+  if (s === undefined) throw new Error(`BUG: no setting ${key}`);
+  return s;
+}
+
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('--config', path, 'flag --config', `cannot read the file: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('--config', path, 'flag --config', `is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function applyFile(config: EmmsConfig, parsed: unknown, path: string, warn: (m: string) => void): void {
+  const source = `config file ${path}`;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('(root)', parsed, source, 'must be a JSON object with deployment, collector, storage, monitoring sections');
+  }
+  const known = new Set(CONFIG_KEYS);
+  for (const [section, body] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!CONFIG_KEYS.some((k) => k.startsWith(`${section}.`))) {
+      warn(`${source}: ignoring unknown section ${section}`);
+      continue;
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new ConfigError(section, body, source, 'must be an object');
+    }
+    for (const [name, raw] of Object.entries(body as Record<string, unknown>)) {
+      const key = `${section}.${name}`;
+      if (!known.has(key)) {
+        warn(`${source}: ignoring unknown setting ${key}`);
+        continue;
+      }
+      settingFor(key).apply(config, raw, source);
+    }
+  }
+}

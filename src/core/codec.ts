@@ -1,0 +1,138 @@
+/**
+ * Chunk codec: one series' points (float64 epoch-ms timestamps, float64 values) to and from a
+ * self-describing byte string, encoded and decoded in WebAssembly (assembly/chunk.ts).
+ *
+ * Lossless for every float64 bit pattern. Byte layout: docs/format/chunk.md. A plain TypeScript
+ * implementation of the same format, producing identical bytes, is src/core/codec_reference.ts.
+ *
+ * @example
+ * const bytes = encodeChunk(timestamps, values);
+ * const { timestamps: t, values: v } = decodeChunk(bytes);   // bit-identical copies
+ *
+ * Every call here copies its inputs into the instance's heap and `reset()`s the heap when done,
+ * which invalidates pointers from an earlier {@link decodeChunkIntoWasm} on the same thread.
+ */
+import { wasmInstance, type ScratchExports, type WasmInstance } from './wasm_instance.js';
+import {
+  CHUNK_FORMAT_VERSION,
+  CHUNK_MAX_POINTS,
+  ChunkDecodeError,
+  codecStatusName,
+} from './codec_status.js';
+import { chunkPointCountReference } from './codec_reference.js';
+
+export { CHUNK_FORMAT_VERSION, CHUNK_MAX_POINTS, ChunkDecodeError };
+
+/** The codec exports of build/emms.wasm (assembly/chunk.ts). Pointers are byte offsets in `memory`. */
+export interface CodecExports extends ScratchExports {
+  encodeChunk(tsPtr: number, valPtr: number, n: number, outPtr: number, outCap: number): number;
+  decodeChunk(inPtr: number, inLen: number, tsOutPtr: number, valOutPtr: number, cap: number): number;
+  chunkPointCount(inPtr: number, inLen: number): number;
+  maxEncodedBytes(n: number): number;
+  codecErrorSection(): number;
+  codecErrorBit(): number;
+  codecErrorLimitBits(): number;
+}
+
+/** Decoded columns of one chunk. */
+export interface ChunkColumns {
+  timestamps: Float64Array;
+  values: Float64Array;
+}
+
+/** Where decodeChunkIntoWasm left the columns: byte offsets into the instance's memory. */
+export interface WasmChunkColumns {
+  tsPtr: number;
+  valPtr: number;
+  n: number;
+}
+
+function codecInstance(): WasmInstance<CodecExports> {
+  return wasmInstance<CodecExports>('emms');
+}
+
+function checkColumns(timestamps: Float64Array, values: Float64Array, what: string): void {
+  if (timestamps.length !== values.length) {
+    throw new RangeError(
+      `${what}: timestamps.length=${timestamps.length} must equal values.length=${values.length}`,
+    );
+  }
+  if (timestamps.length > CHUNK_MAX_POINTS) {
+    throw new RangeError(`${what}: n=${timestamps.length} exceeds CHUNK_MAX_POINTS=${CHUNK_MAX_POINTS}`);
+  }
+}
+
+/** Upper bound of the encoded size of n points, in bytes. */
+export function maxEncodedBytes(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > CHUNK_MAX_POINTS) {
+    throw new RangeError(`maxEncodedBytes: n=${n} must be an integer in [0, ${CHUNK_MAX_POINTS}]`);
+  }
+  return codecInstance().exports.maxEncodedBytes(n);
+}
+
+/**
+ * Encodes the points into a new chunk. Throws RangeError when the lengths differ or exceed
+ * CHUNK_MAX_POINTS. An empty chunk (n = 0) is valid and decodes to empty arrays.
+ */
+export function encodeChunk(timestamps: Float64Array, values: Float64Array): Uint8Array {
+  checkColumns(timestamps, values, 'encodeChunk');
+  const inst = codecInstance();
+  const n = timestamps.length;
+  try {
+    const cap = inst.exports.maxEncodedBytes(n);
+    const tsPtr = inst.writeF64(timestamps);
+    const valPtr = inst.writeF64(values);
+    const outPtr = inst.alloc(cap);
+    const written = inst.exports.encodeChunk(tsPtr, valPtr, n, outPtr, cap);
+    if (written < 0) {
+      // maxEncodedBytes bounds the output and n was checked: either code is a broken invariant.
+      throw new Error(`BUG: encodeChunk(n=${n}, outCap=${cap}) returned ${codecStatusName(written)}`);
+    }
+    return inst.readBytes(outPtr, written);
+  } finally {
+    inst.reset();
+  }
+}
+
+function decodeError(inst: WasmInstance<CodecExports>, status: number, bytes: Uint8Array): ChunkDecodeError {
+  const e = inst.exports;
+  return new ChunkDecodeError(
+    status,
+    { section: e.codecErrorSection(), bit: e.codecErrorBit(), limitBits: e.codecErrorLimitBits() },
+    bytes,
+  );
+}
+
+/**
+ * Decodes the chunk into the instance's heap and returns where the columns are. The caller owns
+ * the heap afterwards: it reads or aggregates the columns in place, then calls `inst.reset()`.
+ * Throws {@link ChunkDecodeError} for anything that is not a valid chunk.
+ */
+export function decodeChunkIntoWasm(inst: WasmInstance<CodecExports>, bytes: Uint8Array): WasmChunkColumns {
+  const inPtr = inst.writeBytes(bytes);
+  const n = inst.exports.chunkPointCount(inPtr, bytes.length);
+  if (n < 0) throw decodeError(inst, n, bytes);
+  // At least one float per column so that the pointers are distinct even for an empty chunk.
+  const tsPtr = inst.alloc(Math.max(n, 1) * 8);
+  const valPtr = inst.alloc(Math.max(n, 1) * 8);
+  const decoded = inst.exports.decodeChunk(inPtr, bytes.length, tsPtr, valPtr, n);
+  if (decoded < 0) throw decodeError(inst, decoded, bytes);
+  if (decoded !== n) throw new Error(`BUG: decodeChunk returned n=${decoded}, header said ${n}`);
+  return { tsPtr, valPtr, n };
+}
+
+/** Decodes a chunk into new arrays. Throws {@link ChunkDecodeError} for anything that is not a valid chunk. */
+export function decodeChunk(bytes: Uint8Array): ChunkColumns {
+  const inst = codecInstance();
+  try {
+    const { tsPtr, valPtr, n } = decodeChunkIntoWasm(inst, bytes);
+    return { timestamps: inst.readF64(tsPtr, n), values: inst.readF64(valPtr, n) };
+  } finally {
+    inst.reset();
+  }
+}
+
+/** The point count stored in the chunk's header (checks the header, not the payload). */
+export function chunkPointCount(bytes: Uint8Array): number {
+  return chunkPointCountReference(bytes);
+}

@@ -1,0 +1,841 @@
+/**
+ * Plain TypeScript implementation of the chunk format (docs/format/chunk.md), written to produce
+ * byte-identical output to the WebAssembly codec (assembly/chunk.ts and the kernels it calls)
+ * and to fail on the same inputs with the same status codes. It exists to check the WASM build
+ * (tests/unit/codec_equivalence.test.ts) and as a readable statement of the format; production
+ * paths use src/core/codec.ts.
+ *
+ * Arithmetic is in float64 on purpose: the format keeps every integer in [-2^50, 2^50), every
+ * difference below 2^52 and every zigzag residual below 2^53, so doubles are exact and no BigInt
+ * is needed. Raw float64 bit patterns (XOR, constants) are handled as two uint32 words.
+ */
+import {
+  CHUNK_FORMAT_VERSION,
+  CHUNK_MAX_POINTS,
+  ChunkDecodeError,
+  E_CAPACITY,
+  E_CHECKSUM,
+  E_CODEC,
+  E_CORRUPT,
+  E_POINT_COUNT,
+  E_TRUNCATED,
+  E_VERSION,
+  SECTION_HEADER,
+  SECTION_TIMESTAMPS,
+  SECTION_TRAILER,
+  SECTION_VALUES,
+} from './codec_status.js';
+
+// ---- format constants (mirrors of assembly/*.ts) ------------------------------------------------
+
+export const TS_NONE = 0;
+export const TS_CONST_DELTA = 1;
+export const TS_INT_RICE = 2;
+export const TS_XOR = 3;
+export const VALUES_NONE = 0;
+export const VALUES_CONST = 1;
+export const VALUES_DECIMAL = 2;
+export const VALUES_XOR = 3;
+
+export const RICE_BLOCK_LEN = 64;
+export const RICE_ESCAPE_Q = 20;
+export const RICE_MAX_K = 53;
+export const RICE_ZERO_BLOCK = 63;
+export const INT_LIMIT = 2 ** 50;
+export const MAX_FIELD_WIDTH = 53;
+export const MAX_DECIMAL_SCALE = 17;
+const SCALE_BITS = 5;
+const TRAILER_BYTES = 4;
+const MAX_HEADER_BYTES = 6;
+const TWO_POW_32 = 2 ** 32;
+
+const POW10: readonly number[] = Array.from({ length: MAX_DECIMAL_SCALE + 1 }, (_, d) => Number(`1e${d}`));
+
+/** Internal failure carrying the status and location; converted to ChunkDecodeError at the API. */
+class DecodeFailure {
+  constructor(
+    readonly code: number,
+    readonly section: number,
+    readonly bit: number,
+    readonly limitBits: number,
+  ) {}
+}
+
+// ---- small integer helpers ------------------------------------------------------------------------
+
+/** Round half to even, as WebAssembly's f64.nearest; never returns −0. */
+function nearest(x: number): number {
+  let r = Math.round(x);
+  if (r - x === 0.5 && r % 2 !== 0) r -= 1;
+  return r + 0;
+}
+
+function bitLength(u: number): number {
+  return u < TWO_POW_32 ? 32 - Math.clz32(u) : 64 - Math.clz32(Math.floor(u / TWO_POW_32));
+}
+
+function zigzag(x: number): number {
+  return x >= 0 ? 2 * x : -2 * x - 1;
+}
+
+function unzigzag(u: number): number {
+  return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+}
+
+function inIntRange(x: number): boolean {
+  return x >= -INT_LIMIT && x < INT_LIMIT;
+}
+
+function clz64(hi: number, lo: number): number {
+  return hi !== 0 ? Math.clz32(hi) : 32 + Math.clz32(lo);
+}
+
+function ctz32(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
+
+function ctz64(hi: number, lo: number): number {
+  return lo !== 0 ? ctz32(lo) : 32 + ctz32(hi);
+}
+
+// ---- bit writer -------------------------------------------------------------------------------------
+
+class BitWriter {
+  readonly buf: Uint8Array;
+  bitPos: number;
+
+  constructor(buf: Uint8Array, startByte: number) {
+    this.buf = buf;
+    this.bitPos = startByte * 8;
+  }
+
+  /** Appends the low n bits (n <= 32) of v, most significant first. */
+  small(v: number, n: number): void {
+    while (n > 0) {
+      const byte = this.bitPos >>> 3;
+      const free = 8 - (this.bitPos & 7);
+      const take = Math.min(free, n);
+      const chunk = (v >>> (n - take)) & ((1 << take) - 1);
+      this.buf[byte]! |= chunk << (free - take);
+      this.bitPos += take;
+      n -= take;
+    }
+  }
+
+  /** Appends v (an integer below 2^53) in n <= 53 bits. */
+  num(v: number, n: number): void {
+    if (n > 32) {
+      this.small(Math.floor(v / TWO_POW_32), n - 32);
+      this.small(v >>> 0, 32);
+    } else {
+      this.small(n === 32 ? v >>> 0 : v % 2 ** n, n);
+    }
+  }
+
+  /** Appends the low n <= 64 bits of the 64-bit word (hi, lo). */
+  word(hi: number, lo: number, n: number): void {
+    if (n > 32) {
+      this.small(hi, n - 32);
+      this.small(lo, 32);
+    } else {
+      this.small(lo, n);
+    }
+  }
+
+  ones(n: number): void {
+    while (n > 0) {
+      const take = Math.min(n, 32);
+      this.small(0xffffffff, take);
+      n -= take;
+    }
+  }
+
+  varBits(u: number): void {
+    const w = bitLength(u);
+    this.small(w, 6);
+    this.num(u, w);
+  }
+}
+
+// ---- bit reader --------------------------------------------------------------------------------------
+
+class BitReader {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly lenBytes: number,
+    public pos: number,
+  ) {}
+
+  get overrun(): boolean {
+    return this.pos > this.lenBytes * 8;
+  }
+
+  /** Reads n <= 32 bits; bits past the end read as zero. */
+  small(n: number): number {
+    let v = 0;
+    while (n > 0) {
+      const byteIndex = this.pos >>> 3;
+      const byte = byteIndex < this.lenBytes ? this.bytes[byteIndex]! : 0;
+      const avail = 8 - (this.pos & 7);
+      const take = Math.min(avail, n);
+      v = v * (1 << take) + ((byte >>> (avail - take)) & ((1 << take) - 1));
+      this.pos += take;
+      n -= take;
+    }
+    return v;
+  }
+
+  /** Reads n <= 53 bits as a number. */
+  num(n: number): number {
+    if (n > 32) {
+      const hi = this.small(n - 32);
+      return hi * TWO_POW_32 + this.small(32);
+    }
+    return this.small(n);
+  }
+
+  /** Reads n <= 64 bits into a (hi, lo) pair. */
+  word(n: number): [number, number] {
+    if (n > 32) {
+      const hi = this.small(n - 32);
+      return [hi, this.small(32)];
+    }
+    return [0, this.small(n)];
+  }
+
+  /** Counts leading ones up to `limit`, consuming the terminating zero when below it. */
+  unary(limit: number): number {
+    let count = 0;
+    while (count < limit) {
+      if (this.small(1) === 0) return count;
+      count++;
+    }
+    return count;
+  }
+
+  /** A varbits field, or -1 if its width exceeds maxWidth. */
+  varBits(maxWidth: number): number {
+    const w = this.small(6);
+    if (w > maxWidth) return -1;
+    return this.num(w);
+  }
+}
+
+// ---- xxHash32 (provenance: https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md) ---------
+
+const PRIME32_1 = 2654435761;
+const PRIME32_2 = 2246822519;
+const PRIME32_3 = 3266489917;
+const PRIME32_4 = 668265263;
+const PRIME32_5 = 374761393;
+
+function rotl32(x: number, r: number): number {
+  return (x << r) | (x >>> (32 - r));
+}
+
+function readU32(b: Uint8Array, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
+}
+
+function round32(acc: number, input: number): number {
+  return Math.imul(rotl32((acc + Math.imul(input, PRIME32_2)) | 0, 13), PRIME32_1);
+}
+
+/** XXH32 with seed 0 of bytes[0, len). */
+export function xxhash32Reference(bytes: Uint8Array, len: number): number {
+  let p = 0;
+  let h: number;
+  if (len >= 16) {
+    let v1 = (PRIME32_1 + PRIME32_2) | 0;
+    let v2 = PRIME32_2 | 0;
+    let v3 = 0;
+    let v4 = -PRIME32_1 | 0;
+    const limit = len - 16;
+    do {
+      v1 = round32(v1, readU32(bytes, p));
+      v2 = round32(v2, readU32(bytes, p + 4));
+      v3 = round32(v3, readU32(bytes, p + 8));
+      v4 = round32(v4, readU32(bytes, p + 12));
+      p += 16;
+    } while (p <= limit);
+    h = (rotl32(v1, 1) + rotl32(v2, 7) + rotl32(v3, 12) + rotl32(v4, 18)) | 0;
+  } else {
+    h = PRIME32_5 | 0;
+  }
+  h = (h + len) | 0;
+  while (p + 4 <= len) {
+    h = Math.imul(rotl32((h + Math.imul(readU32(bytes, p), PRIME32_3)) | 0, 17), PRIME32_4);
+    p += 4;
+  }
+  while (p < len) {
+    h = Math.imul(rotl32((h + Math.imul(bytes[p]!, PRIME32_5)) | 0, 11), PRIME32_1);
+    p++;
+  }
+  h ^= h >>> 15;
+  h = Math.imul(h, PRIME32_2);
+  h ^= h >>> 13;
+  h = Math.imul(h, PRIME32_3);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+// ---- XOR floats (Gorilla, Prometheus variant; see assembly/xor_floats.ts) ----------------------------
+
+function xorFloatsCost(words: Uint32Array, n: number): number {
+  if (n <= 0) return 0;
+  let bits = 64;
+  let prevLead = -1;
+  let prevTrail = 0;
+  for (let i = 1; i < n; i++) {
+    const xlo = (words[2 * i]! ^ words[2 * i - 2]!) >>> 0;
+    const xhi = (words[2 * i + 1]! ^ words[2 * i - 1]!) >>> 0;
+    if (xlo === 0 && xhi === 0) {
+      bits += 1;
+      continue;
+    }
+    const lead = Math.min(31, clz64(xhi, xlo));
+    const trail = ctz64(xhi, xlo);
+    if (prevLead >= 0 && lead >= prevLead && trail >= prevTrail) {
+      bits += 2 + 64 - prevLead - prevTrail;
+    } else {
+      bits += 2 + 5 + 6 + 64 - lead - trail;
+      prevLead = lead;
+      prevTrail = trail;
+    }
+  }
+  return bits;
+}
+
+/** (hi, lo) >>> s for 0 <= s < 64. */
+function shiftRight(hi: number, lo: number, s: number): [number, number] {
+  if (s === 0) return [hi, lo];
+  if (s < 32) return [hi >>> s, ((lo >>> s) | (hi << (32 - s))) >>> 0];
+  return [0, hi >>> (s - 32)];
+}
+
+/** (hi, lo) << s for 0 <= s < 64. */
+function shiftLeft(hi: number, lo: number, s: number): [number, number] {
+  if (s === 0) return [hi, lo];
+  if (s < 32) return [((hi << s) | (lo >>> (32 - s))) >>> 0, (lo << s) >>> 0];
+  return [(lo << (s - 32)) >>> 0, 0];
+}
+
+function encodeXorFloats(w: BitWriter, words: Uint32Array, n: number): void {
+  w.word(words[1]!, words[0]!, 64);
+  let prevLead = -1;
+  let prevTrail = 0;
+  for (let i = 1; i < n; i++) {
+    const xlo = (words[2 * i]! ^ words[2 * i - 2]!) >>> 0;
+    const xhi = (words[2 * i + 1]! ^ words[2 * i - 1]!) >>> 0;
+    if (xlo === 0 && xhi === 0) {
+      w.small(0, 1);
+      continue;
+    }
+    const lead = Math.min(31, clz64(xhi, xlo));
+    const trail = ctz64(xhi, xlo);
+    if (prevLead >= 0 && lead >= prevLead && trail >= prevTrail) {
+      w.small(0b10, 2);
+      const [shi, slo] = shiftRight(xhi, xlo, prevTrail);
+      w.word(shi, slo, 64 - prevLead - prevTrail);
+    } else {
+      const sig = 64 - lead - trail;
+      w.small((0b11 << 11) | (lead << 6) | (sig & 63), 13);
+      const [shi, slo] = shiftRight(xhi, xlo, trail);
+      w.word(shi, slo, sig);
+      prevLead = lead;
+      prevTrail = trail;
+    }
+  }
+}
+
+function decodeXorFloats(r: BitReader, n: number, out: Uint32Array, section: number): void {
+  const limitBits = r.lenBytes * 8;
+  let [hi, lo] = r.word(64);
+  out[0] = lo;
+  out[1] = hi;
+  if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
+  let lead = -1;
+  let trail = 0;
+  for (let i = 1; i < n; i++) {
+    const at = r.pos;
+    if (r.small(1) !== 0) {
+      let sig: number;
+      if (r.small(1) === 0) {
+        if (lead < 0) throw new DecodeFailure(E_CORRUPT, section, at, limitBits);
+        sig = 64 - lead - trail;
+      } else {
+        const header = r.small(11);
+        const newLead = header >>> 6;
+        sig = header & 63;
+        if (sig === 0) sig = 64;
+        if (newLead + sig > 64) throw new DecodeFailure(E_CORRUPT, section, at, limitBits);
+        lead = newLead;
+        trail = 64 - newLead - sig;
+      }
+      const [xh, xl] = r.word(sig);
+      const [sh, sl] = shiftLeft(xh, xl, trail);
+      hi = (hi ^ sh) >>> 0;
+      lo = (lo ^ sl) >>> 0;
+    }
+    out[2 * i] = lo;
+    out[2 * i + 1] = hi;
+    if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
+  }
+}
+
+// ---- integer sequences: differences, zigzag, adaptive Rice (see assembly/rice_ints.ts) --------------
+
+function riceCost(u: number, k: number): number {
+  const q = Math.floor(u / 2 ** k);
+  return q < RICE_ESCAPE_Q ? q + 1 + k : RICE_ESCAPE_Q + 6 + bitLength(u);
+}
+
+/** Chooses k for the block; returns [k, data bits]. */
+function chooseK(block: Float64Array, cnt: number): [number, number] {
+  let any = false;
+  let sum = 0;
+  for (let j = 0; j < cnt; j++) {
+    const u = block[j]!;
+    if (u !== 0) any = true;
+    sum += u;
+  }
+  if (!any) return [RICE_ZERO_BLOCK, 0];
+  const mean = sum / cnt;
+  let k0 = 0;
+  while (k0 < RICE_MAX_K && 2 ** (k0 + 1) <= mean) k0++;
+  const lo = Math.max(0, k0 - 1);
+  const hi = Math.min(RICE_MAX_K, k0 + 1);
+  let bestK = lo;
+  let best = Infinity;
+  for (let k = lo; k <= hi; k++) {
+    let c = 0;
+    for (let j = 0; j < cnt; j++) c += riceCost(block[j]!, k);
+    if (c < best) {
+      best = c;
+      bestK = k;
+    }
+  }
+  return [bestK, best];
+}
+
+function kCodeCost(prevK: number, k: number): number {
+  return k === prevK ? 1 : k === prevK + 1 ? 2 : k === prevK - 1 ? 3 : 9;
+}
+
+function writeKCode(w: BitWriter, prevK: number, k: number): void {
+  if (k === prevK) w.small(0, 1);
+  else if (k === prevK + 1) w.small(0b10, 2);
+  else if (k === prevK - 1) w.small(0b110, 3);
+  else w.small((0b111 << 6) | k, 9);
+}
+
+function fillBlock(ints: Float64Array, order: number, first: number, cnt: number, block: Float64Array): void {
+  for (let j = 0; j < cnt; j++) {
+    const i = first + j;
+    const r = order === 1 ? ints[i]! - ints[i - 1]! : ints[i]! - ints[i - 1]! - (ints[i - 1]! - ints[i - 2]!);
+    block[j] = zigzag(r);
+  }
+}
+
+function intSeqCost(ints: Float64Array, order: number): number {
+  const m = ints.length;
+  if (m === 0) return 0;
+  let bits = 6 + bitLength(zigzag(ints[0]!));
+  if (m === 1) return bits;
+  bits += 1;
+  if (order === 2) bits += 6 + bitLength(zigzag(ints[1]! - ints[0]!));
+  const block = new Float64Array(RICE_BLOCK_LEN);
+  let prevK = 0;
+  for (let first = order; first < m; first += RICE_BLOCK_LEN) {
+    const cnt = Math.min(RICE_BLOCK_LEN, m - first);
+    fillBlock(ints, order, first, cnt, block);
+    const [k, c] = chooseK(block, cnt);
+    bits += c + kCodeCost(prevK, k);
+    prevK = k;
+  }
+  return bits;
+}
+
+function encodeIntSeq(w: BitWriter, ints: Float64Array, order: number): void {
+  const m = ints.length;
+  if (m >= 2) w.small(order === 2 ? 1 : 0, 1);
+  w.varBits(zigzag(ints[0]!));
+  if (m === 1) return;
+  if (order === 2) w.varBits(zigzag(ints[1]! - ints[0]!));
+  const block = new Float64Array(RICE_BLOCK_LEN);
+  let prevK = 0;
+  for (let first = order; first < m; first += RICE_BLOCK_LEN) {
+    const cnt = Math.min(RICE_BLOCK_LEN, m - first);
+    fillBlock(ints, order, first, cnt, block);
+    const [k] = chooseK(block, cnt);
+    writeKCode(w, prevK, k);
+    prevK = k;
+    if (k === RICE_ZERO_BLOCK) continue;
+    const p = 2 ** k;
+    for (let j = 0; j < cnt; j++) {
+      const u = block[j]!;
+      const q = Math.floor(u / p);
+      if (q < RICE_ESCAPE_Q) {
+        w.ones(q);
+        w.small(0, 1);
+        w.num(u % p, k);
+      } else {
+        const width = bitLength(u);
+        w.ones(RICE_ESCAPE_Q);
+        w.small(width - 1, 6);
+        w.num(u, width);
+      }
+    }
+  }
+}
+
+function readRice(r: BitReader, k: number): number {
+  const q = r.unary(RICE_ESCAPE_Q);
+  if (q < RICE_ESCAPE_Q) return q * 2 ** k + r.num(k);
+  const width = r.small(6) + 1;
+  if (width > MAX_FIELD_WIDTH) return Infinity;
+  return r.num(width);
+}
+
+/** Decodes m >= 1 integers and stores x / divisor in out. */
+function decodeIntSeq(r: BitReader, m: number, out: Float64Array, divisor: number, section: number): void {
+  const limitBits = r.lenBytes * 8;
+  const startPos = r.pos;
+  const order = m >= 2 && r.small(1) !== 0 ? 2 : 1;
+  const x0u = r.varBits(MAX_FIELD_WIDTH);
+  let x = unzigzag(x0u);
+  if (x0u < 0 || !inIntRange(x)) throw new DecodeFailure(E_CORRUPT, section, startPos, limitBits);
+  out[0] = x / divisor;
+  if (m === 1) {
+    if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
+    return;
+  }
+  let delta = 0;
+  if (order === 2) {
+    const du = r.varBits(MAX_FIELD_WIDTH);
+    delta = unzigzag(du);
+    x += delta;
+    if (du < 0 || !inIntRange(x)) throw new DecodeFailure(E_CORRUPT, section, r.pos, limitBits);
+    out[1] = x / divisor;
+  }
+  let prevK = 0;
+  for (let first = order; first < m; first += RICE_BLOCK_LEN) {
+    const cnt = Math.min(RICE_BLOCK_LEN, m - first);
+    const blockPos = r.pos;
+    let k: number;
+    if (r.small(1) === 0) k = prevK;
+    else if (r.small(1) === 0) k = prevK + 1;
+    else if (r.small(1) === 0) k = prevK - 1;
+    else k = r.small(6);
+    if (k < 0 || (k > RICE_MAX_K && k !== RICE_ZERO_BLOCK)) {
+      throw new DecodeFailure(E_CORRUPT, section, blockPos, limitBits);
+    }
+    prevK = k;
+    for (let j = 0; j < cnt; j++) {
+      if (k !== RICE_ZERO_BLOCK) {
+        const u = readRice(r, k);
+        if (!(u < 2 ** 53)) throw new DecodeFailure(E_CORRUPT, section, blockPos, limitBits);
+        if (order === 1) x += unzigzag(u);
+        else delta += unzigzag(u);
+      }
+      if (order === 2) {
+        if (!(delta >= -2 * INT_LIMIT && delta < 2 * INT_LIMIT)) {
+          throw new DecodeFailure(E_CORRUPT, section, blockPos, limitBits);
+        }
+        x += delta;
+      }
+      if (!inIntRange(x)) throw new DecodeFailure(E_CORRUPT, section, blockPos, limitBits);
+      out[first + j] = x / divisor;
+    }
+    if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
+  }
+  if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
+}
+
+// ---- timestamps (see assembly/timestamps.ts) ----------------------------------------------------------
+
+function isCodedInteger(t: number): boolean {
+  // Object.is rejects −0, which has no integer form; t itself is then an integer in range.
+  return t >= -INT_LIMIT && t < INT_LIMIT && Object.is(Math.trunc(t) + 0, t);
+}
+
+interface TimestampPlan {
+  mode: number;
+  order: number;
+  ints: Float64Array;
+}
+
+function planTimestamps(ts: Float64Array, tsWords: Uint32Array): TimestampPlan {
+  const n = ts.length;
+  if (n === 0) return { mode: TS_NONE, order: 1, ints: ts };
+  let constDelta = true;
+  let delta = 0;
+  for (let i = 0; i < n; i++) {
+    const t = ts[i]!;
+    if (!isCodedInteger(t)) return { mode: TS_XOR, order: 1, ints: ts };
+    if (i === 1) delta = t - ts[0]!;
+    else if (i > 1 && t - ts[i - 1]! !== delta) constDelta = false;
+  }
+  if (constDelta) return { mode: TS_CONST_DELTA, order: 1, ints: ts };
+  const cost1 = intSeqCost(ts, 1);
+  const cost2 = intSeqCost(ts, 2);
+  const order = cost2 < cost1 ? 2 : 1;
+  if (xorFloatsCost(tsWords, n) < Math.min(cost1, cost2)) return { mode: TS_XOR, order, ints: ts };
+  return { mode: TS_INT_RICE, order, ints: ts };
+}
+
+function encodeTimestamps(w: BitWriter, plan: TimestampPlan, ts: Float64Array, tsWords: Uint32Array): void {
+  const n = ts.length;
+  if (plan.mode === TS_CONST_DELTA) {
+    w.varBits(zigzag(ts[0]!));
+    if (n >= 2) w.varBits(zigzag(ts[1]! - ts[0]!));
+  } else if (plan.mode === TS_INT_RICE) {
+    encodeIntSeq(w, ts, plan.order);
+  } else if (plan.mode === TS_XOR) {
+    encodeXorFloats(w, tsWords, n);
+  }
+}
+
+function decodeTimestamps(r: BitReader, mode: number, n: number, out: Float64Array): void {
+  const section = SECTION_TIMESTAMPS;
+  if (mode === TS_INT_RICE) return decodeIntSeq(r, n, out, 1, section);
+  if (mode === TS_XOR) return decodeXorFloats(r, n, new Uint32Array(out.buffer, out.byteOffset, 2 * n), section);
+  const limitBits = r.lenBytes * 8;
+  const at = r.pos;
+  const t0u = r.varBits(MAX_FIELD_WIDTH);
+  const t0 = unzigzag(t0u);
+  if (t0u < 0 || !inIntRange(t0)) throw new DecodeFailure(E_CORRUPT, section, at, limitBits);
+  let delta = 0;
+  if (n >= 2) {
+    const du = r.varBits(MAX_FIELD_WIDTH);
+    delta = unzigzag(du);
+    const last = t0 + delta * (n - 1);
+    if (du < 0 || !(last >= -INT_LIMIT && last < INT_LIMIT)) throw new DecodeFailure(E_CORRUPT, section, at, limitBits);
+  }
+  if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
+  for (let i = 0; i < n; i++) out[i] = t0 + i * delta;
+}
+
+// ---- values (see assembly/values_decimal.ts) -------------------------------------------------------------
+
+function fitsScale(v: number, p: number): boolean {
+  const k = nearest(v * p);
+  if (!(k >= -INT_LIMIT && k < INT_LIMIT)) return false;
+  return Object.is(k / p, v);
+}
+
+/** Smallest decimal scale d such that every value is exactly nearest(v·10^d)/10^d, or -1. */
+export function detectDecimalScaleReference(values: Float64Array): number {
+  let d = 0;
+  let p = POW10[0]!;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    while (!fitsScale(v, p)) {
+      if (++d > MAX_DECIMAL_SCALE) return -1;
+      p = POW10[d]!;
+    }
+  }
+  for (let i = 0; i < values.length; i++) if (!fitsScale(values[i]!, p)) return -1;
+  return d;
+}
+
+interface ValuePlan {
+  mode: number;
+  scale: number;
+  order: number;
+  ints: Float64Array;
+}
+
+function planValues(values: Float64Array, words: Uint32Array): ValuePlan {
+  const n = values.length;
+  const none = new Float64Array(0);
+  if (n === 0) return { mode: VALUES_NONE, scale: 0, order: 1, ints: none };
+  let same = true;
+  for (let i = 1; i < n && same; i++) same = words[2 * i] === words[0] && words[2 * i + 1] === words[1];
+  if (same) return { mode: VALUES_CONST, scale: 0, order: 1, ints: none };
+  const d = detectDecimalScaleReference(values);
+  if (d < 0) return { mode: VALUES_XOR, scale: 0, order: 1, ints: none };
+  const p = POW10[d]!;
+  const ints = new Float64Array(n);
+  for (let i = 0; i < n; i++) ints[i] = nearest(values[i]! * p);
+  const cost1 = intSeqCost(ints, 1);
+  const cost2 = intSeqCost(ints, 2);
+  const order = cost2 < cost1 ? 2 : 1;
+  if (xorFloatsCost(words, n) < SCALE_BITS + Math.min(cost1, cost2)) return { mode: VALUES_XOR, scale: d, order, ints };
+  return { mode: VALUES_DECIMAL, scale: d, order, ints };
+}
+
+function encodeValues(w: BitWriter, plan: ValuePlan, words: Uint32Array, n: number): void {
+  if (plan.mode === VALUES_CONST) {
+    w.word(words[1]!, words[0]!, 64);
+  } else if (plan.mode === VALUES_DECIMAL) {
+    w.small(plan.scale, SCALE_BITS);
+    encodeIntSeq(w, plan.ints, plan.order);
+  } else if (plan.mode === VALUES_XOR) {
+    encodeXorFloats(w, words, n);
+  }
+}
+
+function decodeValues(r: BitReader, mode: number, n: number, out: Float64Array): void {
+  const section = SECTION_VALUES;
+  const words = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
+  if (mode === VALUES_DECIMAL) {
+    const at = r.pos;
+    const d = r.small(SCALE_BITS);
+    if (d > MAX_DECIMAL_SCALE) throw new DecodeFailure(E_CORRUPT, section, at, r.lenBytes * 8);
+    return decodeIntSeq(r, n, out, POW10[d]!, section);
+  }
+  if (mode === VALUES_XOR) return decodeXorFloats(r, n, words, section);
+  const [hi, lo] = r.word(64);
+  if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, r.lenBytes * 8);
+  for (let i = 0; i < n; i++) {
+    words[2 * i] = lo;
+    words[2 * i + 1] = hi;
+  }
+}
+
+// ---- chunk: header, sections, trailer (see assembly/chunk.ts) ---------------------------------------------
+
+/** Upper bound of the encoded size of n points (same formula as assembly/chunk.ts). */
+export function maxEncodedBytesReference(n: number): number {
+  return MAX_HEADER_BYTES + TRAILER_BYTES + 1 + Math.ceil((2 * 77 * n) / 8);
+}
+
+function checkColumns(timestamps: Float64Array, values: Float64Array): void {
+  if (timestamps.length !== values.length) {
+    throw new RangeError(
+      `encodeChunkReference: timestamps.length=${timestamps.length} must equal values.length=${values.length}`,
+    );
+  }
+  if (timestamps.length > CHUNK_MAX_POINTS) {
+    throw new RangeError(`encodeChunkReference: n=${timestamps.length} exceeds CHUNK_MAX_POINTS=${CHUNK_MAX_POINTS}`);
+  }
+}
+
+/** Little-endian uint32 view of float64 columns (every supported platform is little-endian). */
+function wordsOf(column: Float64Array): Uint32Array {
+  return new Uint32Array(column.buffer, column.byteOffset, column.length * 2);
+}
+
+/** Encodes like src/core/codec.ts encodeChunk, in plain TypeScript; the bytes are identical. */
+export function encodeChunkReference(timestamps: Float64Array, values: Float64Array): Uint8Array {
+  checkColumns(timestamps, values);
+  const n = timestamps.length;
+  const tsWords = wordsOf(timestamps);
+  const valueWords = wordsOf(values);
+  const tsPlan = planTimestamps(timestamps, tsWords);
+  const valuePlan = planValues(values, valueWords);
+  const out = new Uint8Array(maxEncodedBytesReference(n));
+  out[0] = CHUNK_FORMAT_VERSION;
+  out[1] = valuePlan.mode;
+  out[2] = tsPlan.mode;
+  let at = 3;
+  let rest = n;
+  while (rest >= 0x80) {
+    out[at++] = (rest & 0x7f) | 0x80;
+    rest >>>= 7;
+  }
+  out[at++] = rest;
+  const w = new BitWriter(out, at);
+  if (n > 0) {
+    encodeTimestamps(w, tsPlan, timestamps, tsWords);
+    encodeValues(w, valuePlan, valueWords, n);
+  }
+  const bodyLen = Math.ceil(w.bitPos / 8);
+  const sum = xxhash32Reference(out, bodyLen);
+  out[bodyLen] = sum & 0xff;
+  out[bodyLen + 1] = (sum >>> 8) & 0xff;
+  out[bodyLen + 2] = (sum >>> 16) & 0xff;
+  out[bodyLen + 3] = sum >>> 24;
+  return out.slice(0, bodyLen + TRAILER_BYTES);
+}
+
+interface ParsedHeader {
+  n: number;
+  valueMode: number;
+  tsMode: number;
+  headerBytes: number;
+}
+
+function parseHeader(bytes: Uint8Array): ParsedHeader {
+  const inLen = bytes.length;
+  const limitBits = inLen * 8;
+  if (inLen < 1) throw new DecodeFailure(E_TRUNCATED, SECTION_HEADER, 0, limitBits);
+  if (bytes[0] !== CHUNK_FORMAT_VERSION) throw new DecodeFailure(E_VERSION, SECTION_HEADER, 0, limitBits);
+  if (inLen < 3) throw new DecodeFailure(E_TRUNCATED, SECTION_HEADER, inLen * 8, limitBits);
+  const valueMode = bytes[1]!;
+  const tsMode = bytes[2]!;
+  if (valueMode > VALUES_XOR) throw new DecodeFailure(E_CODEC, SECTION_HEADER, 8, limitBits);
+  if (tsMode > TS_XOR) throw new DecodeFailure(E_CODEC, SECTION_HEADER, 16, limitBits);
+  let n = 0;
+  let shift = 0;
+  let at = 3;
+  for (;;) {
+    if (at >= inLen) throw new DecodeFailure(E_TRUNCATED, SECTION_HEADER, at * 8, limitBits);
+    if (at >= MAX_HEADER_BYTES) throw new DecodeFailure(E_CORRUPT, SECTION_HEADER, at * 8, limitBits);
+    const b = bytes[at]!;
+    n |= (b & 0x7f) << shift;
+    at++;
+    if (b < 0x80) {
+      if (b === 0 && at > 4) throw new DecodeFailure(E_CORRUPT, SECTION_HEADER, (at - 1) * 8, limitBits);
+      break;
+    }
+    shift += 7;
+  }
+  if (n > CHUNK_MAX_POINTS) throw new DecodeFailure(E_POINT_COUNT, SECTION_HEADER, 24, n);
+  if ((n === 0) !== (valueMode === VALUES_NONE) || (n === 0) !== (tsMode === TS_NONE)) {
+    throw new DecodeFailure(E_CODEC, SECTION_HEADER, 8, limitBits);
+  }
+  if (at + TRAILER_BYTES > inLen) {
+    throw new DecodeFailure(E_TRUNCATED, SECTION_HEADER, inLen * 8, (at + TRAILER_BYTES) * 8);
+  }
+  return { n, valueMode, tsMode, headerBytes: at };
+}
+
+function toDecodeError(e: unknown, bytes: Uint8Array): unknown {
+  if (e instanceof DecodeFailure) {
+    return new ChunkDecodeError(e.code, { section: e.section, bit: e.bit, limitBits: e.limitBits }, bytes);
+  }
+  return e;
+}
+
+/** The point count in the chunk's header; throws ChunkDecodeError if the header is invalid. */
+export function chunkPointCountReference(bytes: Uint8Array): number {
+  try {
+    return parseHeader(bytes).n;
+  } catch (e) {
+    throw toDecodeError(e, bytes);
+  }
+}
+
+/** Decodes like src/core/codec.ts decodeChunk, in plain TypeScript; same results, same error codes. */
+export function decodeChunkReference(bytes: Uint8Array, cap = CHUNK_MAX_POINTS): {
+  timestamps: Float64Array;
+  values: Float64Array;
+} {
+  try {
+    const { n, valueMode, tsMode, headerBytes } = parseHeader(bytes);
+    if (n > cap) throw new DecodeFailure(E_CAPACITY, SECTION_HEADER, 24, cap);
+    const bodyLen = bytes.length - TRAILER_BYTES;
+    if (xxhash32Reference(bytes, bodyLen) !== readU32(bytes, bodyLen)) {
+      throw new DecodeFailure(E_CHECKSUM, SECTION_TRAILER, bodyLen * 8, bytes.length * 8);
+    }
+    const timestamps = new Float64Array(n);
+    const values = new Float64Array(n);
+    const r = new BitReader(bytes, bodyLen, headerBytes * 8);
+    if (n > 0) {
+      decodeTimestamps(r, tsMode, n, timestamps);
+      decodeValues(r, valueMode, n, values);
+    }
+    const end = r.pos;
+    if (r.overrun) throw new DecodeFailure(E_TRUNCATED, SECTION_VALUES, end, bodyLen * 8);
+    const padBits = (8 - (end & 7)) & 7;
+    const padding = padBits === 0 ? 0 : r.small(padBits);
+    if (padding !== 0 || Math.ceil(end / 8) !== bodyLen) {
+      throw new DecodeFailure(E_CORRUPT, SECTION_TRAILER, end, bodyLen * 8);
+    }
+    return { timestamps, values };
+  } catch (e) {
+    throw toDecodeError(e, bytes);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * EMMS — Enterprise Metrics Management System, embedded: a metrics engine in your process,
+ * storing points in one SQLite file with a WebAssembly codec (≈1.1 bytes per point) and
+ * answering range and aggregation queries, with no server.
+ *
+ * @example
+ * ```ts
+ * import { createMetricsSystem, MetricType } from 'emms';
+ *
+ * const ms = createMetricsSystem({ storage: 'sqlite', path: 'data/metrics.db' });
+ * await ms.start();
+ * await ms.collectMetric({
+ *   metricId: 'crypto.key.access_count', value: 42, metricType: MetricType.COUNTER,
+ *   tags: { key_type: 'encryption', algorithm: 'AES-256' }, timestamp: Date.now(),
+ * });
+ * await ms.collectMetrics(points);          // resolves when durable; a bad point refuses the batch
+ * const raw = await ms.queryMetrics({ metricPattern: 'crypto.key.*', startTime: Date.now() - 3600_000 });
+ * const hourly = await ms.queryAggregated({
+ *   metricPattern: 'crypto.key.*', aggregation: 'avg', interval: '1h', groupBy: ['algorithm'],
+ *   startTime: '2026-01-01T00:00:00Z', endTime: new Date(),
+ * });
+ * await ms.stop();                          // flushes; a later start() sees every point
+ * ```
+ *
+ * Durability: a collect call resolves once its batch is committed to SQLite (write-ahead
+ * record in WAL mode); a process killed right after loses none of it. Tags objects are cached
+ * by identity for speed and re-checked on each use, so reusing and mutating them is safe.
+ * The WASM codec and aggregation kernels alone (no SQLite) are the `emms/core` entry.
+ */
+import type { MetricsSystem, MetricsSystemOptions } from './model/api.js';
+import { SqliteMetricsSystem } from './metrics_system.js';
+import { resolve } from 'node:path';
+
+export { MetricType, MetricValidationError } from './model/metric.js';
+export { AGGREGATIONS } from './model/api.js';
+export { QueryLimitError } from './query/errors.js';
+export { CorruptChunkError } from './storage/chunk_store.js';
+export { ChunkDecodeError } from './core/codec.js';
+export { SqliteMetricsSystem } from './metrics_system.js';
+
+export type {
+  MetricsSystem, MetricsSystemOptions, RawQuery, AggregatedQuery, Aggregation, SeriesResult, QueryStats,
+  ColumnarSeries, LatestPoint, StorageStats, TimeInput,
+} from './model/api.js';
+export type { MetricDataPoint, NormalizedPoint, Tags } from './model/metric.js';
+
+/** A new engine instance; call `start()` before use. */
+export function createMetricsSystem(options: MetricsSystemOptions = {}): MetricsSystem {
+  return new SqliteMetricsSystem(options);
+}
+
+const registry = new Map<string, MetricsSystem>();
+
+/**
+ * The process-wide engine for a database file: the same instance for the same path (one
+ * writer per file), created on first use. Start it before use; it may already be running.
+ */
+export function getMetricsSystem(storage: 'sqlite', options: Omit<MetricsSystemOptions, 'storage'> = {}): MetricsSystem {
+  const key = `${storage}:${resolve(options.path ?? 'data/metrics.db')}:${options.tenant ?? 'default'}`;
+  let system = registry.get(key);
+  if (system === undefined) {
+    system = createMetricsSystem({ ...options, storage });
+    registry.set(key, system);
+  }
+  return system;
+}

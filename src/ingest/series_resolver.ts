@@ -1,0 +1,155 @@
+/**
+ * Maps points to series ids on the ingest hot path without building a key per point.
+ *
+ * Tag sets are cached by object identity (WeakMap): clients that keep one tags object per
+ * source (one per host, per key…) pay a map lookup per point, then a metric-id lookup in the
+ * tag set's own small map. A cached tag set is re-checked against the object (same keys, same
+ * values, same order: a for-in and reference compares, ~8 per point for TSBS) unless the object
+ * is frozen, because a caller may mutate and reuse its tags object. Objects seen for the first
+ * time are validated and keyed by their canonical string, so equal tag sets in different
+ * objects share one entry.
+ */
+import {
+  canonicalTags, validateMetricId, validateMetricType, validateTags, EMPTY_TAGS,
+  type MetricType, type Tags,
+} from '../model/metric.js';
+import { seriesKey, type SeriesIndex } from '../storage/series_index.js';
+
+export class TagSet {
+  constructor(
+    /** Keys and values in the caller's object's enumeration order (for `matches`). */
+    readonly keys: readonly string[],
+    readonly values: readonly string[],
+    /** Our frozen copy. */
+    readonly tags: Tags,
+    readonly canonical: string,
+    /** metricId → series id, for series that exist (never a batch-local temporary id). */
+    readonly ids: Map<string, number>,
+  ) {}
+
+  /** An entry for `tags` (already validated), with a fresh id map. */
+  static of(tags: Tags): TagSet {
+    const keys: string[] = [];
+    const values: string[] = [];
+    for (const k in tags) {
+      keys.push(k);
+      values.push(tags[k]!);
+    }
+    return new TagSet(keys, values, Object.isFrozen(tags) ? tags : Object.freeze({ ...tags }), canonicalTags(tags), new Map());
+  }
+
+  /** Whether `tags` still has exactly the keys and values this entry was built from. */
+  matches(tags: Tags): boolean {
+    if (Object.isFrozen(tags)) return true;
+    const keys = this.keys;
+    const values = this.values;
+    let k = 0;
+    for (const key in tags) {
+      if (key !== keys[k] || tags[key] !== values[k]) return false;
+      k++;
+    }
+    return k === keys.length;
+  }
+}
+
+/** A series first seen in the batch being built; created only if the whole batch is valid. */
+interface NewSeries {
+  metricId: string;
+  metricType: MetricType;
+  tagSet: TagSet;
+}
+
+export class SeriesResolver {
+  readonly #index: SeriesIndex;
+  #byObject = new WeakMap<object, TagSet>();
+  readonly #byCanonical = new Map<string, TagSet>();
+  #empty = TagSet.of(EMPTY_TAGS);
+  #generation: number;
+  // Per batch: series seen for the first time, by key → temporary index.
+  readonly #batchNewByKey = new Map<string, number>();
+  readonly #batchNew: NewSeries[] = [];
+
+  constructor(index: SeriesIndex) {
+    this.#index = index;
+    this.#generation = index.generation;
+  }
+
+  /** Starts a batch; drops every cached id when the index was reloaded. */
+  beginBatch(): void {
+    if (this.#generation !== this.#index.generation) {
+      this.#generation = this.#index.generation;
+      this.#byObject = new WeakMap();
+      this.#byCanonical.clear();
+      this.#empty = TagSet.of(EMPTY_TAGS);
+    }
+    this.#batchNewByKey.clear();
+    this.#batchNew.length = 0;
+  }
+
+  /**
+   * The tag set of `tags` (validated; throws MetricValidationError naming points[index]).
+   * Fast path: the same object as before, unchanged.
+   */
+  tagSet(tags: unknown, index: number): TagSet {
+    if (tags === undefined || tags === null) return this.#empty;
+    const cached = this.#byObject.get(tags as object);
+    if (cached !== undefined && cached.matches(tags as Tags)) return cached;
+    return this.tagSetSlow(tags, index);
+  }
+
+  tagSetSlow(tags: unknown, index: number): TagSet {
+    const valid = validateTags(tags, index);
+    const fresh = TagSet.of(valid);
+    let entry = this.#byCanonical.get(fresh.canonical);
+    if (entry === undefined) {
+      entry = fresh;
+      this.#byCanonical.set(entry.canonical, entry);
+    }
+    // The caller's object is remembered with its own key order; the ids are shared with every
+    // other object holding the same tags.
+    const alias = entry === fresh ? fresh : new TagSet(fresh.keys, fresh.values, entry.tags, entry.canonical, entry.ids);
+    this.#byObject.set(tags as object, alias);
+    return alias;
+  }
+
+  /**
+   * Series id of (metricId, tag set) when it exists, else a negative temporary id (−1 − k) of
+   * a series to create when the batch is accepted (`createNewSeries`). Validates metricId and
+   * metricType on this slow path (the fast path is `tagSet.ids.get(metricId)`).
+   */
+  resolveSlow(tagSet: TagSet, metricId: unknown, metricType: unknown, index: number): number {
+    const id = validateMetricId(metricId, index);
+    const type = validateMetricType(metricType, index);
+    const existing = this.#index.find(id, tagSet.canonical);
+    if (existing !== undefined) {
+      tagSet.ids.set(id, existing);
+      return existing;
+    }
+    const key = seriesKey(id, tagSet.canonical);
+    let temp = this.#batchNewByKey.get(key);
+    if (temp === undefined) {
+      temp = this.#batchNew.length;
+      this.#batchNew.push({ metricId: id, metricType: type, tagSet });
+      this.#batchNewByKey.set(key, temp);
+    }
+    return -1 - temp;
+  }
+
+  get hasNewSeries(): boolean {
+    return this.#batchNew.length > 0;
+  }
+
+  /** Creates the batch's new series; returns their ids by temporary index. */
+  createNewSeries(): Int32Array {
+    const ids = new Int32Array(this.#batchNew.length);
+    for (let k = 0; k < this.#batchNew.length; k++) {
+      const s = this.#batchNew[k]!;
+      const info = this.#index.create(s.metricId, s.metricType, s.tagSet.tags, s.tagSet.canonical);
+      s.tagSet.ids.set(s.metricId, info.id);
+      ids[k] = info.id;
+    }
+    this.#batchNew.length = 0;
+    this.#batchNewByKey.clear();
+    return ids;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * What an audit-trail reader produces, and how it is fed into the key service: key events in
+ * the API's own shape plus the keys the trail revealed (so a first import can register them).
+ */
+import type { KeyBackend, KeyType } from '../key_model.js';
+import type { KeyEventOutcome, KeyEventType } from '../key_events.js';
+import type { KeyService } from '../key_service.js';
+
+export interface AuditKeyEvent {
+  key_id: string;
+  event_type: KeyEventType;
+  timestamp: number;
+  count: number;
+  actor: string | null;
+  source_ip: string | null;
+  outcome: KeyEventOutcome;
+  reason: string | null;
+}
+
+export interface DiscoveredKey {
+  key_id: string;
+  backend: KeyBackend;
+  /** Known when the trail shows the key's creation (or its use implies the type). */
+  key_type: KeyType | null;
+  algorithm: string | null;
+  owner: string | null;
+  /** Epoch ms of the first record that mentions the key. */
+  first_seen: number;
+}
+
+export interface SkippedRecord {
+  /** 1-based line (Vault) or record index (CloudTrail). */
+  record: number;
+  reason: string;
+}
+
+export interface AuditImport {
+  events: AuditKeyEvent[];
+  keys: Map<string, DiscoveredKey>;
+  /** Malformed records (bad JSON, missing fields). */
+  skipped: SkippedRecord[];
+  /** Well-formed records that are not about keys (logins, secrets reads …). */
+  ignored: number;
+}
+
+export function emptyImport(): AuditImport {
+  return { events: [], keys: new Map(), skipped: [], ignored: 0 };
+}
+
+/** Records a key mention, keeping the earliest time and the most specific type/algorithm. */
+export function noteKey(out: AuditImport, key: Omit<DiscoveredKey, 'first_seen'>, at: number): void {
+  const known = out.keys.get(key.key_id);
+  if (known === undefined) {
+    out.keys.set(key.key_id, { ...key, first_seen: at });
+    return;
+  }
+  if (at < known.first_seen) known.first_seen = at;
+  if (known.key_type === null) known.key_type = key.key_type;
+  if (known.algorithm === null) known.algorithm = key.algorithm;
+  if (known.owner === null) known.owner = key.owner;
+}
+
+export interface ImportSummary {
+  registered: number;
+  events: number;
+  skipped: number;
+  ignored: number;
+  violations: number;
+}
+
+/** Events per call into the key service: bounded so one import never holds a huge batch. */
+export const IMPORT_BATCH_EVENTS = 10_000;
+
+/**
+ * Registers the keys the trail revealed that the inventory lacks (unless `registerUnknown`
+ * is false, in which case their events are refused by the service), then ingests the events
+ * in time order, IMPORT_BATCH_EVENTS at a time.
+ */
+export async function importAudit(service: KeyService, data: AuditImport, registerUnknown: boolean): Promise<ImportSummary> {
+  let registered = 0;
+  if (registerUnknown) {
+    for (const k of data.keys.values()) {
+      if (service.hasKey(k.key_id)) continue;
+      service.registerKey({
+        key_id: k.key_id,
+        key_type: k.key_type ?? 'encryption',
+        // Unknown algorithms stay visible as such: an allowed_algorithms policy flags them.
+        algorithm: k.algorithm ?? 'UNKNOWN',
+        owner: k.owner ?? 'unknown',
+        backend: k.backend,
+        created_at: k.first_seen,
+      });
+      registered++;
+    }
+  }
+  const events = [...data.events].sort((a, b) => a.timestamp - b.timestamp);
+  let violations = 0;
+  for (let i = 0; i < events.length; i += IMPORT_BATCH_EVENTS) {
+    const r = await service.ingestEvents(events.slice(i, i + IMPORT_BATCH_EVENTS));
+    violations += r.violations;
+  }
+  return { registered, events: events.length, skipped: data.skipped.length, ignored: data.ignored, violations };
+}

@@ -1,0 +1,135 @@
+/**
+ * HTTP routes of the key inventory (mounted by src/server/):
+ *
+ *   POST   /api/v1/keys                      register a key → 201 (409 when the id exists)
+ *   GET    /api/v1/keys                      ?state= &algorithm= &owner= &backend= &key_type= &expiring_within_days=
+ *   GET    /api/v1/keys/:key_id              one key → 404 when unknown
+ *   PATCH  /api/v1/keys/:key_id              change fields (state, expires_at, tags …)
+ *   POST   /api/v1/keys/events               {"events": [...]} (also `key_events`, or a bare array), JSON or msgpack
+ *   GET    /api/v1/keys/:key_id/violations   that key's policy violations, newest first
+ *   GET    /api/v1/policy/violations         ?key_id= &rule= &limit=
+ */
+import { HttpError, type HttpRequest, type RouteDefinition } from '../server/http_routes.js';
+import { KeyEventValidationError } from './key_events.js';
+import { keyToJson, KeyValidationError, KEY_STATES } from './key_model.js';
+import { KeyConflictError, KeyNotFoundError, type KeyListFilter, type KeyService } from './key_service.js';
+import { POLICY_RULES } from './key_policy.js';
+import type { ViolationRecord } from './key_store.js';
+
+function toHttpError(err: unknown): unknown {
+  if (err instanceof KeyValidationError) return new HttpError(400, err.message, { error: err.message, field: err.field });
+  if (err instanceof KeyEventValidationError) return new HttpError(400, err.message, { error: err.message, index: err.index, field: err.field });
+  if (err instanceof KeyNotFoundError) return new HttpError(404, err.message);
+  if (err instanceof KeyConflictError) return new HttpError(409, err.message);
+  return err;
+}
+
+function badParam(name: string, value: string, rule: string): HttpError {
+  const message = `${name}=${JSON.stringify(value)} ${rule}`;
+  return new HttpError(400, message, { error: message, field: name });
+}
+
+function listFilter(q: URLSearchParams): KeyListFilter {
+  const filter: KeyListFilter = {};
+  const state = q.get('state');
+  if (state !== null) {
+    if (!(KEY_STATES as readonly string[]).includes(state)) throw badParam('state', state, `must be one of ${KEY_STATES.join(', ')}`);
+    filter.state = state;
+  }
+  for (const name of ['algorithm', 'owner', 'backend', 'key_type'] as const) {
+    const v = q.get(name);
+    if (v !== null) filter[name] = v;
+  }
+  const within = q.get('expiring_within_days');
+  if (within !== null) {
+    const days = Number(within);
+    if (within.trim() === '' || !Number.isFinite(days) || days < 0) throw badParam('expiring_within_days', within, 'must be a non-negative number of days');
+    filter.expiringWithinDays = days;
+  }
+  return filter;
+}
+
+function limitParam(q: URLSearchParams): number {
+  const raw = q.get('limit');
+  if (raw === null) return 1000;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw badParam('limit', raw, 'must be an integer in [1, 100000]');
+  return n;
+}
+
+function eventsOf(body: unknown): unknown {
+  if (Array.isArray(body)) return body;
+  if (typeof body === 'object' && body !== null) {
+    const b = body as Record<string, unknown>;
+    if (b.events !== undefined) return b.events;
+    if (b.key_events !== undefined) return b.key_events;
+  }
+  throw new HttpError(400, 'body must be {"events": [...]} (or a bare array of key events)', { error: 'body must be {"events": [...]}', field: 'events' });
+}
+
+function wrap(handler: (req: HttpRequest) => Promise<{ status?: number; body: unknown }> | { status?: number; body: unknown }) {
+  return async (req: HttpRequest) => {
+    try {
+      return await handler(req);
+    } catch (err) {
+      throw toHttpError(err);
+    }
+  };
+}
+
+export function keyRoutes(keys: KeyService, now: () => number = Date.now): RouteDefinition[] {
+  return [
+    {
+      method: 'POST', pattern: '/api/v1/keys/events',
+      handler: wrap(async (req) => ({ body: await keys.ingestEvents(eventsOf(req.body)) })),
+    },
+    {
+      method: 'POST', pattern: '/api/v1/keys',
+      handler: wrap((req) => ({ status: 201, body: keyToJson(keys.registerKey(req.body), now()) })),
+    },
+    {
+      method: 'GET', pattern: '/api/v1/keys',
+      handler: wrap((req) => {
+        const list = keys.listKeys(listFilter(req.query));
+        const t = now();
+        return { body: { keys: list.map((k) => keyToJson(k, t)), count: list.length } };
+      }),
+    },
+    {
+      method: 'GET', pattern: '/api/v1/keys/:key_id',
+      handler: wrap((req) => {
+        const key = keys.getKey(req.params.key_id ?? '');
+        if (key === undefined) throw new KeyNotFoundError(req.params.key_id ?? '');
+        return { body: keyToJson(key, now()) };
+      }),
+    },
+    {
+      method: 'PATCH', pattern: '/api/v1/keys/:key_id',
+      handler: wrap((req) => ({ body: keyToJson(keys.updateKey(req.params.key_id ?? '', req.body), now()) })),
+    },
+    {
+      method: 'GET', pattern: '/api/v1/keys/:key_id/violations',
+      handler: wrap((req) => {
+        const keyId = req.params.key_id ?? '';
+        if (!keys.hasKey(keyId)) throw new KeyNotFoundError(keyId);
+        return { body: { violations: keys.violations({ keyId, limit: limitParam(req.query) }).map(violationToJson) } };
+      }),
+    },
+    {
+      method: 'GET', pattern: '/api/v1/policy/violations',
+      handler: wrap((req) => {
+        const rule = req.query.get('rule');
+        if (rule !== null && !(POLICY_RULES as readonly string[]).includes(rule)) throw badParam('rule', rule, `must be one of ${POLICY_RULES.join(', ')}`);
+        const keyId = req.query.get('key_id');
+        const filter: { keyId?: string; rule?: string; limit: number } = { limit: limitParam(req.query) };
+        if (keyId !== null) filter.keyId = keyId;
+        if (rule !== null) filter.rule = rule;
+        return { body: { violations: keys.violations(filter).map(violationToJson) } };
+      }),
+    },
+  ];
+}
+
+function violationToJson(v: ViolationRecord): Record<string, unknown> {
+  return { ...v, timestamp: new Date(v.timestamp).toISOString() };
+}

@@ -1,0 +1,182 @@
+/**
+ * The embedded engine: `MetricsSystem` (src/model/api.ts) over SQLite. Wires ingest (batch
+ * validation, series resolution, group commit), storage (SqliteStore) and queries
+ * (QueryEngine); owns their lifecycle.
+ */
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import type {
+  AggregatedQuery, ColumnarSeries, LatestPoint, MetricsSystem, MetricsSystemOptions, QueryStats, RawQuery, SeriesResult, StorageStats,
+} from './model/api.js';
+import { describeValue, type MetricDataPoint, type MetricType, type Tags } from './model/metric.js';
+import { SqliteStore, type IngestBatch } from './storage/sqlite_store.js';
+import { SeriesResolver } from './ingest/series_resolver.js';
+import { buildColumnarBatch, buildRowBatch } from './ingest/batch_builder.js';
+import { GroupCommitter } from './ingest/group_commit.js';
+import { QueryEngine } from './query/query_engine.js';
+
+export const DEFAULT_DATABASE_PATH = 'data/metrics.db';
+const TENANT_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Options after validation, with every default filled in. */
+interface ResolvedOptions {
+  path: string;
+  tenant: string;
+  queryWorkers: number;
+  retentionDays: number;
+  durability: 'process' | 'full';
+}
+
+function optionError(field: string, value: unknown, rule: string): never {
+  throw new RangeError(`options.${field}=${describeValue(value)} ${rule}`);
+}
+
+function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) optionError('', options, 'must be an object');
+  const storage = options.storage ?? 'sqlite';
+  if (storage !== 'sqlite') optionError('storage', storage, "must be 'sqlite'");
+  const path = options.path ?? DEFAULT_DATABASE_PATH;
+  if (typeof path !== 'string' || path.length === 0) optionError('path', path, 'must be a non-empty file path');
+  const tenant = options.tenant ?? 'default';
+  if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) optionError('tenant', tenant, `must match ${TENANT_PATTERN.source}`);
+  const queryWorkers = options.queryWorkers ?? availableParallelism();
+  if (!Number.isInteger(queryWorkers) || queryWorkers < 0 || queryWorkers > 256) optionError('queryWorkers', queryWorkers, 'must be an integer in [0, 256]');
+  const retentionDays = options.retentionDays ?? 0;
+  if (typeof retentionDays !== 'number' || !Number.isFinite(retentionDays) || retentionDays < 0) {
+    optionError('retentionDays', retentionDays, 'must be a non-negative number of days (0 = keep forever)');
+  }
+  const durability = options.durability ?? 'process';
+  if (durability !== 'process' && durability !== 'full') optionError('durability', durability, "must be 'process' or 'full'");
+  return { path: resolve(path), tenant, queryWorkers, retentionDays, durability };
+}
+
+/**
+ * Internal sizes, exposed so tests can exercise cuts, checkpoints and worker fan-out with few
+ * points. Production code leaves them at their defaults (see each constant's comment).
+ */
+export interface EngineTuning {
+  /** HEAD_CUT_POINTS in src/storage/sqlite_store.ts. */
+  headCutPoints?: number;
+  /** WAL_CHECKPOINT_BYTES in src/storage/sqlite_store.ts. */
+  walCheckpointBytes?: number;
+  /** WORKER_MIN_POINTS in src/query/query_engine.ts. */
+  workerMinPoints?: number;
+}
+
+export class SqliteMetricsSystem implements MetricsSystem {
+  readonly #options: ResolvedOptions;
+  readonly #tuning: EngineTuning;
+  #store: SqliteStore | undefined;
+  #resolver: SeriesResolver | undefined;
+  #committer: GroupCommitter | undefined;
+  #queries: QueryEngine | undefined;
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: MetricsSystemOptions = {}, tuning: EngineTuning = {}) {
+    this.#options = resolveOptions(options);
+    this.#tuning = tuning;
+  }
+
+  get running(): boolean {
+    return this.#store !== undefined && this.#stopping === undefined;
+  }
+
+  get dataDirectory(): string {
+    return dirname(this.#options.path);
+  }
+
+  /** Absolute path of the database file. */
+  get databasePath(): string {
+    return this.#options.path;
+  }
+
+  async start(): Promise<void> {
+    if (this.#stopping !== undefined) await this.#stopping;
+    if (this.#store !== undefined) return;
+    this.#starting ??= (async () => {
+      const store = SqliteStore.open({
+        path: this.#options.path, tenant: this.#options.tenant, durability: this.#options.durability, retentionDays: this.#options.retentionDays,
+        headCutPoints: this.#tuning.headCutPoints, walCheckpointBytes: this.#tuning.walCheckpointBytes,
+      });
+      this.#resolver = new SeriesResolver(store.index);
+      this.#committer = new GroupCommitter((batches: IngestBatch[]) => store.commit(batches));
+      this.#queries = new QueryEngine(store, { workers: this.#options.queryWorkers, workerMinPoints: this.#tuning.workerMinPoints });
+      this.#store = store;
+    })().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#store === undefined) return;
+    this.#stopping ??= (async () => {
+      this.#committer!.flush();
+      await this.#queries!.close();
+      this.#store!.close();
+      this.#store = undefined;
+      this.#resolver = undefined;
+      this.#committer = undefined;
+      this.#queries = undefined;
+    })().finally(() => {
+      this.#stopping = undefined;
+    });
+    return this.#stopping;
+  }
+
+  #running(): { store: SqliteStore; resolver: SeriesResolver; committer: GroupCommitter; queries: QueryEngine } {
+    if (this.#store === undefined || this.#stopping !== undefined) {
+      throw new Error(`metrics system ${this.#options.path} is not running; call start() first`);
+    }
+    return { store: this.#store, resolver: this.#resolver!, committer: this.#committer!, queries: this.#queries! };
+  }
+
+  async collectMetric(point: MetricDataPoint): Promise<void> {
+    await this.collectMetrics([point]);
+  }
+
+  async collectMetrics(points: readonly MetricDataPoint[]): Promise<{ accepted: number }> {
+    const { resolver, committer } = this.#running();
+    const batch = buildRowBatch(points, resolver, Date.now());
+    if (batch.length > 0) await committer.submit(batch);
+    return { accepted: batch.length };
+  }
+
+  async collectSeries(series: readonly ColumnarSeries[]): Promise<{ accepted: number }> {
+    const { resolver, committer } = this.#running();
+    const batch = buildColumnarBatch(series, resolver);
+    if (batch.length > 0) await committer.submit(batch);
+    return { accepted: batch.length };
+  }
+
+  async queryMetrics(query: RawQuery): Promise<SeriesResult[]> {
+    return (await this.#running().queries.raw(query)).series;
+  }
+
+  async queryAggregated(query: AggregatedQuery): Promise<SeriesResult[]> {
+    return (await this.#running().queries.aggregated(query)).series;
+  }
+
+  async queryWithStats(query: RawQuery | AggregatedQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
+    const { queries } = this.#running();
+    const isAggregated = typeof query === 'object' && query !== null && ('aggregation' in query || 'interval' in query);
+    return isAggregated ? queries.aggregated(query as AggregatedQuery) : queries.raw(query);
+  }
+
+  async latest(metricPattern: string, tags?: Tags): Promise<LatestPoint[]> {
+    return this.#running().queries.latest(metricPattern, tags);
+  }
+
+  async listSeries(metricPattern: string, tags?: Tags): Promise<Array<{ metricId: string; metricType: MetricType; tags: Tags }>> {
+    return this.#running().queries.listSeries(metricPattern, tags);
+  }
+
+  stats(): StorageStats {
+    return this.#running().store.stats();
+  }
+
+  checkWritable(): void {
+    this.#running().store.checkWritable();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Time inputs of queries: a Date, epoch milliseconds, or an ISO-8601 string. Errors name the
+ * parameter and the value (STYLE.md habit 8).
+ */
+import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, MetricValidationError, describeValue } from './metric.js';
+import type { TimeInput } from './api.js';
+
+// Date.parse also accepts RFC 2822 and locale forms; only ISO-8601 is part of the contract.
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * Converts `value` to epoch ms; `fallbackMs` when it is undefined. `field` is the parameter
+ * name used in the error (e.g. `startTime`).
+ */
+export function parseTimeInput(value: TimeInput | undefined | null, field: string, fallbackMs: number): number {
+  if (value === undefined || value === null) return fallbackMs;
+  let ms: number;
+  if (typeof value === 'number') {
+    ms = value;
+  } else if (value instanceof Date) {
+    ms = value.getTime();
+  } else if (typeof value === 'string') {
+    const trimmed = value.trim();
+    if (/^-?\d+(?:\.\d+)?$/.test(trimmed)) {
+      ms = Number(trimmed);
+    } else if (ISO_8601.test(trimmed)) {
+      ms = Date.parse(trimmed);
+    } else {
+      throw new MetricValidationError(
+        `${field}=${describeValue(value)} must be a Date, epoch milliseconds or an ISO-8601 time`, -1, field, value);
+    }
+  } else {
+    throw new MetricValidationError(
+      `${field}=${describeValue(value)} must be a Date, epoch milliseconds or an ISO-8601 time`, -1, field, value);
+  }
+  if (!Number.isFinite(ms) || ms < MIN_TIMESTAMP_MS || ms > MAX_TIMESTAMP_MS) {
+    throw new MetricValidationError(
+      `${field}=${describeValue(value)} must be a finite epoch-millisecond time in [1970, 2200]`, -1, field, value);
+  }
+  return ms;
+}

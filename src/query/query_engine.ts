@@ -1,0 +1,335 @@
+/**
+ * Answers raw and aggregated queries: selects series, plans (inline or fanned out to workers),
+ * reads through series_reader.ts, merges partial aggregates per group.
+ *
+ * Planning: an aggregated query whose chunks and heads hold at least WORKER_MIN_POINTS points
+ * goes to the piscina pool, split into one task per worker by estimated points, each task
+ * owning whole series (rate pairs points within a series). Smaller queries run inline: a
+ * worker round trip costs ~1 ms, more than decoding 100k points does.
+ */
+import type { Piscina } from 'piscina';
+import {
+  AGGREGATIONS, type AggregatedQuery, type Aggregation, type LatestPoint, type QueryStats, type RawQuery, type SeriesResult,
+} from '../model/api.js';
+import { MetricValidationError, describeValue, type MetricType, type Tags } from '../model/metric.js';
+import { parseTimeInput } from '../model/time.js';
+import { parseInterval } from '../model/interval.js';
+import { BucketAccumulator } from '../core/aggregate.js';
+import { createWorkerPool } from '../workers/pool_factory.js';
+import type { AggregateTaskInput, AggregateTaskOutput } from '../workers/aggregate_task.js';
+import { CorruptChunkError, describeSeries } from '../storage/chunk_store.js';
+import type { SqliteStore } from '../storage/sqlite_store.js';
+import type { SeriesInfo } from '../storage/series_index.js';
+import { SQL } from '../storage/schema.js';
+import { ChunkReader, accumulateSeries, readSeriesPoints, type PointColumns } from './series_reader.js';
+import { selectSeries } from './selection.js';
+import { QueryLimitError } from './errors.js';
+import type Database from 'better-sqlite3';
+
+/** Estimated points from which an aggregated query fans out to workers. */
+export const WORKER_MIN_POINTS = 400_000;
+
+interface Group {
+  key: string;
+  metricId: string;
+  metricType: MetricType;
+  tags: Tags;
+  series: SeriesInfo[];
+}
+
+export interface QueryEngineOptions {
+  /** Worker threads; 0 = every query inline. */
+  workers: number;
+  /** Default WORKER_MIN_POINTS. */
+  workerMinPoints?: number | undefined;
+}
+
+function validateLimit(value: unknown, field: 'maxSeries' | 'maxPoints'): number {
+  if (value === undefined || value === null) return Infinity;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new MetricValidationError(`${field}=${describeValue(value)} must be a non-negative integer`, -1, field, value);
+  }
+  return value;
+}
+
+function validateAggregation(value: unknown): Aggregation {
+  if (typeof value !== 'string' || !(AGGREGATIONS as readonly string[]).includes(value)) {
+    throw new MetricValidationError(`aggregation=${describeValue(value)} must be one of ${AGGREGATIONS.join(', ')}`, -1, 'aggregation', value);
+  }
+  return value as Aggregation;
+}
+
+function validateGroupBy(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((k) => typeof k !== 'string')) {
+    throw new MetricValidationError(`groupBy=${describeValue(value)} must be an array of tag keys`, -1, 'groupBy', value);
+  }
+  return value as string[];
+}
+
+function queryObject(query: unknown): Record<string, unknown> {
+  if (typeof query !== 'object' || query === null) {
+    throw new MetricValidationError(`query=${describeValue(query)} must be an object with metricPattern`, -1, 'query', query);
+  }
+  return query as Record<string, unknown>;
+}
+
+export class QueryEngine {
+  readonly #store: SqliteStore;
+  readonly #reader: ChunkReader;
+  readonly #newestChunk: Database.Statement;
+  readonly #workers: number;
+  readonly #workerMinPoints: number;
+  #pool: Piscina | undefined;
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(store: SqliteStore, options: QueryEngineOptions) {
+    this.#store = store;
+    this.#reader = new ChunkReader(store.db);
+    this.#newestChunk = store.db.prepare(SQL.newestChunkOfSeries);
+    this.#workers = options.workers;
+    this.#workerMinPoints = options.workerMinPoints ?? WORKER_MIN_POINTS;
+  }
+
+  #timeRange(q: Record<string, unknown>): { startMs: number; endMs: number } {
+    const startMs = parseTimeInput(q.startTime as never, 'startTime', 0);
+    const endMs = parseTimeInput(q.endTime as never, 'endTime', Date.now());
+    if (endMs < startMs) {
+      throw new MetricValidationError(`endTime=${describeValue(q.endTime)} must not be before startTime=${describeValue(q.startTime)}`, -1, 'endTime', q.endTime);
+    }
+    return { startMs, endMs };
+  }
+
+  #select(q: Record<string, unknown>): SeriesInfo[] {
+    const maxSeries = validateLimit(q.maxSeries, 'maxSeries');
+    const selected = selectSeries(this.#store.index, q.metricPattern, q.tags);
+    if (selected.length > maxSeries) throw new QueryLimitError('maxSeries', maxSeries, selected.length);
+    return selected;
+  }
+
+  #headOf(seriesId: number): PointColumns | undefined {
+    return this.#store.head(seriesId)?.sorted();
+  }
+
+  async raw(query: RawQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
+    const started = performance.now();
+    const q = queryObject(query);
+    const { startMs, endMs } = this.#timeRange(q);
+    const maxPoints = validateLimit(q.maxPoints, 'maxPoints');
+    const selected = this.#select(q);
+    const maxChunkId = this.#store.chunks.maxChunkId;
+    const out: SeriesResult[] = [];
+    let total = 0;
+    for (const s of selected) {
+      const points = readSeriesPoints(this.#reader, {
+        seriesId: s.id, seriesName: describeSeries(s), head: this.#headOf(s.id), startMs, endMs, maxChunkId,
+      });
+      if (points.timestamps.length === 0) continue;
+      total += points.timestamps.length;
+      if (total > maxPoints) throw new QueryLimitError('maxPoints', maxPoints, total);
+      out.push({ metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags }, timestamps: points.timestamps, values: points.values });
+    }
+    return { series: out, stats: { series: out.length, pointsScanned: total, elapsedMs: performance.now() - started } };
+  }
+
+  async aggregated(query: AggregatedQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
+    const started = performance.now();
+    const q = queryObject(query);
+    const aggregation = validateAggregation(q.aggregation);
+    const intervalMs = parseInterval(q.interval as string);
+    const groupBy = validateGroupBy(q.groupBy);
+    const { startMs, endMs } = this.#timeRange(q);
+    const maxPoints = validateLimit(q.maxPoints, 'maxPoints');
+    const selected = this.#select(q);
+    const groups = this.#group(selected, groupBy, String(q.metricPattern));
+    const options = { aggregation, intervalMs, startMs, endMs };
+    try {
+      // Constructing one validates the bucket count before any work.
+      new BucketAccumulator(options);
+    } catch (error) {
+      throw new MetricValidationError(`interval=${describeValue(q.interval)}: ${(error as Error).message}`, -1, 'interval', q.interval);
+    }
+
+    let estimate = 0;
+    for (const s of selected) estimate += this.#estimatePoints(s.id, startMs, endMs);
+    let results: BucketAccumulator[];
+    let pointsScanned = 0;
+    if (this.#workers > 0 && estimate >= this.#workerMinPoints && selected.length > 1) {
+      ({ results, pointsScanned } = await this.#fanOut(groups, options, estimate));
+    } else {
+      results = groups.map(() => new BucketAccumulator(options));
+      const maxChunkId = this.#store.chunks.maxChunkId;
+      groups.forEach((g, gi) => {
+        const acc = results[gi]!;
+        for (const s of g.series) {
+          acc.beginSeries();
+          pointsScanned += accumulateSeries(this.#reader, acc, {
+            seriesId: s.id, seriesName: describeSeries(s), head: this.#headOf(s.id), startMs, endMs, maxChunkId,
+          });
+        }
+      });
+    }
+    const out: SeriesResult[] = [];
+    let total = 0;
+    groups.forEach((g, gi) => {
+      const { timestamps, values } = results[gi]!.finish();
+      if (timestamps.length === 0) return;
+      total += timestamps.length;
+      if (total > maxPoints) throw new QueryLimitError('maxPoints', maxPoints, total);
+      out.push({ metricId: g.metricId, metricType: g.metricType, tags: g.tags, timestamps, values });
+    });
+    return { series: out, stats: { series: out.length, pointsScanned, elapsedMs: performance.now() - started } };
+  }
+
+  /** Points in the series' chunks overlapping [start, end) plus its head (an upper bound). */
+  #estimatePoints(seriesId: number, startMs: number, endMs: number): number {
+    let n = this.#store.head(seriesId)?.length ?? 0;
+    for (const c of this.#store.chunks.chunksOf(seriesId)) if (c.maxTs >= startMs && c.minTs < endMs) n += c.count;
+    return n;
+  }
+
+  /**
+   * groupBy semantics: without groupBy every series is its own result; with it, series with
+   * equal values of the groupBy keys merge (`[]` merges all). A group's tags are its values of
+   * the groupBy keys (a key a series lacks is left out); its metricId is the shared metric id,
+   * or the pattern when the group spans several.
+   */
+  #group(selected: SeriesInfo[], groupBy: string[] | undefined, pattern: string): Group[] {
+    if (groupBy === undefined) {
+      return selected.map((s) => ({ key: String(s.id), metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags }, series: [s] }));
+    }
+    const byKey = new Map<string, Group>();
+    for (const s of selected) {
+      const tags: Tags = {};
+      let key = '';
+      for (const k of groupBy) {
+        const v = s.tags[k];
+        // \u0001 marks a missing key, distinct from an empty value.
+        key += v === undefined ? '\u0001\u0000' : `${v}\u0000`;
+        if (v !== undefined) tags[k] = v;
+      }
+      let g = byKey.get(key);
+      if (g === undefined) {
+        g = { key, metricId: s.metricId, metricType: s.metricType, tags, series: [] };
+        byKey.set(key, g);
+      } else {
+        if (g.metricId !== s.metricId) g.metricId = pattern;
+        if (g.metricType !== s.metricType) g.metricType = 'gauge';
+      }
+      g.series.push(s);
+    }
+    return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async #fanOut(
+    groups: Group[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, estimate: number,
+  ): Promise<{ results: BucketAccumulator[]; pointsScanned: number }> {
+    this.#pool ??= createWorkerPool(import.meta.url, '../workers/aggregate_task', { maxThreads: this.#workers });
+    const pool = this.#pool;
+    const tasks: AggregateTaskInput[] = [];
+    const perTask = estimate / this.#workers;
+    const snapshot = this.#store.beginSnapshotRead();
+    this.#inFlight++;
+    try {
+      // Heads are copied now, in the same tick as the snapshot bound: chunks cut later are skipped.
+      let ids: number[] = [];
+      let groupOf: number[] = [];
+      let heads: PointColumns[] = [];
+      let taskPoints = 0;
+      const emit = (): void => {
+        if (ids.length === 0) return;
+        tasks.push(this.#task(ids, groupOf, heads, options, snapshot.maxChunkId));
+        ids = [];
+        groupOf = [];
+        heads = [];
+        taskPoints = 0;
+      };
+      groups.forEach((g, gi) => {
+        for (const s of g.series) {
+          const head = this.#headOf(s.id);
+          ids.push(s.id);
+          groupOf.push(gi);
+          heads.push(head ?? EMPTY_POINTS);
+          taskPoints += this.#estimatePoints(s.id, options.startMs, options.endMs);
+          if (taskPoints >= perTask && tasks.length < this.#workers - 1) emit();
+        }
+      });
+      emit();
+      const outputs = (await Promise.all(tasks.map((t) => pool.run(t)))) as AggregateTaskOutput[];
+      const results = groups.map(() => new BucketAccumulator(options));
+      let pointsScanned = 0;
+      for (const o of outputs) {
+        if (o.corrupt !== undefined) {
+          const { seriesId, chunkId, detail } = o.corrupt;
+          throw new CorruptChunkError(seriesId, describeSeries(this.#store.index.get(seriesId)), chunkId, detail);
+        }
+        pointsScanned += o.pointsScanned;
+        o.groups.forEach((gi, k) => results[gi]!.mergePartial(o.partials[k]!));
+      }
+      return { results, pointsScanned };
+    } finally {
+      this.#store.endSnapshotRead();
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  #task(ids: number[], groupOf: number[], heads: PointColumns[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, maxChunkId: number): AggregateTaskInput {
+    const headOffsets = new Int32Array(ids.length + 1);
+    let total = 0;
+    heads.forEach((h, k) => {
+      total += h.timestamps.length;
+      headOffsets[k + 1] = total;
+    });
+    const headTimestamps = new Float64Array(total);
+    const headValues = new Float64Array(total);
+    heads.forEach((h, k) => {
+      headTimestamps.set(h.timestamps, headOffsets[k]!);
+      headValues.set(h.values, headOffsets[k]!);
+    });
+    return {
+      dbPath: this.#store.path, ...options, maxChunkId,
+      seriesIds: Int32Array.from(ids), groupOf: Int32Array.from(groupOf), headOffsets, headTimestamps, headValues,
+    };
+  }
+
+  latest(metricPattern: string, tags?: Tags): LatestPoint[] {
+    const out: LatestPoint[] = [];
+    for (const s of selectSeries(this.#store.index, metricPattern, tags)) {
+      let timestamp = -Infinity;
+      let value = NaN;
+      const chunk = this.#newestChunk.get(s.id) as { max_ts: number; last: number } | undefined;
+      if (chunk !== undefined) {
+        timestamp = chunk.max_ts;
+        value = chunk.last;
+      }
+      const head = this.#headOf(s.id);
+      if (head !== undefined) {
+        const n = head.timestamps.length;
+        // The head is newer than every chunk: it wins a tie.
+        if (head.timestamps[n - 1]! >= timestamp) {
+          timestamp = head.timestamps[n - 1]!;
+          value = head.values[n - 1]!;
+        }
+      }
+      if (timestamp === -Infinity) continue;
+      out.push({ metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags }, timestamp, value });
+    }
+    return out;
+  }
+
+  listSeries(metricPattern: string, tags?: Tags): Array<{ metricId: string; metricType: MetricType; tags: Tags }> {
+    return selectSeries(this.#store.index, metricPattern, tags).map((s) => ({ metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags } }));
+  }
+
+  /** Waits for queries running in workers, then stops the pool. */
+  async close(): Promise<void> {
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    const pool = this.#pool;
+    this.#pool = undefined;
+    if (pool !== undefined) await pool.destroy();
+  }
+}
+
+const EMPTY_POINTS: PointColumns = { timestamps: new Float64Array(0), values: new Float64Array(0) };

@@ -1,0 +1,209 @@
+/**
+ * Reads one series over [start, end) from chunks plus head points, for raw results or into a
+ * BucketAccumulator. Used on the main thread (inline queries) and in query workers (each with
+ * its own read-only connection), so both answer the same.
+ *
+ * Fast path / slow path pair:
+ * - readFast: the series' chunks do not overlap one another and the head starts after them
+ *   (the normal case: points arrive roughly in order). Chunks are sliced and concatenated, or
+ *   handed to the accumulator whole (decoded in WASM, or answered from their stats when they lie
+ *   inside one bucket).
+ * - readMerged: anything overlaps. Every chunk is decoded, then chunks by age and the head last
+ *   are merged, the newest write winning on equal timestamps.
+ */
+import type Database from 'better-sqlite3';
+import { SQL } from '../storage/schema.js';
+import { CorruptChunkError, decodeChunkRow, type ChunkRow } from '../storage/chunk_store.js';
+import { sortDedupLastWins } from '../storage/head.js';
+import { BucketAccumulator, summaryUsable } from '../core/aggregate.js';
+
+export interface PointColumns {
+  timestamps: Float64Array;
+  values: Float64Array;
+}
+
+const NO_POINTS: PointColumns = { timestamps: new Float64Array(0), values: new Float64Array(0) };
+
+/** Prepared statements of one connection. */
+export class ChunkReader {
+  readonly #withData: Database.Statement;
+  readonly #statsOnly: Database.Statement;
+  readonly #data: Database.Statement;
+  readonly #newestBefore: Database.Statement;
+  readonly #db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#withData = db.prepare(SQL.chunksInRange);
+    this.#statsOnly = db.prepare(SQL.chunkStatsInRange);
+    this.#data = db.prepare(SQL.chunkData);
+    this.#newestBefore = db.prepare(SQL.newestChunkBefore);
+  }
+
+  /** Runs `fn` in one read transaction: every statement inside sees the same database state. */
+  snapshot(fn: () => void): void {
+    this.#db.transaction(fn)();
+  }
+
+  rows(seriesId: number, startMs: number, endMs: number, maxChunkId: number, withData: boolean): ChunkRow[] {
+    return (withData ? this.#withData : this.#statsOnly).all(seriesId, startMs, endMs, maxChunkId) as ChunkRow[];
+  }
+
+  data(row: ChunkRow): Uint8Array {
+    const r = this.#data.get(row.id) as { codec: number; data: Uint8Array } | undefined;
+    if (r === undefined) throw new Error(`BUG: chunk ${row.id} of series ${row.series_id} vanished during a read`);
+    return r.data;
+  }
+
+  newestBefore(seriesId: number, timeMs: number, maxChunkId: number): { max_ts: number; last: number } | undefined {
+    return this.#newestBefore.get(seriesId, timeMs, maxChunkId) as { max_ts: number; last: number } | undefined;
+  }
+}
+
+export interface SeriesReadRequest {
+  seriesId: number;
+  /** For error messages: `metric{tags}`. */
+  seriesName: string;
+  /** The head's points, sorted and duplicate-free; newer than every chunk. */
+  head: PointColumns | undefined;
+  startMs: number;
+  endMs: number;
+  /** Chunks with a higher id are ignored (written after the head snapshot was taken). */
+  maxChunkId: number;
+}
+
+function overlaps(rows: readonly ChunkRow[], head: PointColumns | undefined): boolean {
+  let maxSoFar = -Infinity;
+  for (const r of rows) {
+    if (r.min_ts <= maxSoFar) return true;
+    if (r.max_ts > maxSoFar) maxSoFar = r.max_ts;
+  }
+  return head !== undefined && head.timestamps.length > 0 && head.timestamps[0]! <= maxSoFar;
+}
+
+/** First index with a[i] >= x. */
+function lowerBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function sliceRange(p: PointColumns, startMs: number, endMs: number): PointColumns {
+  const a = lowerBound(p.timestamps, startMs);
+  const b = lowerBound(p.timestamps, endMs);
+  return { timestamps: p.timestamps.subarray(a, b), values: p.values.subarray(a, b) };
+}
+
+/** Merges parts given oldest first: sorted by time, the newest write winning on equal times. */
+function mergeByAge(parts: readonly PointColumns[]): PointColumns {
+  let total = 0;
+  for (const p of parts) total += p.timestamps.length;
+  const ts = new Float64Array(total);
+  const vs = new Float64Array(total);
+  let o = 0;
+  for (const p of parts) {
+    ts.set(p.timestamps, o);
+    vs.set(p.values, o);
+    o += p.timestamps.length;
+  }
+  return sortDedupLastWins(ts, vs);
+}
+
+function decodeAll(rows: readonly ChunkRow[], seriesName: string): PointColumns[] {
+  const byAge = [...rows].sort((a, b) => a.id - b.id);
+  return byAge.map((r) => decodeChunkRow(r, seriesName));
+}
+
+/** The series' points in [start, end), ascending, one per timestamp. */
+export function readSeriesPoints(reader: ChunkReader, req: SeriesReadRequest): PointColumns {
+  const rows = reader.rows(req.seriesId, req.startMs, req.endMs, req.maxChunkId, true);
+  const head = req.head;
+  if (rows.length === 0 && head === undefined) return NO_POINTS;
+  if (overlaps(rows, head)) {
+    const parts = decodeAll(rows, req.seriesName);
+    if (head !== undefined) parts.push(head);
+    const merged = mergeByAge(parts);
+    const r = sliceRange(merged, req.startMs, req.endMs);
+    return { timestamps: r.timestamps.slice(), values: r.values.slice() };
+  }
+  const slices: PointColumns[] = [];
+  let total = 0;
+  for (const row of rows) {
+    const s = sliceRange(decodeChunkRow(row, req.seriesName), req.startMs, req.endMs);
+    slices.push(s);
+    total += s.timestamps.length;
+  }
+  if (head !== undefined) {
+    const s = sliceRange(head, req.startMs, req.endMs);
+    slices.push(s);
+    total += s.timestamps.length;
+  }
+  const timestamps = new Float64Array(total);
+  const values = new Float64Array(total);
+  let o = 0;
+  for (const s of slices) {
+    timestamps.set(s.timestamps, o);
+    values.set(s.values, o);
+    o += s.timestamps.length;
+  }
+  return { timestamps, values };
+}
+
+/**
+ * Feeds the series' points to `acc` (after the caller's beginSeries()). Returns the number of
+ * points scanned: decoded or summarised.
+ */
+export function accumulateSeries(reader: ChunkReader, acc: BucketAccumulator, req: SeriesReadRequest): number {
+  const useSummaries = summaryUsable(acc.aggregation);
+  const rows = reader.rows(req.seriesId, req.startMs, req.endMs, req.maxChunkId, !useSummaries);
+  const head = req.head;
+  const isRate = acc.aggregation === 'rate';
+  let scanned = 0;
+  if (overlaps(rows, head)) {
+    const withData = useSummaries ? rows.map((r) => ({ ...r, data: reader.data(r) })) : rows;
+    const parts = decodeAll(withData, req.seriesName);
+    if (head !== undefined) parts.push(head);
+    const merged = mergeByAge(parts);
+    if (isRate) feedRatePredecessor(reader, acc, req, merged.timestamps[0] ?? Infinity);
+    acc.addPoints(merged.timestamps, merged.values);
+    return merged.timestamps.length;
+  }
+  if (isRate) {
+    const first = rows.length > 0 ? rows[0]!.min_ts : head !== undefined ? head.timestamps[0]! : Infinity;
+    if (first >= req.startMs) feedRatePredecessor(reader, acc, req, first);
+  }
+  for (const row of rows) {
+    scanned += row.count;
+    if (useSummaries && acc.summaryFits(row.min_ts, row.max_ts)) {
+      acc.addChunkSummary({
+        minTs: row.min_ts, maxTs: row.max_ts, count: row.count, sum: row.sum, min: row.min, max: row.max,
+        firstValue: row.first, lastValue: row.last, mean: row.mean, m2: row.m2,
+      });
+      continue;
+    }
+    const data = row.data ?? reader.data(row);
+    try {
+      acc.addChunk(data);
+    } catch (cause) {
+      throw new CorruptChunkError(req.seriesId, req.seriesName, row.id, (cause as Error).message, { cause });
+    }
+  }
+  if (head !== undefined) {
+    acc.addPoints(head.timestamps, head.values);
+    scanned += head.timestamps.length;
+  }
+  return scanned;
+}
+
+/** Rate's predecessor: the newest point before the range, when no fed chunk holds one. */
+function feedRatePredecessor(reader: ChunkReader, acc: BucketAccumulator, req: SeriesReadRequest, firstFedTs: number): void {
+  const prev = reader.newestBefore(req.seriesId, req.startMs, req.maxChunkId);
+  if (prev !== undefined && prev.max_ts < firstFedTs) {
+    acc.addPoints(Float64Array.of(prev.max_ts), Float64Array.of(prev.last));
+  }
+}

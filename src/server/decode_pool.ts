@@ -1,0 +1,205 @@
+/**
+ * Main-thread side of the decode workers. Each WebSocket connection is pinned to one worker
+ * (its frames decode in order and find their series in a warm table); HTTP bodies go round
+ * robin. The main thread mirrors each worker's series table, so a batch arrives as a handful
+ * of typed arrays plus the descriptors of series it has not seen before, and turning it into
+ * `ColumnarSeries` costs one small object per series run, not per point.
+ *
+ * `threads: 0` decodes on the calling thread (embedding, tests, and the single-core baseline
+ * in bench/server_ingest.bench.ts).
+ */
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ColumnarSeries } from '../model/api.js';
+import { FrameDecoder, PayloadRefusedError, type DecodedBatch, type PayloadFormat, type RefusalReason, type SeriesDescriptor } from './frame_decoder.js';
+import type { DecodeReply, DecodeRequest, DecodeWorkerData } from './decode_protocol.js';
+import type { Seq } from './wire.js';
+
+const require = createRequire(import.meta.url);
+
+/** File URL of tsx's ESM `register()` API, read from its package exports. */
+function tsxEsmApiUrl(): string {
+  const manifestPath = require.resolve('tsx/package.json');
+  const manifest = require(manifestPath) as { exports: Record<string, { import: { default: string } }> };
+  const entry = manifest.exports['./esm/api']?.import.default;
+  if (entry === undefined) throw new Error('tsx does not export ./esm/api; cannot run decode workers from TypeScript sources');
+  return pathToFileURL(join(dirname(manifestPath), entry)).href;
+}
+
+export type DecodeOutcome =
+  | { kind: 'series'; seq: Seq | null; points: number; series: ColumnarSeries[] }
+  | { kind: 'custom'; seq: Seq | null; handler: string; items: unknown[] }
+  | { kind: 'refused'; seq: Seq | null; error: string; reason: RefusalReason; index: number; field: string };
+
+export interface DecodePoolOptions {
+  threads: number;
+  maxPointsPerBatch: number;
+  customFrameNames: string[];
+}
+
+interface Pending {
+  resolve: (outcome: DecodeOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+interface WorkerSlot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  mirror: SeriesDescriptor[];
+}
+
+export class DecodePool {
+  readonly #options: DecodePoolOptions;
+  readonly #slots: WorkerSlot[] = [];
+  #inline: { decoder: FrameDecoder; mirror: SeriesDescriptor[] } | undefined;
+  #nextId = 1;
+  #roundRobin = 0;
+  #closing = false;
+
+  constructor(options: DecodePoolOptions) {
+    if (!Number.isInteger(options.threads) || options.threads < 0) {
+      throw new RangeError(`decode threads must be a non-negative integer; got ${String(options.threads)}`);
+    }
+    this.#options = options;
+  }
+
+  get threads(): number {
+    return this.#options.threads;
+  }
+
+  async start(): Promise<void> {
+    if (this.#options.threads === 0) {
+      this.#inline = {
+        decoder: new FrameDecoder({ maxPointsPerBatch: this.#options.maxPointsPerBatch, customFrameNames: this.#options.customFrameNames }),
+        mirror: [],
+      };
+      return;
+    }
+    const started: Promise<void>[] = [];
+    for (let i = 0; i < this.#options.threads; i++) started.push(this.#spawn(i));
+    await Promise.all(started);
+  }
+
+  #spawn(index: number): Promise<void> {
+    const fromSource = import.meta.url.endsWith('.ts');
+    const filename = fileURLToPath(new URL(`./decode_worker.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+    const workerData: DecodeWorkerData = {
+      maxPointsPerBatch: this.#options.maxPointsPerBatch,
+      customFrameNames: this.#options.customFrameNames,
+    };
+    const worker = fromSource
+      ? // From src/ (tests, tsx) the worker is TypeScript: register tsx's loader inside the
+        // worker first. (`execArgv: ['--import', 'tsx']` is not honoured for workers started
+        // under vitest's fork pool.)
+        new Worker(
+          `import(${JSON.stringify(tsxEsmApiUrl())})` +
+            `.then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(filename).href)}); })`,
+          { eval: true, workerData },
+        )
+      : new Worker(filename, { workerData });
+    const slot: WorkerSlot = { worker, pending: new Map(), mirror: [] };
+    this.#slots[index] = slot;
+    let ready: () => void = () => undefined;
+    const readyPromise = new Promise<void>((resolve) => {
+      ready = resolve;
+    });
+    worker.on('message', (reply: DecodeReply | 'ready') => {
+      if (reply === 'ready') ready();
+      else this.#onReply(slot, reply);
+    });
+    const failAll = (err: Error): void => {
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+    };
+    worker.on('error', (err) => failAll(new Error(`decode worker ${index} failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => {
+      failAll(new Error(`decode worker ${index} exited with code ${code}`));
+      // A replacement starts with an empty series table; so does its mirror.
+      if (!this.#closing) void this.#spawn(index).catch(() => undefined);
+    });
+    // 'online' fires before a TypeScript worker has loaded its module; wait for its own signal.
+    return new Promise((resolve, reject) => {
+      void readyPromise.then(resolve);
+      worker.once('error', reject);
+    });
+  }
+
+  /** Worker index for a new connection. */
+  pickWorker(): number {
+    const n = Math.max(1, this.#options.threads);
+    this.#roundRobin = (this.#roundRobin + 1) % n;
+    return this.#roundRobin;
+  }
+
+  /**
+   * Decodes on worker `workerIndex`. The bytes' buffer is transferred to the worker, so the
+   * caller must not use it afterwards. Refusals resolve (kind `refused`); only a broken
+   * worker rejects.
+   */
+  decode(workerIndex: number, bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean): Promise<DecodeOutcome> {
+    if (this.#inline !== undefined) return Promise.resolve(this.#decodeInline(bytes, format, requireSeq));
+    const slot = this.#slots[workerIndex % this.#slots.length];
+    if (slot === undefined) return Promise.reject(new Error('decode pool is not started'));
+    const id = this.#nextId++;
+    const req: DecodeRequest = { id, format, requireSeq, bytes };
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage(req, [bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  #decodeInline(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean): DecodeOutcome {
+    const inline = this.#inline!;
+    try {
+      const out = inline.decoder.decode(bytes, format, requireSeq);
+      if ('handler' in out) return { kind: 'custom', seq: out.seq, handler: out.handler, items: out.items };
+      return toSeries(out, inline.mirror);
+    } catch (err) {
+      if (err instanceof PayloadRefusedError) {
+        return { kind: 'refused', seq: err.seq, error: err.message, reason: err.reason, index: err.index, field: err.field };
+      }
+      return { kind: 'refused', seq: null, error: `decoder failed: ${(err as Error).message}`, reason: 'decode', index: -1, field: '' };
+    }
+  }
+
+  #onReply(slot: WorkerSlot, reply: DecodeReply): void {
+    const pending = slot.pending.get(reply.id);
+    if (pending === undefined) return;
+    slot.pending.delete(reply.id);
+    if (!reply.ok) {
+      pending.resolve({ kind: 'refused', seq: reply.seq, error: reply.error, reason: reply.reason, index: reply.index, field: reply.field });
+    } else if ('custom' in reply) {
+      pending.resolve({ kind: 'custom', seq: reply.custom.seq, handler: reply.custom.handler, items: reply.custom.items });
+    } else {
+      pending.resolve(toSeries(reply.batch, slot.mirror));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    this.#slots.length = 0;
+  }
+}
+
+function toSeries(batch: DecodedBatch, mirror: SeriesDescriptor[]): DecodeOutcome {
+  for (const d of batch.newSeries) mirror.push(d);
+  const runs = batch.runs;
+  const series: ColumnarSeries[] = new Array(runs.length / 3);
+  for (let r = 0, s = 0; r < runs.length; r += 3, s++) {
+    const d = mirror[runs[r]!];
+    if (d === undefined) throw new Error(`BUG: decode worker sent series index ${runs[r]} beyond its table of ${mirror.length}`);
+    const start = runs[r + 1]!;
+    const end = runs[r + 2]!;
+    series[s] = {
+      metricId: d.metricId,
+      metricType: d.metricType,
+      tags: d.tags,
+      timestamps: batch.timestamps.subarray(start, end),
+      values: batch.values.subarray(start, end),
+    };
+  }
+  return { kind: 'series', seq: batch.seq, points: batch.points, series };
+}

@@ -1,0 +1,24 @@
+/**
+ * Messages between the main thread and the decode workers (src/server/decode_worker.ts).
+ * Requests are answered in the order they were sent, one reply per request.
+ */
+import type { DecodedBatch, DecodedCustomFrame, PayloadFormat, RefusalReason } from './frame_decoder.js';
+import type { Seq } from './wire.js';
+
+export interface DecodeWorkerData {
+  maxPointsPerBatch: number;
+  customFrameNames: string[];
+}
+
+export interface DecodeRequest {
+  id: number;
+  format: PayloadFormat;
+  /** True for WebSocket frames, which must carry `seq`. */
+  requireSeq: boolean;
+  bytes: Uint8Array;
+}
+
+export type DecodeReply =
+  | { id: number; ok: true; batch: DecodedBatch }
+  | { id: number; ok: true; custom: DecodedCustomFrame }
+  | { id: number; ok: false; error: string; reason: RefusalReason; index: number; field: string; seq: Seq | null };

@@ -1,0 +1,537 @@
+/**
+ * Turns one ingest payload (a WebSocket frame, or an HTTP body) into columns grouped by series,
+ * ready for `MetricsSystem.collectSeries`. Runs in the decode worker threads, so every per-point
+ * step (MessagePack/JSON decoding, validation, series lookup) happens off the thread that owns
+ * the SQLite writer.
+ *
+ * Output layout (all transferable, no per-point objects cross threads):
+ *
+ *   newSeries   descriptors first seen in this payload; they get the next indices of this
+ *               decoder's series table (the main thread mirrors the table per worker)
+ *   runs        Int32Array of triplets [seriesIndex, start, end) into the two columns
+ *   timestamps  Float64Array epoch ms
+ *   values      Float64Array
+ *
+ * A series already in the table costs one string key and one Map lookup per point; its id,
+ * type and tags are validated once, when it enters the table.
+ */
+import {
+  MAX_TIMESTAMP_MS,
+  MIN_TIMESTAMP_MS,
+  MetricValidationError,
+  describeValue,
+  validateMetricId,
+  validateMetricType,
+  validateTags,
+  type MetricType,
+  type Tags,
+} from '../model/metric.js';
+import { ByteKeyedSeriesTable, scanRowFrame } from './row_frame_scanner.js';
+import { WireField, isValidSeq, createWireUnpackr, type Seq } from './wire.js';
+
+export interface SeriesDescriptor {
+  metricId: string;
+  metricType: MetricType;
+  tags: Tags;
+}
+
+export interface DecodedBatch {
+  seq: Seq | null;
+  points: number;
+  newSeries: SeriesDescriptor[];
+  runs: Int32Array;
+  timestamps: Float64Array;
+  values: Float64Array;
+}
+
+/** A frame that rides the stream for another feature (`{seq, key_events: [...]}`). */
+export interface DecodedCustomFrame {
+  seq: Seq | null;
+  handler: string;
+  items: unknown[];
+}
+
+/** Why a payload was refused; `reason` labels the nack counter of /metrics. */
+export type RefusalReason = 'decode' | 'validation' | 'empty' | 'too_large' | 'shape';
+
+export class PayloadRefusedError extends Error {
+  constructor(
+    message: string,
+    readonly reason: RefusalReason,
+    /** Point index (row form) or series index (columnar form); -1 when not about one item. */
+    readonly index: number = -1,
+    /** Wire field path, e.g. `metric_id`, `tags.region`, `values[3]`. */
+    readonly field: string = '',
+    /** The seq of the frame when it could be read, so the nack can echo it. */
+    public seq: Seq | null = null,
+  ) {
+    super(message);
+    this.name = 'PayloadRefusedError';
+  }
+}
+
+export type PayloadFormat = 'msgpack' | 'json';
+
+export interface FrameDecoderOptions {
+  /** Refuse payloads holding more points than this (collector.batch_size). */
+  maxPointsPerBatch: number;
+  /** Names of extra frame types (`key_events`) handed to frameHandlers untouched. */
+  customFrameNames?: readonly string[];
+}
+
+const MODEL_TO_WIRE_FIELD: Record<string, string> = {
+  metricId: WireField.metricId,
+  metricType: WireField.metricType,
+  value: WireField.value,
+  timestamp: WireField.timestamp,
+  tags: WireField.tags,
+};
+
+function wireFieldOf(modelField: string): string {
+  if (modelField.startsWith('tags.')) return modelField;
+  return MODEL_TO_WIRE_FIELD[modelField] ?? modelField;
+}
+
+/** ISO-8601 date or date-time, e.g. `2024-05-01T12:00:00Z` or `2024-05-01T12:00:00.5+02:00`. */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** Time of a point as epoch ms, or NaN when it is not a valid time (caller reports). */
+function timeToMs(t: unknown, nowMs: number): number {
+  if (typeof t === 'number') return t;
+  if (t === undefined || t === null) return nowMs;
+  if (t instanceof Date) return t.getTime();
+  if (typeof t === 'string' && ISO_8601.test(t)) return Date.parse(t);
+  return NaN;
+}
+
+function validTimeMs(ms: number): boolean {
+  // NaN fails both comparisons' complements, so one range test covers non-finite input too.
+  return ms >= MIN_TIMESTAMP_MS && ms < MAX_TIMESTAMP_MS;
+}
+
+/**
+ * Unambiguous series key: every part is length-prefixed, so no tag value can forge another
+ * series' key whatever characters it holds. Returns undefined when a part is not a string
+ * (the caller then runs full validation, which reports it).
+ */
+function seriesKey(metricId: unknown, metricType: unknown, tags: unknown): string | undefined {
+  if (typeof metricId !== 'string') return undefined;
+  let key = metricId.length + ':' + metricId;
+  if (metricType === undefined) key += '0:';
+  else if (typeof metricType === 'string') key += metricType.length + ':' + metricType;
+  else return undefined;
+  if (tags === undefined || tags === null) return key;
+  if (typeof tags !== 'object' || Array.isArray(tags) || tags instanceof Uint8Array) return undefined;
+  for (const k in tags as Record<string, unknown>) {
+    const v = (tags as Record<string, unknown>)[k];
+    if (typeof v !== 'string') return undefined;
+    key += k.length + ':' + k + v.length + ':' + v;
+  }
+  return key;
+}
+
+export class FrameDecoder {
+  readonly #unpackr = createWireUnpackr();
+  readonly #textDecoder = new TextDecoder('utf-8', { fatal: true });
+  readonly #seriesIndex = new Map<string, number>();
+  /** The same series keyed by their identity bytes in a frame, for the row-form fast path. */
+  readonly #byteTable = new ByteKeyedSeriesTable();
+  /** Keys added while decoding the current payload, forgotten again if it is refused. */
+  readonly #pendingKeys: string[] = [];
+  #seriesCount = 0;
+  readonly #maxPoints: number;
+  readonly #customNames: ReadonlySet<string>;
+
+  constructor(options: FrameDecoderOptions) {
+    this.#maxPoints = options.maxPointsPerBatch;
+    this.#customNames = new Set(options.customFrameNames ?? []);
+  }
+
+  /** Number of series this decoder has handed out indices for. */
+  get seriesCount(): number {
+    return this.#seriesCount;
+  }
+
+  /** Parses bytes into a plain value; refusals name what was wrong with the bytes. */
+  parse(bytes: Uint8Array, format: PayloadFormat): unknown {
+    if (format === 'json') {
+      let text: string;
+      try {
+        text = this.#textDecoder.decode(bytes);
+      } catch {
+        throw new PayloadRefusedError('body is not valid UTF-8', 'decode');
+      }
+      try {
+        return JSON.parse(text);
+      } catch (err) {
+        throw new PayloadRefusedError(`body is not valid JSON: ${(err as Error).message}`, 'decode');
+      }
+    }
+    try {
+      return this.#unpackr.unpack(bytes);
+    } catch (err) {
+      const why = err instanceof RangeError ? 'nesting too deep' : (err as Error).message;
+      throw new PayloadRefusedError(`payload is not one valid MessagePack value: ${why}`, 'decode');
+    }
+  }
+
+  /**
+   * Decodes a stream frame or HTTP body. `requireSeq` is true for WebSocket frames.
+   * Throws PayloadRefusedError (with the seq when it could be read).
+   */
+  decode(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, nowMs = Date.now()): DecodedBatch | DecodedCustomFrame {
+    this.#pendingKeys.length = 0;
+    if (format === 'msgpack' && requireSeq) {
+      const fast = this.#decodeRowsFast(bytes, nowMs);
+      if (fast !== undefined) return fast;
+    }
+    const message = this.parse(bytes, format);
+    if (typeof message !== 'object' || message === null || Array.isArray(message) || message instanceof Uint8Array || message instanceof Date) {
+      throw new PayloadRefusedError(`payload must be a map with ${WireField.metrics} or ${WireField.series}; got ${describeValue(message)}`, 'shape');
+    }
+    const body = message as Record<string, unknown>;
+    let seq: Seq | null = null;
+    if (requireSeq) {
+      const rawSeq = body[WireField.seq];
+      if (!isValidSeq(rawSeq)) {
+        throw new PayloadRefusedError(`${WireField.seq}=${describeValue(rawSeq)} must be an unsigned integer`, 'shape', -1, WireField.seq);
+      }
+      seq = rawSeq;
+    }
+    try {
+      const rows = body[WireField.metrics];
+      const series = body[WireField.series];
+      if (rows !== undefined && series !== undefined) {
+        throw new PayloadRefusedError(`a payload carries either ${WireField.metrics} or ${WireField.series}, not both`, 'shape');
+      }
+      if (rows !== undefined) return this.#decodeRows(rows, seq, nowMs);
+      if (series !== undefined) return this.#decodeColumns(series, seq);
+      for (const name of this.#customNames) {
+        const items = body[name];
+        if (items === undefined) continue;
+        if (!Array.isArray(items)) throw new PayloadRefusedError(`${name} must be an array; got ${describeValue(items)}`, 'shape', -1, name);
+        if (items.length === 0) throw new PayloadRefusedError(`empty batch: ${name} holds no items`, 'empty', -1, name);
+        return { seq, handler: name, items };
+      }
+      throw new PayloadRefusedError(`payload must have a ${WireField.metrics} (row form) or ${WireField.series} (columnar form) array`, 'shape');
+    } catch (err) {
+      if (err instanceof PayloadRefusedError) err.seq = seq;
+      throw err;
+    }
+  }
+
+  /** Row-form fast path (row_frame_scanner.ts); undefined hands the frame to the slow path. */
+  #decodeRowsFast(bytes: Uint8Array, nowMs: number): DecodedBatch | undefined {
+    const firstNew = this.#seriesCount;
+    const added: SeriesDescriptor[] = [];
+    const field = (start: number, end: number): unknown => (start < 0 ? undefined : this.#unpackr.unpack(bytes.subarray(start, end)));
+    let scanned;
+    try {
+      scanned = scanRowFrame(
+        bytes,
+        this.#byteTable,
+        (idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd) => {
+          const metricId = field(idStart, idEnd);
+          const metricType = field(typeStart, typeEnd);
+          const tags = field(tagsStart, tagsEnd);
+          return this.#resolve(seriesKey(metricId, metricType, tags), metricId, metricType, tags, 0, WireField.metrics, added);
+        },
+        this.#maxPoints,
+        nowMs,
+        MIN_TIMESTAMP_MS,
+        MAX_TIMESTAMP_MS,
+      );
+    } catch {
+      // A new series failed validation: the slow path names the point and field.
+      scanned = undefined;
+    }
+    if (scanned === undefined) {
+      this.#byteTable.rollback();
+      this.#forgetFrom(firstNew);
+      return undefined;
+    }
+    this.#byteTable.commit();
+    this.#pendingKeys.length = 0;
+    return groupBySeries(scanned.seq, scanned.seriesOf, scanned.timestamps, scanned.values, added);
+  }
+
+  #checkCount(points: number): void {
+    if (points > this.#maxPoints) {
+      throw new PayloadRefusedError(`batch of ${points} points exceeds collector.batch_size=${this.#maxPoints}`, 'too_large');
+    }
+  }
+
+  /** Returns the table index of a series, validating and adding it when new. */
+  #resolve(key: string | undefined, metricId: unknown, metricType: unknown, tags: unknown, index: number, prefix: string, added: SeriesDescriptor[]): number {
+    if (key !== undefined) {
+      const known = this.#seriesIndex.get(key);
+      if (known !== undefined) return known;
+    }
+    let descriptor: SeriesDescriptor;
+    try {
+      descriptor = {
+        metricId: validateMetricId(metricId, index),
+        metricType: validateMetricType(metricType, index),
+        tags: validateTags(tags, index),
+      };
+    } catch (err) {
+      throw this.#translate(err, prefix, index);
+    }
+    if (key === undefined) {
+      // validateTags passed, so every part is a string and the key exists now.
+      key = seriesKey(metricId, metricType, tags)!;
+      const known = this.#seriesIndex.get(key);
+      if (known !== undefined) return known;
+    }
+    // Freeze a private copy: the main thread mirrors this object and hands the same one to the
+    // engine on every batch, so nothing may mutate it.
+    descriptor.tags = Object.freeze({ ...descriptor.tags });
+    const id = this.#seriesCount++;
+    this.#seriesIndex.set(key, id);
+    this.#pendingKeys.push(key);
+    added.push(descriptor);
+    return id;
+  }
+
+  #translate(err: unknown, prefix: string, index: number): Error {
+    if (err instanceof MetricValidationError) {
+      const field = wireFieldOf(err.field);
+      const modelWhere = `points[${index}].${err.field}`;
+      const message = err.message.startsWith(modelWhere)
+        ? `${prefix}[${index}].${field}${err.message.slice(modelWhere.length)}`
+        : err.message;
+      return new PayloadRefusedError(message, 'validation', index, field);
+    }
+    return err as Error;
+  }
+
+  #decodeRows(rows: unknown, seq: Seq | null, nowMs: number): DecodedBatch {
+    const where = WireField.metrics;
+    if (!Array.isArray(rows)) throw new PayloadRefusedError(`${where} must be an array; got ${describeValue(rows)}`, 'shape', -1, where);
+    const n = rows.length;
+    if (n === 0) throw new PayloadRefusedError(`empty batch: ${where} holds no points`, 'empty', -1, where);
+    this.#checkCount(n);
+    const added: SeriesDescriptor[] = [];
+    const seriesOf = new Int32Array(n);
+    const ts = new Float64Array(n);
+    const vs = new Float64Array(n);
+    const firstNew = this.#seriesCount;
+    try {
+      for (let i = 0; i < n; i++) {
+        const p = rows[i] as Record<string, unknown> | null;
+        if (typeof p !== 'object' || p === null || Array.isArray(p)) {
+          throw new PayloadRefusedError(`${where}[${i}]=${describeValue(p)} must be a map with ${WireField.metricId} and ${WireField.value}`, 'validation', i, '');
+        }
+        const metricId = p[WireField.metricId];
+        const metricType = p[WireField.metricType];
+        const tags = p[WireField.tags];
+        seriesOf[i] = this.#resolve(seriesKey(metricId, metricType, tags), metricId, metricType, tags, i, where, added);
+        const v = p[WireField.value];
+        if (typeof v !== 'number' || v - v !== 0) {
+          throw new PayloadRefusedError(`${where}[${i}].${WireField.value}=${describeValue(v)} must be a finite number`, 'validation', i, WireField.value);
+        }
+        vs[i] = v;
+        const t = p[WireField.timestamp];
+        const ms = timeToMs(t, nowMs);
+        if (!validTimeMs(ms)) {
+          throw new PayloadRefusedError(
+            `${where}[${i}].${WireField.timestamp}=${describeValue(t)} must be epoch milliseconds, an ISO-8601 string or a msgpack timestamp in [1970, 2200)`,
+            'validation', i, WireField.timestamp,
+          );
+        }
+        ts[i] = ms;
+      }
+    } catch (err) {
+      this.#forgetFrom(firstNew);
+      throw err;
+    }
+    return groupBySeries(seq, seriesOf, ts, vs, added);
+  }
+
+  #decodeColumns(series: unknown, seq: Seq | null): DecodedBatch {
+    const where = WireField.series;
+    if (!Array.isArray(series)) throw new PayloadRefusedError(`${where} must be an array; got ${describeValue(series)}`, 'shape', -1, where);
+    if (series.length === 0) throw new PayloadRefusedError(`empty batch: ${where} holds no series`, 'empty', -1, where);
+    const added: SeriesDescriptor[] = [];
+    const firstNew = this.#seriesCount;
+    try {
+      const columns: Array<{ ts: ArrayLike<unknown>; vs: ArrayLike<unknown>; id: number }> = [];
+      let total = 0;
+      for (let i = 0; i < series.length; i++) {
+        const s = series[i] as Record<string, unknown> | null;
+        if (typeof s !== 'object' || s === null || Array.isArray(s)) {
+          throw new PayloadRefusedError(`${where}[${i}]=${describeValue(s)} must be a map with ${WireField.metricId}, ${WireField.timestamps} and ${WireField.values}`, 'validation', i, '');
+        }
+        const metricId = s[WireField.metricId];
+        const metricType = s[WireField.metricType];
+        const tags = s[WireField.tags];
+        const id = this.#resolve(seriesKey(metricId, metricType, tags), metricId, metricType, tags, i, where, added);
+        const tsCol = columnOf(s[WireField.timestamps], i, WireField.timestamps);
+        const vsCol = columnOf(s[WireField.values], i, WireField.values);
+        if (tsCol.length !== vsCol.length) {
+          throw new PayloadRefusedError(
+            `${where}[${i}] has ${tsCol.length} ${WireField.timestamps} but ${vsCol.length} ${WireField.values}; they must be the same length`,
+            'validation', i, WireField.values,
+          );
+        }
+        if (tsCol.length === 0) {
+          throw new PayloadRefusedError(`${where}[${i}].${WireField.timestamps} is empty; a series must carry at least one point`, 'empty', i, WireField.timestamps);
+        }
+        total += tsCol.length;
+        this.#checkCount(total);
+        columns.push({ ts: tsCol, vs: vsCol, id });
+      }
+      const runs = new Int32Array(columns.length * 3);
+      const ts = new Float64Array(total);
+      const vs = new Float64Array(total);
+      let at = 0;
+      for (let c = 0; c < columns.length; c++) {
+        const col = columns[c]!;
+        const start = at;
+        copyTimes(col.ts, ts, at, c);
+        copyValues(col.vs, vs, at, c);
+        at += col.ts.length;
+        runs[c * 3] = col.id;
+        runs[c * 3 + 1] = start;
+        runs[c * 3 + 2] = at;
+      }
+      return { seq, points: total, newSeries: added, runs, timestamps: ts, values: vs };
+    } catch (err) {
+      this.#forgetFrom(firstNew);
+      throw err;
+    }
+  }
+
+  /**
+   * Undo series added by a refused payload: the main thread only learns of new series through
+   * accepted batches, so indices handed out for a refused one must be reused.
+   */
+  #forgetFrom(firstNew: number): void {
+    for (const key of this.#pendingKeys) this.#seriesIndex.delete(key);
+    this.#pendingKeys.length = 0;
+    this.#seriesCount = firstNew;
+  }
+}
+
+function columnOf(raw: unknown, index: number, field: string): ArrayLike<unknown> {
+  if (Array.isArray(raw)) return raw;
+  if (raw instanceof Uint8Array) {
+    if (raw.byteLength % 8 !== 0) {
+      throw new PayloadRefusedError(
+        `${WireField.series}[${index}].${field} is bin of ${raw.byteLength} bytes; little-endian float64 columns need a multiple of 8`,
+        'validation', index, field,
+      );
+    }
+    // msgpack bin is rarely 8-byte aligned inside the frame, so copy before viewing as float64.
+    const aligned = new Uint8Array(raw.byteLength);
+    aligned.set(raw);
+    return new Float64Array(aligned.buffer);
+  }
+  throw new PayloadRefusedError(
+    `${WireField.series}[${index}].${field}=${describeValue(raw)} must be an array of numbers or bin of little-endian float64`,
+    'validation', index, field,
+  );
+}
+
+function copyTimes(src: ArrayLike<unknown>, dst: Float64Array, at: number, index: number): void {
+  for (let j = 0; j < src.length; j++) {
+    const t = src[j];
+    const ms = t instanceof Date ? t.getTime() : t;
+    if (typeof ms !== 'number' || !validTimeMs(ms)) {
+      throw new PayloadRefusedError(
+        `${WireField.series}[${index}].${WireField.timestamps}[${j}]=${describeValue(t)} must be epoch milliseconds in [1970, 2200)`,
+        'validation', index, `${WireField.timestamps}[${j}]`,
+      );
+    }
+    dst[at + j] = ms;
+  }
+}
+
+function copyValues(src: ArrayLike<unknown>, dst: Float64Array, at: number, index: number): void {
+  for (let j = 0; j < src.length; j++) {
+    const v = src[j];
+    if (typeof v !== 'number' || v - v !== 0) {
+      throw new PayloadRefusedError(
+        `${WireField.series}[${index}].${WireField.values}[${j}]=${describeValue(v)} must be a finite number`,
+        'validation', index, `${WireField.values}[${j}]`,
+      );
+    }
+    dst[at + j] = v;
+  }
+}
+
+/**
+ * Counting sort of the points by series index (stable, so each series keeps its arrival order
+ * and a later duplicate timestamp still replaces an earlier one downstream).
+ */
+function groupBySeries(seq: Seq | null, seriesOf: Int32Array, ts: Float64Array, vs: Float64Array, added: SeriesDescriptor[]): DecodedBatch {
+  const n = seriesOf.length;
+  // Compact the series indices seen in this batch to 0..k-1 so the count array is small; a
+  // stamped array indexed by series index does it without a Map lookup per point.
+  const stamp = nextStamp(seriesOf);
+  const order: number[] = [];
+  const slotOf = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const id = seriesOf[i]!;
+    let s: number;
+    if (slotStamp[id] === stamp) {
+      s = slotOfSeries[id]!;
+    } else {
+      s = order.length;
+      slotStamp[id] = stamp;
+      slotOfSeries[id] = s;
+      order.push(id);
+    }
+    slotOf[i] = s;
+  }
+  const k = order.length;
+  if (k === n) {
+    // Every point is its own series (the common row-form case): no reordering needed.
+    const runs = new Int32Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      runs[i * 3] = seriesOf[i]!;
+      runs[i * 3 + 1] = i;
+      runs[i * 3 + 2] = i + 1;
+    }
+    return { seq, points: n, newSeries: added, runs, timestamps: ts, values: vs };
+  }
+  const starts = new Int32Array(k + 1);
+  for (let i = 0; i < n; i++) starts[slotOf[i]! + 1]!++;
+  for (let s = 0; s < k; s++) starts[s + 1]! += starts[s]!;
+  const runs = new Int32Array(k * 3);
+  for (let s = 0; s < k; s++) {
+    runs[s * 3] = order[s]!;
+    runs[s * 3 + 1] = starts[s]!;
+    runs[s * 3 + 2] = starts[s + 1]!;
+  }
+  const outTs = new Float64Array(n);
+  const outVs = new Float64Array(n);
+  const cursor = starts.slice(0, k);
+  for (let i = 0; i < n; i++) {
+    const at = cursor[slotOf[i]!]!++;
+    outTs[at] = ts[i]!;
+    outVs[at] = vs[i]!;
+  }
+  return { seq, points: n, newSeries: added, runs, timestamps: outTs, values: outVs };
+}
+
+/** Scratch for groupBySeries, per thread: slot of each series index, valid where stamped. */
+let slotStamp = new Int32Array(1024);
+let slotOfSeries = new Int32Array(1024);
+let stampCounter = 0;
+
+function nextStamp(seriesOf: Int32Array): number {
+  let max = 0;
+  for (let i = 0; i < seriesOf.length; i++) if (seriesOf[i]! > max) max = seriesOf[i]!;
+  if (max >= slotStamp.length) {
+    const size = Math.max(max + 1, slotStamp.length * 2);
+    slotStamp = new Int32Array(size);
+    slotOfSeries = new Int32Array(size);
+    stampCounter = 0;
+  }
+  if (++stampCounter === 0x7fffffff) {
+    slotStamp.fill(0);
+    stampCounter = 1;
+  }
+  return stampCounter;
+}

@@ -1,0 +1,159 @@
+/**
+ * GET/POST /api/v1/query: turns query-string or JSON parameters into an engine query, and the
+ * engine's columnar result into the response JSON. A bad parameter is a 400 naming it.
+ */
+import { AGGREGATIONS, type AggregatedQuery, type Aggregation, type QueryStats, type RawQuery, type SeriesResult } from '../model/api.js';
+import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, describeValue, type Tags } from '../model/metric.js';
+import { HttpError } from './http_routes.js';
+import { QueryField, QueryResponseField } from './wire.js';
+
+export interface QueryLimits {
+  maxSeries: number;
+  maxPoints: number;
+}
+
+function bad(parameter: string, value: unknown, rule: string): never {
+  const message = `${parameter}=${describeValue(value)} ${rule}`;
+  throw new HttpError(400, message, { error: message, parameter });
+}
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function parseTime(parameter: string, raw: unknown): number | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  let ms: number;
+  if (typeof raw === 'number') ms = raw;
+  else if (typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw)) ms = Number(raw);
+  else if (typeof raw === 'string' && ISO_8601.test(raw)) ms = Date.parse(raw);
+  else bad(parameter, raw, 'must be epoch milliseconds or an ISO-8601 time');
+  if (!(ms >= MIN_TIMESTAMP_MS && ms < MAX_TIMESTAMP_MS)) bad(parameter, raw, 'must be a time in [1970, 2200)');
+  return ms;
+}
+
+interface LooseQuery {
+  metricPattern: unknown;
+  startTime: unknown;
+  endTime: unknown;
+  aggregation: unknown;
+  interval: unknown;
+  groupBy: string[] | undefined;
+  tags: Tags | undefined;
+}
+
+function build(q: LooseQuery, limits: QueryLimits): RawQuery | AggregatedQuery {
+  if (typeof q.metricPattern !== 'string' || q.metricPattern === '') {
+    bad(QueryField.metricPattern, q.metricPattern, 'is required: a glob over metric ids (`*` any run, `?` one character)');
+  }
+  const startTime = parseTime(QueryField.startTime, q.startTime);
+  const endTime = parseTime(QueryField.endTime, q.endTime);
+  if (startTime !== undefined && endTime !== undefined && endTime < startTime) {
+    bad(QueryField.endTime, q.endTime, `must not be before ${QueryField.startTime}`);
+  }
+  const raw: RawQuery = { metricPattern: q.metricPattern, maxSeries: limits.maxSeries, maxPoints: limits.maxPoints };
+  if (startTime !== undefined) raw.startTime = startTime;
+  if (endTime !== undefined) raw.endTime = endTime;
+  if (q.tags !== undefined) raw.tags = q.tags;
+  const hasAggregation = q.aggregation !== undefined && q.aggregation !== '';
+  const hasInterval = q.interval !== undefined && q.interval !== '';
+  if (!hasAggregation) {
+    if (hasInterval) bad(QueryField.interval, q.interval, `needs ${QueryField.aggregation} (one of ${AGGREGATIONS.join(', ')})`);
+    if (q.groupBy !== undefined) bad(QueryField.groupBy, q.groupBy.join(','), `needs ${QueryField.aggregation} and ${QueryField.interval}`);
+    return raw;
+  }
+  if (typeof q.aggregation !== 'string' || !(AGGREGATIONS as readonly string[]).includes(q.aggregation)) {
+    bad(QueryField.aggregation, q.aggregation, `must be one of ${AGGREGATIONS.join(', ')}`);
+  }
+  if (!hasInterval || typeof q.interval !== 'string' || !/^[1-9][0-9]*(ms|s|m|h|d|w)$/.test(q.interval)) {
+    bad(QueryField.interval, q.interval, 'must be a duration such as 30s, 5m, 1h, 1d or 1w');
+  }
+  const agg: AggregatedQuery = { ...raw, aggregation: q.aggregation as Aggregation, interval: q.interval };
+  if (q.groupBy !== undefined) agg.groupBy = q.groupBy;
+  return agg;
+}
+
+/** GET form: `tag.<key>=<value>` filters, `group_by=a,b`. */
+export function queryFromSearchParams(params: URLSearchParams, limits: QueryLimits): RawQuery | AggregatedQuery {
+  let tags: Tags | undefined;
+  for (const [name, value] of params) {
+    if (!name.startsWith(QueryField.tagPrefix)) continue;
+    const key = name.slice(QueryField.tagPrefix.length);
+    if (key === '') bad(name, value, 'needs a tag key after `tag.`');
+    tags ??= {};
+    tags[key] = value;
+  }
+  const groupByRaw = params.get(QueryField.groupBy);
+  const groupBy = groupByRaw === null ? undefined : groupByRaw === '' ? [] : groupByRaw.split(',').map((s) => s.trim());
+  return build(
+    {
+      metricPattern: params.get(QueryField.metricPattern) ?? undefined,
+      startTime: params.get(QueryField.startTime) ?? undefined,
+      endTime: params.get(QueryField.endTime) ?? undefined,
+      aggregation: params.get(QueryField.aggregation) ?? undefined,
+      interval: params.get(QueryField.interval) ?? undefined,
+      groupBy,
+      tags,
+    },
+    limits,
+  );
+}
+
+/** POST form: `tags` an object of strings, `group_by` an array of tag keys. */
+export function queryFromBody(body: unknown, limits: QueryLimits): RawQuery | AggregatedQuery {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    bad('body', body, `must be a JSON object with ${QueryField.metricPattern}`);
+  }
+  const b = body as Record<string, unknown>;
+  const tagsRaw = b[QueryField.tags];
+  let tags: Tags | undefined;
+  if (tagsRaw !== undefined && tagsRaw !== null) {
+    if (typeof tagsRaw !== 'object' || Array.isArray(tagsRaw)) bad(QueryField.tags, tagsRaw, 'must be an object of string values');
+    for (const [k, v] of Object.entries(tagsRaw as Record<string, unknown>)) {
+      if (typeof v !== 'string') bad(`${QueryField.tags}.${k}`, v, 'must be a string');
+    }
+    tags = tagsRaw as Tags;
+  }
+  const groupByRaw = b[QueryField.groupBy];
+  let groupBy: string[] | undefined;
+  if (groupByRaw !== undefined && groupByRaw !== null) {
+    if (!Array.isArray(groupByRaw) || groupByRaw.some((k) => typeof k !== 'string')) {
+      bad(QueryField.groupBy, groupByRaw, 'must be an array of tag keys');
+    }
+    groupBy = groupByRaw as string[];
+  }
+  return build(
+    {
+      metricPattern: b[QueryField.metricPattern],
+      startTime: b[QueryField.startTime],
+      endTime: b[QueryField.endTime],
+      aggregation: b[QueryField.aggregation],
+      interval: b[QueryField.interval],
+      groupBy,
+      tags,
+    },
+    limits,
+  );
+}
+
+function jsonNumber(v: number): string {
+  // JSON has no NaN/Infinity; an aggregate such as stddev of nothing is reported as null.
+  return Number.isFinite(v) ? String(v) : 'null';
+}
+
+/**
+ * Response JSON built as one string: `JSON.stringify` of an array of [ts, v] pairs would
+ * allocate two objects per point first.
+ */
+export function renderQueryResponse(series: readonly SeriesResult[], stats: QueryStats): string {
+  const F = QueryResponseField;
+  const parts: string[] = [];
+  for (const s of series) {
+    let out = `{"${F.metricId}":${JSON.stringify(s.metricId)},"${F.metricType}":${JSON.stringify(s.metricType)},"${F.tags}":${JSON.stringify(s.tags)},"${F.points}":[`;
+    const ts = s.timestamps;
+    const vs = s.values;
+    for (let i = 0; i < ts.length; i++) {
+      out += (i === 0 ? '[' : ',[') + jsonNumber(ts[i]!) + ',' + jsonNumber(vs[i]!) + ']';
+    }
+    parts.push(out + ']}');
+  }
+  return `{"${F.series}":[${parts.join(',')}],"${F.stats}":{"series":${stats.series},"${F.pointsScanned}":${stats.pointsScanned},"${F.elapsedMs}":${jsonNumber(stats.elapsedMs)}}}`;
+}

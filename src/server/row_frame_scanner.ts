@@ -1,0 +1,345 @@
+/**
+ * Fast path for the row form `{seq, metrics: [{metric_id, value, timestamp?, metric_type?,
+ * tags?}]}`: walks the MessagePack bytes directly instead of building one object per point
+ * and one per tag map, and finds the series of a point by the raw bytes of its identity
+ * (metric_id, metric_type and tags as they sit in the frame) in a hash table, so a series seen
+ * before costs a hash and a byte compare: no string, no object, no key building.
+ *
+ * Paired with the slow path in frame_decoder.ts (`FrameDecoder#decodeRows`): anything this
+ * scanner does not expect (a timestamp extension or ISO string, unknown fields, a non-finite
+ * value, any malformed byte) makes it give up, and the slow path decodes the whole payload
+ * again and produces the precise error. Only well-formed, valid frames take this path, so both
+ * paths accept exactly the same frames with the same result (tests/unit/wire_frame_decoder).
+ *
+ * MessagePack spec: https://github.com/msgpack/msgpack/blob/master/spec.md
+ */
+
+/** Thrown internally to abandon the fast path; never escapes scanRowFrame. */
+const GIVE_UP = Symbol('give up');
+
+const enc = new TextEncoder();
+const K_SEQ = enc.encode('seq');
+const K_METRICS = enc.encode('metrics');
+const K_METRIC_ID = enc.encode('metric_id');
+const K_METRIC_TYPE = enc.encode('metric_type');
+const K_VALUE = enc.encode('value');
+const K_TIMESTAMP = enc.encode('timestamp');
+const K_TAGS = enc.encode('tags');
+
+/** A series identity as raw frame bytes → index in the decoder's series table. */
+interface ByteKeyEntry {
+  key: Uint8Array;
+  index: number;
+  next: ByteKeyEntry | undefined;
+}
+
+/**
+ * Resolves a series the byte table does not know: given the byte ranges of its identity in
+ * the frame, returns its series index (validating and adding it when new), or throws to give up.
+ */
+export type ResolveSlow = (idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number) => number;
+
+export interface ScannedRows {
+  seq: number | bigint;
+  seriesOf: Int32Array;
+  timestamps: Float64Array;
+  values: Float64Array;
+}
+
+export class ByteKeyedSeriesTable {
+  #buckets: Array<ByteKeyEntry | undefined> = new Array(1024);
+  #mask = 1023;
+  #size = 0;
+  /** Hashes inserted while scanning the current frame, removed again if it is abandoned. */
+  readonly #pending: Array<{ hash: number; entry: ByteKeyEntry }> = [];
+
+  lookup(bytes: Uint8Array, start: number, end: number, hash: number): number {
+    let e = this.#buckets[hash & this.#mask];
+    const len = end - start;
+    while (e !== undefined) {
+      const k = e.key;
+      if (k.length === len) {
+        let i = 0;
+        while (i < len && k[i] === bytes[start + i]) i++;
+        if (i === len) return e.index;
+      }
+      e = e.next;
+    }
+    return -1;
+  }
+
+  /** lookup() of the key `id 0xc1 type 0xc1 tags` given as three ranges of `b`, without joining them. */
+  lookupParts(b: Uint8Array, idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number, hash: number): number {
+    const len = (idEnd - idStart) + (typeEnd - typeStart) + (tagsEnd - tagsStart) + 2;
+    let e = this.#buckets[hash & this.#mask];
+    for (; e !== undefined; e = e.next) {
+      const k = e.key;
+      if (k.length !== len) continue;
+      let at = 0;
+      let j = idStart;
+      while (j < idEnd && k[at] === b[j]) { at++; j++; }
+      if (j < idEnd || k[at++] !== 0xc1) continue;
+      j = typeStart;
+      while (j < typeEnd && k[at] === b[j]) { at++; j++; }
+      if (j < typeEnd || k[at++] !== 0xc1) continue;
+      j = tagsStart;
+      while (j < tagsEnd && k[at] === b[j]) { at++; j++; }
+      if (j < tagsEnd) continue;
+      return e.index;
+    }
+    return -1;
+  }
+
+  insert(bytes: Uint8Array, start: number, end: number, hash: number, index: number): void {
+    if (this.#size >= this.#buckets.length) this.#grow();
+    const slot = hash & this.#mask;
+    const entry: ByteKeyEntry = { key: bytes.slice(start, end), index, next: this.#buckets[slot] };
+    (entry as ByteKeyEntry & { hash: number }).hash = hash;
+    this.#buckets[slot] = entry;
+    this.#size++;
+    this.#pending.push({ hash, entry });
+  }
+
+  /** Keeps what the current frame added. */
+  commit(): void {
+    this.#pending.length = 0;
+  }
+
+  /** Removes what the current frame added. */
+  rollback(): void {
+    for (let p = this.#pending.length - 1; p >= 0; p--) {
+      const { hash, entry } = this.#pending[p]!;
+      const slot = hash & this.#mask;
+      let e = this.#buckets[slot];
+      let prev: ByteKeyEntry | undefined;
+      while (e !== undefined && e !== entry) {
+        prev = e;
+        e = e.next;
+      }
+      if (e === undefined) continue;
+      if (prev === undefined) this.#buckets[slot] = e.next;
+      else prev.next = e.next;
+      this.#size--;
+    }
+    this.#pending.length = 0;
+  }
+
+  #grow(): void {
+    const old = this.#buckets;
+    this.#buckets = new Array(old.length * 2);
+    this.#mask = this.#buckets.length - 1;
+    for (let e of old) {
+      while (e !== undefined) {
+        const next = e.next;
+        const slot = (e as ByteKeyEntry & { hash: number }).hash & this.#mask;
+        e.next = this.#buckets[slot];
+        this.#buckets[slot] = e;
+        e = next;
+      }
+    }
+  }
+}
+
+function keyIs(b: Uint8Array, at: number, len: number, key: Uint8Array): boolean {
+  if (len !== key.length) return false;
+  for (let i = 0; i < len; i++) if (b[at + i] !== key[i]) return false;
+  return true;
+}
+
+/**
+ * Scans a row-form frame. Returns undefined (give up) for anything but a valid, plainly
+ * encoded row frame; the caller then runs the slow path.
+ */
+export function scanRowFrame(
+  b: Uint8Array,
+  table: ByteKeyedSeriesTable,
+  resolveSlow: ResolveSlow,
+  maxPoints: number,
+  nowMs: number,
+  minTimeMs: number,
+  maxTimeMs: number,
+): ScannedRows | undefined {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const end = b.length;
+  let pos = 0;
+
+  const need = (n: number): void => {
+    if (pos + n > end) throw GIVE_UP;
+  };
+  const u8 = (): number => {
+    if (pos >= end) throw GIVE_UP;
+    return b[pos++]!;
+  };
+  /** Reads a map header; returns entry count. */
+  const mapLen = (): number => {
+    const t = u8();
+    if (t >= 0x80 && t <= 0x8f) return t & 0x0f;
+    if (t === 0xde) { need(2); const n = view.getUint16(pos); pos += 2; return n; }
+    if (t === 0xdf) { need(4); const n = view.getUint32(pos); pos += 4; return n; }
+    throw GIVE_UP;
+  };
+  const arrayLen = (): number => {
+    const t = u8();
+    if (t >= 0x90 && t <= 0x9f) return t & 0x0f;
+    if (t === 0xdc) { need(2); const n = view.getUint16(pos); pos += 2; return n; }
+    if (t === 0xdd) { need(4); const n = view.getUint32(pos); pos += 4; return n; }
+    throw GIVE_UP;
+  };
+  /** Reads a str header; returns its byte length, `pos` at the first byte. */
+  const strLen = (): number => {
+    const t = u8();
+    let n: number;
+    if (t >= 0xa0 && t <= 0xbf) n = t & 0x1f;
+    else if (t === 0xd9) { need(1); n = b[pos++]!; }
+    else if (t === 0xda) { need(2); n = view.getUint16(pos); pos += 2; }
+    else if (t === 0xdb) { need(4); n = view.getUint32(pos); pos += 4; }
+    else throw GIVE_UP;
+    need(n);
+    return n;
+  };
+  /** Reads any MessagePack number as a double; ints beyond 2^53 give up. */
+  const num = (): number => {
+    const t = u8();
+    if (t <= 0x7f) return t;
+    if (t >= 0xe0) return t - 0x100;
+    let v: number;
+    switch (t) {
+      case 0xcb: need(8); v = view.getFloat64(pos); pos += 8; return v;
+      case 0xca: need(4); v = view.getFloat32(pos); pos += 4; return v;
+      case 0xcc: need(1); return b[pos++]!;
+      case 0xcd: need(2); v = view.getUint16(pos); pos += 2; return v;
+      case 0xce: need(4); v = view.getUint32(pos); pos += 4; return v;
+      case 0xd0: need(1); v = view.getInt8(pos); pos += 1; return v;
+      case 0xd1: need(2); v = view.getInt16(pos); pos += 2; return v;
+      case 0xd2: need(4); v = view.getInt32(pos); pos += 4; return v;
+      case 0xcf: {
+        need(8);
+        const hi = view.getUint32(pos);
+        const lo = view.getUint32(pos + 4);
+        pos += 8;
+        if (hi >= 0x200000) throw GIVE_UP;
+        return hi * 4294967296 + lo;
+      }
+      case 0xd3: {
+        need(8);
+        const hi = view.getInt32(pos);
+        const lo = view.getUint32(pos + 4);
+        pos += 8;
+        if (hi >= 0x200000 || hi < -0x200000) throw GIVE_UP;
+        return hi * 4294967296 + lo;
+      }
+      default: throw GIVE_UP;
+    }
+  };
+
+  try {
+    const topEntries = mapLen();
+    let seq: number | bigint | undefined;
+    let rows: ScannedRows | undefined;
+    for (let e = 0; e < topEntries; e++) {
+      const kl = strLen();
+      const ka = pos;
+      pos += kl;
+      if (keyIs(b, ka, kl, K_SEQ)) {
+        if (b[pos] === 0xcf) {
+          // A full 64-bit seq: keep it exact, as the slow path does.
+          need(9);
+          const big = view.getBigUint64(pos + 1);
+          pos += 9;
+          seq = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+        } else {
+          const s = num();
+          if (!Number.isSafeInteger(s) || s < 0) throw GIVE_UP;
+          seq = s;
+        }
+      } else if (keyIs(b, ka, kl, K_METRICS) && rows === undefined) {
+        rows = scanRows();
+      } else {
+        throw GIVE_UP;
+      }
+    }
+    if (pos !== end || seq === undefined || rows === undefined) throw GIVE_UP;
+    rows.seq = seq;
+    return rows;
+  } catch (err) {
+    if (err === GIVE_UP) return undefined;
+    throw err;
+  }
+
+  function scanRows(): ScannedRows {
+    const n = arrayLen();
+    if (n === 0 || n > maxPoints) throw GIVE_UP;
+    const seriesOf = new Int32Array(n);
+    const ts = new Float64Array(n);
+    const vs = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const fields = mapLen();
+      let idStart = -1, idEnd = -1, typeStart = -1, typeEnd = -1, tagsStart = -1, tagsEnd = -1;
+      let value = NaN;
+      let time = nowMs;
+      for (let f = 0; f < fields; f++) {
+        const kl = strLen();
+        const ka = pos;
+        pos += kl;
+        const first = b[ka];
+        if (first === 0x6d /* m */ && keyIs(b, ka, kl, K_METRIC_ID)) {
+          idStart = pos;
+          pos += strLen();
+          idEnd = pos;
+        } else if (first === 0x76 /* v */ && keyIs(b, ka, kl, K_VALUE)) {
+          value = num();
+        } else if (first === 0x74 /* t */ && kl === 4 && keyIs(b, ka, kl, K_TAGS)) {
+          tagsStart = pos;
+          if (b[pos] === 0xc0) pos++;
+          else {
+            const tn = mapLen();
+            for (let t = 0; t < tn * 2; t++) pos += strLen();
+          }
+          tagsEnd = pos;
+        } else if (first === 0x74 && keyIs(b, ka, kl, K_TIMESTAMP)) {
+          if (b[pos] === 0xc0) {
+            pos++;
+            time = nowMs;
+          } else {
+            time = num();
+          }
+        } else if (first === 0x6d && keyIs(b, ka, kl, K_METRIC_TYPE)) {
+          typeStart = pos;
+          pos += strLen();
+          typeEnd = pos;
+        } else {
+          throw GIVE_UP;
+        }
+      }
+      // value - value is 0 only for finite numbers; NaN (unset) fails too.
+      if (idStart < 0 || value - value !== 0 || !(time >= minTimeMs && time < maxTimeMs)) throw GIVE_UP;
+      // Identity: the bytes of id, type and tags as they sit in the frame, hashed (FNV-1a,
+      // 32-bit) and compared in place, with a 0xc1 separator (a byte valid msgpack never
+      // holds) between the parts so no two identities concatenate alike.
+      let h = 0x811c9dc5;
+      for (let j = idStart; j < idEnd; j++) h = Math.imul(h ^ b[j]!, 0x01000193);
+      h = Math.imul(h ^ 0xc1, 0x01000193);
+      for (let j = typeStart; j < typeEnd; j++) h = Math.imul(h ^ b[j]!, 0x01000193);
+      h = Math.imul(h ^ 0xc1, 0x01000193);
+      for (let j = tagsStart; j < tagsEnd; j++) h = Math.imul(h ^ b[j]!, 0x01000193);
+      h >>>= 0;
+      let index = table.lookupParts(b, idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd, h);
+      if (index < 0) {
+        index = resolveSlow(idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd);
+        const total = (idEnd - idStart) + (typeEnd - typeStart) + (tagsEnd - tagsStart) + 2;
+        const key = new Uint8Array(total);
+        let k = 0;
+        for (let j = idStart; j < idEnd; j++) key[k++] = b[j]!;
+        key[k++] = 0xc1;
+        for (let j = typeStart; j < typeEnd; j++) key[k++] = b[j]!;
+        key[k++] = 0xc1;
+        for (let j = tagsStart; j < tagsEnd; j++) key[k++] = b[j]!;
+        table.insert(key, 0, k, h, index);
+      }
+      seriesOf[i] = index;
+      ts[i] = time;
+      vs[i] = value;
+    }
+    return { seq: 0, seriesOf, timestamps: ts, values: vs };
+  }
+}

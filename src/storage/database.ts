@@ -1,0 +1,66 @@
+/**
+ * Opens the metrics database: pragmas, schema, version check.
+ *
+ * - WAL journal mode: readers (query workers) never block the writer, and a commit is one
+ *   append to the -wal file.
+ * - synchronous=NORMAL: in WAL mode a committed transaction survives the process being killed
+ *   (SIGKILL, crash) because it is in the OS's page cache; only a power loss or kernel crash can
+ *   lose the last transactions. `durability: 'full'` (synchronous=FULL) fsyncs every commit for
+ *   that case, at the cost of one fsync per group commit.
+ * - auto_vacuum=INCREMENTAL: write-ahead records come and go; stop() returns their pages to the
+ *   file system without rewriting the whole file.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DDL, PAGE_SIZE_BYTES, SCHEMA_VERSION, SQL } from './schema.js';
+
+export type Durability = 'process' | 'full';
+
+export interface OpenOptions {
+  readonly?: boolean;
+  durability?: Durability;
+  /** Page size for a new database file (ignored for an existing one). */
+  pageSizeBytes?: number;
+}
+
+/** Pages after which SQLite checkpoints its -wal file into the main file (default 1000). */
+const WAL_AUTOCHECKPOINT_PAGES = 8192;
+/** Page cache per connection; negative = KiB. 64 MiB keeps the chunk index hot. */
+const CACHE_SIZE_KIB = 65_536;
+
+export function openDatabase(path: string, options: OpenOptions = {}): Database.Database {
+  if (options.readonly === true) {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma(`cache_size = -${CACHE_SIZE_KIB}`);
+    return db;
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  try {
+    // page_size and auto_vacuum only take effect before the first table exists.
+    const fresh = (db.pragma('page_count', { simple: true }) as number) === 0;
+    if (fresh) {
+      db.pragma(`page_size = ${options.pageSizeBytes ?? PAGE_SIZE_BYTES}`);
+      db.pragma('auto_vacuum = INCREMENTAL');
+    }
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+    db.pragma(`cache_size = -${CACHE_SIZE_KIB}`);
+    db.pragma('temp_store = MEMORY');
+    db.transaction(() => {
+      for (const statement of DDL) db.exec(statement);
+      const row = db.prepare(SQL.readSchemaVersion).get() as { value: string } | undefined;
+      if (row === undefined) {
+        db.prepare(SQL.writeSchemaVersion).run(String(SCHEMA_VERSION));
+      } else if (Number(row.value) !== SCHEMA_VERSION) {
+        throw new Error(`${path}: schema_version=${row.value} is not supported by this build (expected ${SCHEMA_VERSION})`);
+      }
+    })();
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Every SQLite table, column and statement of the metrics database, in one place (STYLE.md
+ * habit 20): no other file spells a table name.
+ *
+ * Layout (one database file, WAL journal mode):
+ *
+ *   meta          (key, value)                         schema version
+ *   series        (tenant, metric_id, tags) → id, type  one row per series; tags canonical, sorted
+ *   chunks        id, series_id, min_ts, max_ts, count, codec, format_version,
+ *                 sum, min, max, first, last, mean, m2, data
+ *                                                      encoded points of one series + their stats
+ *   wal_records   id, created_ms, points, data         columnar batches not yet in chunks
+ *   head_marks    series_id → wal_id                   series' points of records ≤ wal_id are in chunks
+ *
+ * Why the shapes:
+ * - `series` is WITHOUT ROWID keyed by its identity, so the canonical tag string is stored once
+ *   (a rowid table plus a UNIQUE index would store it twice). Lookups by id happen only at start,
+ *   when every series is loaded into memory.
+ * - `chunks.data` is the last column: SQLite reads a row's columns in order and a blob larger
+ *   than a page spills into overflow pages, so the stats before it are read without touching
+ *   the blob's pages (aligned aggregate queries use only the stats).
+ * - `chunks_by_series_max_ts (series_id, max_ts)`: a range scan `max_ts >= start AND min_ts <
+ *   end` for one series starts at the first chunk that can overlap.
+ */
+
+/** Bump when a table changes shape; `openDatabase` refuses files of another version. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * Page size of new databases, in bytes. A chunk blob of ~9.5 KB (8,640 points at ~1.1 B/pt)
+ * ends in a partly filled overflow page or an oversized local cell; smaller pages waste less of
+ * that per row. bench/storage_size.bench.ts measures 4096 vs 1024 on the 24 h TSBS workload; the
+ * measurement behind this choice is written next to the benchmark's output in the README.
+ */
+export const PAGE_SIZE_BYTES = 1024;
+
+export const TABLE = {
+  meta: 'meta',
+  series: 'series',
+  chunks: 'chunks',
+  walRecords: 'wal_records',
+  headMarks: 'head_marks',
+} as const;
+
+export const DDL: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS ${TABLE.meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS ${TABLE.series} (
+     tenant TEXT NOT NULL,
+     metric_id TEXT NOT NULL,
+     tags TEXT NOT NULL,
+     id INTEGER NOT NULL,
+     metric_type TEXT NOT NULL,
+     PRIMARY KEY (tenant, metric_id, tags)
+   ) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS ${TABLE.chunks} (
+     id INTEGER PRIMARY KEY,
+     series_id INTEGER NOT NULL,
+     min_ts INTEGER NOT NULL,
+     max_ts INTEGER NOT NULL,
+     count INTEGER NOT NULL,
+     codec INTEGER NOT NULL,
+     format_version INTEGER NOT NULL,
+     sum REAL NOT NULL,
+     min REAL NOT NULL,
+     max REAL NOT NULL,
+     first REAL NOT NULL,
+     last REAL NOT NULL,
+     mean REAL NOT NULL,
+     m2 REAL NOT NULL,
+     data BLOB NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS chunks_by_series_max_ts ON ${TABLE.chunks} (series_id, max_ts)`,
+  `CREATE TABLE IF NOT EXISTS ${TABLE.walRecords} (
+     id INTEGER PRIMARY KEY,
+     created_ms INTEGER NOT NULL,
+     points INTEGER NOT NULL,
+     data BLOB NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS ${TABLE.headMarks} (series_id INTEGER PRIMARY KEY, wal_id INTEGER NOT NULL)`,
+];
+
+/** Columns of a chunk row as read for queries (data last, see above). */
+const CHUNK_COLUMNS = 'id, series_id, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2';
+
+export const SQL = {
+  readSchemaVersion: `SELECT value FROM ${TABLE.meta} WHERE key = 'schema_version'`,
+  writeSchemaVersion: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES ('schema_version', ?)`,
+
+  insertSeries: `INSERT INTO ${TABLE.series} (tenant, metric_id, tags, id, metric_type) VALUES (?, ?, ?, ?, ?)`,
+  allSeries: `SELECT id, tenant, metric_id, tags, metric_type FROM ${TABLE.series}`,
+
+  insertChunk: `INSERT INTO ${TABLE.chunks} (series_id, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  deleteChunk: `DELETE FROM ${TABLE.chunks} WHERE id = ?`,
+  /** Chunks of one series overlapping [start, end), oldest first, up to a snapshot chunk id. */
+  chunksInRange: `SELECT ${CHUNK_COLUMNS}, data FROM ${TABLE.chunks}
+                  WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ? ORDER BY min_ts, id`,
+  /** Same without the blob: for planning and for chunks answered from their stats. */
+  chunkStatsInRange: `SELECT ${CHUNK_COLUMNS} FROM ${TABLE.chunks}
+                      WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ? ORDER BY min_ts, id`,
+  chunkData: `SELECT codec, data FROM ${TABLE.chunks} WHERE id = ?`,
+  allChunkMeta: `SELECT id, series_id, min_ts, max_ts, count FROM ${TABLE.chunks}`,
+  /** The chunk holding a series' newest point before a time: the predecessor for rate. */
+  newestChunkBefore: `SELECT max_ts, last FROM ${TABLE.chunks}
+                      WHERE series_id = ? AND max_ts < ? AND id <= ? ORDER BY max_ts DESC LIMIT 1`,
+  newestChunkOfSeries: `SELECT max_ts, last FROM ${TABLE.chunks} WHERE series_id = ? ORDER BY max_ts DESC LIMIT 1`,
+  /** Series having more than one chunk: compaction candidates. */
+  seriesWithSeveralChunks: `SELECT series_id, COUNT(*) AS n, SUM(count) AS points FROM ${TABLE.chunks} GROUP BY series_id HAVING n > 1`,
+  countChunks: `SELECT COUNT(*) AS n FROM ${TABLE.chunks}`,
+  maxChunkId: `SELECT COALESCE(MAX(id), 0) AS id FROM ${TABLE.chunks}`,
+  deleteChunksBefore: `DELETE FROM ${TABLE.chunks} WHERE max_ts < ?`,
+
+  insertWalRecord: `INSERT INTO ${TABLE.walRecords} (created_ms, points, data) VALUES (?, ?, ?)`,
+  allWalRecords: `SELECT id, data, created_ms FROM ${TABLE.walRecords} ORDER BY id`,
+  walTotals: `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(data)), 0) AS bytes, COALESCE(MIN(created_ms), 0) AS oldest FROM ${TABLE.walRecords}`,
+  deleteAllWalRecords: `DELETE FROM ${TABLE.walRecords}`,
+
+  upsertHeadMark: `INSERT OR REPLACE INTO ${TABLE.headMarks} (series_id, wal_id) VALUES (?, ?)`,
+  allHeadMarks: `SELECT series_id, wal_id FROM ${TABLE.headMarks}`,
+  deleteAllHeadMarks: `DELETE FROM ${TABLE.headMarks}`,
+} as const;

@@ -1,0 +1,453 @@
+/**
+ * The SQLite storage engine: series catalogue, write-ahead records, heads, chunks, compaction
+ * and retention over one database file. Ingest hands it validated columnar batches
+ * (`commit`); queries read chunks through their own statements and heads through `head()`.
+ *
+ * Write path of one group commit (one SQLite transaction):
+ *   1. rows for series created since the last commit;
+ *   2. one write-ahead record holding every point of the group (columnar, lz4);
+ *   3. points appended to their series' heads; a head reaching HEAD_CUT_POINTS is encoded
+ *      into a chunk, and `head_marks` records that the series' points of records up to this
+ *      one are in chunks (replay skips them).
+ * The promise of every batch of the group resolves after the commit returns.
+ *
+ * Checkpoint (when the records exceed WAL_CHECKPOINT_BYTES or the oldest is older than
+ * WAL_MAX_AGE_MS, and at stop): every head is cut, every record and mark deleted, in one
+ * transaction. Compaction then merges a series' small or overlapping chunks into chunks of up
+ * to MAX_CHUNK_POINTS, newest write winning on equal timestamps.
+ *
+ * Lifecycle: `SqliteStore.open()` (loads series and chunk catalogue, replays records), any
+ * number of commit()/reads, `close()` (checkpoint, compaction, file compaction, close).
+ */
+import type Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
+import { openDatabase, type Durability } from './database.js';
+import { SQL } from './schema.js';
+import { SeriesIndex } from './series_index.js';
+import { SeriesHead, sortDedupLastWins } from './head.js';
+import { ChunkStore, MAX_CHUNK_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
+import { decodeWalRecord, encodeWalRecord } from './write_ahead_log.js';
+import { parseCanonicalTags, type MetricType } from '../model/metric.js';
+
+/**
+ * Points at which a head is cut into a chunk. Bounds head memory to 64 KiB per busy series
+ * (1,000 series: 64 MiB); compaction later packs consecutive cuts into chunks of up to
+ * MAX_CHUNK_POINTS, which is what the storage target needs.
+ */
+export const HEAD_CUT_POINTS = 4096;
+/** Write-ahead bytes that trigger a checkpoint: bounds replay time at start (~0.2 s). */
+export const WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** Age of the oldest write-ahead record that triggers a checkpoint (so idle series get cut). */
+export const WAL_MAX_AGE_MS = 2 * 3600_000;
+/** How often the age of the write-ahead records and retention are checked. */
+const MAINTENANCE_INTERVAL_MS = 30_000;
+/** stop() rewrites files up to this size with VACUUM (defragments); bigger ones get incremental_vacuum only. */
+const VACUUM_MAX_BYTES = 512 * 1024 * 1024;
+const DAY_MS = 86_400_000;
+
+/** A validated, series-resolved batch: entry i is point i. */
+export interface IngestBatch {
+  seriesIds: Uint32Array;
+  timestamps: Float64Array;
+  values: Float64Array;
+  length: number;
+}
+
+export interface StoreOptions {
+  path: string;
+  tenant: string;
+  durability?: Durability;
+  /** 0 = keep forever. */
+  retentionDays?: number;
+  /** Tests shrink these to exercise cuts and checkpoints with few points. */
+  headCutPoints?: number | undefined;
+  walCheckpointBytes?: number | undefined;
+}
+
+export class SqliteStore {
+  readonly path: string;
+  readonly tenant: string;
+  readonly index = new SeriesIndex();
+  readonly chunks: ChunkStore;
+  readonly db: Database.Database;
+
+  readonly #heads: (SeriesHead | undefined)[] = [];
+  readonly #headCutPoints: number;
+  readonly #walCheckpointBytes: number;
+  readonly #retentionMs: number;
+  readonly #insertSeries: Database.Statement;
+  readonly #insertWal: Database.Statement;
+  readonly #upsertMark: Database.Statement;
+  readonly #deleteAllWal: Database.Statement;
+  readonly #deleteAllMarks: Database.Statement;
+  #walBytes = 0;
+  #walRecords = 0;
+  #walOldestMs = 0;
+  #headPoints = 0;
+  #pointsIngested = 0;
+  #batchesIngested = 0;
+  /** Reads running in other threads against a snapshot; compaction waits for them. */
+  #snapshotReaders = 0;
+  #maintenanceDeferred = false;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(options: StoreOptions) {
+    this.path = options.path;
+    this.tenant = options.tenant;
+    this.#headCutPoints = Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, MAX_CHUNK_POINTS);
+    this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
+    this.#retentionMs = (options.retentionDays ?? 0) * DAY_MS;
+    this.db = openDatabase(options.path, { durability: options.durability ?? 'process' });
+    this.chunks = new ChunkStore(this.db);
+    this.#insertSeries = this.db.prepare(SQL.insertSeries);
+    this.#insertWal = this.db.prepare(SQL.insertWalRecord);
+    this.#upsertMark = this.db.prepare(SQL.upsertHeadMark);
+    this.#deleteAllWal = this.db.prepare(SQL.deleteAllWalRecords);
+    this.#deleteAllMarks = this.db.prepare(SQL.deleteAllHeadMarks);
+  }
+
+  static open(options: StoreOptions): SqliteStore {
+    const store = new SqliteStore(options);
+    try {
+      store.#loadState();
+      store.applyRetention(Date.now());
+    } catch (error) {
+      store.db.close();
+      throw error;
+    }
+    store.#timer = setInterval(() => store.#maintain(), MAINTENANCE_INTERVAL_MS);
+    store.#timer.unref();
+    return store;
+  }
+
+  /** (Re)builds every in-memory structure from the database: series, chunk catalogue, heads. */
+  #loadState(): void {
+    this.index.reset();
+    const series = this.db.prepare(SQL.allSeries).raw().all() as Array<[number, string, string, string, string]>;
+    for (const [id, tenant, metricId, tags, metricType] of series) {
+      // Ids are global to the file: other tenants' ids are reserved so new series never reuse them.
+      if (tenant !== this.tenant) this.index.reserve(id);
+      else this.index.load({ id, metricId, metricType: metricType as MetricType, tags: Object.freeze(parseCanonicalTags(tags)), canonicalTags: tags });
+    }
+    this.chunks.load(this.db);
+    this.#heads.length = 0;
+    this.#headPoints = 0;
+    const marks = new Map<number, number>();
+    for (const [sid, walId] of this.db.prepare(SQL.allHeadMarks).raw().iterate() as IterableIterator<[number, number]>) marks.set(sid, walId);
+    this.#walBytes = 0;
+    this.#walRecords = 0;
+    this.#walOldestMs = 0;
+    const records = this.db.prepare(SQL.allWalRecords).raw().iterate() as IterableIterator<[number, Uint8Array, number]>;
+    for (const [walId, data, createdMs] of records) {
+      const { seriesIds, timestamps, values } = decodeWalRecord(data, walId);
+      for (let i = 0; i < seriesIds.length; i++) {
+        const sid = seriesIds[i]!;
+        const mark = marks.get(sid);
+        if (mark !== undefined && mark >= walId) continue;
+        this.#headFor(sid).append(timestamps[i]!, values[i]!);
+        this.#headPoints++;
+      }
+      this.#walBytes += data.length;
+      this.#walRecords++;
+      if (this.#walOldestMs === 0) this.#walOldestMs = createdMs;
+    }
+  }
+
+  #headFor(seriesId: number): SeriesHead {
+    let head = this.#heads[seriesId];
+    if (head === undefined) {
+      head = new SeriesHead();
+      this.#heads[seriesId] = head;
+    }
+    return head;
+  }
+
+  /** The series' head, or undefined when it has none (never had points since the last cut). */
+  head(seriesId: number): SeriesHead | undefined {
+    const head = this.#heads[seriesId];
+    return head !== undefined && head.length > 0 ? head : undefined;
+  }
+
+  /**
+   * Makes a group of batches durable (see the file comment). Throws when SQLite does; the
+   * in-memory state is then rebuilt from the database, so nothing of the group remains.
+   */
+  commit(batches: readonly IngestBatch[]): void {
+    if (this.#closed) throw new Error('storage is closed');
+    let total = 0;
+    for (const b of batches) total += b.length;
+    if (total === 0) return;
+    const merged = batches.length === 1 ? batches[0]! : concatBatches(batches, total);
+    const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total);
+    const newSeries = this.index.takePending();
+    const nowMs = Date.now();
+    const cut = this.#headCutPoints;
+    try {
+      this.db.transaction(() => {
+        for (const s of newSeries) this.#insertSeries.run(this.tenant, s.metricId, s.canonicalTags, s.id, s.metricType);
+        const walId = Number(this.#insertWal.run(nowMs, total, record).lastInsertRowid);
+        const { seriesIds, timestamps, values } = merged;
+        const heads = this.#heads;
+        let toCut: number[] | undefined;
+        for (let i = 0; i < total; i++) {
+          const sid = seriesIds[i]!;
+          let head = heads[sid];
+          if (head === undefined) {
+            head = new SeriesHead();
+            heads[sid] = head;
+          }
+          head.append(timestamps[i]!, values[i]!);
+          if (head.length === cut) (toCut ??= []).push(sid);
+        }
+        if (toCut !== undefined) {
+          for (const sid of toCut) this.#cutHead(sid, walId);
+        }
+      })();
+    } catch (error) {
+      this.#loadState();
+      throw error;
+    }
+    this.#headPoints += total;
+    this.#walBytes += record.length;
+    if (this.#walRecords++ === 0) this.#walOldestMs = nowMs;
+    this.#pointsIngested += total;
+    this.#batchesIngested += batches.length;
+    if (this.#walBytes > this.#walCheckpointBytes) this.#maintain();
+  }
+
+  /** Encodes a head into chunks and marks its records as done. Inside a transaction. */
+  #cutHead(seriesId: number, walId: number): void {
+    const head = this.#heads[seriesId];
+    if (head === undefined || head.length === 0) return;
+    const before = head.length;
+    const { timestamps, values } = head.sorted();
+    this.chunks.write(seriesId, timestamps, values);
+    this.#upsertMark.run(seriesId, walId);
+    this.#headPoints -= before;
+    head.clear(this.#headCutPoints);
+  }
+
+  /** Cuts every head and deletes every write-ahead record, in one transaction. */
+  checkpoint(): void {
+    const touched: number[] = [];
+    this.db.transaction(() => {
+      for (let sid = 0; sid < this.#heads.length; sid++) {
+        const head = this.#heads[sid];
+        if (head === undefined || head.length === 0) continue;
+        const { timestamps, values } = head.sorted();
+        this.chunks.write(sid, timestamps, values);
+        touched.push(sid);
+      }
+      this.#deleteAllWal.run();
+      this.#deleteAllMarks.run();
+    })();
+    for (const sid of touched) this.#heads[sid]!.clear(this.#headCutPoints);
+    this.#headPoints = 0;
+    this.#walBytes = 0;
+    this.#walRecords = 0;
+    this.#walOldestMs = 0;
+  }
+
+  /**
+   * Merges a series' overlapping chunks, and packs consecutive small ones into chunks of up to
+   * MAX_CHUNK_POINTS. Only chunks that overlap one another are merged with precedence (newer id
+   * wins); a cluster's output replaces all of its members, so no chunk outside the cluster
+   * shares a timestamp with it and precedence elsewhere is untouched.
+   */
+  compactSeries(seriesId: number): boolean {
+    const list = this.chunks.chunksOf(seriesId);
+    if (list.length < 2) return false;
+    const clusters: ChunkMeta[][] = [];
+    let current: ChunkMeta[] = [list[0]!];
+    let currentMax = list[0]!.maxTs;
+    let currentCount = list[0]!.count;
+    for (let k = 1; k < list.length; k++) {
+      const c = list[k]!;
+      if (c.minTs <= currentMax || currentCount + c.count <= MAX_CHUNK_POINTS) {
+        current.push(c);
+        currentCount += c.count;
+        if (c.maxTs > currentMax) currentMax = c.maxTs;
+      } else {
+        clusters.push(current);
+        current = [c];
+        currentMax = c.maxTs;
+        currentCount = c.count;
+      }
+    }
+    clusters.push(current);
+    const work = clusters.filter((c) => c.length > 1);
+    if (work.length === 0) return false;
+    const name = describeSeries(this.index.get(seriesId));
+    this.db.transaction(() => {
+      for (const cluster of work) {
+        const byAge = [...cluster].sort((a, b) => a.id - b.id);
+        let total = 0;
+        for (const c of byAge) total += c.count;
+        const ts = new Float64Array(total);
+        const vs = new Float64Array(total);
+        let o = 0;
+        let overlapping = false;
+        let prevMax = -Infinity;
+        for (const c of cluster) {
+          if (c.minTs <= prevMax) overlapping = true;
+          prevMax = Math.max(prevMax, c.maxTs);
+        }
+        // Without overlaps the chunks concatenate in time order; with them, precedence by age.
+        for (const c of overlapping ? byAge : cluster) {
+          const d = this.chunks.read(seriesId, c, name);
+          ts.set(d.timestamps, o);
+          vs.set(d.values, o);
+          o += d.timestamps.length;
+        }
+        const merged = overlapping ? sortDedupLastWins(ts, vs) : { timestamps: ts, values: vs };
+        this.chunks.delete(seriesId, new Set(cluster.map((c) => c.id)));
+        this.chunks.write(seriesId, merged.timestamps, merged.values);
+      }
+    })();
+    return true;
+  }
+
+  /** Compacts every series (stop(), checkpoints). Deferred while snapshot readers run. */
+  compactAll(): void {
+    if (this.#snapshotReaders > 0) {
+      this.#maintenanceDeferred = true;
+      return;
+    }
+    for (const sid of [...this.chunks.seriesWithChunks()]) this.compactSeries(sid);
+  }
+
+  /** Deletes chunks whose newest point is older than the retention period. */
+  applyRetention(nowMs: number): number {
+    if (this.#retentionMs <= 0) return 0;
+    if (this.#snapshotReaders > 0) {
+      this.#maintenanceDeferred = true;
+      return 0;
+    }
+    const cutoff = nowMs - this.#retentionMs;
+    let deleted = 0;
+    this.db.transaction(() => {
+      for (const sid of [...this.chunks.seriesWithChunks()]) {
+        const old = new Set<number>();
+        for (const c of this.chunks.chunksOf(sid)) if (c.maxTs < cutoff) old.add(c.id);
+        if (old.size > 0) {
+          this.chunks.delete(sid, old);
+          deleted += old.size;
+        }
+      }
+    })();
+    return deleted;
+  }
+
+  /**
+   * Marks the start of a read in another thread (a query worker with its own connection):
+   * chunks written after `maxChunkId` are invisible to it (their points are in the heads it was
+   * handed), and compaction/retention wait until `endSnapshotRead()`.
+   */
+  beginSnapshotRead(): { maxChunkId: number } {
+    this.#snapshotReaders++;
+    return { maxChunkId: this.chunks.maxChunkId };
+  }
+
+  endSnapshotRead(): void {
+    this.#snapshotReaders--;
+    if (this.#snapshotReaders === 0 && this.#maintenanceDeferred) {
+      this.#maintenanceDeferred = false;
+      setImmediate(() => this.#maintain());
+    }
+  }
+
+  #maintain(): void {
+    if (this.#closed) return;
+    if (this.#snapshotReaders > 0) {
+      this.#maintenanceDeferred = true;
+      return;
+    }
+    const now = Date.now();
+    if (this.#walBytes > this.#walCheckpointBytes || (this.#walRecords > 0 && now - this.#walOldestMs > WAL_MAX_AGE_MS)) {
+      this.checkpoint();
+      this.compactAll();
+    }
+    this.applyRetention(now);
+  }
+
+  stats(): { series: number; chunks: number; headPoints: number; walBytes: number; pointsIngested: number; batchesIngested: number; diskBytes: number } {
+    return {
+      series: this.index.size,
+      chunks: this.chunks.chunkCount,
+      headPoints: this.#headPoints,
+      walBytes: this.#walBytes,
+      pointsIngested: this.#pointsIngested,
+      batchesIngested: this.#batchesIngested,
+      diskBytes: databaseFileBytes(this.path),
+    };
+  }
+
+  /** Throws when the database cannot be written. */
+  checkWritable(): void {
+    if (this.#closed) throw new Error(`${this.path}: storage is closed`);
+    this.db.prepare(SQL.readSchemaVersion).get();
+    if ((this.db.pragma('query_only', { simple: true }) as number) !== 0) throw new Error(`${this.path}: database is read-only`);
+  }
+
+  /**
+   * Flushes every head into chunks, deletes the write-ahead records, compacts chunks and the
+   * file, and closes. A later open() finds every point in chunks.
+   */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.checkpoint();
+    this.#snapshotReaders = 0;
+    this.compactAll();
+    this.applyRetention(Date.now());
+    this.#compactFile();
+    this.#closed = true;
+    this.db.close();
+  }
+
+  /**
+   * Returns free pages (deleted write-ahead records, rewritten chunks) to the file system.
+   * VACUUM also repacks partly filled pages; it rewrites the whole file, so only small
+   * files get it.
+   */
+  #compactFile(): void {
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    if (free > 0 && pages * pageSize <= VACUUM_MAX_BYTES) {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.exec('VACUUM');
+    } else if (free > 0) {
+      this.db.pragma('incremental_vacuum');
+    }
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+}
+
+function concatBatches(batches: readonly IngestBatch[], total: number): IngestBatch {
+  const seriesIds = new Uint32Array(total);
+  const timestamps = new Float64Array(total);
+  const values = new Float64Array(total);
+  let o = 0;
+  for (const b of batches) {
+    seriesIds.set(b.seriesIds.subarray(0, b.length), o);
+    timestamps.set(b.timestamps.subarray(0, b.length), o);
+    values.set(b.values.subarray(0, b.length), o);
+    o += b.length;
+  }
+  return { seriesIds, timestamps, values, length: total };
+}
+
+/** Bytes of the database file and its -wal and -shm companions. */
+export function databaseFileBytes(path: string): number {
+  let total = 0;
+  for (const suffix of ['', '-wal', '-shm']) {
+    try {
+      total += statSync(path + suffix).size;
+    } catch {
+      // A missing -wal/-shm (after close) counts as zero.
+    }
+  }
+  return total;
+}

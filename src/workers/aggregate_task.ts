@@ -1,0 +1,99 @@
+/**
+ * Query worker (piscina): decodes and aggregates whole series in WASM over its own read-only
+ * connection and returns one partial aggregate per group it touched, never points.
+ *
+ * The main thread hands over the heads' points of the series (the worker cannot see that
+ * memory) and a snapshot bound `maxChunkId`: chunks cut after the heads were copied hold the
+ * same points and are skipped. Corrupt chunks come back as data (`corrupt`), because an Error
+ * crossing threads loses its class; the main thread rebuilds the CorruptChunkError.
+ */
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../storage/database.js';
+import { BucketAccumulator, partialTransferList, type AggregatePartial } from '../core/aggregate.js';
+import { CorruptChunkError } from '../storage/chunk_store.js';
+import { ChunkReader, accumulateSeries } from '../query/series_reader.js';
+import type { Aggregation } from '../model/api.js';
+import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
+
+export interface AggregateTaskInput {
+  dbPath: string;
+  aggregation: Aggregation;
+  intervalMs: number;
+  startMs: number;
+  endMs: number;
+  maxChunkId: number;
+  /** Series to read, grouped: every series of one group that this task owns is contiguous. */
+  seriesIds: Int32Array;
+  /** Group (result) index of each series. */
+  groupOf: Int32Array;
+  /** Head points: series k's are headTimestamps[headOffsets[k] … headOffsets[k+1]). */
+  headOffsets: Int32Array;
+  headTimestamps: Float64Array;
+  headValues: Float64Array;
+}
+
+export interface AggregateTaskOutput {
+  groups: Int32Array;
+  partials: AggregatePartial[];
+  pointsScanned: number;
+  corrupt?: { seriesId: number; chunkId: number; detail: string };
+}
+
+const connections = new Map<string, { db: Database.Database; reader: ChunkReader }>();
+
+function readerFor(path: string): ChunkReader {
+  let c = connections.get(path);
+  if (c === undefined) {
+    const db = openDatabase(path, { readonly: true });
+    c = { db, reader: new ChunkReader(db) };
+    connections.set(path, c);
+  }
+  return c.reader;
+}
+
+export default function aggregateTask(input: AggregateTaskInput): unknown {
+  const reader = readerFor(input.dbPath);
+  const options = { aggregation: input.aggregation, intervalMs: input.intervalMs, startMs: input.startMs, endMs: input.endMs };
+  const accumulators = new Map<number, BucketAccumulator>();
+  let pointsScanned = 0;
+  try {
+    // One read transaction for the whole task: every series sees the same database state.
+    reader.snapshot(() => {
+      for (let k = 0; k < input.seriesIds.length; k++) {
+        const group = input.groupOf[k]!;
+        let acc = accumulators.get(group);
+        if (acc === undefined) {
+          acc = new BucketAccumulator(options);
+          accumulators.set(group, acc);
+        }
+        acc.beginSeries();
+        const a = input.headOffsets[k]!;
+        const b = input.headOffsets[k + 1]!;
+        pointsScanned += accumulateSeries(reader, acc, {
+          seriesId: input.seriesIds[k]!,
+          seriesName: '',
+          head: b > a ? { timestamps: input.headTimestamps.subarray(a, b), values: input.headValues.subarray(a, b) } : undefined,
+          startMs: input.startMs,
+          endMs: input.endMs,
+          maxChunkId: input.maxChunkId,
+        });
+      }
+    });
+  } catch (error) {
+    if (error instanceof CorruptChunkError) {
+      const detail = error.message.replace(/^.*? cannot be decoded: /, '');
+      return { groups: new Int32Array(0), partials: [], pointsScanned, corrupt: { seriesId: error.seriesId, chunkId: error.chunkId, detail } };
+    }
+    throw error;
+  }
+  const groups = Int32Array.from(accumulators.keys());
+  const partials = [...accumulators.values()].map((acc) => acc.toPartial());
+  const output: AggregateTaskOutput = { groups, partials, pointsScanned };
+  const transfer: ArrayBuffer[] = [groups.buffer as ArrayBuffer];
+  for (const p of partials) transfer.push(...partialTransferList(p));
+  // Partials travel in the transfer list, not through structured clone.
+  return Piscina.move({
+    get [transferableSymbol]() { return transfer; },
+    get [valueSymbol]() { return output; },
+  } as never);
+}

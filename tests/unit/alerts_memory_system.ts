@@ -1,0 +1,117 @@
+/**
+ * A small in-memory MetricsSystem for the alerting's unit tests and benchmark: the subset of
+ * the contract rule evaluation reads (latest, queryMetrics, listSeries) over plain arrays,
+ * plus collectMetrics to feed it. Globs follow the contract: `*` any run, `?` one character.
+ */
+import type { AggregatedQuery, LatestPoint, MetricsSystem, RawQuery, SeriesResult, StorageStats } from '../../src/model/api.js';
+import { canonicalTags, type MetricDataPoint, type MetricType, type Tags } from '../../src/model/metric.js';
+
+interface MemSeries {
+  metricId: string;
+  metricType: MetricType;
+  tags: Tags;
+  ts: number[];
+  vs: number[];
+}
+
+function globRegex(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+function tagsMatch(tags: Tags, filter: Tags | undefined): boolean {
+  if (!filter) return true;
+  for (const k in filter) if (tags[k] !== filter[k]) return false;
+  return true;
+}
+
+function toMs(t: unknown, fallback: number): number {
+  if (t === undefined) return fallback;
+  if (t instanceof Date) return t.getTime();
+  if (typeof t === 'string') return Date.parse(t);
+  return t as number;
+}
+
+export class MemoryMetricsSystem implements MetricsSystem {
+  readonly series = new Map<string, MemSeries>();
+  running = true;
+  latestCalls = 0;
+  queryCalls = 0;
+
+  constructor(readonly dataDirectory: string) {}
+
+  async start(): Promise<void> { this.running = true; }
+  async stop(): Promise<void> { this.running = false; }
+
+  add(metricId: string, tags: Tags, timestamp: number, value: number): void {
+    const key = metricId + '\u0000' + canonicalTags(tags);
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = { metricId, metricType: 'gauge', tags: { ...tags }, ts: [], vs: [] }));
+    // Keep points sorted; tests append in order almost always.
+    let i = s.ts.length;
+    while (i > 0 && s.ts[i - 1]! > timestamp) i--;
+    s.ts.splice(i, 0, timestamp);
+    s.vs.splice(i, 0, value);
+  }
+
+  async collectMetric(p: MetricDataPoint): Promise<void> {
+    this.add(p.metricId, p.tags ?? {}, toMs(p.timestamp, Date.now()), p.value);
+  }
+
+  async collectMetrics(points: readonly MetricDataPoint[]): Promise<{ accepted: number }> {
+    for (const p of points) await this.collectMetric(p);
+    return { accepted: points.length };
+  }
+
+  async collectSeries(): Promise<{ accepted: number }> {
+    throw new Error('collectSeries is not used by the alerting tests');
+  }
+
+  async queryMetrics(q: RawQuery): Promise<SeriesResult[]> {
+    this.queryCalls++;
+    const re = globRegex(q.metricPattern);
+    const start = toMs(q.startTime, 0);
+    const end = toMs(q.endTime, Date.now());
+    const out: SeriesResult[] = [];
+    for (const s of this.series.values()) {
+      if (!re.test(s.metricId) || !tagsMatch(s.tags, q.tags)) continue;
+      const ts: number[] = [];
+      const vs: number[] = [];
+      for (let i = 0; i < s.ts.length; i++) {
+        if (s.ts[i]! >= start && s.ts[i]! < end) { ts.push(s.ts[i]!); vs.push(s.vs[i]!); }
+      }
+      if (ts.length > 0) out.push({ metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamps: Float64Array.from(ts), values: Float64Array.from(vs) });
+    }
+    return out;
+  }
+
+  async queryAggregated(_q: AggregatedQuery): Promise<SeriesResult[]> {
+    throw new Error('queryAggregated is not used by the alerting');
+  }
+
+  async queryWithStats(): Promise<never> {
+    throw new Error('queryWithStats is not used by the alerting');
+  }
+
+  async latest(metricPattern: string, tags?: Tags): Promise<LatestPoint[]> {
+    this.latestCalls++;
+    const re = globRegex(metricPattern);
+    const out: LatestPoint[] = [];
+    for (const s of this.series.values()) {
+      if (s.ts.length === 0 || !re.test(s.metricId) || !tagsMatch(s.tags, tags)) continue;
+      out.push({ metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamp: s.ts[s.ts.length - 1]!, value: s.vs[s.vs.length - 1]! });
+    }
+    return out;
+  }
+
+  async listSeries(metricPattern: string, tags?: Tags): Promise<Array<{ metricId: string; metricType: MetricType; tags: Tags }>> {
+    const re = globRegex(metricPattern);
+    return [...this.series.values()].filter((s) => re.test(s.metricId) && tagsMatch(s.tags, tags)).map((s) => ({ metricId: s.metricId, metricType: s.metricType, tags: s.tags }));
+  }
+
+  stats(): StorageStats {
+    return { series: this.series.size, chunks: 0, headPoints: 0, walBytes: 0, pointsIngested: 0, batchesIngested: 0, diskBytes: 0 };
+  }
+
+  checkWritable(): void {}
+}

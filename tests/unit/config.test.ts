@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, defaultConfig, loadConfig } from '../../src/config/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'emms-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.port).toBe(8080);
+    expect(c.collector.maxBodyBytes).toBe(16 * 1024 * 1024);
+    expect(c.query).toEqual({ maxSeries: 10_000, maxPoints: 1_000_000 });
+    expect(c.storage.path).toBe(join('data', 'metrics.db'));
+  });
+
+  it('reads the shipped src/config/main.json without warnings', () => {
+    const warnings: string[] = [];
+    const c = loadConfig({ configPath: 'src/config/main.json', env: {}, warn: (m) => warnings.push(m) });
+    expect(warnings).toEqual([]);
+    expect(c.storage.path).toBe('./data/metrics.db');
+    expect(c.collector.decodeThreads).toBe(1);
+  });
+
+  it('layers file, then environment, then flags', () => {
+    const path = file('layers.json', { deployment: { host: '0.0.0.0', port: 9000 }, storage: { retention_days: 7, path: '/f/db' }, monitoring: { log_level: 'warn' } });
+    const c = loadConfig({
+      configPath: path,
+      env: { EMMS_PORT: '9100', METRICS_RETENTION_DAYS: '30', LOG_LEVEL: 'DEBUG', METRICS_BATCH_SIZE: '500', METRICS_COMPRESSION: 'false', METRICS_DB_PATH: '/env/db' },
+      flags: { port: '0', data: '/flag/data' },
+    });
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.port).toBe(0);
+    expect(c.storage.retentionDays).toBe(30);
+    expect(c.logLevel).toBe('debug');
+    expect(c.collector.batchSize).toBe(500);
+    expect(c.storage.compression).toBe('none');
+    expect(c.storage.path).toBe(join('/flag/data', 'metrics.db'));
+  });
+
+  it.each([
+    [{ env: { EMMS_PORT: '70000' } }, 'deployment.port', '70000', 'environment EMMS_PORT'],
+    [{ env: { METRICS_STORAGE_TYPE: 'postgres' } }, 'storage.type', 'postgres', 'environment METRICS_STORAGE_TYPE'],
+    [{ env: { METRICS_RETENTION_DAYS: '-1' } }, 'storage.retention_days', '-1', 'environment METRICS_RETENTION_DAYS'],
+    [{ env: { METRICS_BATCH_SIZE: 'lots' } }, 'collector.batch_size', 'lots', 'environment METRICS_BATCH_SIZE'],
+    [{ env: { LOG_LEVEL: 'loud' } }, 'monitoring.log_level', 'loud', 'environment LOG_LEVEL'],
+    [{ env: { METRICS_COMPRESSION: 'zstd' } }, 'storage.compression', 'zstd', 'environment METRICS_COMPRESSION'],
+    [{ env: {}, flags: { port: 'http' } }, 'deployment.port', 'http', 'flag --port'],
+  ])('refuses %j naming key, value and source', (opts, key, value, source) => {
+    const err = configError(() => loadConfig(opts));
+    expect(err.key).toBe(key);
+    expect(err.value).toBe(value);
+    expect(err.message).toContain(key);
+    expect(err.message).toContain(JSON.stringify(value));
+    expect(err.message).toContain(source);
+  });
+
+  it('names the key of a bad file value, and reports unreadable or invalid files', () => {
+    const err = configError(() => loadConfig({ configPath: file('bad.json', { query: { max_series: 0 } }), env: {} }));
+    expect(err.key).toBe('query.max_series');
+    expect(err.message).toMatch(/integer in \[1, /);
+    expect(configError(() => loadConfig({ configPath: join(dir, 'missing.json'), env: {} })).message).toMatch(/cannot read/);
+    expect(configError(() => loadConfig({ configPath: file('broken.json', '{ nope'), env: {} })).message).toMatch(/not valid JSON/);
+    expect(configError(() => loadConfig({ configPath: file('section.json', { storage: 5 }), env: {} })).key).toBe('storage');
+  });
+
+  it('warns about unknown keys instead of failing', () => {
+    const warnings: string[] = [];
+    loadConfig({ configPath: file('unknown.json', { storage: { typo_key: 1 }, extra: {} }), env: {}, warn: (m) => warnings.push(m) });
+    expect(warnings.join('\n')).toMatch(/storage\.typo_key/);
+    expect(warnings.join('\n')).toMatch(/extra/);
+  });
+
+  it('gives every default a valid value', () => {
+    const d = defaultConfig();
+    expect(d.collector.decodeThreads).toBeGreaterThanOrEqual(1);
+    expect(d.collector.maxUnackedBytes).toBeGreaterThanOrEqual(d.collector.maxFrameBytes);
+  });
+});

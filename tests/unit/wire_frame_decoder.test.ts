@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import { Packr } from 'msgpackr';
+import { FrameDecoder, PayloadRefusedError, type DecodedBatch } from '../../src/server/frame_decoder.js';
+import { createWireUnpackr, encodeAck, encodeNack, isValidSeq } from '../../src/server/wire.js';
+
+const packr = new Packr({ useRecords: false });
+const pack = (v: unknown): Uint8Array => packr.pack(v);
+const T0 = Date.UTC(2024, 0, 1);
+
+function decoder(): FrameDecoder {
+  return new FrameDecoder({ maxPointsPerBatch: 1000, customFrameNames: ['key_events'] });
+}
+
+function refusal(fn: () => unknown): PayloadRefusedError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(PayloadRefusedError);
+    return err as PayloadRefusedError;
+  }
+  throw new Error('expected a refusal');
+}
+
+/** Flattens a batch into (seriesIndex, ts, value) rows in run order, for checking. */
+function rows(b: DecodedBatch): Array<[number, number, number]> {
+  const out: Array<[number, number, number]> = [];
+  for (let r = 0; r < b.runs.length; r += 3) {
+    for (let i = b.runs[r + 1]!; i < b.runs[r + 2]!; i++) out.push([b.runs[r]!, b.timestamps[i]!, b.values[i]!]);
+  }
+  return out;
+}
+
+describe('wire replies', () => {
+  it('encodes ack and nack as plain msgpack maps and keeps 64-bit seqs exact', () => {
+    const u = createWireUnpackr();
+    expect(u.unpack(encodeAck(7, 3))).toEqual({ ack: 7, accepted: 3 });
+    expect(u.unpack(encodeNack(null, 'bad'))).toEqual({ nack: null, error: 'bad' });
+    const big = (1n << 64n) - 1n;
+    expect(u.unpack(encodeAck(big, 1))).toEqual({ ack: big, accepted: 1 });
+    expect(isValidSeq(-1)).toBe(false);
+    expect(isValidSeq(1.5)).toBe(false);
+    expect(isValidSeq(1n << 64n)).toBe(false);
+  });
+});
+
+describe('FrameDecoder row form', () => {
+  it('groups points by series, keeps arrival order within a series, reuses series indices', () => {
+    const d = decoder();
+    const frame = {
+      seq: 1,
+      metrics: [
+        { metric_id: 'cpu', value: 1, timestamp: T0, tags: { host: 'a' } },
+        { metric_id: 'cpu', value: 2, timestamp: T0, tags: { host: 'b' } },
+        { metric_id: 'cpu', value: 3, timestamp: T0 + 1000, tags: { host: 'a' } },
+        { metric_id: 'mem', value: 4, timestamp: new Date(T0 + 5), metric_type: 'counter' },
+        { metric_id: 'cpu', value: 5, timestamp: '2024-01-01T00:00:02Z', tags: { host: 'a' } },
+      ],
+    };
+    const b = d.decode(pack(frame), 'msgpack', true) as DecodedBatch;
+    expect(b.seq).toBe(1);
+    expect(b.points).toBe(5);
+    expect(b.newSeries).toEqual([
+      { metricId: 'cpu', metricType: 'gauge', tags: { host: 'a' } },
+      { metricId: 'cpu', metricType: 'gauge', tags: { host: 'b' } },
+      { metricId: 'mem', metricType: 'counter', tags: {} },
+    ]);
+    expect(rows(b)).toEqual([
+      [0, T0, 1], [0, T0 + 1000, 3], [0, T0 + 2000, 5],
+      [1, T0, 2],
+      [2, T0 + 5, 4],
+    ]);
+    const again = d.decode(pack({ seq: 2, metrics: [{ metric_id: 'cpu', value: 9, timestamp: T0, tags: { host: 'b' } }] }), 'msgpack', true) as DecodedBatch;
+    expect(again.newSeries).toEqual([]);
+    expect(rows(again)).toEqual([[1, T0, 9]]);
+  });
+
+  it('defaults a missing timestamp to now', () => {
+    const b = decoder().decode(pack({ seq: 0, metrics: [{ metric_id: 'x', value: 1 }] }), 'msgpack', true, 12345) as DecodedBatch;
+    expect(b.timestamps[0]).toBe(12345);
+  });
+
+  it('parses JSON bodies without seq', () => {
+    const body = new TextEncoder().encode(JSON.stringify({ metrics: [{ metric_id: 'a', value: 2.5, timestamp: T0 }] }));
+    const b = decoder().decode(body, 'json', false) as DecodedBatch;
+    expect(rows(b)).toEqual([[0, T0, 2.5]]);
+    expect(b.seq).toBeNull();
+  });
+
+  it.each([
+    ['NaN value', { metric_id: 'a', value: NaN }, 'value', /finite/],
+    ['Infinity value', { metric_id: 'a', value: Infinity }, 'value', /finite/],
+    ['-Infinity value', { metric_id: 'a', value: -Infinity }, 'value', /finite/],
+    ['string value', { metric_id: 'a', value: '1' }, 'value', /finite/],
+    ['bad metric id', { metric_id: '1bad', value: 1 }, 'metric_id', /metric_id="1bad"/],
+    ['numeric metric id', { metric_id: 5, value: 1 }, 'metric_id', /metric_id=5/],
+    ['bad type', { metric_id: 'a', value: 1, metric_type: 'meter' }, 'metric_type', /counter, gauge/],
+    ['tag not string', { metric_id: 'a', value: 1, tags: { k: 1 } }, 'tags.k', /string/],
+    ['tags array', { metric_id: 'a', value: 1, tags: ['x'] }, 'tags', /object/],
+    ['timestamp too big', { metric_id: 'a', value: 1, timestamp: 1e20 }, 'timestamp', /\[1970, 2200\)/],
+    ['timestamp garbage string', { metric_id: 'a', value: 1, timestamp: 'yesterday' }, 'timestamp', /ISO-8601/],
+    ['timestamp bool', { metric_id: 'a', value: 1, timestamp: true }, 'timestamp', /epoch/],
+  ])('refuses %s naming the field', (_name, point, field, message) => {
+    const err = refusal(() => decoder().decode(pack({ seq: 3, metrics: [{ metric_id: 'ok', value: 1 }, point] }), 'msgpack', true));
+    expect(err.index).toBe(1);
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(message);
+    expect(err.message).toContain('metrics[1]');
+    expect(err.seq).toBe(3);
+  });
+
+  it('refuses 10,000 tags, an empty batch, a missing seq and non-map payloads', () => {
+    const tags: Record<string, string> = {};
+    for (let i = 0; i < 10_000; i++) tags[`k${i}`] = 'v';
+    expect(refusal(() => decoder().decode(pack({ seq: 1, metrics: [{ metric_id: 'a', value: 1, tags }] }), 'msgpack', true)).message).toMatch(/at most 32 tags/);
+    expect(refusal(() => decoder().decode(pack({ seq: 1, metrics: [] }), 'msgpack', true)).reason).toBe('empty');
+    expect(refusal(() => decoder().decode(pack({ metrics: [{ metric_id: 'a', value: 1 }] }), 'msgpack', true)).field).toBe('seq');
+    expect(refusal(() => decoder().decode(pack([1, 2]), 'msgpack', true)).reason).toBe('shape');
+    expect(refusal(() => decoder().decode(pack('x'), 'msgpack', true)).reason).toBe('shape');
+  });
+
+  it('refuses undecodable bytes, truncated msgpack, trailing garbage and deep nesting', () => {
+    const good = pack({ seq: 1, metrics: [{ metric_id: 'a', value: 1 }] });
+    expect(refusal(() => decoder().decode(good.subarray(0, good.length - 3), 'msgpack', true)).reason).toBe('decode');
+    expect(refusal(() => decoder().decode(new Uint8Array([...good, 0x01]), 'msgpack', true)).reason).toBe('decode');
+    expect(refusal(() => decoder().decode(new Uint8Array([0xc1, 0xc1, 0xc1]), 'msgpack', true)).reason).toBe('decode');
+    const nested: number[] = [];
+    for (let i = 0; i < 200_000; i++) nested.push(0x81, 0xa1, 0x61);
+    nested.push(0x01);
+    expect(refusal(() => decoder().decode(new Uint8Array(nested), 'msgpack', true)).message).toMatch(/nesting too deep|MessagePack/);
+    expect(refusal(() => decoder().decode(new Uint8Array([0x7b, 0xff]), 'json', false)).reason).toBe('decode');
+  });
+
+  it('refuses invalid UTF-8 in names (decoded to U+FFFD, which no id pattern allows)', () => {
+    // fixmap(1) "metric_id" -> fixstr(2) 0xff 0xfe
+    const bad = new Uint8Array([0x82, 0xa3, ...Buffer.from('seq'), 0x01, 0xa7, ...Buffer.from('metrics'), 0x91, 0x82,
+      0xa9, ...Buffer.from('metric_id'), 0xa2, 0xff, 0xfe, 0xa5, ...Buffer.from('value'), 0x01]);
+    const err = refusal(() => decoder().decode(bad, 'msgpack', true));
+    expect(err.field).toBe('metric_id');
+  });
+
+  it('forgets series of a refused batch so indices stay in step with the accepted ones', () => {
+    const d = decoder();
+    refusal(() => d.decode(pack({ seq: 1, metrics: [{ metric_id: 'new1', value: 1 }, { metric_id: 'x', value: NaN }] }), 'msgpack', true));
+    expect(d.seriesCount).toBe(0);
+    const b = d.decode(pack({ seq: 2, metrics: [{ metric_id: 'new2', value: 1 }] }), 'msgpack', true) as DecodedBatch;
+    expect(b.newSeries.map((s) => s.metricId)).toEqual(['new2']);
+    expect(b.runs[0]).toBe(0);
+  });
+
+  it('does not let a tag value forge another series key', () => {
+    const d = decoder();
+    const a = d.decode(pack({ seq: 1, metrics: [{ metric_id: 'm', value: 1, tags: { x: '1', y: '2' } }] }), 'msgpack', true) as DecodedBatch;
+    const b = d.decode(pack({ seq: 2, metrics: [{ metric_id: 'm', value: 1, tags: { x: '1:1y1:2' } }] }), 'msgpack', true) as DecodedBatch;
+    expect(a.newSeries).toHaveLength(1);
+    expect(b.newSeries).toEqual([{ metricId: 'm', metricType: 'gauge', tags: { x: '1:1y1:2' } }]);
+  });
+
+  it('refuses batches over collector.batch_size', () => {
+    const d = new FrameDecoder({ maxPointsPerBatch: 2 });
+    const err = refusal(() => d.decode(pack({ seq: 1, metrics: [1, 2, 3].map((v) => ({ metric_id: 'a', value: v })) }), 'msgpack', true));
+    expect(err.reason).toBe('too_large');
+  });
+});
+
+describe('FrameDecoder columnar form', () => {
+  it('accepts number arrays and little-endian float64 bin, bit-exact', () => {
+    const ts = new Float64Array([T0, T0 + 10_000, T0 + 20_000]);
+    const vs = new Float64Array([0.1 + 0.2, -0, Number.MIN_VALUE]);
+    const frame = {
+      seq: 9,
+      series: [
+        { metric_id: 'a', tags: { h: '1' }, timestamps: Buffer.from(ts.buffer), values: Buffer.from(vs.buffer) },
+        { metric_id: 'b', metric_type: 'counter', timestamps: [T0, T0 + 1], values: [1, 2] },
+      ],
+    };
+    const b = decoder().decode(pack(frame), 'msgpack', true) as DecodedBatch;
+    expect(b.points).toBe(5);
+    expect(Array.from(b.runs)).toEqual([0, 0, 3, 1, 3, 5]);
+    expect(Array.from(b.timestamps)).toEqual([...ts, T0, T0 + 1]);
+    expect(Object.is(b.values[1], -0)).toBe(true);
+    expect(b.values[0]).toBe(0.1 + 0.2);
+    expect(b.values[2]).toBe(Number.MIN_VALUE);
+  });
+
+  it('handles bin at an odd offset inside the frame', () => {
+    const vs = new Float64Array([1.5, 2.5]);
+    const frame = { seq: 1, series: [{ metric_id: 'abc', timestamps: [T0, T0 + 1], values: Buffer.from(vs.buffer) }] };
+    const b = decoder().decode(pack(frame), 'msgpack', true) as DecodedBatch;
+    expect(Array.from(b.values)).toEqual([1.5, 2.5]);
+  });
+
+  it('refuses mismatched lengths, bad bin sizes, NaN in bin and empty series', () => {
+    const d = decoder();
+    expect(refusal(() => d.decode(pack({ seq: 1, series: [{ metric_id: 'a', timestamps: [T0], values: [1, 2] }] }), 'msgpack', true)).message).toMatch(/same length/);
+    expect(refusal(() => d.decode(pack({ seq: 1, series: [{ metric_id: 'a', timestamps: [T0], values: Buffer.alloc(7) }] }), 'msgpack', true)).message).toMatch(/multiple of 8/);
+    const nan = Buffer.from(new Float64Array([NaN]).buffer);
+    const err = refusal(() => d.decode(pack({ seq: 1, series: [{ metric_id: 'a', timestamps: [T0], values: nan }] }), 'msgpack', true));
+    expect(err.field).toBe('values[0]');
+    expect(refusal(() => d.decode(pack({ seq: 1, series: [{ metric_id: 'a', timestamps: [], values: [] }] }), 'msgpack', true)).reason).toBe('empty');
+    expect(refusal(() => d.decode(pack({ seq: 1, series: [] }), 'msgpack', true)).reason).toBe('empty');
+  });
+});
+
+describe('FrameDecoder custom frames', () => {
+  it('hands registered frame types through untouched', () => {
+    const out = decoder().decode(pack({ seq: 4, key_events: [{ key_id: 'k1' }] }), 'msgpack', true);
+    expect(out).toEqual({ seq: 4, handler: 'key_events', items: [{ key_id: 'k1' }] });
+  });
+});
