@@ -53,8 +53,6 @@ export function maxEncodedBytes(n: i32): i32 {
  */
 export function encodeChunk(tsPtr: usize, valPtr: usize, n: i32, outPtr: usize, outCap: i32): i32 {
   if (n < 0 || n > CHUNK_MAX_POINTS) return E_POINT_COUNT;
-  const tsMode = planTimestamps(tsPtr, n);
-  const valueMode = planValues(valPtr, n);
   let headerLen = 3;
   let rest = <u32>n;
   do {
@@ -62,8 +60,10 @@ export function encodeChunk(tsPtr: usize, valPtr: usize, n: i32, outPtr: usize, 
     rest >>>= 7;
   } while (rest != 0);
   if (outCap < headerLen + TRAILER_BYTES) return E_CAPACITY;
+  // Each section is planned right before it is written, so the planner's scratch (histograms)
+  // is still valid for the writer; the value codec byte is filled in once values are planned.
+  const tsMode = planTimestamps(tsPtr, n);
   store<u8>(outPtr, <u8>CHUNK_FORMAT_VERSION);
-  store<u8>(outPtr, <u8>valueMode, 1);
   store<u8>(outPtr, <u8>tsMode, 2);
   let at = outPtr + 3;
   rest = <u32>n;
@@ -73,10 +73,9 @@ export function encodeChunk(tsPtr: usize, valPtr: usize, n: i32, outPtr: usize, 
   }
   store<u8>(at, <u8>rest);
   writerInit(outPtr + headerLen, outCap - headerLen - TRAILER_BYTES);
-  if (n > 0) {
-    encodeTimestamps(tsPtr, n);
-    encodeValues(valPtr, n);
-  }
+  if (n > 0) encodeTimestamps(tsPtr, n);
+  store<u8>(outPtr, <u8>planValues(valPtr, n), 1);
+  if (n > 0) encodeValues(valPtr, n);
   const payload = writerFinish();
   if (payload < 0) return E_CAPACITY;
   const bodyLen = headerLen + payload;

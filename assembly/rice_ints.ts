@@ -1,4 +1,5 @@
-// Integer sequence coder: order-1 or order-2 differences, zigzag, adaptive Rice per block.
+// Integer sequence coder: order-1 or order-2 differences, zigzag, then adaptive Rice per block
+// (here) or quotient-Huffman (quotient_huffman.ts), whichever is smaller for the sequence.
 //
 // Format: docs/format/chunk.md ("Integer sequence" and "Rice blocks"). Used for integer
 // timestamps (delta-of-delta when order = 2) and for decimal-scaled values (values_decimal.ts).
@@ -9,10 +10,7 @@
 // follows non-stationary data; the k of each block is coded relative to the previous one
 // (1-3 bits, 9 for a jump), so the parameter costs ~0.02 bits/point instead of 6/64.
 //
-// Integers are kept within [-INT_LIMIT, INT_LIMIT) so that every intermediate (differences up to
-// 2^52, zigzag up to 2^53) is exact in a float64: the TypeScript reference
-// (src/core/codec_reference.ts) computes with doubles and must produce identical bytes, and the
-// decoder rejects anything the encoder could not have produced.
+// Integer range and exactness: int_residuals.ts.
 
 import {
   bitLength,
@@ -32,44 +30,39 @@ import {
   zigzag,
 } from "./bitstream";
 import { E_CORRUPT, E_TRUNCATED, fail } from "./codec_status";
+import {
+  fillResiduals,
+  inIntRange,
+  INT_LIMIT,
+  intAt,
+  MAX_FIELD_WIDTH,
+  RESIDUAL_BLOCK_LEN,
+  residualScratch,
+  sequenceDelta,
+  sequenceX,
+  setSequenceState,
+} from "./int_residuals";
+import { decodeHuffmanResiduals, encodeHuffmanResiduals, huffmanCost, huffmanPlannedK, huffmanPlannedTop } from "./quotient_huffman";
 
 /** Residuals per Rice block (each block chooses its own k). */
-export const RICE_BLOCK_LEN: i32 = 64;
+export const RICE_BLOCK_LEN: i32 = RESIDUAL_BLOCK_LEN;
 /** Quotients at or above this are escaped: RICE_ESCAPE_Q ones, 6-bit (width-1), then width bits. */
 export const RICE_ESCAPE_Q: i32 = 20;
 /** Largest Rice parameter: zigzag residuals are below 2^53. */
 export const RICE_MAX_K: i32 = 53;
 /** Block parameter value meaning "every residual of this block is zero" (no data bits). */
 export const RICE_ZERO_BLOCK: i32 = 63;
-/** Integers coded here lie in [-INT_LIMIT, INT_LIMIT). */
-export const INT_LIMIT: i64 = 1 << 50;
-/** Largest width of a varbits field or escape the decoder accepts (values below 2^53). */
-export const MAX_FIELD_WIDTH: i32 = 53;
+/** Coder bit of a sequence: adaptive Rice blocks. */
+export const CODER_RICE: i32 = 0;
+/** Coder bit of a sequence: quotient-Huffman (quotient_huffman.ts). */
+export const CODER_HUFFMAN: i32 = 1;
 
-// Zigzag residuals of the block being encoded; static so the encoder allocates nothing.
-const blockScratch: usize = memory.data(RICE_BLOCK_LEN * 8, 16);
-
-/** The integer the encoder codes for element `i`: nearest(x * scale). Scale 1 for timestamps. */
-// @ts-ignore: decorator
-@inline export function intAt(ptr: usize, i: i32, scale: f64): i64 {
-  return <i64>nearest<f64>(load<f64>(ptr + (<usize>i << 3)) * scale);
-}
-
-// @ts-ignore: decorator
-@inline export function inIntRange(x: i64): bool {
-  return <u64>(x + INT_LIMIT) < <u64>(INT_LIMIT << 1);
-}
+const blockScratch = residualScratch;
 
 // @ts-ignore: decorator
 @inline function riceCost(u: u64, k: i32): i32 {
   const q = u >>> <u64>k;
   return q < <u64>RICE_ESCAPE_Q ? <i32>q + 1 + k : RICE_ESCAPE_Q + 6 + bitLength(u);
-}
-
-function blockCost(cnt: i32, k: i32): i32 {
-  let bits = 0;
-  for (let j = 0; j < cnt; j++) bits += riceCost(load<u64>(blockScratch + (<usize>j << 3)), k);
-  return bits;
 }
 
 let chosenK: i32 = 0;
@@ -92,16 +85,28 @@ function chooseK(cnt: i32): i32 {
   const mean = sum / <f64>cnt;
   let k0 = 0;
   while (k0 < RICE_MAX_K && <f64>(<u64>1 << <u64>(k0 + 1)) <= mean) k0++;
+  // One pass for the three candidates (k0 - 1 clamped at 0 may repeat k0; ties keep the lowest).
   const lo = max(0, k0 - 1);
-  const hi = min(RICE_MAX_K, k0 + 1);
+  const mid = lo + 1;
+  const hi = min(RICE_MAX_K, lo + 2);
+  let costLo = 0;
+  let costMid = 0;
+  let costHi = 0;
+  for (let j = 0; j < cnt; j++) {
+    const u = load<u64>(blockScratch + (<usize>j << 3));
+    costLo += riceCost(u, lo);
+    costMid += riceCost(u, mid);
+    costHi += riceCost(u, hi);
+  }
   let bestK = lo;
-  let best = blockCost(cnt, lo);
-  for (let k = lo + 1; k <= hi; k++) {
-    const c = blockCost(cnt, k);
-    if (c < best) {
-      best = c;
-      bestK = k;
-    }
+  let best = costLo;
+  if (costMid < best) {
+    best = costMid;
+    bestK = mid;
+  }
+  if (costHi < best) {
+    best = costHi;
+    bestK = hi;
   }
   chosenK = bestK;
   return best;
@@ -119,42 +124,13 @@ function writeKCode(prevK: i32, k: i32): void {
   else writeBits((0b111 << 6) | <u64>k, 9);
 }
 
-/** Fills blockScratch with zigzag residuals [first, first + cnt) of order `order` (index = element index). */
-function fillBlock(ptr: usize, scale: f64, order: i32, first: i32, cnt: i32): void {
-  if (order == 1) {
-    let prev = intAt(ptr, first - 1, scale);
-    for (let j = 0; j < cnt; j++) {
-      const x = intAt(ptr, first + j, scale);
-      store<u64>(blockScratch + (<usize>j << 3), zigzag(x - prev));
-      prev = x;
-    }
-  } else {
-    let prev2 = intAt(ptr, first - 2, scale);
-    let prev = intAt(ptr, first - 1, scale);
-    for (let j = 0; j < cnt; j++) {
-      const x = intAt(ptr, first + j, scale);
-      store<u64>(blockScratch + (<usize>j << 3), zigzag(x - prev - (prev - prev2)));
-      prev2 = prev;
-      prev = x;
-    }
-  }
-}
-
-/**
- * Exact size in bits of encodeIntSeq(ptr, m, scale, order). Every nearest(x * scale) must be in
- * range (the caller checked); order is 1 or 2 and needs m >= 2 to matter.
- */
-export function intSeqCost(ptr: usize, m: i32, scale: f64, order: i32): i64 {
-  if (m <= 0) return 0;
-  const x0 = intAt(ptr, 0, scale);
-  let bits: i64 = varBitsCost(zigzag(x0));
-  if (m == 1) return bits;
-  bits += 1;
-  if (order == 2) bits += varBitsCost(zigzag(intAt(ptr, 1, scale) - x0));
+/** Bits of the adaptive Rice blocks for the residuals of elements [order, m). */
+function riceBlocksCost(ptr: usize, m: i32, scale: f64, order: i32): i64 {
+  let bits: i64 = 0;
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
     const cnt = min(RICE_BLOCK_LEN, m - first);
-    fillBlock(ptr, scale, order, first, cnt);
+    fillResiduals(ptr, scale, order, first, cnt);
     bits += chooseK(cnt);
     bits += kCodeCost(prevK, chosenK);
     prevK = chosenK;
@@ -162,17 +138,118 @@ export function intSeqCost(ptr: usize, m: i32, scale: f64, order: i32): i64 {
   return bits;
 }
 
-/** Writes the integer sequence nearest(x_i * scale), i < m (m >= 1), with differences of `order`. */
-export function encodeIntSeq(ptr: usize, m: i32, scale: f64, order: i32): void {
+let plannedOrder: i32 = 1;
+let plannedCoder: i32 = CODER_RICE;
+
+/** Order (1 or 2) of the last planIntSeq. */
+export function intSeqPlannedOrder(): i32 {
+  return plannedOrder;
+}
+/** Coder (CODER_RICE or CODER_HUFFMAN) of the last planIntSeq. */
+export function intSeqPlannedCoder(): i32 {
+  return plannedCoder;
+}
+/** Quotient-Huffman k of the last planIntSeq (when its coder is CODER_HUFFMAN). */
+export function intSeqPlannedK(): i32 {
+  return huffmanPlannedK();
+}
+/** Quotient-Huffman top of the last planIntSeq (when its coder is CODER_HUFFMAN). */
+export function intSeqPlannedTop(): i32 {
+  return huffmanPlannedTop();
+}
+
+// Per-order statistics of the last scanOrders pass.
+let scanSum1: f64 = 0;
+let scanMax1: u64 = 0;
+let scanSum2: f64 = 0;
+let scanMax2: u64 = 0;
+
+/**
+ * One pass over both difference orders (m >= 2): returns the order whose residuals have the
+ * smaller total bit length (the first difference counted as a varbits field for order 2),
+ * order 1 on ties, and records the sum and maximum of each order's zigzag residuals. A bit-length
+ * total ranks the orders like their coded sizes at a fraction of the cost of coding both.
+ */
+function scanOrders(ptr: usize, m: i32, scale: f64): i32 {
+  let prev = intAt(ptr, 0, scale);
+  let x = intAt(ptr, 1, scale);
+  let prevDelta = x - prev;
+  let u1 = zigzag(prevDelta);
+  let score1: i64 = bitLength(u1);
+  let score2: i64 = varBitsCost(u1);
+  let sum1 = <f64>u1;
+  let max1 = u1;
+  let sum2: f64 = 0;
+  let max2: u64 = 0;
+  prev = x;
+  for (let i = 2; i < m; i++) {
+    x = intAt(ptr, i, scale);
+    const delta = x - prev;
+    u1 = zigzag(delta);
+    const u2 = zigzag(delta - prevDelta);
+    score1 += bitLength(u1);
+    score2 += bitLength(u2);
+    sum1 += <f64>u1;
+    sum2 += <f64>u2;
+    if (u1 > max1) max1 = u1;
+    if (u2 > max2) max2 = u2;
+    prevDelta = delta;
+    prev = x;
+  }
+  scanSum1 = sum1;
+  scanMax1 = max1;
+  scanSum2 = sum2;
+  scanMax2 = max2;
+  return score2 < score1 ? 2 : 1;
+}
+
+/**
+ * Chooses how to code the integer sequence nearest(x_i * scale), i < m (m >= 1; every integer in
+ * range, the caller checked) and returns its exact size in bits: the order by scanOrders, then
+ * Rice blocks or quotient-Huffman, whichever is smaller (Rice on ties). Read the choice with the
+ * intSeqPlanned* getters before planning another sequence.
+ */
+export function planIntSeq(ptr: usize, m: i32, scale: f64): i64 {
+  plannedOrder = 1;
+  plannedCoder = CODER_RICE;
   const x0 = intAt(ptr, 0, scale);
-  if (m >= 2) writeBits(order == 2 ? 1 : 0, 1);
+  let bits: i64 = varBitsCost(zigzag(x0));
+  if (m == 1) return bits;
+  bits += 2;
+  const order = scanOrders(ptr, m, scale);
+  plannedOrder = order;
+  if (order == 2) bits += varBitsCost(zigzag(intAt(ptr, 1, scale) - x0));
+  let best = riceBlocksCost(ptr, m, scale, order);
+  if (m - order >= 1) {
+    const huffman = order == 1
+      ? huffmanCost(ptr, m, scale, 1, scanSum1, scanMax1)
+      : huffmanCost(ptr, m, scale, 2, scanSum2, scanMax2);
+    if (huffman < best) {
+      best = huffman;
+      plannedCoder = CODER_HUFFMAN;
+    }
+  }
+  return bits + best;
+}
+
+/** Writes the sequence as planned: planIntSeq's order, coder, k and top, read back by the caller. */
+export function encodeIntSeq(ptr: usize, m: i32, scale: f64, order: i32, coder: i32, huffK: i32, huffTop: i32): void {
+  const x0 = intAt(ptr, 0, scale);
+  if (m >= 2) {
+    writeBits(order == 2 ? 1 : 0, 1);
+    writeBits(<u64>coder, 1);
+  }
   writeVarBits(zigzag(x0));
   if (m == 1) return;
   if (order == 2) writeVarBits(zigzag(intAt(ptr, 1, scale) - x0));
+  if (coder == CODER_HUFFMAN) {
+    encodeHuffmanResiduals(ptr, m, scale, order, huffK, huffTop);
+    return;
+  }
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
     const cnt = min(RICE_BLOCK_LEN, m - first);
-    fillBlock(ptr, scale, order, first, cnt);
+    fillResiduals(ptr, scale, order, first, cnt);
     chooseK(cnt);
     const k = chosenK;
     writeKCode(prevK, k);
@@ -212,6 +289,75 @@ function readRiceSlow(k: i32): u64 {
 }
 
 /**
+ * Decodes the cnt Rice codes of one block with parameter k (< RICE_ZERO_BLOCK) into out,
+ * accumulating them per `order`; `scaled` divides by `divisor` (values) or not (timestamps).
+ * Called with constant order/scaled so that each call site compiles to its own loop without
+ * per-point branches on them. Returns nonzero if a value left the format's integer range.
+ *
+ * Fast path (readRiceFast): the whole code lies in the 57 valid bits of one window; quotients
+ * of RICE_ESCAPE_Q or more, codes longer than 57 bits and the input's last 8 bytes fall back to
+ * readRiceSlow.
+ */
+// @ts-ignore: decorator
+@inline function decodeRiceBlock(out: usize, cnt: i32, k: i32, order: i32, scaled: bool, divisor: f64): u64 {
+  const base = readerBase();
+  const lenBytes = readerLenBytes();
+  const kk = <u64>k;
+  const outEnd = out + (<usize>cnt << 3);
+  let pos = readerPos();
+  let x = sequenceX();
+  let delta = sequenceDelta();
+  let bad: u64 = 0;
+  for (; out < outEnd; out += 8) {
+    const w = peekWindow(base, lenBytes, pos);
+    const q = <i32>clz<u64>(~w);
+    let u: u64;
+    if (q < RICE_ESCAPE_Q && q + 1 + k <= 57) {
+      u = (<u64>q << kk) | (((w << <u64>(q + 1)) >>> 1) >>> (63 - kk));
+      pos += <usize>(q + 1 + k);
+    } else {
+      setReaderPos(pos);
+      u = readRiceSlow(k);
+      pos = readerPos();
+    }
+    bad |= u >>> 53;
+    const r = unzigzag(u);
+    if (order == 1) {
+      x += r;
+    } else {
+      delta += r;
+      bad |= <u64>(delta + (INT_LIMIT << 1)) >>> 52;
+      x += delta;
+    }
+    bad |= <u64>(x + INT_LIMIT) >>> 51;
+    store<f64>(out, scaled ? <f64>x / divisor : <f64>x);
+  }
+  setReaderPos(pos);
+  setSequenceState(x, delta);
+  return bad;
+}
+
+/** A block whose residuals are all zero: repeat (order 1) or extrapolate (order 2). */
+function decodeZeroBlock(out: usize, cnt: i32, order: i32, divisor: f64): u64 {
+  const outEnd = out + (<usize>cnt << 3);
+  let x = sequenceX();
+  let bad: u64 = 0;
+  if (order == 1) {
+    const v = <f64>x / divisor;
+    for (; out < outEnd; out += 8) store<f64>(out, v);
+  } else {
+    const delta = sequenceDelta();
+    for (; out < outEnd; out += 8) {
+      x += delta;
+      bad |= <u64>(x + INT_LIMIT) >>> 51;
+      store<f64>(out, <f64>x / divisor);
+    }
+  }
+  setSequenceState(x, sequenceDelta());
+  return bad;
+}
+
+/**
  * Reads an integer sequence of m >= 1 elements and stores f64(x) / divisor at out[i]
  * (divisor 1 for timestamps, 10^d for decimal values: the exact division the encoder verified).
  * Returns 0 or a negative status (E_CORRUPT, E_TRUNCATED) recorded with `section`.
@@ -220,7 +366,11 @@ export function decodeIntSeq(m: i32, outPtr: usize, divisor: f64, section: i32):
   const limitBits = <f64>(readerLenBytes() << 3);
   const startPos = readerPos();
   let order = 1;
-  if (m >= 2) order = readBits(1) != 0 ? 2 : 1;
+  let coder = CODER_RICE;
+  if (m >= 2) {
+    order = readBits(1) != 0 ? 2 : 1;
+    coder = <i32>readBits(1);
+  }
   const x0u = readVarBits(MAX_FIELD_WIDTH);
   let x = unzigzag(x0u);
   if (x0u == u64.MAX_VALUE || !inIntRange(x)) return fail(E_CORRUPT, section, <f64>startPos, limitBits);
@@ -237,6 +387,15 @@ export function decodeIntSeq(m: i32, outPtr: usize, divisor: f64, section: i32):
     if (du == u64.MAX_VALUE || !inIntRange(x)) return fail(E_CORRUPT, section, <f64>readerPos(), limitBits);
     store<f64>(outPtr + 8, <f64>x / divisor);
   }
+  setSequenceState(x, delta);
+  if (coder == CODER_HUFFMAN) {
+    const status = decodeHuffmanResiduals(m, order, outPtr, order, divisor, section);
+    if (status < 0) return status;
+    if (readerOverrun()) return fail(E_TRUNCATED, section, <f64>readerPos(), limitBits);
+    return 0;
+  }
+  // Timestamps (divisor 1) skip the division: x / 1 == x exactly, so only speed differs.
+  const scaled = divisor != 1.0;
   const base = readerBase();
   const lenBytes = readerLenBytes();
   let prevK = 0;
@@ -261,49 +420,13 @@ export function decodeIntSeq(m: i32, outPtr: usize, divisor: f64, section: i32):
     }
     if (k < 0 || (k > RICE_MAX_K && k != RICE_ZERO_BLOCK)) return fail(E_CORRUPT, section, <f64>blockPos, limitBits);
     prevK = k;
-    let out = outPtr + (<usize>first << 3);
-    const outEnd = out + (<usize>cnt << 3);
-    let bad: u64 = 0;
-    if (k == RICE_ZERO_BLOCK) {
-      if (order == 1) {
-        const v = <f64>x / divisor;
-        for (; out < outEnd; out += 8) store<f64>(out, v);
-      } else {
-        for (; out < outEnd; out += 8) {
-          x += delta;
-          bad |= <u64>(x + INT_LIMIT) >>> 51;
-          store<f64>(out, <f64>x / divisor);
-        }
-      }
+    const out = outPtr + (<usize>first << 3);
+    let bad: u64;
+    if (k == RICE_ZERO_BLOCK) bad = decodeZeroBlock(out, cnt, order, divisor);
+    else if (order == 1) {
+      bad = scaled ? decodeRiceBlock(out, cnt, k, 1, true, divisor) : decodeRiceBlock(out, cnt, k, 1, false, 1.0);
     } else {
-      let pos = readerPos();
-      const kk = <u64>k;
-      for (; out < outEnd; out += 8) {
-        const w = peekWindow(base, lenBytes, pos);
-        const q = <i32>clz<u64>(~w);
-        let u: u64;
-        // Fast path: the whole code lies in the 57 valid bits of the window.
-        if (q < RICE_ESCAPE_Q && q + 1 + k <= 57) {
-          u = (<u64>q << kk) | (((w << <u64>(q + 1)) >>> 1) >>> (63 - kk));
-          pos += <usize>(q + 1 + k);
-        } else {
-          setReaderPos(pos);
-          u = readRiceSlow(k);
-          pos = readerPos();
-        }
-        bad |= u >>> 53;
-        const r = unzigzag(u);
-        if (order == 1) {
-          x += r;
-        } else {
-          delta += r;
-          bad |= <u64>(delta + (INT_LIMIT << 1)) >>> 52;
-          x += delta;
-        }
-        bad |= <u64>(x + INT_LIMIT) >>> 51;
-        store<f64>(out, <f64>x / divisor);
-      }
-      setReaderPos(pos);
+      bad = scaled ? decodeRiceBlock(out, cnt, k, 2, true, divisor) : decodeRiceBlock(out, cnt, k, 2, false, 1.0);
     }
     if (bad != 0) return fail(E_CORRUPT, section, <f64>blockPos, limitBits);
     if (readerOverrun()) return fail(E_TRUNCATED, section, <f64>readerPos(), limitBits);

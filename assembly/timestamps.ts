@@ -3,7 +3,7 @@
 // Format: docs/format/chunk.md ("Timestamp section"). Mode choice, cheapest first:
 //   TS_CONST_DELTA  every delta equal (the normal scrape): t0 and the delta, ~0 bits/point
 //   TS_INT_RICE     integer ms in [-2^50, 2^50): order-1 or order-2 (delta-of-delta) differences,
-//                   adaptive Rice blocks (rice_ints.ts); order 2 wins for jittered scrapes
+//                   adaptive Rice blocks or quotient-Huffman (rice_ints.ts); order 2 wins for jittered scrapes
 //                   (dod of ±100 ms jitter ≈ 10 bits) and order 1 for irregular event times
 //   TS_XOR          anything else (fractional, −0, out of range, NaN): raw bits, lossless
 // Integer modes are valid for unsorted and duplicate timestamps too; the storage layer decides
@@ -11,7 +11,16 @@
 
 import { readVarBits, readerLenBytes, readerOverrun, readerPos, unzigzag, varBitsCost, writeVarBits, zigzag } from "./bitstream";
 import { E_CORRUPT, E_TRUNCATED, fail } from "./codec_status";
-import { decodeIntSeq, encodeIntSeq, inIntRange, INT_LIMIT, intSeqCost, MAX_FIELD_WIDTH } from "./rice_ints";
+import { inIntRange, INT_LIMIT, MAX_FIELD_WIDTH } from "./int_residuals";
+import {
+  decodeIntSeq,
+  encodeIntSeq,
+  intSeqPlannedCoder,
+  intSeqPlannedK,
+  intSeqPlannedOrder,
+  intSeqPlannedTop,
+  planIntSeq,
+} from "./rice_ints";
 import { decodeXorFloats, encodeXorFloats, xorFloatsCost } from "./xor_floats";
 
 export const TS_NONE: i32 = 0;
@@ -21,6 +30,9 @@ export const TS_XOR: i32 = 3;
 
 let planMode: i32 = TS_NONE;
 let planOrder: i32 = 1;
+let planCoder: i32 = 0;
+let planK: i32 = 0;
+let planTop: i32 = 0;
 
 /** True if `t` is an integer in [-INT_LIMIT, INT_LIMIT) whose float64 bits come back from i64 (so not −0). */
 // @ts-ignore: decorator
@@ -50,11 +62,12 @@ export function planTimestamps(tsPtr: usize, n: i32): i32 {
   }
   if (!integral) return (planMode = TS_XOR);
   if (constDelta) return (planMode = TS_CONST_DELTA);
-  const cost1 = intSeqCost(tsPtr, n, 1.0, 1);
-  const cost2 = intSeqCost(tsPtr, n, 1.0, 2);
-  planOrder = cost2 < cost1 ? 2 : 1;
-  const costXor = xorFloatsCost(tsPtr, n);
-  if (costXor < min(cost1, cost2)) return (planMode = TS_XOR);
+  const cost = planIntSeq(tsPtr, n, 1.0);
+  planOrder = intSeqPlannedOrder();
+  planCoder = intSeqPlannedCoder();
+  planK = intSeqPlannedK();
+  planTop = intSeqPlannedTop();
+  if (xorFloatsCost(tsPtr, n) < cost) return (planMode = TS_XOR);
   return (planMode = TS_INT_RICE);
 }
 
@@ -65,7 +78,7 @@ export function encodeTimestamps(tsPtr: usize, n: i32): void {
     writeVarBits(zigzag(t0));
     if (n >= 2) writeVarBits(zigzag(<i64>load<f64>(tsPtr + 8) - t0));
   } else if (planMode == TS_INT_RICE) {
-    encodeIntSeq(tsPtr, n, 1.0, planOrder);
+    encodeIntSeq(tsPtr, n, 1.0, planOrder, planCoder, planK, planTop);
   } else if (planMode == TS_XOR) {
     encodeXorFloats(tsPtr, n);
   }

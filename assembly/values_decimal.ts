@@ -13,7 +13,16 @@
 
 import { readBits, readerLenBytes, readerOverrun, readerPos, writeBits } from "./bitstream";
 import { E_CORRUPT, E_TRUNCATED, fail } from "./codec_status";
-import { decodeIntSeq, encodeIntSeq, INT_LIMIT, intSeqCost } from "./rice_ints";
+import { INT_LIMIT } from "./int_residuals";
+import {
+  decodeIntSeq,
+  encodeIntSeq,
+  intSeqPlannedCoder,
+  intSeqPlannedK,
+  intSeqPlannedOrder,
+  intSeqPlannedTop,
+  planIntSeq,
+} from "./rice_ints";
 import { decodeXorFloats, encodeXorFloats, xorFloatsCost } from "./xor_floats";
 
 export const VALUES_NONE: i32 = 0;
@@ -33,6 +42,9 @@ const POW10: StaticArray<f64> = [
 let planMode: i32 = VALUES_NONE;
 let planScale: i32 = 0;
 let planOrder: i32 = 1;
+let planCoder: i32 = 0;
+let planK: i32 = 0;
+let planTop: i32 = 0;
 
 /** True if v == f64(nearest(v * p)) / p bit for bit, with the integer in range. */
 // @ts-ignore: decorator
@@ -46,14 +58,18 @@ let planOrder: i32 = 1;
 export function detectDecimalScale(valPtr: usize, n: i32): i32 {
   let d = 0;
   let p = unchecked(POW10[0]);
+  // Values from the last increase of d on were checked at the final d; only earlier ones are re-checked.
+  let checkedFrom = 0;
   for (let i = 0; i < n; i++) {
     const v = load<f64>(valPtr + (<usize>i << 3));
-    while (!fitsScale(v, p)) {
+    if (fitsScale(v, p)) continue;
+    do {
       if (++d > MAX_DECIMAL_SCALE) return -1;
       p = unchecked(POW10[d]);
-    }
+    } while (!fitsScale(v, p));
+    checkedFrom = i;
   }
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < checkedFrom; i++) {
     if (!fitsScale(load<f64>(valPtr + (<usize>i << 3)), p)) return -1;
   }
   return d;
@@ -77,11 +93,13 @@ export function planValues(valPtr: usize, n: i32): i32 {
   if (d < 0) return (planMode = VALUES_XOR);
   const costXor = xorFloatsCost(valPtr, n);
   const p = unchecked(POW10[d]);
-  const cost1 = intSeqCost(valPtr, n, p, 1);
-  const cost2 = intSeqCost(valPtr, n, p, 2);
+  const cost = planIntSeq(valPtr, n, p);
   planScale = d;
-  planOrder = cost2 < cost1 ? 2 : 1;
-  if (costXor < SCALE_BITS + min(cost1, cost2)) return (planMode = VALUES_XOR);
+  planOrder = intSeqPlannedOrder();
+  planCoder = intSeqPlannedCoder();
+  planK = intSeqPlannedK();
+  planTop = intSeqPlannedTop();
+  if (costXor < SCALE_BITS + cost) return (planMode = VALUES_XOR);
   return (planMode = VALUES_DECIMAL);
 }
 
@@ -91,7 +109,7 @@ export function encodeValues(valPtr: usize, n: i32): void {
     writeBits(load<u64>(valPtr), 64);
   } else if (planMode == VALUES_DECIMAL) {
     writeBits(<u64>planScale, SCALE_BITS);
-    encodeIntSeq(valPtr, n, unchecked(POW10[planScale]), planOrder);
+    encodeIntSeq(valPtr, n, unchecked(POW10[planScale]), planOrder, planCoder, planK, planTop);
   } else if (planMode == VALUES_XOR) {
     encodeXorFloats(valPtr, n);
   }

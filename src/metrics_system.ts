@@ -61,6 +61,8 @@ export interface EngineTuning {
   walCheckpointBytes?: number;
   /** WORKER_MIN_POINTS in src/query/query_engine.ts. */
   workerMinPoints?: number;
+  /** PAGE_SIZE_BYTES in src/storage/schema.ts (new files only; bench/storage_size.bench.ts compares). */
+  pageSizeBytes?: number;
 }
 
 export class SqliteMetricsSystem implements MetricsSystem {
@@ -97,7 +99,7 @@ export class SqliteMetricsSystem implements MetricsSystem {
     this.#starting ??= (async () => {
       const store = SqliteStore.open({
         path: this.#options.path, tenant: this.#options.tenant, durability: this.#options.durability, retentionDays: this.#options.retentionDays,
-        headCutPoints: this.#tuning.headCutPoints, walCheckpointBytes: this.#tuning.walCheckpointBytes,
+        headCutPoints: this.#tuning.headCutPoints, walCheckpointBytes: this.#tuning.walCheckpointBytes, pageSizeBytes: this.#tuning.pageSizeBytes,
       });
       this.#resolver = new SeriesResolver(store.index);
       this.#committer = new GroupCommitter((batches: IngestBatch[]) => store.commit(batches));

@@ -20,7 +20,7 @@ export interface WsMessage {
 export class WsClient {
   readonly #socket: Socket;
   #buffer: Buffer = Buffer.alloc(0);
-  readonly #mask = randomBytes(4);
+  readonly #mask: Buffer;
   readonly #maskWord: number;
   onMessage: (message: WsMessage) => void = () => undefined;
   onClose: (code: number, reason: string) => void = () => undefined;
@@ -28,12 +28,17 @@ export class WsClient {
   closeCode = 0;
   closeReason = '';
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, zeroMask: boolean) {
     this.#socket = socket;
+    this.#mask = zeroMask ? Buffer.alloc(4) : randomBytes(4);
     this.#maskWord = this.#mask.readUInt32LE(0);
   }
 
-  static open(url: string): Promise<WsClient> {
+  /**
+   * @param zeroMask use an all-zero masking key, so masking costs the client nothing (the load
+   *   generator spends its share of the 2 cores on frames, not XOR); the server unmasks as usual.
+   */
+  static open(url: string, options: { zeroMask?: boolean } = {}): Promise<WsClient> {
     const u = new URL(url);
     return new Promise((resolve, reject) => {
       const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
@@ -56,7 +61,7 @@ export class WsClient {
           reject(new Error(`WebSocket upgrade refused: ${status} ${head.subarray(end + 4).toString()}`));
           return;
         }
-        const client = new WsClient(socket);
+        const client = new WsClient(socket, options.zeroMask === true);
         socket.on('data', (d: Buffer) => client.#onData(d));
         socket.on('close', () => client.#closedNow(client.closeCode || 1006, client.closeReason));
         socket.on('error', () => undefined);
@@ -125,12 +130,13 @@ export class WsClient {
     this.#mask.copy(frame, headerLen);
     const at = headerLen + 4;
     frame.set(payload, at);
+    if (this.#maskWord === 0) return this.#socket.write(frame);
     // Mask four bytes at a time where the payload is 4-byte aligned in `frame`.
     const body = frame.subarray(at);
     const words = (at % 4 === 0 ? len : 0) >>> 2;
     if (words > 0) {
       const w = new Uint32Array(frame.buffer, frame.byteOffset + at, words);
-      for (let i = 0; i < words; i++) w[i] ^= this.#maskWord;
+      for (let i = 0; i < words; i++) w[i] = w[i]! ^ this.#maskWord;
     }
     for (let i = words * 4; i < len; i++) body[i]! ^= this.#mask[i & 3]!;
     return this.#socket.write(frame);

@@ -112,6 +112,7 @@ export class AlertStore {
   readonly #db: Database.Database;
   readonly #upsertAlert: Database.Statement;
   readonly #insertHistory: Database.Statement;
+  readonly #deleteAlert: Database.Statement;
 
   constructor(readonly path: string) {
     this.#db = new Database(path);
@@ -132,6 +133,7 @@ export class AlertStore {
        ON CONFLICT(alert_id) DO UPDATE SET state = excluded.state, priority = excluded.priority,
          resolved_at = excluded.resolved_at, body = excluded.body`,
     );
+    this.#deleteAlert = this.#db.prepare(`DELETE FROM ${T_ALERTS} WHERE alert_id = ?`);
     this.#insertHistory = this.#db.prepare(
       `INSERT INTO ${T_HISTORY} (at, event, alert_id, rule_id, details) VALUES (?, ?, ?, ?, ?)`,
     );
@@ -217,18 +219,15 @@ export class AlertStore {
     return (this.#db.prepare(`SELECT count(*) AS n FROM ${T_ALERTS} WHERE state = ?`).get(state) as { n: number }).n;
   }
 
-  /** Writes changed alerts and new history events in one transaction. */
-  saveCycle(alerts: Iterable<AlertRecord>, events: readonly HistoryEvent[]): void {
+  /** Writes changed alerts, drops cleared ones and appends history events in one transaction. */
+  saveCycle(alerts: Iterable<AlertRecord>, events: readonly HistoryEvent[], deletedAlertIds: readonly string[] = []): void {
     this.#db.transaction(() => {
+      for (const id of deletedAlertIds) this.#deleteAlert.run(id);
       for (const a of alerts) {
         this.#upsertAlert.run(a.alert_id, a.rule_id, a.group_key, a.state, a.priority, a.started_at, a.resolved_at, JSON.stringify(a));
       }
       for (const e of events) this.#insertHistory.run(e.at, e.event, e.alert_id, e.rule_id, JSON.stringify(e.details));
     })();
-  }
-
-  deleteAlert(alertId: string): void {
-    this.#db.prepare(`DELETE FROM ${T_ALERTS} WHERE alert_id = ?`).run(alertId);
   }
 
   /** Drops resolved alerts and history older than the cut-off; returns rows removed. */

@@ -86,8 +86,10 @@ export interface CycleResult {
   rulesEvaluated: number;
   seriesWatched: number;
   transitions: number;
-  /** Set when the cycle could not read metrics; alert states were left unchanged. */
+  /** Set when the cycle could not read metrics (alert states left unchanged) or a rule failed. */
   error?: string;
+  /** Rules whose evaluation threw this cycle. */
+  ruleErrors?: number;
 }
 
 export interface AlertingStatus {
@@ -96,7 +98,7 @@ export interface AlertingStatus {
   acknowledged: number;
   silenced: number;
   rules: { total: number; enabled: number };
-  last_cycle: { at: string | null; duration_ms: number | null; error: string | null };
+  last_cycle: { at: string | null; duration_ms: number | null; error: string | null; rule_errors: number };
   cycles: number;
   interval_seconds: number;
   series_watched: number;
@@ -125,6 +127,8 @@ interface DetectorState {
   detector: StreamingDetector;
   sensitivity: number;
   lastTs: number;
+  /** Counter series: the previous raw value, to turn totals into rates. */
+  lastRaw: number;
 }
 
 interface RuleRuntime {
@@ -176,6 +180,8 @@ export class Alerting {
   // Per-cycle scratch, reset at the start of each cycle.
   #dirty = new Map<string, AlertRecord>();
   #events: HistoryEvent[] = [];
+  /** Pending alerts cleared this cycle: their rows are deleted with the cycle's transaction. */
+  #cleared: string[] = [];
   #newlyFiring: Array<{ rt: RuleRuntime; rec: AlertRecord }> = [];
   #newlyResolved: Array<{ rt: RuleRuntime; rec: AlertRecord }> = [];
   #now = 0;
@@ -399,6 +405,7 @@ export class Alerting {
     const cycle = ++this.#cycle;
     this.#dirty = new Map();
     this.#events = [];
+    this.#cleared = [];
     this.#newlyFiring = [];
     this.#newlyResolved = [];
     const result: CycleResult = { at: now, durationMs: 0, rulesEvaluated: 0, seriesWatched: 0, transitions: 0 };
@@ -411,8 +418,14 @@ export class Alerting {
       for (const rt of runtimes) {
         // A rule replaced or deleted while data was being fetched is skipped this cycle.
         if (this.#rules.get(rt.rule.rule_id) !== rt || !this.#store) continue;
-        this.#evaluateRule(rt, raw, now, cycle);
-        result.rulesEvaluated++;
+        try {
+          this.#evaluateRule(rt, raw, now, cycle);
+          result.rulesEvaluated++;
+        } catch (err) {
+          // One broken rule (say, a detector refusing its options) must not silence the others.
+          result.ruleErrors = (result.ruleErrors ?? 0) + 1;
+          result.error ??= `rule ${rt.rule.rule_id}: ${(err as Error).message}`;
+        }
       }
     } catch (err) {
       // No data, no verdict: leaving states untouched beats resolving everything on a read error.
@@ -421,7 +434,7 @@ export class Alerting {
     if (!this.#store) return result;
     this.#notifyAndEscalate(now);
     result.transitions = this.#events.length;
-    this.#store.saveCycle(this.#dirty.values(), this.#events);
+    this.#store.saveCycle(this.#dirty.values(), this.#events, this.#cleared);
     if (now - this.#lastPrune >= PRUNE_EVERY_MS) {
       this.#lastPrune = now;
       this.#store.prune(now - (this.#opts.retentionDays ?? 30) * 86_400_000);
@@ -482,7 +495,8 @@ export class Alerting {
         let start = windowed ? now - r.window_seconds * 1000 : Infinity;
         if (r.use_anomaly_detection) {
           const d = rt.detectors.get(idx);
-          start = Math.min(start, d ? d.lastTs + 1 : now - warmupMs);
+          const reusable = d !== undefined && d.sensitivity === this.#sensitivityFor(r, this.#series.keys[idx]!, now);
+          start = Math.min(start, reusable ? d.lastTs + 1 : now - warmupMs);
         }
         const prev = startBySeries.get(idx);
         if (prev === undefined || start < prev) startBySeries.set(idx, start);
@@ -557,31 +571,19 @@ export class Alerting {
         if (anomalous && r.use_anomaly_detection) g.anomalous = true;
         continue;
       }
-      const key = t.keys[idx]!;
-      if (holds) this.#conditionTrue(rt, key, value, Math.min(now, dataTs), t.metricIds[idx]!, t.tags[idx]!, score, cycle);
-      else {
-        const a = rt.alerts.get(key);
-        if (a) {
-          a.seen = cycle;
-          this.#conditionFalse(rt, a);
-        }
-      }
+      // A false condition needs no lookup here: the sweep below handles every alert not seen.
+      if (holds) this.#conditionTrue(rt, t.keys[idx]!, value, Math.min(now, dataTs), t.metricIds[idx]!, t.tags[idx]!, score, cycle);
     }
 
     if (groups) {
       for (const [key, g] of groups) {
         const value = g.acc.value(r.aggregation);
         const holds = (!r.use_anomaly_detection || g.anomalous) && value === value && (threshold === null || compare(r.comparison, value, threshold));
-        const a = rt.alerts.get(key);
         if (holds) this.#conditionTrue(rt, key, value, g.acc.newestTs === -Infinity ? now : g.acc.newestTs, g.metricId, g.tags, r.use_anomaly_detection ? g.score : null, cycle);
-        else if (a) {
-          a.seen = cycle;
-          this.#conditionFalse(rt, a);
-        }
       }
     }
 
-    // Alerts whose series or group produced no value this cycle (gone stale, filtered out).
+    // Alerts whose condition was false, or whose series or group produced no value this cycle.
     if (rt.alerts.size > 0) {
       for (const a of [...rt.alerts.values()]) {
         if (a.seen !== cycle) {
@@ -592,33 +594,49 @@ export class Alerting {
     }
   }
 
+  /** The rule's sensitivity, raised while the series is under enhanced monitoring. */
+  #sensitivityFor(rule: AlertRule, seriesKey: string, now: number): number {
+    const enhancedUntil = this.#enhanced.get(seriesKey);
+    const boost = enhancedUntil !== undefined && enhancedUntil > now ? (this.#opts.enhancedSensitivityBoost ?? 0.2) : 0;
+    return Math.min(1, rule.ml_sensitivity + boost);
+  }
+
   #feedDetector(rt: RuleRuntime, idx: number, s: SeriesResult | undefined, now: number): { score: number; anomalous: boolean; value: number } {
     const r = rt.rule;
-    const key = this.#series.keys[idx]!;
-    const enhancedUntil = this.#enhanced.get(key);
-    const boost = enhancedUntil !== undefined && enhancedUntil > now ? (this.#opts.enhancedSensitivityBoost ?? 0.2) : 0;
-    const sensitivity = Math.min(1, r.ml_sensitivity + boost);
+    const sensitivity = this.#sensitivityFor(r, this.#series.keys[idx]!, now);
     let d = rt.detectors.get(idx);
     let warmingUp = false;
     if (!d || d.sensitivity !== sensitivity) {
       // A new detector (or one at a new sensitivity) learns from the recent history first;
       // verdicts on that history are not news, only points since the previous cycle are.
-      d = { detector: this.#opts.detectorFactory({ method: r.anomaly_method, sensitivity }), sensitivity, lastTs: -Infinity };
+      d = { detector: this.#opts.detectorFactory({ method: r.anomaly_method, sensitivity }), sensitivity, lastTs: -Infinity, lastRaw: NaN };
       rt.detectors.set(idx, d);
       warmingUp = true;
     }
     let best = { score: 0, anomalous: false, value: NaN };
     if (!s) return best;
+    // A counter's total only grows; what can be anomalous is how fast it grows, so counters
+    // are judged on their per-second rate between consecutive points (a reset restarts at 0).
+    const isCounter = s.metricType === 'counter';
     const judgeFrom = warmingUp ? now - this.#intervalMs : -Infinity;
     const ts = s.timestamps;
     const vs = s.values;
     for (let i = 0; i < ts.length; i++) {
       const tMs = ts[i]!;
       if (tMs <= d.lastTs) continue;
-      const verdict = d.detector.update(tMs, vs[i]!);
+      let x = vs[i]!;
+      if (isCounter) {
+        const prevRaw = d.lastRaw;
+        const prevTs = d.lastTs;
+        d.lastRaw = x;
+        d.lastTs = tMs;
+        if (Number.isNaN(prevRaw)) continue;
+        x = (x >= prevRaw ? x - prevRaw : x) / ((tMs - prevTs) / 1000);
+      }
+      const verdict = d.detector.update(tMs, x);
       d.lastTs = tMs;
       if (tMs < judgeFrom) continue;
-      if (verdict.score > best.score || Number.isNaN(best.value)) best = { score: verdict.score, anomalous: verdict.isAnomaly || best.anomalous, value: vs[i]! };
+      if (verdict.score > best.score || Number.isNaN(best.value)) best = { score: verdict.score, anomalous: verdict.isAnomaly || best.anomalous, value: x };
       else if (verdict.isAnomaly) best.anomalous = true;
     }
     return best;
@@ -667,7 +685,7 @@ export class Alerting {
     if (rec.state === 'pending') {
       rt.alerts.delete(rec.group_key);
       this.#dirty.delete(rec.alert_id);
-      this.#store!.deleteAlert(rec.alert_id);
+      this.#cleared.push(rec.alert_id);
       this.#events.push({ at: now, event: 'cleared', alert_id: rec.alert_id, rule_id: rec.rule_id, details: {} });
       return;
     }
@@ -861,26 +879,26 @@ export class Alerting {
   #closeAlerts(rt: RuleRuntime, reason: string): void {
     if (rt.alerts.size === 0) return;
     this.#now = this.#clock.now();
-    const saveDirty = this.#dirty;
-    const saveEvents = this.#events;
-    const saveResolved = this.#newlyResolved;
-    const saveFiring = this.#newlyFiring;
+    const saved = { dirty: this.#dirty, events: this.#events, cleared: this.#cleared, resolved: this.#newlyResolved, firing: this.#newlyFiring };
     this.#dirty = new Map();
     this.#events = [];
+    this.#cleared = [];
     this.#newlyResolved = [];
     this.#newlyFiring = [];
     for (const a of [...rt.alerts.values()]) {
       if (a.rec.state === 'pending') {
         rt.alerts.delete(a.rec.group_key);
-        this.#store!.deleteAlert(a.rec.alert_id);
+        this.#cleared.push(a.rec.alert_id);
+        this.#events.push({ at: this.#now, event: 'cleared', alert_id: a.rec.alert_id, rule_id: a.rec.rule_id, details: { reason } });
       } else this.#resolve(rt, a.rec, { reason });
     }
     this.#notifyAndEscalate(this.#now);
-    this.#store!.saveCycle(this.#dirty.values(), this.#events);
-    this.#dirty = saveDirty;
-    this.#events = saveEvents;
-    this.#newlyResolved = saveResolved;
-    this.#newlyFiring = saveFiring;
+    this.#store!.saveCycle(this.#dirty.values(), this.#events, this.#cleared);
+    this.#dirty = saved.dirty;
+    this.#events = saved.events;
+    this.#cleared = saved.cleared;
+    this.#newlyResolved = saved.resolved;
+    this.#newlyFiring = saved.firing;
   }
 
   #validate(input: unknown, existing?: AlertRule): AlertRule {
@@ -982,7 +1000,7 @@ export class Alerting {
       acknowledged,
       silenced,
       rules: { total: this.#rules.size, enabled },
-      last_cycle: { at: last ? new Date(last.at).toISOString() : null, duration_ms: last ? last.durationMs : null, error: last?.error ?? null },
+      last_cycle: { at: last ? new Date(last.at).toISOString() : null, duration_ms: last ? last.durationMs : null, error: last?.error ?? null, rule_errors: last?.ruleErrors ?? 0 },
       cycles: this.#cycle,
       interval_seconds: this.#intervalMs / 1000,
       series_watched: this.#series.size,

@@ -111,14 +111,18 @@ export class NotificationDispatcher {
     return [...this.#slots.keys()];
   }
 
+  /** Queues the events; more than MAX_EVENTS_PER_BATCH become several messages. */
   enqueue(batch: NotificationBatch): void {
     const slot = this.#slots.get(batch.channel_id);
     if (!slot || batch.events.length === 0) return;
-    const last = slot.queue[slot.queue.length - 1];
-    if (last && last.events.length + batch.events.length <= MAX_EVENTS_PER_BATCH) {
-      last.events.push(...batch.events);
-    } else {
-      slot.queue.push({ ...batch, events: [...batch.events] });
+    for (let i = 0; i < batch.events.length; i += MAX_EVENTS_PER_BATCH) {
+      const events = batch.events.slice(i, i + MAX_EVENTS_PER_BATCH);
+      const last = slot.queue[slot.queue.length - 1];
+      if (last && last.events.length + events.length <= MAX_EVENTS_PER_BATCH) {
+        last.events.push(...events);
+        continue;
+      }
+      slot.queue.push({ ...batch, events });
       if (slot.queue.length > this.#opts.maxQueuedBatches) {
         slot.queue.shift();
         slot.stats.dropped_batches++;

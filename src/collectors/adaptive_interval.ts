@@ -82,6 +82,7 @@ export class AdaptiveInterval {
   /** Feeds one collection's values (series key → value) and returns the next interval. */
   observe(values: ReadonlyMap<string, number>, nowMs: number): number {
     let maxChange = 0;
+    let compared = 0;
     let anomalous = false;
     for (const [key, v] of values) {
       if (!Number.isFinite(v)) continue;
@@ -90,6 +91,7 @@ export class AdaptiveInterval {
         this.#series.set(key, { last: v, mean: v, variance: 0, samples: 1 });
         continue;
       }
+      compared++;
       const change = Math.abs(v - s.last) / Math.max(Math.abs(s.last), 1e-9);
       if (change > maxChange) maxChange = change;
       const deviation = v - s.mean;
@@ -104,7 +106,10 @@ export class AdaptiveInterval {
       s.last = v;
       s.samples++;
     }
-    if (anomalous) {
+    if (compared === 0) {
+      // Nothing to compare yet (first sample of every series): keep the interval.
+      this.lastReason = 'initial';
+    } else if (anomalous) {
       this.#intervalMs = clamp(this.#intervalMs / 2, this.minMs, this.maxMs);
       this.lastReason = 'anomalous';
     } else if (maxChange >= this.#fast) {

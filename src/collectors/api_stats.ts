@@ -81,6 +81,7 @@ export class ApiStatsRecorder {
 
 export class ApiStatsCollector implements Collector {
   readonly name = 'api';
+  readonly metricPrefixes = ['application.api.'] as const;
   readonly #recorder: ApiStatsRecorder;
   #lastAt: number;
 

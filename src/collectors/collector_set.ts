@@ -16,21 +16,29 @@ import { SystemCollector, type SystemCollectorOptions } from './system_collector
 /** What alert remediation needs: raise sampling of one collector, or all, for a period. */
 export interface EnhancedMonitoring {
   enhance(durationMs: number, options?: { collector?: string; intervalMs?: number }): string[];
+  /**
+   * The alert remediation hook (`enhanced_monitoring`): samples the collector that writes
+   * `series.metricId` faster until `untilMs`; a series no collector writes is left alone.
+   */
+  enhanceMonitoring(series: { metricId: string; tags?: Record<string, string> }, untilMs: number): string[];
 }
 
 export class CollectorSet implements EnhancedMonitoring {
   readonly apiStats: ApiStatsRecorder;
   readonly #runners = new Map<string, CollectorRunner>();
 
-  private constructor(apiStats: ApiStatsRecorder) {
+  private constructor(apiStats: ApiStatsRecorder, now: () => number) {
     this.apiStats = apiStats;
+    this.#now = now;
   }
+
+  readonly #now: () => number = Date.now;
 
   static async create(
     system: MetricsSystem, settings: CollectorSettings,
     options: { now?: () => number; system?: SystemCollectorOptions; onError?: (err: unknown) => void } = {},
   ): Promise<CollectorSet> {
-    const set = new CollectorSet(new ApiStatsRecorder());
+    const set = new CollectorSet(new ApiStatsRecorder(), options.now ?? Date.now);
     const common = {
       enhancedIntervalMs: settings.enhancedIntervalMs,
       ...(options.now !== undefined ? { now: options.now } : {}),
@@ -71,5 +79,17 @@ export class CollectorSet implements EnhancedMonitoring {
     if (targets[0] === undefined) throw new RangeError(`collector=${JSON.stringify(options.collector)} is not one of ${this.names.join(', ')}`);
     for (const r of targets) r!.enhance(durationMs, options.intervalMs);
     return targets.map((r) => r!.collector.name);
+  }
+
+  enhanceMonitoring(series: { metricId: string; tags?: Record<string, string> }, untilMs: number): string[] {
+    const durationMs = untilMs - this.#now();
+    if (!(durationMs > 0)) return [];
+    const names: string[] = [];
+    for (const r of this.#runners.values()) {
+      if (!r.collector.metricPrefixes.some((p) => series.metricId.startsWith(p))) continue;
+      r.enhance(durationMs);
+      names.push(r.collector.name);
+    }
+    return names;
   }
 }

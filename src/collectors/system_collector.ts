@@ -45,6 +45,7 @@ export interface SystemCollectorOptions {
 
 export class SystemCollector implements Collector {
   readonly name = 'system';
+  readonly metricPrefixes = ['system.'] as const;
   readonly #procRoot: string;
   readonly #useProc: boolean;
   readonly #statfs: (path: string) => { blocks: number; bfree: number; bavail: number };

@@ -38,6 +38,11 @@ export const VALUES_DECIMAL = 2;
 export const VALUES_XOR = 3;
 
 export const RICE_BLOCK_LEN = 64;
+export const CODER_RICE = 0;
+export const CODER_HUFFMAN = 1;
+export const HUFF_MAX_TOP = 63;
+export const HUFF_MAX_LEN = 12;
+const HUFF_K_CANDIDATES = 5;
 export const RICE_ESCAPE_Q = 20;
 export const RICE_MAX_K = 53;
 export const RICE_ZERO_BLOCK = 63;
@@ -403,8 +408,9 @@ function chooseK(block: Float64Array, cnt: number): [number, number] {
   const mean = sum / cnt;
   let k0 = 0;
   while (k0 < RICE_MAX_K && 2 ** (k0 + 1) <= mean) k0++;
+  // Candidates k0-1..k0+1, shifted up to 0..2 when k0 = 0 (as assembly/rice_ints.ts chooseK).
   const lo = Math.max(0, k0 - 1);
-  const hi = Math.min(RICE_MAX_K, k0 + 1);
+  const hi = Math.min(RICE_MAX_K, lo + 2);
   let bestK = lo;
   let best = Infinity;
   for (let k = lo; k <= hi; k++) {
@@ -437,14 +443,10 @@ function fillBlock(ints: Float64Array, order: number, first: number, cnt: number
   }
 }
 
-function intSeqCost(ints: Float64Array, order: number): number {
+function riceBlocksCost(ints: Float64Array, order: number): number {
   const m = ints.length;
-  if (m === 0) return 0;
-  let bits = 6 + bitLength(zigzag(ints[0]!));
-  if (m === 1) return bits;
-  bits += 1;
-  if (order === 2) bits += 6 + bitLength(zigzag(ints[1]! - ints[0]!));
   const block = new Float64Array(RICE_BLOCK_LEN);
+  let bits = 0;
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
     const cnt = Math.min(RICE_BLOCK_LEN, m - first);
@@ -456,12 +458,224 @@ function intSeqCost(ints: Float64Array, order: number): number {
   return bits;
 }
 
-function encodeIntSeq(w: BitWriter, ints: Float64Array, order: number): void {
+/** How an integer sequence is coded (see planIntSeq in assembly/rice_ints.ts). */
+interface IntSeqPlan {
+  bits: number;
+  order: number;
+  coder: number;
+  huffK: number;
+  huffTop: number;
+}
+
+/** All zigzag residuals of elements [order, m). */
+function residualsOf(ints: Float64Array, order: number): Float64Array {
   const m = ints.length;
-  if (m >= 2) w.small(order === 2 ? 1 : 0, 1);
+  const out = new Float64Array(Math.max(0, m - order));
+  if (out.length > 0) fillBlock(ints, order, order, out.length, out);
+  return out;
+}
+
+// ---- quotient-Huffman (see assembly/quotient_huffman.ts) ---------------------------------------------------
+
+/** Code lengths for the counts, each <= HUFF_MAX_LEN; ties pick the lowest node index. */
+function buildLengths(counts: ArrayLike<number>, nsym: number): Uint8Array {
+  const weights = new Float64Array(2 * nsym);
+  for (let i = 0; i < nsym; i++) weights[i] = counts[i]!;
+  const lengths = new Uint8Array(nsym);
+  for (;;) {
+    lengths.fill(0);
+    let leaves = 0;
+    let only = 0;
+    for (let i = 0; i < nsym; i++) {
+      if (weights[i] !== 0) {
+        leaves++;
+        only = i;
+      }
+    }
+    if (leaves === 0) return lengths;
+    if (leaves === 1) {
+      lengths[only] = 1;
+      return lengths;
+    }
+    const parents = new Int32Array(2 * nsym);
+    for (let i = 0; i < nsym; i++) parents[i] = weights[i] !== 0 ? -1 : -2;
+    let nodes = nsym;
+    for (let merge = 1; merge < leaves; merge++) {
+      let a = -1;
+      let b = -1;
+      for (let i = 0; i < nodes; i++) {
+        if (parents[i] !== -1) continue;
+        const w = weights[i]!;
+        if (a < 0 || w < weights[a]!) {
+          b = a;
+          a = i;
+        } else if (b < 0 || w < weights[b]!) {
+          b = i;
+        }
+      }
+      weights[nodes] = weights[a]! + weights[b]!;
+      parents[a] = nodes;
+      parents[b] = nodes;
+      parents[nodes] = -1;
+      nodes++;
+    }
+    let maxLen = 0;
+    for (let i = 0; i < nsym; i++) {
+      let p = parents[i]!;
+      if (p === -2) continue;
+      let depth = 0;
+      while (p >= 0) {
+        depth++;
+        p = parents[p]!;
+      }
+      lengths[i] = depth;
+      maxLen = Math.max(maxLen, depth);
+    }
+    if (maxLen <= HUFF_MAX_LEN) return lengths;
+    for (let i = 0; i < nsym; i++) if (weights[i] !== 0) weights[i] = Math.floor(weights[i]! / 2) | 1;
+  }
+}
+
+/** Canonical (DEFLATE-order) codes for the lengths, and their Kraft sum in units of 2^-HUFF_MAX_LEN. */
+function assignCodes(lengths: Uint8Array): { codes: Uint32Array; kraft: number } {
+  const codes = new Uint32Array(lengths.length);
+  let code = 0;
+  let kraft = 0;
+  for (let len = 1; len <= HUFF_MAX_LEN; len++) {
+    for (let s = 0; s < lengths.length; s++) {
+      if (lengths[s] === len) {
+        codes[s] = code;
+        code++;
+        kraft += 1 << (HUFF_MAX_LEN - len);
+      }
+    }
+    code <<= 1;
+  }
+  return { codes, kraft };
+}
+
+function topFor(maxU: number, k: number): number {
+  const q = Math.floor(maxU / 2 ** k);
+  return q >= HUFF_MAX_TOP ? HUFF_MAX_TOP : q + 1;
+}
+
+function huffmanHistogram(residuals: Float64Array, k: number, top: number): { counts: Float64Array; escapeBits: number } {
+  const counts = new Float64Array(top + 1);
+  let escapeBits = 0;
+  const p = 2 ** k;
+  for (let j = 0; j < residuals.length; j++) {
+    const u = residuals[j]!;
+    const q = Math.floor(u / p);
+    if (q < top) counts[q]!++;
+    else {
+      counts[top]!++;
+      escapeBits += 6 + bitLength(u);
+    }
+  }
+  return { counts, escapeBits };
+}
+
+/** Best quotient-Huffman [bits, k, top] for the residuals (at least one). */
+function huffmanCost(residuals: Float64Array): [number, number, number] {
+  let sum = 0;
+  let maxU = 0;
+  for (let j = 0; j < residuals.length; j++) {
+    const u = residuals[j]!;
+    sum += u;
+    if (u > maxU) maxU = u;
+  }
+  const mean = sum / residuals.length;
+  let k0 = 0;
+  while (k0 < RICE_MAX_K && 2 ** (k0 + 1) <= mean) k0++;
+  const candidates = Math.min(HUFF_K_CANDIDATES, k0 + 1);
+  let best: [number, number, number] = [Infinity, 0, 1];
+  for (let c = 0; c < candidates; c++) {
+    const k = k0 - c;
+    const top = topFor(maxU, k);
+    const { counts, escapeBits } = huffmanHistogram(residuals, k, top);
+    const lengths = buildLengths(counts, top + 1);
+    let bits = 6 + 6 + 4 * (top + 1) + escapeBits;
+    for (let s = 0; s <= top; s++) bits += counts[s]! * (lengths[s]! + (s < top ? k : 0));
+    if (bits < best[0]) best = [bits, k, top];
+  }
+  return best;
+}
+
+function encodeHuffmanResiduals(w: BitWriter, residuals: Float64Array, k: number, top: number): void {
+  const { counts } = huffmanHistogram(residuals, k, top);
+  const lengths = buildLengths(counts, top + 1);
+  const { codes } = assignCodes(lengths);
+  w.small(k, 6);
+  w.small(top, 6);
+  for (let s = 0; s <= top; s++) w.small(lengths[s]!, 4);
+  const p = 2 ** k;
+  for (let j = 0; j < residuals.length; j++) {
+    const u = residuals[j]!;
+    const q = Math.floor(u / p);
+    if (q < top) {
+      w.small(codes[q]!, lengths[q]!);
+      w.num(u % p, k);
+    } else {
+      w.small(codes[top]!, lengths[top]!);
+      const width = bitLength(u);
+      w.small(width - 1, 6);
+      w.num(u, width);
+    }
+  }
+}
+
+/**
+ * The difference order whose residuals have the smaller total bit length, the first difference
+ * counted as a varbits field for order 2; order 1 on ties (assembly/rice_ints.ts scanOrders).
+ */
+function chooseOrder(ints: Float64Array): number {
+  const u1First = zigzag(ints[1]! - ints[0]!);
+  let score1 = bitLength(u1First);
+  let score2 = 6 + bitLength(u1First);
+  for (let i = 2; i < ints.length; i++) {
+    const delta = ints[i]! - ints[i - 1]!;
+    score1 += bitLength(zigzag(delta));
+    score2 += bitLength(zigzag(delta - (ints[i - 1]! - ints[i - 2]!)));
+  }
+  return score2 < score1 ? 2 : 1;
+}
+
+/** Chooses order, then Rice blocks or quotient-Huffman (Rice on ties); bits includes every field. */
+function planIntSeq(ints: Float64Array): IntSeqPlan {
+  const m = ints.length;
+  const plan: IntSeqPlan = { bits: 6 + bitLength(zigzag(ints[0]!)), order: 1, coder: CODER_RICE, huffK: 0, huffTop: 0 };
+  if (m === 1) return plan;
+  plan.bits += 2;
+  plan.order = chooseOrder(ints);
+  if (plan.order === 2) plan.bits += 6 + bitLength(zigzag(ints[1]! - ints[0]!));
+  let best = riceBlocksCost(ints, plan.order);
+  if (m - plan.order >= 1) {
+    const [bits, k, top] = huffmanCost(residualsOf(ints, plan.order));
+    if (bits < best) {
+      best = bits;
+      plan.coder = CODER_HUFFMAN;
+      plan.huffK = k;
+      plan.huffTop = top;
+    }
+  }
+  plan.bits += best;
+  return plan;
+}
+
+function encodeIntSeq(w: BitWriter, ints: Float64Array, plan: IntSeqPlan): void {
+  const m = ints.length;
+  const order = plan.order;
+  if (m >= 2) {
+    w.small(order === 2 ? 1 : 0, 1);
+    w.small(plan.coder, 1);
+  }
   w.varBits(zigzag(ints[0]!));
   if (m === 1) return;
   if (order === 2) w.varBits(zigzag(ints[1]! - ints[0]!));
+  if (plan.coder === CODER_HUFFMAN) {
+    encodeHuffmanResiduals(w, residualsOf(ints, order), plan.huffK, plan.huffTop);
+    return;
+  }
   const block = new Float64Array(RICE_BLOCK_LEN);
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
@@ -498,25 +712,131 @@ function readRice(r: BitReader, k: number): number {
 }
 
 /** Decodes m >= 1 integers and stores x / divisor in out. */
+/** Running integer and difference of a sequence being decoded, with the format's range checks. */
+class SequenceState {
+  constructor(
+    public x: number,
+    public delta: number,
+    readonly order: number,
+  ) {}
+
+  /** Applies residual u; false if it or the result leaves the range the encoder writes. */
+  accept(u: number): boolean {
+    if (!(u < 2 ** 53)) return false;
+    if (this.order === 1) this.x += unzigzag(u);
+    else this.delta += unzigzag(u);
+    return this.step();
+  }
+
+  /** Applies a zero residual. */
+  step(): boolean {
+    if (this.order === 2) {
+      if (!(this.delta >= -2 * INT_LIMIT && this.delta < 2 * INT_LIMIT)) return false;
+      this.x += this.delta;
+    }
+    return inIntRange(this.x);
+  }
+}
+
+function decodeHuffmanResiduals(
+  r: BitReader, m: number, state: SequenceState, out: Float64Array, divisor: number, section: number,
+): void {
+  const limitBits = r.lenBytes * 8;
+  const headerPos = r.pos;
+  const k = r.small(6);
+  const top = r.small(6);
+  if (k > RICE_MAX_K || top === 0) throw new DecodeFailure(E_CORRUPT, section, headerPos, limitBits);
+  const lengths = new Uint8Array(top + 1);
+  for (let s = 0; s <= top; s++) {
+    const len = r.small(4);
+    if (len > HUFF_MAX_LEN) throw new DecodeFailure(E_CORRUPT, section, headerPos, limitBits);
+    lengths[s] = len;
+  }
+  const { codes, kraft } = assignCodes(lengths);
+  if (kraft > 1 << HUFF_MAX_LEN) throw new DecodeFailure(E_CORRUPT, section, headerPos, limitBits);
+  const table = new Uint16Array(1 << HUFF_MAX_LEN);
+  for (let s = 0; s <= top; s++) {
+    const len = lengths[s]!;
+    if (len === 0) continue;
+    const start = codes[s]! << (HUFF_MAX_LEN - len);
+    table.fill((s << 4) | len, start, start + (1 << (HUFF_MAX_LEN - len)));
+  }
+  for (let first = state.order; first < m; first += RICE_BLOCK_LEN) {
+    const cnt = Math.min(RICE_BLOCK_LEN, m - first);
+    const groupPos = r.pos;
+    for (let j = 0; j < cnt; j++) {
+      const at = r.pos;
+      const entry = table[r.small(HUFF_MAX_LEN)]!;
+      r.pos = at;
+      const len = entry & 15;
+      const symbol = entry >>> 4;
+      if (len === 0) throw new DecodeFailure(E_CORRUPT, section, at, limitBits);
+      r.pos += len;
+      let u: number;
+      if (symbol < top) u = symbol * 2 ** k + r.num(k);
+      else {
+        const width = r.small(6) + 1;
+        u = width > MAX_FIELD_WIDTH ? Infinity : r.num(width);
+      }
+      if (!state.accept(u)) throw new DecodeFailure(E_CORRUPT, section, groupPos, limitBits);
+      out[first + j] = state.x / divisor;
+    }
+    if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
+  }
+}
+
+/** How one integer sequence of a chunk is coded, as reported by inspectChunkReference. */
+export interface SequenceLayout {
+  order: number;
+  coder: 'rice' | 'huffman';
+}
+
+/** The encodings a chunk uses, for tests, benchmarks and debugging. */
+export interface ChunkLayout {
+  n: number;
+  timestampCodec: 'none' | 'constDelta' | 'intSequence' | 'xor';
+  valueCodec: 'none' | 'const' | 'decimal' | 'xor';
+  decimalScale?: number;
+  timestampSequence?: SequenceLayout;
+  valueSequence?: SequenceLayout;
+}
+
+// Set only while inspectChunkReference decodes, so decodeIntSeq can report what it read.
+let layoutSink: ChunkLayout | undefined;
+
 function decodeIntSeq(r: BitReader, m: number, out: Float64Array, divisor: number, section: number): void {
   const limitBits = r.lenBytes * 8;
   const startPos = r.pos;
-  const order = m >= 2 && r.small(1) !== 0 ? 2 : 1;
+  let order = 1;
+  let coder = CODER_RICE;
+  if (m >= 2) {
+    order = r.small(1) !== 0 ? 2 : 1;
+    coder = r.small(1);
+  }
+  if (layoutSink !== undefined) {
+    const seq: SequenceLayout = { order, coder: coder === CODER_HUFFMAN ? 'huffman' : 'rice' };
+    if (section === SECTION_TIMESTAMPS) layoutSink.timestampSequence = seq;
+    else layoutSink.valueSequence = seq;
+  }
   const x0u = r.varBits(MAX_FIELD_WIDTH);
-  let x = unzigzag(x0u);
-  if (x0u < 0 || !inIntRange(x)) throw new DecodeFailure(E_CORRUPT, section, startPos, limitBits);
-  out[0] = x / divisor;
+  const state = new SequenceState(unzigzag(x0u), 0, order);
+  if (x0u < 0 || !inIntRange(state.x)) throw new DecodeFailure(E_CORRUPT, section, startPos, limitBits);
+  out[0] = state.x / divisor;
   if (m === 1) {
     if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
     return;
   }
-  let delta = 0;
   if (order === 2) {
     const du = r.varBits(MAX_FIELD_WIDTH);
-    delta = unzigzag(du);
-    x += delta;
-    if (du < 0 || !inIntRange(x)) throw new DecodeFailure(E_CORRUPT, section, r.pos, limitBits);
-    out[1] = x / divisor;
+    state.delta = unzigzag(du);
+    state.x += state.delta;
+    if (du < 0 || !inIntRange(state.x)) throw new DecodeFailure(E_CORRUPT, section, r.pos, limitBits);
+    out[1] = state.x / divisor;
+  }
+  if (coder === CODER_HUFFMAN) {
+    decodeHuffmanResiduals(r, m, state, out, divisor, section);
+    if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
+    return;
   }
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
@@ -532,20 +852,9 @@ function decodeIntSeq(r: BitReader, m: number, out: Float64Array, divisor: numbe
     }
     prevK = k;
     for (let j = 0; j < cnt; j++) {
-      if (k !== RICE_ZERO_BLOCK) {
-        const u = readRice(r, k);
-        if (!(u < 2 ** 53)) throw new DecodeFailure(E_CORRUPT, section, blockPos, limitBits);
-        if (order === 1) x += unzigzag(u);
-        else delta += unzigzag(u);
-      }
-      if (order === 2) {
-        if (!(delta >= -2 * INT_LIMIT && delta < 2 * INT_LIMIT)) {
-          throw new DecodeFailure(E_CORRUPT, section, blockPos, limitBits);
-        }
-        x += delta;
-      }
-      if (!inIntRange(x)) throw new DecodeFailure(E_CORRUPT, section, blockPos, limitBits);
-      out[first + j] = x / divisor;
+      const ok = k === RICE_ZERO_BLOCK ? state.step() : state.accept(readRice(r, k));
+      if (!ok) throw new DecodeFailure(E_CORRUPT, section, blockPos, limitBits);
+      out[first + j] = state.x / divisor;
     }
     if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
   }
@@ -561,27 +870,24 @@ function isCodedInteger(t: number): boolean {
 
 interface TimestampPlan {
   mode: number;
-  order: number;
-  ints: Float64Array;
+  seq: IntSeqPlan | undefined;
 }
 
 function planTimestamps(ts: Float64Array, tsWords: Uint32Array): TimestampPlan {
   const n = ts.length;
-  if (n === 0) return { mode: TS_NONE, order: 1, ints: ts };
+  if (n === 0) return { mode: TS_NONE, seq: undefined };
   let constDelta = true;
   let delta = 0;
   for (let i = 0; i < n; i++) {
     const t = ts[i]!;
-    if (!isCodedInteger(t)) return { mode: TS_XOR, order: 1, ints: ts };
+    if (!isCodedInteger(t)) return { mode: TS_XOR, seq: undefined };
     if (i === 1) delta = t - ts[0]!;
     else if (i > 1 && t - ts[i - 1]! !== delta) constDelta = false;
   }
-  if (constDelta) return { mode: TS_CONST_DELTA, order: 1, ints: ts };
-  const cost1 = intSeqCost(ts, 1);
-  const cost2 = intSeqCost(ts, 2);
-  const order = cost2 < cost1 ? 2 : 1;
-  if (xorFloatsCost(tsWords, n) < Math.min(cost1, cost2)) return { mode: TS_XOR, order, ints: ts };
-  return { mode: TS_INT_RICE, order, ints: ts };
+  if (constDelta) return { mode: TS_CONST_DELTA, seq: undefined };
+  const seq = planIntSeq(ts);
+  if (xorFloatsCost(tsWords, n) < seq.bits) return { mode: TS_XOR, seq };
+  return { mode: TS_INT_RICE, seq };
 }
 
 function encodeTimestamps(w: BitWriter, plan: TimestampPlan, ts: Float64Array, tsWords: Uint32Array): void {
@@ -590,7 +896,7 @@ function encodeTimestamps(w: BitWriter, plan: TimestampPlan, ts: Float64Array, t
     w.varBits(zigzag(ts[0]!));
     if (n >= 2) w.varBits(zigzag(ts[1]! - ts[0]!));
   } else if (plan.mode === TS_INT_RICE) {
-    encodeIntSeq(w, ts, plan.order);
+    encodeIntSeq(w, ts, plan.seq!);
   } else if (plan.mode === TS_XOR) {
     encodeXorFloats(w, tsWords, n);
   }
@@ -628,41 +934,43 @@ function fitsScale(v: number, p: number): boolean {
 export function detectDecimalScaleReference(values: Float64Array): number {
   let d = 0;
   let p = POW10[0]!;
+  // Values from the last increase of d on were checked at the final d; only earlier ones are re-checked.
+  let checkedFrom = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    while (!fitsScale(v, p)) {
+    if (fitsScale(v, p)) continue;
+    do {
       if (++d > MAX_DECIMAL_SCALE) return -1;
       p = POW10[d]!;
-    }
+    } while (!fitsScale(v, p));
+    checkedFrom = i;
   }
-  for (let i = 0; i < values.length; i++) if (!fitsScale(values[i]!, p)) return -1;
+  for (let i = 0; i < checkedFrom; i++) if (!fitsScale(values[i]!, p)) return -1;
   return d;
 }
 
 interface ValuePlan {
   mode: number;
   scale: number;
-  order: number;
+  seq: IntSeqPlan | undefined;
   ints: Float64Array;
 }
 
 function planValues(values: Float64Array, words: Uint32Array): ValuePlan {
   const n = values.length;
   const none = new Float64Array(0);
-  if (n === 0) return { mode: VALUES_NONE, scale: 0, order: 1, ints: none };
+  if (n === 0) return { mode: VALUES_NONE, scale: 0, seq: undefined, ints: none };
   let same = true;
   for (let i = 1; i < n && same; i++) same = words[2 * i] === words[0] && words[2 * i + 1] === words[1];
-  if (same) return { mode: VALUES_CONST, scale: 0, order: 1, ints: none };
+  if (same) return { mode: VALUES_CONST, scale: 0, seq: undefined, ints: none };
   const d = detectDecimalScaleReference(values);
-  if (d < 0) return { mode: VALUES_XOR, scale: 0, order: 1, ints: none };
+  if (d < 0) return { mode: VALUES_XOR, scale: 0, seq: undefined, ints: none };
   const p = POW10[d]!;
   const ints = new Float64Array(n);
   for (let i = 0; i < n; i++) ints[i] = nearest(values[i]! * p);
-  const cost1 = intSeqCost(ints, 1);
-  const cost2 = intSeqCost(ints, 2);
-  const order = cost2 < cost1 ? 2 : 1;
-  if (xorFloatsCost(words, n) < SCALE_BITS + Math.min(cost1, cost2)) return { mode: VALUES_XOR, scale: d, order, ints };
-  return { mode: VALUES_DECIMAL, scale: d, order, ints };
+  const seq = planIntSeq(ints);
+  if (xorFloatsCost(words, n) < SCALE_BITS + seq.bits) return { mode: VALUES_XOR, scale: d, seq, ints };
+  return { mode: VALUES_DECIMAL, scale: d, seq, ints };
 }
 
 function encodeValues(w: BitWriter, plan: ValuePlan, words: Uint32Array, n: number): void {
@@ -670,7 +978,7 @@ function encodeValues(w: BitWriter, plan: ValuePlan, words: Uint32Array, n: numb
     w.word(words[1]!, words[0]!, 64);
   } else if (plan.mode === VALUES_DECIMAL) {
     w.small(plan.scale, SCALE_BITS);
-    encodeIntSeq(w, plan.ints, plan.order);
+    encodeIntSeq(w, plan.ints, plan.seq!);
   } else if (plan.mode === VALUES_XOR) {
     encodeXorFloats(w, words, n);
   }
@@ -683,6 +991,7 @@ function decodeValues(r: BitReader, mode: number, n: number, out: Float64Array):
     const at = r.pos;
     const d = r.small(SCALE_BITS);
     if (d > MAX_DECIMAL_SCALE) throw new DecodeFailure(E_CORRUPT, section, at, r.lenBytes * 8);
+    if (layoutSink !== undefined) layoutSink.decimalScale = d;
     return decodeIntSeq(r, n, out, POW10[d]!, section);
   }
   if (mode === VALUES_XOR) return decodeXorFloats(r, n, words, section);
@@ -838,4 +1147,26 @@ export function decodeChunkReference(bytes: Uint8Array, cap = CHUNK_MAX_POINTS):
   } catch (e) {
     throw toDecodeError(e, bytes);
   }
+}
+
+const TS_CODEC_NAMES = ['none', 'constDelta', 'intSequence', 'xor'] as const;
+const VALUE_CODEC_NAMES = ['none', 'const', 'decimal', 'xor'] as const;
+
+/** Decodes the chunk and reports which encodings it uses; throws ChunkDecodeError like decodeChunkReference. */
+export function inspectChunkReference(bytes: Uint8Array): ChunkLayout {
+  const { n, valueMode, tsMode } = (() => {
+    try {
+      return parseHeader(bytes);
+    } catch (e) {
+      throw toDecodeError(e, bytes);
+    }
+  })();
+  const layout: ChunkLayout = { n, timestampCodec: TS_CODEC_NAMES[tsMode]!, valueCodec: VALUE_CODEC_NAMES[valueMode]! };
+  layoutSink = layout;
+  try {
+    decodeChunkReference(bytes);
+  } finally {
+    layoutSink = undefined;
+  }
+  return layout;
 }

@@ -5,9 +5,13 @@
  * source (one per host, per key…) pay a map lookup per point, then a metric-id lookup in the
  * tag set's own small map. A cached tag set is re-checked against the object (same keys, same
  * values, same order: a for-in and reference compares, ~8 per point for TSBS) unless the object
- * is frozen, because a caller may mutate and reuse its tags object. Objects seen for the first
- * time are validated and keyed by their canonical string, so equal tag sets in different
- * objects share one entry.
+ * is frozen, because a caller may mutate and reuse its tags object.
+ *
+ * Objects seen for the first time (a server decoding each request into fresh objects) are
+ * looked up by a raw key built in their own key order (`k=<length>:v…`, unambiguous because tag
+ * keys cannot contain `=`): equal to a key seen before means the same, already validated keys
+ * and values, so validation, sorting and escaping are skipped. Only a new raw key is validated
+ * and keyed by its canonical string, so equal tag sets in any key order share one entry.
  */
 import {
   canonicalTags, validateMetricId, validateMetricType, validateTags, EMPTY_TAGS,
@@ -52,6 +56,22 @@ export class TagSet {
   }
 }
 
+/**
+ * `k=<value length>:value` for each own key in enumeration order, or undefined when `tags` is
+ * not a plain object of strings (validation then reports why).
+ */
+function rawTagKey(tags: unknown): string | undefined {
+  if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) return undefined;
+  let key = '';
+  for (const k in tags as Record<string, unknown>) {
+    const v = (tags as Record<string, unknown>)[k];
+    // A key holding `=` (never valid) could forge another tag set's raw key: validate it instead.
+    if (typeof v !== 'string' || k.includes('=')) return undefined;
+    key += `${k}=${v.length}:${v}`;
+  }
+  return key;
+}
+
 /** A series first seen in the batch being built; created only if the whole batch is valid. */
 interface NewSeries {
   metricId: string;
@@ -63,6 +83,7 @@ export class SeriesResolver {
   readonly #index: SeriesIndex;
   #byObject = new WeakMap<object, TagSet>();
   readonly #byCanonical = new Map<string, TagSet>();
+  readonly #byRawKey = new Map<string, TagSet>();
   #empty = TagSet.of(EMPTY_TAGS);
   #generation: number;
   // Per batch: series seen for the first time, by key → temporary index.
@@ -80,6 +101,7 @@ export class SeriesResolver {
       this.#generation = this.#index.generation;
       this.#byObject = new WeakMap();
       this.#byCanonical.clear();
+      this.#byRawKey.clear();
       this.#empty = TagSet.of(EMPTY_TAGS);
     }
     this.#batchNewByKey.clear();
@@ -98,6 +120,14 @@ export class SeriesResolver {
   }
 
   tagSetSlow(tags: unknown, index: number): TagSet {
+    const rawKey = rawTagKey(tags);
+    if (rawKey !== undefined) {
+      const known = this.#byRawKey.get(rawKey);
+      if (known !== undefined) {
+        this.#byObject.set(tags as object, known);
+        return known;
+      }
+    }
     const valid = validateTags(tags, index);
     const fresh = TagSet.of(valid);
     let entry = this.#byCanonical.get(fresh.canonical);
@@ -109,6 +139,7 @@ export class SeriesResolver {
     // other object holding the same tags.
     const alias = entry === fresh ? fresh : new TagSet(fresh.keys, fresh.values, entry.tags, entry.canonical, entry.ids);
     this.#byObject.set(tags as object, alias);
+    if (rawKey !== undefined) this.#byRawKey.set(rawKey, alias);
     return alias;
   }
 

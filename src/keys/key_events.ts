@@ -39,7 +39,11 @@ export const EVENT_COUNTER_METRIC: Readonly<Record<KeyEventType, string>> = {
   policy_violation: 'crypto.key.policy_violations',
   security_event: 'crypto.key.security_events',
 };
-export const KEY_COUNTER_METRICS: readonly string[] = Object.values(EVENT_COUNTER_METRIC);
+export const KEY_COUNTER_METRICS: readonly string[] = KEY_EVENT_TYPES.map((t) => EVENT_COUNTER_METRIC[t]);
+/** Position of each event type's counter in KEY_COUNTER_METRICS (per-key totals are arrays). */
+export const EVENT_COUNTER_INDEX: Readonly<Record<KeyEventType, number>> = Object.fromEntries(
+  KEY_EVENT_TYPES.map((t, i) => [t, i]),
+) as Record<KeyEventType, number>;
 
 export const KEY_GAUGE_METRICS = {
   ageDays: 'crypto.key.age_days',

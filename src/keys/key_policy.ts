@@ -202,10 +202,43 @@ function addCidr(list: BlockList, cidr: string, path: string): void {
   list.addSubnet(address, prefix, type);
 }
 
+/**
+ * Per-policy memo of answers that depend only on a string (algorithm, source address): an
+ * event batch asks the same few questions thousands of times, and BlockList.check allocates
+ * a SocketAddress per call (5 % of ingest time in bench/key_events.bench.ts before this).
+ */
+interface PolicyMemo {
+  algorithm: Map<string, PolicyFinding | null>;
+  budget: Map<string, OperationBudget | null>;
+  source: Map<string, boolean>;
+}
+const memos = new WeakMap<KeyPolicy, PolicyMemo>();
+/** Bound on remembered source addresses; the memo restarts when full. */
+const MAX_MEMO_SOURCES = 65_536;
+
+function memoOf(policy: KeyPolicy): PolicyMemo {
+  let m = memos.get(policy);
+  if (m === undefined) {
+    m = { algorithm: new Map(), budget: new Map(), source: new Map() };
+    memos.set(policy, m);
+  }
+  return m;
+}
+
 /** Whether `ip` lies in the allowed networks (always true when no list is configured). */
 export function isAllowedSource(policy: KeyPolicy, ip: string): boolean {
-  const list = policy.allowedNetworkList;
-  if (list === null) return true;
+  if (policy.allowedNetworkList === null) return true;
+  const memo = memoOf(policy).source;
+  let ok = memo.get(ip);
+  if (ok === undefined) {
+    if (memo.size >= MAX_MEMO_SOURCES) memo.clear();
+    ok = checkSource(policy.allowedNetworkList, ip);
+    memo.set(ip, ok);
+  }
+  return ok;
+}
+
+function checkSource(list: BlockList, ip: string): boolean {
   const family = isIP(ip);
   if (family === 0) return false;
   if (list.check(ip, family === 4 ? 'ipv4' : 'ipv6')) return true;
@@ -217,13 +250,28 @@ export function isAllowedSource(policy: KeyPolicy, ip: string): boolean {
 
 /** The budget that applies to a key's algorithm, if any (the first that matches). */
 export function budgetFor(policy: KeyPolicy, algorithm: string): OperationBudget | null {
-  const name = compactAlgorithmName(algorithm);
-  for (const b of policy.operationBudgets) if (b.algorithms.some((g) => globMatches(g, name))) return b;
-  return null;
+  const memo = memoOf(policy).budget;
+  let found = memo.get(algorithm);
+  if (found === undefined) {
+    const name = compactAlgorithmName(algorithm);
+    found = policy.operationBudgets.find((b) => b.algorithms.some((g) => globMatches(g, name))) ?? null;
+    memo.set(algorithm, found);
+  }
+  return found;
 }
 
 /** Why the algorithm breaks policy, or null. */
 export function algorithmFinding(policy: KeyPolicy, algorithm: string): PolicyFinding | null {
+  const memo = memoOf(policy).algorithm;
+  let found = memo.get(algorithm);
+  if (found === undefined) {
+    found = findAlgorithmProblem(policy, algorithm);
+    memo.set(algorithm, found);
+  }
+  return found;
+}
+
+function findAlgorithmProblem(policy: KeyPolicy, algorithm: string): PolicyFinding | null {
   const name = compactAlgorithmName(algorithm);
   const strength = algorithmStrength(algorithm);
   const hmacName = strength.family === 'HMAC' && strength.hash !== null ? `HMAC${strength.hash}` : null;

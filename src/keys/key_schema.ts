@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS policy_violations (
   source_ip TEXT
 );
 CREATE INDEX IF NOT EXISTS policy_violations_by_key ON policy_violations (key_id, timestamp);
+CREATE TABLE IF NOT EXISTS meta (
+  name TEXT PRIMARY KEY,
+  value REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS open_conditions (
   key_id TEXT NOT NULL,
   rule TEXT NOT NULL,
@@ -61,4 +65,9 @@ export const SQL = {
   selectOpenConditions: 'SELECT key_id, rule, since FROM open_conditions',
   insertOpenCondition: 'INSERT OR IGNORE INTO open_conditions (key_id, rule, since) VALUES (?, ?, ?)',
   deleteOpenCondition: 'DELETE FROM open_conditions WHERE key_id = ? AND rule = ?',
+  selectMeta: 'SELECT value FROM meta WHERE name = ?',
+  upsertMeta: 'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
 } as const;
+
+/** meta.name of the oldest timestamp ever written behind a counter series' newest point. */
+export const META_MIN_BACKFILL_TS = 'min_backfill_ts';

@@ -10,28 +10,34 @@
  * Counters are cumulative (Prometheus semantics): each point of `crypto.key.encryption_ops`
  * for a key is the total of encrypt operations on that key so far, so `last`/`max` gives
  * the count and `rate` the operations per second. Totals are not stored in keys.db: at open
- * they are recovered as the largest stored value of each (metric, key_id), which is exact
- * because a total only grows in write order. Events of one batch are applied in timestamp
- * order; within a batch several events of one series at the same millisecond become one point.
+ * they are recovered from the engine as the largest stored value of each (metric, key_id),
+ * exact because a total only grows in write order. The newest point of a series holds that
+ * value unless points were later written behind it (an import of older events); the oldest
+ * such timestamp is kept in keys.db, and only the range from it onwards is scanned for a
+ * larger value, so a restart reads one point per series in the usual case. Events of one batch are applied in timestamp
+ * order; within a batch, events of one series in the same `resolutionMs` window (default
+ * 1 s) share one point, stamped with the last of them: a hot key costs one point per second,
+ * not one per event, and the counts stay exact.
  *
  * Batches are applied one at a time (a promise chain): each batch's totals build on the
  * previous batch's, and a batch the engine refuses is rolled back out of the totals before the
  * next starts. Key state changes are committed to keys.db before the points are written: the
- * events happened even if the engine write fails, and a retried batch re-applies them idempotently.
+ * events happened even if the engine write fails. A retried batch re-applies its state
+ * changes harmlessly, but its budgeted operations count twice towards the key's budget.
  */
 import { join } from 'node:path';
-import type { ColumnarSeries, MetricsSystem } from '../model/api.js';
-import type { Tags } from '../model/metric.js';
+import type { MetricsSystem } from '../model/api.js';
+import type { MetricDataPoint, Tags } from '../model/metric.js';
 import {
-  EVENT_COUNTER_METRIC, KEY_COUNTER_METRICS, KEY_GAUGE_METRICS, validateKeyEventBatch,
+  EVENT_COUNTER_INDEX, KEY_COUNTER_METRICS, KEY_GAUGE_METRICS, validateKeyEventBatch,
   type KeyEvent,
 } from './key_events.js';
 import {
-  applyKeyPatch, daysUntilExpiry, isRotationOverdue, keyAgeDays, MS_PER_DAY, validateKeyId, validateNewKey,
+  applyKeyPatch, daysUntilExpiry, isRotationOverdue, keyAgeDays, MS_PER_DAY, validateNewKey,
   type KeyRecord, type KeyState,
 } from './key_model.js';
-import { budgetFor, eventUseFindings, keyConditionFindings, parseKeyPolicy, type KeyPolicy, type OperationBudget, type PolicyFinding } from './key_policy.js';
-import { KEYS_DB_FILE } from './key_schema.js';
+import { budgetFor, eventUseFindings, keyConditionFindings, parseKeyPolicy, type KeyPolicy, type PolicyFinding } from './key_policy.js';
+import { KEYS_DB_FILE, META_MIN_BACKFILL_TS } from './key_schema.js';
 import { KeyStore, type ViolationRecord } from './key_store.js';
 import { compactAlgorithmName } from './algorithm_strength.js';
 
@@ -42,6 +48,11 @@ export interface KeyServiceOptions {
   path?: string;
   /** Clock (epoch ms), injectable for tests. */
   now?: () => number;
+  /**
+   * Window within which a batch's events of one series share a point (the last event's time).
+   * Default 1000; 1 keeps one point per distinct millisecond.
+   */
+  resolutionMs?: number;
 }
 
 export interface KeyListFilter {
@@ -77,66 +88,105 @@ export class KeyConflictError extends Error {
 
 /** States an event can never leave: a compromised key stays compromised. */
 const TERMINAL: ReadonlySet<KeyState> = new Set<KeyState>(['revoked', 'compromised']);
-const SEP = '\u0000';
 const MAX_TIME_MS = Date.UTC(2200, 0, 1);
+const COUNTERS = KEY_COUNTER_METRICS.length;
+const VIOLATION_COUNTER = EVENT_COUNTER_INDEX.policy_violation;
+const EXPIRED_COUNTER = EVENT_COUNTER_INDEX.expired;
+/**
+ * Budget counters (operations_since_rotation) are written to keys.db at most this often
+ * unless the batch commits anyway: per-batch upserts of every used key cost a third of ingest
+ * time in bench/key_events.bench.ts. A crash loses at most this much budget counting, which
+ * is immaterial against budgets of 2^32 operations.
+ */
+const BUDGET_FLUSH_MS = 1000;
 
-/** Accumulates the points of one batch as columns, one entry per series. */
-class SeriesBatch {
-  readonly #series = new Map<string, { metricId: string; metricType: 'counter' | 'gauge'; tags: Tags; timestamps: number[]; values: number[] }>();
-  points = 0;
+/** A registered key and its working state. */
+interface KeyRuntime {
+  record: KeyRecord;
+  /** Small integer identity of this key in this process; series ids derive from it. */
+  ordinal: number;
+  /** Tags of the key's derived series (rebuilt when the record changes). */
+  tags: Tags;
+  /** Running total per counter, indexed like KEY_COUNTER_METRICS. */
+  totals: Float64Array;
+  /** Newest timestamp written per counter (−Infinity: none), to notice backfill. */
+  newestTs: Float64Array;
+  /** Open policy conditions: rule → since (epoch ms). */
+  open: Map<string, number>;
+}
 
-  /** Coalesces with the series' previous point when it has the same timestamp (last value wins). */
-  add(seriesKey: string, metricId: string, metricType: 'counter' | 'gauge', tags: Tags, timestamp: number, value: number): void {
-    let s = this.#series.get(seriesKey);
-    if (s === undefined) {
-      s = { metricId, metricType, tags, timestamps: [], values: [] };
-      this.#series.set(seriesKey, s);
-    }
-    const last = s.timestamps.length - 1;
-    if (last >= 0 && s.timestamps[last] === timestamp) {
-      s.values[last] = value;
+/** The points of one batch; counter points of one series within `resolutionMs` share one. */
+class PointBatch {
+  readonly points: MetricDataPoint[] = [];
+  readonly #last = new Map<number, MetricDataPoint>();
+  constructor(readonly resolutionMs: number) {}
+
+  counter(seriesId: number, metricId: string, tags: Tags, timestamp: number, value: number): void {
+    const last = this.#last.get(seriesId);
+    if (last !== undefined && Math.floor((last.timestamp as number) / this.resolutionMs) === Math.floor(timestamp / this.resolutionMs) && timestamp >= (last.timestamp as number)) {
+      last.timestamp = timestamp;
+      last.value = value;
       return;
     }
-    s.timestamps.push(timestamp);
-    s.values.push(value);
-    this.points++;
+    const p: MetricDataPoint = { metricId, metricType: 'counter', tags, timestamp, value };
+    this.#last.set(seriesId, p);
+    this.points.push(p);
   }
 
-  columns(): ColumnarSeries[] {
-    return [...this.#series.values()];
+  gauge(metricId: string, tags: Tags, timestamp: number, value: number): void {
+    this.points.push({ metricId, metricType: 'gauge', tags, timestamp, value });
   }
+}
+
+interface BatchChanges {
+  batch: PointBatch;
+  /** Totals before each change, for rollback, as parallel columns (no tuple per event). */
+  undoKeys: KeyRuntime[];
+  undoCounters: number[];
+  undoValues: number[];
+  violations: ViolationRecord[];
+  changed: Set<KeyRuntime>;
+  opened: Array<{ keyId: string; rule: string; since: number }>;
+  closed: Array<{ keyId: string; rule: string }>;
+}
+
+function newChanges(resolutionMs: number): BatchChanges {
+  return { batch: new PointBatch(resolutionMs), undoKeys: [], undoCounters: [], undoValues: [], violations: [], changed: new Set(), opened: [], closed: [] };
 }
 
 export class KeyService {
   readonly #system: MetricsSystem;
   readonly #store: KeyStore;
   readonly #now: () => number;
-  readonly #keys = new Map<string, KeyRecord>();
-  /** `${metric}\0${key_id}` → running total. */
-  readonly #totals = new Map<string, number>();
-  /** `${key_id}\0${rule}` of conditions currently recorded as violated. */
-  readonly #open = new Map<string, number>();
-  /** Tags of the derived series of a key, built once per key version. */
-  readonly #seriesTags = new Map<string, Tags>();
-  readonly #budgetByAlgorithm = new Map<string, OperationBudget | null>();
+  readonly #resolutionMs: number;
+  readonly #keys = new Map<string, KeyRuntime>();
+  readonly #budgetDirty = new Set<KeyRuntime>();
+  /** Oldest timestamp ever written behind a series' newest point; null: never. */
+  #minBackfillTs: number | null = null;
+  #minBackfillDirty = false;
+  #lastBudgetFlush = 0;
+  #nextOrdinal = 0;
   #chain: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
   readonly policy: KeyPolicy;
 
-  private constructor(system: MetricsSystem, store: KeyStore, policy: KeyPolicy, now: () => number) {
+  private constructor(system: MetricsSystem, store: KeyStore, policy: KeyPolicy, now: () => number, resolutionMs: number) {
     this.#system = system;
     this.#store = store;
     this.policy = policy;
     this.#now = now;
+    this.#resolutionMs = resolutionMs;
   }
 
   static async open(system: MetricsSystem, options: KeyServiceOptions = {}): Promise<KeyService> {
+    const resolutionMs = options.resolutionMs ?? 1000;
+    if (!Number.isInteger(resolutionMs) || resolutionMs < 1) throw new RangeError(`options.resolutionMs=${resolutionMs} must be a positive integer`);
     const store = new KeyStore(options.path ?? join(system.dataDirectory, KEYS_DB_FILE));
-    const service = new KeyService(system, store, options.policy ?? parseKeyPolicy(undefined), options.now ?? Date.now);
+    const service = new KeyService(system, store, options.policy ?? parseKeyPolicy(undefined), options.now ?? Date.now, resolutionMs);
     try {
-      for (const k of store.loadKeys()) service.#keys.set(k.key_id, k);
-      for (const o of store.loadOpenConditions()) service.#open.set(o.key_id + SEP + o.rule, o.since);
+      for (const k of store.loadKeys()) service.#addRuntime(k);
+      for (const o of store.loadOpenConditions()) service.#keys.get(o.key_id)?.open.set(o.rule, o.since);
       await service.#recoverTotals();
     } catch (err) {
       store.close();
@@ -145,19 +195,35 @@ export class KeyService {
     return service;
   }
 
+  #addRuntime(record: KeyRecord): KeyRuntime {
+    const rt: KeyRuntime = {
+      record, ordinal: this.#nextOrdinal++, tags: seriesTags(record), totals: new Float64Array(COUNTERS),
+      newestTs: new Float64Array(COUNTERS).fill(-Infinity), open: new Map(),
+    };
+    this.#keys.set(record.key_id, rt);
+    return rt;
+  }
+
   async #recoverTotals(): Promise<void> {
-    for (const metric of KEY_COUNTER_METRICS) {
-      // Largest, not newest: an import of older events writes larger totals at older times.
-      // Grouping by key_id merges the series a key had before a PATCH changed its tags.
+    this.#minBackfillTs = this.#store.meta(META_MIN_BACKFILL_TS);
+    for (let i = 0; i < COUNTERS; i++) {
+      const metricPattern = KEY_COUNTER_METRICS[i]!;
+      // A key has several series when a PATCH changed its tags; the largest value wins.
+      for (const p of await this.#system.latest(metricPattern)) {
+        const rt = p.tags.key_id === undefined ? undefined : this.#keys.get(p.tags.key_id);
+        if (rt === undefined) continue;
+        if (p.value > rt.totals[i]!) rt.totals[i] = p.value;
+        if (p.timestamp > rt.newestTs[i]!) rt.newestTs[i] = p.timestamp;
+      }
+      if (this.#minBackfillTs === null) continue;
+      // Points written behind the newest one all lie at or after minBackfillTs.
       const perKey = await this.#system.queryAggregated({
-        metricPattern: metric, startTime: 0, endTime: MAX_TIME_MS, aggregation: 'max', interval: '1w', groupBy: ['key_id'],
+        metricPattern, startTime: this.#minBackfillTs, endTime: MAX_TIME_MS, aggregation: 'max', interval: '1w', groupBy: ['key_id'],
       });
       for (const s of perKey) {
-        const keyId = s.tags.key_id;
-        if (keyId === undefined) continue;
-        let max = 0;
-        for (const v of s.values) if (v > max) max = v;
-        this.#totals.set(metric + SEP + keyId, max);
+        const rt = s.tags.key_id === undefined ? undefined : this.#keys.get(s.tags.key_id);
+        if (rt === undefined) continue;
+        for (const v of s.values) if (v > rt.totals[i]!) rt.totals[i] = v;
       }
     }
   }
@@ -168,18 +234,18 @@ export class KeyService {
     const key = validateNewKey(body, this.#now());
     if (this.#keys.has(key.key_id)) throw new KeyConflictError(key.key_id);
     this.#store.commit({ keys: [key], violations: [], openedConditions: [], closedConditions: [] });
-    this.#keys.set(key.key_id, key);
-    return { ...key };
+    this.#addRuntime(key);
+    return copy(key);
   }
 
   updateKey(keyId: string, body: unknown): KeyRecord {
-    const current = this.#keys.get(keyId);
-    if (current === undefined) throw new KeyNotFoundError(keyId);
-    const next = applyKeyPatch(current, body, this.#now());
+    const rt = this.#keys.get(keyId);
+    if (rt === undefined) throw new KeyNotFoundError(keyId);
+    const next = applyKeyPatch(rt.record, body, this.#now());
     this.#store.commit({ keys: [next], violations: [], openedConditions: [], closedConditions: [] });
-    this.#keys.set(keyId, next);
-    this.#seriesTags.delete(keyId);
-    return { ...next };
+    rt.record = next;
+    rt.tags = seriesTags(next);
+    return copy(next);
   }
 
   hasKey(keyId: string): boolean {
@@ -187,15 +253,15 @@ export class KeyService {
   }
 
   getKey(keyId: string): KeyRecord | undefined {
-    const k = this.#keys.get(keyId);
-    return k === undefined ? undefined : { ...k, tags: { ...k.tags } };
+    const rt = this.#keys.get(keyId);
+    return rt === undefined ? undefined : copy(rt.record);
   }
 
   listKeys(filter: KeyListFilter = {}): KeyRecord[] {
     const now = this.#now();
     const alg = filter.algorithm === undefined ? undefined : compactAlgorithmName(filter.algorithm);
     const out: KeyRecord[] = [];
-    for (const k of this.#keys.values()) {
+    for (const { record: k } of this.#keys.values()) {
       if (filter.state !== undefined && k.state !== filter.state) continue;
       if (alg !== undefined && compactAlgorithmName(k.algorithm) !== alg) continue;
       if (filter.owner !== undefined && k.owner !== filter.owner) continue;
@@ -204,7 +270,7 @@ export class KeyService {
       if (filter.expiringWithinDays !== undefined) {
         if (k.expires_at === null || k.expires_at < now || k.expires_at > now + filter.expiringWithinDays * MS_PER_DAY) continue;
       }
-      out.push({ ...k, tags: { ...k.tags } });
+      out.push(copy(k));
     }
     out.sort((a, b) => (a.key_id < b.key_id ? -1 : a.key_id > b.key_id ? 1 : 0));
     return out;
@@ -220,7 +286,9 @@ export class KeyService {
 
   /** Running total of a derived counter (tests and the CLI summary). */
   total(metricId: string, keyId: string): number {
-    return this.#totals.get(metricId + SEP + keyId) ?? 0;
+    const i = KEY_COUNTER_METRICS.indexOf(metricId);
+    const rt = this.#keys.get(keyId);
+    return i < 0 || rt === undefined ? 0 : rt.totals[i]!;
   }
 
   // ---- events ----------------------------------------------------------------------------
@@ -247,82 +315,81 @@ export class KeyService {
     return run;
   }
 
-  #tagsOf(key: KeyRecord): Tags {
-    let tags = this.#seriesTags.get(key.key_id);
-    if (tags === undefined) {
-      tags = { key_id: key.key_id, key_type: key.key_type, algorithm: key.algorithm, backend: key.backend, owner: key.owner };
-      this.#seriesTags.set(key.key_id, tags);
-    }
-    return tags;
-  }
-
-  #budgetOf(key: KeyRecord): OperationBudget | null {
-    let b = this.#budgetByAlgorithm.get(key.algorithm);
-    if (b === undefined) {
-      b = budgetFor(this.policy, key.algorithm);
-      this.#budgetByAlgorithm.set(key.algorithm, b);
-    }
-    return b;
-  }
-
   /** Adds to a running total and appends the new total as a point; remembers the old one for rollback. */
-  #count(batch: SeriesBatch, undo: Map<string, number>, metricId: string, key: KeyRecord, timestamp: number, n: number): void {
-    const k = metricId + SEP + key.key_id;
-    const before = this.#totals.get(k) ?? 0;
-    if (!undo.has(k)) undo.set(k, before);
+  #count(c: BatchChanges, rt: KeyRuntime, counter: number, timestamp: number, n: number): void {
+    const before = rt.totals[counter]!;
+    c.undoKeys.push(rt);
+    c.undoCounters.push(counter);
+    c.undoValues.push(before);
     const after = before + n;
-    this.#totals.set(k, after);
-    batch.add(k + SEP + key.algorithm + SEP + key.owner, metricId, 'counter', this.#tagsOf(key), timestamp, after);
+    rt.totals[counter] = after;
+    if (timestamp >= rt.newestTs[counter]!) rt.newestTs[counter] = timestamp;
+    else if (this.#minBackfillTs === null || timestamp < this.#minBackfillTs) {
+      this.#minBackfillTs = timestamp;
+      this.#minBackfillDirty = true;
+    }
+    c.batch.counter(rt.ordinal * COUNTERS + counter, KEY_COUNTER_METRICS[counter]!, rt.tags, timestamp, after);
   }
 
   async #applyEvents(events: KeyEvent[]): Promise<{ accepted: number; violations: number }> {
     const now = this.#now();
     const ordered = isSortedByTime(events) ? events : [...events].sort((a, b) => a.timestamp - b.timestamp);
-    const batch = new SeriesBatch();
-    const undo = new Map<string, number>();
-    const violations: ViolationRecord[] = [];
-    const changed = new Map<string, KeyRecord>();
-    const lastEventAt = new Map<string, KeyEvent>();
+    const c = newChanges(this.#resolutionMs);
+    const lastEvent = new Map<KeyRuntime, KeyEvent>();
 
     for (const e of ordered) {
-      const key = this.#keys.get(e.key_id)!;
-      lastEventAt.set(e.key_id, e);
-      this.#count(batch, undo, EVENT_COUNTER_METRIC[e.event_type], key, e.timestamp, e.count);
-      for (const f of eventUseFindings(this.policy, key, e)) {
-        violations.push(violationOf(key.key_id, f, e.timestamp, e.count, e));
-        this.#count(batch, undo, EVENT_COUNTER_METRIC.policy_violation, key, e.timestamp, e.count);
+      const rt = this.#keys.get(e.key_id)!;
+      lastEvent.set(rt, e);
+      this.#count(c, rt, EVENT_COUNTER_INDEX[e.event_type], e.timestamp, e.count);
+      const findings = eventUseFindings(this.policy, rt.record, e);
+      for (const f of findings) {
+        c.violations.push(violationOf(rt.record.key_id, f, e.timestamp, e.count, e));
+        this.#count(c, rt, VIOLATION_COUNTER, e.timestamp, e.count);
       }
       if (e.event_type === 'policy_violation') {
-        violations.push(violationOf(key.key_id, { rule: 'reported', reason: e.reason ?? 'reported by client' }, e.timestamp, e.count, e));
+        c.violations.push(violationOf(rt.record.key_id, { rule: 'reported', reason: e.reason ?? 'reported by client' }, e.timestamp, e.count, e));
       }
-      if (this.#applyStateChange(key, e, now)) changed.set(key.key_id, key);
+      this.#applyStateChange(rt, e, now, c);
     }
+    for (const [rt, e] of lastEvent) this.#checkConditions(rt, now, e.timestamp, e, c);
 
-    const opened: Array<{ keyId: string; rule: string; since: number }> = [];
-    const closed: Array<{ keyId: string; rule: string }> = [];
-    for (const [keyId, e] of lastEventAt) {
-      const key = this.#keys.get(keyId)!;
-      this.#checkConditions(key, now, e.timestamp, e, batch, undo, violations, opened, closed);
-    }
-
-    this.#store.commit({ keys: changed.values(), violations, openedConditions: opened, closedConditions: closed });
     try {
-      await this.#system.collectSeries(batch.columns());
+      this.#persist(c, now);
+      await this.#system.collectMetrics(c.batch.points);
     } catch (err) {
-      for (const [k, before] of undo) this.#totals.set(k, before);
+      rollback(c);
       throw err;
     }
-    return { accepted: events.length, violations: violations.length };
+    return { accepted: events.length, violations: c.violations.length };
   }
 
-  /** Returns whether the key record changed. */
-  #applyStateChange(key: KeyRecord, e: KeyEvent, now: number): boolean {
-    const budget = this.#budgetOf(key);
-    let changed = false;
+  /** Commits the batch's key changes (and, every BUDGET_FLUSH_MS, the budget counters) to keys.db. */
+  #persist(c: BatchChanges, now: number, flushBudgets = false): void {
+    const keys: KeyRecord[] = [];
+    for (const rt of c.changed) {
+      keys.push(rt.record);
+      this.#budgetDirty.delete(rt);
+    }
+    if (flushBudgets || (this.#budgetDirty.size > 0 && now - this.#lastBudgetFlush >= BUDGET_FLUSH_MS)) {
+      for (const rt of this.#budgetDirty) keys.push(rt.record);
+      this.#budgetDirty.clear();
+      this.#lastBudgetFlush = now;
+    }
+    const meta: Array<[string, number]> = [];
+    if (this.#minBackfillDirty && this.#minBackfillTs !== null) meta.push([META_MIN_BACKFILL_TS, this.#minBackfillTs]);
+    if (keys.length === 0 && c.violations.length === 0 && c.opened.length === 0 && c.closed.length === 0 && meta.length === 0) return;
+    this.#store.commit({ keys, violations: c.violations, openedConditions: c.opened, closedConditions: c.closed, meta });
+    this.#minBackfillDirty = false;
+  }
+
+  #applyStateChange(rt: KeyRuntime, e: KeyEvent, now: number, c: BatchChanges): void {
+    const key = rt.record;
+    const budget = budgetFor(this.policy, key.algorithm);
     if (budget !== null && e.outcome === 'success' && budget.eventTypes.includes(e.event_type)) {
       key.operations_since_rotation += e.count;
-      changed = true;
+      this.#budgetDirty.add(rt);
     }
+    let changed = false;
     let next: KeyState = key.state;
     switch (e.event_type) {
       case 'created':
@@ -353,29 +420,27 @@ export class KeyService {
       key.state = next;
       changed = true;
     }
-    if (changed) key.updated_at = now;
-    return changed;
+    if (changed) {
+      key.updated_at = now;
+      c.changed.add(rt);
+    }
   }
 
-  #checkConditions(
-    key: KeyRecord, now: number, at: number, event: KeyEvent | null, batch: SeriesBatch, undo: Map<string, number>,
-    violations: ViolationRecord[], opened: Array<{ keyId: string; rule: string; since: number }>, closed: Array<{ keyId: string; rule: string }>,
-  ): void {
-    const findings = keyConditionFindings(this.policy, key, now);
-    const holding = new Set<string>();
+  #checkConditions(rt: KeyRuntime, now: number, at: number, event: KeyEvent | null, c: BatchChanges): void {
+    const findings = keyConditionFindings(this.policy, rt.record, now);
+    if (findings.length === 0 && rt.open.size === 0) return;
+    const keyId = rt.record.key_id;
     for (const f of findings) {
-      const ok = key.key_id + SEP + f.rule;
-      holding.add(ok);
-      if (this.#open.has(ok)) continue;
-      this.#open.set(ok, at);
-      opened.push({ keyId: key.key_id, rule: f.rule, since: at });
-      violations.push(violationOf(key.key_id, f, at, 1, event));
-      this.#count(batch, undo, EVENT_COUNTER_METRIC.policy_violation, key, at, 1);
+      if (rt.open.has(f.rule)) continue;
+      rt.open.set(f.rule, at);
+      c.opened.push({ keyId, rule: f.rule, since: at });
+      c.violations.push(violationOf(keyId, f, at, 1, event));
+      this.#count(c, rt, VIOLATION_COUNTER, at, 1);
     }
-    for (const ok of this.#open.keys()) {
-      if (!ok.startsWith(key.key_id + SEP) || holding.has(ok)) continue;
-      this.#open.delete(ok);
-      closed.push({ keyId: key.key_id, rule: ok.slice(key.key_id.length + 1) });
+    for (const rule of [...rt.open.keys()]) {
+      if (findings.some((f) => f.rule === rule)) continue;
+      rt.open.delete(rule);
+      c.closed.push({ keyId, rule });
     }
   }
 
@@ -392,46 +457,36 @@ export class KeyService {
 
   async #evaluate(): Promise<EvaluationResult> {
     const now = this.#now();
-    const batch = new SeriesBatch();
-    const undo = new Map<string, number>();
-    const violations: ViolationRecord[] = [];
-    const opened: Array<{ keyId: string; rule: string; since: number }> = [];
-    const closed: Array<{ keyId: string; rule: string }> = [];
-    const changed: KeyRecord[] = [];
+    const c = newChanges(this.#resolutionMs);
     const activeByAlgorithm = new Map<string, number>();
     let expired = 0;
 
-    for (const key of this.#keys.values()) {
+    for (const rt of this.#keys.values()) {
+      const key = rt.record;
       if (key.state === 'active' && key.expires_at !== null && key.expires_at <= now) {
         key.state = 'expired';
         key.updated_at = now;
-        changed.push(key);
+        c.changed.add(rt);
         expired++;
-        this.#count(batch, undo, EVENT_COUNTER_METRIC.expired, key, key.expires_at, 1);
+        this.#count(c, rt, EXPIRED_COUNTER, key.expires_at, 1);
       }
-      this.#checkConditions(key, now, now, null, batch, undo, violations, opened, closed);
-      if (!activeByAlgorithm.has(key.algorithm)) activeByAlgorithm.set(key.algorithm, 0);
-      if (key.state === 'active') activeByAlgorithm.set(key.algorithm, activeByAlgorithm.get(key.algorithm)! + 1);
-      const tags = this.#tagsOf(key);
-      const base = key.key_id + SEP + key.algorithm + SEP + key.owner + SEP;
-      batch.add(base + 'age', KEY_GAUGE_METRICS.ageDays, 'gauge', tags, now, keyAgeDays(key, now));
+      this.#checkConditions(rt, now, now, null, c);
+      activeByAlgorithm.set(key.algorithm, (activeByAlgorithm.get(key.algorithm) ?? 0) + (key.state === 'active' ? 1 : 0));
+      c.batch.gauge(KEY_GAUGE_METRICS.ageDays, rt.tags, now, keyAgeDays(key, now));
       const untilExpiry = daysUntilExpiry(key, now);
-      if (untilExpiry !== null) batch.add(base + 'exp', KEY_GAUGE_METRICS.daysUntilExpiry, 'gauge', tags, now, untilExpiry);
+      if (untilExpiry !== null) c.batch.gauge(KEY_GAUGE_METRICS.daysUntilExpiry, rt.tags, now, untilExpiry);
       const overdue = key.state === 'active' && isRotationOverdue(key, now, this.policy.defaultRotationPeriodDays);
-      batch.add(base + 'rot', KEY_GAUGE_METRICS.rotationOverdue, 'gauge', tags, now, overdue ? 1 : 0);
+      c.batch.gauge(KEY_GAUGE_METRICS.rotationOverdue, rt.tags, now, overdue ? 1 : 0);
     }
-    for (const [algorithm, n] of activeByAlgorithm) {
-      batch.add(`active${SEP}${algorithm}`, KEY_GAUGE_METRICS.activeByAlgorithm, 'gauge', { algorithm }, now, n);
-    }
-    this.#store.commit({ keys: changed, violations, openedConditions: opened, closedConditions: closed });
-    const columns = batch.columns();
+    for (const [algorithm, n] of activeByAlgorithm) c.batch.gauge(KEY_GAUGE_METRICS.activeByAlgorithm, { algorithm }, now, n);
     try {
-      if (columns.length > 0) await this.#system.collectSeries(columns);
+      this.#persist(c, now, true);
+      if (c.batch.points.length > 0) await this.#system.collectMetrics(c.batch.points);
     } catch (err) {
-      for (const [k, before] of undo) this.#totals.set(k, before);
+      rollback(c);
       throw err;
     }
-    return { keys: this.#keys.size, expired, violations: violations.length, points: batch.points };
+    return { keys: this.#keys.size, expired, violations: c.violations.length, points: c.batch.points.length };
   }
 
   /** Runs `evaluate()` every policy.checkIntervalMs; a cycle never overlaps the previous one. */
@@ -448,15 +503,28 @@ export class KeyService {
     this.#timer.unref();
   }
 
-  /** Stops the periodic evaluation, waits for the batch in flight and closes keys.db. */
+  /** Stops the periodic evaluation, waits for the batch in flight, saves budget counters and closes keys.db. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     await this.#chain;
+    this.#persist(newChanges(this.#resolutionMs), this.#now(), true);
     this.#store.close();
   }
+}
+
+function seriesTags(k: KeyRecord): Tags {
+  return { key_id: k.key_id, key_type: k.key_type, algorithm: k.algorithm, backend: k.backend, owner: k.owner };
+}
+
+function copy(k: KeyRecord): KeyRecord {
+  return { ...k, tags: { ...k.tags } };
+}
+
+function rollback(c: BatchChanges): void {
+  for (let i = c.undoKeys.length - 1; i >= 0; i--) c.undoKeys[i]!.totals[c.undoCounters[i]!] = c.undoValues[i]!;
 }
 
 function isSortedByTime(events: readonly KeyEvent[]): boolean {
@@ -485,4 +553,3 @@ export function keyEventIngestor(service: KeyService): (items: unknown[]) => Pro
   };
 }
 
-export { validateKeyId };

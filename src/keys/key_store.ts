@@ -29,6 +29,8 @@ export interface KeyStoreChanges {
   violations: readonly ViolationRecord[];
   openedConditions: ReadonlyArray<{ keyId: string; rule: string; since: number }>;
   closedConditions: ReadonlyArray<{ keyId: string; rule: string }>;
+  /** meta rows to set (name → value). */
+  meta?: ReadonlyArray<[string, number]>;
 }
 
 interface KeyRow {
@@ -43,6 +45,7 @@ export class KeyStore {
   readonly #insertViolation: Database.Statement;
   readonly #insertOpen: Database.Statement;
   readonly #deleteOpen: Database.Statement;
+  readonly #upsertMeta: Database.Statement;
   readonly #commit: (changes: KeyStoreChanges) => void;
 
   constructor(path: string) {
@@ -62,11 +65,13 @@ export class KeyStore {
     this.#insertViolation = this.#db.prepare(SQL.insertViolation);
     this.#insertOpen = this.#db.prepare(SQL.insertOpenCondition);
     this.#deleteOpen = this.#db.prepare(SQL.deleteOpenCondition);
+    this.#upsertMeta = this.#db.prepare(SQL.upsertMeta);
     this.#commit = this.#db.transaction((changes: KeyStoreChanges) => {
       for (const k of changes.keys) this.#upsertKey.run({ ...k, tags: JSON.stringify(k.tags) });
       for (const v of changes.violations) this.#insertViolation.run(v);
       for (const o of changes.openedConditions) this.#insertOpen.run(o.keyId, o.rule, o.since);
       for (const c of changes.closedConditions) this.#deleteOpen.run(c.keyId, c.rule);
+      for (const [name, value] of changes.meta ?? []) this.#upsertMeta.run(name, value);
     });
   }
 
@@ -90,6 +95,11 @@ export class KeyStore {
 
   loadOpenConditions(): Array<{ key_id: string; rule: string; since: number }> {
     return this.#db.prepare(SQL.selectOpenConditions).all() as Array<{ key_id: string; rule: string; since: number }>;
+  }
+
+  meta(name: string): number | null {
+    const row = this.#db.prepare(SQL.selectMeta).get(name) as { value: number } | undefined;
+    return row === undefined ? null : row.value;
   }
 
   commit(changes: KeyStoreChanges): void {

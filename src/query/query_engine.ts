@@ -17,6 +17,7 @@ import { parseInterval } from '../model/interval.js';
 import { BucketAccumulator } from '../core/aggregate.js';
 import { createWorkerPool } from '../workers/pool_factory.js';
 import type { AggregateTaskInput, AggregateTaskOutput } from '../workers/aggregate_task.js';
+import { forEachPartial } from '../workers/partial_packing.js';
 import { CorruptChunkError, describeSeries } from '../storage/chunk_store.js';
 import type { SqliteStore } from '../storage/sqlite_store.js';
 import type { SeriesInfo } from '../storage/series_index.js';
@@ -139,10 +140,14 @@ export class QueryEngine {
     const aggregation = validateAggregation(q.aggregation);
     const intervalMs = parseInterval(q.interval as string);
     const groupBy = validateGroupBy(q.groupBy);
-    const { startMs, endMs } = this.#timeRange(q);
+    const range = this.#timeRange(q);
     const maxPoints = validateLimit(q.maxPoints, 'maxPoints');
     const selected = this.#select(q);
     const groups = this.#group(selected, groupBy, String(q.metricPattern));
+    const { endMs } = range;
+    // Without startTime the range starts at the selection's first point, not at 1970: an
+    // epoch-long range of 1m buckets would exceed the accumulator's bucket limit for nothing.
+    const startMs = q.startTime === undefined || q.startTime === null ? Math.min(endMs, this.#earliestPoint(selected)) : range.startMs;
     const options = { aggregation, intervalMs, startMs, endMs };
     try {
       // Constructing one validates the bucket count before any work.
@@ -180,6 +185,17 @@ export class QueryEngine {
       out.push({ metricId: g.metricId, metricType: g.metricType, tags: g.tags, timestamps, values });
     });
     return { series: out, stats: { series: out.length, pointsScanned, elapsedMs: performance.now() - started } };
+  }
+
+  #earliestPoint(selected: readonly SeriesInfo[]): number {
+    let earliest = Infinity;
+    for (const s of selected) {
+      const first = this.#store.chunks.chunksOf(s.id)[0];
+      if (first !== undefined && first.minTs < earliest) earliest = first.minTs;
+      const head = this.#store.head(s.id);
+      if (head !== undefined && head.minTs < earliest) earliest = head.minTs;
+    }
+    return earliest === Infinity ? 0 : Math.floor(earliest);
   }
 
   /** Points in the series' chunks overlapping [start, end) plus its head (an upper bound). */
@@ -225,7 +241,8 @@ export class QueryEngine {
   async #fanOut(
     groups: Group[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, estimate: number,
   ): Promise<{ results: BucketAccumulator[]; pointsScanned: number }> {
-    this.#pool ??= createWorkerPool(import.meta.url, '../workers/aggregate_task', { maxThreads: this.#workers });
+    // Once a query needed workers, keep them: spawning one costs more than the query.
+    this.#pool ??= createWorkerPool(import.meta.url, '../workers/aggregate_task', { maxThreads: this.#workers, minThreads: this.#workers });
     const pool = this.#pool;
     const tasks: AggregateTaskInput[] = [];
     const perTask = estimate / this.#workers;
@@ -265,7 +282,7 @@ export class QueryEngine {
           throw new CorruptChunkError(seriesId, describeSeries(this.#store.index.get(seriesId)), chunkId, detail);
         }
         pointsScanned += o.pointsScanned;
-        o.groups.forEach((gi, k) => results[gi]!.mergePartial(o.partials[k]!));
+        if (o.partials !== undefined) forEachPartial(o.partials, (gi, partial) => results[gi]!.mergePartial(partial));
       }
       return { results, pointsScanned };
     } finally {

@@ -27,7 +27,7 @@ const NO_POINTS: PointColumns = { timestamps: new Float64Array(0), values: new F
 /** Prepared statements of one connection. */
 export class ChunkReader {
   readonly #withData: Database.Statement;
-  readonly #statsOnly: Database.Statement;
+  readonly #forAggregation: Database.Statement;
   readonly #data: Database.Statement;
   readonly #newestBefore: Database.Statement;
   readonly #db: Database.Database;
@@ -35,7 +35,7 @@ export class ChunkReader {
   constructor(db: Database.Database) {
     this.#db = db;
     this.#withData = db.prepare(SQL.chunksInRange);
-    this.#statsOnly = db.prepare(SQL.chunkStatsInRange);
+    this.#forAggregation = db.prepare(SQL.chunksForAggregation);
     this.#data = db.prepare(SQL.chunkData);
     this.#newestBefore = db.prepare(SQL.newestChunkBefore);
   }
@@ -45,8 +45,16 @@ export class ChunkReader {
     this.#db.transaction(fn)();
   }
 
-  rows(seriesId: number, startMs: number, endMs: number, maxChunkId: number, withData: boolean): ChunkRow[] {
-    return (withData ? this.#withData : this.#statsOnly).all(seriesId, startMs, endMs, maxChunkId) as ChunkRow[];
+  /** Chunks overlapping [start, end), by (min_ts, id), with their data. */
+  rows(seriesId: number, startMs: number, endMs: number, maxChunkId: number): ChunkRow[] {
+    return this.#withData.all(seriesId, startMs, endMs, maxChunkId) as ChunkRow[];
+  }
+
+  /** Same, with data only for chunks that do not fit one bucket of `intervalMs` (when `summaries`). */
+  rowsForAggregation(seriesId: number, startMs: number, endMs: number, maxChunkId: number, intervalMs: number, summaries: boolean): ChunkRow[] {
+    return this.#forAggregation.all({
+      series: seriesId, start: startMs, end: endMs, maxId: maxChunkId, interval: intervalMs, summaries: summaries ? 1 : 0,
+    }) as ChunkRow[];
   }
 
   data(row: ChunkRow): Uint8Array {
@@ -121,7 +129,7 @@ function decodeAll(rows: readonly ChunkRow[], seriesName: string): PointColumns[
 
 /** The series' points in [start, end), ascending, one per timestamp. */
 export function readSeriesPoints(reader: ChunkReader, req: SeriesReadRequest): PointColumns {
-  const rows = reader.rows(req.seriesId, req.startMs, req.endMs, req.maxChunkId, true);
+  const rows = reader.rows(req.seriesId, req.startMs, req.endMs, req.maxChunkId);
   const head = req.head;
   if (rows.length === 0 && head === undefined) return NO_POINTS;
   if (overlaps(rows, head)) {
@@ -160,12 +168,12 @@ export function readSeriesPoints(reader: ChunkReader, req: SeriesReadRequest): P
  */
 export function accumulateSeries(reader: ChunkReader, acc: BucketAccumulator, req: SeriesReadRequest): number {
   const useSummaries = summaryUsable(acc.aggregation);
-  const rows = reader.rows(req.seriesId, req.startMs, req.endMs, req.maxChunkId, !useSummaries);
+  const rows = reader.rowsForAggregation(req.seriesId, req.startMs, req.endMs, req.maxChunkId, acc.intervalMs, useSummaries);
   const head = req.head;
   const isRate = acc.aggregation === 'rate';
   let scanned = 0;
   if (overlaps(rows, head)) {
-    const withData = useSummaries ? rows.map((r) => ({ ...r, data: reader.data(r) })) : rows;
+    const withData = rows.map((r) => (r.data === null || r.data === undefined ? { ...r, data: reader.data(r) } : r));
     const parts = decodeAll(withData, req.seriesName);
     if (head !== undefined) parts.push(head);
     const merged = mergeByAge(parts);
@@ -186,7 +194,7 @@ export function accumulateSeries(reader: ChunkReader, acc: BucketAccumulator, re
       });
       continue;
     }
-    const data = row.data ?? reader.data(row);
+    const data = row.data === null || row.data === undefined ? reader.data(row) : row.data;
     try {
       acc.addChunk(data);
     } catch (cause) {

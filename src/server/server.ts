@@ -27,6 +27,7 @@ import { DecodePool, type DecodeOutcome } from './decode_pool.js';
 import { HttpError, type HttpMethod, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from './http_routes.js';
 import { loadNativeUws } from './native_uws.js';
 import { PROMETHEUS_CONTENT_TYPE, renderFederation } from './prometheus_text.js';
+import { canonicalRemoteAddress } from './remote_address.js';
 import { queryFromBody, queryFromSearchParams, renderQueryResponse, type QueryLimits } from './query_request.js';
 import { Router } from './router.js';
 import { SelfMetrics, type NackReason } from './self_metrics.js';
@@ -201,6 +202,8 @@ export function createServer(options: ServerOptions): EmmsServer {
   interface Exchange {
     res: UwsResponse;
     aborted: boolean;
+    /** Set while a body is being read, so an abort settles the read. */
+    onAbort: (() => void) | undefined;
     done: boolean;
     started: number;
     route: string;
@@ -252,6 +255,14 @@ export function createServer(options: ServerOptions): EmmsServer {
       let buf = new Uint8Array(declaredLength ?? 64 * 1024);
       let length = 0;
       let finished = false;
+      // A client that hangs up mid-body (or lied about Content-Length and then left) never
+      // delivers its last chunk; the abort settles the read instead.
+      x.onAbort = () => {
+        if (!finished) {
+          finished = true;
+          resolve(undefined);
+        }
+      };
       x.res.onData((chunk, isLast) => {
         if (finished) return;
         const bytes = new Uint8Array(chunk);
@@ -270,17 +281,9 @@ export function createServer(options: ServerOptions): EmmsServer {
         length += bytes.byteLength;
         if (isLast) {
           finished = true;
-          resolve(x.aborted ? undefined : buf.subarray(0, length));
+          resolve(buf.subarray(0, length));
         }
       });
-      // An aborted request never delivers its last chunk; settle so the work counter drops.
-      const poll = setInterval(() => {
-        if (x.aborted && !finished) {
-          finished = true;
-          resolve(undefined);
-        }
-        if (finished) clearInterval(poll);
-      }, 250);
     });
   }
 
@@ -304,9 +307,10 @@ export function createServer(options: ServerOptions): EmmsServer {
   }
 
   function onHttp(res: UwsResponse, req: UwsRequest): void {
-    const x: Exchange = { res, aborted: false, done: false, started: performance.now(), route: 'unmatched' };
+    const x: Exchange = { res, aborted: false, onAbort: undefined, done: false, started: performance.now(), route: 'unmatched' };
     res.onAborted(() => {
       x.aborted = true;
+      x.onAbort?.();
     });
     const method = req.getMethod().toUpperCase();
     const path = req.getUrl();
@@ -315,7 +319,7 @@ export function createServer(options: ServerOptions): EmmsServer {
     req.forEach((k, v) => {
       headers[k] = v;
     });
-    const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const remoteAddress = canonicalRemoteAddress(res.getRemoteAddressAsText());
     if (options.ipBlocklist?.isBlocked(remoteAddress) === true) {
       respondJson(x, 403, { error: `client address ${remoteAddress} is blocked` }, undefined, true);
       return;
@@ -352,22 +356,23 @@ export function createServer(options: ServerOptions): EmmsServer {
         respondJson(x, 415, { error: `content-type ${JSON.stringify(headers['content-type'] ?? '')} is not supported; send ${CONTENT_TYPE_JSON}, ${CONTENT_TYPE_MSGPACK} or application/x-msgpack` }, undefined, hasBody);
         return;
       }
-      activeWork++;
-      void ingestHttp(x, hasBody ? declaredLength : 0, contentType === CONTENT_TYPE_JSON ? 'json' : 'msgpack').finally(() => {
-        activeWork--;
-      });
+      void ingestHttp(x, hasBody ? declaredLength : 0, contentType === CONTENT_TYPE_JSON ? 'json' : 'msgpack');
       return;
     }
     const definition = match.value;
-    activeWork++;
     void (async () => {
+      let counted = false;
       try {
         let body: unknown;
         if (hasBody) {
+          // Not counted as work while the body arrives: shutdown must not wait on a client
+          // that stalls mid-body.
           const bytes = await readBody(x, declaredLength, limit);
           if (bytes === undefined) return;
           body = parseBody(bytes, contentType);
         }
+        activeWork++;
+        counted = true;
         const request: HttpRequest = {
           method: method as HttpMethod,
           path,
@@ -381,15 +386,16 @@ export function createServer(options: ServerOptions): EmmsServer {
       } catch (err) {
         respondError(x, err);
       } finally {
-        activeWork--;
+        if (counted) activeWork--;
       }
     })();
   }
 
   async function ingestHttp(x: Exchange, declaredLength: number | undefined, format: 'json' | 'msgpack'): Promise<void> {
+    const bytes = await readBody(x, declaredLength, config.collector.maxBodyBytes);
+    if (bytes === undefined) return;
+    activeWork++;
     try {
-      const bytes = await readBody(x, declaredLength, config.collector.maxBodyBytes);
-      if (bytes === undefined) return;
       if (bytes.byteLength === 0) {
         metrics.countNack('empty');
         respondJson(x, 400, { error: `empty body: send {"${WireField.metrics}": [...]}`, index: -1, field: WireField.metrics });
@@ -413,6 +419,8 @@ export function createServer(options: ServerOptions): EmmsServer {
     } catch (err) {
       metrics.countNack(err instanceof MetricValidationError || err instanceof HttpError ? 'validation' : 'storage');
       respondError(x, err);
+    } finally {
+      activeWork--;
     }
   }
 
@@ -552,7 +560,7 @@ export function createServer(options: ServerOptions): EmmsServer {
     idleTimeout: 120,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const remoteAddress = canonicalRemoteAddress(res.getRemoteAddressAsText());
       if (options.ipBlocklist?.isBlocked(remoteAddress) === true || shuttingDown) {
         res.writeStatus(shuttingDown ? statusLine(503) : statusLine(403)).end(shuttingDown ? 'server is shutting down' : `client address ${remoteAddress} is blocked`, true);
         return;
@@ -616,7 +624,8 @@ export function createServer(options: ServerOptions): EmmsServer {
         listenSocket = undefined;
       }
       // Let in-flight frames commit and their acks go out before connections close.
-      const deadline = Date.now() + 8_000;
+      // 6 s leaves the engine's flush room inside the 10 s a supervisor allows.
+      const deadline = Date.now() + 6_000;
       while ((activeWork > 0 || [...connections].some((c) => c.waiting.length > 0)) && Date.now() < deadline) {
         for (const c of connections) pumpWaiting(c);
         await sleep(5);

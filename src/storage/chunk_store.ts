@@ -50,7 +50,8 @@ export interface ChunkRow {
   last: number;
   mean: number;
   m2: number;
-  data?: Uint8Array;
+  /** Absent or null when the chunk was read without its blob. */
+  data?: Uint8Array | null;
 }
 
 /** A stored chunk that cannot be decoded; queries touching it fail with this. */
@@ -68,14 +69,14 @@ export class CorruptChunkError extends Error {
 }
 
 /** `metric{k=v,…}`, the way errors name a series. */
-export function describeSeries(info: Pick<SeriesInfo, 'metricId' | 'tags'> | undefined): string {
+export function describeSeries(info: (Pick<SeriesInfo, 'metricId' | 'tags'> & { canonicalTags?: string }) | undefined): string {
   if (info === undefined) return '(unknown series)';
-  return `${info.metricId}{${canonicalTags(info.tags)}}`;
+  return `${info.metricId}{${info.canonicalTags ?? canonicalTags(info.tags)}}`;
 }
 
 /** Decodes a chunk row, turning any failure into a CorruptChunkError naming series and chunk. */
 export function decodeChunkRow(row: ChunkRow, seriesName: string): { timestamps: Float64Array; values: Float64Array } {
-  if (row.data === undefined) throw new Error(`BUG: chunk ${row.id} was read without its data`);
+  if (row.data === undefined || row.data === null) throw new Error(`BUG: chunk ${row.id} was read without its data`);
   if (row.codec !== CODEC_EMMS_CHUNK) {
     throw new CorruptChunkError(row.series_id, seriesName, row.id, `codec=${row.codec} is unknown (expected ${CODEC_EMMS_CHUNK})`);
   }

@@ -21,7 +21,7 @@ export interface OpenOptions {
   readonly?: boolean;
   durability?: Durability;
   /** Page size for a new database file (ignored for an existing one). */
-  pageSizeBytes?: number;
+  pageSizeBytes?: number | undefined;
 }
 
 /** Pages after which SQLite checkpoints its -wal file into the main file (default 1000). */

@@ -27,10 +27,11 @@
 export const SCHEMA_VERSION = 1;
 
 /**
- * Page size of new databases, in bytes. A chunk blob of ~9.5 KB (8,640 points at ~1.1 B/pt)
- * ends in a partly filled overflow page or an oversized local cell; smaller pages waste less of
- * that per row. bench/storage_size.bench.ts measures 4096 vs 1024 on the 24 h TSBS workload; the
- * measurement behind this choice is written next to the benchmark's output in the README.
+ * Page size of new databases, in bytes. Measured by bench/storage_size.bench.ts on the 24 h
+ * TSBS workload (8.64M points, 1,000 chunks of ~9.5 KB after stop()): 1024 → 1.155 B/pt,
+ * 4096 → 1.211 B/pt (a blob's tail wastes ~0.6 KB of its last page per chunk), 512 → 1.214
+ * B/pt (the ~150-byte series rows no longer fit a page well). The chunk blobs alone are
+ * 1.102 B/pt.
  */
 export const PAGE_SIZE_BYTES = 1024;
 
@@ -85,6 +86,8 @@ const CHUNK_COLUMNS = 'id, series_id, min_ts, max_ts, count, codec, format_versi
 export const SQL = {
   readSchemaVersion: `SELECT value FROM ${TABLE.meta} WHERE key = 'schema_version'`,
   writeSchemaVersion: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES ('schema_version', ?)`,
+  /** checkWritable(): a real one-row write, so a full disk or read-only file shows. */
+  writeHealthCheck: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES ('last_write_check_ms', ?)`,
 
   insertSeries: `INSERT INTO ${TABLE.series} (tenant, metric_id, tags, id, metric_type) VALUES (?, ?, ?, ?, ?)`,
   allSeries: `SELECT id, tenant, metric_id, tags, metric_type FROM ${TABLE.series}`,
@@ -95,9 +98,18 @@ export const SQL = {
   /** Chunks of one series overlapping [start, end), oldest first, up to a snapshot chunk id. */
   chunksInRange: `SELECT ${CHUNK_COLUMNS}, data FROM ${TABLE.chunks}
                   WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ? ORDER BY min_ts, id`,
-  /** Same without the blob: for planning and for chunks answered from their stats. */
-  chunkStatsInRange: `SELECT ${CHUNK_COLUMNS} FROM ${TABLE.chunks}
-                      WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ? ORDER BY min_ts, id`,
+  /**
+   * Chunks for an aggregation: the blob only when the chunk cannot be answered from its stats
+   * (it is not inside one bucket and the range, or @summaries is 0), so SQLite never reads
+   * the overflow pages of chunks answered from stats. series_reader.ts re-checks in JS.
+   */
+  chunksForAggregation: `SELECT ${CHUNK_COLUMNS},
+                           CASE WHEN @summaries AND min_ts >= @start AND max_ts < @end
+                                     AND CAST(min_ts / @interval AS INTEGER) = CAST(max_ts / @interval AS INTEGER)
+                                THEN NULL ELSE data END AS data
+                         FROM ${TABLE.chunks}
+                         WHERE series_id = @series AND max_ts >= @start AND min_ts < @end AND id <= @maxId
+                         ORDER BY min_ts, id`,
   chunkData: `SELECT codec, data FROM ${TABLE.chunks} WHERE id = ?`,
   allChunkMeta: `SELECT id, series_id, min_ts, max_ts, count FROM ${TABLE.chunks}`,
   /** The chunk holding a series' newest point before a time: the predecessor for rate. */

@@ -41,8 +41,9 @@ export const WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
 export const WAL_MAX_AGE_MS = 2 * 3600_000;
 /** How often the age of the write-ahead records and retention are checked. */
 const MAINTENANCE_INTERVAL_MS = 30_000;
-/** stop() rewrites files up to this size with VACUUM (defragments); bigger ones get incremental_vacuum only. */
+/** stop() rewrites files up to this size with VACUUM; bigger ones only when a quarter is free pages. */
 const VACUUM_MAX_BYTES = 512 * 1024 * 1024;
+const VACUUM_MIN_FREE_SHARE = 4;
 const DAY_MS = 86_400_000;
 
 /** A validated, series-resolved batch: entry i is point i. */
@@ -62,6 +63,8 @@ export interface StoreOptions {
   /** Tests shrink these to exercise cuts and checkpoints with few points. */
   headCutPoints?: number | undefined;
   walCheckpointBytes?: number | undefined;
+  /** Page size of a new database file. */
+  pageSizeBytes?: number | undefined;
 }
 
 export class SqliteStore {
@@ -80,6 +83,7 @@ export class SqliteStore {
   readonly #upsertMark: Database.Statement;
   readonly #deleteAllWal: Database.Statement;
   readonly #deleteAllMarks: Database.Statement;
+  readonly #healthWrite: Database.Statement;
   #walBytes = 0;
   #walRecords = 0;
   #walOldestMs = 0;
@@ -98,13 +102,14 @@ export class SqliteStore {
     this.#headCutPoints = Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, MAX_CHUNK_POINTS);
     this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#retentionMs = (options.retentionDays ?? 0) * DAY_MS;
-    this.db = openDatabase(options.path, { durability: options.durability ?? 'process' });
+    this.db = openDatabase(options.path, { durability: options.durability ?? 'process', pageSizeBytes: options.pageSizeBytes });
     this.chunks = new ChunkStore(this.db);
     this.#insertSeries = this.db.prepare(SQL.insertSeries);
     this.#insertWal = this.db.prepare(SQL.insertWalRecord);
     this.#upsertMark = this.db.prepare(SQL.upsertHeadMark);
     this.#deleteAllWal = this.db.prepare(SQL.deleteAllWalRecords);
     this.#deleteAllMarks = this.db.prepare(SQL.deleteAllHeadMarks);
+    this.#healthWrite = this.db.prepare(SQL.writeHealthCheck);
   }
 
   static open(options: StoreOptions): SqliteStore {
@@ -383,11 +388,10 @@ export class SqliteStore {
     };
   }
 
-  /** Throws when the database cannot be written. */
+  /** Throws when the database cannot be written: performs a one-row write and commit. */
   checkWritable(): void {
     if (this.#closed) throw new Error(`${this.path}: storage is closed`);
-    this.db.prepare(SQL.readSchemaVersion).get();
-    if ((this.db.pragma('query_only', { simple: true }) as number) !== 0) throw new Error(`${this.path}: database is read-only`);
+    this.#healthWrite.run(String(Date.now()));
   }
 
   /**
@@ -408,17 +412,21 @@ export class SqliteStore {
 
   /**
    * Returns free pages (deleted write-ahead records, rewritten chunks) to the file system.
-   * VACUUM also repacks partly filled pages; it rewrites the whole file, so only small
-   * files get it.
+   * VACUUM rewrites the live data compactly; its cost follows the live size, so it runs when
+   * the file is small or the garbage is a good share of it. Otherwise incremental_vacuum moves
+   * pages into the holes one by one (measured: 5.1 s vs 1.3 s for VACUUM on the 24 h TSBS file,
+   * 10 MB live and ~45 MB of deleted records; both leave ~1.155 bytes/point).
    */
   #compactFile(): void {
     const pageSize = this.db.pragma('page_size', { simple: true }) as number;
     const pages = this.db.pragma('page_count', { simple: true }) as number;
     const free = this.db.pragma('freelist_count', { simple: true }) as number;
-    if (free > 0 && pages * pageSize <= VACUUM_MAX_BYTES) {
+    if (free === 0) {
+      // Nothing to return.
+    } else if (pages * pageSize <= VACUUM_MAX_BYTES || free * VACUUM_MIN_FREE_SHARE >= pages) {
       this.db.pragma('wal_checkpoint(TRUNCATE)');
       this.db.exec('VACUUM');
-    } else if (free > 0) {
+    } else {
       this.db.pragma('incremental_vacuum');
     }
     this.db.pragma('wal_checkpoint(TRUNCATE)');

@@ -9,7 +9,8 @@
  */
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../storage/database.js';
-import { BucketAccumulator, partialTransferList, type AggregatePartial } from '../core/aggregate.js';
+import { BucketAccumulator } from '../core/aggregate.js';
+import { packPartials, packedTransferList, type PackedPartials } from './partial_packing.js';
 import { CorruptChunkError } from '../storage/chunk_store.js';
 import { ChunkReader, accumulateSeries } from '../query/series_reader.js';
 import type { Aggregation } from '../model/api.js';
@@ -33,8 +34,8 @@ export interface AggregateTaskInput {
 }
 
 export interface AggregateTaskOutput {
-  groups: Int32Array;
-  partials: AggregatePartial[];
+  /** One partial per group this task touched; undefined when it failed on a corrupt chunk. */
+  partials?: PackedPartials;
   pointsScanned: number;
   corrupt?: { seriesId: number; chunkId: number; detail: string };
 }
@@ -82,15 +83,13 @@ export default function aggregateTask(input: AggregateTaskInput): unknown {
   } catch (error) {
     if (error instanceof CorruptChunkError) {
       const detail = error.message.replace(/^.*? cannot be decoded: /, '');
-      return { groups: new Int32Array(0), partials: [], pointsScanned, corrupt: { seriesId: error.seriesId, chunkId: error.chunkId, detail } };
+      return { pointsScanned, corrupt: { seriesId: error.seriesId, chunkId: error.chunkId, detail } };
     }
     throw error;
   }
-  const groups = Int32Array.from(accumulators.keys());
-  const partials = [...accumulators.values()].map((acc) => acc.toPartial());
-  const output: AggregateTaskOutput = { groups, partials, pointsScanned };
-  const transfer: ArrayBuffer[] = [groups.buffer as ArrayBuffer];
-  for (const p of partials) transfer.push(...partialTransferList(p));
+  const partials = packPartials([...accumulators.keys()], [...accumulators.values()].map((acc) => acc.toPartial()), options);
+  const output: AggregateTaskOutput = { partials, pointsScanned };
+  const transfer = packedTransferList(partials);
   // Partials travel in the transfer list, not through structured clone.
   return Piscina.move({
     get [transferableSymbol]() { return transfer; },

@@ -217,8 +217,11 @@ describe('alert lifecycle', () => {
     h.alerting.acknowledge(before[0]!.alert_id, 'ann');
     expect(h.ops.events('firing')).toHaveLength(1);
 
+    const silence = h.alerting.addSilence({ tags: { host: 'z' }, duration_seconds: 600 });
     await h.reopen();
     expect(h.alerting.listRules().map((r) => r.rule_id)).toEqual(['cpu']);
+    expect(h.alerting.listSilences().map((s) => s.silence_id)).toEqual([silence.silence_id]);
+    expect(h.alerting.history({ alert_id: before[0]!.alert_id }).map((e) => e.event)).toContain('acknowledged');
     const after = h.alerting.listAlerts({ state: 'firing' });
     expect(after.map((a) => a.alert_id)).toEqual([before[0]!.alert_id]);
     expect(after[0]!.acknowledged_by).toBe('ann');
@@ -313,6 +316,24 @@ describe('alert lifecycle', () => {
     expect(audit.map((e) => [e.action, e.outcome])).toEqual([['enhanced_monitoring', 'ok']]);
   });
 
+  it('judges counters on their rate between points, not on the growing total', async () => {
+    const fed: number[] = [];
+    h = harness({
+      detectorFactory: () => ({ update: (_t: number, v: number) => { fed.push(v); return v > 100 ? { score: 0.8, isAnomaly: true } : { score: 0.1, isAnomaly: false }; }, count: 0 }),
+    });
+    h.alerting.addRule({ rule_id: 'k', name: 'k', metric_pattern: 'crypto\\.key\\.access_count', threshold_value: null, use_anomaly_detection: true });
+    // Total grows 30 per 15 s (2/s), resets to 0 at 45 s, then jumps by 3000 in 15 s (200/s).
+    const totals = [[0, 1000], [15, 1030], [30, 1060], [45, 30], [60, 3030]] as const;
+    for (const [sec, total] of totals.slice(0, 4)) h.system.add('crypto.key.access_count', { key_id: 'k1' }, at(sec), total, 'counter');
+    await cycleAt(h, 45);
+    expect(fed).toEqual([2, 2, 2]);
+    expect(h.alerting.listAlerts()).toHaveLength(0);
+    h.system.add('crypto.key.access_count', { key_id: 'k1' }, at(60), 3030, 'counter');
+    await cycleAt(h, 60);
+    expect(fed).toEqual([2, 2, 2, 200]);
+    expect(h.alerting.listAlerts({ state: 'firing' }).map((a) => a.value)).toEqual([200]);
+  });
+
   it('resolves the alerts of a disabled or deleted rule, and re-evaluates an updated one', async () => {
     h = harness();
     h.alerting.addRule({ ...cpuRule, duration_seconds: 0 });
@@ -364,6 +385,35 @@ describe('alert lifecycle', () => {
     expect(h.alerting.status().notification_failures).toBe(0);
   });
 
+  it('leaves alert states untouched when the metrics cannot be read', async () => {
+    h = harness();
+    h.alerting.addRule({ ...cpuRule, duration_seconds: 0 });
+    h.system.add('system.cpu.usage_total', { host: 'a' }, at(0), 95);
+    await cycleAt(h, 0);
+    const latest = h.system.latest.bind(h.system);
+    h.system.latest = async () => { throw new Error('database is locked'); };
+    h.clock.t = at(400); // the point would be stale by now
+    const r = await h.alerting.evaluateOnce();
+    expect(r.error).toBe('database is locked');
+    expect(h.alerting.listAlerts({ state: 'firing' })).toHaveLength(1);
+    expect(h.alerting.status().last_cycle.error).toBe('database is locked');
+    h.system.latest = latest;
+    await cycleAt(h, 400);
+    expect(h.alerting.listAlerts({ state: 'firing' })).toHaveLength(0);
+  });
+
+  it('keeps evaluating the other rules when one rule fails', async () => {
+    h = harness({ detectorFactory: () => { throw new RangeError('options.method is not supported'); } });
+    h.alerting.addRule({ rule_id: 'anomaly', name: 'a', metric_pattern: 'system\\.cpu\\..*', threshold_value: null, use_anomaly_detection: true });
+    h.alerting.addRule({ ...cpuRule, duration_seconds: 0 });
+    h.system.add('system.cpu.usage_total', { host: 'a' }, at(0), 95);
+    h.clock.t = at(0);
+    const r = await h.alerting.evaluateOnce();
+    expect(r.ruleErrors).toBe(1);
+    expect(r.error).toBe('rule anomaly: options.method is not supported');
+    expect(h.alerting.listAlerts({ state: 'firing' }).map((a) => a.rule_id)).toEqual(['cpu']);
+  });
+
   it('groups the events of one cycle into one batch per channel', async () => {
     h = harness();
     h.alerting.addRule({ ...cpuRule, duration_seconds: 0 });
@@ -371,5 +421,13 @@ describe('alert lifecycle', () => {
     await cycleAt(h, 0);
     expect(h.ops.batches).toHaveLength(1);
     expect(h.ops.batches[0]!.events).toHaveLength(50);
+  });
+
+  it('splits a storm of more than 500 alerts into messages of at most 500', async () => {
+    h = harness();
+    h.alerting.addRule({ ...cpuRule, duration_seconds: 0 });
+    for (let i = 0; i < 1201; i++) h.system.add('system.cpu.usage_total', { host: `h${i}` }, at(0), 95);
+    await cycleAt(h, 0);
+    expect(h.ops.batches.map((b) => b.events.length)).toEqual([500, 500, 201]);
   });
 });

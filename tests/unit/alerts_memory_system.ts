@@ -34,6 +34,8 @@ function toMs(t: unknown, fallback: number): number {
 
 export class MemoryMetricsSystem implements MetricsSystem {
   readonly series = new Map<string, MemSeries>();
+  /** Series per metric id, so a literal glob (the alerting's per-metric raw queries) is a lookup. */
+  readonly #byMetric = new Map<string, MemSeries[]>();
   running = true;
   latestCalls = 0;
   queryCalls = 0;
@@ -43,10 +45,15 @@ export class MemoryMetricsSystem implements MetricsSystem {
   async start(): Promise<void> { this.running = true; }
   async stop(): Promise<void> { this.running = false; }
 
-  add(metricId: string, tags: Tags, timestamp: number, value: number): void {
+  add(metricId: string, tags: Tags, timestamp: number, value: number, metricType: MetricType = 'gauge'): void {
     const key = metricId + '\u0000' + canonicalTags(tags);
     let s = this.series.get(key);
-    if (!s) this.series.set(key, (s = { metricId, metricType: 'gauge', tags: { ...tags }, ts: [], vs: [] }));
+    if (!s) {
+      this.series.set(key, (s = { metricId, metricType, tags: { ...tags }, ts: [], vs: [] }));
+      const list = this.#byMetric.get(metricId);
+      if (list) list.push(s);
+      else this.#byMetric.set(metricId, [s]);
+    }
     // Keep points sorted; tests append in order almost always.
     let i = s.ts.length;
     while (i > 0 && s.ts[i - 1]! > timestamp) i--;
@@ -55,7 +62,7 @@ export class MemoryMetricsSystem implements MetricsSystem {
   }
 
   async collectMetric(p: MetricDataPoint): Promise<void> {
-    this.add(p.metricId, p.tags ?? {}, toMs(p.timestamp, Date.now()), p.value);
+    this.add(p.metricId, p.tags ?? {}, toMs(p.timestamp, Date.now()), p.value, (p.metricType ?? 'gauge') as MetricType);
   }
 
   async collectMetrics(points: readonly MetricDataPoint[]): Promise<{ accepted: number }> {
@@ -67,13 +74,17 @@ export class MemoryMetricsSystem implements MetricsSystem {
     throw new Error('collectSeries is not used by the alerting tests');
   }
 
+  #candidates(glob: string): Iterable<MemSeries> {
+    return /[*?]/.test(glob) ? this.series.values() : this.#byMetric.get(glob) ?? [];
+  }
+
   async queryMetrics(q: RawQuery): Promise<SeriesResult[]> {
     this.queryCalls++;
     const re = globRegex(q.metricPattern);
     const start = toMs(q.startTime, 0);
     const end = toMs(q.endTime, Date.now());
     const out: SeriesResult[] = [];
-    for (const s of this.series.values()) {
+    for (const s of this.#candidates(q.metricPattern)) {
       if (!re.test(s.metricId) || !tagsMatch(s.tags, q.tags)) continue;
       const ts: number[] = [];
       const vs: number[] = [];
@@ -97,7 +108,7 @@ export class MemoryMetricsSystem implements MetricsSystem {
     this.latestCalls++;
     const re = globRegex(metricPattern);
     const out: LatestPoint[] = [];
-    for (const s of this.series.values()) {
+    for (const s of this.#candidates(metricPattern)) {
       if (s.ts.length === 0 || !re.test(s.metricId) || !tagsMatch(s.tags, tags)) continue;
       out.push({ metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamp: s.ts[s.ts.length - 1]!, value: s.vs[s.vs.length - 1]! });
     }

@@ -45,6 +45,8 @@ describe('rule validation', () => {
     [{ ...base, remediation: [{ type: 'command', command: '/bin/rm -rf' }] }, 'remediation[0].command', /must name a command/],
     [{ ...base, remediation: [{ type: 'webhook', url: 'ftp://x' }] }, 'remediation[0].url', /http\(s\) URL/],
     [{ ...base, rule_id: 'has space' }, 'rule_id', /must match/],
+    [{ ...base, metric_pattern: '(a+)+b' }, 'metric_pattern', /catastrophic backtracking/],
+    [{ ...base, metric_pattern: '(a)\\1' }, 'metric_pattern', /backreferences/],
     [{ ...base, tags: { host: 5 } }, 'tags.host', /must be a string/],
   ])('refuses %j naming %s', (input, field, message) => {
     const err = refusal(input);

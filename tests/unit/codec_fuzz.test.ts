@@ -82,7 +82,7 @@ describe('decoders on hostile input', () => {
     let structuralErrors = 0;
     fc.assert(
       fc.property(mutationArb, ({ seedIndex, flips, cut, fixChecksum }) => {
-        let bytes = SEEDS[seedIndex]!.slice();
+        let bytes: Uint8Array = SEEDS[seedIndex]!.slice();
         for (const f of flips) bytes[(f >>> 3) % bytes.length]! ^= 1 << (f & 7);
         if (cut !== undefined) bytes = bytes.subarray(0, cut % (bytes.length + 1));
         if (fixChecksum) bytes = withFixedChecksum(bytes);

@@ -60,7 +60,7 @@ describe('bad input refuses the whole batch', () => {
       { metricId: 'fresh.two', value: 2, timestamp: T0 },
       point,
       { metricId: 'fresh.three', value: 3, timestamp: T0 },
-    ] as MetricDataPoint[];
+    ] as unknown as MetricDataPoint[];
     const error = await ms.collectMetrics(batch).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MetricValidationError);
     const e = error as MetricValidationError;
@@ -171,5 +171,17 @@ describe('group commit', () => {
   it('refuses calls before start() and after stop()', async () => {
     const idle = createMetricsSystem({ path: join(dir, 'idle.db'), queryWorkers: 0 });
     await expect(idle.collectMetric({ metricId: 'x', value: 1 })).rejects.toThrow(/not running/);
+  });
+});
+
+describe('raw-key cache of fresh tags objects', () => {
+  it('an invalid key cannot pass as a cached tag set that spells the same raw key', async () => {
+    await ms.collectMetrics([{ metricId: 'raw.m', value: 1, timestamp: T0, tags: { k1: 'x', k2: 'y' } }]);
+    // `k1=1:xk2` + `=1:y` spells the raw key of { k1: 'x', k2: 'y' }.
+    await expect(ms.collectMetrics([{ metricId: 'raw.m', value: 2, timestamp: T0 + 1, tags: { 'k1=1:xk2': 'y' } }])).rejects.toThrow(/is not a valid tag key/);
+    await ms.collectMetrics([{ metricId: 'raw.m', value: 3, timestamp: T0 + 2, tags: JSON.parse('{"k1":"x","k2":"y"}') as Record<string, string> }]);
+    const r = await ms.queryMetrics({ metricPattern: 'raw.m', startTime: 0 });
+    expect(r.length).toBe(1);
+    expect([...r[0]!.values]).toEqual([1, 3]);
   });
 });

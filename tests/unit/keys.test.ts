@@ -45,8 +45,13 @@ class MemorySystem implements Partial<MetricsSystem> {
     const re = new RegExp('^' + pattern.replace(/[.]/g, '\\.').replace(/\*/g, '.*') + '$');
     return [...this.series.values()].filter((s) => re.test(s.metricId) && Object.entries(tags ?? {}).every(([k, v]) => s.tags[k] === v));
   }
+  /** Like the engine: the point with the newest timestamp (not the last written). */
   async latest(pattern: string, tags?: Tags): Promise<LatestPoint[]> {
-    return this.#match(pattern, tags).map((s) => ({ metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamp: s.ts.at(-1)!, value: s.vs.at(-1)! }));
+    return this.#match(pattern, tags).map((s) => {
+      let i = 0;
+      for (let j = 1; j < s.ts.length; j++) if (s.ts[j]! >= s.ts[i]!) i = j;
+      return { metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamp: s.ts[i]!, value: s.vs[i]! };
+    });
   }
   async queryMetrics(q: RawQuery): Promise<SeriesResult[]> {
     return this.#match(q.metricPattern, q.tags).map((s) => ({ metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamps: Float64Array.from(s.ts), values: Float64Array.from(s.vs) }));
@@ -79,8 +84,8 @@ let engine: MemorySystem;
 let clock = T0;
 const now = () => clock;
 
-async function open(policyJson?: unknown): Promise<KeyService> {
-  return KeyService.open(engine as unknown as MetricsSystem, { policy: parseKeyPolicy(policyJson), now });
+async function open(policyJson?: unknown, resolutionMs?: number): Promise<KeyService> {
+  return KeyService.open(engine as unknown as MetricsSystem, { policy: parseKeyPolicy(policyJson), now, ...(resolutionMs !== undefined ? { resolutionMs } : {}) });
 }
 
 function key(id: string, extra: Record<string, unknown> = {}) {
@@ -160,8 +165,8 @@ describe('key events → derived series', () => {
     await svc.close();
   });
 
-  it('coalesces same-millisecond events of one series into one point and resumes totals after a restart', async () => {
-    let svc = await open();
+  it('coalesces events of one series within the resolution into one point and resumes totals after a restart', async () => {
+    let svc = await open(undefined, 1);
     svc.registerKey(key('k1'));
     await svc.ingestEvents([
       { key_id: 'k1', event_type: 'encrypt', timestamp: T0 }, { key_id: 'k1', event_type: 'encrypt', timestamp: T0, count: 2 },
@@ -171,9 +176,27 @@ describe('key events → derived series', () => {
     expect(s.ts).toEqual([T0, T0 + 1]);
     expect(s.vs).toEqual([3, 4]);
     await svc.close();
+    svc = await open(); // default resolution: 1 s
+    await svc.ingestEvents([
+      { key_id: 'k1', event_type: 'encrypt', timestamp: T0 + 2, count: 10 }, { key_id: 'k1', event_type: 'encrypt', timestamp: T0 + 900 },
+      { key_id: 'k1', event_type: 'encrypt', timestamp: T0 + 1000, count: 5 }, { key_id: 'k1', event_type: 'encrypt', timestamp: T0 + 1999 },
+    ]);
+    expect(s.ts).toEqual([T0, T0 + 1, T0 + 900, T0 + 1999]);
+    expect(s.vs).toEqual([3, 4, 15, 21]);
+    await svc.close();
+  });
+
+  it('recovers the total after a restart when older events were written behind newer ones (backfill)', async () => {
+    let svc = await open();
+    svc.registerKey(key('k1'));
+    await svc.ingestEvents([{ key_id: 'k1', event_type: 'sign', timestamp: T0 + 10_000, count: 5 }]);
+    await svc.ingestEvents([{ key_id: 'k1', event_type: 'sign', timestamp: T0, count: 3 }]); // an import of older events
+    await svc.close();
+    expect((await engine.latest('crypto.key.signing_ops'))[0]!.value).toBe(5); // newest by time is not the total
     svc = await open();
-    await svc.ingestEvents([{ key_id: 'k1', event_type: 'encrypt', timestamp: T0 + 2, count: 10 }]);
-    expect(s.vs.at(-1)).toBe(14);
+    expect(svc.total('crypto.key.signing_ops', 'k1')).toBe(8);
+    await svc.ingestEvents([{ key_id: 'k1', event_type: 'sign', timestamp: T0 + 20_000 }]);
+    expect(engine.lastValue('crypto.key.signing_ops', 'k1')).toBe(9);
     await svc.close();
   });
 
@@ -333,6 +356,11 @@ describe('key policies', () => {
     await svc.ingestEvents([{ key_id: 'k1', event_type: 'encrypt', count: 101 }]);
     expect(svc.violations({ rule: 'operation_budget' })).toHaveLength(2);
     await svc.close();
+    // The budget count survives a restart (flushed at close at the latest).
+    const again = await open({ operation_budgets: [{ algorithms: ['AES*GCM*'], event_types: ['encrypt'], max_operations: 100 }] });
+    expect(again.getKey('k1')!.operations_since_rotation).toBe(101);
+    expect(again.getKey('cbc')!.operations_since_rotation).toBe(0);
+    await again.close();
   });
 
   it('a client-reported policy_violation is recorded with its reason', async () => {
@@ -370,6 +398,18 @@ describe('periodic evaluation', () => {
     const active = (await engine.latest('crypto.key.active')).map((p) => [p.tags.algorithm, p.value]).sort();
     expect(active).toEqual([['AES-256-GCM', 1], ['RSA-4096', 1]]);
     await svc.close();
+  });
+});
+
+describe('periodic checks', () => {
+  it('start() evaluates on the configured interval: gauges and policy conditions', async () => {
+    const svc = await KeyService.open(engine as unknown as MetricsSystem, { policy: parseKeyPolicy({ check_interval_seconds: 1, max_age_days: 1 }) });
+    svc.registerKey(key('k1', { created_at: Date.now() - 3 * DAY }));
+    svc.start();
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(svc.violations({ rule: 'max_age' })).toHaveLength(1);
+    await svc.close();
+    expect(engine.lastValue('crypto.key.age_days', 'k1')).toBeCloseTo(3, 3);
   });
 });
 

@@ -317,3 +317,19 @@ describe('latest and listSeries', () => {
     expect(list.every((s) => s.tags.region === 'us' && s.metricType === 'gauge')).toBe(true);
   });
 });
+
+describe('defaults and health', () => {
+  it('an aggregated query without startTime starts at the first stored point', async () => {
+    const r = await ms.queryAggregated({ metricPattern: 'svc.latency', aggregation: 'count', interval: '1m' });
+    const total = r.reduce((n, s) => n + s.values.reduce((a, b) => a + b, 0), 0);
+    const expected = [...model.values()].filter((s) => s.metricId === 'svc.latency').reduce((n, s) => n + s.points.size, 0);
+    expect(total).toBe(expected);
+  });
+
+  it('checkWritable passes on a running engine and stats count what is stored', () => {
+    expect(() => ms.checkWritable()).not.toThrow();
+    const stats = ms.stats();
+    expect(stats.series).toBe(model.size);
+    expect(stats.diskBytes).toBeGreaterThan(0);
+  });
+});

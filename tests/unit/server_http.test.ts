@@ -50,6 +50,7 @@ class RecordingEngine {
 
 const engine = new RecordingEngine();
 const requests: Array<[string, number]> = [];
+const blocked = new Set<string>();
 let server: EmmsServer;
 let base: string;
 
@@ -74,7 +75,7 @@ beforeAll(async () => {
       },
     },
     onRequest: (route, status) => requests.push([route, status]),
-    ipBlocklist: { isBlocked: (ip) => ip === '10.9.9.9' },
+    ipBlocklist: { isBlocked: (ip) => blocked.has(ip) },
   });
   const { port } = await server.listen();
   base = `http://127.0.0.1:${port}`;
@@ -95,7 +96,7 @@ describe('HTTP ingest', () => {
     expect(await r1.json()).toEqual({ accepted: 2 });
     const r2 = await fetch(`${base}/api/v1/metrics`, {
       method: 'POST', headers: { 'content-type': 'application/x-msgpack' },
-      body: packr.pack({ metrics: [{ metric_id: 'b', value: 3, timestamp: 3000 }] }),
+      body: new Uint8Array(packr.pack({ metrics: [{ metric_id: "b", value: 3, timestamp: 3000 }] })),
     });
     expect(await r2.json()).toEqual({ accepted: 1 });
     const got = engine.batches.slice(before);
@@ -187,7 +188,7 @@ describe('query, health, metrics, federate, routes', () => {
 
   it('mounts feature routes with params, HttpError status, 404 and 405', async () => {
     expect(await (await fetch(`${base}/api/v1/keys/k%201?x=y`)).json()).toEqual({ id: 'k 1', q: 'y' });
-    const c = await fetch(`${base}/api/v1/keys`, { method: 'POST', headers: { 'content-type': 'application/msgpack' }, body: packr.pack({ a: 1 }) });
+    const c = await fetch(`${base}/api/v1/keys`, { method: 'POST', headers: { 'content-type': 'application/msgpack' }, body: new Uint8Array(packr.pack({ a: 1 })) });
     expect(c.status).toBe(201);
     expect(await c.json()).toEqual({ got: { a: 1 } });
     const boom = await fetch(`${base}/api/v1/keys/boom`);
@@ -199,6 +200,21 @@ describe('query, health, metrics, federate, routes', () => {
     expect(wrong.headers.get('allow')).toBe('POST');
     expect(requests).toContainEqual(['/api/v1/keys/:key_id', 200]);
     expect((await fetch(`${base}/api/v1/keys`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b' })).status).toBe(415);
+  });
+});
+
+describe('ipBlocklist', () => {
+  it('answers 403 to blocked addresses on HTTP and WebSocket upgrade', async () => {
+    blocked.add('127.0.0.1');
+    try {
+      const r = await fetch(`${base}/health`);
+      expect(r.status).toBe(403);
+      expect((await r.json()).error).toMatch(/127\.0\.0\.1 is blocked/);
+      await expect(WsClient.open(`${base.replace('http', 'ws')}/api/v1/stream`)).rejects.toThrow(/403/);
+    } finally {
+      blocked.delete('127.0.0.1');
+    }
+    expect((await fetch(`${base}/health`)).status).toBe(200);
   });
 });
 
@@ -227,5 +243,42 @@ describe('WebSocket stream', () => {
     expect(replies[25]).toEqual({ ack: 5, accepted: 1 });
     expect(replies[26]).toMatchObject({ nack: null, error: expect.stringMatching(/max_frame_bytes/) });
     ws.close();
+  });
+});
+
+describe('stream backpressure', () => {
+  it('holds frames past max_unacked_bytes, then cuts the connection off with 1008 and a reason', async () => {
+    const releases: Array<() => void> = [];
+    const stalled = {
+      ...engine,
+      running: true,
+      collectSeries: (series: readonly ColumnarSeries[]) =>
+        new Promise<{ accepted: number }>((resolve) => releases.push(() => resolve({ accepted: series.length }))),
+    };
+    const config = defaultConfig();
+    config.port = 0;
+    config.collector.decodeThreads = 0;
+    config.collector.maxFrameBytes = 4096;
+    config.collector.maxUnackedBytes = 16 * 1024;
+    const small = createServer({ engine: stalled as unknown as MetricsSystem, config });
+    const { port } = await small.listen();
+    try {
+      const ws = await WsClient.open(`ws://127.0.0.1:${port}/api/v1/stream`);
+      const replies: any[] = [];
+      ws.onMessage = (m) => replies.push(unpackr.unpack(m.data));
+      const frame = (seq: number) => packr.pack({ seq, metrics: [{ metric_id: 'bp', value: seq, timestamp: 1000 + seq, tags: { pad: 'x'.repeat(900) } }] });
+      // ~1 KiB frames: 16 in flight, 16 more held back, then the bound is passed.
+      for (let seq = 0; seq < 40; seq++) ws.send(frame(seq));
+      await expect.poll(() => ws.closed, { timeout: 5000 }).toBe(true);
+      expect(ws.closeCode).toBe(1008);
+      expect(ws.closeReason).toMatch(/max_unacked_bytes/);
+      // Only the frames within the in-flight bound reached the engine.
+      expect(releases.length).toBeLessThanOrEqual(16);
+      expect(releases.length).toBeGreaterThan(0);
+      expect(small.metrics.wsConnectionsCutOff).toBe(1);
+      for (const r of releases) r();
+    } finally {
+      await small.close();
+    }
   });
 });

@@ -207,3 +207,67 @@ describe('FrameDecoder custom frames', () => {
     expect(out).toEqual({ seq: 4, handler: 'key_events', items: [{ key_id: 'k1' }] });
   });
 });
+
+describe('row-form fast path', () => {
+  /** Deterministic pseudo-random frames with varied encodings of the same fields. */
+  function randomFrames(seed: number, count: number): Array<{ seq: number; metrics: Record<string, unknown>[] }> {
+    let a = seed >>> 0;
+    const rnd = (): number => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(a ^ (a >>> 15), a | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const frames = [];
+    for (let f = 0; f < count; f++) {
+      const metrics: Record<string, unknown>[] = [];
+      const n = 1 + Math.floor(rnd() * 50);
+      for (let i = 0; i < n; i++) {
+        const p: Record<string, unknown> = { metric_id: `m${Math.floor(rnd() * 5)}.x${'y'.repeat(Math.floor(rnd() * 40))}` };
+        const kind = Math.floor(rnd() * 5);
+        p.value = kind === 0 ? Math.floor(rnd() * 300) - 150 : kind === 1 ? Math.floor(rnd() * 2 ** 40) : kind === 2 ? -0 : rnd() * 1e6;
+        if (rnd() < 0.8) p.timestamp = rnd() < 0.5 ? T0 + Math.floor(rnd() * 1e6) : T0 + rnd();
+        if (rnd() < 0.3) p.metric_type = rnd() < 0.5 ? 'counter' : 'gauge';
+        if (rnd() < 0.7) {
+          const tags: Record<string, string> = {};
+          const k = Math.floor(rnd() * 4);
+          for (let j = 0; j < k; j++) tags[`k${j}`] = `v${Math.floor(rnd() * 3)}`.repeat(1 + Math.floor(rnd() * 20));
+          p.tags = tags;
+        }
+        // Reorder fields sometimes: the scanner must not depend on field order.
+        metrics.push(rnd() < 0.3 ? Object.fromEntries(Object.entries(p).reverse()) : p);
+      }
+      frames.push({ seq: f, metrics });
+    }
+    return frames;
+  }
+
+  it('gives exactly the slow path\'s result on random valid frames', () => {
+    const fast = decoder();
+    const slow = decoder();
+    for (const frame of randomFrames(7, 300)) {
+      const a = fast.decode(pack(frame), 'msgpack', true, 999) as DecodedBatch;
+      // No seq and requireSeq=false: the fast path does not apply.
+      const b = slow.decode(pack({ metrics: frame.metrics }), 'msgpack', false, 999) as DecodedBatch;
+      expect(a.seq).toBe(frame.seq);
+      expect(a.newSeries).toEqual(b.newSeries);
+      expect(Array.from(a.runs)).toEqual(Array.from(b.runs));
+      expect(Array.from(a.timestamps)).toEqual(Array.from(b.timestamps));
+      expect(a.values).toEqual(b.values);
+    }
+    expect(fast.fastPathFrames).toBe(300);
+    expect(slow.fastPathFrames).toBe(0);
+  });
+
+  it('keeps 64-bit seqs exact and hands unusual frames to the slow path', () => {
+    const d = decoder();
+    const big = (1n << 64n) - 2n;
+    const a = d.decode(pack({ seq: big, metrics: [{ metric_id: 'a', value: 1, timestamp: T0 }] }), 'msgpack', true) as DecodedBatch;
+    expect(a.seq).toBe(big);
+    const iso = d.decode(pack({ seq: 1, metrics: [{ metric_id: 'a', value: 1, timestamp: '2024-01-01T00:00:00Z' }] }), 'msgpack', true) as DecodedBatch;
+    expect(iso.timestamps[0]).toBe(T0);
+    const extra = d.decode(pack({ seq: 2, metrics: [{ metric_id: 'a', value: 1, timestamp: T0, note: 'x' }] }), 'msgpack', true) as DecodedBatch;
+    expect(extra.points).toBe(1);
+    expect(d.fastPathFrames).toBe(1);
+  });
+});

@@ -1,0 +1,243 @@
+/**
+ * Load generator for bench/server_ingest.bench.ts, run as its own process so its CPU shows up
+ * as a separate competitor for the machine's cores (as a real client would).
+ *
+ *   npx tsx bench/load/ingest_load.ts --url ws://127.0.0.1:PORT/api/v1/stream \
+ *     --form rows|columns --connections 4 --seconds 10 [--rate POINTS_PER_S] [--window 8] \
+ *     [--never-read] [--hosts 100] [--seed N]
+ *
+ * Prints one JSON line: points acknowledged, elapsed seconds, points/s, ack latency percentiles.
+ *
+ * Frames are plain MessagePack maps any msgpack library would produce. Row frames carry one
+ * TSBS tick (hosts × 10 points); to keep the client's CPU on the wire rather than on encoding,
+ * each connection encodes its row frame once as a template and then only overwrites the
+ * float64 timestamp and value bytes of each point (their offsets are found once). Columnar
+ * frames carry `--ticks` points per series (default 100) as little-endian float64 `bin`.
+ */
+import { Packr } from 'msgpackr';
+import { TsbsDevopsGenerator, type TsbsColumnarSeries } from '../workload/tsbs_devops.js';
+import { WsClient } from './ws_client.js';
+
+interface Args {
+  url: string;
+  form: 'rows' | 'columns';
+  connections: number;
+  seconds: number;
+  rate: number;
+  window: number;
+  neverRead: boolean;
+  hosts: number;
+  ticks: number;
+  seed: number;
+  startMs: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const url = get('url');
+  if (url === undefined) throw new Error('--url ws://host:port/api/v1/stream is required');
+  const form = get('form') ?? 'rows';
+  if (form !== 'rows' && form !== 'columns') throw new Error(`--form must be rows or columns; got ${form}`);
+  return {
+    url,
+    form,
+    connections: Number(get('connections') ?? 4),
+    seconds: Number(get('seconds') ?? 10),
+    rate: Number(get('rate') ?? 0),
+    window: Number(get('window') ?? 8),
+    neverRead: argv.includes('--never-read'),
+    hosts: Number(get('hosts') ?? 100),
+    ticks: Number(get('ticks') ?? 100),
+    seed: Number(get('seed') ?? 1),
+    startMs: Number(get('start-ms') ?? Date.UTC(2026, 0, 1)),
+  };
+}
+
+const packr = new Packr({ useRecords: false });
+const MARK_TS = 1.2345678901234567e12;
+
+/** Row frame template for one tick: offsets of each point's float64 timestamp and value. */
+class RowFrameTemplate {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly tsAt: Int32Array;
+  readonly valueAt: Int32Array;
+  readonly seqAt: number;
+
+  constructor(gen: TsbsDevopsGenerator) {
+    const metrics = [];
+    for (let i = 0; i < gen.seriesCount; i++) {
+      // Distinct marker doubles so their encodings can be found; never equal to real data.
+      metrics.push({ metric_id: gen.metricIdOf(i), value: 0.5 + i * 1e-9 + 1e6, timestamp: MARK_TS, tags: gen.tagsOf(i) });
+    }
+    // seq as uint32 (0xce) so it can be overwritten in place.
+    const encoded = packr.pack({ seq: 0xfffffff0, metrics });
+    this.bytes = new Uint8Array(encoded);
+    this.view = new DataView(this.bytes.buffer);
+    this.tsAt = new Int32Array(gen.seriesCount);
+    this.valueAt = new Int32Array(gen.seriesCount);
+    this.seqAt = this.#find(0xce, (at) => this.view.getUint32(at) === 0xfffffff0, 4);
+    let from = 0;
+    for (let i = 0; i < gen.seriesCount; i++) {
+      const v = 0.5 + i * 1e-9 + 1e6;
+      this.valueAt[i] = this.#find(0xcb, (at) => this.view.getFloat64(at) === v, 8, from);
+      this.tsAt[i] = this.#find(0xcb, (at) => this.view.getFloat64(at) === MARK_TS, 8, this.valueAt[i]!);
+      from = this.tsAt[i]! + 8;
+    }
+  }
+
+  #find(type: number, match: (at: number) => boolean, size: number, from = 0): number {
+    for (let at = from; at + 1 + size <= this.bytes.length; at++) {
+      if (this.bytes[at] === type && match(at + 1)) return at + 1;
+    }
+    throw new Error('template marker not found (msgpackr changed its encoding?)');
+  }
+}
+
+interface ConnectionResult {
+  points: number;
+  latenciesMs: number[];
+  closedEarly: string | undefined;
+}
+
+async function runConnection(args: Args, index: number, deadline: number, ratePerConnection: number): Promise<ConnectionResult> {
+  const gen = new TsbsDevopsGenerator({ hosts: args.hosts, seed: args.seed + index, startMs: args.startMs + index * 86_400_000 * 400 });
+  const ws = await WsClient.open(args.url, { zeroMask: true });
+  if (args.neverRead) ws.pauseReading();
+  const template = args.form === 'rows' ? new RowFrameTemplate(gen) : undefined;
+  const sentAt = new Map<number, { t: number; points: number }>();
+  const result: ConnectionResult = { points: 0, latenciesMs: [], closedEarly: undefined };
+  let inflight = 0;
+  let wake: (() => void) | undefined;
+  ws.onMessage = (m) => {
+    // Replies are tiny maps; reading `ack`/`nack` by decoding is cheap enough here.
+    const reply = packr.unpack(m.data) as { ack?: number; nack?: number | null; error?: string };
+    const seq = reply.ack ?? reply.nack;
+    const sent = typeof seq === 'number' ? sentAt.get(seq) : undefined;
+    if (reply.ack !== undefined && sent !== undefined) {
+      result.points += sent.points;
+      result.latenciesMs.push(performance.now() - sent.t);
+    } else if (reply.nack !== undefined) {
+      result.closedEarly ??= `nack: ${reply.error}`;
+    }
+    if (typeof seq === 'number') sentAt.delete(seq);
+    inflight--;
+    wake?.();
+  };
+  ws.onClose = (code, reason) => {
+    result.closedEarly ??= `closed ${code} ${reason}`;
+    wake?.();
+  };
+  const started = performance.now();
+  let sentPoints = 0;
+  let seq = 0;
+  // Rows: one tick per frame, taken from blocks of ROW_BLOCK_TICKS generated at once.
+  const ROW_BLOCK_TICKS = 100;
+  let block: TsbsColumnarSeries[] = gen.nextColumns(args.form === 'columns' ? args.ticks : ROW_BLOCK_TICKS);
+  let blockTick = 0;
+  let columnCursor = 0;
+  const seriesPerColumnFrame = Math.max(1, Math.floor(10_000 / args.ticks));
+  while (Date.now() < deadline && !ws.closed) {
+    if (!args.neverRead && inflight >= args.window) {
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 50);
+      });
+      continue;
+    }
+    if (ratePerConnection > 0) {
+      const due = started + (sentPoints / ratePerConnection) * 1000;
+      const wait = due - performance.now();
+      if (wait > 1) {
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+    }
+    let frame: Uint8Array;
+    let points: number;
+    if (template !== undefined) {
+      if (blockTick === ROW_BLOCK_TICKS) {
+        block = gen.nextColumns(ROW_BLOCK_TICKS);
+        blockTick = 0;
+      }
+      const view = template.view;
+      view.setUint32(template.seqAt, seq);
+      for (let i = 0; i < block.length; i++) {
+        view.setFloat64(template.tsAt[i]!, block[i]!.timestamps[blockTick]!);
+        view.setFloat64(template.valueAt[i]!, block[i]!.values[blockTick]!);
+      }
+      blockTick++;
+      frame = template.bytes;
+      points = block.length;
+    } else {
+      if (columnCursor >= block.length) {
+        block = gen.nextColumns(args.ticks);
+        columnCursor = 0;
+      }
+      const part = block.slice(columnCursor, columnCursor + seriesPerColumnFrame);
+      columnCursor += part.length;
+      frame = packr.pack({
+        seq,
+        series: part.map((s) => ({
+          metric_id: s.metricId,
+          tags: s.tags,
+          timestamps: Buffer.from(s.timestamps.buffer, s.timestamps.byteOffset, s.timestamps.byteLength),
+          values: Buffer.from(s.values.buffer, s.values.byteOffset, s.values.byteLength),
+        })),
+      });
+      points = part.length * args.ticks;
+    }
+    sentAt.set(seq, { t: performance.now(), points });
+    const flushed = ws.send(frame);
+    seq++;
+    inflight++;
+    sentPoints += points;
+    if (!flushed) await ws.waitDrain();
+    else if (seq % 2 === 0) await new Promise((r) => setImmediate(r));
+  }
+  // Let outstanding acks arrive (not counted past the deadline for throughput runs).
+  const drainUntil = Date.now() + (args.neverRead ? 0 : 3000);
+  while (inflight > 0 && !ws.closed && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 5));
+  if (!ws.closed) ws.close();
+  return result;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = (p / 100) * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const deadline = Date.now() + args.seconds * 1000;
+  const perConnection = args.rate > 0 ? args.rate / args.connections : 0;
+  const cpuBefore = process.cpuUsage();
+  const results = await Promise.all(Array.from({ length: args.connections }, (_, i) => runConnection(args, i, deadline, perConnection)));
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const latencies = results.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
+  const points = results.reduce((n, r) => n + r.points, 0);
+  process.stdout.write(JSON.stringify({
+    form: args.form,
+    connections: args.connections,
+    points,
+    seconds: elapsed,
+    pointsPerSecond: points / Math.min(elapsed, args.seconds),
+    ackP50Ms: percentile(latencies, 50),
+    ackP99Ms: percentile(latencies, 99),
+    clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
+    closedEarly: results.map((r) => r.closedEarly).filter((x) => x !== undefined),
+  }) + '\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ingest_load: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,148 @@
+/**
+ * End-to-end ingest through `emms serve`: a real server process and a separate load-generator
+ * process (bench/load/ingest_load.ts) on the same machine. Measures, with durable acks:
+ *   1. row form (TSBS devops, one tick of 1,000 points per frame), maximum points/s;
+ *   2. columnar form (100 points per series per frame, float64 bin), maximum points/s;
+ *   3. ack latency p50/p99 at half the row-form maximum;
+ *   4. server RSS while a client sends without ever reading its acks.
+ *
+ *   npx tsx bench/server_ingest.bench.ts            # ~10 s per scenario
+ *   EMMS_BENCH_QUICK=1 npx tsx bench/server_ingest.bench.ts   # ~3 s per scenario
+ *
+ * Client and server share the machine's cores, so every figure is "server + client on N cores".
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
+const SECONDS = QUICK ? 3 : 10;
+
+interface LoadResult {
+  form: string;
+  connections: number;
+  points: number;
+  seconds: number;
+  pointsPerSecond: number;
+  ackP50Ms: number;
+  ackP99Ms: number;
+  clientCpuSeconds: number;
+  closedEarly: string[];
+}
+
+interface Server {
+  proc: ChildProcess;
+  wsUrl: string;
+  base: string;
+  stop: () => Promise<void>;
+}
+
+async function startServer(dataDir: string): Promise<Server> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data', dataDir], {
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m !== null) resolve(m[1]!);
+    });
+    void exited.then(() => reject(new Error('server exited before listening')));
+  });
+  return {
+    proc,
+    base,
+    wsUrl: `${base.replace('http', 'ws')}/api/v1/stream`,
+    stop: async () => {
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function runLoad(args: string[]): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/load/ingest_load.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    proc.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
+    });
+  });
+}
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m === null ? NaN : Number(m[1]) * 1024;
+}
+
+/** CPU seconds (user + system, every thread) the process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(0)} MiB`;
+const rate = (r: number): string => `${(r / 1e6).toFixed(3)} M/s`;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'emms-bench-ingest-'));
+  const rows: string[][] = [];
+  try {
+    const server = await startServer(dir);
+    const common = ['--url', server.wsUrl, '--seconds', String(SECONDS)];
+    try {
+      const pid = server.proc.pid!;
+      const measured = async (args: string[]): Promise<LoadResult & { serverCpu: number }> => {
+        const before = cpuSeconds(pid);
+        const r = await runLoad(args);
+        return { ...r, serverCpu: cpuSeconds(pid) - before };
+      };
+      const rowMax = await measured([...common, '--form', 'rows', '--connections', '8', '--window', '16']);
+      rows.push(['row form, max rate', rate(rowMax.pointsPerSecond), `${rowMax.ackP50Ms.toFixed(1)} / ${rowMax.ackP99Ms.toFixed(1)} ms`, `${rowMax.serverCpu.toFixed(1)} / ${rowMax.clientCpuSeconds.toFixed(1)} s`, '≥ 1 M/s']);
+      const colMax = await measured([...common, '--form', 'columns', '--connections', '4', '--window', '8', '--ticks', '100']);
+      rows.push(['columnar (100 pts/series/frame), max rate', rate(colMax.pointsPerSecond), `${colMax.ackP50Ms.toFixed(1)} / ${colMax.ackP99Ms.toFixed(1)} ms`, `${colMax.serverCpu.toFixed(1)} / ${colMax.clientCpuSeconds.toFixed(1)} s`, '≥ 3 M/s']);
+      const half = Math.round(rowMax.pointsPerSecond / 2);
+      const rowHalf = await measured([...common, '--form', 'rows', '--connections', '4', '--window', '64', '--rate', String(half)]);
+      rows.push([`row form at half max (${rate(half)})`, rate(rowHalf.pointsPerSecond), `${rowHalf.ackP50Ms.toFixed(1)} / ${rowHalf.ackP99Ms.toFixed(1)} ms`, `${rowHalf.serverCpu.toFixed(1)} / ${rowHalf.clientCpuSeconds.toFixed(1)} s`, 'p99 ≤ 50 ms']);
+
+      // A client that never reads its acks: sample the server's RSS while it sends.
+      const before = rssBytes(pid);
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, rssBytes(pid));
+      }, 100);
+      const deaf = await runLoad([...common, '--form', 'rows', '--connections', '1', '--never-read']);
+      clearInterval(sampler);
+      rows.push(['client never reading acks', `RSS ${mib(before)} → peak ${mib(peak)}`, deaf.closedEarly.join('; ') || 'not closed', `- / ${deaf.clientCpuSeconds.toFixed(1)} s`, 'bounded RSS']);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const cpu = cpus();
+  process.stdout.write(`\nEMMS server ingest (durable acks), ${QUICK ? 'quick' : 'full'} run, ${SECONDS} s per scenario\n`);
+  process.stdout.write(`machine: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores, Node ${process.version}\n`);
+  process.stdout.write('NOTE: the load generator runs on the same machine; client and server share these cores.\n\n');
+  process.stdout.write(`CPU columns: seconds used by the server process (all threads) / by the load generator, during the ${SECONDS} s run.\n\n`);
+  const header = ['scenario', 'acked points/s', 'ack p50 / p99', 'CPU server / client', 'target'];
+  const table = [header, ...rows];
+  const widths = header.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
+  for (const r of table) process.stdout.write(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ') + '\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,143 @@
+/**
+ * Query latency over HTTP against a real `emms serve` process holding the TSBS devops workload
+ * (100 hosts × 10 cpu metrics, 10 s interval; 24 h = 8.64M points, ingested first through the
+ * columnar WebSocket stream):
+ *   - 1-hour raw query of one series (360 points)                     target ≤ 5 ms median
+ *   - 24 h hourly avg of 100 series (one metric, every host; 864,000 raw points)  ≤ 10 ms median
+ *
+ *   npx tsx bench/server_query.bench.ts                # 24 h of data, 2 s per query
+ *   EMMS_BENCH_QUICK=1 npx tsx bench/server_query.bench.ts   # 6 h of data, 300 ms per query
+ *
+ * The client (this process, using fetch with keep-alive) shares the machine's cores with the server.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Packr, Unpackr } from 'msgpackr';
+import { Bench } from 'tinybench';
+import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
+import { WsClient } from './load/ws_client.js';
+
+const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
+const HOURS = QUICK ? 6 : 24;
+const TASK_TIME_MS = QUICK ? 300 : 2_000;
+const HOUR_MS = 3_600_000;
+const TICKS_PER_HOUR = TICKS_PER_DAY / 24;
+
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+async function ingest(wsUrl: string): Promise<{ points: number; seconds: number }> {
+  const gen = new TsbsDevopsGenerator({ hosts: 100, seed: 1 });
+  const ws = await WsClient.open(wsUrl, { zeroMask: true });
+  const window = 8;
+  let inflight = 0;
+  let points = 0;
+  let failure: string | undefined;
+  let wake: (() => void) | undefined;
+  ws.onMessage = (m) => {
+    const reply = unpackr.unpack(m.data) as { ack?: number; accepted?: number; error?: string };
+    if (reply.ack !== undefined) points += reply.accepted ?? 0;
+    else failure ??= reply.error ?? 'nack';
+    inflight--;
+    wake?.();
+  };
+  const started = performance.now();
+  let seq = 0;
+  for (let h = 0; h < HOURS; h++) {
+    const block = gen.nextColumns(TICKS_PER_HOUR);
+    for (let from = 0; from < block.length; from += 100) {
+      while (inflight >= window) await new Promise<void>((r) => (wake = r));
+      const frame = packr.pack({
+        seq: seq++,
+        series: block.slice(from, from + 100).map((s) => ({
+          metric_id: s.metricId,
+          tags: s.tags,
+          timestamps: Buffer.from(s.timestamps.buffer),
+          values: Buffer.from(s.values.buffer),
+        })),
+      });
+      inflight++;
+      if (!ws.send(frame)) await ws.waitDrain();
+    }
+  }
+  while (inflight > 0) await new Promise<void>((r) => (wake = r));
+  ws.close();
+  if (failure !== undefined) throw new Error(`ingest refused: ${failure}`);
+  return { points, seconds: (performance.now() - started) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'emms-bench-query-'));
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data', dir], {
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  try {
+    const base = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m !== null) resolve(m[1]!);
+      });
+      void exited.then(() => reject(new Error('server exited before listening')));
+    });
+    const loaded = await ingest(`${base.replace('http', 'ws')}/api/v1/stream`);
+    const start = TSBS_DEFAULT_START_MS;
+    const end = start + HOURS * HOUR_MS;
+    const rawUrl = `${base}/api/v1/query?${new URLSearchParams({
+      metric_pattern: 'cpu.usage_user', 'tag.hostname': 'host_42',
+      start_time: String(end - 2 * HOUR_MS), end_time: String(end - HOUR_MS),
+    })}`;
+    const aggUrl = `${base}/api/v1/query?${new URLSearchParams({
+      metric_pattern: 'cpu.usage_user', aggregation: 'avg', interval: '1h', start_time: String(start), end_time: String(end),
+    })}`;
+    // Check the answers before timing them.
+    const raw = (await (await fetch(rawUrl)).json()) as { series: Array<{ points: unknown[] }> };
+    if (raw.series.length !== 1 || raw.series[0]!.points.length !== TICKS_PER_HOUR) {
+      throw new Error(`raw query returned ${raw.series.length} series / ${raw.series[0]?.points.length} points; expected 1 / ${TICKS_PER_HOUR}`);
+    }
+    const agg = (await (await fetch(aggUrl)).json()) as { series: Array<{ points: unknown[] }>; stats: { points_scanned: number } };
+    if (agg.series.length !== 100 || agg.series.some((s) => s.points.length !== HOURS)) {
+      throw new Error(`aggregate query returned ${agg.series.length} series; expected 100 × ${HOURS} buckets`);
+    }
+    const bench = new Bench({ time: TASK_TIME_MS, warmupTime: Math.min(500, TASK_TIME_MS) });
+    bench.add('1 h raw, one series (360 points)', async () => {
+      await (await fetch(rawUrl)).arrayBuffer();
+    });
+    bench.add(`${HOURS} h hourly avg, 100 series (${(100 * HOURS * TICKS_PER_HOUR).toLocaleString('en-US')} raw points)`, async () => {
+      await (await fetch(aggUrl)).arrayBuffer();
+    });
+    await bench.run();
+    const cpu = cpus();
+    console.log(`\nEMMS query latency over HTTP, ${QUICK ? 'quick' : 'full'} run`);
+    console.log(`machine: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores, Node ${process.version}; client and server share these cores`);
+    console.log(`data: ${loaded.points.toLocaleString('en-US')} points (${HOURS} h TSBS devops, 100 hosts), ingested over the columnar stream at ` +
+      `${(loaded.points / loaded.seconds / 1e6).toFixed(2)} M points/s; the aggregate scans ${agg.stats.points_scanned.toLocaleString('en-US')} points`);
+    const targets = ['≤ 5 ms', '≤ 10 ms'];
+    console.table(bench.tasks.map((task, i) => {
+      const r = task.result;
+      if (r.state !== 'completed') return { query: task.name, state: r.state };
+      return {
+        query: task.name,
+        'median ms': Number(r.latency.p50.toFixed(2)),
+        'p99 ms': Number(r.latency.p99.toFixed(2)),
+        'mean ms': Number(r.latency.mean.toFixed(2)),
+        runs: r.latency.samplesCount,
+        target: targets[i],
+      };
+    }));
+  } finally {
+    proc.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,159 @@
+/**
+ * Helpers for the server integration tests: a real `emms serve` process started from source
+ * (tsx) on an ephemeral port, and a streaming client that remembers which points were acked.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Packr, Unpackr } from 'msgpackr';
+import { WsClient } from '../../bench/load/ws_client.js';
+
+export const packr = new Packr({ useRecords: false });
+export const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint' });
+
+export interface ServerProcess {
+  proc: ChildProcess;
+  base: string;
+  wsUrl: string;
+  stderr: () => string;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+}
+
+export function tempDir(prefix: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export async function startServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', ...args], {
+    cwd: process.cwd(),
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s: ${out} ${err}`)), 20_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening: ${err}`));
+    });
+  });
+  return { proc, base, wsUrl: `${base.replace('http', 'ws')}/api/v1/stream`, stderr: () => err, exited };
+}
+
+export interface AckedBatch {
+  seq: number;
+  timestamps: number[];
+  values: number[];
+}
+
+/**
+ * Streams row frames of `pointsPerFrame` points of one series (`metricId`, tags {client})
+ * with at most `window` frames unacknowledged, until stop() is called or the connection drops.
+ * Every `refuseEvery`-th frame carries a NaN in its last point and a distinct metric id for
+ * the rest, so a test can check that no refused frame left anything behind.
+ */
+export class StreamingClient {
+  readonly acked: AckedBatch[] = [];
+  readonly nacked: number[] = [];
+  #stopped = false;
+  #sent = new Map<number, AckedBatch>();
+  #nextTs: number;
+  #done: Promise<void> | undefined;
+
+  constructor(
+    readonly url: string,
+    readonly metricId: string,
+    readonly client: string,
+    readonly opts: { pointsPerFrame: number; window: number; startTs: number; refuseEvery?: number },
+  ) {
+    this.#nextTs = opts.startTs;
+  }
+
+  start(): Promise<void> {
+    this.#done = this.#run();
+    return this.#done;
+  }
+
+  async #run(): Promise<void> {
+    const ws = await WsClient.open(this.url);
+    let seq = 0;
+    let inflight = 0;
+    let wake: (() => void) | undefined;
+    ws.onMessage = (m) => {
+      const reply = unpackr.unpack(m.data) as { ack?: bigint; nack?: bigint | null };
+      if (reply.ack !== undefined) {
+        const s = Number(reply.ack);
+        this.acked.push(this.#sent.get(s)!);
+        this.#sent.delete(s);
+      } else {
+        this.nacked.push(Number(reply.nack));
+        this.#sent.delete(Number(reply.nack));
+      }
+      inflight--;
+      wake?.();
+    };
+    const closed = new Promise<void>((resolve) => {
+      ws.onClose = () => {
+        wake?.();
+        resolve();
+      };
+    });
+    while (!this.#stopped && !ws.closed) {
+      if (inflight >= this.opts.window) {
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+        continue;
+      }
+      const refuse = this.opts.refuseEvery !== undefined && seq % this.opts.refuseEvery === this.opts.refuseEvery - 1;
+      const batch: AckedBatch = { seq, timestamps: [], values: [] };
+      const metrics = [];
+      for (let i = 0; i < this.opts.pointsPerFrame; i++) {
+        const ts = this.#nextTs++;
+        const value = Math.round(Math.sin(ts) * 1e4) / 100;
+        batch.timestamps.push(ts);
+        batch.values.push(value);
+        const bad = refuse && i === this.opts.pointsPerFrame - 1;
+        metrics.push({ metric_id: refuse ? `refused.${this.client}` : this.metricId, value: bad ? NaN : value, timestamp: ts, tags: { client: this.client } });
+      }
+      this.#sent.set(seq, batch);
+      ws.send(packr.pack({ seq, metrics }));
+      seq++;
+      inflight++;
+      // Yield so acks are processed while streaming.
+      if (seq % 4 === 0) await new Promise((r) => setImmediate(r));
+    }
+    if (this.#stopped && !ws.closed) {
+      const deadline = Date.now() + 5000;
+      while (inflight > 0 && !ws.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      ws.close();
+    }
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#done;
+  }
+}
+
+export async function queryRaw(base: string, params: Record<string, string>): Promise<{ status: number; body: any }> {
+  const r = await fetch(`${base}/api/v1/query?${new URLSearchParams(params)}`);
+  return { status: r.status, body: await r.json() };
+}
