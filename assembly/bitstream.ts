@@ -62,15 +62,6 @@ export function writeBits(v: u64, n: i32): void {
   }
 }
 
-/** Appends `n` one bits (n >= 0), for unary codes. */
-export function writeOnes(n: i32): void {
-  while (n >= 64) {
-    writeBits(<u64>-1, 64);
-    n -= 64;
-  }
-  writeBits(<u64>-1, n);
-}
-
 /** Flushes the partial byte (zero padded) and returns bytes written, or -1 if the capacity was exceeded. */
 export function writerFinish(): i32 {
   let bits = wAccBits;
@@ -88,11 +79,6 @@ export function writerFinish(): i32 {
   wAccBits = 0;
   wAcc = 0;
   return wOverflow ? -1 : <i32>(wPtr - wStart);
-}
-
-/** Bits written so far (for cost checks in tests and sizing). */
-export function writerBitCount(): i64 {
-  return <i64>(wPtr - wStart) * 8 + wAccBits;
 }
 
 /** Number of significant bits of `u` (0 for 0). */
@@ -191,12 +177,6 @@ export function readBits(n: i32): u64 {
   const w = peekWindow(rBase, rLenBytes, rPos);
   rPos += <usize>n;
   return w >>> <u64>(64 - n);
-}
-
-/** Reads one bit. */
-// @ts-ignore: decorator
-@inline export function readBit(): bool {
-  return readBits(1) != 0;
 }
 
 /** Counts and consumes leading one bits, stopping after the terminating zero or at `limit` ones. */

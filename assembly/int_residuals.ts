@@ -36,15 +36,16 @@ export const residualScratch: usize = memory.data(RESIDUAL_BLOCK_LEN * 8, 16);
 }
 
 /**
- * Fills residualScratch with the zigzag residuals of elements [first, first + cnt) for `order`
- * (element i's residual is x_i - x_{i-1}, or that minus the previous difference for order 2).
+ * Fills residualScratch with the zigzag residuals of elements [first, first + cnt) for `order`:
+ * order 1, x_i - x_{i-1} - bias (bias: the sequence's typical step, e.g. the scrape interval);
+ * order 2, (x_i - x_{i-1}) - (x_{i-1} - x_{i-2}) (bias unused, 0).
  */
-export function fillResiduals(ptr: usize, scale: f64, order: i32, first: i32, cnt: i32): void {
+export function fillResiduals(ptr: usize, scale: f64, order: i32, first: i32, cnt: i32, bias: i64): void {
   if (order == 1) {
     let prev = intAt(ptr, first - 1, scale);
     for (let j = 0; j < cnt; j++) {
       const x = intAt(ptr, first + j, scale);
-      store<u64>(residualScratch + (<usize>j << 3), zigzag(x - prev));
+      store<u64>(residualScratch + (<usize>j << 3), zigzag(x - prev - bias));
       prev = x;
     }
   } else {
@@ -59,7 +60,30 @@ export function fillResiduals(ptr: usize, scale: f64, order: i32, first: i32, cn
   }
 }
 
-// Decoder state carried from block to block: the last integer and the last difference.
+/**
+ * The order-1 bias of a sequence (m >= 2): the lower median of its first up to 64 differences.
+ * A median, not a mean, so that a counter reset or a gap does not move it.
+ */
+export function chooseBias(ptr: usize, m: i32, scale: f64): i64 {
+  const cnt = min(RESIDUAL_BLOCK_LEN, m - 1);
+  let prev = intAt(ptr, 0, scale);
+  for (let j = 0; j < cnt; j++) {
+    const x = intAt(ptr, j + 1, scale);
+    // Insertion sort of the differences into residualScratch (as i64).
+    const d = x - prev;
+    prev = x;
+    let at = j;
+    while (at > 0 && load<i64>(residualScratch + (<usize>(at - 1) << 3)) > d) {
+      store<i64>(residualScratch + (<usize>at << 3), load<i64>(residualScratch + (<usize>(at - 1) << 3)));
+      at--;
+    }
+    store<i64>(residualScratch + (<usize>at << 3), d);
+  }
+  return load<i64>(residualScratch + (<usize>((cnt - 1) >> 1) << 3));
+}
+
+// Decoder state carried from block to block: the last integer and the difference added to it
+// per zero residual (the bias for order 1, the last difference for order 2).
 let seqX: i64 = 0;
 let seqDelta: i64 = 0;
 

@@ -5,10 +5,11 @@
 // timestamps (delta-of-delta when order = 2) and for decimal-scaled values (values_decimal.ts).
 //
 // Why Rice per block rather than bit-width blocks: on the TSBS 2-decimal random walk (steps of
-// N(0,1) in hundredths) Rice with the best k costs 8.78 bits/step against an entropy of 8.68,
-// while bit-width blocks pay for the widest value in each block (~10.5 bits). A per-block k
-// follows non-stationary data; the k of each block is coded relative to the previous one
-// (1-3 bits, 9 for a jump), so the parameter costs ~0.02 bits/point instead of 6/64.
+// N(0,1) in hundredths, entropy 8.66 bits/step; bench/data_shapes.ts walk2dp, 10 seeds) adaptive
+// Rice blocks cost 8.80 bits/step while bit-width blocks of 64 pay for the widest value of each
+// block, 9.56. A per-block k follows non-stationary data; the k of each block is coded relative
+// to the previous one (1-3 bits, 9 for a jump), so the parameter costs ~0.02 bits/point instead
+// of 6/64. Quotient-Huffman gets closer still on stationary Gaussian-like steps (8.72).
 //
 // Integer range and exactness: int_residuals.ts.
 
@@ -85,7 +86,7 @@ function chooseK(cnt: i32): i32 {
   const mean = sum / <f64>cnt;
   let k0 = 0;
   while (k0 < RICE_MAX_K && <f64>(<u64>1 << <u64>(k0 + 1)) <= mean) k0++;
-  // One pass for the three candidates (k0 - 1 clamped at 0 may repeat k0; ties keep the lowest).
+  // One pass for the three candidates k0-1..k0+1 (0..2 when k0 = 0; ties keep the lowest k).
   const lo = max(0, k0 - 1);
   const mid = lo + 1;
   const hi = min(RICE_MAX_K, lo + 2);

@@ -9,7 +9,7 @@
 // Integer modes are valid for unsorted and duplicate timestamps too; the storage layer decides
 // ordering, the codec only promises bit-exact round trips.
 
-import { readVarBits, readerLenBytes, readerOverrun, readerPos, unzigzag, varBitsCost, writeVarBits, zigzag } from "./bitstream";
+import { readVarBits, readerLenBytes, readerOverrun, readerPos, unzigzag, writeVarBits, zigzag } from "./bitstream";
 import { E_CORRUPT, E_TRUNCATED, fail } from "./codec_status";
 import { inIntRange, INT_LIMIT, MAX_FIELD_WIDTH } from "./int_residuals";
 import {
@@ -82,12 +82,6 @@ export function encodeTimestamps(tsPtr: usize, n: i32): void {
   } else if (planMode == TS_XOR) {
     encodeXorFloats(tsPtr, n);
   }
-}
-
-/** Bits of the constant-delta section (for tests and size accounting). */
-export function constDeltaCost(tsPtr: usize, n: i32): i32 {
-  const t0 = <i64>load<f64>(tsPtr);
-  return varBitsCost(zigzag(t0)) + (n >= 2 ? varBitsCost(zigzag(<i64>load<f64>(tsPtr + 8) - t0)) : 0);
 }
 
 /** Reads the timestamp section of `mode` for n >= 1 points into out; 0 or a negative status. */

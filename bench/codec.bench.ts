@@ -18,7 +18,13 @@
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import { decodeChunk, encodeChunk, maxEncodedBytes, type CodecExports } from '../src/core/codec.js';
-import { decodeChunkReference, encodeChunkReference, inspectChunkReference, type ChunkLayout } from '../src/core/codec_reference.js';
+import {
+  decodeChunkReference,
+  encodeChunkReference,
+  inspectChunkReference,
+  xorFloatsBitsReference,
+  type ChunkLayout,
+} from '../src/core/codec_reference.js';
 import { wasmInstance } from '../src/core/wasm_instance.js';
 import { SHAPES, type SeriesColumns } from './data_shapes.js';
 
@@ -46,7 +52,14 @@ function checkRoundTrip(shape: string, columns: SeriesColumns): Uint8Array {
 const inst = wasmInstance<CodecExports>('emms');
 const kernel = inst.exports;
 const bench = new Bench({ time: TASK_TIME_MS, iterations: 5 });
-const sizes: Array<{ shape: string; bytes: number; 'bytes/point': number; values: string; timestamps: string }> = [];
+const sizes: Array<{
+  shape: string;
+  bytes: number;
+  'bytes/point': number;
+  'XOR values B/point': number;
+  values: string;
+  timestamps: string;
+}> = [];
 
 function describeValues(l: ChunkLayout): string {
   if (l.valueCodec !== 'decimal') return l.valueCodec;
@@ -90,6 +103,8 @@ for (const [shape, generate] of Object.entries(SHAPES)) {
     shape,
     bytes: bytes.length,
     'bytes/point': Number((bytes.length / POINTS).toFixed(4)),
+    // Naive baseline: Gorilla XOR of the values alone, what Prometheus-style chunks spend.
+    'XOR values B/point': Number((xorFloatsBitsReference(columns.values) / 8 / POINTS).toFixed(3)),
     values: describeValues(layout),
     timestamps: describeTimestamps(layout),
   });

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { TsbsDevopsGenerator, TICKS_PER_DAY } from './workload/tsbs_devops.js';
 import { directoryBytes, machineLine, openBenchDatabase, quick } from './workload/embedded_fixture.js';
-import { PAGE_SIZE_BYTES } from '../src/storage/schema.js';
+import { PAGE_SIZE_BYTES, TABLE } from '../src/storage/schema.js';
 
 const HOURS = quick ? 2 : 24;
 const PAGE_SIZES = quick ? [PAGE_SIZE_BYTES] : [...new Set([PAGE_SIZE_BYTES, 4096, 512])];
@@ -34,8 +34,8 @@ async function measure(pageSizeBytes: number): Promise<void> {
     const stopS = (performance.now() - t) / 1000;
     const { files, bytes } = directoryBytes(db.dir);
     const sqlite = new Database(db.path, { readonly: true });
-    const chunks = (sqlite.prepare('SELECT COUNT(*) AS n FROM chunks').get() as { n: number }).n;
-    const blobBytes = (sqlite.prepare('SELECT SUM(LENGTH(data)) AS b FROM chunks').get() as { b: number }).b;
+    const chunks = (sqlite.prepare(`SELECT COUNT(*) AS n FROM ${TABLE.chunks}`).get() as { n: number }).n;
+    const blobBytes = (sqlite.prepare(`SELECT SUM(LENGTH(data)) AS b FROM ${TABLE.chunks}`).get() as { b: number }).b;
     for (const r of sqlite.prepare('SELECT name, COUNT(*) AS pages, SUM(payload) AS payload, SUM(unused) AS unused, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC').all() as Array<{ name: string; pages: number; payload: number; unused: number; bytes: number }>) {
       breakdowns.push({ 'page size': pageSizeBytes, object: r.name, pages: r.pages, bytes: r.bytes, payload: r.payload, unused: r.unused, 'bytes/point': (r.bytes / total).toFixed(4) });
     }

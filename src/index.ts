@@ -36,7 +36,6 @@ export { AGGREGATIONS } from './model/api.js';
 export { QueryLimitError } from './query/errors.js';
 export { CorruptChunkError } from './storage/chunk_store.js';
 export { ChunkDecodeError } from './core/codec.js';
-export { SqliteMetricsSystem } from './metrics_system.js';
 
 export type {
   MetricsSystem, MetricsSystemOptions, RawQuery, AggregatedQuery, Aggregation, SeriesResult, QueryStats,

@@ -35,15 +35,28 @@ export function detectPeriod(values: ArrayLike<number>, options: PeriodOptions =
   const maxLag = Math.min(options.maxLag ?? Math.floor(n / 3), Math.floor(n / 2));
   const minStrength = options.minStrength ?? 0.3;
   if (maxLag <= minLag + 1) return { period: 0, strength: 0 };
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += values[i]!;
-  mean /= n;
+  // Remove the least-squares line first: a trend correlates with itself at every lag and would
+  // swamp the seasonal peaks (a growing series with a daily cycle reported no period or a wrong one).
+  const detrended = new Float64Array(n);
+  const mx = (n - 1) / 2;
+  let my = 0;
+  for (let i = 0; i < n; i++) my += values[i]!;
+  my /= n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (i - mx) * (values[i]! - my);
+    sxx += (i - mx) ** 2;
+  }
+  const slope = sxx > 0 ? sxy / sxx : 0;
+  for (let i = 0; i < n; i++) detrended[i] = values[i]! - my - slope * (i - mx);
+  const mean = 0;
   let variance = 0;
-  for (let i = 0; i < n; i++) variance += (values[i]! - mean) ** 2;
+  for (let i = 0; i < n; i++) variance += detrended[i]! ** 2;
   variance /= n;
   if (variance <= 0) return { period: 0, strength: 0 };
   const acf = new Float64Array(maxLag + 2);
-  for (let lag = minLag - 1; lag <= maxLag + 1; lag++) acf[lag] = autocorrelation(values, lag, mean, variance);
+  for (let lag = minLag - 1; lag <= maxLag + 1; lag++) acf[lag] = autocorrelation(detrended, lag, mean, variance);
   const peaks: Array<{ lag: number; r: number }> = [];
   // A smooth series correlates with itself at short lags; peaks count only once the ACF has
   // first dropped below zero (a trend that never does has no period).

@@ -26,7 +26,10 @@ export class SeasonalDetector implements SurpriseComponent {
       const scale = Math.max(1.2533 * this.#absResidual, this.#spread.floor());
       if (this.#residualCount >= Math.min(period, 100)) surprise = surpriseOfZ(residual / scale);
       const alpha = Math.max(2 / (period + 1), 0.002);
-      this.#absResidual = this.#residualCount === 0 ? Math.abs(residual) : this.#absResidual + alpha * (Math.abs(residual) - this.#absResidual);
+      // Huber-style: a residual counts at most 2× the current scale, so a broken rhythm does not
+      // inflate the scale (and hide itself) within a few dozen points.
+      const clipped = this.#residualCount === 0 ? Math.abs(residual) : Math.min(Math.abs(residual), 2 * this.#absResidual + this.#spread.floor());
+      this.#absResidual = this.#residualCount === 0 ? clipped : this.#absResidual + alpha * (clipped - this.#absResidual);
       this.#residualCount++;
     }
     this.#profile.add(timestampMs, value);

@@ -2,7 +2,8 @@
  * `emms import-audit --format vault|cloudtrail FILE [--data DIR]`: reads a key-management
  * audit trail into key events of the embedded engine at DIR/metrics.db (keys in DIR/keys.db),
  * so derived series, state and policy violations are the same as if the events had been sent
- * live. Keys the trail reveals that are not yet registered are registered first.
+ * live. Keys the trail reveals that are not yet registered are registered first; records
+ * imported before (same Vault request id or CloudTrail eventID) are not counted again.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -106,10 +107,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const keys = await KeyService.open(system, { policy });
     try {
-      const summary = await importAudit(keys, data, args.register);
+      const summary = await importAudit(keys, data, args.register, args.format);
       process.stdout.write(
         `${args.file}: imported ${summary.events} key events (${summary.registered} keys registered, ` +
-        `${summary.violations} policy violations, ${summary.skipped} records skipped, ${summary.ignored} not about keys) into ${args.data}\n`,
+        `${summary.duplicates} already imported, ${summary.violations} policy violations, ` +
+        `${summary.skipped} records skipped, ${summary.ignored} not about keys) into ${args.data}\n`,
       );
     } finally {
       await keys.close();

@@ -63,7 +63,8 @@ export function defaultConfig(): EmmsConfig {
       batchSize: 1_000_000,
       maxBodyBytes: 16 * 1024 * 1024,
       maxFrameBytes: 16 * 1024 * 1024,
-      maxUnackedBytes: 64 * 1024 * 1024,
+      // One largest frame in flight, as much again held back; past that the connection is cut off.
+      maxUnackedBytes: 16 * 1024 * 1024,
       // One thread keeps the SQLite writer and the sockets; the others decode.
       decodeThreads: Math.max(1, availableParallelism() - 1),
     },

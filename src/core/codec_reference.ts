@@ -1170,3 +1170,8 @@ export function inspectChunkReference(bytes: Uint8Array): ChunkLayout {
   }
   return layout;
 }
+
+/** Bits Gorilla XOR takes for a column (the Prometheus value encoding), for size comparisons. */
+export function xorFloatsBitsReference(column: Float64Array): number {
+  return xorFloatsCost(wordsOf(column), column.length);
+}

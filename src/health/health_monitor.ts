@@ -72,6 +72,8 @@ interface Entry {
   inFlight: Promise<TargetView> | null;
   /** Epoch ms until which the target is checked ENHANCED_INTERVAL_FACTOR times as often. */
   enhancedUntil: number;
+  /** Epoch ms the last check started (0: never). */
+  startedAt: number;
 }
 
 /** Enhanced monitoring checks a target this many times as often (never beyond MIN_INTERVAL_SECONDS). */
@@ -131,6 +133,7 @@ export class HealthMonitor {
           nextDueAt: now,
           inFlight: null,
           enhancedUntil: 0,
+          startedAt: 0,
         });
       }
       return monitor;
@@ -150,6 +153,7 @@ export class HealthMonitor {
       nextDueAt: this.#now(),
       inFlight: null,
       enhancedUntil: 0,
+      startedAt: 0,
     };
     this.#entries.set(target.target_id, entry);
     return view(entry);
@@ -181,6 +185,7 @@ export class HealthMonitor {
     if (e.inFlight !== null) return e.inFlight;
     this.inFlight++;
     const now = this.#now();
+    e.startedAt = now;
     e.nextDueAt = now + this.#intervalMs(e, now);
     e.inFlight = this.#runCheck(e).finally(() => {
       e.inFlight = null;
@@ -231,7 +236,7 @@ export class HealthMonitor {
     const now = this.#now();
     for (const e of entries) {
       e.enhancedUntil = Math.max(e.enhancedUntil, untilMs);
-      if (e.inFlight === null) e.nextDueAt = Math.min(e.nextDueAt, now + this.#intervalMs(e, now));
+      if (e.inFlight === null) e.nextDueAt = Math.min(e.nextDueAt, e.startedAt + this.#intervalMs(e, now));
     }
     return entries.map((e) => e.target.target_id);
   }

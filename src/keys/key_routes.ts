@@ -1,7 +1,8 @@
 /**
  * HTTP routes of the key inventory (mounted by src/server/):
  *
- *   POST   /api/v1/keys                      register a key → 201 (409 when the id exists)
+ *   POST   /api/v1/keys                      register a key → 201 (409 when the id exists);
+ *                                            {"keys": [...]} registers many at once, all or nothing
  *   GET    /api/v1/keys                      ?state= &algorithm= &owner= &backend= &key_type= &expiring_within_days=
  *   GET    /api/v1/keys/:key_id              one key → 404 when unknown
  *   PATCH  /api/v1/keys/:key_id              change fields (state, expires_at, tags …)
@@ -85,7 +86,15 @@ export function keyRoutes(keys: KeyService, now: () => number = Date.now): Route
     },
     {
       method: 'POST', pattern: '/api/v1/keys',
-      handler: wrap((req) => ({ status: 201, body: keyToJson(keys.registerKey(req.body), now()) })),
+      handler: wrap((req) => {
+        const b = req.body as { keys?: unknown } | undefined;
+        if (typeof b === 'object' && b !== null && !Array.isArray(b) && Array.isArray(b.keys)) {
+          const t = now();
+          const created = keys.registerKeys(b.keys);
+          return { status: 201, body: { keys: created.map((k) => keyToJson(k, t)), count: created.length } };
+        }
+        return { status: 201, body: keyToJson(keys.registerKey(req.body), now()) };
+      }),
     },
     {
       method: 'GET', pattern: '/api/v1/keys',

@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY,
   value REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imported_records (
+  source TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  PRIMARY KEY (source, record_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS open_conditions (
   key_id TEXT NOT NULL,
   rule TEXT NOT NULL,
@@ -66,6 +71,8 @@ export const SQL = {
   insertOpenCondition: 'INSERT OR IGNORE INTO open_conditions (key_id, rule, since) VALUES (?, ?, ?)',
   deleteOpenCondition: 'DELETE FROM open_conditions WHERE key_id = ? AND rule = ?',
   selectMeta: 'SELECT value FROM meta WHERE name = ?',
+  selectImported: 'SELECT 1 FROM imported_records WHERE source = ? AND record_id = ?',
+  insertImported: 'INSERT OR IGNORE INTO imported_records (source, record_id) VALUES (?, ?)',
   upsertMeta: 'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
 } as const;
 

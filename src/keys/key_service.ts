@@ -33,7 +33,7 @@ import {
   type KeyEvent,
 } from './key_events.js';
 import {
-  applyKeyPatch, daysUntilExpiry, isRotationOverdue, keyAgeDays, MS_PER_DAY, validateNewKey,
+  applyKeyPatch, daysUntilExpiry, isRotationOverdue, keyAgeDays, KeyValidationError, MS_PER_DAY, validateNewKey,
   type KeyRecord, type KeyState,
 } from './key_model.js';
 import { budgetFor, eventUseFindings, keyConditionFindings, parseKeyPolicy, type KeyPolicy, type PolicyFinding } from './key_policy.js';
@@ -238,6 +238,30 @@ export class KeyService {
     return copy(key);
   }
 
+  /**
+   * Registers many keys in one keys.db transaction; all or nothing. A bad entry throws a
+   * KeyValidationError whose message starts with `keys[i]:`.
+   */
+  registerKeys(bodies: readonly unknown[]): KeyRecord[] {
+    const now = this.#now();
+    const seen = new Set<string>();
+    const keys = bodies.map((body, i) => {
+      let key: KeyRecord;
+      try {
+        key = validateNewKey(body, now);
+      } catch (err) {
+        if (err instanceof KeyValidationError) throw new KeyValidationError(`keys[${i}]: ${err.message}`, `keys[${i}].${err.field}`, err.value);
+        throw err;
+      }
+      if (this.#keys.has(key.key_id) || seen.has(key.key_id)) throw new KeyConflictError(key.key_id);
+      seen.add(key.key_id);
+      return key;
+    });
+    this.#store.commit({ keys, violations: [], openedConditions: [], closedConditions: [] });
+    for (const k of keys) this.#addRuntime(k);
+    return keys.map(copy);
+  }
+
   updateKey(keyId: string, body: unknown): KeyRecord {
     const rt = this.#keys.get(keyId);
     if (rt === undefined) throw new KeyNotFoundError(keyId);
@@ -282,6 +306,15 @@ export class KeyService {
 
   violations(filter: { keyId?: string; rule?: string; limit?: number } = {}): ViolationRecord[] {
     return this.#store.violations(filter);
+  }
+
+  /** Audit-trail record ids of `source` already imported (so a re-run import counts nothing twice). */
+  importedAmong(source: string, recordIds: Iterable<string>): Set<string> {
+    return this.#store.importedAmong(source, recordIds);
+  }
+
+  markImported(source: string, recordIds: Iterable<string>): void {
+    this.#store.markImported(source, recordIds);
   }
 
   /** Running total of a derived counter (tests and the CLI summary). */

@@ -97,6 +97,21 @@ export class KeyStore {
     return this.#db.prepare(SQL.selectOpenConditions).all() as Array<{ key_id: string; rule: string; since: number }>;
   }
 
+  /** The ids among `ids` already imported from `source` (audit-trail record ids). */
+  importedAmong(source: string, ids: Iterable<string>): Set<string> {
+    const stmt = this.#db.prepare(SQL.selectImported);
+    const seen = new Set<string>();
+    for (const id of ids) if (stmt.get(source, id) !== undefined) seen.add(id);
+    return seen;
+  }
+
+  markImported(source: string, ids: Iterable<string>): void {
+    const stmt = this.#db.prepare(SQL.insertImported);
+    this.#db.transaction(() => {
+      for (const id of ids) stmt.run(source, id);
+    })();
+  }
+
   meta(name: string): number | null {
     const row = this.#db.prepare(SQL.selectMeta).get(name) as { value: number } | undefined;
     return row === undefined ? null : row.value;

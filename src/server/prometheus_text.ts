@@ -14,9 +14,11 @@ export function sanitizeMetricName(name: string): string {
   return /^[0-9]/.test(s) ? `_${s}` : s;
 }
 
+/** Maps a tag key to a legal label name; a leading `__` (reserved by Prometheus, e.g. `__name__`) loses one `_`. */
 export function sanitizeLabelName(name: string): string {
   const s = name.replace(/[^a-zA-Z0-9_]/g, '_');
-  return /^[0-9]/.test(s) ? `_${s}` : s;
+  if (/^[0-9]/.test(s)) return `_${s}`;
+  return s.startsWith('__') ? s.slice(1) : s;
 }
 
 export function escapeLabelValue(value: string): string {

@@ -233,9 +233,6 @@ export function createServer(options: ServerOptions): EmmsServer {
     if ((typeof body === 'string' || body instanceof Uint8Array) && spec.contentType !== undefined) {
       return respond(x, status, body, spec.contentType, spec.headers);
     }
-    if (typeof body === 'string' && spec.contentType === undefined && body.startsWith('{')) {
-      return respond(x, status, body, CONTENT_TYPE_JSON, spec.headers);
-    }
     respond(x, status, JSON.stringify(body), CONTENT_TYPE_JSON, spec.headers);
   }
 

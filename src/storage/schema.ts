@@ -116,15 +116,9 @@ export const SQL = {
   newestChunkBefore: `SELECT max_ts, last FROM ${TABLE.chunks}
                       WHERE series_id = ? AND max_ts < ? AND id <= ? ORDER BY max_ts DESC LIMIT 1`,
   newestChunkOfSeries: `SELECT max_ts, last FROM ${TABLE.chunks} WHERE series_id = ? ORDER BY max_ts DESC LIMIT 1`,
-  /** Series having more than one chunk: compaction candidates. */
-  seriesWithSeveralChunks: `SELECT series_id, COUNT(*) AS n, SUM(count) AS points FROM ${TABLE.chunks} GROUP BY series_id HAVING n > 1`,
-  countChunks: `SELECT COUNT(*) AS n FROM ${TABLE.chunks}`,
-  maxChunkId: `SELECT COALESCE(MAX(id), 0) AS id FROM ${TABLE.chunks}`,
-  deleteChunksBefore: `DELETE FROM ${TABLE.chunks} WHERE max_ts < ?`,
 
   insertWalRecord: `INSERT INTO ${TABLE.walRecords} (created_ms, points, data) VALUES (?, ?, ?)`,
   allWalRecords: `SELECT id, data, created_ms FROM ${TABLE.walRecords} ORDER BY id`,
-  walTotals: `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(data)), 0) AS bytes, COALESCE(MIN(created_ms), 0) AS oldest FROM ${TABLE.walRecords}`,
   deleteAllWalRecords: `DELETE FROM ${TABLE.walRecords}`,
 
   upsertHeadMark: `INSERT OR REPLACE INTO ${TABLE.headMarks} (series_id, wal_id) VALUES (?, ?)`,

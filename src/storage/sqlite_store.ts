@@ -25,9 +25,10 @@ import { openDatabase, type Durability } from './database.js';
 import { SQL } from './schema.js';
 import { SeriesIndex } from './series_index.js';
 import { SeriesHead, sortDedupLastWins } from './head.js';
-import { ChunkStore, MAX_CHUNK_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
+import { ChunkStore, CorruptChunkError, MAX_CHUNK_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
 import { decodeWalRecord, encodeWalRecord } from './write_ahead_log.js';
 import { parseCanonicalTags, type MetricType } from '../model/metric.js';
+import type { StorageStats } from '../model/api.js';
 
 /**
  * Points at which a head is cut into a chunk. Bounds head memory to 64 KiB per busy series
@@ -35,10 +36,12 @@ import { parseCanonicalTags, type MetricType } from '../model/metric.js';
  * MAX_CHUNK_POINTS, which is what the storage target needs.
  */
 export const HEAD_CUT_POINTS = 4096;
-/** Write-ahead bytes that trigger a checkpoint: bounds replay time at start (~0.2 s). */
+/** Write-ahead bytes that trigger a checkpoint: bounds replay at start (~12M points, about a second). */
 export const WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
 /** Age of the oldest write-ahead record that triggers a checkpoint (so idle series get cut). */
 export const WAL_MAX_AGE_MS = 2 * 3600_000;
+/** Background compaction packs a run of small chunks only when it merges at least this many. */
+const PACK_RUN_BACKGROUND = 4;
 /** How often the age of the write-ahead records and retention are checked. */
 const MAINTENANCE_INTERVAL_MS = 30_000;
 /** stop() rewrites files up to this size with VACUUM; bigger ones only when a quarter is free pages. */
@@ -93,6 +96,7 @@ export class SqliteStore {
   /** Reads running in other threads against a snapshot; compaction waits for them. */
   #snapshotReaders = 0;
   #maintenanceDeferred = false;
+  #maintenanceScheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -218,7 +222,14 @@ export class SqliteStore {
     if (this.#walRecords++ === 0) this.#walOldestMs = nowMs;
     this.#pointsIngested += total;
     this.#batchesIngested += batches.length;
-    if (this.#walBytes > this.#walCheckpointBytes) this.#maintain();
+    if (this.#walBytes > this.#walCheckpointBytes && !this.#maintenanceScheduled) {
+      // After the acknowledgement, not before: the batch that crossed the limit should not wait.
+      this.#maintenanceScheduled = true;
+      setImmediate(() => {
+        this.#maintenanceScheduled = false;
+        this.#maintain();
+      });
+    }
   }
 
   /** Encodes a head into chunks and marks its records as done. Inside a transaction. */
@@ -259,8 +270,12 @@ export class SqliteStore {
    * MAX_CHUNK_POINTS. Only chunks that overlap one another are merged with precedence (newer id
    * wins); a cluster's output replaces all of its members, so no chunk outside the cluster
    * shares a timestamp with it and precedence elsewhere is untouched.
+   *
+   * `minPackRun`: a run of non-overlapping chunks is rewritten only if it has at least this many
+   * chunks. Background compaction uses PACK_RUN_BACKGROUND so that a point is rewritten about
+   * log4(MAX_CHUNK_POINTS / cut size) times, not once per checkpoint; stop() packs every run.
    */
-  compactSeries(seriesId: number): boolean {
+  compactSeries(seriesId: number, minPackRun = 2): boolean {
     const list = this.chunks.chunksOf(seriesId);
     if (list.length < 2) return false;
     const clusters: ChunkMeta[][] = [];
@@ -281,7 +296,7 @@ export class SqliteStore {
       }
     }
     clusters.push(current);
-    const work = clusters.filter((c) => c.length > 1);
+    const work = clusters.filter((c) => c.length >= minPackRun || (c.length > 1 && hasOverlap(c)));
     if (work.length === 0) return false;
     const name = describeSeries(this.index.get(seriesId));
     this.db.transaction(() => {
@@ -292,12 +307,7 @@ export class SqliteStore {
         const ts = new Float64Array(total);
         const vs = new Float64Array(total);
         let o = 0;
-        let overlapping = false;
-        let prevMax = -Infinity;
-        for (const c of cluster) {
-          if (c.minTs <= prevMax) overlapping = true;
-          prevMax = Math.max(prevMax, c.maxTs);
-        }
+        const overlapping = hasOverlap(cluster);
         // Without overlaps the chunks concatenate in time order; with them, precedence by age.
         for (const c of overlapping ? byAge : cluster) {
           const d = this.chunks.read(seriesId, c, name);
@@ -313,13 +323,22 @@ export class SqliteStore {
     return true;
   }
 
-  /** Compacts every series (stop(), checkpoints). Deferred while snapshot readers run. */
-  compactAll(): void {
+  /**
+   * Compacts every series (stop(), checkpoints). Deferred while snapshot readers run. A series
+   * with a chunk that does not decode is left as it is: queries report it, naming the chunk.
+   */
+  compactAll(minPackRun = 2): void {
     if (this.#snapshotReaders > 0) {
       this.#maintenanceDeferred = true;
       return;
     }
-    for (const sid of [...this.chunks.seriesWithChunks()]) this.compactSeries(sid);
+    for (const sid of [...this.chunks.seriesWithChunks()]) {
+      try {
+        this.compactSeries(sid, minPackRun);
+      } catch (error) {
+        if (!(error instanceof CorruptChunkError)) throw error;
+      }
+    }
   }
 
   /** Deletes chunks whose newest point is older than the retention period. */
@@ -371,12 +390,12 @@ export class SqliteStore {
     const now = Date.now();
     if (this.#walBytes > this.#walCheckpointBytes || (this.#walRecords > 0 && now - this.#walOldestMs > WAL_MAX_AGE_MS)) {
       this.checkpoint();
-      this.compactAll();
+      this.compactAll(PACK_RUN_BACKGROUND);
     }
     this.applyRetention(now);
   }
 
-  stats(): { series: number; chunks: number; headPoints: number; walBytes: number; pointsIngested: number; batchesIngested: number; diskBytes: number } {
+  stats(): StorageStats {
     return {
       series: this.index.size,
       chunks: this.chunks.chunkCount,
@@ -431,6 +450,16 @@ export class SqliteStore {
     }
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
+}
+
+/** Whether chunks given in (minTs, id) order overlap in time. */
+function hasOverlap(sortedByMinTs: readonly ChunkMeta[]): boolean {
+  let maxSoFar = -Infinity;
+  for (const c of sortedByMinTs) {
+    if (c.minTs <= maxSoFar) return true;
+    if (c.maxTs > maxSoFar) maxSoFar = c.maxTs;
+  }
+  return false;
 }
 
 function concatBatches(batches: readonly IngestBatch[], total: number): IngestBatch {

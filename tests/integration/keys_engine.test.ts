@@ -129,8 +129,11 @@ describe('key events into the real engine', () => {
 describe('audit import into the real engine', () => {
   it('Vault log: counts per key in the engine equal the fixture', async () => {
     const keys = await KeyService.open(system);
-    const summary = await importAudit(keys, parseVaultAudit(readFileSync(fixture('vault_audit.log'), 'utf8')), true);
-    expect(summary).toEqual({ registered: 3, events: 17, skipped: 1, ignored: 2, violations: 1 });
+    const data = parseVaultAudit(readFileSync(fixture('vault_audit.log'), 'utf8'));
+    const summary = await importAudit(keys, data, true, 'vault');
+    expect(summary).toEqual({ registered: 3, events: 17, duplicates: 0, skipped: 1, ignored: 2, violations: 1 });
+    // Importing the same trail again counts nothing twice.
+    expect(await importAudit(keys, data, true, 'vault')).toMatchObject({ registered: 0, events: 0, duplicates: 17 });
     expect(await engineTotals('crypto.key.encryption_ops')).toEqual({ payments: 7, legacy: 1 });
     expect(await engineTotals('crypto.key.decryption_ops')).toEqual({ payments: 4 });
     expect(await engineTotals('crypto.key.unauthorized_access')).toEqual({ payments: 1 });
@@ -154,7 +157,7 @@ describe('audit import into the real engine', () => {
       process.stdout.write = write;
     }
     expect(code).toBe(0);
-    expect(out.join('')).toMatch(/imported 16 key events \(3 keys registered, \d+ policy violations, 0 records skipped, 2 not about keys\)/);
+    expect(out.join('')).toMatch(/imported 16 key events \(3 keys registered, 0 already imported, \d+ policy violations, 0 records skipped, 2 not about keys\)/);
     system = await startEngine();
     const A = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     const C = 'arn:aws:kms:us-east-1:111122223333:key/5b1c9e2d-3f4a-4b6c-8d7e-9f0a1b2c3d4e';

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsClient } from '../../bench/load/ws_client.js';
-import { packr, queryRaw, startServer, tempDir, unpackr, type ServerProcess } from './server_harness.js';
+import { StreamingClient, packr, queryRaw, startServer, tempDir, unpackr, type ServerProcess } from './server_harness.js';
 
 const T0 = Date.UTC(2025, 2, 1);
 const HOUR = 3_600_000;
@@ -168,8 +168,15 @@ describe('bad input: clear nacks and 4xx, the server keeps serving', () => {
       Buffer.from([0x91, 0x82, 0xa9]), Buffer.from('metric_id'), Buffer.from([0xa3, 0x61, 0xff, 0xfe, 0xa5]), Buffer.from('value'), Buffer.from([0x01])]);
     add('invalid UTF-8 in names', () => ws.send(badUtf8), /metric_id/);
     add('good after all that', () => ws.send(good(10)), 'ack');
+    // A well-behaved client streams on another connection the whole time.
+    const bystander = new StreamingClient(server.wsUrl, 'bystander.rows', 'b', { pointsPerFrame: 100, window: 4, startTs: T0 });
+    const bystanderDone = bystander.start();
     for (const [, send] of frames) send();
     await expect.poll(() => replies.length, { timeout: 15_000 }).toBe(frames.length);
+    await bystander.stop();
+    await bystanderDone;
+    expect(bystander.acked.length).toBeGreaterThan(0);
+    expect(bystander.nacked).toEqual([]);
     frames.forEach(([name, , expected], i) => {
       const reply = replies[i];
       if (expected === 'ack') {

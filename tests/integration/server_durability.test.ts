@@ -40,7 +40,8 @@ describe('emms serve durability', () => {
       pointsPerFrame: 200, window: 8, startTs: T0 + c * 1e9, refuseEvery: 7,
     }));
     const running = clients.map((c) => c.start().catch(() => undefined));
-    await new Promise((r) => setTimeout(r, 1500));
+    // Kill mid-stream, once enough has been acknowledged and refused to make the check mean something.
+    await expect.poll(() => clients.every((c) => c.acked.length >= 10 && c.nacked.length >= 1), { timeout: 20_000, interval: 50 }).toBe(true);
     server.proc.kill('SIGKILL');
     expect(await server.exited).toBe('SIGKILL');
     await Promise.all(running);
@@ -64,7 +65,7 @@ describe('emms serve durability', () => {
     const server = await startServer(['--data', dir]);
     const clients = [0, 1].map((c) => new StreamingClient(server.wsUrl, 'term.rows', `c${c}`, { pointsPerFrame: 500, window: 16, startTs: T0 + c * 1e9 }));
     const running = clients.map((c) => c.start().catch(() => undefined));
-    await new Promise((r) => setTimeout(r, 1000));
+    await expect.poll(() => clients.every((c) => c.acked.length >= 20), { timeout: 20_000, interval: 50 }).toBe(true);
     const signalled = Date.now();
     server.proc.kill('SIGTERM');
     expect(await server.exited).toBe(0);

@@ -105,7 +105,7 @@ describe('golden bytes (docs/format/chunk.md)', () => {
 });
 
 describe('round trips, bit for bit', () => {
-  const sizes = [1, 2, 3, 120, 8640];
+  const sizes = [0, 1, 2, 3, 120, 8640];
   for (const [name, generate] of Object.entries(SHAPES)) {
     it(`shape ${name} at n = ${sizes.join(', ')}`, () => {
       for (const n of sizes) {

@@ -200,6 +200,7 @@ describe('CollectorRunner', () => {
     let maxConcurrent = 0;
     const slow = {
       name: 'slow',
+      metricPrefixes: ['x'],
       async collect(now: number): Promise<MetricDataPoint[]> {
         maxConcurrent = Math.max(maxConcurrent, ++concurrent);
         await new Promise((r) => setTimeout(r, 60));
@@ -223,7 +224,7 @@ describe('CollectorRunner', () => {
   it('enhance() reschedules a far-off collection sooner and reverts afterwards', async () => {
     const { system } = sink();
     let clock = 0;
-    const c = { name: 'c', collect: (now: number) => [{ metricId: 'y', value: 1, timestamp: now }] };
+    const c = { name: 'c', metricPrefixes: ['y'], collect: (now: number) => [{ metricId: 'y', value: 1, timestamp: now }] };
     const runner = new CollectorRunner(system, c, { intervalMs: 60_000, enhancedIntervalMs: 20, now: () => clock + Date.now() });
     runner.start();
     expect(runner.intervalMs).toBe(60_000);
@@ -238,7 +239,7 @@ describe('CollectorRunner', () => {
 
   it('adapts the interval from the collected gauges', async () => {
     const { system } = sink();
-    const c = { name: 'flat', collect: (now: number) => [{ metricId: 'g', value: 5, timestamp: now, metricType: 'gauge' as const }] };
+    const c = { name: 'flat', metricPrefixes: ['g'], collect: (now: number) => [{ metricId: 'g', value: 5, timestamp: now, metricType: 'gauge' as const }] };
     const runner = new CollectorRunner(system, c, { intervalMs: 1000, adaptive: { minMs: 500, maxMs: 4000 } });
     for (let i = 0; i < 6; i++) await runner.runOnce();
     expect(runner.intervalMs).toBe(4000);

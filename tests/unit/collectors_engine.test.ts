@@ -23,6 +23,11 @@ afterEach(async () => {
 it('collects system and API metrics into the engine, and enhance() raises the sampling rate', async () => {
   const settings = parseCollectorSettings({ system_interval: 60, api_stats_interval: 60, enhanced_interval: 0.05, adaptive_sampling: { min_interval: 0.05, max_interval: 120 } });
   const set = await CollectorSet.create(system, settings);
+  // The alert remediation hook finds the collector by the series' metric id.
+  expect(set.enhanceMonitoring({ metricId: 'crypto.key.access_count' }, Date.now() + 1000)).toEqual([]);
+  expect(set.enhanceMonitoring({ metricId: 'system.memory.usage_percent', tags: {} }, Date.now() + 400)).toEqual(['system']);
+  expect(set.runner('system')!.intervalMs).toBe(50);
+  expect(set.runner('api')!.intervalMs).toBe(60_000);
   set.apiStats.record('/api/v1/query', 200, 4);
   set.apiStats.record('/api/v1/query', 503, 8);
   set.start();

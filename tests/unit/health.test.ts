@@ -21,7 +21,7 @@ let maxOpenSockets = 0;
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     if (req.url === '/health') res.end('ok');
-    else if (req.url === '/slow') setTimeout(() => res.end('late'), 300);
+    else if (req.url === '/slow') setTimeout(() => res.end('late'), 400);
     else if (req.url === '/broken') {
       res.statusCode = 503;
       res.end('down for maintenance');
@@ -49,7 +49,7 @@ afterAll(async () => {
 });
 
 function target(extra: Record<string, unknown>): HealthTarget {
-  return validateTarget({ name: 't', target_type: 'http', endpoint: '127.0.0.1', port, timeout: 1, expected_response_time_ms: 150, ...extra }, 0);
+  return validateTarget({ name: 't', target_type: 'http', endpoint: '127.0.0.1', port, timeout: 1, expected_response_time_ms: 250, ...extra }, 0);
 }
 
 async function freePort(): Promise<number> {
@@ -64,11 +64,11 @@ describe('checkTarget', () => {
   it('http: up, degraded when slower than expected, down on a wrong status or a timeout', async () => {
     const up = await checkTarget(target({}));
     expect(up).toMatchObject({ status: 'up', statusCode: 200, error: null });
-    expect(up.responseTimeMs).toBeLessThan(150);
+    expect(up.responseTimeMs).toBeLessThan(250);
 
     const slow = await checkTarget(target({ health_endpoint: '/slow' }));
     expect(slow).toMatchObject({ status: 'degraded', statusCode: 200 });
-    expect(slow.responseTimeMs).toBeGreaterThanOrEqual(280);
+    expect(slow.responseTimeMs).toBeGreaterThanOrEqual(380);
 
     const wrong = await checkTarget(target({ health_endpoint: '/broken' }));
     expect(wrong).toMatchObject({ status: 'down', statusCode: 503, error: 'status 503, expected 200' });
@@ -163,9 +163,9 @@ describe('HealthMonitor', () => {
       Promise.resolve(routes.find((r) => r.method === method && r.pattern === pattern)!.handler({
         method: method as HttpRequest['method'], path: pattern, params, query: new URLSearchParams(), headers: {}, body, remoteAddress: '127.0.0.1',
       }));
-    const created = await call('POST', '/api/v1/health/targets', {}, { target_id: 'api', name: 'API', target_type: 'http', endpoint: '127.0.0.1', port, expected_response_time_ms: 100 });
+    const created = await call('POST', '/api/v1/health/targets', {}, { target_id: 'api', name: 'API', target_type: 'http', endpoint: '127.0.0.1', port, expected_response_time_ms: 250 });
     expect(created.status).toBe(201);
-    await call('POST', '/api/v1/health/targets', {}, { target_id: 'slow', name: 'Slow', target_type: 'http', endpoint: '127.0.0.1', port, health_endpoint: '/slow', expected_response_time_ms: 100 });
+    await call('POST', '/api/v1/health/targets', {}, { target_id: 'slow', name: 'Slow', target_type: 'http', endpoint: '127.0.0.1', port, health_endpoint: '/slow', expected_response_time_ms: 250 });
     await expect(call('POST', '/api/v1/health/targets', {}, { target_id: 'api', target_type: 'http', endpoint: 'x' })).rejects.toMatchObject({ status: 409 });
     await expect(call('POST', '/api/v1/health/targets', {}, { target_type: 'ftp', endpoint: 'x' })).rejects.toMatchObject({ status: 400, body: { field: 'target_type' } });
     await call('POST', '/api/v1/health/targets/:id/check', { id: 'api' });
@@ -177,8 +177,26 @@ describe('HealthMonitor', () => {
     expect(byTarget('health.target.up', 'api')).toEqual([1]);
     expect(byTarget('health.target.up', 'slow')).toEqual([1]);
     expect(byTarget('health.target.degraded', 'slow')).toEqual([1]);
-    expect(byTarget('health.target.response_time_ms', 'slow')[0]).toBeGreaterThanOrEqual(280);
+    expect(byTarget('health.target.response_time_ms', 'slow')[0]).toBeGreaterThanOrEqual(380);
     expect(written.find((p) => p.metricId === 'health.target.up')!.tags).toEqual({ target_id: 'api', name: 'API', target_type: 'http' });
+    // Enhanced monitoring (alert remediation) checks the target of a health series 4× as often.
+    let clock = Date.now();
+    const timed = await HealthMonitor.open(system, { path: join(dir, 'h2.db'), now: () => clock, check: async () => ({ status: 'up', responseTimeMs: 1, statusCode: 200, error: null }) });
+    timed.addTarget({ target_id: 'x', target_type: 'tcp', endpoint: '127.0.0.1', port: 1, interval: 40 });
+    expect(timed.tick()).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    clock += 10_000;
+    expect(timed.tick()).toBe(0);
+    expect(timed.enhanceMonitoring({ metricId: 'health.target.up', tags: { target_id: 'x' } }, clock + 60_000)).toEqual(['x']);
+    expect(timed.enhanceMonitoring({ metricId: 'system.cpu.usage_total' }, clock + 60_000)).toEqual([]);
+    expect(timed.tick()).toBe(1); // due at once: 10 s since the last check ≥ 40 s / 4
+    await new Promise((r) => setImmediate(r));
+    clock += 9_000;
+    expect(timed.tick()).toBe(0);
+    clock += 1_000;
+    expect(timed.tick()).toBe(1);
+    await timed.close();
+
     await call('DELETE', '/api/v1/health/targets/:id', { id: 'slow' });
     await expect(call('GET', '/api/v1/health/targets/:id', { id: 'slow' })).rejects.toMatchObject({ status: 404 });
     await monitor.close();

@@ -406,8 +406,11 @@ describe('periodic checks', () => {
     const svc = await KeyService.open(engine as unknown as MetricsSystem, { policy: parseKeyPolicy({ check_interval_seconds: 1, max_age_days: 1 }) });
     svc.registerKey(key('k1', { created_at: Date.now() - 3 * DAY }));
     svc.start();
-    await new Promise((r) => setTimeout(r, 1300));
+    // The first cycle runs after 1 s; poll rather than guess how late a loaded machine runs it.
+    const deadline = Date.now() + 5000;
+    while (svc.violations({ rule: 'max_age' }).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(svc.violations({ rule: 'max_age' })).toHaveLength(1);
+    while (engine.lastValue('crypto.key.age_days', 'k1') === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await svc.close();
     expect(engine.lastValue('crypto.key.age_days', 'k1')).toBeCloseTo(3, 3);
   });
@@ -446,8 +449,13 @@ describe('HTTP routes', () => {
     expect(ing.body).toEqual({ accepted: 1, violations: 0 });
     await expect(call(routes, 'POST', '/api/v1/keys/events', { events: [{ key_id: 'zzz', event_type: 'encrypt' }] }))
       .rejects.toMatchObject({ status: 400, body: { index: 0, field: 'key_id' } });
+    const bulk = await call(routes, 'POST', '/api/v1/keys', { keys: [key('b1'), key('b2', { owner: 'ledger' })] });
+    expect((bulk.body as { count: number }).count).toBe(2);
+    await expect(call(routes, 'POST', '/api/v1/keys', { keys: [key('b3'), key('b4', { backend: 'tape' })] }))
+      .rejects.toMatchObject({ status: 400, body: { field: 'keys[1].backend' } });
+    expect(svc.hasKey('b3')).toBe(false); // all or nothing
     const list = await call(routes, 'GET', '/api/v1/keys', undefined, 'owner=ledger');
-    expect((list.body as { count: number }).count).toBe(1);
+    expect((list.body as { count: number }).count).toBe(2);
     await expect(call(routes, 'GET', '/api/v1/keys', undefined, 'expiring_within_days=soon')).rejects.toMatchObject({ status: 400 });
     await expect(call(routes, 'GET', '/api/v1/policy/violations', undefined, 'rule=nope')).rejects.toMatchObject({ status: 400 });
     await svc.close();

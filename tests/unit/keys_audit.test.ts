@@ -44,9 +44,10 @@ describe('Vault audit device log', () => {
     expect(denied).toEqual({
       key_id: 'payments', event_type: 'unauthorized_access', timestamp: Date.parse('2024-03-01T10:06:00.0004Z'), count: 1,
       actor: 'approle-reports', source_ip: '203.0.113.77', outcome: 'denied', reason: '1 error occurred:\n\t* permission denied',
+      record_id: '3f6b0007-8c1d-4e2f-9a0b-00000000d889',
     });
     // Every produced event passes the API's own validation.
-    data.events.forEach((e, i) => expect(validateKeyEvent(e, i, 0)).toEqual(e));
+    data.events.forEach(({ record_id: _id, ...e }, i) => expect(validateKeyEvent(e, i, 0)).toEqual(e));
   });
 
   it('discovers keys with their algorithm from the create call', () => {
@@ -88,6 +89,9 @@ describe('CloudTrail KMS records', () => {
     });
     expect(data.ignored).toBe(2); // ListKeys (no key), S3 PutObject
     expect(data.skipped).toEqual([]);
+    // One record id (eventID) per record; ReEncrypt's two events share theirs.
+    expect(data.events).toHaveLength(16);
+    expect(new Set(data.events.map((e) => e.record_id)).size).toBe(15);
   });
 
   it('keeps addresses only when they are addresses, and the caller ARN as actor', () => {
@@ -96,7 +100,7 @@ describe('CloudTrail KMS records', () => {
     const denied = data.events.find((e) => e.event_type === 'unauthorized_access')!;
     expect(denied).toMatchObject({ source_ip: '198.51.100.23', actor: 'arn:aws:iam::111122223333:user/Mallory' });
     expect(denied.reason).toMatch(/^Decrypt: AccessDeniedException \(User: arn:aws:iam::111122223333:user\/Mallory is not authorized/);
-    data.events.forEach((e, i) => expect(validateKeyEvent(e, i, 0)).toEqual(e));
+    data.events.forEach(({ record_id: _id, ...e }, i) => expect(validateKeyEvent(e, i, 0)).toEqual(e));
   });
 
   it('discovers key specs and owners', () => {

@@ -91,3 +91,11 @@ describe('Prometheus text', () => {
     );
   });
 });
+
+describe('Prometheus label names', () => {
+  it('never emits reserved __ labels from tags', async () => {
+    const { sanitizeLabelName } = await import('../../src/server/prometheus_text.js');
+    expect(sanitizeLabelName('__name__')).toBe('_name__');
+    expect(sanitizeLabelName('key-type')).toBe('key_type');
+  });
+});

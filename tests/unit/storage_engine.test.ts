@@ -232,9 +232,14 @@ describe('corrupted chunks', () => {
       // Untouched series still answer.
       const good = await ms.queryMetrics({ metricPattern: 'good.m', startTime: 0 });
       expect([...good[0]!.values]).toEqual([1]);
+      // A new point makes stop() try to compact the damaged series: it must still stop cleanly.
+      await ms.collectMetric({ metricId: 'bad.m', tags: { host: 'h7' }, timestamp: T0 + 999_000, value: 0 });
     } finally {
       await ms.stop();
     }
+    await ms.start();
+    expect(ms.stats().chunks).toBe(3);
+    await ms.stop();
   });
 });
 
@@ -251,6 +256,25 @@ describe('edge values', () => {
     const [r] = await ms.queryMetrics({ metricPattern: 'edge.m', startTime: T0, endTime: T0 + 6 * 0.25 });
     expect([...r!.timestamps]).toEqual(points.slice(0, 6).map((p) => p.timestamp));
     r!.values.forEach((v, i) => expect(Object.is(v, values[i])).toBe(true));
+    await ms.stop();
+  });
+});
+
+describe('checkpoint by write-ahead size', () => {
+  it('cuts every head and drops the records once they pass the limit, then compacts', async () => {
+    const path = join(dir, 'w.db');
+    const ms = new SqliteMetricsSystem({ path, queryWorkers: 0 }, { walCheckpointBytes: 2000 });
+    await ms.start();
+    for (let b = 0; b < 20; b++) {
+      await ms.collectMetrics(Array.from({ length: 50 }, (_, i) => ({ metricId: `w.m${i % 5}`, value: b * 50 + i, timestamp: T0 + (b * 50 + i) * 1000 })));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const stats = ms.stats();
+    expect(stats.walBytes).toBeLessThan(2000 + 1500);
+    // Compaction after each checkpoint packs runs of 4 small chunks: a few chunks per series at most.
+    expect(stats.chunks).toBeLessThanOrEqual(10);
+    const r = await ms.queryMetrics({ metricPattern: 'w.*', startTime: 0 });
+    expect(r.reduce((n, s) => n + s.values.length, 0)).toBe(1000);
     await ms.stop();
   });
 });

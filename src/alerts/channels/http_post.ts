@@ -19,6 +19,8 @@ export async function postOnce(
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'emms-alerting/1', ...headers },
       body,
+      // A redirect would re-send the alert (and its signature) somewhere not configured.
+      redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {

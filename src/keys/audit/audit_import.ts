@@ -15,6 +15,8 @@ export interface AuditKeyEvent {
   source_ip: string | null;
   outcome: KeyEventOutcome;
   reason: string | null;
+  /** Id of the audit record the event came from (Vault request.id, CloudTrail eventID); null when the record has none. */
+  record_id: string | null;
 }
 
 export interface DiscoveredKey {
@@ -63,6 +65,8 @@ export function noteKey(out: AuditImport, key: Omit<DiscoveredKey, 'first_seen'>
 export interface ImportSummary {
   registered: number;
   events: number;
+  /** Events of records an earlier import already brought in (not counted again). */
+  duplicates: number;
   skipped: number;
   ignored: number;
   violations: number;
@@ -74,13 +78,19 @@ export const IMPORT_BATCH_EVENTS = 10_000;
 /**
  * Registers the keys the trail revealed that the inventory lacks (unless `registerUnknown`
  * is false, in which case their events are refused by the service), then ingests the events
- * in time order, IMPORT_BATCH_EVENTS at a time.
+ * in time order, IMPORT_BATCH_EVENTS at a time. Records imported before from the same
+ * `source` (by record id) are skipped, so importing a file twice counts nothing twice.
  */
-export async function importAudit(service: KeyService, data: AuditImport, registerUnknown: boolean): Promise<ImportSummary> {
+export async function importAudit(service: KeyService, data: AuditImport, registerUnknown: boolean, source: string): Promise<ImportSummary> {
+  const ids = new Set<string>();
+  for (const e of data.events) if (e.record_id !== null) ids.add(e.record_id);
+  const seen = service.importedAmong(source, ids);
+  const fresh = data.events.filter((e) => e.record_id === null || !seen.has(e.record_id));
+  const freshKeys = new Set(fresh.map((e) => e.key_id));
   let registered = 0;
   if (registerUnknown) {
     for (const k of data.keys.values()) {
-      if (service.hasKey(k.key_id)) continue;
+      if (service.hasKey(k.key_id) || !freshKeys.has(k.key_id)) continue;
       service.registerKey({
         key_id: k.key_id,
         key_type: k.key_type ?? 'encryption',
@@ -93,11 +103,13 @@ export async function importAudit(service: KeyService, data: AuditImport, regist
       registered++;
     }
   }
-  const events = [...data.events].sort((a, b) => a.timestamp - b.timestamp);
+  const events = fresh.sort((a, b) => a.timestamp - b.timestamp);
   let violations = 0;
   for (let i = 0; i < events.length; i += IMPORT_BATCH_EVENTS) {
-    const r = await service.ingestEvents(events.slice(i, i + IMPORT_BATCH_EVENTS));
+    const batch = events.slice(i, i + IMPORT_BATCH_EVENTS);
+    const r = await service.ingestEvents(batch.map(({ record_id: _recordId, ...event }) => event));
     violations += r.violations;
+    service.markImported(source, batch.flatMap((e) => (e.record_id === null ? [] : [e.record_id])));
   }
-  return { registered, events: events.length, skipped: data.skipped.length, ignored: data.ignored, violations };
+  return { registered, events: events.length, duplicates: data.events.length - events.length, skipped: data.skipped.length, ignored: data.ignored, violations };
 }

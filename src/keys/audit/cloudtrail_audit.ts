@@ -187,6 +187,7 @@ export function parseCloudTrail(text: string, options: CloudTrailImportOptions =
         source_ip: sourceIp !== null && isIP(sourceIp) !== 0 ? sourceIp : null,
         outcome: denied ? 'denied' : errorCode !== null ? 'failure' : 'success',
         reason: errorCode !== null ? `${name}: ${errorCode}${str(rec.errorMessage) !== null ? ` (${String(rec.errorMessage).slice(0, 900)})` : ''}` : null,
+        record_id: str(rec.eventID),
       });
     }
   });

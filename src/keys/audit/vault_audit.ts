@@ -191,6 +191,7 @@ export function parseVaultAudit(text: string, options: VaultImportOptions = {}):
         source_ip: entry.remoteAddress,
         outcome: denied ? 'denied' : entry.error !== '' ? 'failure' : 'success',
         reason: entry.error !== '' ? entry.error.trim().slice(0, 1024) : null,
+        record_id: entry.requestId,
       });
     }
   }

@@ -1,0 +1,122 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { run as detect } from '../../src/cli/detect_command.js';
+import { run as iforest } from '../../src/cli/iforest_command.js';
+
+let dir: string;
+let stderr: string;
+let stdout: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'emms-detect-cli-'));
+  stderr = '';
+  stdout = '';
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function file(name: string, text: string | Uint8Array): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('emms detect', () => {
+  it('writes one row per input row, in order, keeping repeated timestamps', async () => {
+    const rows = ['timestamp,value'];
+    for (let i = 0; i < 300; i++) {
+      const t = new Date(Date.UTC(2024, 0, 1) + Math.floor(i / 2) * 300_000).toISOString().replace('T', ' ').slice(0, 19);
+      rows.push(`${t},${i === 250 ? 1000 : 10 + (i % 7) * 0.1}`);
+    }
+    const input = file('in.csv', rows.join('\n')); // no final newline, like some NAB files
+    const output = join(dir, 'out.csv');
+    expect(await detect(['--input', input, '--output', output, '--method', 'zscore', '--sensitivity', '0.5'])).toBe(0);
+    const lines = readFileSync(output, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toBe('timestamp,value,anomaly_score,is_anomaly');
+    expect(lines).toHaveLength(301);
+    for (let i = 1; i <= 300; i++) {
+      const [t, v, score, flag] = lines[i]!.split(',');
+      expect(`${t},${v}`).toBe(rows[i]);
+      expect(Number(score)).toBeGreaterThanOrEqual(0);
+      expect(Number(score)).toBeLessThanOrEqual(1);
+      expect(['0', '1']).toContain(flag);
+    }
+    expect(lines[251]!.endsWith(',1')).toBe(true);
+  });
+
+  it('accepts ISO-8601 timestamps with a zone', async () => {
+    const input = file('iso.csv', 'timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:05:00.000+00:00,2\n');
+    expect(await detect(['--input', input, '--output', '-'])).toBe(0);
+    expect(stdout.split('\n')[2]).toMatch(/^2024-01-01T00:05:00.000\+00:00,2,/);
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    ['missing column', 'time,value\n2024-01-01 00:00:00,1\n', /line 1: column "timestamp" is missing from the header/],
+    ['non-numeric value', 'timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,12a\n', /line 3, column "value": "12a" is not a finite number/],
+    ['bad timestamp', 'timestamp,value\n2024-13-01 00:00:00,1\n', /line 2, column "timestamp": "2024-13-01 00:00:00" is not a timestamp/],
+    ['empty file', '', /line 1: the file is empty/],
+    ['header only', 'timestamp,value\n', /line 2: no data rows after the header/],
+    ['unsorted timestamps', 'timestamp,value\n2024-01-01 00:10:00,1\n2024-01-01 00:05:00,2\n', /line 3, column "timestamp": 2024-01-01 00:05:00 is earlier than the previous row/],
+    ['short row', 'timestamp,value\n2024-01-01 00:10:00\n', /line 2, column "value": missing/],
+  ];
+  for (const [what, text, message] of bad) {
+    it(`stops on ${what}, naming line and column`, async () => {
+      const input = file('bad.csv', text);
+      expect(await detect(['--input', input, '--output', join(dir, 'o.csv')])).toBe(1);
+      expect(stderr).toMatch(message);
+    });
+  }
+
+  it('refuses bad options with exit code 2', async () => {
+    expect(await detect(['--input', 'x', '--output', 'y', '--sensitivity', '2'])).toBe(2);
+    expect(stderr).toMatch(/--sensitivity="2" must be a number in \[0, 1\]/);
+    expect(await detect(['--input', 'x', '--output', 'y', '--method', 'fft'])).toBe(2);
+    expect(await detect(['--output', 'y'])).toBe(2);
+    expect(await detect(['--help'])).toBe(0);
+    expect(stdout).toMatch(/Usage: emms detect/);
+  });
+});
+
+describe('emms iforest', () => {
+  it('fits and writes one score per row; reads gzip; --exclude drops the label', async () => {
+    const lines = ['a,b,label'];
+    for (let i = 0; i < 400; i++) lines.push(`${(i % 20) / 10},${(i % 13) / 7},0`);
+    lines.push('50,-50,1');
+    const input = file('x.csv.gz', gzipSync(lines.join('\n') + '\n'));
+    const output = join(dir, 'scores.csv');
+    expect(await iforest(['--input', input, '--output', output, '--exclude', 'label', '--trees', '50', '--seed', '3'])).toBe(0);
+    const out = readFileSync(output, 'utf8').trimEnd().split('\n');
+    expect(out[0]).toBe('score');
+    expect(out).toHaveLength(402);
+    const scores = out.slice(1).map(Number);
+    expect(Math.max(...scores)).toBe(scores[400]);
+  });
+
+  it('stops on bad input naming line and column', async () => {
+    const input = file('bad.csv', 'a,b\n1,2\n3,x\n');
+    expect(await iforest(['--input', input, '--output', join(dir, 'o.csv')])).toBe(1);
+    expect(stderr).toMatch(/line 3, column "b": "x" is not a finite number/);
+    const missing = file('missing.csv', 'a,b\n1,2\n3\n');
+    expect(await iforest(['--input', missing, '--output', join(dir, 'o.csv')])).toBe(1);
+    expect(stderr).toMatch(/line 3: 1 columns, but the header has 2 \(column "b" is missing\)/);
+    expect(await iforest(['--input', file('e.csv', ''), '--output', join(dir, 'o.csv')])).toBe(1);
+    expect(stderr).toMatch(/line 1: the file is empty/);
+    expect(await iforest(['--input', input, '--output', join(dir, 'o.csv'), '--exclude', 'nope'])).toBe(1);
+    expect(stderr).toMatch(/--exclude column "nope" is not in the header/);
+    expect(await iforest(['--input', input, '--output', join(dir, 'o.csv'), '--trees', '0'])).toBe(2);
+    expect(stderr).toMatch(/--trees="0" must be an integer in \[1, 10000\]/);
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { loadNabCorpus, probationRows, scaledSigmoid, scoreNab, windowedGaussianScores } from '../../bench/nab_score.js';
+import { detectSeries } from '../../src/analytics/detect_series.js';
+
+const fixtureDir = fileURLToPath(new URL('../fixtures/nab', import.meta.url));
+
+function scoresWith(n: number, fires: number[], value = 1): Float64Array {
+  const s = new Float64Array(n);
+  for (const i of fires) s[i] = value;
+  return s;
+}
+
+describe('NAB-style scorer (nab/sweeper.py semantics)', () => {
+  const window: [number, number] = [50, 59];
+  const maxTp = 2 / (1 + Math.exp(-5)) - 1; // 0.98661
+
+  it('scaled sigmoid matches NAB’s documented points', () => {
+    expect(scaledSigmoid(-1)).toBeCloseTo(0.98661, 5);
+    expect(scaledSigmoid(-0.5)).toBeCloseTo(0.84828, 5);
+    expect(scaledSigmoid(0)).toBe(0);
+    expect(scaledSigmoid(1)).toBeCloseTo(-0.98661, 5);
+    expect(scaledSigmoid(3.5)).toBe(-1);
+  });
+
+  it('probation is min(floor(0.15 n), 750)', () => {
+    expect([100, 4032, 5000, 10_000].map(probationRows)).toEqual([15, 604, 750, 750]);
+  });
+
+  it('a detection at the left edge of every window is perfect; never firing is null', () => {
+    const [std, lowFp, lowFn] = scoreNab([{ name: 'a', scores: scoresWith(100, [50]), windows: [window] }]);
+    expect(std!.normalised).toBeCloseTo(100, 10);
+    expect(lowFp!.normalised).toBeCloseTo(100, 10);
+    expect(lowFn!.normalised).toBeCloseTo(100, 10);
+    expect(scoreNab([{ name: 'a', scores: new Float64Array(100), windows: [window] }])[0]!.normalised).toBe(0);
+  });
+
+  it('a late detection earns the sigmoid of its position; only the best one per window counts', () => {
+    // Right edge: position −(59 − 59 + 1)/10 = −0.1.
+    const late = (2 / (1 + Math.exp(-0.5)) - 1) / maxTp;
+    const [std] = scoreNab([{ name: 'a', scores: scoresWith(100, [55, 59]), windows: [window] }]);
+    const early = (2 / (1 + Math.exp(-2.5)) - 1) / maxTp; // row 55: −(59 − 55 + 1)/10 = −0.5
+    expect(std!.raw).toBeCloseTo(early, 10);
+    const [onlyLate] = scoreNab([{ name: 'a', scores: scoresWith(100, [59]), windows: [window] }]);
+    expect(onlyLate!.raw).toBeCloseTo(late, 10);
+    expect(onlyLate!.normalised).toBeCloseTo((100 * (late + 1)) / 2, 8);
+  });
+
+  it('false positives: −A_FP before any window, sigmoid-discounted just after one, free in probation', () => {
+    // Row 62 after the window: p = |59 − 62| / (10 − 1).
+    const after = 2 / (1 + Math.exp(5 * (3 / 9))) - 1;
+    const files = [{ name: 'a', scores: scoresWith(100, [10, 30, 50, 62]), windows: [window] }];
+    const [std, lowFp] = scoreNab(files);
+    // Firing everywhere at the single level 1 is the only non-null choice here.
+    expect(std!.raw).toBeCloseTo(1 - 0.11 + 0.11 * after, 10);
+    expect(lowFp!.raw).toBeCloseTo(1 - 0.22 + 0.22 * after, 10);
+    expect(std!.tp).toBe(1);
+    expect(std!.fp).toBe(2);
+  });
+
+  it('sweeps one threshold over all files', () => {
+    const files = [
+      { name: 'a', scores: scoresWith(100, [50], 0.9), windows: [window] },
+      // A second file whose only high score is a false positive at 0.95, above the true one.
+      { name: 'b', scores: scoresWith(100, [20], 0.95), windows: [] },
+    ];
+    const [std] = scoreNab(files);
+    expect(std!.threshold).toBe(0.9);
+    expect(std!.raw).toBeCloseTo(1 - 0.11, 10);
+  });
+
+  it('on the NAB fixture files, emms auto beats the windowed-Gaussian baseline', () => {
+    const files = loadNabCorpus(fixtureDir);
+    expect(files.map((f) => f.name)).toHaveLength(4);
+    const gauss = scoreNab(files.map((f) => ({ name: f.name, scores: windowedGaussianScores(f.values), windows: f.windows })))[0]!;
+    const auto = scoreNab(files.map((f) => ({ name: f.name, scores: detectSeries(f.timestamps, f.values).scores, windows: f.windows })))[0]!;
+    expect(auto.normalised).toBeGreaterThan(gauss.normalised);
+  });
+});

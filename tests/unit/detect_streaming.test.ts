@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { createStreamingDetector, thresholdForSensitivity } from '../../src/analytics/streaming_detector.js';
+import { detectSeries } from '../../src/analytics/detect_series.js';
+import { detectPeriod } from '../../src/analytics/period_detection.js';
+import { SeededRandom } from '../../src/analytics/seeded_random.js';
+import type { DetectorMethod } from '../../src/analytics/streaming_detector_contract.js';
+
+const N = 2880; // ten days of 5-minute points
+const STEP_MS = 300_000;
+const T0 = Date.UTC(2024, 0, 1);
+const AT = 2000; // where anomalies start
+const WARMUP = 600;
+
+function series(seed: number, amplitude: number): { t: Float64Array; v: Float64Array; rng: SeededRandom } {
+  const rng = new SeededRandom(seed);
+  const t = new Float64Array(N);
+  const v = new Float64Array(N);
+  for (let i = 0; i < N; i++) {
+    t[i] = T0 + i * STEP_MS;
+    v[i] = 100 + amplitude * Math.sin((2 * Math.PI * i) / 288) + 2 * rng.normal();
+  }
+  return { t, v, rng };
+}
+
+/** Delay (points) from AT to the first flag at or after AT, or -1; plus flags before AT. */
+function outcome(t: Float64Array, v: Float64Array, method: DetectorMethod, sensitivity = 0.5): { delay: number; falseBefore: number } {
+  const { isAnomaly } = detectSeries(t, v, { method, sensitivity });
+  let falseBefore = 0;
+  for (let i = WARMUP; i < AT; i++) falseBefore += isAnomaly[i]!;
+  let delay = -1;
+  for (let i = AT; i < N; i++) {
+    if (isAnomaly[i] === 1) {
+      delay = i - AT;
+      break;
+    }
+  }
+  return { delay, falseBefore };
+}
+
+const SEEDS = [1, 2, 3];
+
+describe('streaming detectors on synthetic series with injected anomalies', () => {
+  for (const amplitude of [0, 20]) {
+    it(`clean ${amplitude ? 'seasonal' : 'flat'} series: at most 1 flag per 2,280 points for every method`, () => {
+      for (const seed of SEEDS) {
+        const { t, v } = series(seed, amplitude);
+        for (const method of ['auto', 'zscore', 'seasonal', 'changepoint', 'iforest'] as const) {
+          const { isAnomaly } = detectSeries(t, v, { method });
+          let flags = 0;
+          for (let i = WARMUP; i < N; i++) flags += isAnomaly[i]!;
+          expect(flags, `${method} seed ${seed}`).toBeLessThanOrEqual(1);
+        }
+      }
+    });
+  }
+
+  it('spike (12σ) is flagged at once by zscore and auto', () => {
+    for (const seed of SEEDS) {
+      const { t, v } = series(seed, 0);
+      v[AT]! += 25;
+      for (const method of ['zscore', 'auto'] as const) expect(outcome(t, v, method), `${method} seed ${seed}`).toEqual({ delay: 0, falseBefore: 0 });
+    }
+  });
+
+  it('spike inside a daily cycle is flagged at once by the seasonal detector', () => {
+    for (const seed of SEEDS) {
+      const { t, v } = series(seed, 20);
+      v[AT]! += 25;
+      expect(outcome(t, v, 'seasonal').delay, `seed ${seed}`).toBe(0);
+    }
+  });
+
+  it('level shift (5σ) is flagged within 10 points by changepoint and within 5 by auto', () => {
+    for (const seed of SEEDS) {
+      const { t, v } = series(seed, 0);
+      for (let i = AT; i < N; i++) v[i]! += 10;
+      const cp = outcome(t, v, 'changepoint');
+      expect(cp.falseBefore).toBe(0);
+      expect(cp.delay).toBeGreaterThanOrEqual(0);
+      expect(cp.delay).toBeLessThanOrEqual(10);
+      const auto = outcome(t, v, 'auto');
+      expect(auto.delay).toBeGreaterThanOrEqual(0);
+      expect(auto.delay).toBeLessThanOrEqual(5);
+    }
+  });
+
+  it('variance change (σ × 5) is flagged within 30 points by auto', () => {
+    for (const seed of SEEDS) {
+      const { t, v, rng } = series(seed, 0);
+      for (let i = AT; i < N; i++) v[i]! += 10 * rng.normal();
+      const r = outcome(t, v, 'auto');
+      expect(r.falseBefore).toBe(0);
+      expect(r.delay).toBeGreaterThanOrEqual(0);
+      expect(r.delay).toBeLessThanOrEqual(30);
+    }
+  });
+
+  it('broken seasonality (the daily cycle stops) is flagged within a quarter period by seasonal', () => {
+    for (const seed of SEEDS) {
+      const { t, v, rng } = series(seed, 20);
+      for (let i = AT; i < N; i++) v[i] = 100 + 2 * rng.normal();
+      const r = outcome(t, v, 'seasonal');
+      expect(r.falseBefore).toBeLessThanOrEqual(1);
+      expect(r.delay).toBeGreaterThanOrEqual(0);
+      expect(r.delay).toBeLessThanOrEqual(72);
+    }
+  });
+
+  it('higher sensitivity never flags fewer points', () => {
+    const { t, v } = series(4, 20);
+    v[AT]! += 25;
+    let previous = -1;
+    for (const s of [0, 0.25, 0.5, 0.75, 1]) {
+      const flags = detectSeries(t, v, { sensitivity: s }).isAnomaly.reduce((a, b) => a + b, 0);
+      expect(flags).toBeGreaterThanOrEqual(previous);
+      previous = flags;
+    }
+    expect(thresholdForSensitivity(0.5)).toBeCloseTo(0.5, 12);
+  });
+
+  it('is causal: changing later points never changes earlier scores', () => {
+    const { t, v } = series(5, 20);
+    const before = detectSeries(t, v).scores;
+    const altered = v.slice();
+    for (let i = 1500; i < N; i++) altered[i]! *= 3;
+    const after = detectSeries(t, altered).scores;
+    expect(Array.from(after.subarray(0, 1500))).toEqual(Array.from(before.subarray(0, 1500)));
+  });
+});
+
+describe('streaming detector contract', () => {
+  it('keeps points sharing a timestamp, refuses older ones, ignores NaN values', () => {
+    const d = createStreamingDetector({ method: 'zscore' });
+    d.update(1000, 1);
+    d.update(1000, 2);
+    expect(d.count).toBe(2);
+    expect(d.update(2000, NaN)).toEqual({ score: 0, isAnomaly: false });
+    expect(() => d.update(1500, 1)).toThrow(/timestampMs=1500 is older than the previous point \(2000\)/);
+  });
+
+  it('validates options, naming the value and the allowed range', () => {
+    expect(() => createStreamingDetector({ sensitivity: 1.5 })).toThrow('options.sensitivity=1.5 must be a number in [0, 1]');
+    expect(() => createStreamingDetector({ method: 'magic' as DetectorMethod })).toThrow(/options.method="magic" must be one of auto/);
+  });
+
+  it('scores stay in [0, 1] on a constant series and on huge jumps', () => {
+    const d = createStreamingDetector();
+    for (let i = 0; i < 500; i++) {
+      const { score } = d.update(i * 1000, i === 400 ? 1e12 : 5);
+      expect(score).toBeGreaterThanOrEqual(0);
+      expect(score).toBeLessThanOrEqual(1);
+    }
+  });
+});
+
+describe('period detection', () => {
+  it('finds a daily period and not its weekly multiple; none in noise', () => {
+    const rng = new SeededRandom(9);
+    const daily = Float64Array.from({ length: 2016 }, (_, i) => Math.sin((2 * Math.PI * i) / 288) + 0.3 * rng.normal());
+    expect(detectPeriod(daily).period).toBeGreaterThanOrEqual(286);
+    expect(detectPeriod(daily).period).toBeLessThanOrEqual(290);
+    const noise = Float64Array.from({ length: 2016 }, () => rng.normal());
+    expect(detectPeriod(noise).period).toBe(0);
+  });
+});
