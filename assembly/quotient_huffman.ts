@@ -52,6 +52,7 @@ let histPtr: usize = 0;
 let histM: i32 = -1;
 let histScale: f64 = 0;
 let histOrder: i32 = 0;
+let histBias: i64 = 0;
 
 /** k of the last huffmanCost plan. */
 export function huffmanPlannedK(): i32 {
@@ -155,7 +156,7 @@ function assignCodes(nsym: i32): i32 {
  * values of k below the Rice-optimal one; `sum` and `maxU` are the residuals' sum and maximum.
  * Records the best (k, top) for encodeHuffmanResiduals, whose histogram it keeps. Needs m > order.
  */
-export function huffmanCost(ptr: usize, m: i32, scale: f64, order: i32, sum: f64, maxU: u64): i64 {
+export function huffmanCost(ptr: usize, m: i32, scale: f64, order: i32, bias: i64, sum: f64, maxU: u64): i64 {
   const mean = sum / <f64>(m - order);
   let k0 = 0;
   while (k0 < MAX_K && <f64>(<u64>1 << <u64>(k0 + 1)) <= mean) k0++;
@@ -164,7 +165,7 @@ export function huffmanCost(ptr: usize, m: i32, scale: f64, order: i32, sum: f64
   memory.fill(escapeBits, 0, <usize>(K_CANDIDATES * 8));
   for (let first = order; first < m; first += RESIDUAL_BLOCK_LEN) {
     const cnt = min(RESIDUAL_BLOCK_LEN, m - first);
-    fillResiduals(ptr, scale, order, first, cnt);
+    fillResiduals(ptr, scale, order, first, cnt, bias);
     for (let c = 0; c < candidates; c++) {
       const k = k0 - c;
       const top = topFor(maxU, k);
@@ -205,20 +206,21 @@ export function huffmanCost(ptr: usize, m: i32, scale: f64, order: i32, sum: f64
   histM = m;
   histScale = scale;
   histOrder = order;
+  histBias = bias;
   return best;
 }
 
 /** Writes the residuals of elements [order, m) with the k and top huffmanCost chose. */
-export function encodeHuffmanResiduals(ptr: usize, m: i32, scale: f64, order: i32, k: i32, top: i32): void {
+export function encodeHuffmanResiduals(ptr: usize, m: i32, scale: f64, order: i32, bias: i64, k: i32, top: i32): void {
   let hist = histograms + <usize>(plannedCandidate * MAX_SYMBOLS * 4);
-  const planned = histPtr == ptr && histM == m && histScale == scale && histOrder == order && plannedK == k && plannedTop == top;
+  const planned = histPtr == ptr && histM == m && histScale == scale && histOrder == order && histBias == bias && plannedK == k && plannedTop == top;
   if (!planned) {
     // Another sequence was planned since: rebuild the histogram of this k.
     hist = histograms;
     memory.fill(hist, 0, <usize>(MAX_SYMBOLS * 4));
     for (let first = order; first < m; first += RESIDUAL_BLOCK_LEN) {
       const cnt = min(RESIDUAL_BLOCK_LEN, m - first);
-      fillResiduals(ptr, scale, order, first, cnt);
+      fillResiduals(ptr, scale, order, first, cnt, bias);
       for (let j = 0; j < cnt; j++) {
         const q = residualAt(j) >>> <u64>k;
         const s = q < <u64>top ? <usize>q : <usize>top;
@@ -234,7 +236,7 @@ export function encodeHuffmanResiduals(ptr: usize, m: i32, scale: f64, order: i3
   const lowMask: u64 = (<u64>1 << <u64>k) - 1;
   for (let first = order; first < m; first += RESIDUAL_BLOCK_LEN) {
     const cnt = min(RESIDUAL_BLOCK_LEN, m - first);
-    fillResiduals(ptr, scale, order, first, cnt);
+    fillResiduals(ptr, scale, order, first, cnt, bias);
     for (let j = 0; j < cnt; j++) {
       const u = residualAt(j);
       const q = u >>> <u64>k;
@@ -297,7 +299,7 @@ function readPayloadSlow(symbol: i32, k: i32, top: i32): u64 {
     bad |= u >>> 53;
     const r = unzigzag(u);
     if (order == 1) {
-      x += r;
+      x += r + delta;
     } else {
       delta += r;
       bad |= <u64>(delta + (INT_LIMIT << 1)) >>> 52;

@@ -1,5 +1,5 @@
-// Integer sequence coder: order-1 or order-2 differences, zigzag, then adaptive Rice per block
-// (here) or quotient-Huffman (quotient_huffman.ts), whichever is smaller for the sequence.
+// Integer sequence coder: order-1 differences minus a bias, or order-2 differences; zigzag; then
+// adaptive Rice per block (here) or quotient-Huffman (quotient_huffman.ts), whichever is smaller.
 //
 // Format: docs/format/chunk.md ("Integer sequence" and "Rice blocks"). Used for integer
 // timestamps (delta-of-delta when order = 2) and for decimal-scaled values (values_decimal.ts).
@@ -32,6 +32,7 @@ import {
 } from "./bitstream";
 import { E_CORRUPT, E_TRUNCATED, fail } from "./codec_status";
 import {
+  chooseBias,
   fillResiduals,
   inIntRange,
   INT_LIMIT,
@@ -126,12 +127,12 @@ function writeKCode(prevK: i32, k: i32): void {
 }
 
 /** Bits of the adaptive Rice blocks for the residuals of elements [order, m). */
-function riceBlocksCost(ptr: usize, m: i32, scale: f64, order: i32): i64 {
+function riceBlocksCost(ptr: usize, m: i32, scale: f64, order: i32, bias: i64): i64 {
   let bits: i64 = 0;
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
     const cnt = min(RICE_BLOCK_LEN, m - first);
-    fillResiduals(ptr, scale, order, first, cnt);
+    fillResiduals(ptr, scale, order, first, cnt, bias);
     bits += chooseK(cnt);
     bits += kCodeCost(prevK, chosenK);
     prevK = chosenK;
@@ -141,6 +142,7 @@ function riceBlocksCost(ptr: usize, m: i32, scale: f64, order: i32): i64 {
 
 let plannedOrder: i32 = 1;
 let plannedCoder: i32 = CODER_RICE;
+let plannedBias: i64 = 0;
 
 /** Order (1 or 2) of the last planIntSeq. */
 export function intSeqPlannedOrder(): i32 {
@@ -149,6 +151,10 @@ export function intSeqPlannedOrder(): i32 {
 /** Coder (CODER_RICE or CODER_HUFFMAN) of the last planIntSeq. */
 export function intSeqPlannedCoder(): i32 {
   return plannedCoder;
+}
+/** Order-1 bias of the last planIntSeq (0 for order 2). */
+export function intSeqPlannedBias(): i64 {
+  return plannedBias;
 }
 /** Quotient-Huffman k of the last planIntSeq (when its coder is CODER_HUFFMAN). */
 export function intSeqPlannedK(): i32 {
@@ -159,72 +165,92 @@ export function intSeqPlannedTop(): i32 {
   return huffmanPlannedTop();
 }
 
-// Per-order statistics of the last scanOrders pass.
-let scanSum1: f64 = 0;
-let scanMax1: u64 = 0;
-let scanSum2: f64 = 0;
-let scanMax2: u64 = 0;
+// Statistics of the last scanOrders pass for the variant it chose.
+let scanSum: f64 = 0;
+let scanMax: u64 = 0;
+let scanBias: i64 = 0;
 
 /**
- * One pass over both difference orders (m >= 2): returns the order whose residuals have the
- * smaller total bit length (the first difference counted as a varbits field for order 2),
- * order 1 on ties, and records the sum and maximum of each order's zigzag residuals. A bit-length
- * total ranks the orders like their coded sizes at a fraction of the cost of coding both.
+ * One pass over the candidate residuals of a sequence (m >= 2): order 1 without bias, order 1
+ * minus `bias`, and order 2. Returns the order whose residuals have the smallest total bit length
+ * (counting the bias or first difference as its varbits field; earlier candidates win ties) and
+ * records that candidate's bias (scanBias) and the sum and maximum of its zigzag residuals. A
+ * bit-length total ranks the candidates like their coded sizes at a fraction of the cost of
+ * coding each.
  */
-function scanOrders(ptr: usize, m: i32, scale: f64): i32 {
+function scanOrders(ptr: usize, m: i32, scale: f64, bias: i64): i32 {
   let prev = intAt(ptr, 0, scale);
   let x = intAt(ptr, 1, scale);
   let prevDelta = x - prev;
-  let u1 = zigzag(prevDelta);
-  let score1: i64 = bitLength(u1);
-  let score2: i64 = varBitsCost(u1);
+  let u0 = zigzag(prevDelta);
+  let u1 = zigzag(prevDelta - bias);
+  let score0: i64 = varBitsCost(0) + bitLength(u0);
+  let score1: i64 = varBitsCost(zigzag(bias)) + bitLength(u1);
+  let score2: i64 = varBitsCost(u0);
+  let sum0 = <f64>u0;
   let sum1 = <f64>u1;
-  let max1 = u1;
   let sum2: f64 = 0;
+  let max0 = u0;
+  let max1 = u1;
   let max2: u64 = 0;
   prev = x;
   for (let i = 2; i < m; i++) {
     x = intAt(ptr, i, scale);
     const delta = x - prev;
-    u1 = zigzag(delta);
+    u0 = zigzag(delta);
+    u1 = zigzag(delta - bias);
     const u2 = zigzag(delta - prevDelta);
+    score0 += bitLength(u0);
     score1 += bitLength(u1);
     score2 += bitLength(u2);
+    sum0 += <f64>u0;
     sum1 += <f64>u1;
     sum2 += <f64>u2;
+    if (u0 > max0) max0 = u0;
     if (u1 > max1) max1 = u1;
     if (u2 > max2) max2 = u2;
     prevDelta = delta;
     prev = x;
   }
-  scanSum1 = sum1;
-  scanMax1 = max1;
-  scanSum2 = sum2;
-  scanMax2 = max2;
-  return score2 < score1 ? 2 : 1;
+  if (score2 < min(score0, score1)) {
+    scanSum = sum2;
+    scanMax = max2;
+    scanBias = 0;
+    return 2;
+  }
+  if (score1 < score0) {
+    scanSum = sum1;
+    scanMax = max1;
+    scanBias = bias;
+  } else {
+    scanSum = sum0;
+    scanMax = max0;
+    scanBias = 0;
+  }
+  return 1;
 }
 
 /**
  * Chooses how to code the integer sequence nearest(x_i * scale), i < m (m >= 1; every integer in
- * range, the caller checked) and returns its exact size in bits: the order by scanOrders, then
- * Rice blocks or quotient-Huffman, whichever is smaller (Rice on ties). Read the choice with the
- * intSeqPlanned* getters before planning another sequence.
+ * range, the caller checked) and returns its exact size in bits: the order and bias by
+ * scanOrders, then Rice blocks or quotient-Huffman, whichever is smaller (Rice on ties). Read the
+ * choice with the intSeqPlanned* getters before planning another sequence.
  */
 export function planIntSeq(ptr: usize, m: i32, scale: f64): i64 {
   plannedOrder = 1;
   plannedCoder = CODER_RICE;
+  plannedBias = 0;
   const x0 = intAt(ptr, 0, scale);
   let bits: i64 = varBitsCost(zigzag(x0));
   if (m == 1) return bits;
   bits += 2;
-  const order = scanOrders(ptr, m, scale);
+  const order = scanOrders(ptr, m, scale, chooseBias(ptr, m, scale));
   plannedOrder = order;
-  if (order == 2) bits += varBitsCost(zigzag(intAt(ptr, 1, scale) - x0));
-  let best = riceBlocksCost(ptr, m, scale, order);
+  plannedBias = scanBias;
+  bits += varBitsCost(zigzag(order == 1 ? plannedBias : intAt(ptr, 1, scale) - x0));
+  let best = riceBlocksCost(ptr, m, scale, order, plannedBias);
   if (m - order >= 1) {
-    const huffman = order == 1
-      ? huffmanCost(ptr, m, scale, 1, scanSum1, scanMax1)
-      : huffmanCost(ptr, m, scale, 2, scanSum2, scanMax2);
+    const huffman = huffmanCost(ptr, m, scale, order, plannedBias, scanSum, scanMax);
     if (huffman < best) {
       best = huffman;
       plannedCoder = CODER_HUFFMAN;
@@ -233,8 +259,10 @@ export function planIntSeq(ptr: usize, m: i32, scale: f64): i64 {
   return bits + best;
 }
 
-/** Writes the sequence as planned: planIntSeq's order, coder, k and top, read back by the caller. */
-export function encodeIntSeq(ptr: usize, m: i32, scale: f64, order: i32, coder: i32, huffK: i32, huffTop: i32): void {
+/** Writes the sequence as planned: planIntSeq's order, coder, bias, k and top, read back by the caller. */
+export function encodeIntSeq(
+  ptr: usize, m: i32, scale: f64, order: i32, coder: i32, bias: i64, huffK: i32, huffTop: i32,
+): void {
   const x0 = intAt(ptr, 0, scale);
   if (m >= 2) {
     writeBits(order == 2 ? 1 : 0, 1);
@@ -242,15 +270,15 @@ export function encodeIntSeq(ptr: usize, m: i32, scale: f64, order: i32, coder: 
   }
   writeVarBits(zigzag(x0));
   if (m == 1) return;
-  if (order == 2) writeVarBits(zigzag(intAt(ptr, 1, scale) - x0));
+  writeVarBits(zigzag(order == 1 ? bias : intAt(ptr, 1, scale) - x0));
   if (coder == CODER_HUFFMAN) {
-    encodeHuffmanResiduals(ptr, m, scale, order, huffK, huffTop);
+    encodeHuffmanResiduals(ptr, m, scale, order, bias, huffK, huffTop);
     return;
   }
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
     const cnt = min(RICE_BLOCK_LEN, m - first);
-    fillResiduals(ptr, scale, order, first, cnt);
+    fillResiduals(ptr, scale, order, first, cnt, bias);
     chooseK(cnt);
     const k = chosenK;
     writeKCode(prevK, k);
@@ -324,7 +352,7 @@ function readRiceSlow(k: i32): u64 {
     bad |= u >>> 53;
     const r = unzigzag(u);
     if (order == 1) {
-      x += r;
+      x += r + delta;
     } else {
       delta += r;
       bad |= <u64>(delta + (INT_LIMIT << 1)) >>> 52;
@@ -338,23 +366,18 @@ function readRiceSlow(k: i32): u64 {
   return bad;
 }
 
-/** A block whose residuals are all zero: repeat (order 1) or extrapolate (order 2). */
-function decodeZeroBlock(out: usize, cnt: i32, order: i32, divisor: f64): u64 {
+/** A block whose residuals are all zero: every element adds the bias (order 1) or the last difference (order 2). */
+function decodeZeroBlock(out: usize, cnt: i32, divisor: f64): u64 {
   const outEnd = out + (<usize>cnt << 3);
+  const delta = sequenceDelta();
   let x = sequenceX();
   let bad: u64 = 0;
-  if (order == 1) {
-    const v = <f64>x / divisor;
-    for (; out < outEnd; out += 8) store<f64>(out, v);
-  } else {
-    const delta = sequenceDelta();
-    for (; out < outEnd; out += 8) {
-      x += delta;
-      bad |= <u64>(x + INT_LIMIT) >>> 51;
-      store<f64>(out, <f64>x / divisor);
-    }
+  for (; out < outEnd; out += 8) {
+    x += delta;
+    bad |= <u64>(x + INT_LIMIT) >>> 51;
+    store<f64>(out, <f64>x / divisor);
   }
-  setSequenceState(x, sequenceDelta());
+  setSequenceState(x, delta);
   return bad;
 }
 
@@ -380,12 +403,15 @@ export function decodeIntSeq(m: i32, outPtr: usize, divisor: f64, section: i32):
     if (readerOverrun()) return fail(E_TRUNCATED, section, <f64>readerPos(), limitBits);
     return 0;
   }
-  let delta: i64 = 0;
+  // Order 1: the bias added to every residual; order 2: the first difference.
+  const du = readVarBits(MAX_FIELD_WIDTH);
+  const delta = unzigzag(du);
+  if (du == u64.MAX_VALUE || <u64>(delta + (INT_LIMIT << 1)) >= <u64>(INT_LIMIT << 2)) {
+    return fail(E_CORRUPT, section, <f64>readerPos(), limitBits);
+  }
   if (order == 2) {
-    const du = readVarBits(MAX_FIELD_WIDTH);
-    delta = unzigzag(du);
     x += delta;
-    if (du == u64.MAX_VALUE || !inIntRange(x)) return fail(E_CORRUPT, section, <f64>readerPos(), limitBits);
+    if (!inIntRange(x)) return fail(E_CORRUPT, section, <f64>readerPos(), limitBits);
     store<f64>(outPtr + 8, <f64>x / divisor);
   }
   setSequenceState(x, delta);
@@ -423,7 +449,7 @@ export function decodeIntSeq(m: i32, outPtr: usize, divisor: f64, section: i32):
     prevK = k;
     const out = outPtr + (<usize>first << 3);
     let bad: u64;
-    if (k == RICE_ZERO_BLOCK) bad = decodeZeroBlock(out, cnt, order, divisor);
+    if (k == RICE_ZERO_BLOCK) bad = decodeZeroBlock(out, cnt, divisor);
     else if (order == 1) {
       bad = scaled ? decodeRiceBlock(out, cnt, k, 1, true, divisor) : decodeRiceBlock(out, cnt, k, 1, false, 1.0);
     } else {

@@ -2,9 +2,10 @@
 //
 // Format: docs/format/chunk.md ("Timestamp section"). Mode choice, cheapest first:
 //   TS_CONST_DELTA  every delta equal (the normal scrape): t0 and the delta, ~0 bits/point
-//   TS_INT_RICE     integer ms in [-2^50, 2^50): order-1 or order-2 (delta-of-delta) differences,
-//                   adaptive Rice blocks or quotient-Huffman (rice_ints.ts); order 2 wins for jittered scrapes
-//                   (dod of ±100 ms jitter ≈ 10 bits) and order 1 for irregular event times
+//   TS_INT_RICE     integer ms in [-2^50, 2^50): an integer sequence (rice_ints.ts), either
+//                   differences minus a bias (the median step: a ±100 ms jittered 15 s scrape
+//                   then costs ~8.6 bits/point) or delta-of-delta (steady acceleration, and
+//                   regular stretches with gaps), coded by adaptive Rice blocks or quotient-Huffman
 //   TS_XOR          anything else (fractional, −0, out of range, NaN): raw bits, lossless
 // Integer modes are valid for unsorted and duplicate timestamps too; the storage layer decides
 // ordering, the codec only promises bit-exact round trips.
@@ -15,6 +16,7 @@ import { inIntRange, INT_LIMIT, MAX_FIELD_WIDTH } from "./int_residuals";
 import {
   decodeIntSeq,
   encodeIntSeq,
+  intSeqPlannedBias,
   intSeqPlannedCoder,
   intSeqPlannedK,
   intSeqPlannedOrder,
@@ -33,6 +35,7 @@ let planOrder: i32 = 1;
 let planCoder: i32 = 0;
 let planK: i32 = 0;
 let planTop: i32 = 0;
+let planBias: i64 = 0;
 
 /** True if `t` is an integer in [-INT_LIMIT, INT_LIMIT) whose float64 bits come back from i64 (so not −0). */
 // @ts-ignore: decorator
@@ -67,6 +70,7 @@ export function planTimestamps(tsPtr: usize, n: i32): i32 {
   planCoder = intSeqPlannedCoder();
   planK = intSeqPlannedK();
   planTop = intSeqPlannedTop();
+  planBias = intSeqPlannedBias();
   if (xorFloatsCost(tsPtr, n) < cost) return (planMode = TS_XOR);
   return (planMode = TS_INT_RICE);
 }
@@ -78,7 +82,7 @@ export function encodeTimestamps(tsPtr: usize, n: i32): void {
     writeVarBits(zigzag(t0));
     if (n >= 2) writeVarBits(zigzag(<i64>load<f64>(tsPtr + 8) - t0));
   } else if (planMode == TS_INT_RICE) {
-    encodeIntSeq(tsPtr, n, 1.0, planOrder, planCoder, planK, planTop);
+    encodeIntSeq(tsPtr, n, 1.0, planOrder, planCoder, planBias, planK, planTop);
   } else if (planMode == TS_XOR) {
     encodeXorFloats(tsPtr, n);
   }

@@ -17,6 +17,7 @@ import { INT_LIMIT } from "./int_residuals";
 import {
   decodeIntSeq,
   encodeIntSeq,
+  intSeqPlannedBias,
   intSeqPlannedCoder,
   intSeqPlannedK,
   intSeqPlannedOrder,
@@ -45,6 +46,7 @@ let planOrder: i32 = 1;
 let planCoder: i32 = 0;
 let planK: i32 = 0;
 let planTop: i32 = 0;
+let planBias: i64 = 0;
 
 /** True if v == f64(nearest(v * p)) / p bit for bit, with the integer in range. */
 // @ts-ignore: decorator
@@ -99,6 +101,7 @@ export function planValues(valPtr: usize, n: i32): i32 {
   planCoder = intSeqPlannedCoder();
   planK = intSeqPlannedK();
   planTop = intSeqPlannedTop();
+  planBias = intSeqPlannedBias();
   if (costXor < SCALE_BITS + cost) return (planMode = VALUES_XOR);
   return (planMode = VALUES_DECIMAL);
 }
@@ -109,7 +112,7 @@ export function encodeValues(valPtr: usize, n: i32): void {
     writeBits(load<u64>(valPtr), 64);
   } else if (planMode == VALUES_DECIMAL) {
     writeBits(<u64>planScale, SCALE_BITS);
-    encodeIntSeq(valPtr, n, unchecked(POW10[planScale]), planOrder, planCoder, planK, planTop);
+    encodeIntSeq(valPtr, n, unchecked(POW10[planScale]), planOrder, planCoder, planBias, planK, planTop);
   } else if (planMode == VALUES_XOR) {
     encodeXorFloats(valPtr, n);
   }

@@ -435,22 +435,32 @@ function writeKCode(w: BitWriter, prevK: number, k: number): void {
   else w.small((0b111 << 6) | k, 9);
 }
 
-function fillBlock(ints: Float64Array, order: number, first: number, cnt: number, block: Float64Array): void {
+/** Zigzag residuals of elements [first, first + cnt): order 1 minus the bias, or order 2. */
+function fillBlock(ints: Float64Array, order: number, bias: number, first: number, cnt: number, block: Float64Array): void {
   for (let j = 0; j < cnt; j++) {
     const i = first + j;
-    const r = order === 1 ? ints[i]! - ints[i - 1]! : ints[i]! - ints[i - 1]! - (ints[i - 1]! - ints[i - 2]!);
+    const r = order === 1 ? ints[i]! - ints[i - 1]! - bias : ints[i]! - ints[i - 1]! - (ints[i - 1]! - ints[i - 2]!);
     block[j] = zigzag(r);
   }
 }
 
-function riceBlocksCost(ints: Float64Array, order: number): number {
+/** Lower median of the first up to 64 differences (assembly/int_residuals.ts chooseBias). */
+function chooseBias(ints: Float64Array): number {
+  const cnt = Math.min(RICE_BLOCK_LEN, ints.length - 1);
+  const deltas: number[] = [];
+  for (let j = 0; j < cnt; j++) deltas.push(ints[j + 1]! - ints[j]!);
+  deltas.sort((a, b) => a - b);
+  return deltas[(cnt - 1) >> 1]!;
+}
+
+function riceBlocksCost(ints: Float64Array, order: number, bias: number): number {
   const m = ints.length;
   const block = new Float64Array(RICE_BLOCK_LEN);
   let bits = 0;
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
     const cnt = Math.min(RICE_BLOCK_LEN, m - first);
-    fillBlock(ints, order, first, cnt, block);
+    fillBlock(ints, order, bias, first, cnt, block);
     const [k, c] = chooseK(block, cnt);
     bits += c + kCodeCost(prevK, k);
     prevK = k;
@@ -462,16 +472,17 @@ function riceBlocksCost(ints: Float64Array, order: number): number {
 interface IntSeqPlan {
   bits: number;
   order: number;
+  bias: number;
   coder: number;
   huffK: number;
   huffTop: number;
 }
 
 /** All zigzag residuals of elements [order, m). */
-function residualsOf(ints: Float64Array, order: number): Float64Array {
+function residualsOf(ints: Float64Array, order: number, bias: number): Float64Array {
   const m = ints.length;
   const out = new Float64Array(Math.max(0, m - order));
-  if (out.length > 0) fillBlock(ints, order, order, out.length, out);
+  if (out.length > 0) fillBlock(ints, order, bias, order, out.length, out);
   return out;
 }
 
@@ -625,32 +636,38 @@ function encodeHuffmanResiduals(w: BitWriter, residuals: Float64Array, k: number
 }
 
 /**
- * The difference order whose residuals have the smaller total bit length, the first difference
- * counted as a varbits field for order 2; order 1 on ties (assembly/rice_ints.ts scanOrders).
+ * [order, bias] of the candidate whose residuals have the smallest total bit length: order 1
+ * without bias, order 1 minus `bias`, order 2, counting the bias or first difference as its
+ * varbits field; earlier candidates win ties (scanOrders in assembly/rice_ints.ts).
  */
-function chooseOrder(ints: Float64Array): number {
-  const u1First = zigzag(ints[1]! - ints[0]!);
-  let score1 = bitLength(u1First);
-  let score2 = 6 + bitLength(u1First);
+function chooseOrder(ints: Float64Array, bias: number): [number, number] {
+  const firstDelta = ints[1]! - ints[0]!;
+  let score0 = 6 + bitLength(zigzag(firstDelta));
+  let score1 = 6 + bitLength(zigzag(bias)) + bitLength(zigzag(firstDelta - bias));
+  let score2 = 6 + bitLength(zigzag(firstDelta));
   for (let i = 2; i < ints.length; i++) {
     const delta = ints[i]! - ints[i - 1]!;
-    score1 += bitLength(zigzag(delta));
+    score0 += bitLength(zigzag(delta));
+    score1 += bitLength(zigzag(delta - bias));
     score2 += bitLength(zigzag(delta - (ints[i - 1]! - ints[i - 2]!)));
   }
-  return score2 < score1 ? 2 : 1;
+  if (score2 < Math.min(score0, score1)) return [2, 0];
+  return score1 < score0 ? [1, bias] : [1, 0];
 }
 
 /** Chooses order, then Rice blocks or quotient-Huffman (Rice on ties); bits includes every field. */
 function planIntSeq(ints: Float64Array): IntSeqPlan {
   const m = ints.length;
-  const plan: IntSeqPlan = { bits: 6 + bitLength(zigzag(ints[0]!)), order: 1, coder: CODER_RICE, huffK: 0, huffTop: 0 };
+  const plan: IntSeqPlan = {
+    bits: 6 + bitLength(zigzag(ints[0]!)), order: 1, bias: 0, coder: CODER_RICE, huffK: 0, huffTop: 0,
+  };
   if (m === 1) return plan;
   plan.bits += 2;
-  plan.order = chooseOrder(ints);
-  if (plan.order === 2) plan.bits += 6 + bitLength(zigzag(ints[1]! - ints[0]!));
-  let best = riceBlocksCost(ints, plan.order);
+  [plan.order, plan.bias] = chooseOrder(ints, chooseBias(ints));
+  plan.bits += 6 + bitLength(zigzag(plan.order === 1 ? plan.bias : ints[1]! - ints[0]!));
+  let best = riceBlocksCost(ints, plan.order, plan.bias);
   if (m - plan.order >= 1) {
-    const [bits, k, top] = huffmanCost(residualsOf(ints, plan.order));
+    const [bits, k, top] = huffmanCost(residualsOf(ints, plan.order, plan.bias));
     if (bits < best) {
       best = bits;
       plan.coder = CODER_HUFFMAN;
@@ -671,16 +688,16 @@ function encodeIntSeq(w: BitWriter, ints: Float64Array, plan: IntSeqPlan): void 
   }
   w.varBits(zigzag(ints[0]!));
   if (m === 1) return;
-  if (order === 2) w.varBits(zigzag(ints[1]! - ints[0]!));
+  w.varBits(zigzag(order === 1 ? plan.bias : ints[1]! - ints[0]!));
   if (plan.coder === CODER_HUFFMAN) {
-    encodeHuffmanResiduals(w, residualsOf(ints, order), plan.huffK, plan.huffTop);
+    encodeHuffmanResiduals(w, residualsOf(ints, order, plan.bias), plan.huffK, plan.huffTop);
     return;
   }
   const block = new Float64Array(RICE_BLOCK_LEN);
   let prevK = 0;
   for (let first = order; first < m; first += RICE_BLOCK_LEN) {
     const cnt = Math.min(RICE_BLOCK_LEN, m - first);
-    fillBlock(ints, order, first, cnt, block);
+    fillBlock(ints, order, plan.bias, first, cnt, block);
     const [k] = chooseK(block, cnt);
     writeKCode(w, prevK, k);
     prevK = k;
@@ -723,17 +740,19 @@ class SequenceState {
   /** Applies residual u; false if it or the result leaves the range the encoder writes. */
   accept(u: number): boolean {
     if (!(u < 2 ** 53)) return false;
-    if (this.order === 1) this.x += unzigzag(u);
-    else this.delta += unzigzag(u);
+    if (this.order === 1) {
+      // delta is the bias here: x_i = x_{i-1} + bias + residual.
+      this.x += unzigzag(u) + this.delta;
+      return inIntRange(this.x);
+    }
+    this.delta += unzigzag(u);
     return this.step();
   }
 
-  /** Applies a zero residual. */
+  /** Applies a zero residual: adds the bias (order 1) or the last difference (order 2). */
   step(): boolean {
-    if (this.order === 2) {
-      if (!(this.delta >= -2 * INT_LIMIT && this.delta < 2 * INT_LIMIT)) return false;
-      this.x += this.delta;
-    }
+    if (!(this.delta >= -2 * INT_LIMIT && this.delta < 2 * INT_LIMIT)) return false;
+    this.x += this.delta;
     return inIntRange(this.x);
   }
 }
@@ -826,11 +845,15 @@ function decodeIntSeq(r: BitReader, m: number, out: Float64Array, divisor: numbe
     if (r.overrun) throw new DecodeFailure(E_TRUNCATED, section, r.pos, limitBits);
     return;
   }
+  // Order 1: the bias added to every residual; order 2: the first difference.
+  const du = r.varBits(MAX_FIELD_WIDTH);
+  state.delta = unzigzag(du);
+  if (du < 0 || !(state.delta >= -2 * INT_LIMIT && state.delta < 2 * INT_LIMIT)) {
+    throw new DecodeFailure(E_CORRUPT, section, r.pos, limitBits);
+  }
   if (order === 2) {
-    const du = r.varBits(MAX_FIELD_WIDTH);
-    state.delta = unzigzag(du);
     state.x += state.delta;
-    if (du < 0 || !inIntRange(state.x)) throw new DecodeFailure(E_CORRUPT, section, r.pos, limitBits);
+    if (!inIntRange(state.x)) throw new DecodeFailure(E_CORRUPT, section, r.pos, limitBits);
     out[1] = state.x / divisor;
   }
   if (coder === CODER_HUFFMAN) {

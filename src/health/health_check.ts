@@ -17,15 +17,20 @@ export interface CheckResult {
   error: string | null;
 }
 
-export function checkTarget(target: HealthTarget): Promise<CheckResult> {
-  return target.target_type === 'tcp' ? checkTcp(target) : checkHttp(target);
+/** `signal` ends a check early (monitor shutdown) with status down and error `aborted`. */
+export function checkTarget(target: HealthTarget, signal?: AbortSignal): Promise<CheckResult> {
+  return target.target_type === 'tcp' ? checkTcp(target, signal) : checkHttp(target, signal);
+}
+
+function aborted(ms: number): CheckResult {
+  return { status: 'down', responseTimeMs: ms, statusCode: null, error: 'aborted' };
 }
 
 function classify(target: HealthTarget, ms: number): 'up' | 'degraded' {
   return ms > target.expected_response_time_ms ? 'degraded' : 'up';
 }
 
-function checkHttp(target: HealthTarget): Promise<CheckResult> {
+function checkHttp(target: HealthTarget, signal?: AbortSignal): Promise<CheckResult> {
   const timeoutMs = target.timeout * 1000;
   const started = performance.now();
   const elapsed = () => performance.now() - started;
@@ -64,11 +69,15 @@ function checkHttp(target: HealthTarget): Promise<CheckResult> {
       req.destroy();
     }, timeoutMs);
     req.on('error', (err) => finish({ status: 'down', responseTimeMs: elapsed(), statusCode: null, error: err.message }));
+    onAbort(signal, () => {
+      finish(aborted(elapsed()));
+      req.destroy();
+    });
     req.end();
   });
 }
 
-function checkTcp(target: HealthTarget): Promise<CheckResult> {
+function checkTcp(target: HealthTarget, signal?: AbortSignal): Promise<CheckResult> {
   const timeoutMs = target.timeout * 1000;
   const started = performance.now();
   const elapsed = () => performance.now() - started;
@@ -89,5 +98,12 @@ function checkTcp(target: HealthTarget): Promise<CheckResult> {
       finish({ status: classify(target, ms), responseTimeMs: ms, statusCode: null, error: null });
     });
     socket.once('error', (err) => finish({ status: 'down', responseTimeMs: elapsed(), statusCode: null, error: err.message }));
+    onAbort(signal, () => finish(aborted(elapsed())));
   });
+}
+
+function onAbort(signal: AbortSignal | undefined, abort: () => void): void {
+  if (signal === undefined) return;
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
 }

@@ -12,7 +12,8 @@
  * Scheduling: one timer ticks every `tickMs` and starts the checks that are due. A target
  * whose previous check is still running is skipped, and every check ends by its timeout, so
  * checks never pile up however slow the target. Lifecycle: `HealthMonitor.open(system)` →
- * `start()` → `close()` (stops ticking, waits for checks in flight, closes health.db).
+ * `start()` → `close()` (stops ticking, aborts checks in flight without recording them,
+ * closes health.db).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -61,7 +62,7 @@ export interface HealthMonitorOptions {
   tickMs?: number;
   now?: () => number;
   /** Replaces the network check (tests of scheduling). */
-  check?: (t: HealthTarget) => Promise<CheckResult>;
+  check?: (t: HealthTarget, signal: AbortSignal) => Promise<CheckResult>;
   onError?: (err: unknown) => void;
 }
 
@@ -90,13 +91,16 @@ export class HealthMonitor {
   readonly #entries = new Map<string, Entry>();
   readonly #now: () => number;
   readonly #tickMs: number;
-  readonly #check: (t: HealthTarget) => Promise<CheckResult>;
+  readonly #check: (t: HealthTarget, signal: AbortSignal) => Promise<CheckResult>;
+  /** Aborted by close(): a check with a long timeout must not hold up shutdown. */
+  readonly #shutdown = new AbortController();
   readonly #onError: (err: unknown) => void;
   readonly #updateStatus: Database.Statement;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
   /** Checks started and not yet finished (never more than one per target). */
   inFlight = 0;
+  /** Checks whose result was recorded. */
   checksRun = 0;
 
   private constructor(system: MetricsSystem, db: Database.Database, options: HealthMonitorOptions) {
@@ -195,9 +199,11 @@ export class HealthMonitor {
   }
 
   async #runCheck(e: Entry): Promise<TargetView> {
-    const result = await this.#check(e.target);
+    const result = await this.#check(e.target, this.#shutdown.signal);
+    // A check cut short by close() says nothing about the target; one removed while its check
+    // ran has no row and no series to extend.
+    if (this.#closed || !this.#entries.has(e.target.target_id)) return view(e);
     const at = this.#now();
-    this.checksRun++;
     const failed = result.status === 'down';
     e.state = {
       status: result.status,
@@ -207,8 +213,7 @@ export class HealthMonitor {
       last_error: result.error,
       consecutive_failures: failed ? e.state.consecutive_failures + 1 : 0,
     };
-    // A target removed while its check ran has no row and no series to extend.
-    if (!this.#entries.has(e.target.target_id) || this.#closed) return view(e);
+    this.checksRun++;
     this.#updateStatus.run({ target_id: e.target.target_id, ...e.state, last_status: e.state.status });
     const tags = { target_id: e.target.target_id, name: e.target.name, target_type: e.target.target_type };
     const points: MetricDataPoint[] = [
@@ -265,6 +270,7 @@ export class HealthMonitor {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    this.#shutdown.abort();
     await Promise.all([...this.#entries.values()].map((e) => e.inFlight?.catch(() => undefined)));
     this.#db.close();
   }

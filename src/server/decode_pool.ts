@@ -193,12 +193,15 @@ function toSeries(batch: DecodedBatch, mirror: SeriesDescriptor[]): DecodeOutcom
     if (d === undefined) throw new Error(`BUG: decode worker sent series index ${runs[r]} beyond its table of ${mirror.length}`);
     const start = runs[r + 1]!;
     const end = runs[r + 2]!;
+    // Row-form frames are mostly one point per series; a one-element array literal is far
+    // cheaper for V8 to allocate (and collect) than two typed-array views.
+    const single = end - start === 1;
     series[s] = {
       metricId: d.metricId,
       metricType: d.metricType,
       tags: d.tags,
-      timestamps: batch.timestamps.subarray(start, end),
-      values: batch.values.subarray(start, end),
+      timestamps: single ? [batch.timestamps[start]!] : batch.timestamps.subarray(start, end),
+      values: single ? [batch.values[start]!] : batch.values.subarray(start, end),
     };
   }
   return { kind: 'series', seq: batch.seq, points: batch.points, series };

@@ -309,7 +309,7 @@ export class SqliteStore {
         let o = 0;
         const overlapping = hasOverlap(cluster);
         // Without overlaps the chunks concatenate in time order; with them, precedence by age.
-        for (const c of overlapping ? byAge : cluster) {
+        for (const c of cluster) {
           const d = this.chunks.read(seriesId, c, name);
           ts.set(d.timestamps, o);
           vs.set(d.values, o);

@@ -60,12 +60,17 @@ describe('golden bytes (docs/format/chunk.md)', () => {
     // version 1 | CONST values | CONST_DELTA ts | n=1 | varbits(zigzag(T)) = 6-bit 42, 42 bits | 1.5 | xxh32
     ['one point', [T], [1.5], '01010101ab36edb550003ff800000000000032b092c2'],
     ['constant value, regular ts', [T, T + 10000, T + 20000], [42, 42, 42], '01010103ab36edb550003e71020228000000000000a7cba13c'],
-    ['decimal values', [T, T + 10000, T + 20000, T + 30000], [0.1, 0.2, 0.3, 0.25], '01020104ab36edb550003e71008169c3d3488014d426ec'],
+    ['decimal values', [T, T + 10000, T + 20000, T + 30000], [0.1, 0.2, 0.3, 0.25], '01020104ab36edb550003e710081682d38601d40894d3bc1'],
     ['XOR values (-0, NaN, Infinity)', [T, T + 10000, T + 20000], [-0, NaN, Infinity], '01030103ab36edb550003e71040000000000000006037fff000443563c07'],
-    ['jittered ts (delta-of-delta)', [T, T + 15001, T + 29998, T + 45003], [1, 2, 3, 5], '01020204aacdbb6d54000fea65c37c0005526073623edd'],
-    // ±0.1 steps: quotient-Huffman with k = 0, top = 3, code lengths 0,1,1,0 (one bit per step)
+    // order 1 minus the bias 15001 (the median step): residuals -4, +4
+    ['jittered ts (differences minus a bias)', [T, T + 15001, T + 29998, T + 45003], [1, 2, 3, 5],
+      '010202042acdbb6d54000fea65c2178001414300b0e0bbf2'],
+    // steps 1000, 2000, 3000, 4000: delta-of-delta 1000 then a zero Rice block ('111' 111111)
+    ['accelerating ts (delta-of-delta)', [T, T + 1000, T + 3000, T + 6000, T + 10000], [1, 2, 3, 4, 5],
+      '01020205aacdbb6d54000bfa1cabd0bd0bd0001415ff2219a137'],
+    // ±0.1 steps: bias 0, quotient-Huffman with k = 0, top = 3, code lengths 0,1,1,0 (a bit per step)
     ['decimal values, quotient-Huffman', HUFFMAN_WALK.map((_, i) => T + i * 1000), HUFFMAN_WALK,
-      '01020120ab36edb550002fe8051f3001808851d972c68ec12fa0'],
+      '01020120ab36edb550002fe8051f305002080082e268d390b3e7a148'],
     ['fractional ts (XOR timestamps)', [0.5, 1.5, 2.5], [7, 7, 7], '010103033fe0000000000000d61784dfffa00e00000000000000afb199bd'],
   ];
   for (const [name, ts, vs, expected] of cases) {
@@ -86,7 +91,11 @@ describe('golden bytes (docs/format/chunk.md)', () => {
       valueSequence: { order: 1, coder: 'huffman' },
     });
     const jitter = inspectChunkReference(encodeChunk(Float64Array.of(T, T + 15001, T + 29998, T + 45003), Float64Array.of(1, 2, 3, 5)));
-    expect(jitter.timestampSequence).toEqual({ order: 2, coder: 'rice' });
+    expect(jitter.timestampSequence).toEqual({ order: 1, coder: 'rice' });
+    const accelerating = inspectChunkReference(
+      encodeChunk(Float64Array.of(T, T + 1000, T + 3000, T + 6000, T + 10000), Float64Array.of(1, 2, 3, 4, 5)),
+    );
+    expect(accelerating.timestampSequence).toEqual({ order: 2, coder: 'rice' });
   });
 
   it('starts with the version, value codec and timestamp codec bytes', () => {
