@@ -118,6 +118,8 @@ function parseHeader(inPtr: usize, inLen: i32): i32 {
     return fail(E_CODEC, SECTION_HEADER, 8, limitBits);
   }
   if (at + TRAILER_BYTES > inLen) return fail(E_TRUNCATED, SECTION_HEADER, <f64>(inLen << 3), <f64>((at + TRAILER_BYTES) << 3));
+  // Longer than any chunk of n points can be (also keeps every bit offset within 32 bits).
+  if (inLen > maxEncodedBytes(n)) return fail(E_CORRUPT, SECTION_TRAILER, <f64>(inLen << 3), <f64>(maxEncodedBytes(n) << 3));
   headerBytes = at;
   headerValueMode = valueMode;
   headerTsMode = tsMode;

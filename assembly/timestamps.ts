@@ -2,9 +2,9 @@
 //
 // Format: docs/format/chunk.md ("Timestamp section"). Mode choice, cheapest first:
 //   TS_CONST_DELTA  every delta equal (the normal scrape): t0 and the delta, ~0 bits/point
-//   TS_INT_RICE     integer ms in [-2^50, 2^50): an integer sequence (rice_ints.ts), either
+//   TS_INT_SEQUENCE integer ms in [-2^50, 2^50): an integer sequence (rice_ints.ts), either
 //                   differences minus a bias (the median step: a ±100 ms jittered 15 s scrape
-//                   then costs ~8.6 bits/point) or delta-of-delta (steady acceleration, and
+//                   then costs ~8.4 bits/point) or delta-of-delta (steady acceleration, and
 //                   regular stretches with gaps), coded by adaptive Rice blocks or quotient-Huffman
 //   TS_XOR          anything else (fractional, −0, out of range, NaN): raw bits, lossless
 // Integer modes are valid for unsorted and duplicate timestamps too; the storage layer decides
@@ -27,7 +27,7 @@ import { decodeXorFloats, encodeXorFloats, xorFloatsCost } from "./xor_floats";
 
 export const TS_NONE: i32 = 0;
 export const TS_CONST_DELTA: i32 = 1;
-export const TS_INT_RICE: i32 = 2;
+export const TS_INT_SEQUENCE: i32 = 2;
 export const TS_XOR: i32 = 3;
 
 let planMode: i32 = TS_NONE;
@@ -72,7 +72,7 @@ export function planTimestamps(tsPtr: usize, n: i32): i32 {
   planTop = intSeqPlannedTop();
   planBias = intSeqPlannedBias();
   if (xorFloatsCost(tsPtr, n) < cost) return (planMode = TS_XOR);
-  return (planMode = TS_INT_RICE);
+  return (planMode = TS_INT_SEQUENCE);
 }
 
 /** Writes the timestamp section in the mode planTimestamps chose. */
@@ -81,7 +81,7 @@ export function encodeTimestamps(tsPtr: usize, n: i32): void {
     const t0 = <i64>load<f64>(tsPtr);
     writeVarBits(zigzag(t0));
     if (n >= 2) writeVarBits(zigzag(<i64>load<f64>(tsPtr + 8) - t0));
-  } else if (planMode == TS_INT_RICE) {
+  } else if (planMode == TS_INT_SEQUENCE) {
     encodeIntSeq(tsPtr, n, 1.0, planOrder, planCoder, planBias, planK, planTop);
   } else if (planMode == TS_XOR) {
     encodeXorFloats(tsPtr, n);
@@ -90,7 +90,7 @@ export function encodeTimestamps(tsPtr: usize, n: i32): void {
 
 /** Reads the timestamp section of `mode` for n >= 1 points into out; 0 or a negative status. */
 export function decodeTimestamps(mode: i32, n: i32, outPtr: usize, section: i32): i32 {
-  if (mode == TS_INT_RICE) return decodeIntSeq(n, outPtr, 1.0, section);
+  if (mode == TS_INT_SEQUENCE) return decodeIntSeq(n, outPtr, 1.0, section);
   if (mode == TS_XOR) return decodeXorFloats(n, outPtr, section);
   // TS_CONST_DELTA
   const limitBits = <f64>(readerLenBytes() << 3);

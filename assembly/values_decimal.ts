@@ -8,8 +8,8 @@
 // subnormals, MAX_VALUE and full-precision floats fail the check and go to XOR (xor_floats.ts).
 //
 // The smallest such d is found in one pass: d only ever grows (a value that is k/10^d is also
-// (10k)/10^(d+1)), and a final pass at the chosen d re-verifies every value, because the integer
-// range can be exceeded at the larger d.
+// (10k)/10^(d+1)), and a second pass re-verifies, at the final d, the values seen before its last
+// increase, because the integer range can be exceeded at the larger d.
 
 import { readBits, readerLenBytes, readerOverrun, readerPos, writeBits } from "./bitstream";
 import { E_CORRUPT, E_TRUNCATED, fail } from "./codec_status";

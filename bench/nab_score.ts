@@ -10,7 +10,8 @@
  *   - one threshold per profile is swept over all files together, keeping the best total;
  *   - normalised = 100·(raw − null)/(perfect − null), null = −A_FN·windows, perfect = A_TP·windows.
  *
- * Run: `npx tsx bench/nab_score.ts` (NAB_QUICK=1 scores 6 files only). It prints the three profile
+ * Run: `npx tsx bench/nab_score.ts` (NAB_QUICK=1 scores 7 files only; NAB_METHOD=auto one method;
+ * NAB_PER_FILE=1 adds a per-file breakdown at the standard threshold). It prints the three profile
  * scores of `emms detect --method auto` (same code path as the CLI) beside NAB's windowed-Gaussian
  * baseline, implemented as nab/detectors/gaussian/windowedGaussian_detector.py does it.
  */
@@ -230,7 +231,22 @@ function defaultNabDir(): string {
 }
 
 function formatRow(label: string, results: NabResult[]): string {
-  return `| ${label.padEnd(28)} | ${results.map((r) => r.normalised.toFixed(2).padStart(6)).join(' | ')} | ${results.map((r) => `${r.tp}/${r.fp}`).join(' ')} |`;
+  return `| ${label.padEnd(32)} | ${results.map((r) => r.normalised.toFixed(2).padStart(6)).join(' | ')} | ` +
+    `${results.map((r) => `${r.tp}/${r.fp}`).join(' ')} | ${results[0]!.threshold.toFixed(3)} |`;
+}
+
+/** Windows detected and false-positive rows of one file at a given threshold (for the breakdown). */
+function fileBreakdown(input: NabFileInput, threshold: number): string {
+  const n = input.scores.length;
+  let fp = 0;
+  const hit = new Set<number>();
+  for (let i = probationRows(n); i < n; i++) {
+    if (input.scores[i]! < threshold) continue;
+    const w = input.windows.findIndex(([lo, hi]) => i >= lo && i <= hi);
+    if (w >= 0) hit.add(w);
+    else fp++;
+  }
+  return `windows ${hit.size}/${input.windows.length}, false-positive rows ${fp}`;
 }
 
 async function main(): Promise<void> {
@@ -240,8 +256,8 @@ async function main(): Promise<void> {
   const only = process.env.NAB_METHOD;
   console.log(`NAB-style scores on ${files.length} files of ${dir} (${files.reduce((a, f) => a + f.values.length, 0)} rows)`);
   console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} cores, node ${process.version}`);
-  console.log(`| detector                     | standard | low_FP | low_FN | TP/FP at the best threshold per profile |`);
-  console.log(`|------------------------------|--------|--------|--------|----|`);
+  console.log('| detector                         | standard | low_FP | low_FN | windows hit/FP rows per profile | standard threshold |');
+  console.log('|----------------------------------|--------|--------|--------|----|----|');
   const gauss = scoreNab(files.map((f) => ({ name: f.name, scores: windowedGaussianScores(f.values), windows: f.windows })));
   console.log(formatRow('windowed Gaussian (6400)', gauss));
   const methods = only !== undefined ? [only] : ['auto', 'zscore', 'seasonal', 'changepoint', 'iforest'];
@@ -253,12 +269,10 @@ async function main(): Promise<void> {
       windows: f.windows,
     }));
     const ms = performance.now() - t0;
-    console.log(formatRow(`emms detect --method ${method}`, scoreNab(inputs)) + ` ${(ms / 1000).toFixed(1)} s`);
+    const results = scoreNab(inputs);
+    console.log(formatRow(`emms detect --method ${method}`, results) + ` ${(ms / 1000).toFixed(1)} s`);
     if (process.env.NAB_PER_FILE === '1') {
-      for (const input of inputs) {
-        const one = scoreNab([input])[0]!;
-        console.log(`    ${input.name.padEnd(60)} ${one.normalised.toFixed(1).padStart(7)} tp/fp ${one.tp}/${one.fp} windows ${input.windows.length}`);
-      }
+      for (const input of inputs) console.log(`    ${input.name.padEnd(60)} ${fileBreakdown(input, results[0]!.threshold)}`);
     }
   }
 }

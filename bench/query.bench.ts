@@ -34,6 +34,10 @@ try {
   const hourlyAvg: AggregatedQuery = { metricPattern: 'cpu.*', aggregation: 'avg', interval: '1h', startTime: START, endTime: END };
   cases.push({ name: `avg 1h, all 1000 series, ${HOURS} h (workers)`, run: (ms) => ms.queryAggregated(hourlyAvg), points: all });
   cases.push({ name: `avg 1h, all 1000 series, ${HOURS} h (inline)`, run: () => inline!.queryAggregated(hourlyAvg), points: all });
+  cases.push({
+    name: `avg 1h, 100 series (cpu.usage_user), ${HOURS} h`,
+    run: (ms) => ms.queryAggregated({ ...hourlyAvg, metricPattern: 'cpu.usage_user' }), points: all / 10,
+  });
   cases.push({ name: `max 1d, all 1000 series, ${HOURS} h (chunk stats)`, run: (ms) => ms.queryAggregated({ ...hourlyAvg, aggregation: 'max', interval: '1d' }), points: all });
   cases.push({
     name: `p95 1h groupBy region, cpu.usage_user, ${HOURS} h`,

@@ -4,7 +4,8 @@
  *   1. row form (TSBS devops, one tick of 1,000 points per frame), maximum points/s;
  *   2. columnar form (100 points per series per frame, float64 bin), maximum points/s;
  *   3. ack latency p50/p99 at half the row-form maximum;
- *   4. server RSS while a client sends without ever reading its acks.
+ *   4. server RSS while a client sends without ever reading its acks;
+ *   5. baseline: row form with decoding on the main thread (no decode worker).
  *
  *   npx tsx bench/server_ingest.bench.ts            # ~10 s per scenario
  *   EMMS_BENCH_QUICK=1 npx tsx bench/server_ingest.bench.ts   # ~3 s per scenario
@@ -15,6 +16,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Paths resolved from this file, so `npm run bench` works from any directory. */
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CLI_ENTRY = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const LOAD_GENERATOR = fileURLToPath(new URL('./load/ingest_load.ts', import.meta.url));
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const SECONDS = QUICK ? 3 : 10;
@@ -38,9 +45,10 @@ interface Server {
   stop: () => Promise<void>;
 }
 
-async function startServer(dataDir: string): Promise<Server> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data', dataDir], {
-    env: { ...process.env, LOG_LEVEL: 'warn' },
+async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--data', dataDir], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
@@ -66,7 +74,7 @@ async function startServer(dataDir: string): Promise<Server> {
 
 function runLoad(args: string[]): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/load/ingest_load.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', LOAD_GENERATOR, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -127,6 +135,18 @@ async function main(): Promise<void> {
       rows.push(['client never reading acks', `RSS ${mib(before)} → peak ${mib(peak)}`, deaf.closedEarly.join('; ') || 'not closed', `- / ${deaf.clientCpuSeconds.toFixed(1)} s`, 'bounded RSS']);
     } finally {
       await server.stop();
+    }
+    // Baseline for the threading design: the same row-form load with decoding on the main
+    // thread (collector.decode_threads = 0), i.e. one thread doing every per-point step.
+    const baselineDir = join(dir, 'single-thread');
+    const single = await startServer(baselineDir, { EMMS_DECODE_THREADS: '0' });
+    try {
+      const before = cpuSeconds(single.proc.pid!);
+      const r = await runLoad(['--url', single.wsUrl, '--seconds', String(SECONDS), '--form', 'rows', '--connections', '8', '--window', '16']);
+      const serverCpu = cpuSeconds(single.proc.pid!) - before;
+      rows.push(['row form, max rate, decoding on the main thread', rate(r.pointsPerSecond), `${r.ackP50Ms.toFixed(1)} / ${r.ackP99Ms.toFixed(1)} ms`, `${serverCpu.toFixed(1)} / ${r.clientCpuSeconds.toFixed(1)} s`, 'baseline']);
+    } finally {
+      await single.stop();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -14,10 +14,15 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
 import { Bench } from 'tinybench';
 import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
 import { WsClient } from './load/ws_client.js';
+
+/** Paths resolved from this file, so `npm run bench` works from any directory. */
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CLI_ENTRY = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const HOURS = QUICK ? 6 : 24;
@@ -70,7 +75,8 @@ async function ingest(wsUrl: string): Promise<{ points: number; seconds: number 
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-bench-query-'));
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data', dir], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--data', dir], {
+    cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

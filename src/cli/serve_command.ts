@@ -5,7 +5,7 @@
  * exits 0 within 10 s.
  */
 import { existsSync } from 'node:fs';
-import { CONFIG_KEYS, ConfigError, ENVIRONMENT_VARIABLES, LOG_LEVELS, loadConfig, type ConfigFlags, type LogLevel } from '../config/config.js';
+import { CONFIG_HELP, ConfigError, LOG_LEVELS, loadConfig, type ConfigFlags, type LogLevel } from '../config/config.js';
 import { NativeUwsUnavailableError, loadNativeUws } from '../server/native_uws.js';
 
 /** Past this, a stuck shutdown exits non-zero rather than hanging a supervisor. */
@@ -27,11 +27,9 @@ Options:
 Settings are read from built-in defaults, then the config file, then the environment, then
 the flags above; an invalid value stops start-up with a message naming it.
 
-Config file keys (sections deployment, collector, storage, monitoring, query):
-${CONFIG_KEYS.map((k) => `  ${k}`).join('\n')}
-
-Environment variables:
-${ENVIRONMENT_VARIABLES.map((e) => `  ${e.env.padEnd(24)} ${e.key}`).join('\n')}
+Settings (main.json key, environment variable, meaning; sections deployment, collector,
+storage, monitoring, query):
+${CONFIG_HELP.map((c) => `  ${c.key}${c.env === undefined ? '' : ` (${c.env})`}\n      ${c.help}`).join('\n')}
 
 Log levels: ${LOG_LEVELS.join(', ')}. Stop with SIGTERM or SIGINT (Ctrl-C): acknowledged data is never lost.
 `;

@@ -79,6 +79,8 @@ interface Setting {
   /** Dotted main.json key, e.g. `storage.retention_days`. */
   key: string;
   env?: string;
+  /** One line for `emms serve --help`, with the default. */
+  help: string;
   apply: Apply;
 }
 
@@ -112,12 +114,12 @@ function text(key: string, set: (c: EmmsConfig, v: string) => void): Apply {
 const MAX_BYTES_SETTING = 1024 * 1024 * 1024;
 
 const SETTINGS: Setting[] = [
-  { key: 'deployment.host', env: 'EMMS_HOST', apply: text('deployment.host', (c, v) => { c.host = v; }) },
-  { key: 'deployment.port', env: 'EMMS_PORT', apply: integer('deployment.port', 0, 65535, (c, v) => { c.port = v; }) },
-  { key: 'storage.type', env: 'METRICS_STORAGE_TYPE', apply: oneOf('storage.type', ['sqlite'] as const, (c, v) => { c.storage.type = v; }) },
-  { key: 'storage.path', env: 'METRICS_DB_PATH', apply: text('storage.path', (c, v) => { c.storage.path = v; }) },
+  { key: 'deployment.host', help: 'address to listen on (default 127.0.0.1)', env: 'EMMS_HOST', apply: text('deployment.host', (c, v) => { c.host = v; }) },
+  { key: 'deployment.port', help: 'TCP port, 0 = any free port (default 8080)', env: 'EMMS_PORT', apply: integer('deployment.port', 0, 65535, (c, v) => { c.port = v; }) },
+  { key: 'storage.type', help: 'storage engine, only sqlite (default sqlite)', env: 'METRICS_STORAGE_TYPE', apply: oneOf('storage.type', ['sqlite'] as const, (c, v) => { c.storage.type = v; }) },
+  { key: 'storage.path', help: 'SQLite database file (default data/metrics.db)', env: 'METRICS_DB_PATH', apply: text('storage.path', (c, v) => { c.storage.path = v; }) },
   {
-    key: 'storage.compression', env: 'METRICS_COMPRESSION',
+    key: 'storage.compression', help: 'lz4 or none (default lz4); validated only, the SQLite engine has no switch yet and compresses write-ahead records with lz4 where it pays', env: 'METRICS_COMPRESSION',
     apply: (config, raw, source) => {
       const v = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
       if (v === true || v === 'true' || v === 'lz4' || v === '1') config.storage.compression = 'lz4';
@@ -125,21 +127,21 @@ const SETTINGS: Setting[] = [
       else throw new ConfigError('storage.compression', raw, source, 'must be lz4, none, true or false');
     },
   },
-  { key: 'storage.retention_days', env: 'METRICS_RETENTION_DAYS', apply: integer('storage.retention_days', 0, 365_000, (c, v) => { c.storage.retentionDays = v; }) },
-  { key: 'collector.batch_size', env: 'METRICS_BATCH_SIZE', apply: integer('collector.batch_size', 1, 100_000_000, (c, v) => { c.collector.batchSize = v; }) },
-  { key: 'collector.max_body_bytes', apply: integer('collector.max_body_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxBodyBytes = v; }) },
-  { key: 'collector.max_frame_bytes', apply: integer('collector.max_frame_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxFrameBytes = v; }) },
-  { key: 'collector.max_unacked_bytes', apply: integer('collector.max_unacked_bytes', 1024, 16 * MAX_BYTES_SETTING, (c, v) => { c.collector.maxUnackedBytes = v; }) },
-  { key: 'collector.decode_threads', env: 'EMMS_DECODE_THREADS', apply: integer('collector.decode_threads', 0, 64, (c, v) => { c.collector.decodeThreads = v; }) },
-  { key: 'monitoring.log_level', env: 'LOG_LEVEL', apply: oneOf('monitoring.log_level', LOG_LEVELS, (c, v) => { c.logLevel = v; }) },
-  { key: 'query.max_series', apply: integer('query.max_series', 1, 100_000_000, (c, v) => { c.query.maxSeries = v; }) },
-  { key: 'query.max_points', apply: integer('query.max_points', 1, 1_000_000_000, (c, v) => { c.query.maxPoints = v; }) },
+  { key: 'storage.retention_days', help: 'drop chunks older than this many days, 0 = keep forever (default 0)', env: 'METRICS_RETENTION_DAYS', apply: integer('storage.retention_days', 0, 365_000, (c, v) => { c.storage.retentionDays = v; }) },
+  { key: 'collector.batch_size', help: 'most points one frame or request may carry (default 1000000)', env: 'METRICS_BATCH_SIZE', apply: integer('collector.batch_size', 1, 100_000_000, (c, v) => { c.collector.batchSize = v; }) },
+  { key: 'collector.max_body_bytes', help: 'largest HTTP body, larger gets 413 (default 16777216)', apply: integer('collector.max_body_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxBodyBytes = v; }) },
+  { key: 'collector.max_frame_bytes', help: 'largest stream frame, larger gets a nack (default 16777216)', apply: integer('collector.max_frame_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxFrameBytes = v; }) },
+  { key: 'collector.max_unacked_bytes', help: 'per stream connection: bytes in flight before frames are held back, and held back before it is closed with 1008 (default 16777216)', apply: integer('collector.max_unacked_bytes', 1024, 16 * MAX_BYTES_SETTING, (c, v) => { c.collector.maxUnackedBytes = v; }) },
+  { key: 'collector.decode_threads', help: 'threads decoding and validating ingest, 0 = main thread (default CPUs - 1, at least 1)', env: 'EMMS_DECODE_THREADS', apply: integer('collector.decode_threads', 0, 64, (c, v) => { c.collector.decodeThreads = v; }) },
+  { key: 'monitoring.log_level', help: 'debug, info, warn, error or silent (default info)', env: 'LOG_LEVEL', apply: oneOf('monitoring.log_level', LOG_LEVELS, (c, v) => { c.logLevel = v; }) },
+  { key: 'query.max_series', help: 'most series one query may select, more gets 422 (default 10000)', apply: integer('query.max_series', 1, 100_000_000, (c, v) => { c.query.maxSeries = v; }) },
+  { key: 'query.max_points', help: 'most raw points one query may return, more gets 422 (default 1000000)', apply: integer('query.max_points', 1, 1_000_000_000, (c, v) => { c.query.maxPoints = v; }) },
 ];
 
-/** Environment variables read, for `emms serve --help`. */
-export const ENVIRONMENT_VARIABLES: ReadonlyArray<{ env: string; key: string }> = SETTINGS.filter((s) => s.env !== undefined).map((s) => ({ env: s.env!, key: s.key }));
 /** Every main.json key, for `emms serve --help`. */
 export const CONFIG_KEYS: readonly string[] = SETTINGS.map((s) => s.key);
+/** Every main.json key with its environment variable and help line. */
+export const CONFIG_HELP: ReadonlyArray<{ key: string; env: string | undefined; help: string }> = SETTINGS.map(({ key, env, help }) => ({ key, env, help }));
 
 export interface ConfigFlags {
   host?: string;

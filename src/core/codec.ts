@@ -132,7 +132,10 @@ export function decodeChunk(bytes: Uint8Array): ChunkColumns {
   }
 }
 
-/** The point count stored in the chunk's header (checks the header, not the payload). */
+/**
+ * The point count stored in the chunk's header (checks the header, not the payload). Parsed in
+ * TypeScript: a WASM call would reset the heap, freeing columns the caller may still hold.
+ */
 export function chunkPointCount(bytes: Uint8Array): number {
   return chunkPointCountReference(bytes);
 }

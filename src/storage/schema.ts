@@ -114,8 +114,9 @@ export const SQL = {
   allChunkMeta: `SELECT id, series_id, min_ts, max_ts, count FROM ${TABLE.chunks}`,
   /** The chunk holding a series' newest point before a time: the predecessor for rate. */
   newestChunkBefore: `SELECT max_ts, last FROM ${TABLE.chunks}
-                      WHERE series_id = ? AND max_ts < ? AND id <= ? ORDER BY max_ts DESC LIMIT 1`,
-  newestChunkOfSeries: `SELECT max_ts, last FROM ${TABLE.chunks} WHERE series_id = ? ORDER BY max_ts DESC LIMIT 1`,
+                      WHERE series_id = ? AND max_ts < ? AND id <= ? ORDER BY max_ts DESC, id DESC LIMIT 1`,
+  /** Newest point of a series in chunks; of two chunks ending at the same time the newer write wins. */
+  newestChunkOfSeries: `SELECT max_ts, last FROM ${TABLE.chunks} WHERE series_id = ? ORDER BY max_ts DESC, id DESC LIMIT 1`,
 
   insertWalRecord: `INSERT INTO ${TABLE.walRecords} (created_ms, points, data) VALUES (?, ?, ?)`,
   allWalRecords: `SELECT id, data, created_ms FROM ${TABLE.walRecords} ORDER BY id`,

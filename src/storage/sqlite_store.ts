@@ -31,7 +31,8 @@ import { parseCanonicalTags, type MetricType } from '../model/metric.js';
 import type { StorageStats } from '../model/api.js';
 
 /**
- * Points at which a head is cut into a chunk. Bounds head memory to 64 KiB per busy series
+ * Points at which a head is cut into a chunk (each series at its own point in [2048, 4096],
+ * see cutAt). Bounds head memory to 64 KiB per busy series
  * (1,000 series: 64 MiB); compaction later packs consecutive cuts into chunks of up to
  * MAX_CHUNK_POINTS, which is what the storage target needs.
  */
@@ -166,10 +167,30 @@ export class SqliteStore {
   #headFor(seriesId: number): SeriesHead {
     let head = this.#heads[seriesId];
     if (head === undefined) {
-      head = new SeriesHead();
+      head = this.#newHead(seriesId);
       this.#heads[seriesId] = head;
     }
     return head;
+  }
+
+  /**
+   * Points at which this series' head is cut: spread over [cut/2, cut] by a hash of the id, so
+   * that series fed in lockstep (one point each per scrape) are not all encoded in the same
+   * commit, which would stall that one acknowledgement (1,000 TSBS series: ~4M points at once).
+   */
+  #cutAt(seriesId: number): number {
+    const cut = this.#headCutPoints;
+    const spread = Math.floor(cut / 2);
+    return spread < 1 ? cut : cut - (Math.imul(seriesId, 0x9e3779b1) >>> 0) % spread;
+  }
+
+  /**
+   * A head whose initial capacity (16…31 points, by a hash of the id) staggers its doublings
+   * too: with equal capacities, 1,000 lockstep series all reallocated 64 MB in the same batch
+   * (measured: that batch took 40 ms instead of 1.3 ms).
+   */
+  #newHead(seriesId: number): SeriesHead {
+    return new SeriesHead(this.#cutAt(seriesId), 16 + ((Math.imul(seriesId, 0x85ebca6b) >>> 0) % 16));
   }
 
   /** The series' head, or undefined when it has none (never had points since the last cut). */
@@ -191,7 +212,6 @@ export class SqliteStore {
     const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total);
     const newSeries = this.index.takePending();
     const nowMs = Date.now();
-    const cut = this.#headCutPoints;
     try {
       this.db.transaction(() => {
         for (const s of newSeries) this.#insertSeries.run(this.tenant, s.metricId, s.canonicalTags, s.id, s.metricType);
@@ -203,11 +223,11 @@ export class SqliteStore {
           const sid = seriesIds[i]!;
           let head = heads[sid];
           if (head === undefined) {
-            head = new SeriesHead();
+            head = this.#newHead(sid);
             heads[sid] = head;
           }
           head.append(timestamps[i]!, values[i]!);
-          if (head.length === cut) (toCut ??= []).push(sid);
+          if (head.length === head.cutAt) (toCut ??= []).push(sid);
         }
         if (toCut !== undefined) {
           for (const sid of toCut) this.#cutHead(sid, walId);
@@ -309,7 +329,7 @@ export class SqliteStore {
         let o = 0;
         const overlapping = hasOverlap(cluster);
         // Without overlaps the chunks concatenate in time order; with them, precedence by age.
-        for (const c of cluster) {
+        for (const c of overlapping ? byAge : cluster) {
           const d = this.chunks.read(seriesId, c, name);
           ts.set(d.timestamps, o);
           vs.set(d.values, o);

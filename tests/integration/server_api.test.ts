@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsClient } from '../../bench/load/ws_client.js';
-import { StreamingClient, packr, queryRaw, startServer, tempDir, unpackr, type ServerProcess } from './server_harness.js';
+import { CLI_ENTRY, REPO_ROOT, StreamingClient, packr, queryRaw, startServer, tempDir, unpackr, type ServerProcess } from './server_harness.js';
 
 const T0 = Date.UTC(2025, 2, 1);
 const HOUR = 3_600_000;
@@ -246,7 +246,7 @@ describe('observability on real data', () => {
 
 describe('start-up refusals', () => {
   it('refuses an invalid setting naming key and value, and the pure-JS uWS fallback', () => {
-    const run = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 });
+    const run = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 });
     const badEnv = run([], { METRICS_RETENTION_DAYS: 'forever' });
     expect(badEnv.status).toBe(2);
     expect(badEnv.stderr).toMatch(/storage\.retention_days="forever" \(from environment METRICS_RETENTION_DAYS\)/);

@@ -6,8 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
 import { WsClient } from '../../bench/load/ws_client.js';
+
+/** Repository root and CLI entry, resolved from this file so tests run from any directory. */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI_ENTRY = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 export const packr = new Packr({ useRecords: false });
 export const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'bigint' });
@@ -27,8 +32,8 @@ export function tempDir(prefix: string): { dir: string; remove: () => void } {
 }
 
 export async function startServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', ...args], {
-    cwd: process.cwd(),
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', ...args], {
+    cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -21,7 +21,7 @@ import {
   inspectChunkReference,
   xxhash32Reference,
 } from '../../src/core/codec_reference.js';
-import { E_CAPACITY, E_CHECKSUM, E_CODEC, E_POINT_COUNT, E_TRUNCATED, E_VERSION } from '../../src/core/codec_status.js';
+import { E_CAPACITY, E_CHECKSUM, E_CODEC, E_CORRUPT, E_POINT_COUNT, E_TRUNCATED, E_VERSION } from '../../src/core/codec_status.js';
 import { wasmInstance } from '../../src/core/wasm_instance.js';
 import { SHAPES, specialFloatValues, walk2dpShape } from '../../bench/data_shapes.js';
 
@@ -235,6 +235,14 @@ describe('API errors', () => {
     }
   });
 
+  /** The chunk followed by zeros past any possible chunk size, with a valid checksum. */
+  function oversized(chunk: Uint8Array): Uint8Array {
+    const body = new Uint8Array(maxEncodedBytes(3) + 16);
+    body.set(chunk.subarray(0, chunk.length - 4));
+    new DataView(body.buffer).setUint32(body.length - 4, xxhash32Reference(body, body.length - 4), true);
+    return body;
+  }
+
   it('decode errors are ChunkDecodeError with a code and a message naming the place', () => {
     const good = encodeChunk(Float64Array.of(T, T + 10, T + 20), Float64Array.of(1.5, 2.5, 3.75));
     const cases: Array<[Uint8Array, number, RegExp]> = [
@@ -243,6 +251,7 @@ describe('API errors', () => {
       [Uint8Array.of(1, 7, 1, 1, 0, 0, 0, 0), E_CODEC, /codec bytes value=7 timestamp=1/],
       [Uint8Array.of(1, 1, 1, 0xff, 0xff, 0x07, 0, 0, 0, 0), E_POINT_COUNT, /n=131071 exceeds CHUNK_MAX_POINTS=65535/],
       [good.subarray(0, good.length - 1), E_CHECKSUM, /checksum mismatch/],
+      [oversized(good), E_CORRUPT, /corrupt trailer/],
     ];
     for (const [bytes, code, message] of cases) {
       for (const decode of [decodeChunk, decodeChunkReference]) {

@@ -4,7 +4,7 @@
 // the manner of Prometheus' FuzzXORChunk, so a failure shrinks to a small reproducible case.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeChunk, encodeChunk } from '../../src/core/codec.js';
+import { CHUNK_MAX_POINTS, decodeChunk, encodeChunk } from '../../src/core/codec.js';
 import { decodeChunkReference, encodeChunkReference } from '../../src/core/codec_reference.js';
 import { gaussian, mulberry32, SHAPES } from '../../bench/data_shapes.js';
 
@@ -97,10 +97,10 @@ describe('WASM codec === TS reference', () => {
     );
   });
 
-  it('agrees on every named shape at 8,640 points', () => {
+  it('agrees on every named shape at 8,640 points and at CHUNK_MAX_POINTS', () => {
     for (const [name, generate] of Object.entries(SHAPES)) {
-      for (const seed of [1, 2]) {
-        const { timestamps, values } = generate(8640, seed);
+      for (const [n, seed] of [[8640, 1], [8640, 2], [CHUNK_MAX_POINTS, 3]] as const) {
+        const { timestamps, values } = generate(n, seed);
         const wasmBytes = encodeChunk(timestamps, values);
         expect(Buffer.from(wasmBytes).equals(Buffer.from(encodeChunkReference(timestamps, values))), name).toBe(true);
       }

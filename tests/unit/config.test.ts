@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig, loadConfig } from '../../src/config/config.js';
 
@@ -35,7 +36,7 @@ describe('loadConfig', () => {
 
   it('reads the shipped src/config/main.json without warnings', () => {
     const warnings: string[] = [];
-    const c = loadConfig({ configPath: 'src/config/main.json', env: {}, warn: (m) => warnings.push(m) });
+    const c = loadConfig({ configPath: fileURLToPath(new URL('../../src/config/main.json', import.meta.url)), env: {}, warn: (m) => warnings.push(m) });
     expect(warnings).toEqual([]);
     expect(c.storage.path).toBe('./data/metrics.db');
     expect(c.collector.decodeThreads).toBe(1);

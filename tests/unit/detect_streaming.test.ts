@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createStreamingDetector, thresholdForSensitivity } from '../../src/analytics/streaming_detector.js';
 import { detectSeries } from '../../src/analytics/detect_series.js';
 import { detectPeriod } from '../../src/analytics/period_detection.js';
+import { EmpiricalTail, NoveltyNormaliser, surpriseOfZ } from '../../src/analytics/surprise.js';
 import { SeededRandom } from '../../src/analytics/seeded_random.js';
 import type { DetectorMethod } from '../../src/analytics/streaming_detector_contract.js';
 
@@ -161,5 +162,34 @@ describe('period detection', () => {
     expect(detectPeriod(daily).period).toBeLessThanOrEqual(290);
     const noise = Float64Array.from({ length: 2016 }, () => rng.normal());
     expect(detectPeriod(noise).period).toBe(0);
+  });
+});
+
+describe('surprise calibration', () => {
+  it('EmpiricalTail equals a naive count over the sliding window (ties included)', () => {
+    const rng = new SeededRandom(10);
+    const tail = new EmpiricalTail(50);
+    const history: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      const x = Math.round(rng.normal() * 4) / 4; // many ties
+      const atLeast = history.filter((h) => h >= x).length;
+      expect(tail.surpriseAndAdd(x)).toBeCloseTo(-Math.log10((atLeast + 1) / (history.length + 1)), 12);
+      history.push(x);
+      if (history.length > 50) history.shift();
+    }
+  });
+
+  it('surpriseOfZ is −log10 of the two-sided normal tail, continuous past z = 7', () => {
+    expect(surpriseOfZ(1.959963984540054)).toBeCloseTo(-Math.log10(0.05), 6);
+    expect(surpriseOfZ(0)).toBe(0);
+    expect(Math.abs(surpriseOfZ(7.0000001) - surpriseOfZ(6.9999999))).toBeLessThan(0.01);
+    expect(surpriseOfZ(40)).toBeGreaterThan(300);
+  });
+
+  it('NoveltyNormaliser: a repeat of the record is not news, a larger one is', () => {
+    const n = new NoveltyNormaliser();
+    for (let i = 0; i < 2000; i++) n.normalise(i % 500 === 0 ? 8 : 1);
+    expect(n.normalise(8)).toBeLessThan(1);
+    expect(n.normalise(30)).toBeGreaterThan(2);
   });
 });

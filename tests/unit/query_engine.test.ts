@@ -286,6 +286,15 @@ describe('aggregated queries', () => {
           checkAggregate(r!, expected, `workers ${aggregation} ${keyOf(s.metricId, s.tags)}`);
         }
       }
+      // Groups whose series land in different workers merge their partials on the main thread.
+      for (const aggregation of ['p90', 'stddev', 'count'] as Aggregation[]) {
+        const grouped = await forced.queryAggregated({ metricPattern: '*', aggregation, interval: '1h', startTime: start, endTime: end, groupBy: ['region'] });
+        expect(grouped.map((g) => g.tags)).toEqual([{ region: 'eu' }, { region: 'us' }]);
+        for (const g of grouped) {
+          const members = [...model.values()].filter((s) => s.tags.region === g.tags.region);
+          checkAggregate(g, naiveAggregate(members, aggregation, HOUR, start, end), `workers grouped ${aggregation} ${g.tags.region}`);
+        }
+      }
     } finally {
       await forced.stop();
       await ms.start();

@@ -11,6 +11,11 @@ function decoder(): FrameDecoder {
   return new FrameDecoder({ maxPointsPerBatch: 1000, customFrameNames: ['key_events'] });
 }
 
+/** The reference: the same decoder with the row-form fast path switched off. */
+function slowDecoder(): FrameDecoder {
+  return new FrameDecoder({ maxPointsPerBatch: 1000, customFrameNames: ['key_events'], rowFastPath: false });
+}
+
 function refusal(fn: () => unknown): PayloadRefusedError {
   try {
     fn();
@@ -244,11 +249,10 @@ describe('row-form fast path', () => {
 
   it('gives exactly the slow path\'s result on random valid frames', () => {
     const fast = decoder();
-    const slow = decoder();
+    const slow = slowDecoder();
     for (const frame of randomFrames(7, 300)) {
       const a = fast.decode(pack(frame), 'msgpack', true, 999) as DecodedBatch;
-      // No seq and requireSeq=false: the fast path does not apply.
-      const b = slow.decode(pack({ metrics: frame.metrics }), 'msgpack', false, 999) as DecodedBatch;
+      const b = slow.decode(pack(frame), 'msgpack', true, 999) as DecodedBatch;
       expect(a.seq).toBe(frame.seq);
       expect(a.newSeries).toEqual(b.newSeries);
       expect(Array.from(a.runs)).toEqual(Array.from(b.runs));
@@ -257,6 +261,15 @@ describe('row-form fast path', () => {
     }
     expect(fast.fastPathFrames).toBe(300);
     expect(slow.fastPathFrames).toBe(0);
+  });
+
+  it('takes HTTP msgpack bodies (no seq) too, and keeps seq null there', () => {
+    const d = decoder();
+    const b = d.decode(pack({ metrics: [{ metric_id: 'a', value: 1, timestamp: T0 }] }), 'msgpack', false) as DecodedBatch;
+    expect(b.seq).toBeNull();
+    expect(d.fastPathFrames).toBe(1);
+    // A frame without seq still needs the slow path's precise refusal.
+    expect(refusal(() => d.decode(pack({ metrics: [{ metric_id: 'a', value: 1 }] }), 'msgpack', true)).field).toBe('seq');
   });
 
   it('keeps 64-bit seqs exact and hands unusual frames to the slow path', () => {
@@ -269,5 +282,45 @@ describe('row-form fast path', () => {
     const extra = d.decode(pack({ seq: 2, metrics: [{ metric_id: 'a', value: 1, timestamp: T0, note: 'x' }] }), 'msgpack', true) as DecodedBatch;
     expect(extra.points).toBe(1);
     expect(d.fastPathFrames).toBe(1);
+  });
+});
+
+describe('row-form fast path series prediction', () => {
+  const point = (host: string, metric: string, v: number, type?: string) => ({
+    metric_id: metric, value: v, timestamp: T0 + v, ...(type === undefined ? {} : { metric_type: type }), tags: { host, dc: 'eu-1' },
+  });
+
+  it('follows the slow path when frames repeat, shift, or change one byte of a predicted series', () => {
+    const base = ['a', 'b', 'c', 'd'].flatMap((h) => ['cpu', 'mem'].map((m) => [h, m] as const));
+    const frames = [
+      base.map(([h, m], i) => point(h, m, i)),
+      base.map(([h, m], i) => point(h, m, 10 + i)),
+      [...base.slice(3), ...base.slice(0, 3)].map(([h, m], i) => point(h, m, 20 + i)),
+      base.map(([h, m], i) => point(i === 2 ? 'e' : h, m, 30 + i)),
+      base.map(([h, m], i) => point(h, i === 5 ? 'cpv' : m, 40 + i)),
+      base.map(([h, m], i) => point(h, m, 50 + i, i === 1 ? 'counter' : undefined)),
+      base.slice(0, 3).map(([h, m], i) => point(h, m, 60 + i)),
+      base.map(([h, m], i) => point(h, m, 70 + i)),
+    ];
+    const fast = decoder();
+    const slow = slowDecoder();
+    frames.forEach((metrics, seq) => {
+      const a = fast.decode(pack({ seq, metrics }), 'msgpack', true, 5) as DecodedBatch;
+      const b = slow.decode(pack({ seq, metrics }), 'msgpack', true, 5) as DecodedBatch;
+      expect(a.newSeries, `frame ${seq}`).toEqual(b.newSeries);
+      expect(Array.from(a.runs), `frame ${seq}`).toEqual(Array.from(b.runs));
+      expect(Array.from(a.values)).toEqual(Array.from(b.values));
+    });
+    expect(fast.fastPathFrames).toBe(frames.length);
+  });
+
+  it('never predicts a series of a refused frame', () => {
+    const d = decoder();
+    d.decode(pack({ seq: 1, metrics: [point('a', 'cpu', 1), point('b', 'cpu', 2)] }), 'msgpack', true);
+    // Introduces series x/y at positions 0 and 1, then fails: all of it is forgotten.
+    refusal(() => d.decode(pack({ seq: 2, metrics: [point('x', 'cpu', 1), point('y', 'cpu', 2), { metric_id: 'z', value: NaN }] }), 'msgpack', true));
+    const next = d.decode(pack({ seq: 3, metrics: [point('q', 'cpu', 1), point('b', 'cpu', 2)] }), 'msgpack', true) as DecodedBatch;
+    expect(next.newSeries.map((s) => s.tags.host)).toEqual(['q']);
+    expect(Array.from(next.runs)).toEqual([2, 0, 1, 1, 1, 2]);
   });
 });

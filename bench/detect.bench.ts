@@ -1,0 +1,47 @@
+/**
+ * Streaming detector throughput: points/s and per-update latency of each method over a
+ * seasonal 5-minute series (daily cycle, Gaussian noise, a spike every ~2,000 points) from a
+ * fixed seed — what one series costs an alert rule or `emms detect`. A detector is warmed on
+ * a week of points first, so the timed updates include forest refits and period re-checks at
+ * their steady-state rate.
+ *
+ * Run: npx tsx bench/detect.bench.ts   (EMMS_BENCH_QUICK=1 or --quick: shorter tasks)
+ */
+import { cpus } from 'node:os';
+import { Bench } from 'tinybench';
+import { createStreamingDetector, DETECTOR_METHODS } from '../src/analytics/streaming_detector.js';
+import { SeededRandom } from '../src/analytics/seeded_random.js';
+
+const quick = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
+const POINTS = 20_000;
+const STEP_MS = 300_000;
+const rng = new SeededRandom(3);
+const values = Float64Array.from({ length: POINTS }, (_, i) => 100 + 20 * Math.sin((2 * Math.PI * i) / 288) + 2 * rng.normal() + (i % 1999 === 0 ? 30 : 0));
+const BATCH = 1000;
+
+const bench = new Bench({ time: quick ? 200 : 1_500, warmupTime: quick ? 20 : 200 });
+for (const method of DETECTOR_METHODS) {
+  const detector = createStreamingDetector({ method });
+  let i = 0;
+  for (; i < 2016; i++) detector.update(i * STEP_MS, values[i]!);
+  bench.add(method, () => {
+    // 1,000 updates per sample; the detector keeps streaming forward across samples.
+    for (let k = 0; k < BATCH; k++, i++) detector.update(i * STEP_MS, values[i % POINTS]!);
+  });
+}
+await bench.run();
+
+const cpu = cpus();
+console.log(`machine: ${cpu[0]?.model ?? 'unknown cpu'}, ${cpu.length} cores, node ${process.version}${quick ? ' (quick mode)' : ''}; ` +
+  'one thread; the machine is shared, so figures are noisy');
+console.table(bench.tasks.map((task) => {
+  const r = task.result;
+  if (r.state !== 'completed') return { method: task.name, state: r.state };
+  return {
+    method: task.name,
+    'points/s': Math.round(BATCH / (r.latency.mean / 1000)),
+    'µs/point mean': Number(((r.latency.mean * 1000) / BATCH).toFixed(2)),
+    'µs/point p99 (of 1,000-point batches)': Number(((r.latency.p99 * 1000) / BATCH).toFixed(2)),
+    batches: r.latency.samplesCount,
+  };
+}));
