@@ -88,6 +88,8 @@ export interface AnomalySeries {
   values: Float64Array;
   /** One causal score in [0, 1] per point. */
   scores: Float64Array;
+  /** 'rate' for counters: the detectors score the per-second increase, not the running total. */
+  scoredOn: 'value' | 'rate';
   /** Indices of the flagged points. */
   anomalies: number[];
   /** Their timestamps (epoch ms). */
@@ -117,7 +119,8 @@ export async function detectAnomalies(engine: MetricsSystem, request: DetectAnom
     maxSeries: MAX_ANALYTICS_SERIES, maxPoints: MAX_ANALYTICS_POINTS,
   });
   const series = found.map((s): AnomalySeries => {
-    const { scores, isAnomaly } = detectSeries(s.timestamps, s.values, { method, sensitivity });
+    const isCounter = s.metricType === 'counter';
+    const { scores, isAnomaly } = detectSeries(s.timestamps, isCounter ? counterRates(s.timestamps, s.values) : s.values, { method, sensitivity });
     // Report the window only; the warm-up points were scored to teach the detectors.
     let first = 0;
     while (first < s.timestamps.length && s.timestamps[first]! < startTime) first++;
@@ -126,10 +129,28 @@ export async function detectAnomalies(engine: MetricsSystem, request: DetectAnom
     const timestamps = s.timestamps.subarray(first);
     return {
       metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamps, values: s.values.subarray(first),
-      scores: scores.subarray(first), anomalies, anomalyTimestamps: anomalies.map((i) => timestamps[i]!),
+      scores: scores.subarray(first), scoredOn: isCounter ? 'rate' : 'value', anomalies, anomalyTimestamps: anomalies.map((i) => timestamps[i]!),
     };
   });
   return { method, sensitivity, threshold: thresholdForSensitivity(sensitivity), startTime, endTime, series };
+}
+
+/**
+ * Per-second increase of a counter, a reset (a drop) counting as a restart from 0, so the
+ * detectors see the rate (which has anomalies) rather than the ever-growing total (which would
+ * look like one endless level shift). The first point, and points sharing a timestamp with the
+ * previous one, have no rate: NaN, which the detectors skip.
+ */
+export function counterRates(timestamps: ArrayLike<number>, values: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(values.length).fill(NaN);
+  for (let i = 1; i < values.length; i++) {
+    const dt = (timestamps[i]! - timestamps[i - 1]!) / 1000;
+    if (!(dt > 0)) continue;
+    const v = values[i]!;
+    const prev = values[i - 1]!;
+    out[i] = (v >= prev ? v - prev : v) / dt;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,8 +221,13 @@ export async function findCorrelations(engine: MetricsSystem, request: FindCorre
   return { primaryMetric, intervalMs, pairs };
 }
 
+/** Counters are compared by their rate (of bucket averages): two growing totals always correlate. */
+function comparable(s: SeriesResult): { timestamps: Float64Array; values: Float64Array } {
+  return s.metricType === 'counter' ? { timestamps: s.timestamps, values: counterRates(s.timestamps, s.values) } : s;
+}
+
 function correlatePair(primary: SeriesResult, secondary: SeriesResult, maxLag: number, intervalMs: number): CorrelationPair | undefined {
-  const aligned = alignOnTimestamps(primary, secondary);
+  const aligned = alignOnTimestamps(comparable(primary), comparable(secondary));
   const lag = Math.min(maxLag, Math.max(0, aligned.x.length - 10));
   const p = bestLagCorrelation(aligned.x, aligned.y, lag, 'pearson');
   const s = bestLagCorrelation(aligned.x, aligned.y, lag, 'spearman');

@@ -3,8 +3,7 @@
  * NAB bench, the detectAnomalies API): one score per input row, in input order, each computed
  * from that row and the earlier ones only.
  */
-import { createStreamingDetector, thresholdForSensitivity, validateDetectorOptions } from './streaming_detector.js';
-import type { StreamingDetectorOptions } from './streaming_detector_contract.js';
+import { createStreamingDetector, thresholdForSensitivity, validateDetectorOptions, type SeededDetectorOptions } from './streaming_detector.js';
 
 export interface SeriesDetection {
   scores: Float64Array;
@@ -12,7 +11,7 @@ export interface SeriesDetection {
   threshold: number;
 }
 
-export function detectSeries(timestamps: ArrayLike<number>, values: ArrayLike<number>, options: StreamingDetectorOptions = {}): SeriesDetection {
+export function detectSeries(timestamps: ArrayLike<number>, values: ArrayLike<number>, options: SeededDetectorOptions = {}): SeriesDetection {
   if (timestamps.length !== values.length) {
     throw new RangeError(`detectSeries: timestamps.length=${timestamps.length} differs from values.length=${values.length}`);
   }

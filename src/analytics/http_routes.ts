@@ -148,6 +148,7 @@ export function analyticsRoutes(engine: MetricsSystem): RouteDefinition[] {
         timestamps: arrayOf(s.timestamps),
         values: arrayOf(s.values),
         scores: arrayOf(s.scores),
+        scored_on: s.scoredOn,
         anomalies: s.anomalies,
         anomaly_timestamps: s.anomalyTimestamps,
       })),

@@ -7,6 +7,8 @@
  * drawn without replacement, depth limit ceil(log2(max(ψ, 2))), splits drawn only on a feature
  * that varies within the node, threshold uniform in [min, max), `x <= threshold` goes left,
  * a leaf adds c(n) for the n training rows it holds, and s(x) = 2^(−E[h(x)] / c(ψ)).
+ * Unlike sklearn, inputs stay float64 (sklearn casts to float32): the ROC AUCs on the shared
+ * anchor sets match sklearn's within the README margins anyway (bench/iforest.bench.ts).
  *
  * Layout: every tree is a complete binary tree of depth `depth`, so scoring walks exactly
  * `depth` levels without a branch on "is this a leaf" (measured the faster form in

@@ -75,7 +75,7 @@ const AUTO_HALF_SCORE_NOVELTY = 1.7;
 const REFRACTORY_POINTS = 100;
 const REFRACTORY_DAMPING = 0.3;
 
-function componentsFor(method: DetectorMethod): SurpriseComponent[] {
+function componentsFor(method: DetectorMethod, seed: number): SurpriseComponent[] {
   switch (method) {
     case 'zscore':
       return [new EwmaZScoreDetector()];
@@ -84,9 +84,9 @@ function componentsFor(method: DetectorMethod): SurpriseComponent[] {
     case 'changepoint':
       return [new CusumDetector()];
     case 'iforest':
-      return [new WindowedIforestDetector()];
+      return [new WindowedIforestDetector(seed)];
     case 'auto':
-      return [new EwmaZScoreDetector(), new CusumDetector(), new WindowedIforestDetector(), new SeasonalDetector()];
+      return [new EwmaZScoreDetector(), new CusumDetector(), new WindowedIforestDetector(seed), new SeasonalDetector()];
   }
 }
 
@@ -100,8 +100,8 @@ class EnsembleDetector implements StreamingDetector {
   #count = 0;
   #lastTimestamp = -Infinity;
 
-  constructor(method: DetectorMethod, sensitivity: number) {
-    this.#components = componentsFor(method);
+  constructor(method: DetectorMethod, sensitivity: number, seed: number) {
+    this.#components = componentsFor(method, seed);
     this.#novelty = this.#components.map(() => new NoveltyNormaliser());
     this.#weights = weightsFor(method);
     this.#halfScore = method === 'auto' ? AUTO_HALF_SCORE_NOVELTY : HALF_SCORE_NOVELTY;
@@ -134,7 +134,14 @@ class EnsembleDetector implements StreamingDetector {
   }
 }
 
-export function createStreamingDetector(options: StreamingDetectorOptions = {}): StreamingDetector {
+/** Beyond the contract: the seed of the windowed isolation forest (default 1), for repeatable runs. */
+export interface SeededDetectorOptions extends StreamingDetectorOptions {
+  seed?: number;
+}
+
+export function createStreamingDetector(options: SeededDetectorOptions = {}): StreamingDetector {
   const { method, sensitivity } = validateDetectorOptions(options);
-  return new EnsembleDetector(method, sensitivity);
+  const seed = options.seed ?? 1;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`options.seed=${seed} must be an integer in [0, 2^32)`);
+  return new EnsembleDetector(method, sensitivity, seed);
 }

@@ -58,7 +58,7 @@ export class WindowedIforestDetector implements SurpriseComponent {
       this.#sinceFit++;
       if (this.#trainRows >= MIN_TRAIN_ROWS && (this.#model === undefined || this.#sinceFit >= RETRAIN_EVERY)) {
         this.#model = fitIsolationForestReference(this.#train.subarray(0, this.#trainRows * FEATURES), FEATURES, {
-          trees: Number(process.env.WIF_TREES ?? 50),
+          trees: 50,
           sampleSize: 256,
           seed: (this.#seed + this.#fits++) >>> 0,
         });

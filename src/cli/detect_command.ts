@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     const { scores, isAnomaly } = detectSeries(table.timestamps, table.values, { method, sensitivity });
     const lines: string[] = ['timestamp,value,anomaly_score,is_anomaly'];
     for (let i = 0; i < scores.length; i++) {
-      lines.push(`${table.timestampText[i]},${table.valueText[i]},${scores[i]!.toPrecision(6)},${isAnomaly[i]}`);
+      lines.push(`${table.timestampText[i]},${table.valueText[i]},${scores[i]!.toPrecision(8)},${isAnomaly[i]}`);
     }
     const out = lines.join('\n') + '\n';
     if (values.output === '-') process.stdout.write(out);

@@ -106,7 +106,12 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const [{ createMetricsSystem }, { createServer }] = await Promise.all([import('../index.js'), import('../server/server.js')]);
-  const engine = createMetricsSystem({ storage: config.storage.type, path: config.storage.path, retentionDays: config.storage.retentionDays });
+  const engine = createMetricsSystem({
+    storage: config.storage.type,
+    path: config.storage.path,
+    retentionDays: config.storage.retentionDays,
+    durability: config.storage.durability,
+  });
   await engine.start();
   const server = createServer({ engine, config, log });
   try {

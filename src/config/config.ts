@@ -7,7 +7,7 @@
  *
  *   { "deployment": { "host", "port" },
  *     "collector":  { "batch_size", "max_body_bytes", "max_frame_bytes", "max_unacked_bytes", "decode_threads" },
- *     "storage":    { "type", "path", "compression", "retention_days" },
+ *     "storage":    { "type", "path", "compression", "retention_days", "durability" },
  *     "monitoring": { "log_level" },
  *     "query":      { "max_series", "max_points" } }
  */
@@ -27,6 +27,8 @@ export interface EmmsConfig {
     path: string;
     compression: 'lz4' | 'none';
     retentionDays: number;
+    /** `process`: acked data survives the process being killed; `full`: also power loss (fsync per commit). */
+    durability: 'process' | 'full';
   };
   collector: {
     /** Most points one frame or request may carry. */
@@ -58,7 +60,7 @@ export function defaultConfig(): EmmsConfig {
   return {
     host: '127.0.0.1',
     port: 8080,
-    storage: { type: 'sqlite', path: join('data', 'metrics.db'), compression: 'lz4', retentionDays: 0 },
+    storage: { type: 'sqlite', path: join('data', 'metrics.db'), compression: 'lz4', retentionDays: 0, durability: 'process' },
     collector: {
       batchSize: 1_000_000,
       maxBodyBytes: 16 * 1024 * 1024,
@@ -128,6 +130,11 @@ const SETTINGS: Setting[] = [
     },
   },
   { key: 'storage.retention_days', help: 'drop chunks older than this many days, 0 = keep forever (default 0)', env: 'METRICS_RETENTION_DAYS', apply: integer('storage.retention_days', 0, 365_000, (c, v) => { c.storage.retentionDays = v; }) },
+  {
+    key: 'storage.durability', env: 'EMMS_DURABILITY',
+    help: 'process (acked data survives a killed process) or full (also power loss: an fsync per group commit) (default process)',
+    apply: oneOf('storage.durability', ['process', 'full'] as const, (c, v) => { c.storage.durability = v; }),
+  },
   { key: 'collector.batch_size', help: 'most points one frame or request may carry (default 1000000)', env: 'METRICS_BATCH_SIZE', apply: integer('collector.batch_size', 1, 100_000_000, (c, v) => { c.collector.batchSize = v; }) },
   { key: 'collector.max_body_bytes', help: 'largest HTTP body, larger gets 413 (default 16777216)', apply: integer('collector.max_body_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxBodyBytes = v; }) },
   { key: 'collector.max_frame_bytes', help: 'largest stream frame, larger gets a nack (default 16777216)', apply: integer('collector.max_frame_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxFrameBytes = v; }) },

@@ -8,6 +8,9 @@
  * point through normalizePoint, which throws the canonical message for the first bad field in
  * the canonical order (metricId, metricType, tags, timestamp, value). So both paths accept the
  * same points and report the same error.
+ *
+ * A series is (tenant, metricId, tags); its metric type is the one of its first point, and a
+ * later point with another (valid) type is stored in the same series.
  */
 import {
   MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, MetricType, MetricValidationError, describeValue, normalizePoint,

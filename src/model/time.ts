@@ -1,12 +1,14 @@
 /**
- * Time inputs of queries: a Date, epoch milliseconds, or an ISO-8601 string. Errors name the
- * parameter and the value (STYLE.md habit 8).
+ * Time inputs of queries: a Date, epoch milliseconds (a number, or a string of digits as HTTP
+ * query parameters carry them), or an ISO-8601 string. An ISO time without an offset is read as
+ * UTC (JavaScript would read it in the process's local zone, which would make a query's answer
+ * depend on the server's TZ). Errors name the parameter and the value (STYLE.md habit 8).
  */
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, MetricValidationError, describeValue } from './metric.js';
 import type { TimeInput } from './api.js';
 
 // Date.parse also accepts RFC 2822 and locale forms; only ISO-8601 is part of the contract.
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /**
  * Converts `value` to epoch ms; `fallbackMs` when it is undefined. `field` is the parameter
@@ -24,7 +26,9 @@ export function parseTimeInput(value: TimeInput | undefined | null, field: strin
     if (/^-?\d+(?:\.\d+)?$/.test(trimmed)) {
       ms = Number(trimmed);
     } else if (ISO_8601.test(trimmed)) {
-      ms = Date.parse(trimmed);
+      const hasTime = trimmed.length > 10;
+      const hasOffset = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(trimmed.slice(10));
+      ms = Date.parse(hasTime && !hasOffset ? `${trimmed.replace(' ', 'T')}Z` : trimmed.replace(' ', 'T'));
     } else {
       throw new MetricValidationError(
         `${field}=${describeValue(value)} must be a Date, epoch milliseconds or an ISO-8601 time`, -1, field, value);

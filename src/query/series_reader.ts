@@ -52,9 +52,9 @@ export class ChunkReader {
 
   /** Same, with data only for chunks that do not fit one bucket of `intervalMs` (when `summaries`). */
   rowsForAggregation(seriesId: number, startMs: number, endMs: number, maxChunkId: number, intervalMs: number, summaries: boolean): ChunkRow[] {
-    return this.#forAggregation.all({
-      series: seriesId, start: startMs, end: endMs, maxId: maxChunkId, interval: intervalMs, summaries: summaries ? 1 : 0,
-    }) as ChunkRow[];
+    return this.#forAggregation.all(
+      summaries ? 1 : 0, startMs, endMs, intervalMs, intervalMs, seriesId, startMs, endMs, maxChunkId,
+    ) as ChunkRow[];
   }
 
   data(row: ChunkRow): Uint8Array {

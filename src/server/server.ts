@@ -10,7 +10,14 @@
  * Why not one uWS app per worker thread on a shared port: every ingest batch still has to
  * reach the one writer thread, so those apps would forward frames to the main thread anyway,
  * and every HTTP route would need proxying too; pinning decode work to workers gives the same
- * core usage with one routing table.
+ * core usage with one routing table (profiled: socket work is ~5% of the main thread, the
+ * engine's ingest most of the rest).
+ * Measured trade-off (TSBS rows, 4 connections, 2 cores shared with other work at load ~5):
+ * decoding on the main thread (collector.decode_threads=0) gave 0.56–0.85 M points/s against
+ * 0.45–0.65 M with one decode worker, because the hand-off costs ~0.3 µs of CPU per point and
+ * a busy machine has no idle core to absorb it; with a core to spare, the worker takes ~0.37
+ * µs per point off the saturated main thread. The default keeps the worker (both cores, as
+ * intended); bench/server_ingest.bench.ts prints both so the choice can be re-checked.
  *
  * Frame lifecycle: received → reply slot reserved (replies leave in arrival order) → decoded
  * in the worker → `collectSeries` (resolves after commit) → `{ack}`; any refusal → `{nack}`

@@ -100,15 +100,17 @@ export const SQL = {
                   WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ? ORDER BY min_ts, id`,
   /**
    * Chunks for an aggregation: the blob only when the chunk cannot be answered from its stats
-   * (it is not inside one bucket and the range, or @summaries is 0), so SQLite never reads
-   * the overflow pages of chunks answered from stats. series_reader.ts re-checks in JS.
+   * (it is not inside one bucket and the range, or summaries are off), so SQLite never reads
+   * the overflow pages of chunks answered from stats; series_reader.ts re-checks in JS.
+   * Positional parameters (binding by name measured slower): summaries (0/1), start, end,
+   * intervalMs, intervalMs, series, start, end, maxChunkId.
    */
   chunksForAggregation: `SELECT ${CHUNK_COLUMNS},
-                           CASE WHEN @summaries AND min_ts >= @start AND max_ts < @end
-                                     AND CAST(min_ts / @interval AS INTEGER) = CAST(max_ts / @interval AS INTEGER)
+                           CASE WHEN ? AND min_ts >= ? AND max_ts < ?
+                                     AND CAST(min_ts / ? AS INTEGER) = CAST(max_ts / ? AS INTEGER)
                                 THEN NULL ELSE data END AS data
                          FROM ${TABLE.chunks}
-                         WHERE series_id = @series AND max_ts >= @start AND min_ts < @end AND id <= @maxId
+                         WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ?
                          ORDER BY min_ts, id`,
   chunkData: `SELECT codec, data FROM ${TABLE.chunks} WHERE id = ?`,
   allChunkMeta: `SELECT id, series_id, min_ts, max_ts, count FROM ${TABLE.chunks}`,

@@ -127,6 +127,28 @@ describe('query over HTTP against independently computed values', () => {
   });
 });
 
+describe('stream forms end to end', () => {
+  it('stores columnar float64 bin bit-exactly, and row timestamps given as msgpack timestamps or ISO strings', async () => {
+    const ws = await WsClient.open(server.wsUrl);
+    const replies: any[] = [];
+    ws.onMessage = (m) => replies.push(unpackr.unpack(m.data));
+    const ts = new Float64Array([T0, T0 + 1000, T0 + 2000, T0 + 3000]);
+    const vs = new Float64Array([0.1 + 0.2, 1e-300, -123456.789, Number.MAX_SAFE_INTEGER]);
+    ws.send(packr.pack({ seq: 1, series: [{ metric_id: 'col.x', tags: { k: 'v' }, metric_type: 'counter', timestamps: Buffer.from(ts.buffer), values: Buffer.from(vs.buffer) }] }));
+    ws.send(packr.pack({ seq: 2, metrics: [
+      { metric_id: 'col.when', value: 1, timestamp: new Date(T0 + 5) },
+      { metric_id: 'col.when', value: 2, timestamp: new Date(T0 + 6).toISOString() },
+    ] }));
+    await expect.poll(() => replies.length, { timeout: 5000 }).toBe(2);
+    expect(replies).toEqual([{ ack: 1, accepted: 4 }, { ack: 2, accepted: 2 }]);
+    ws.close();
+    const col = await queryRaw(server.base, { metric_pattern: 'col.x', start_time: '0' });
+    expect(col.body.series).toEqual([{ metric_id: 'col.x', metric_type: 'counter', tags: { k: 'v' }, points: Array.from(ts, (t, i) => [t, vs[i]]) }]);
+    const when = await queryRaw(server.base, { metric_pattern: 'col.when', start_time: '0' });
+    expect(when.body.series[0].points).toEqual([[T0 + 5, 1], [T0 + 6, 2]]);
+  });
+});
+
 describe('bad input: clear nacks and 4xx, the server keeps serving', () => {
   it('nacks every bad frame on one connection and still acks good ones after', async () => {
     const ws = await WsClient.open(server.wsUrl);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMetricsSystem } from '../../src/index.js';
 import type { MetricsSystem } from '../../src/model/api.js';
-import { capacity, detectAnomalies, findCorrelations, forecast } from '../../src/analytics/analytics_api.js';
+import { capacity, counterRates, detectAnomalies, findCorrelations, forecast } from '../../src/analytics/analytics_api.js';
 import { analyticsRoutes } from '../../src/analytics/http_routes.js';
 import type { HttpRequest, RouteDefinition } from '../../src/server/http_routes.js';
 import { HttpError } from '../../src/server/http_routes.js';
@@ -30,11 +30,20 @@ beforeAll(async () => {
   const errors = new Float64Array(POINTS);
   for (let i = 0; i < POINTS; i++) errors[i] = i >= 3 ? 0.5 * signRate[i - 3]! + rng.normal() : 50;
   const partition = t.map((_, i) => 200 + i * 0.25 + rng.normal()); // +3 slots per hour
+  // A signature counter: ~10/s, a burst of 5x for one interval near the end, a reset in the middle.
+  const signatures = new Float64Array(POINTS);
+  let total = 0;
+  for (let i = 0; i < POINTS; i++) {
+    if (i === 1000) total = 0;
+    total += STEP / 1000 * (10 + 0.5 * rng.normal()) * (i === POINTS - 30 ? 5 : 1);
+    signatures[i] = Math.round(total);
+  }
   await ms.collectSeries([
     { metricId: 'hsm.sign_rate', metricType: 'gauge', tags: { hsm: 'a' }, timestamps: t, values: signRate },
     { metricId: 'kms.errors', metricType: 'gauge', tags: { region: 'eu' }, timestamps: t, values: errors },
     { metricId: 'kms.noise', metricType: 'gauge', tags: { region: 'eu' }, timestamps: t, values: t.map(() => rng.normal()) },
     { metricId: 'hsm.partition_used', metricType: 'gauge', tags: { hsm: 'a' }, timestamps: t, values: partition },
+    { metricId: 'kms.signatures_total', metricType: 'counter', tags: { hsm: 'a' }, timestamps: t, values: signatures },
   ]);
 });
 
@@ -54,6 +63,14 @@ describe('engine-backed analytics API', () => {
     expect(s.scores.length).toBe(POINTS - 288);
     expect(s.anomalyTimestamps).toContain(START + (POINTS - 20) * STEP);
     expect(s.anomalies.length).toBeLessThan(5);
+  });
+
+  it('detectAnomalies scores counters on their rate: the burst, not the reset or the growth', async () => {
+    const r = await detectAnomalies(ms, { metricPattern: 'kms.signatures_total', windowHours: 6 * 24, endTime: END });
+    const s = r.series[0]!;
+    expect(s.scoredOn).toBe('rate');
+    expect(s.anomalyTimestamps).toEqual([START + (POINTS - 30) * STEP]);
+    expect(Array.from(counterRates([0, 1000, 2000, 2000, 4000], [5, 15, 3, 4, 10]))).toEqual([NaN, 10, 3, NaN, 3]);
   });
 
   it('findCorrelations ranks the lagged follower first and filters the noise', async () => {

@@ -46,7 +46,7 @@ describe('loadConfig', () => {
     const path = file('layers.json', { deployment: { host: '0.0.0.0', port: 9000 }, storage: { retention_days: 7, path: '/f/db' }, monitoring: { log_level: 'warn' } });
     const c = loadConfig({
       configPath: path,
-      env: { EMMS_PORT: '9100', METRICS_RETENTION_DAYS: '30', LOG_LEVEL: 'DEBUG', METRICS_BATCH_SIZE: '500', METRICS_COMPRESSION: 'false', METRICS_DB_PATH: '/env/db' },
+      env: { EMMS_PORT: '9100', METRICS_RETENTION_DAYS: '30', LOG_LEVEL: 'DEBUG', METRICS_BATCH_SIZE: '500', METRICS_COMPRESSION: 'false', METRICS_DB_PATH: '/env/db', EMMS_DURABILITY: 'full' },
       flags: { port: '0', data: '/flag/data' },
     });
     expect(c.host).toBe('0.0.0.0');
@@ -55,6 +55,7 @@ describe('loadConfig', () => {
     expect(c.logLevel).toBe('debug');
     expect(c.collector.batchSize).toBe(500);
     expect(c.storage.compression).toBe('none');
+    expect(c.storage.durability).toBe('full');
     expect(c.storage.path).toBe(join('/flag/data', 'metrics.db'));
   });
 

@@ -301,6 +301,16 @@ describe('aggregated queries', () => {
     }
   });
 
+  it('counts returned buckets against maxPoints and selected series against maxSeries', async () => {
+    const q = { metricPattern: '*', aggregation: 'count' as const, interval: '10m', startTime: start, endTime: end };
+    const all = await ms.queryAggregated(q);
+    const buckets = all.reduce((n, s) => n + s.timestamps.length, 0);
+    await expect(ms.queryAggregated({ ...q, maxPoints: buckets - 1 })).rejects.toBeInstanceOf(QueryLimitError);
+    expect((await ms.queryAggregated({ ...q, maxPoints: buckets })).length).toBe(all.length);
+    await expect(ms.queryAggregated({ ...q, groupBy: [], maxSeries: 3 })).rejects.toThrow(/maxSeries=3/);
+    await expect(ms.queryAggregated({ ...q, maxSeries: -1 })).rejects.toThrow(/maxSeries=-1 must be a non-negative integer/);
+  });
+
   it('refuses unknown aggregations and intervals naming the parameter', async () => {
     await expect(ms.queryAggregated({ metricPattern: '*', aggregation: 'median' as Aggregation, interval: '1h' })).rejects.toThrow(/aggregation="median"/);
     await expect(ms.queryAggregated({ metricPattern: '*', aggregation: 'avg', interval: '1 hour' })).rejects.toBeInstanceOf(MetricValidationError);
@@ -340,5 +350,38 @@ describe('defaults and health', () => {
     const stats = ms.stats();
     expect(stats.series).toBe(model.size);
     expect(stats.diskBytes).toBeGreaterThan(0);
+  });
+});
+
+describe('snapshot isolation of worker queries', () => {
+  it('a query fanned out to workers sees the data of its start, while ingest cuts heads and checkpoints underneath', async () => {
+    const path = join(dir, 'snap.db');
+    const sys = new SqliteMetricsSystem({ path, queryWorkers: 2 }, { workerMinPoints: 1, headCutPoints: 20, walCheckpointBytes: 4000 });
+    await sys.start();
+    const stored = new Map<string, number>();
+    const ingest = async (points: MetricDataPoint[]): Promise<void> => {
+      await sys.collectMetrics(points);
+      for (const p of points) stored.set(`${p.metricId}@${String(p.timestamp)}`, p.value);
+    };
+    const storedSum = (): number => [...stored.values()].reduce((a, b) => a + b, 0);
+    try {
+      await ingest(Array.from({ length: 600 }, (_, i) => ({ metricId: `snap.m${i % 6}`, value: i, timestamp: T0 + i * 1000 })));
+      const q = { metricPattern: 'snap.*', aggregation: 'sum' as const, interval: '1h', startTime: T0, endTime: T0 + HOUR, groupBy: [] };
+      await sys.queryAggregated(q); // starts the worker threads
+      for (let round = 1; round <= 4; round++) {
+        const expectedAtStart = storedSum();
+        const pending = sys.queryAggregated(q);
+        // New timestamps in the range and rewrites of stored ones, cutting heads and triggering
+        // checkpoints while the workers read: none of it may leak into `pending`.
+        await ingest(Array.from({ length: 300 }, (_, i) => ({ metricId: `snap.m${i % 6}`, value: round * 1000 + i, timestamp: T0 + ((i * 7) % 600) * 1000 + (i % 2) * round * 100 })));
+        const [r] = await pending;
+        expect(r!.values[0], `round ${round}`).toBe(expectedAtStart);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const [after] = await sys.queryAggregated(q);
+      expect(after!.values[0]).toBe(storedSum());
+    } finally {
+      await sys.stop();
+    }
   });
 });

@@ -193,6 +193,16 @@ describe('restart persistence and compaction', () => {
     await kept.stop();
   });
 
+  it("durability 'full' stores and reads back the same", async () => {
+    const ms = createMetricsSystem({ path: join(dir, 'f.db'), queryWorkers: 0, durability: 'full' });
+    await ms.start();
+    await ms.collectMetrics([{ metricId: 'full.m', value: 1, timestamp: T0 }, { metricId: 'full.m', value: 2, timestamp: T0 + 1 }]);
+    const [r] = await ms.queryMetrics({ metricPattern: 'full.m', startTime: 0 });
+    expect([...r!.values]).toEqual([1, 2]);
+    await ms.stop();
+    expect(() => createMetricsSystem({ path: join(dir, 'f.db'), durability: 'fsync' as never })).toThrow(/options\.durability="fsync"/);
+  });
+
   it('getMetricsSystem returns one instance per database file', () => {
     const path = join(dir, 'g.db');
     expect(getMetricsSystem('sqlite', { path })).toBe(getMetricsSystem('sqlite', { path }));
