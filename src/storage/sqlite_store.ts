@@ -348,7 +348,7 @@ export class SqliteStore {
    * with a chunk that does not decode is left as it is: queries report it, naming the chunk.
    */
   compactAll(minPackRun = 2): void {
-    if (this.#snapshotReaders > 1000) {
+    if (this.#snapshotReaders > 0) {
       this.#maintenanceDeferred = true;
       return;
     }
@@ -403,7 +403,7 @@ export class SqliteStore {
 
   #maintain(): void {
     if (this.#closed) return;
-    if (this.#snapshotReaders > 1000) {
+    if (this.#snapshotReaders > 0) {
       this.#maintenanceDeferred = true;
       return;
     }
