@@ -21,7 +21,6 @@ const START = TSBS_DEFAULT_START_MS;
 const END = START + HOURS * 3_600_000;
 
 const db = await openBenchDatabase();
-let inline: SqliteMetricsSystem | undefined;
 try {
   const loadStarted = performance.now();
   await loadTsbsColumnar(db.system, (TICKS_PER_DAY / 24) * HOURS);
@@ -29,49 +28,65 @@ try {
   await db.system.start();
   const loadSeconds = (performance.now() - loadStarted) / 1000;
 
-  const cases: Array<{ name: string; run: (ms: SqliteMetricsSystem) => Promise<unknown>; points: number }> = [];
+  interface Case { name: string; run: (ms: SqliteMetricsSystem) => Promise<unknown>; points: number }
   const all = HOURS * 360 * 1000;
   const hourlyAvg: AggregatedQuery = { metricPattern: 'cpu.*', aggregation: 'avg', interval: '1h', startTime: START, endTime: END };
-  cases.push({ name: `avg 1h, all 1000 series, ${HOURS} h (workers)`, run: (ms) => ms.queryAggregated(hourlyAvg), points: all });
-  cases.push({ name: `avg 1h, all 1000 series, ${HOURS} h (inline)`, run: () => inline!.queryAggregated(hourlyAvg), points: all });
-  cases.push({
-    name: `avg 1h, 100 series (cpu.usage_user), ${HOURS} h`,
-    run: (ms) => ms.queryAggregated({ ...hourlyAvg, metricPattern: 'cpu.usage_user' }), points: all / 10,
-  });
-  cases.push({ name: `max 1d, all 1000 series, ${HOURS} h (chunk stats)`, run: (ms) => ms.queryAggregated({ ...hourlyAvg, aggregation: 'max', interval: '1d' }), points: all });
-  cases.push({
-    name: `p95 1h groupBy region, cpu.usage_user, ${HOURS} h`,
-    run: (ms) => ms.queryAggregated({ ...hourlyAvg, metricPattern: 'cpu.usage_user', aggregation: 'p95', groupBy: ['region'] }), points: all / 10,
-  });
-  const oneHourRaw: RawQuery = { metricPattern: 'cpu.usage_user', tags: { hostname: 'host_7' }, startTime: START + 3_600_000, endTime: START + 2 * 3_600_000 };
-  cases.push({ name: 'raw 1 h, one series', run: (ms) => ms.queryMetrics(oneHourRaw), points: 360 });
-  cases.push({ name: `raw ${HOURS} h, one host (10 series)`, run: (ms) => ms.queryMetrics({ metricPattern: 'cpu.*', tags: { hostname: 'host_7' }, startTime: START, endTime: END }), points: HOURS * 3600 });
+  const withWorkers: Case[] = [
+    { name: `avg 1h, all 1000 series, ${HOURS} h (workers)`, run: (ms) => ms.queryAggregated(hourlyAvg), points: all },
+    {
+      name: `avg 1h, 100 series (cpu.usage_user), ${HOURS} h`,
+      run: (ms) => ms.queryAggregated({ ...hourlyAvg, metricPattern: 'cpu.usage_user' }), points: all / 10,
+    },
+    { name: `max 1d, all 1000 series, ${HOURS} h (chunk stats)`, run: (ms) => ms.queryAggregated({ ...hourlyAvg, aggregation: 'max', interval: '1d' }), points: all },
+    {
+      name: `p95 1h groupBy region, cpu.usage_user, ${HOURS} h`,
+      run: (ms) => ms.queryAggregated({ ...hourlyAvg, metricPattern: 'cpu.usage_user', aggregation: 'p95', groupBy: ['region'] }), points: all / 10,
+    },
+    {
+      name: 'raw 1 h, one series',
+      run: (ms) => ms.queryMetrics({ metricPattern: 'cpu.usage_user', tags: { hostname: 'host_7' }, startTime: START + 3_600_000, endTime: START + 2 * 3_600_000 } satisfies RawQuery),
+      points: 360,
+    },
+    { name: `raw ${HOURS} h, one host (10 series)`, run: (ms) => ms.queryMetrics({ metricPattern: 'cpu.*', tags: { hostname: 'host_7' }, startTime: START, endTime: END }), points: HOURS * 3600 },
+  ];
+  const inlineOnly: Case[] = [
+    { name: `avg 1h, all 1000 series, ${HOURS} h (inline, queryWorkers: 0)`, run: (ms) => ms.queryAggregated(hourlyAvg), points: all },
+  ];
 
-  inline = new SqliteMetricsSystem({ path: db.path, queryWorkers: 0 });
-  // A second engine on the same file, read-only use: it must not write, so it is never stopped
-  // with pending data (it has none), and it shares the file's chunks.
+  const rows: Array<Record<string, string | number>> = [];
+  // One engine per database file at a time (src/storage/writer_lock.ts): the inline case runs
+  // on a second engine after the first one stopped.
+  async function measure(system: SqliteMetricsSystem, cases: Case[]): Promise<void> {
+    const bench = new Bench({ time: TASK_TIME_MS, warmupTime: quick ? 100 : 500, warmupIterations: 3 });
+    for (const c of cases) bench.add(c.name, async () => { await c.run(system); });
+    await bench.run();
+    bench.tasks.forEach((task, i) => {
+      const r = task.result as { latency?: { p50?: number; p99?: number; min?: number; samplesCount?: number } } | undefined;
+      const lat = r?.latency;
+      const median = lat?.p50 ?? NaN;
+      rows.push({
+        query: task.name,
+        'median ms': median.toFixed(2),
+        'p99 ms': (lat?.p99 ?? NaN).toFixed(2),
+        'min ms': (lat?.min ?? NaN).toFixed(2),
+        samples: lat?.samplesCount ?? 0,
+        'points/s scanned': Math.round(cases[i]!.points / (median / 1000)).toLocaleString(),
+      });
+    });
+  }
+  await measure(db.system, withWorkers);
+  await db.system.stop();
+  const inline = new SqliteMetricsSystem({ path: db.path, queryWorkers: 0 });
   await inline.start();
-
-  const bench = new Bench({ time: TASK_TIME_MS, warmupTime: quick ? 100 : 500, warmupIterations: 3 });
-  for (const c of cases) bench.add(c.name, async () => { await c.run(db.system); });
-  await bench.run();
+  try {
+    await measure(inline, inlineOnly);
+  } finally {
+    await inline.stop();
+  }
 
   console.log(machineLine('query workers and the main thread share the cores; the machine is shared, so figures are noisy'));
   console.log(`workload: TSBS devops cpu-only, 1,000 series, ${HOURS} h = ${all.toLocaleString()} points (loaded in ${loadSeconds.toFixed(1)} s); target: avg 1h over all, 24 h, ≤ 100 ms median`);
-  console.table(bench.tasks.map((task, i) => {
-    const r = task.result as { latency?: { p50?: number; p99?: number; min?: number; samplesCount?: number }; totalTime?: number } | undefined;
-    const lat = r?.latency;
-    const median = lat?.p50 ?? NaN;
-    return {
-      query: task.name,
-      'median ms': median.toFixed(2),
-      'p99 ms': (lat?.p99 ?? NaN).toFixed(2),
-      'min ms': (lat?.min ?? NaN).toFixed(2),
-      samples: lat?.samplesCount ?? 0,
-      'points/s scanned': Math.round(cases[i]!.points / (median / 1000)).toLocaleString(),
-    };
-  }));
+  console.table(rows);
 } finally {
-  if (inline !== undefined) await inline.stop();
   await db.remove();
 }

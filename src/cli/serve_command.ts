@@ -105,22 +105,19 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const [{ createMetricsSystem }, { createServer }] = await Promise.all([import('../index.js'), import('../server/server.js')]);
-  const engine = createMetricsSystem({
-    storage: config.storage.type,
-    path: config.storage.path,
-    retentionDays: config.storage.retentionDays,
-    durability: config.storage.durability,
-  });
-  await engine.start();
-  const server = createServer({ engine, config, log });
+  const { startEmmsApp } = await import('../app/emms_app.js');
+  let app;
   try {
-    await server.listen();
+    app = await startEmmsApp(config, log);
   } catch (err) {
-    await engine.stop();
+    if (err instanceof ConfigError) {
+      process.stderr.write(`emms serve: ${err.message}\n`);
+      return 2;
+    }
     process.stderr.write(`emms serve: ${(err as Error).message}\n`);
     return 1;
   }
+  const { server } = app;
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   process.stdout.write(`EMMS listening on http://${shownHost}:${server.port} (data ${config.storage.path})\n`);
 
@@ -138,15 +135,10 @@ export async function run(argv: string[]): Promise<number> {
       void (async () => {
         let code = 0;
         try {
-          await server.close();
+          // Server first (finishes and acknowledges in-flight batches), engine last (flushes heads).
+          await app.stop();
         } catch (err) {
-          log('error', `closing the server failed: ${(err as Error).message}`);
-          code = 1;
-        }
-        try {
-          await engine.stop();
-        } catch (err) {
-          log('error', `flushing the engine failed: ${(err as Error).message}`);
+          log('error', `stopping failed: ${(err as Error).message}`);
           code = 1;
         }
         log('info', 'stopped');

@@ -42,7 +42,18 @@ export interface EmmsConfig {
   };
   query: { maxSeries: number; maxPoints: number };
   logLevel: LogLevel;
+  /**
+   * main.json sections owned by features, passed through raw and validated by the feature that
+   * reads them at start-up (its errors name the key too): `collector` keys of the collectors
+   * (system_interval, adaptive_sampling, …), `alerting`, `key_policies`.
+   */
+  featureSections: { collector: Record<string, unknown>; alerting?: unknown; key_policies?: unknown };
 }
+
+/** Top-level main.json sections read by features rather than by this file. */
+const FEATURE_SECTIONS = ['alerting', 'key_policies'] as const;
+/** `collector.*` keys read by src/collectors/collector_config.ts. */
+const FEATURE_COLLECTOR_KEYS: ReadonlySet<string> = new Set(['system_interval', 'api_stats_interval', 'enhanced_interval', 'adaptive_sampling']);
 
 export class ConfigError extends Error {
   constructor(
@@ -72,6 +83,7 @@ export function defaultConfig(): EmmsConfig {
     },
     query: { maxSeries: 10_000, maxPoints: 1_000_000 },
     logLevel: 'info',
+    featureSections: { collector: {} },
   };
 }
 
@@ -214,6 +226,10 @@ function applyFile(config: EmmsConfig, parsed: unknown, path: string, warn: (m: 
   }
   const known = new Set(CONFIG_KEYS);
   for (const [section, body] of Object.entries(parsed as Record<string, unknown>)) {
+    if ((FEATURE_SECTIONS as readonly string[]).includes(section)) {
+      config.featureSections[section as (typeof FEATURE_SECTIONS)[number]] = body;
+      continue;
+    }
     if (!CONFIG_KEYS.some((k) => k.startsWith(`${section}.`))) {
       warn(`${source}: ignoring unknown section ${section}`);
       continue;
@@ -223,6 +239,10 @@ function applyFile(config: EmmsConfig, parsed: unknown, path: string, warn: (m: 
     }
     for (const [name, raw] of Object.entries(body as Record<string, unknown>)) {
       const key = `${section}.${name}`;
+      if (section === 'collector' && FEATURE_COLLECTOR_KEYS.has(name)) {
+        config.featureSections.collector[name] = raw;
+        continue;
+      }
       if (!known.has(key)) {
         warn(`${source}: ignoring unknown setting ${key}`);
         continue;

@@ -47,14 +47,14 @@ export class ChunkReader {
 
   /** Chunks overlapping [start, end), by (min_ts, id), with their data. */
   rows(seriesId: number, startMs: number, endMs: number, maxChunkId: number): ChunkRow[] {
-    return this.#withData.all(seriesId, startMs, endMs, maxChunkId) as ChunkRow[];
+    return inMinTsOrder(this.#withData.all(seriesId, startMs, endMs, maxChunkId) as ChunkRow[]);
   }
 
   /** Same, with data only for chunks that do not fit one bucket of `intervalMs` (when `summaries`). */
   rowsForAggregation(seriesId: number, startMs: number, endMs: number, maxChunkId: number, intervalMs: number, summaries: boolean): ChunkRow[] {
-    return this.#forAggregation.all(
+    return inMinTsOrder(this.#forAggregation.all(
       summaries ? 1 : 0, startMs, endMs, intervalMs, intervalMs, seriesId, startMs, endMs, maxChunkId,
-    ) as ChunkRow[];
+    ) as ChunkRow[]);
   }
 
   data(row: ChunkRow): Uint8Array {
@@ -66,6 +66,18 @@ export class ChunkReader {
   newestBefore(seriesId: number, timeMs: number, maxChunkId: number): { max_ts: number; last: number } | undefined {
     return this.#newestBefore.get(seriesId, timeMs, maxChunkId) as { max_ts: number; last: number } | undefined;
   }
+}
+
+/** Rows come in max_ts order (schema.ts); readers need (min_ts, id) order. */
+function inMinTsOrder(rows: ChunkRow[]): ChunkRow[] {
+  for (let k = 1; k < rows.length; k++) {
+    const a = rows[k - 1]!;
+    const b = rows[k]!;
+    if (a.min_ts > b.min_ts || (a.min_ts === b.min_ts && a.id > b.id)) {
+      return rows.sort((x, y) => x.min_ts - y.min_ts || x.id - y.id);
+    }
+  }
+  return rows;
 }
 
 export interface SeriesReadRequest {

@@ -57,6 +57,8 @@ export interface ServerOptions {
   /** Called once per answered HTTP request with the route pattern (or `unmatched`). */
   onRequest?: (route: string, status: number, durationMs: number) => void;
   ipBlocklist?: { isBlocked(ip: string): boolean };
+  /** Features' own Prometheus text (alerting cycle time, …), appended to GET /metrics. */
+  extraMetrics?: () => string;
   /** Diagnostics (listen address, shutdown steps); silent by default. */
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -103,6 +105,7 @@ const STATUS_TEXT: Record<number, string> = {
 
 const INGEST_PATH = '/api/v1/metrics';
 const STREAM_PATH = '/api/v1/stream';
+const STREAM_ROUTE = `ws:${STREAM_PATH}`;
 /** Ack bytes a client may leave unread before its connection is dropped (about 50,000 acks). */
 const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
 const CLOSE_POLICY_VIOLATION = 1008;
@@ -160,7 +163,10 @@ export function createServer(options: ServerOptions): EmmsServer {
     { method: 'GET', pattern: '/health', handler: () => health() },
     {
       method: 'GET', pattern: '/metrics',
-      handler: () => ({ body: metrics.render(engine.running ? engine.stats() : undefined), contentType: PROMETHEUS_CONTENT_TYPE }),
+      handler: () => ({
+        body: metrics.render(engine.running ? engine.stats() : undefined) + (options.extraMetrics?.() ?? ''),
+        contentType: PROMETHEUS_CONTENT_TYPE,
+      }),
     },
     {
       method: 'GET', pattern: '/federate',
@@ -483,39 +489,39 @@ export function createServer(options: ServerOptions): EmmsServer {
     queueFlush(c);
   }
 
-  async function processFrame(c: StreamConnection, bytes: Uint8Array): Promise<Uint8Array> {
+  async function processFrame(c: StreamConnection, bytes: Uint8Array): Promise<{ reply: Uint8Array; status: number }> {
     let outcome: DecodeOutcome;
     try {
       outcome = await pool.decode(c.worker, bytes, 'msgpack', true);
     } catch (err) {
       metrics.countNack('decode');
-      return encodeNack(null, (err as Error).message);
+      return { reply: encodeNack(null, (err as Error).message), status: 400 };
     }
     if (outcome.kind === 'refused') {
       metrics.countNack(outcome.reason);
-      return encodeNack(outcome.seq, outcome.error);
+      return { reply: encodeNack(outcome.seq, outcome.error), status: 400 };
     }
     if (outcome.kind === 'custom') {
       const handler = frameHandlers[outcome.handler]!;
       try {
         const { accepted } = await handler(outcome.items, { remoteAddress: c.remoteAddress, seq: outcome.seq });
         metrics.batches.ws++;
-        return encodeAck(outcome.seq ?? 0, accepted);
+        return { reply: encodeAck(outcome.seq ?? 0, accepted), status: 200 };
       } catch (err) {
         metrics.countNack('handler');
-        return encodeNack(outcome.seq, (err as Error).message);
+        return { reply: encodeNack(outcome.seq, (err as Error).message), status: 400 };
       }
     }
     try {
       const { accepted } = await engine.collectSeries(outcome.series);
       metrics.points.ws += accepted;
       metrics.batches.ws++;
-      return encodeAck(outcome.seq ?? 0, accepted);
+      return { reply: encodeAck(outcome.seq ?? 0, accepted), status: 200 };
     } catch (err) {
       const reason: NackReason = err instanceof MetricValidationError ? 'validation' : 'storage';
       metrics.countNack(reason);
       if (reason === 'storage') log('error', `stream batch refused by storage: ${(err as Error).message}`);
-      return encodeNack(outcome.seq, (err as Error).message);
+      return { reply: encodeNack(outcome.seq, (err as Error).message), status: reason === 'storage' ? 503 : 400 };
     }
   }
 
@@ -523,11 +529,14 @@ export function createServer(options: ServerOptions): EmmsServer {
     const size = frame.bytes.byteLength;
     c.inflightBytes += size;
     activeWork++;
-    void processFrame(c, frame.bytes).then((reply) => {
+    void processFrame(c, frame.bytes).then(({ reply, status }) => {
       frame.slot.bytes = reply;
       c.inflightBytes -= size;
       activeWork--;
-      metrics.ingestToAck.observe((performance.now() - frame.receivedAt) / 1000);
+      const elapsedMs = performance.now() - frame.receivedAt;
+      metrics.ingestToAck.observe(elapsedMs / 1000);
+      // Stream frames count as requests of their own route in the self-instrumentation.
+      options.onRequest?.(STREAM_ROUTE, status, elapsedMs);
       queueFlush(c);
       pumpWaiting(c);
     });

@@ -95,9 +95,14 @@ export const SQL = {
   insertChunk: `INSERT INTO ${TABLE.chunks} (series_id, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   deleteChunk: `DELETE FROM ${TABLE.chunks} WHERE id = ?`,
-  /** Chunks of one series overlapping [start, end), oldest first, up to a snapshot chunk id. */
+  /**
+   * Chunks of one series overlapping [start, end), up to a snapshot chunk id, in max_ts order:
+   * the index's own order (ORDER BY min_ts made SQLite sort in a temp B-tree per call, which
+   * measured 2/3 of a 1,000-series query answered from chunk stats). Readers restore (min_ts,
+   * id) order in JS, which is already the case unless chunks overlap.
+   */
   chunksInRange: `SELECT ${CHUNK_COLUMNS}, data FROM ${TABLE.chunks}
-                  WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ? ORDER BY min_ts, id`,
+                  WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ? ORDER BY max_ts`,
   /**
    * Chunks for an aggregation: the blob only when the chunk cannot be answered from its stats
    * (it is not inside one bucket and the range, or summaries are off), so SQLite never reads
@@ -111,7 +116,7 @@ export const SQL = {
                                 THEN NULL ELSE data END AS data
                          FROM ${TABLE.chunks}
                          WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ?
-                         ORDER BY min_ts, id`,
+                         ORDER BY max_ts`,
   chunkData: `SELECT codec, data FROM ${TABLE.chunks} WHERE id = ?`,
   allChunkMeta: `SELECT id, series_id, min_ts, max_ts, count FROM ${TABLE.chunks}`,
   /** The chunk holding a series' newest point before a time: the predecessor for rate. */

@@ -21,6 +21,8 @@
  */
 import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { acquireWriterLock } from './writer_lock.js';
 import { openDatabase, type Durability } from './database.js';
 import { SQL } from './schema.js';
 import { SeriesIndex } from './series_index.js';
@@ -100,8 +102,10 @@ export class SqliteStore {
   #maintenanceScheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #releaseLock: () => void;
 
-  private constructor(options: StoreOptions) {
+  private constructor(options: StoreOptions, releaseLock: () => void) {
+    this.#releaseLock = releaseLock;
     this.path = options.path;
     this.tenant = options.tenant;
     this.#headCutPoints = Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, MAX_CHUNK_POINTS);
@@ -118,12 +122,21 @@ export class SqliteStore {
   }
 
   static open(options: StoreOptions): SqliteStore {
-    const store = new SqliteStore(options);
+    const path = resolve(options.path);
+    const releaseLock = acquireWriterLock(path);
+    let store: SqliteStore;
+    try {
+      store = new SqliteStore({ ...options, path }, releaseLock);
+    } catch (error) {
+      releaseLock();
+      throw error;
+    }
     try {
       store.#loadState();
       store.applyRetention(Date.now());
     } catch (error) {
       store.db.close();
+      releaseLock();
       throw error;
     }
     store.#timer = setInterval(() => store.#maintain(), MAINTENANCE_INTERVAL_MS);
@@ -440,13 +453,29 @@ export class SqliteStore {
   close(): void {
     if (this.#closed) return;
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.checkpoint();
-    this.#snapshotReaders = 0;
-    this.compactAll();
-    this.applyRetention(Date.now());
-    this.#compactFile();
+    try {
+      this.checkpoint();
+      this.#snapshotReaders = 0;
+      this.compactAll();
+      this.applyRetention(Date.now());
+      this.#compactFile();
+    } finally {
+      this.#closed = true;
+      this.db.close();
+      this.#releaseLock();
+    }
+  }
+
+  /**
+   * Closes without checkpoint, compaction or anything else: what a killed process leaves
+   * behind (heads only in write-ahead records, the -wal file in place). For crash tests.
+   */
+  abandon(): void {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#closed = true;
     this.db.close();
+    this.#releaseLock();
   }
 
   /**

@@ -106,11 +106,11 @@ describe('crash recovery (closed without checkpoint)', () => {
     expect(store.stats().headPoints).toBeGreaterThan(0);
     const headPointsBefore = store.stats().headPoints;
     // Simulated crash: no checkpoint, no compaction; the -wal file stays.
-    store.db.close();
+    store.abandon();
     // Replay puts back exactly the points that were not cut yet (head marks skip the rest).
     const replayed = SqliteStore.open({ path, tenant: 'default', headCutPoints: 10 });
     expect(replayed.stats().headPoints).toBe(headPointsBefore);
-    replayed.db.close();
+    replayed.abandon();
 
     const ms = new SqliteMetricsSystem({ path, queryWorkers: 0 });
     await ms.start();

@@ -50,7 +50,7 @@ describe('storage engine against a model', () => {
               }
             } else {
               if (step.kind === 'restart') store.close();
-              else store.db.close();
+              else store.abandon();
               store = SqliteStore.open(options);
               resolver = new SeriesResolver(store.index);
             }
