@@ -99,7 +99,7 @@ async function smallConcurrent(batchSize: number, inFlight: number): Promise<voi
 }
 
 console.log(machineLine('embedded engine, one process; the machine is shared, so figures are noisy'));
-console.log(`workload: TSBS devops cpu-only, 1,000 series, ${HOURS} h = ${(TICKS * 1000).toLocaleString()} points per scenario`);
+console.log(`workload: TSBS devops cpu-only, 1,000 series, ${HOURS} h = ${(TICKS * 1000).toLocaleString()} points per scenario; target: rows, 10k per batch ≥ 1,000,000 durable points/s`);
 await rowBatches(10_000);
 await columnar();
 await smallConcurrent(100, 32);

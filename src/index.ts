@@ -25,7 +25,9 @@
  * Durability: a collect call resolves once its batch is committed to SQLite (write-ahead
  * record in WAL mode); a process killed right after loses none of it. Tags objects are cached
  * by identity for speed and re-checked on each use, so reusing and mutating them is safe.
- * The WASM codec and aggregation kernels alone (no SQLite) are the `emms/core` entry.
+ * One engine writes a database file at a time (a `<db>.lock` file guards it; getMetricsSystem
+ * hands out the one instance per file). The WASM codec and aggregation kernels alone (no
+ * SQLite) are the `emms/core` entry.
  */
 import type { MetricsSystem, MetricsSystemOptions } from './model/api.js';
 import { SqliteMetricsSystem } from './metrics_system.js';

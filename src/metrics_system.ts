@@ -114,13 +114,21 @@ export class SqliteMetricsSystem implements MetricsSystem {
   async stop(): Promise<void> {
     if (this.#store === undefined) return;
     this.#stopping ??= (async () => {
-      this.#committer!.flush();
-      await this.#queries!.close();
-      this.#store!.close();
-      this.#store = undefined;
-      this.#resolver = undefined;
-      this.#committer = undefined;
-      this.#queries = undefined;
+      try {
+        this.#committer!.flush();
+        await this.#queries!.close();
+      } finally {
+        // Even when a step fails the file is closed and its lock released: a later start()
+        // recovers whatever the write-ahead records hold.
+        try {
+          this.#store!.close();
+        } finally {
+          this.#store = undefined;
+          this.#resolver = undefined;
+          this.#committer = undefined;
+          this.#queries = undefined;
+        }
+      }
     })().finally(() => {
       this.#stopping = undefined;
     });

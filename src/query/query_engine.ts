@@ -14,21 +14,26 @@ import {
 import { MetricValidationError, describeValue, type MetricType, type Tags } from '../model/metric.js';
 import { parseTimeInput } from '../model/time.js';
 import { parseInterval } from '../model/interval.js';
-import { BucketAccumulator } from '../core/aggregate.js';
+import { BucketAccumulator, summaryUsable, type AggregateResult } from '../core/aggregate.js';
 import { createWorkerPool } from '../workers/pool_factory.js';
 import type { AggregateTaskInput, AggregateTaskOutput } from '../workers/aggregate_task.js';
-import { forEachPartial } from '../workers/partial_packing.js';
+import { forEachPartial, forEachResult } from '../workers/partial_packing.js';
 import { CorruptChunkError, describeSeries } from '../storage/chunk_store.js';
 import type { SqliteStore } from '../storage/sqlite_store.js';
 import type { SeriesInfo } from '../storage/series_index.js';
 import { SQL } from '../storage/schema.js';
-import { ChunkReader, accumulateSeries, readSeriesPoints, type PointColumns } from './series_reader.js';
+import { ChunkReader, PREFETCH_SERIES, accumulateSeries, readSeriesPoints, type PointColumns } from './series_reader.js';
 import { selectSeries } from './selection.js';
 import { QueryLimitError } from './errors.js';
 import type Database from 'better-sqlite3';
 
 /** Estimated points from which an aggregated query fans out to workers. */
 export const WORKER_MIN_POINTS = 400_000;
+/**
+ * Tasks per worker thread: smaller tasks let a worker that got its core first take more of
+ * the query, so one thread delayed by other processes does not hold the answer back.
+ */
+const TASKS_PER_WORKER = 4;
 
 interface Group {
   key: string;
@@ -158,27 +163,33 @@ export class QueryEngine {
 
     let estimate = 0;
     for (const s of selected) estimate += this.#estimatePoints(s.id, startMs, endMs);
-    let results: BucketAccumulator[];
+    let results: Array<BucketAccumulator | AggregateResult>;
     let pointsScanned = 0;
     if (this.#workers > 0 && estimate >= this.#workerMinPoints && selected.length > 1) {
       ({ results, pointsScanned } = await this.#fanOut(groups, options, estimate));
     } else {
-      results = groups.map(() => new BucketAccumulator(options));
+      const accumulators = groups.map(() => new BucketAccumulator(options));
+      results = accumulators;
       const maxChunkId = this.#store.chunks.maxChunkId;
-      groups.forEach((g, gi) => {
-        const acc = results[gi]!;
-        for (const s of g.series) {
+      const summaries = summaryUsable(aggregation);
+      const order = groups.flatMap((g, gi) => g.series.map((s) => ({ s, gi })));
+      for (let k = 0; k < order.length; k += PREFETCH_SERIES) {
+        const slice = order.slice(k, k + PREFETCH_SERIES);
+        const prefetched = this.#reader.rowsForAggregationMany(slice.map((e) => e.s.id), startMs, endMs, maxChunkId, intervalMs, summaries);
+        for (const { s, gi } of slice) {
+          const acc = accumulators[gi]!;
           acc.beginSeries();
           pointsScanned += accumulateSeries(this.#reader, acc, {
             seriesId: s.id, seriesName: describeSeries(s), head: this.#headOf(s.id), startMs, endMs, maxChunkId,
-          });
+          }, prefetched.get(s.id));
         }
-      });
+      }
     }
     const out: SeriesResult[] = [];
     let total = 0;
     groups.forEach((g, gi) => {
-      const { timestamps, values } = results[gi]!.finish();
+      const r = results[gi]!;
+      const { timestamps, values } = r instanceof BucketAccumulator ? r.finish() : r;
       if (timestamps.length === 0) return;
       total += timestamps.length;
       if (total > maxPoints) throw new QueryLimitError('maxPoints', maxPoints, total);
@@ -240,12 +251,13 @@ export class QueryEngine {
 
   async #fanOut(
     groups: Group[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, estimate: number,
-  ): Promise<{ results: BucketAccumulator[]; pointsScanned: number }> {
+  ): Promise<{ results: Array<BucketAccumulator | AggregateResult>; pointsScanned: number }> {
     // Once a query needed workers, keep them: spawning one costs more than the query.
     this.#pool ??= createWorkerPool(import.meta.url, '../workers/aggregate_task', { maxThreads: this.#workers, minThreads: this.#workers });
     const pool = this.#pool;
     const tasks: AggregateTaskInput[] = [];
-    const perTask = estimate / this.#workers;
+    const taskCount = this.#workers * TASKS_PER_WORKER;
+    const perTask = estimate / taskCount;
     const snapshot = this.#store.beginSnapshotRead();
     this.#inFlight++;
     try {
@@ -262,19 +274,32 @@ export class QueryEngine {
         heads = [];
         taskPoints = 0;
       };
+      // Task of each group's series; -1 once a group's series went to two tasks.
+      const taskOfGroup = new Int32Array(groups.length).fill(-2);
       groups.forEach((g, gi) => {
         for (const s of g.series) {
           const head = this.#headOf(s.id);
           ids.push(s.id);
           groupOf.push(gi);
           heads.push(head ?? EMPTY_POINTS);
+          const t = tasks.length;
+          taskOfGroup[gi] = taskOfGroup[gi] === -2 || taskOfGroup[gi] === t ? t : -1;
           taskPoints += this.#estimatePoints(s.id, options.startMs, options.endMs);
-          if (taskPoints >= perTask && tasks.length < this.#workers - 1) emit();
+          if (taskPoints >= perTask && tasks.length < taskCount - 1) emit();
         }
       });
       emit();
+      // A group wholly inside one task is finished there (no partial to ship and merge here):
+      // without groupBy that is every group.
+      const finishLists: number[][] = tasks.map(() => []);
+      taskOfGroup.forEach((t, gi) => {
+        if (t >= 0) finishLists[t]!.push(gi);
+      });
+      tasks.forEach((task, t) => {
+        task.finishGroups = Int32Array.from(finishLists[t]!);
+      });
       const outputs = (await Promise.all(tasks.map((t) => pool.run(t)))) as AggregateTaskOutput[];
-      const results = groups.map(() => new BucketAccumulator(options));
+      const results: Array<BucketAccumulator | AggregateResult> = groups.map((_, gi) => (taskOfGroup[gi] === -1 ? new BucketAccumulator(options) : NO_RESULT));
       let pointsScanned = 0;
       for (const o of outputs) {
         if (o.corrupt !== undefined) {
@@ -282,7 +307,8 @@ export class QueryEngine {
           throw new CorruptChunkError(seriesId, describeSeries(this.#store.index.get(seriesId)), chunkId, detail);
         }
         pointsScanned += o.pointsScanned;
-        if (o.partials !== undefined) forEachPartial(o.partials, (gi, partial) => results[gi]!.mergePartial(partial));
+        if (o.partials !== undefined) forEachPartial(o.partials, (gi, partial) => (results[gi] as BucketAccumulator).mergePartial(partial));
+        if (o.finished !== undefined) forEachResult(o.finished, (gi, result) => { results[gi] = result; });
       }
       return { results, pointsScanned };
     } finally {
@@ -350,3 +376,4 @@ export class QueryEngine {
 }
 
 const EMPTY_POINTS: PointColumns = { timestamps: new Float64Array(0), values: new Float64Array(0) };
+const NO_RESULT: AggregateResult = { timestamps: new Float64Array(0), values: new Float64Array(0) };

@@ -28,6 +28,7 @@ const NO_POINTS: PointColumns = { timestamps: new Float64Array(0), values: new F
 export class ChunkReader {
   readonly #withData: Database.Statement;
   readonly #forAggregation: Database.Statement;
+  readonly #forAggregationMany: Database.Statement;
   readonly #data: Database.Statement;
   readonly #newestBefore: Database.Statement;
   readonly #db: Database.Database;
@@ -36,6 +37,7 @@ export class ChunkReader {
     this.#db = db;
     this.#withData = db.prepare(SQL.chunksInRange);
     this.#forAggregation = db.prepare(SQL.chunksForAggregation);
+    this.#forAggregationMany = db.prepare(SQL.chunksForAggregationMany);
     this.#data = db.prepare(SQL.chunkData);
     this.#newestBefore = db.prepare(SQL.newestChunkBefore);
   }
@@ -55,6 +57,21 @@ export class ChunkReader {
     return inMinTsOrder(this.#forAggregation.all(
       summaries ? 1 : 0, startMs, endMs, intervalMs, intervalMs, seriesId, startMs, endMs, maxChunkId,
     ) as ChunkRow[]);
+  }
+
+  /**
+   * rowsForAggregation of several series in one statement, by series id. Callers pass a
+   * bounded slice (PREFETCH_SERIES) so the blobs held at once stay small.
+   */
+  rowsForAggregationMany(seriesIds: readonly number[], startMs: number, endMs: number, maxChunkId: number, intervalMs: number, summaries: boolean): Map<number, ChunkRow[]> {
+    const rows = this.#forAggregationMany.all(
+      summaries ? 1 : 0, startMs, endMs, intervalMs, intervalMs, JSON.stringify(seriesIds), startMs, endMs, maxChunkId,
+    ) as ChunkRow[];
+    const bySeries = new Map<number, ChunkRow[]>();
+    for (const id of seriesIds) bySeries.set(id, []);
+    for (const row of rows) bySeries.get(row.series_id)?.push(row);
+    for (const list of bySeries.values()) inMinTsOrder(list);
+    return bySeries;
   }
 
   data(row: ChunkRow): Uint8Array {
@@ -174,13 +191,17 @@ export function readSeriesPoints(reader: ChunkReader, req: SeriesReadRequest): P
   return { timestamps, values };
 }
 
+/** Series per prefetch statement (rowsForAggregationMany): amortises the statement, bounds memory. */
+export const PREFETCH_SERIES = 64;
+
 /**
  * Feeds the series' points to `acc` (after the caller's beginSeries()). Returns the number of
- * points scanned: decoded or summarised.
+ * points scanned: decoded or summarised. `prefetched`: the series' rows from
+ * rowsForAggregationMany, read with the same range, snapshot bound and interval.
  */
-export function accumulateSeries(reader: ChunkReader, acc: BucketAccumulator, req: SeriesReadRequest): number {
+export function accumulateSeries(reader: ChunkReader, acc: BucketAccumulator, req: SeriesReadRequest, prefetched?: ChunkRow[]): number {
   const useSummaries = summaryUsable(acc.aggregation);
-  const rows = reader.rowsForAggregation(req.seriesId, req.startMs, req.endMs, req.maxChunkId, acc.intervalMs, useSummaries);
+  const rows = prefetched ?? reader.rowsForAggregation(req.seriesId, req.startMs, req.endMs, req.maxChunkId, acc.intervalMs, useSummaries);
   const head = req.head;
   const isRate = acc.aggregation === 'rate';
   let scanned = 0;

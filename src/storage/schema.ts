@@ -28,10 +28,11 @@ export const SCHEMA_VERSION = 1;
 
 /**
  * Page size of new databases, in bytes. Measured by bench/storage_size.bench.ts on the 24 h
- * TSBS workload (8.64M points, 1,000 chunks of ~9.5 KB after stop()): 1024 → 1.155 B/pt,
- * 4096 → 1.211 B/pt (a blob's tail wastes ~0.6 KB of its last page per chunk), 512 → 1.214
- * B/pt (the ~150-byte series rows no longer fit a page well). The chunk blobs alone are
- * 1.102 B/pt.
+ * TSBS workload (8.64M points, 1,000 chunks of ~9.5 KB after stop()): 1024 → 1.154 B/pt in
+ * every run; 4096 → anywhere from 1.139 to 1.211 B/pt, because SQLite keeps P − 489 mod 4092
+ * bytes of a blob on the leaf page and, for some blob sizes, only one ~2 KB cell then fits a
+ * page (half of it wasted per chunk); 512 → 1.207 (the ~150-byte series rows fit badly).
+ * 1024 is chosen for being close to the best and insensitive to the codec's exact sizes.
  */
 export const PAGE_SIZE_BYTES = 1024;
 
@@ -117,6 +118,18 @@ export const SQL = {
                          FROM ${TABLE.chunks}
                          WHERE series_id = ? AND max_ts >= ? AND min_ts < ? AND id <= ?
                          ORDER BY max_ts`,
+  /**
+   * chunksForAggregation for many series in one statement (a JSON array of series ids as the
+   * 6th parameter): one statement per series cost ~7 µs, a third of a 1,000-series query over
+   * small chunks. Rows come grouped by series, each in max_ts order.
+   */
+  chunksForAggregationMany: `SELECT ${CHUNK_COLUMNS},
+                               CASE WHEN ? AND min_ts >= ? AND max_ts < ?
+                                         AND CAST(min_ts / ? AS INTEGER) = CAST(max_ts / ? AS INTEGER)
+                                    THEN NULL ELSE data END AS data
+                             FROM ${TABLE.chunks}
+                             WHERE series_id IN (SELECT value FROM json_each(?)) AND max_ts >= ? AND min_ts < ? AND id <= ?
+                             ORDER BY series_id, max_ts`,
   chunkData: `SELECT codec, data FROM ${TABLE.chunks} WHERE id = ?`,
   allChunkMeta: `SELECT id, series_id, min_ts, max_ts, count FROM ${TABLE.chunks}`,
   /** The chunk holding a series' newest point before a time: the predecessor for rate. */

@@ -23,7 +23,7 @@ export function seriesKey(metricId: string, canonical: string): string {
 }
 
 export class SeriesIndex {
-  /** Dense by id (ids start at 1); holes are impossible since ids are handed out in order. */
+  /** By id (ids start at 1); holes are ids of other tenants' series in the same file. */
   readonly #byId: (SeriesInfo | undefined)[] = [undefined];
   readonly #byKey = new Map<string, number>();
   readonly #byMetric = new Map<string, SeriesInfo[]>();
@@ -31,13 +31,11 @@ export class SeriesIndex {
   /** Bumped by reset(): caches of ids (ingest's) must be dropped when it changes. */
   generation = 0;
 
-  get size(): number {
-    return this.#byId.length - 1;
-  }
+  #count = 0;
 
-  /** Largest id handed out so far. */
-  get maxId(): number {
-    return this.#byId.length - 1;
+  /** Series of this tenant. */
+  get size(): number {
+    return this.#count;
   }
 
   get(id: number): SeriesInfo | undefined {
@@ -52,6 +50,7 @@ export class SeriesIndex {
   reset(): void {
     this.generation++;
     this.#byId.length = 1;
+    this.#count = 0;
     this.#byKey.clear();
     this.#byMetric.clear();
     this.#pending = [];
@@ -93,14 +92,9 @@ export class SeriesIndex {
     return this.#byMetric.get(metricId) ?? [];
   }
 
-  all(): IterableIterator<SeriesInfo> {
-    return (function* (list: (SeriesInfo | undefined)[]) {
-      for (const s of list) if (s !== undefined) yield s;
-    })(this.#byId);
-  }
-
   #add(info: SeriesInfo): void {
     this.#byId[info.id] = info;
+    this.#count++;
     this.#byKey.set(seriesKey(info.metricId, info.canonicalTags), info.id);
     let list = this.#byMetric.get(info.metricId);
     if (list === undefined) {

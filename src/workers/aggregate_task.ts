@@ -9,10 +9,10 @@
  */
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../storage/database.js';
-import { BucketAccumulator } from '../core/aggregate.js';
-import { packPartials, packedTransferList, type PackedPartials } from './partial_packing.js';
-import { CorruptChunkError } from '../storage/chunk_store.js';
-import { ChunkReader, accumulateSeries } from '../query/series_reader.js';
+import { BucketAccumulator, summaryUsable } from '../core/aggregate.js';
+import { packPartials, packResults, packedTransferList, resultsTransferList, type PackedPartials, type PackedResults } from './partial_packing.js';
+import { CorruptChunkError, type ChunkRow } from '../storage/chunk_store.js';
+import { ChunkReader, PREFETCH_SERIES, accumulateSeries } from '../query/series_reader.js';
 import type { Aggregation } from '../model/api.js';
 import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 
@@ -31,11 +31,15 @@ export interface AggregateTaskInput {
   headOffsets: Int32Array;
   headTimestamps: Float64Array;
   headValues: Float64Array;
+  /** Groups all of whose series are in this task: finished here, returned as results. */
+  finishGroups?: Int32Array;
 }
 
 export interface AggregateTaskOutput {
-  /** One partial per group this task touched; undefined when it failed on a corrupt chunk. */
+  /** A partial per group shared with other tasks; undefined when it failed on a corrupt chunk. */
   partials?: PackedPartials;
+  /** The result of each group in `finishGroups`. */
+  finished?: PackedResults;
   pointsScanned: number;
   corrupt?: { seriesId: number; chunkId: number; detail: string };
 }
@@ -60,7 +64,13 @@ export default function aggregateTask(input: AggregateTaskInput): unknown {
   try {
     // One read transaction for the whole task: every series sees the same database state.
     reader.snapshot(() => {
+      const summaries = summaryUsable(input.aggregation);
+      let prefetched = new Map<number, ChunkRow[]>();
       for (let k = 0; k < input.seriesIds.length; k++) {
+        if (k % PREFETCH_SERIES === 0) {
+          const slice = Array.from(input.seriesIds.subarray(k, k + PREFETCH_SERIES));
+          prefetched = reader.rowsForAggregationMany(slice, input.startMs, input.endMs, input.maxChunkId, input.intervalMs, summaries);
+        }
         const group = input.groupOf[k]!;
         let acc = accumulators.get(group);
         if (acc === undefined) {
@@ -77,7 +87,7 @@ export default function aggregateTask(input: AggregateTaskInput): unknown {
           startMs: input.startMs,
           endMs: input.endMs,
           maxChunkId: input.maxChunkId,
-        });
+        }, prefetched.get(input.seriesIds[k]!));
       }
     });
   } catch (error) {
@@ -87,9 +97,24 @@ export default function aggregateTask(input: AggregateTaskInput): unknown {
     }
     throw error;
   }
-  const partials = packPartials([...accumulators.keys()], [...accumulators.values()].map((acc) => acc.toPartial()), options);
-  const output: AggregateTaskOutput = { partials, pointsScanned };
-  const transfer = packedTransferList(partials);
+  const finish = new Set(input.finishGroups ?? []);
+  const partialGroups: number[] = [];
+  const partialStates = [];
+  const finishedGroups: number[] = [];
+  const finishedResults = [];
+  for (const [group, acc] of accumulators) {
+    if (finish.has(group)) {
+      finishedGroups.push(group);
+      finishedResults.push(acc.finish());
+    } else {
+      partialGroups.push(group);
+      partialStates.push(acc.toPartial());
+    }
+  }
+  const partials = packPartials(partialGroups, partialStates, options);
+  const finished = packResults(finishedGroups, finishedResults);
+  const output: AggregateTaskOutput = { partials, finished, pointsScanned };
+  const transfer = [...packedTransferList(partials), ...resultsTransferList(finished)];
   // Partials travel in the transfer list, not through structured clone.
   return Piscina.move({
     get [transferableSymbol]() { return transfer; },

@@ -6,7 +6,7 @@
  * Layout: for group k, `lengths` holds 4 numbers (dense bucket count, values, runs, baseBucket)
  * and each column holds the groups' slices back to back in group order.
  */
-import type { AggregatePartial } from '../core/aggregate.js';
+import type { AggregatePartial, AggregateResult } from '../core/aggregate.js';
 import type { Aggregation } from '../model/api.js';
 
 export interface PackedPartials {
@@ -87,5 +87,41 @@ export function forEachPartial(p: PackedPartials, each: (group: number, partial:
     d += dense;
     v += nValues;
     r += runs;
+  }
+}
+
+/** Finished results of the groups a task owned wholly: columns back to back in group order. */
+export interface PackedResults {
+  groups: Int32Array;
+  /** Group k's points are timestamps[offsets[k] … offsets[k+1]). */
+  offsets: Int32Array;
+  timestamps: Float64Array;
+  values: Float64Array;
+}
+
+export function packResults(groups: readonly number[], results: readonly AggregateResult[]): PackedResults {
+  const offsets = new Int32Array(results.length + 1);
+  results.forEach((r, k) => {
+    offsets[k + 1] = offsets[k]! + r.timestamps.length;
+  });
+  const total = offsets[results.length]!;
+  const packed: PackedResults = { groups: Int32Array.from(groups), offsets, timestamps: new Float64Array(total), values: new Float64Array(total) };
+  results.forEach((r, k) => {
+    packed.timestamps.set(r.timestamps, offsets[k]!);
+    packed.values.set(r.values, offsets[k]!);
+  });
+  return packed;
+}
+
+export function resultsTransferList(p: PackedResults): ArrayBuffer[] {
+  return [p.groups, p.offsets, p.timestamps, p.values].map((a) => a.buffer as ArrayBuffer);
+}
+
+/** Calls `each(group, result)` with views into the packed arrays. */
+export function forEachResult(p: PackedResults, each: (group: number, result: AggregateResult) => void): void {
+  for (let k = 0; k < p.groups.length; k++) {
+    const a = p.offsets[k]!;
+    const b = p.offsets[k + 1]!;
+    each(p.groups[k]!, { timestamps: p.timestamps.subarray(a, b), values: p.values.subarray(a, b) });
   }
 }

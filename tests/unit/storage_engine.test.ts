@@ -4,7 +4,7 @@
  * and a corrupted chunk making queries fail with an error naming series and chunk.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -169,6 +169,7 @@ describe('restart persistence and compaction', () => {
     const b = createMetricsSystem({ path, tenant: 'beta', queryWorkers: 0 });
     await b.start();
     expect(await b.listSeries('*')).toEqual([]);
+    expect(b.stats().series).toBe(0);
     await b.collectMetric({ metricId: 'shared.m', value: 2, timestamp: T0 });
     await b.stop();
     await a.start();
@@ -291,5 +292,28 @@ describe('checkpoint by write-ahead size', () => {
     const r = await ms.queryMetrics({ metricPattern: 'w.*', startTime: 0 });
     expect(r.reduce((n, s) => n + s.values.length, 0)).toBe(1000);
     await ms.stop();
+  });
+});
+
+describe('one writer per database file', () => {
+  it('refuses a second engine on the same file, in this process or another live one, and takes over stale locks', async () => {
+    const path = join(dir, 'lock.db');
+    const a = createMetricsSystem({ path, queryWorkers: 0 });
+    await a.start();
+    expect(readdirSync(dir)).toContain('lock.db.lock');
+    const b = createMetricsSystem({ path, queryWorkers: 0 });
+    await expect(b.start()).rejects.toThrow(/already open for writing in this process/);
+    await a.stop();
+    expect(readdirSync(dir)).not.toContain('lock.db.lock');
+
+    // A live process (our parent) owns the lock: refused, naming it.
+    writeFileSync(`${path}.lock`, String(process.ppid));
+    await expect(b.start()).rejects.toThrow(new RegExp(`open for writing by process ${process.ppid}`));
+    // A dead one (a SIGKILLed engine): taken over.
+    writeFileSync(`${path}.lock`, '2147483646');
+    await b.start();
+    await b.collectMetric({ metricId: 'lock.m', value: 1, timestamp: T0 });
+    await b.stop();
+    expect(readdirSync(dir).sort()).toEqual(['lock.db']);
   });
 });
