@@ -6,13 +6,20 @@
  *   - a detection inside a window earns A_TP·σ(y)/σ(−1), y = −(right − i + 1)/width, and only the
  *     best (earliest) detection of a window counts; an undetected window costs A_FN;
  *   - a detection outside every window costs A_FP·σ(p), p = |i − previous right edge|/(previous
- *     width − 1), or −A_FP when no window precedes it or p > 3; σ(x) = 2/(1 + e^{5x}) − 1;
+ *     width − 1), or −A_FP when no window precedes it or p ≥ 3; σ(x) = 2/(1 + e^{5x}) − 1;
+ *   - a window runs from the first row with its start timestamp to the FIRST row with its end
+ *     timestamp (rows repeating the end timestamp fall outside, as `timestamps.index(end)` there);
+ *   - scores are compared as NAB reads them back from a results CSV (asWrittenToCsv): 8
+ *     significant digits for `emms detect`, 12 for NAB's own result files; with full doubles the
+ *     windowed Gaussian scored 22.90 / 5.72 / 31.85 instead of the README's 20.85 / 0.00 / 31.85,
+ *     which this code now reproduces exactly;
  *   - one threshold per profile is swept over all files together, keeping the best total;
  *   - normalised = 100·(raw − null)/(perfect − null), null = −A_FN·windows, perfect = A_TP·windows.
  *
  * Run: `npx tsx bench/nab_score.ts` (NAB_QUICK=1 scores 7 files only; NAB_METHOD=auto one method;
  * NAB_PER_FILE=1 adds a per-file breakdown at the standard threshold; NAB_SEEDS=5 adds the mean
- * over seeds 1..5 of the randomised methods). It prints the three profile
+ * over seeds 1..5 of the randomised methods; NAB_FOLDS=2 also scores each half of the files, alternate
+ * files in name order, on its own — an over-fitting check). It prints the three profile
  * scores of `emms detect --method auto` (same code path as the CLI) beside NAB's windowed-Gaussian
  * baseline, implemented as nab/detectors/gaussian/windowedGaussian_detector.py does it.
  */

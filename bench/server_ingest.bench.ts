@@ -13,7 +13,7 @@
  * Client and server share the machine's cores, so every figure is "server + client on N cores".
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,6 +139,7 @@ async function main(): Promise<void> {
     // Baseline for the threading design: the same row-form load with decoding on the main
     // thread (collector.decode_threads = 0), i.e. one thread doing every per-point step.
     const baselineDir = join(dir, 'single-thread');
+    mkdirSync(baselineDir);
     const single = await startServer(baselineDir, { EMMS_DECODE_THREADS: '0' });
     try {
       const before = cpuSeconds(single.proc.pid!);

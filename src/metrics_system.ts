@@ -6,13 +6,14 @@
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type {
-  AggregatedQuery, ColumnarSeries, LatestPoint, MetricsSystem, MetricsSystemOptions, QueryStats, RawQuery, SeriesResult, StorageStats,
+  AggregatedQuery, ColumnarSeries, LatestPoint, MetricsSystem, MetricsSystemOptions, QueryStats, RawQuery, SeriesResult, SeriesTable, StorageStats,
 } from './model/api.js';
 import { describeValue, type MetricDataPoint, type MetricType, type Tags } from './model/metric.js';
 import { SqliteStore, type IngestBatch } from './storage/sqlite_store.js';
 import { SeriesResolver } from './ingest/series_resolver.js';
 import { buildColumnarBatch, buildRowBatch } from './ingest/batch_builder.js';
 import { GroupCommitter } from './ingest/group_commit.js';
+import { ResolvedSeriesTable } from './ingest/resolved_series_table.js';
 import { QueryEngine } from './query/query_engine.js';
 
 export const DEFAULT_DATABASE_PATH = 'data/metrics.db';
@@ -158,6 +159,14 @@ export class SqliteMetricsSystem implements MetricsSystem {
     const batch = buildColumnarBatch(series, resolver);
     if (batch.length > 0) await committer.submit(batch);
     return { accepted: batch.length };
+  }
+
+  /** The resolved ingest path (src/ingest/resolved_series_table.ts): what the server uses. */
+  createSeriesTable(): SeriesTable {
+    return new ResolvedSeriesTable(() => {
+      const { store, resolver, committer } = this.#running();
+      return { resolver, generation: store.index.generation, submit: (batch) => committer.submit(batch) };
+    });
   }
 
   async queryMetrics(query: RawQuery): Promise<SeriesResult[]> {

@@ -32,6 +32,8 @@ export const PREDEFINED_RULES: readonly AlertRuleInput[] = [
   {
     // Each point of security.auth.failures counts failed authentications (usually 1) from the
     // address in its `source_ip` tag, so the 5-minute sum is the number of failures per address.
+    // EMMS writes it for every unauthorized_access key event that names a source_ip
+    // (src/keys/key_service.ts); other sources (a KMS's own auth log) may write it too.
     rule_id: 'predefined.authentication_failures',
     name: 'Authentication Failures',
     description: 'More than 10 failed authentications from one source address in 5 minutes',

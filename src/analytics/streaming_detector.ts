@@ -59,7 +59,7 @@ function weightsFor(method: DetectorMethod): number[] {
  * Novelty at which the score is 0.5 (the decision level of sensitivity 0.5). One component:
  * 1, i.e. the surprise beats the component's recent record. `auto` sums 3.3 weighted novelties,
  * so its level is higher. NAB's threshold sweep puts the standard-profile optimum on the
- * development files at score 0.43 (N ≈ 1.3, sensitivity ≈ 0.58), which flags 1–2 points per
+ * development files at score 0.43–0.44 (N ≈ 1.3, sensitivity ≈ 0.57), which flags 1–2 points per
  * 2,000 on clean synthetic series; 1.7 keeps the default (0.5) a little more conservative, as
  * alerts page people. NAB scores do not depend on this level (the sweep picks its own).
  */

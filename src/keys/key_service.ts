@@ -136,7 +136,30 @@ class PointBatch {
   gauge(metricId: string, tags: Tags, timestamp: number, value: number): void {
     this.points.push({ metricId, metricType: 'gauge', tags, timestamp, value });
   }
+
+  readonly #failures = new Map<string, MetricDataPoint>();
+
+  /**
+   * One point of `security.auth.failures{source_ip}` per address and millisecond, holding how
+   * many failures it stands for: the predefined Authentication Failures rule sums these over
+   * 5 minutes per address, and its block_ip remediation reads the address from the tag. Equal
+   * timestamps are summed here because a second point at the same time would replace the first.
+   */
+  authFailure(sourceIp: string, timestamp: number, n: number): void {
+    const key = `${sourceIp} ${timestamp}`;
+    const existing = this.#failures.get(key);
+    if (existing !== undefined) {
+      existing.value += n;
+      return;
+    }
+    const p: MetricDataPoint = { metricId: AUTH_FAILURES_METRIC, metricType: 'gauge', tags: { source_ip: sourceIp }, timestamp, value: n };
+    this.#failures.set(key, p);
+    this.points.push(p);
+  }
 }
+
+/** Failed authentications per source address, fed by unauthorized_access key events. */
+export const AUTH_FAILURES_METRIC = 'security.auth.failures';
 
 interface BatchChanges {
   batch: PointBatch;
@@ -374,6 +397,7 @@ export class KeyService {
       const rt = this.#keys.get(e.key_id)!;
       lastEvent.set(rt, e);
       this.#count(c, rt, EVENT_COUNTER_INDEX[e.event_type], e.timestamp, e.count);
+      if (e.event_type === 'unauthorized_access' && e.source_ip !== null) c.batch.authFailure(e.source_ip, e.timestamp, e.count);
       const findings = eventUseFindings(this.policy, rt.record, e);
       for (const f of findings) {
         c.violations.push(violationOf(rt.record.key_id, f, e.timestamp, e.count, e));

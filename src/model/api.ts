@@ -82,6 +82,37 @@ export interface ColumnarSeries {
   values: Float64Array | number[];
 }
 
+/** The identity of a series: what `SeriesTable.add` takes. */
+export interface SeriesIdentity {
+  metricId: string;
+  metricType?: MetricType | `${MetricType}`;
+  tags?: Tags;
+}
+
+/**
+ * The resolved ingest path, for callers that see the same series over and over (the server's
+ * decode workers): the caller numbers its series 0, 1, 2 … in the order it adds them, then sends
+ * points as (series number, timestamp, value) columns. Each series is validated and looked up
+ * once, the first time a batch uses it; after that a point costs an array lookup, no object
+ * and no key.
+ *
+ * Lifecycle: `add()` identities (never throws; validation happens when a batch first uses
+ * one), `collect()` any number of times. A table is bound to one engine and stays valid across
+ * its stop()/start() (ids are re-resolved after a restart).
+ */
+export interface SeriesTable {
+  /** Appends a series; returns its number (the count of series added before it). */
+  add(series: SeriesIdentity): number;
+  /** Series added so far. */
+  readonly size: number;
+  /**
+   * Same validation, all-or-nothing refusal and durability as collectMetrics (errors name
+   * `points[i]` and the field, with the value); point i is (seriesOf[i], timestamps[i],
+   * values[i]). Takes ownership of the three arrays: the caller must not touch them again.
+   */
+  collect(seriesOf: Int32Array, timestamps: Float64Array, values: Float64Array): Promise<{ accepted: number }>;
+}
+
 /** A stored series and its newest point (for /federate, key gauges, alert evaluation). */
 export interface LatestPoint {
   metricId: string;
@@ -134,4 +165,7 @@ export interface MetricsSystem {
   stats(): StorageStats;
   /** Throws when the database cannot be written (used by GET /health). */
   checkWritable(): void;
+
+  /** Optional fast path (the embedded engine has it): see SeriesTable. */
+  createSeriesTable?(): SeriesTable;
 }

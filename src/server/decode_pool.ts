@@ -1,9 +1,10 @@
 /**
  * Main-thread side of the decode workers. Each WebSocket connection is pinned to one worker
  * (its frames decode in order and find their series in a warm table); HTTP bodies go round
- * robin. The main thread mirrors each worker's series table, so a batch arrives as a handful
- * of typed arrays plus the descriptors of series it has not seen before, and turning it into
- * `ColumnarSeries` costs one small object per series run, not per point.
+ * robin. The main thread mirrors each worker's series table in an engine SeriesTable
+ * (src/model/api.ts), so a batch arrives as three transferred typed arrays (series number,
+ * timestamp, value per point) plus the descriptors of series it has not seen before, and goes
+ * to the engine as it is: no per-point or per-series object on the main thread.
  *
  * `threads: 0` decodes on the calling thread (embedding, tests, and the single-core baseline
  * in bench/server_ingest.bench.ts).
@@ -12,8 +13,8 @@ import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ColumnarSeries } from '../model/api.js';
-import { FrameDecoder, PayloadRefusedError, type DecodedBatch, type PayloadFormat, type RefusalReason, type SeriesDescriptor } from './frame_decoder.js';
+import type { SeriesTable } from '../model/api.js';
+import { FrameDecoder, PayloadRefusedError, type DecodedBatch, type PayloadFormat, type RefusalReason } from './frame_decoder.js';
 import type { DecodeReply, DecodeRequest, DecodeWorkerData } from './decode_protocol.js';
 import type { Seq } from './wire.js';
 
@@ -29,7 +30,12 @@ function tsxEsmApiUrl(): string {
 }
 
 export type DecodeOutcome =
-  | { kind: 'series'; seq: Seq | null; points: number; series: ColumnarSeries[] }
+  | {
+      kind: 'series'; seq: Seq | null; points: number;
+      /** The mirror of the decoding worker's series table; `seriesOf` numbers index it. */
+      table: SeriesTable;
+      seriesOf: Int32Array; timestamps: Float64Array; values: Float64Array;
+    }
   | { kind: 'custom'; seq: Seq | null; handler: string; items: unknown[] }
   | { kind: 'refused'; seq: Seq | null; error: string; reason: RefusalReason; index: number; field: string };
 
@@ -37,6 +43,8 @@ export interface DecodePoolOptions {
   threads: number;
   maxPointsPerBatch: number;
   customFrameNames: string[];
+  /** A fresh, empty table for each worker (and again for a worker's replacement). */
+  createSeriesTable: () => SeriesTable;
 }
 
 interface Pending {
@@ -47,13 +55,13 @@ interface Pending {
 interface WorkerSlot {
   worker: Worker;
   pending: Map<number, Pending>;
-  mirror: SeriesDescriptor[];
+  table: SeriesTable;
 }
 
 export class DecodePool {
   readonly #options: DecodePoolOptions;
   readonly #slots: WorkerSlot[] = [];
-  #inline: { decoder: FrameDecoder; mirror: SeriesDescriptor[] } | undefined;
+  #inline: { decoder: FrameDecoder; table: SeriesTable } | undefined;
   #nextId = 1;
   #roundRobin = 0;
   #closing = false;
@@ -73,7 +81,7 @@ export class DecodePool {
     if (this.#options.threads === 0) {
       this.#inline = {
         decoder: new FrameDecoder({ maxPointsPerBatch: this.#options.maxPointsPerBatch, customFrameNames: this.#options.customFrameNames }),
-        mirror: [],
+        table: this.#options.createSeriesTable(),
       };
       return;
     }
@@ -99,7 +107,7 @@ export class DecodePool {
           { eval: true, workerData },
         )
       : new Worker(filename, { workerData });
-    const slot: WorkerSlot = { worker, pending: new Map(), mirror: [] };
+    const slot: WorkerSlot = { worker, pending: new Map(), table: this.#options.createSeriesTable() };
     this.#slots[index] = slot;
     let ready: () => void = () => undefined;
     const readyPromise = new Promise<void>((resolve) => {
@@ -155,7 +163,7 @@ export class DecodePool {
     try {
       const out = inline.decoder.decode(bytes, format, requireSeq);
       if ('handler' in out) return { kind: 'custom', seq: out.seq, handler: out.handler, items: out.items };
-      return toSeries(out, inline.mirror);
+      return toOutcome(out, inline.table);
     } catch (err) {
       if (err instanceof PayloadRefusedError) {
         return { kind: 'refused', seq: err.seq, error: err.message, reason: err.reason, index: err.index, field: err.field };
@@ -173,7 +181,7 @@ export class DecodePool {
     } else if ('custom' in reply) {
       pending.resolve({ kind: 'custom', seq: reply.custom.seq, handler: reply.custom.handler, items: reply.custom.items });
     } else {
-      pending.resolve(toSeries(reply.batch, slot.mirror));
+      pending.resolve(toOutcome(reply.batch, slot.table));
     }
   }
 
@@ -184,25 +192,8 @@ export class DecodePool {
   }
 }
 
-function toSeries(batch: DecodedBatch, mirror: SeriesDescriptor[]): DecodeOutcome {
-  for (const d of batch.newSeries) mirror.push(d);
-  const runs = batch.runs;
-  const series: ColumnarSeries[] = new Array(runs.length / 3);
-  for (let r = 0, s = 0; r < runs.length; r += 3, s++) {
-    const d = mirror[runs[r]!];
-    if (d === undefined) throw new Error(`BUG: decode worker sent series index ${runs[r]} beyond its table of ${mirror.length}`);
-    const start = runs[r + 1]!;
-    const end = runs[r + 2]!;
-    // Row-form frames are mostly one point per series; a one-element array literal is far
-    // cheaper for V8 to allocate (and collect) than two typed-array views.
-    const single = end - start === 1;
-    series[s] = {
-      metricId: d.metricId,
-      metricType: d.metricType,
-      tags: d.tags,
-      timestamps: single ? [batch.timestamps[start]!] : batch.timestamps.subarray(start, end),
-      values: single ? [batch.values[start]!] : batch.values.subarray(start, end),
-    };
-  }
-  return { kind: 'series', seq: batch.seq, points: batch.points, series };
+/** Mirrors the batch's new series into the table (in reply order, as the worker numbered them). */
+function toOutcome(batch: DecodedBatch, table: SeriesTable): DecodeOutcome {
+  for (const d of batch.newSeries) table.add(d);
+  return { kind: 'series', seq: batch.seq, points: batch.points, table, seriesOf: batch.seriesOf, timestamps: batch.timestamps, values: batch.values };
 }

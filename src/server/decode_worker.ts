@@ -20,7 +20,7 @@ port.on('message', (req: DecodeRequest) => {
       reply = { id: req.id, ok: true, custom: out };
     } else {
       reply = { id: req.id, ok: true, batch: out };
-      transfer.push(out.runs.buffer as ArrayBuffer, out.timestamps.buffer as ArrayBuffer, out.values.buffer as ArrayBuffer);
+      transfer.push(out.seriesOf.buffer as ArrayBuffer, out.timestamps.buffer as ArrayBuffer, out.values.buffer as ArrayBuffer);
     }
   } catch (err) {
     if (err instanceof PayloadRefusedError) {

@@ -7,10 +7,14 @@
  * Output layout (all transferable, no per-point objects cross threads):
  *
  *   newSeries   descriptors first seen in this payload; they get the next indices of this
- *               decoder's series table (the main thread mirrors the table per worker)
- *   runs        Int32Array of triplets [seriesIndex, start, end) into the two columns
+ *               decoder's series table (the main thread mirrors the table per worker in a
+ *               SeriesTable, src/model/api.ts)
+ *   seriesOf    Int32Array: series index of each point
  *   timestamps  Float64Array epoch ms
  *   values      Float64Array
+ *
+ * Points stay in arrival order (the engine's heads keep the last arrival of a timestamp), so
+ * the three columns go to the engine as they are: no grouping by series, no copy.
  *
  * A series already in the table costs one string key and one Map lookup per point; its id,
  * type and tags are validated once, when it enters the table.
@@ -39,7 +43,7 @@ export interface DecodedBatch {
   seq: Seq | null;
   points: number;
   newSeries: SeriesDescriptor[];
-  runs: Int32Array;
+  seriesOf: Int32Array;
   timestamps: Float64Array;
   values: Float64Array;
 }
@@ -264,7 +268,7 @@ export class FrameDecoder {
     this.#byteTable.commit(scanned.seriesOf.length);
     this.#pendingKeys.length = 0;
     this.#fastPathFrames++;
-    return groupBySeries(scanned.seq, scanned.seriesOf, scanned.timestamps, scanned.values, added);
+    return { seq: scanned.seq, points: scanned.seriesOf.length, newSeries: added, seriesOf: scanned.seriesOf, timestamps: scanned.timestamps, values: scanned.values };
   }
 
   #checkCount(points: number): void {
@@ -357,7 +361,7 @@ export class FrameDecoder {
       this.#forgetFrom(firstNew);
       throw err;
     }
-    return groupBySeries(seq, seriesOf, ts, vs, added);
+    return { seq, points: n, newSeries: added, seriesOf, timestamps: ts, values: vs };
   }
 
   #decodeColumns(series: unknown, seq: Seq | null): DecodedBatch {
@@ -393,7 +397,7 @@ export class FrameDecoder {
         this.#checkCount(total);
         columns.push({ ts: tsCol, vs: vsCol, id });
       }
-      const runs = new Int32Array(columns.length * 3);
+      const seriesOf = new Int32Array(total);
       const ts = new Float64Array(total);
       const vs = new Float64Array(total);
       let at = 0;
@@ -403,11 +407,9 @@ export class FrameDecoder {
         copyTimes(col.ts, ts, at, c);
         copyValues(col.vs, vs, at, c);
         at += col.ts.length;
-        runs[c * 3] = col.id;
-        runs[c * 3 + 1] = start;
-        runs[c * 3 + 2] = at;
+        seriesOf.fill(col.id, start, at);
       }
-      return { seq, points: total, newSeries: added, runs, timestamps: ts, values: vs };
+      return { seq, points: total, newSeries: added, seriesOf, timestamps: ts, values: vs };
     } catch (err) {
       this.#forgetFrom(firstNew);
       throw err;
@@ -470,80 +472,4 @@ function copyValues(src: ArrayLike<unknown>, dst: Float64Array, at: number, inde
     }
     dst[at + j] = v;
   }
-}
-
-/**
- * Counting sort of the points by series index (stable, so each series keeps its arrival order
- * and a later duplicate timestamp still replaces an earlier one downstream).
- */
-function groupBySeries(seq: Seq | null, seriesOf: Int32Array, ts: Float64Array, vs: Float64Array, added: SeriesDescriptor[]): DecodedBatch {
-  const n = seriesOf.length;
-  // Compact the series indices seen in this batch to 0..k-1 so the count array is small; a
-  // stamped array indexed by series index does it without a Map lookup per point.
-  const stamp = nextStamp(seriesOf);
-  const order: number[] = [];
-  const slotOf = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const id = seriesOf[i]!;
-    let s: number;
-    if (slotStamp[id] === stamp) {
-      s = slotOfSeries[id]!;
-    } else {
-      s = order.length;
-      slotStamp[id] = stamp;
-      slotOfSeries[id] = s;
-      order.push(id);
-    }
-    slotOf[i] = s;
-  }
-  const k = order.length;
-  if (k === n) {
-    // Every point is its own series (the common row-form case): no reordering needed.
-    const runs = new Int32Array(n * 3);
-    for (let i = 0; i < n; i++) {
-      runs[i * 3] = seriesOf[i]!;
-      runs[i * 3 + 1] = i;
-      runs[i * 3 + 2] = i + 1;
-    }
-    return { seq, points: n, newSeries: added, runs, timestamps: ts, values: vs };
-  }
-  const starts = new Int32Array(k + 1);
-  for (let i = 0; i < n; i++) starts[slotOf[i]! + 1]!++;
-  for (let s = 0; s < k; s++) starts[s + 1]! += starts[s]!;
-  const runs = new Int32Array(k * 3);
-  for (let s = 0; s < k; s++) {
-    runs[s * 3] = order[s]!;
-    runs[s * 3 + 1] = starts[s]!;
-    runs[s * 3 + 2] = starts[s + 1]!;
-  }
-  const outTs = new Float64Array(n);
-  const outVs = new Float64Array(n);
-  const cursor = starts.slice(0, k);
-  for (let i = 0; i < n; i++) {
-    const at = cursor[slotOf[i]!]!++;
-    outTs[at] = ts[i]!;
-    outVs[at] = vs[i]!;
-  }
-  return { seq, points: n, newSeries: added, runs, timestamps: outTs, values: outVs };
-}
-
-/** Scratch for groupBySeries, per thread: slot of each series index, valid where stamped. */
-let slotStamp = new Int32Array(1024);
-let slotOfSeries = new Int32Array(1024);
-let stampCounter = 0;
-
-function nextStamp(seriesOf: Int32Array): number {
-  let max = 0;
-  for (let i = 0; i < seriesOf.length; i++) if (seriesOf[i]! > max) max = seriesOf[i]!;
-  if (max >= slotStamp.length) {
-    const size = Math.max(max + 1, slotStamp.length * 2);
-    slotStamp = new Int32Array(size);
-    slotOfSeries = new Int32Array(size);
-    stampCounter = 0;
-  }
-  if (++stampCounter === 0x7fffffff) {
-    slotStamp.fill(0);
-    stampCounter = 1;
-  }
-  return stampCounter;
 }

@@ -6,7 +6,8 @@
  * Threads: the main thread owns the sockets (uWS does its I/O in C++) and the engine's single
  * SQLite writer; decode workers (src/server/decode_worker.ts) do every per-point step. A
  * connection is pinned to one worker, so its frames decode in order against a warm series
- * table, and the main thread receives columns plus series descriptors it already holds.
+ * table, and the main thread receives columns of (series number, timestamp, value) that go to
+ * the engine's group commit as they are (decode_pool.ts).
  * Why not one uWS app per worker thread on a shared port: every ingest batch still has to
  * reach the one writer thread, so those apps would forward frames to the main thread anyway,
  * and every HTTP route would need proxying too; pinning decode work to workers gives the same
@@ -20,7 +21,7 @@
  * intended); bench/server_ingest.bench.ts prints both so the choice can be re-checked.
  *
  * Frame lifecycle: received → reply slot reserved (replies leave in arrival order) → decoded
- * in the worker → `collectSeries` (resolves after commit) → `{ack}`; any refusal → `{nack}`
+ * in the worker → the worker's SeriesTable `collect` (resolves after commit) → `{ack}`; any refusal → `{nack}`
  * and nothing stored. A connection holding more than `collector.max_unacked_bytes` in flight
  * gets no new frame started until earlier ones are acknowledged; frames keep queueing (copied)
  * up to the same bound again, then the connection is closed with 1008 and a reason, because
@@ -30,6 +31,7 @@ import type { HttpRequest as UwsRequest, HttpResponse as UwsResponse, TemplatedA
 import type { EmmsConfig } from '../config/config.js';
 import type { MetricsSystem } from '../model/api.js';
 import { MetricValidationError } from '../model/metric.js';
+import { CollectSeriesTable } from './collect_series_table.js';
 import { DecodePool, type DecodeOutcome } from './decode_pool.js';
 import { HttpError, type HttpMethod, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from './http_routes.js';
 import { loadNativeUws } from './native_uws.js';
@@ -145,6 +147,9 @@ export function createServer(options: ServerOptions): EmmsServer {
     threads: config.collector.decodeThreads,
     maxPointsPerBatch: config.collector.batchSize,
     customFrameNames: Object.keys(frameHandlers),
+    // The engine's resolved path when it has one: series validated and looked up once per
+    // worker table, then points go to the group commit as the worker's own columns.
+    createSeriesTable: engine.createSeriesTable !== undefined ? () => engine.createSeriesTable!() : () => new CollectSeriesTable(engine),
   });
   const limits: QueryLimits = { maxSeries: config.query.maxSeries, maxPoints: config.query.maxPoints };
   const bodyUnpackr = createWireUnpackr();
@@ -430,7 +435,7 @@ export function createServer(options: ServerOptions): EmmsServer {
         return;
       }
       if (outcome.kind === 'custom') throw new HttpError(400, `${outcome.handler} is only accepted on ${STREAM_PATH}`);
-      const { accepted } = await engine.collectSeries(outcome.series);
+      const { accepted } = await outcome.table.collect(outcome.seriesOf, outcome.timestamps, outcome.values);
       metrics.points.http += accepted;
       metrics.batches.http++;
       metrics.ingestToAck.observe((performance.now() - x.started) / 1000);
@@ -513,7 +518,7 @@ export function createServer(options: ServerOptions): EmmsServer {
       }
     }
     try {
-      const { accepted } = await engine.collectSeries(outcome.series);
+      const { accepted } = await outcome.table.collect(outcome.seriesOf, outcome.timestamps, outcome.values);
       metrics.points.ws += accepted;
       metrics.batches.ws++;
       return { reply: encodeAck(outcome.seq ?? 0, accepted), status: 200 };

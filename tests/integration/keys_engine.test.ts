@@ -179,3 +179,26 @@ describe('audit import into the real engine', () => {
     expect(err.join('')).toMatch(/--format="syslog" must be vault or cloudtrail/);
   });
 });
+
+describe('authentication failures per source address', () => {
+  it('writes security.auth.failures{source_ip} summing to the unauthorized_access events sent', async () => {
+    const keys = await KeyService.open(system, { policy: parseKeyPolicy({ operation_budgets: [] }) });
+    keys.registerKey({ key_id: 'hsm-signing', key_type: 'signing', algorithm: 'ECDSA-P256', owner: 'pki', backend: 'hsm' });
+    const t0 = Date.UTC(2026, 10, 26, 3, 0, 0);
+    // Two events at one millisecond from one address must both count (a second point at the
+    // same timestamp would otherwise replace the first).
+    await keys.ingestEvents([
+      { key_id: 'hsm-signing', event_type: 'unauthorized_access', source_ip: '203.0.113.9', timestamp: t0, count: 3 },
+      { key_id: 'hsm-signing', event_type: 'unauthorized_access', source_ip: '203.0.113.9', timestamp: t0, count: 4 },
+      { key_id: 'hsm-signing', event_type: 'unauthorized_access', source_ip: '203.0.113.9', timestamp: t0 + 60_000 },
+      { key_id: 'hsm-signing', event_type: 'unauthorized_access', source_ip: '2001:db8::7', timestamp: t0 + 1 },
+      { key_id: 'hsm-signing', event_type: 'unauthorized_access', timestamp: t0 + 2 },
+    ]);
+    const sums = await system.queryAggregated({
+      metricPattern: 'security.auth.failures', startTime: t0 - 1, endTime: t0 + 3_600_000, aggregation: 'sum', interval: '1h', groupBy: ['source_ip'],
+    });
+    const bySource = Object.fromEntries(sums.map((s) => [s.tags.source_ip, [...s.values]]));
+    expect(bySource).toEqual({ '203.0.113.9': [8], '2001:db8::7': [1] });
+    await keys.close();
+  });
+});

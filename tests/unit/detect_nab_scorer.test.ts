@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { loadNabCorpus, probationRows, scaledSigmoid, scoreNab, windowedGaussianScores } from '../../bench/nab_score.js';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asWrittenToCsv, loadNabCorpus, probationRows, scaledSigmoid, scoreNab, windowedGaussianScores } from '../../bench/nab_score.js';
 import { detectSeries } from '../../src/analytics/detect_series.js';
 
 const fixtureDir = fileURLToPath(new URL('../fixtures/nab', import.meta.url));
@@ -21,6 +24,8 @@ describe('NAB-style scorer (nab/sweeper.py semantics)', () => {
     expect(scaledSigmoid(0)).toBe(0);
     expect(scaledSigmoid(1)).toBeCloseTo(-0.98661, 5);
     expect(scaledSigmoid(3.5)).toBe(-1);
+    expect(scaledSigmoid(3)).toBe(-1); // sweeper.py: `>= 3.0`
+    expect(scaledSigmoid(2.999)).toBeCloseTo(2 / (1 + Math.exp(5 * 2.999)) - 1, 12);
   });
 
   it('probation is min(floor(0.15 n), 750)', () => {
@@ -67,6 +72,48 @@ describe('NAB-style scorer (nab/sweeper.py semantics)', () => {
     const [std] = scoreNab(files);
     expect(std!.threshold).toBe(0.9);
     expect(std!.raw).toBeCloseTo(1 - 0.11, 10);
+  });
+
+  it('scores are compared as NAB reads them from a results CSV: rounded to significant digits', () => {
+    // Python 2 pandas wrote NAB's result files with 12 significant digits: 1 − Q(z) for z ≳ 7 is 1.0.
+    const s = asWrittenToCsv([1 - 1e-13, 1 - 1e-11, 0.123456789123456, 0], 12);
+    expect(Array.from(s)).toEqual([1, 0.99999999999, 0.123456789123, 0]);
+    expect(Array.from(asWrittenToCsv([0.123456789123456], 8))).toEqual([0.12345679]);
+    // Rows that tie after rounding enter the sweep together: the false positive at 1 − 1e-13 can
+    // no longer be kept out while the true positive at exactly 1 is let in.
+    const fires = (a: number, b: number): Float64Array => {
+      const x = new Float64Array(100);
+      x[20] = a;
+      x[50] = b;
+      return x;
+    };
+    const windows: Array<[number, number]> = [[50, 59]];
+    const exact = scoreNab([{ name: 'a', scores: fires(1 - 1e-13, 1), windows }])[0]!;
+    expect(exact.fp).toBe(0);
+    const rounded = scoreNab([{ name: 'a', scores: asWrittenToCsv(fires(1 - 1e-13, 1), 12), windows }])[0]!;
+    expect(rounded.fp).toBe(1);
+    expect(rounded.raw).toBeCloseTo(1 - 0.11, 10);
+  });
+
+  it('a window ends at the first row of a repeated end timestamp (nab/sweeper.py timestamps.index)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emms-nab-'));
+    try {
+      mkdirSync(join(dir, 'labels'));
+      mkdirSync(join(dir, 'realTest'));
+      const rows = ['timestamp,value'];
+      const stamp = (m: number): string => `2014-01-01 00:${String(m).padStart(2, '0')}:00`;
+      for (let m = 0; m < 10; m++) rows.push(`${stamp(m)},${m}`);
+      rows.push(`${stamp(9)},99`, `${stamp(9)},98`); // rows 10 and 11 repeat the end timestamp
+      for (let m = 10; m < 20; m++) rows.push(`${stamp(m)},${m}`);
+      writeFileSync(join(dir, 'realTest', 'f.csv'), rows.join('\n'));
+      writeFileSync(join(dir, 'labels', 'combined_windows.json'),
+        JSON.stringify({ 'realTest/f.csv': [[`${stamp(5)}.000000`, `${stamp(9)}.000000`]] }));
+      const [file] = loadNabCorpus(dir);
+      expect(file!.windows).toEqual([[5, 9]]);
+      expect(file!.values).toHaveLength(22);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('on the NAB fixture files, emms auto beats the windowed-Gaussian baseline', () => {

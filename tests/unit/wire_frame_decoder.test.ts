@@ -26,12 +26,12 @@ function refusal(fn: () => unknown): PayloadRefusedError {
   throw new Error('expected a refusal');
 }
 
-/** Flattens a batch into (seriesIndex, ts, value) rows in run order, for checking. */
+/** Flattens a batch into (seriesIndex, ts, value) rows in arrival order, for checking. */
 function rows(b: DecodedBatch): Array<[number, number, number]> {
   const out: Array<[number, number, number]> = [];
-  for (let r = 0; r < b.runs.length; r += 3) {
-    for (let i = b.runs[r + 1]!; i < b.runs[r + 2]!; i++) out.push([b.runs[r]!, b.timestamps[i]!, b.values[i]!]);
-  }
+  expect(b.timestamps.length).toBe(b.seriesOf.length);
+  expect(b.values.length).toBe(b.seriesOf.length);
+  for (let i = 0; i < b.seriesOf.length; i++) out.push([b.seriesOf[i]!, b.timestamps[i]!, b.values[i]!]);
   return out;
 }
 
@@ -69,10 +69,13 @@ describe('FrameDecoder row form', () => {
       { metricId: 'cpu', metricType: 'gauge', tags: { host: 'b' } },
       { metricId: 'mem', metricType: 'counter', tags: {} },
     ]);
+    // Arrival order, not grouped: the engine keeps the last arrival of a timestamp per series.
     expect(rows(b)).toEqual([
-      [0, T0, 1], [0, T0 + 1000, 3], [0, T0 + 2000, 5],
+      [0, T0, 1],
       [1, T0, 2],
+      [0, T0 + 1000, 3],
       [2, T0 + 5, 4],
+      [0, T0 + 2000, 5],
     ]);
     const again = d.decode(pack({ seq: 2, metrics: [{ metric_id: 'cpu', value: 9, timestamp: T0, tags: { host: 'b' } }] }), 'msgpack', true) as DecodedBatch;
     expect(again.newSeries).toEqual([]);
@@ -149,7 +152,7 @@ describe('FrameDecoder row form', () => {
     expect(d.seriesCount).toBe(0);
     const b = d.decode(pack({ seq: 2, metrics: [{ metric_id: 'new2', value: 1 }] }), 'msgpack', true) as DecodedBatch;
     expect(b.newSeries.map((s) => s.metricId)).toEqual(['new2']);
-    expect(b.runs[0]).toBe(0);
+    expect(b.seriesOf[0]).toBe(0);
   });
 
   it('does not let a tag value forge another series key', () => {
@@ -180,7 +183,7 @@ describe('FrameDecoder columnar form', () => {
     };
     const b = decoder().decode(pack(frame), 'msgpack', true) as DecodedBatch;
     expect(b.points).toBe(5);
-    expect(Array.from(b.runs)).toEqual([0, 0, 3, 1, 3, 5]);
+    expect(Array.from(b.seriesOf)).toEqual([0, 0, 0, 1, 1]);
     expect(Array.from(b.timestamps)).toEqual([...ts, T0, T0 + 1]);
     expect(Object.is(b.values[1], -0)).toBe(true);
     expect(b.values[0]).toBe(0.1 + 0.2);
@@ -255,7 +258,7 @@ describe('row-form fast path', () => {
       const b = slow.decode(pack(frame), 'msgpack', true, 999) as DecodedBatch;
       expect(a.seq).toBe(frame.seq);
       expect(a.newSeries).toEqual(b.newSeries);
-      expect(Array.from(a.runs)).toEqual(Array.from(b.runs));
+      expect(Array.from(a.seriesOf)).toEqual(Array.from(b.seriesOf));
       expect(Array.from(a.timestamps)).toEqual(Array.from(b.timestamps));
       expect(a.values).toEqual(b.values);
     }
@@ -308,7 +311,7 @@ describe('row-form fast path series prediction', () => {
       const a = fast.decode(pack({ seq, metrics }), 'msgpack', true, 5) as DecodedBatch;
       const b = slow.decode(pack({ seq, metrics }), 'msgpack', true, 5) as DecodedBatch;
       expect(a.newSeries, `frame ${seq}`).toEqual(b.newSeries);
-      expect(Array.from(a.runs), `frame ${seq}`).toEqual(Array.from(b.runs));
+      expect(Array.from(a.seriesOf), `frame ${seq}`).toEqual(Array.from(b.seriesOf));
       expect(Array.from(a.values)).toEqual(Array.from(b.values));
     });
     expect(fast.fastPathFrames).toBe(frames.length);
@@ -321,6 +324,6 @@ describe('row-form fast path series prediction', () => {
     refusal(() => d.decode(pack({ seq: 2, metrics: [point('x', 'cpu', 1), point('y', 'cpu', 2), { metric_id: 'z', value: NaN }] }), 'msgpack', true));
     const next = d.decode(pack({ seq: 3, metrics: [point('q', 'cpu', 1), point('b', 'cpu', 2)] }), 'msgpack', true) as DecodedBatch;
     expect(next.newSeries.map((s) => s.tags.host)).toEqual(['q']);
-    expect(Array.from(next.runs)).toEqual([2, 0, 1, 1, 1, 2]);
+    expect(Array.from(next.seriesOf)).toEqual([2, 1]);
   });
 });
