@@ -6,7 +6,8 @@
  * `<db>.lock` holding the owner's pid. A lock left by a killed process (pid no longer alive) is
  * taken over. Read-only connections (query workers) take no lock.
  */
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const openInThisProcess = new Set<string>();
 
@@ -25,6 +26,8 @@ export function acquireWriterLock(dbPath: string): () => void {
   if (openInThisProcess.has(dbPath)) {
     throw new Error(`${dbPath} is already open for writing in this process; use one MetricsSystem per database file (getMetricsSystem shares one)`);
   }
+  // The lock is the first file written, so it creates the folder the database will live in.
+  mkdirSync(dirname(dbPath), { recursive: true });
   const lockPath = `${dbPath}.lock`;
   const pid = String(process.pid);
   try {

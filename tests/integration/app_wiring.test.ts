@@ -3,12 +3,12 @@
  * reachable through the one server process, key events ride the WebSocket stream, and /metrics
  * carries the alerting figures next to the server's own — still valid for promtool.
  */
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsClient } from '../../bench/load/ws_client.js';
-import { packr, startServer, tempDir, unpackr, type ServerProcess } from './server_harness.js';
+import { CLI_ENTRY, packr, startServer, tempDir, unpackr, type ServerProcess } from './server_harness.js';
 
 let server: ServerProcess;
 let data: { dir: string; remove: () => void };
@@ -96,5 +96,35 @@ describe('emms serve with every feature wired', () => {
     writeFileSync(file, text);
     // promtool exits non-zero on any exposition error; its stdout/stderr name the problem.
     execFileSync('sh', ['-c', `promtool check metrics < ${file}`], { stdio: 'pipe' });
+  });
+});
+
+describe('emms serve with no settings at all', () => {
+  it('creates ./data/metrics.db in the working directory, as `npm start` on a fresh clone does', async () => {
+    const cwd = tempDir('emms-fresh-');
+    try {
+      // tsx by absolute URL: a bare `--import tsx` resolves from the (empty) working directory.
+      const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI_ENTRY, 'serve', '--port', '0'], {
+        cwd: cwd.dir, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+      const base = await new Promise<string>((resolve, reject) => {
+        proc.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m !== null) resolve(m[1]!);
+        });
+        void exited.then((code) => reject(new Error(`exited ${String(code)} before listening: ${err}`)));
+      });
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(existsSync(join(cwd.dir, 'data', 'metrics.db'))).toBe(true);
+    } finally {
+      cwd.remove();
+    }
   });
 });

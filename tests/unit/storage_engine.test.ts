@@ -160,6 +160,15 @@ describe('restart persistence and compaction', () => {
     db.close();
   });
 
+  it('creates the folders of a database path that does not exist yet (the default data/metrics.db)', async () => {
+    const path = join(dir, 'not', 'yet', 'metrics.db');
+    const system = createMetricsSystem({ path, queryWorkers: 0 });
+    await system.start();
+    await system.collectMetric({ metricId: 'fresh.dir', value: 3, timestamp: T0 });
+    await system.stop();
+    expect(readdirSync(join(dir, 'not', 'yet'))).toEqual(['metrics.db']);
+  });
+
   it('keeps tenants apart in one file', async () => {
     const path = join(dir, 't.db');
     const a = createMetricsSystem({ path, tenant: 'alpha', queryWorkers: 0 });
