@@ -10,3 +10,4 @@ export {
 } from "./aggregate";
 export { percentilesByBucket, selectKthWithBudget } from "./percentile";
 export { accumulateChunk } from "./aggregate_chunk";
+export { accumulateChunkFused, fusedChunkFallbacks } from "./decode_aggregate";

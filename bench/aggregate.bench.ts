@@ -3,11 +3,14 @@
  * (src/core/aggregate_reference.ts), hourly buckets over 24 h chunks of 8,640 points (10 s).
  *
  *   (a) over decoded arrays:  BucketAccumulator.addPoints  vs  aggregateReference
- *   (b) from encoded chunks:  BucketAccumulator.addChunk (decode + aggregate in one WASM call)
+ *   (b) from encoded chunks:  BucketAccumulator.addChunk (decode + aggregate in one WASM call:
+ *                             the fused kernel assembly/decode_aggregate.ts where it applies)
+ *                             vs  the same with the generic kernel (decode into scratch, then walk it)
  *                             vs  WASM decodeChunk → JS arrays → addPoints
  *                             vs  TS reference decode → aggregateReference
  *
- * for avg (2-decimal random walk), p99 (same) and rate (counter with resets); every series of
+ * for avg and max (2-decimal random walk), p99 (same; the fused kernel hands percentiles to the
+ * generic one) and rate (counter with resets); every series of
  * the set is merged into one group, as `groupBy: []` does. Results are checked against the
  * reference before timing. `EMMS_BENCH_QUICK=1` (or `--quick`) runs 10 series for 100 ms per
  * task instead of 100 series for 1 s.
@@ -69,6 +72,15 @@ function wasmFromChunks(d: Dataset, aggregation: Aggregation): Float64Array {
   return acc.finish().values;
 }
 
+function wasmFromChunksGeneric(d: Dataset, aggregation: Aggregation): Float64Array {
+  BucketAccumulator.fusedChunkKernel = false;
+  try {
+    return wasmFromChunks(d, aggregation);
+  } finally {
+    BucketAccumulator.fusedChunkKernel = true;
+  }
+}
+
 function wasmDecodeThenPoints(d: Dataset, aggregation: Aggregation): Float64Array {
   const acc = new BucketAccumulator({ aggregation, intervalMs: INTERVAL_MS, ...rangeOf(d) });
   for (const chunk of d.chunks) {
@@ -101,6 +113,7 @@ const walk = dataset(walk2dpShape);
 const counter = dataset(counterShape);
 const cases: Array<{ aggregation: Aggregation; data: Dataset }> = [
   { aggregation: 'avg', data: walk },
+  { aggregation: 'max', data: walk },
   { aggregation: 'p99', data: walk },
   { aggregation: 'rate', data: counter },
 ];
@@ -113,6 +126,7 @@ for (const { aggregation, data } of cases) {
     ['(a) arrays   wasm addPoints', wasmFromArrays],
     ['(a) arrays   ts reference', referenceFromArrays],
     ['(b) chunks   wasm addChunk (decode+aggregate)', wasmFromChunks],
+    ['(b) chunks   wasm addChunk, generic kernel', wasmFromChunksGeneric],
     ['(b) chunks   wasm decode → addPoints', wasmDecodeThenPoints],
     ['(b) chunks   ts reference decode+aggregate', referenceFromChunks],
   ];

@@ -34,6 +34,11 @@ export interface AggregateExports extends ScratchExports {
     inPtr: number, inLen: number, mode: number,
     intervalMs: number, startMs: number, endMs: number, ioPtr: number,
   ): number;
+  /** accumulateChunk's fast path (assembly/decode_aggregate.ts); falls back to it by itself. */
+  accumulateChunkFused(
+    inPtr: number, inLen: number, mode: number,
+    intervalMs: number, startMs: number, endMs: number, ioPtr: number,
+  ): number;
   codecErrorSection(): number;
   codecErrorBit(): number;
   codecErrorLimitBits(): number;
@@ -250,13 +255,17 @@ function validateOptions(options: AggregateOptions): void {
   }
 }
 
-/** Grows `a` to `size`, copying its contents to `offset` and filling the rest with `fill`. */
-function regrow(a: Float64Array, size: number, offset: number, fill: number): Float64Array {
-  const grown = new Float64Array(size);
+/** Grows `a` into `grown` (same or larger size) at `offset`, filling the rest with `fill`. */
+function regrow(a: Float64Array, grown: Float64Array, offset: number, fill: number): Float64Array {
   if (fill !== 0) grown.fill(fill);
   grown.set(a, offset);
   return grown;
 }
+
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_I32 = new Int32Array(0);
+/** One record for addChunkSummary/mergePartial: used synchronously, so one per thread suffices. */
+const SCRATCH_RECORD = new Float64Array(REC_FIELDS);
 
 export class BucketAccumulator {
   /**
@@ -266,6 +275,13 @@ export class BucketAccumulator {
    */
   static percentileValuesPerCall = 4_194_304;
 
+  /**
+   * Whether addChunk takes the fused decode-and-aggregate fast path (assembly/decode_aggregate.ts),
+   * which falls back to the generic kernel for chunks and aggregations it does not handle. Tests
+   * switch it off to compare both paths on the same chunks.
+   */
+  static fusedChunkKernel = true;
+
   readonly aggregation: Aggregation;
   readonly intervalMs: number;
   readonly startMs: number;
@@ -274,24 +290,24 @@ export class BucketAccumulator {
 
   // Dense state window: index i is bucket #base + i. Empty until the first point.
   #base = 0;
-  #count: Float64Array = new Float64Array(0);
-  #x: Float64Array = new Float64Array(0);
-  #y: Float64Array = new Float64Array(0);
+  // Empty arrays are shared (EMPTY_*): a query makes one accumulator per series, and the
+  // allocations showed in profiles. Every growth replaces them, none is written in place.
+  #count: Float64Array = EMPTY_F64;
+  #x: Float64Array = EMPTY_F64;
+  #y: Float64Array = EMPTY_F64;
   readonly #xFill: number;
 
   // Percentiles: raw values in runs (see AggregatePartial).
-  #values: Float64Array = new Float64Array(0);
+  #values: Float64Array = EMPTY_F64;
   #nValues = 0;
-  #runBuckets: Float64Array = new Float64Array(0);
-  #runCounts: Int32Array = new Int32Array(0);
+  #runBuckets: Float64Array = EMPTY_F64;
+  #runCounts: Int32Array = EMPTY_I32;
   #nRuns = 0;
 
   // The series' previous point: rate predecessor and order check. Reset by beginSeries().
   #hasPrev = false;
   #prevTs = 0;
   #prevVal = 0;
-
-  readonly #scratchRecord = new Float64Array(REC_FIELDS);
 
   constructor(options: AggregateOptions) {
     validateOptions(options);
@@ -350,7 +366,8 @@ export class BucketAccumulator {
     try {
       const inPtr = inst.writeBytes(bytes);
       const ioPtr = this.#writeIo(inst);
-      const status = inst.exports.accumulateChunk(inPtr, bytes.length, this.#mode, this.intervalMs, this.startMs, this.endMs, ioPtr);
+      const kernel = BucketAccumulator.fusedChunkKernel ? inst.exports.accumulateChunkFused : inst.exports.accumulateChunk;
+      const status = kernel(inPtr, bytes.length, this.#mode, this.intervalMs, this.startMs, this.endMs, ioPtr);
       if (status < 0) {
         // Codec statuses are small (-1 … -7, codec_status.ts); the aggregation's start at -1001.
         if (status > E_AGG_UNSORTED) {
@@ -395,7 +412,7 @@ export class BucketAccumulator {
     }
     const bucket = Math.floor(s.minTs / this.intervalMs);
     this.#ensureWindow(bucket, bucket);
-    const r = this.#scratchRecord;
+    const r = SCRATCH_RECORD;
     r[REC_BUCKET] = bucket;
     r[REC_COUNT] = s.count;
     r[REC_SUM] = s.sum;
@@ -444,7 +461,7 @@ export class BucketAccumulator {
       for (let r = 0; r < p.runCounts.length; r++) this.#appendRun(p.runBuckets[r]!, p.runCounts[r]!);
       return;
     }
-    const r = this.#scratchRecord;
+    const r = SCRATCH_RECORD;
     let lo = -1;
     let hi = -1;
     for (let i = 0; i < p.count.length; i++) {
@@ -576,9 +593,11 @@ export class BucketAccumulator {
     // Extend on the side that grew: leftwards when an earlier bucket arrived, else rightwards.
     const newBase = size > 0 && lo < this.#base ? newHi - newSize + 1 : newLo;
     const offset = size > 0 ? this.#base - newBase : 0;
-    this.#count = regrow(this.#count, newSize, offset, 0);
-    this.#x = regrow(this.#x, newSize, offset, this.#xFill);
-    this.#y = regrow(this.#y, newSize, offset, 0);
+    // The three columns share one allocation.
+    const buffer = new ArrayBuffer(newSize * 24);
+    this.#count = regrow(this.#count, new Float64Array(buffer, 0, newSize), offset, 0);
+    this.#x = regrow(this.#x, new Float64Array(buffer, newSize * 8, newSize), offset, this.#xFill);
+    this.#y = regrow(this.#y, new Float64Array(buffer, newSize * 16, newSize), offset, 0);
     this.#base = newBase;
   }
 

@@ -24,6 +24,7 @@ import type { SeriesInfo } from '../storage/series_index.js';
 import { SQL } from '../storage/schema.js';
 import { ChunkReader, PREFETCH_SERIES, accumulateSeries, readSeriesPoints, type PointColumns } from './series_reader.js';
 import { selectSeries } from './selection.js';
+import { openReaderConnection } from './reader_connection.js';
 import { QueryLimitError } from './errors.js';
 import type Database from 'better-sqlite3';
 
@@ -83,6 +84,9 @@ function queryObject(query: unknown): Record<string, unknown> {
 export class QueryEngine {
   readonly #store: SqliteStore;
   readonly #reader: ChunkReader;
+  /** Inline aggregated reads: a memory-mapped read-only connection, opened on first use. */
+  #aggregationDb: Database.Database | undefined;
+  #aggregationReader: ChunkReader | undefined;
   readonly #newestChunk: Database.Statement;
   readonly #workers: number;
   readonly #workerMinPoints: number;
@@ -173,17 +177,23 @@ export class QueryEngine {
       const maxChunkId = this.#store.chunks.maxChunkId;
       const summaries = summaryUsable(aggregation);
       const order = groups.flatMap((g, gi) => g.series.map((s) => ({ s, gi })));
-      for (let k = 0; k < order.length; k += PREFETCH_SERIES) {
-        const slice = order.slice(k, k + PREFETCH_SERIES);
-        const prefetched = this.#reader.rowsForAggregationMany(slice.map((e) => e.s.id), startMs, endMs, maxChunkId, intervalMs, summaries);
-        for (const { s, gi } of slice) {
-          const acc = accumulators[gi]!;
-          acc.beginSeries();
-          pointsScanned += accumulateSeries(this.#reader, acc, {
-            seriesId: s.id, seriesName: describeSeries(s), head: this.#headOf(s.id), startMs, endMs, maxChunkId,
-          }, prefetched.get(s.id));
+      // The same reads as a query worker's (aggregate_task.ts): committed chunks up to
+      // maxChunkId, over a mapped connection, in one read transaction. Nothing else runs on this
+      // thread meanwhile, so the writer connection cannot commit in between.
+      const reader = this.#aggregationReaderOf();
+      reader.snapshot(() => {
+        for (let k = 0; k < order.length; k += PREFETCH_SERIES) {
+          const slice = order.slice(k, k + PREFETCH_SERIES);
+          const prefetched = reader.rowsForAggregationMany(slice.map((e) => e.s.id), startMs, endMs, maxChunkId, intervalMs, summaries);
+          for (const { s, gi } of slice) {
+            const acc = accumulators[gi]!;
+            acc.beginSeries();
+            pointsScanned += accumulateSeries(reader, acc, {
+              seriesId: s.id, seriesName: describeSeries(s), head: this.#headOf(s.id), startMs, endMs, maxChunkId,
+            }, prefetched.get(s.id));
+          }
         }
-      }
+      });
     }
     const out: SeriesResult[] = [];
     let total = 0;
@@ -196,6 +206,14 @@ export class QueryEngine {
       out.push({ metricId: g.metricId, metricType: g.metricType, tags: g.tags, timestamps, values });
     });
     return { series: out, stats: { series: out.length, pointsScanned, elapsedMs: performance.now() - started } };
+  }
+
+  #aggregationReaderOf(): ChunkReader {
+    if (this.#aggregationReader === undefined) {
+      this.#aggregationDb = openReaderConnection(this.#store.path);
+      this.#aggregationReader = new ChunkReader(this.#aggregationDb);
+    }
+    return this.#aggregationReader;
   }
 
   #earliestPoint(selected: readonly SeriesInfo[]): number {
@@ -371,6 +389,10 @@ export class QueryEngine {
     if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const pool = this.#pool;
     this.#pool = undefined;
+    const db = this.#aggregationDb;
+    this.#aggregationDb = undefined;
+    this.#aggregationReader = undefined;
+    db?.close();
     if (pool !== undefined) await pool.destroy();
   }
 }

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SeriesTable } from '../model/api.js';
 import { FrameDecoder, PayloadRefusedError, type DecodedBatch, type PayloadFormat, type RefusalReason } from './frame_decoder.js';
-import type { DecodeReply, DecodeRequest, DecodeWorkerData } from './decode_protocol.js';
+import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest } from './decode_protocol.js';
 import type { Seq } from './wire.js';
 
 const require = createRequire(import.meta.url);
@@ -146,22 +146,32 @@ export class DecodePool {
    * caller must not use it afterwards. Refusals resolve (kind `refused`); only a broken
    * worker rejects.
    */
-  decode(workerIndex: number, bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean): Promise<DecodeOutcome> {
-    if (this.#inline !== undefined) return Promise.resolve(this.#decodeInline(bytes, format, requireSeq));
+  decode(workerIndex: number, bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, stream = 0): Promise<DecodeOutcome> {
+    if (this.#inline !== undefined) return Promise.resolve(this.#decodeInline(bytes, format, requireSeq, stream));
     const slot = this.#slots[workerIndex % this.#slots.length];
     if (slot === undefined) return Promise.reject(new Error('decode pool is not started'));
     const id = this.#nextId++;
-    const req: DecodeRequest = { id, format, requireSeq, bytes };
+    const req: DecodeRequest = { id, format, requireSeq, stream, bytes };
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.worker.postMessage(req, [bytes.buffer as ArrayBuffer]);
     });
   }
 
-  #decodeInline(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean): DecodeOutcome {
+  /** The connection `stream` (decoded on `workerIndex`) closed. */
+  forgetStream(workerIndex: number, stream: number): void {
+    if (this.#inline !== undefined) {
+      this.#inline.decoder.forgetStream(stream);
+      return;
+    }
+    const slot = this.#slots[workerIndex % Math.max(1, this.#slots.length)];
+    slot?.worker.postMessage({ forget: stream } satisfies ForgetStreamRequest);
+  }
+
+  #decodeInline(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, stream: number): DecodeOutcome {
     const inline = this.#inline!;
     try {
-      const out = inline.decoder.decode(bytes, format, requireSeq);
+      const out = inline.decoder.decode(bytes, format, requireSeq, Date.now(), stream);
       if ('handler' in out) return { kind: 'custom', seq: out.seq, handler: out.handler, items: out.items };
       return toOutcome(out, inline.table);
     } catch (err) {

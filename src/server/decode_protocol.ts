@@ -15,7 +15,14 @@ export interface DecodeRequest {
   format: PayloadFormat;
   /** True for WebSocket frames, which must carry `seq`. */
   requireSeq: boolean;
+  /** The connection the frame came from (0: an HTTP body); see FrameDecoder#decode. */
+  stream: number;
   bytes: Uint8Array;
+}
+
+/** The connection `forget` closed: drop what the decoder keeps for it. No reply. */
+export interface ForgetStreamRequest {
+  forget: number;
 }
 
 export type DecodeReply =

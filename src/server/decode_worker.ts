@@ -5,17 +5,21 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FrameDecoder, PayloadRefusedError } from './frame_decoder.js';
-import type { DecodeReply, DecodeRequest, DecodeWorkerData } from './decode_protocol.js';
+import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest } from './decode_protocol.js';
 
 const data = workerData as DecodeWorkerData;
 const decoder = new FrameDecoder({ maxPointsPerBatch: data.maxPointsPerBatch, customFrameNames: data.customFrameNames });
 const port = parentPort!;
 
-port.on('message', (req: DecodeRequest) => {
+port.on('message', (req: DecodeRequest | ForgetStreamRequest) => {
+  if ('forget' in req) {
+    decoder.forgetStream(req.forget);
+    return;
+  }
   let reply: DecodeReply;
   const transfer: ArrayBuffer[] = [];
   try {
-    const out = decoder.decode(req.bytes, req.format, req.requireSeq);
+    const out = decoder.decode(req.bytes, req.format, req.requireSeq, Date.now(), req.stream);
     if ('handler' in out) {
       reply = { id: req.id, ok: true, custom: out };
     } else {

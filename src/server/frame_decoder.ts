@@ -16,8 +16,9 @@
  * Points stay in arrival order (the engine's heads keep the last arrival of a timestamp), so
  * the three columns go to the engine as they are: no grouping by series, no copy.
  *
- * A series already in the table costs one string key and one Map lookup per point; its id,
- * type and tags are validated once, when it enters the table.
+ * On the slow paths a series already in the table costs one string key and one Map lookup per
+ * point (the row fast path, row_frame_scanner.ts, not even that); its id, type and tags are
+ * validated once, when it enters the table.
  */
 import {
   MAX_TIMESTAMP_MS,
@@ -166,6 +167,21 @@ export class FrameDecoder {
     return this.#seriesCount;
   }
 
+  /** Forgets what the row fast path predicts for `stream` (its connection closed). */
+  forgetStream(stream: number): void {
+    this.#byteTable.forgetStream(stream);
+  }
+
+  /** Points the row fast path decoded as a repeat of the stream's previous frame. */
+  get wholePointHits(): number {
+    return this.#byteTable.wholePointHits;
+  }
+
+  /** Streams the row fast path holds a prediction for. */
+  get streamsPredicted(): number {
+    return this.#byteTable.streamsPredicted;
+  }
+
   /** Parses bytes into a plain value; refusals name what was wrong with the bytes. */
   parse(bytes: Uint8Array, format: PayloadFormat): unknown {
     if (format === 'json') {
@@ -190,12 +206,15 @@ export class FrameDecoder {
   }
 
   /**
-   * Decodes a stream frame or HTTP body. `requireSeq` is true for WebSocket frames.
+   * Decodes a stream frame or HTTP body. `requireSeq` is true for WebSocket frames; `stream`
+   * names the connection (frames of one connection usually repeat their series order, which
+   * the row fast path predicts; 0 for HTTP bodies).
    * Throws PayloadRefusedError (with the seq when it could be read).
    */
-  decode(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, nowMs = Date.now()): DecodedBatch | DecodedCustomFrame {
+  decode(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, nowMs = Date.now(), stream = 0): DecodedBatch | DecodedCustomFrame {
     this.#pendingKeys.length = 0;
     if (format === 'msgpack' && this.#rowFastPath) {
+      this.#byteTable.beginFrame(stream);
       const fast = this.#decodeRowsFast(bytes, nowMs, requireSeq);
       if (fast !== undefined) return fast;
     }
@@ -265,7 +284,7 @@ export class FrameDecoder {
       this.#forgetFrom(firstNew);
       return undefined;
     }
-    this.#byteTable.commit(scanned.seriesOf.length);
+    this.#byteTable.commit(scanned.seriesOf.length, bytes);
     this.#pendingKeys.length = 0;
     this.#fastPathFrames++;
     return { seq: scanned.seq, points: scanned.seriesOf.length, newSeries: added, seriesOf: scanned.seriesOf, timestamps: scanned.timestamps, values: scanned.values };

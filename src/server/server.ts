@@ -13,12 +13,14 @@
  * and every HTTP route would need proxying too; pinning decode work to workers gives the same
  * core usage with one routing table (profiled: socket work is ~5% of the main thread, the
  * engine's ingest most of the rest).
- * Measured trade-off (TSBS rows, 4 connections, 2 cores shared with other work at load ~5):
- * decoding on the main thread (collector.decode_threads=0) gave 0.56–0.85 M points/s against
- * 0.45–0.65 M with one decode worker, because the hand-off costs ~0.3 µs of CPU per point and
- * a busy machine has no idle core to absorb it; with a core to spare, the worker takes ~0.37
- * µs per point off the saturated main thread. The default keeps the worker (both cores, as
- * intended); bench/server_ingest.bench.ts prints both so the choice can be re-checked.
+ * Measured trade-off (bench/server_ingest.bench.ts, TSBS rows, 8 connections of 100 hosts
+ * each, 2 cores shared with the load generator and other work at load ~4): since the worker
+ * hands over columns of series numbers (no per-point object on the main thread) and predicts
+ * each connection's points from its previous frame, both modes cost about the same CPU per
+ * point (0.85–1.2 M points per server CPU-second with the worker, 0.9–1.0 M decoding on the
+ * main thread), and the worker lets the decode run on the second core: the main thread was
+ * ~25% idle and the worker ~35% idle at 1.2 M points/s. The default keeps the worker; the
+ * bench prints both so the choice can be re-checked.
  *
  * Frame lifecycle: received → reply slot reserved (replies leave in arrival order) → decoded
  * in the worker → the worker's SeriesTable `collect` (resolves after commit) → `{ack}`; any refusal → `{nack}`
@@ -88,6 +90,8 @@ interface QueuedFrame {
 interface StreamConnection {
   /** True while this connection waits in the once-per-turn reply flush. */
   flushQueued: boolean;
+  /** Names the connection to its decode worker (≥ 1; 0 is HTTP bodies). */
+  stream: number;
   worker: number;
   remoteAddress: string;
   open: boolean;
@@ -159,6 +163,7 @@ export function createServer(options: ServerOptions): EmmsServer {
   let shuttingDown = false;
   /** Frames and HTTP requests being worked on; close() waits for zero. */
   let activeWork = 0;
+  let nextStream = 1;
 
   // ---------------------------------------------------------------- routes
   const router = new Router<RouteDefinition>();
@@ -497,7 +502,7 @@ export function createServer(options: ServerOptions): EmmsServer {
   async function processFrame(c: StreamConnection, bytes: Uint8Array): Promise<{ reply: Uint8Array; status: number }> {
     let outcome: DecodeOutcome;
     try {
-      outcome = await pool.decode(c.worker, bytes, 'msgpack', true);
+      outcome = await pool.decode(c.worker, bytes, 'msgpack', true, c.stream);
     } catch (err) {
       metrics.countNack('decode');
       return { reply: encodeNack(null, (err as Error).message), status: 400 };
@@ -618,6 +623,7 @@ export function createServer(options: ServerOptions): EmmsServer {
       }
       const data: StreamConnection = {
         flushQueued: false,
+        stream: nextStream++,
         worker: pool.pickWorker(),
         remoteAddress,
         open: true,
@@ -643,6 +649,7 @@ export function createServer(options: ServerOptions): EmmsServer {
       // Frames not yet started are dropped unacknowledged: the client cannot hear their acks.
       c.waiting.length = 0;
       c.waitingBytes = 0;
+      pool.forgetStream(c.worker, c.stream);
       connections.delete(c);
       metrics.wsConnections = connections.size;
     },

@@ -41,6 +41,37 @@ export class SeriesHead {
     if (timestampMs < this.minTs) this.minTs = timestampMs;
   }
 
+  /**
+   * Appends points [from, to) of the columns: the columnar form's run of one series in a batch
+   * (100+ points) costs one bounds check and two memcpy instead of a call per point.
+   */
+  appendRun(timestamps: Float64Array, values: Float64Array, from: number, to: number): void {
+    const n = this.length;
+    const count = to - from;
+    const need = n + count;
+    if (need > this.timestamps.length) {
+      let capacity = Math.max(this.timestamps.length, 1);
+      // As append(): up to the cut, grow no further than the cut; past it, keep doubling.
+      while (capacity < need) capacity = capacity < this.cutAt ? Math.min(capacity * 2, this.cutAt) : capacity * 2;
+      this.#grow(capacity);
+    }
+    this.timestamps.set(timestamps.subarray(from, to), n);
+    this.values.set(values.subarray(from, to), n);
+    this.length = need;
+    let maxTs = this.maxTs;
+    let minTs = this.minTs;
+    let inOrder = this.inOrder;
+    for (let i = from; i < to; i++) {
+      const t = timestamps[i]!;
+      if (t > maxTs) maxTs = t;
+      else inOrder = false;
+      if (t < minTs) minTs = t;
+    }
+    this.maxTs = maxTs;
+    this.minTs = minTs;
+    this.inOrder = inOrder;
+  }
+
   #grow(capacity: number): void {
     const ts = new Float64Array(capacity);
     const vs = new Float64Array(capacity);
@@ -82,13 +113,40 @@ export class SeriesHead {
 /**
  * Stable sort of (timestamps, values) by time; of equal timestamps only the last one (the
  * newest write, given arrival order) is kept. Returns new arrays.
+ *
+ * A natural merge sort: heads and overlapping chunks are a few ascending runs interleaved
+ * (several clients, or a backfill next to live data), so the runs are found in one pass and
+ * merged pairwise, O(n log runs). Measured on 4 interleaved TSBS streams (bench/server_ingest,
+ * columnar form): the comparator-based `Uint32Array#sort` it replaces took 30% of the ingest
+ * thread. Merging takes the left run on ties, which keeps arrival order among equal times.
  */
 export function sortDedupLastWins(timestamps: Float64Array, values: Float64Array): { timestamps: Float64Array; values: Float64Array } {
   const n = timestamps.length;
-  const order = new Uint32Array(n);
+  let order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  // Index ties broken by position make the sort stable whatever the engine's algorithm.
-  order.sort((a, b) => (timestamps[a]! - timestamps[b]!) || (a - b));
+  let bounds: number[] = [0];
+  for (let i = 1; i < n; i++) if (timestamps[i]! < timestamps[i - 1]!) bounds.push(i);
+  bounds.push(n);
+  if (bounds.length > 2) {
+    let scratch = new Uint32Array(n);
+    while (bounds.length > 2) {
+      const next: number[] = [0];
+      let r = 0;
+      for (; r + 2 < bounds.length; r += 2) {
+        mergeRuns(timestamps, order, scratch, bounds[r]!, bounds[r + 1]!, bounds[r + 2]!);
+        next.push(bounds[r + 2]!);
+      }
+      if (r + 1 < bounds.length) {
+        // An odd run out: carried over as it is.
+        scratch.set(order.subarray(bounds[r]!, bounds[r + 1]!), bounds[r]!);
+        next.push(bounds[r + 1]!);
+      }
+      const swap = order;
+      order = scratch;
+      scratch = swap;
+      bounds = next;
+    }
+  }
   const ts = new Float64Array(n);
   const vs = new Float64Array(n);
   let m = 0;
@@ -104,4 +162,24 @@ export function sortDedupLastWins(timestamps: Float64Array, values: Float64Array
     }
   }
   return { timestamps: ts.slice(0, m), values: vs.slice(0, m) };
+}
+
+/** Merges order[lo, mid) and order[mid, hi), each sorted by time, into out[lo, hi); ties from the left. */
+function mergeRuns(timestamps: Float64Array, order: Uint32Array, out: Uint32Array, lo: number, mid: number, hi: number): void {
+  let a = lo;
+  let b = mid;
+  let o = lo;
+  while (a < mid && b < hi) {
+    const ia = order[a]!;
+    const ib = order[b]!;
+    if (timestamps[ib]! < timestamps[ia]!) {
+      out[o++] = ib;
+      b++;
+    } else {
+      out[o++] = ia;
+      a++;
+    }
+  }
+  while (a < mid) out[o++] = order[a++]!;
+  while (b < hi) out[o++] = order[b++]!;
 }

@@ -141,8 +141,10 @@ export const SQL = {
   insertWalRecord: `INSERT INTO ${TABLE.walRecords} (created_ms, points, data) VALUES (?, ?, ?)`,
   allWalRecords: `SELECT id, data, created_ms FROM ${TABLE.walRecords} ORDER BY id`,
   deleteAllWalRecords: `DELETE FROM ${TABLE.walRecords}`,
+  deleteWalRecordsUpTo: `DELETE FROM ${TABLE.walRecords} WHERE id <= ?`,
 
   upsertHeadMark: `INSERT OR REPLACE INTO ${TABLE.headMarks} (series_id, wal_id) VALUES (?, ?)`,
   allHeadMarks: `SELECT series_id, wal_id FROM ${TABLE.headMarks}`,
   deleteAllHeadMarks: `DELETE FROM ${TABLE.headMarks}`,
+  deleteHeadMarksUpTo: `DELETE FROM ${TABLE.headMarks} WHERE wal_id <= ?`,
 } as const;

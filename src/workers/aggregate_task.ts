@@ -8,7 +8,7 @@
  * crossing threads loses its class; the main thread rebuilds the CorruptChunkError.
  */
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../storage/database.js';
+import { openReaderConnection } from '../query/reader_connection.js';
 import { BucketAccumulator, summaryUsable } from '../core/aggregate.js';
 import { packPartials, packResults, packedTransferList, resultsTransferList, type PackedPartials, type PackedResults } from './partial_packing.js';
 import { CorruptChunkError, type ChunkRow } from '../storage/chunk_store.js';
@@ -49,7 +49,7 @@ const connections = new Map<string, { db: Database.Database; reader: ChunkReader
 function readerFor(path: string): ChunkReader {
   let c = connections.get(path);
   if (c === undefined) {
-    const db = openDatabase(path, { readonly: true });
+    const db = openReaderConnection(path);
     c = { db, reader: new ChunkReader(db) };
     connections.set(path, c);
   }

@@ -353,6 +353,30 @@ describe('defaults and health', () => {
   });
 });
 
+describe('inline aggregated reads on their own connection', () => {
+  it('see every acknowledged point, while ingest cuts heads and checkpoints between queries', async () => {
+    const path = join(dir, 'inline.db');
+    const sys = new SqliteMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 20, walCheckpointBytes: 4000 });
+    await sys.start();
+    const stored = new Map<string, number>();
+    try {
+      const q = { metricPattern: 'inl.*', aggregation: 'sum' as const, interval: '1h', startTime: T0, endTime: T0 + HOUR, groupBy: [] };
+      for (let round = 0; round < 6; round++) {
+        // New points and rewrites of stored ones: cut chunks, overlapping chunks and heads.
+        const points = Array.from({ length: 250 }, (_, i) => ({
+          metricId: `inl.m${i % 5}`, value: round * 1000 + i, timestamp: T0 + ((i * 13 + round * 37) % 900) * 1000,
+        }));
+        await sys.collectMetrics(points);
+        for (const p of points) stored.set(`${p.metricId}@${p.timestamp}`, p.value);
+        const [r] = await sys.queryAggregated(q);
+        expect(r!.values[0], `round ${round}`).toBe([...stored.values()].reduce((a, b) => a + b, 0));
+      }
+    } finally {
+      await sys.stop();
+    }
+  });
+});
+
 describe('snapshot isolation of worker queries', () => {
   it('a query fanned out to workers sees the data of its start, while ingest cuts heads and checkpoints underneath', async () => {
     const path = join(dir, 'snap.db');
