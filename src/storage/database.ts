@@ -46,7 +46,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database.
     }
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+    db.pragma(`wal_autocheckpoint = ${process.env.EMMS_NOAUTOCP ? 0 : WAL_AUTOCHECKPOINT_PAGES}`);
     db.pragma(`cache_size = -${CACHE_SIZE_KIB}`);
     db.pragma('temp_store = MEMORY');
     db.transaction(() => {

@@ -254,6 +254,7 @@ export class SqliteStore {
     let total = 0;
     for (const b of batches) total += b.length;
     if (total === 0) return;
+    const t0 = performance.now();
     const merged = batches.length === 1 ? batches[0]! : concatBatches(batches, total);
     const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total);
     const newSeries = this.index.takePending();
@@ -297,6 +298,7 @@ export class SqliteStore {
     this.#lastWalId = walId;
     this.#pointsIngested += total;
     this.#batchesIngested += batches.length;
+    { const dt = performance.now() - t0; if (process.env.EMMS_TRACE && dt > 8) process.stderr.write(`[commit] ${dt.toFixed(1)}ms pts=${total} cp=${this.#backgroundCheckpoint !== undefined}\n`); }
     if (this.#walBytes > this.#walCheckpointBytes && !this.#maintenanceScheduled) {
       // After the acknowledgement, not before: the batch that crossed the limit should not wait.
       this.#maintenanceScheduled = true;
@@ -367,6 +369,10 @@ export class SqliteStore {
     if (this.#closed) return;
     // Each slice makes progress (one head or series at least), then goes on until the deadline.
     const deadline = performance.now() + this.#maintenanceSliceMs;
+    const ts0 = performance.now();
+    try { this.#maintenanceSliceInner(deadline); } finally { const dt = performance.now() - ts0; if (process.env.EMMS_TRACE && dt > 8) process.stderr.write(`[slice] ${dt.toFixed(1)}ms cp=${this.#backgroundCheckpoint !== undefined}\n`); }
+  }
+  #maintenanceSliceInner(deadline: number): void {
     const cp = this.#backgroundCheckpoint;
     if (cp !== undefined) {
       try {
