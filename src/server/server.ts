@@ -115,6 +115,8 @@ const STREAM_ROUTE = `ws:${STREAM_PATH}`;
 /** Ack bytes a client may leave unread before its connection is dropped (about 50,000 acks). */
 const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
 const CLOSE_POLICY_VIOLATION = 1008;
+/** Bytes of a refused, too-large body still read (and discarded) so its sender sees the 413. */
+const OVERSIZE_DRAIN_BYTES = 64 * 1024 * 1024;
 const CLOSE_GOING_AWAY = 1001;
 const HTTP_METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -275,6 +277,22 @@ export function createServer(options: ServerOptions): EmmsServer {
   }
 
   /**
+   * Answers 413 for a body past the limit. A client still writing a body it cannot know is
+   * refused gets a broken pipe instead of the answer when the connection closes under it (Node's
+   * fetch then reports EPIPE, not the 413), so a body up to OVERSIZE_DRAIN_BYTES long is read to
+   * its end and discarded first; a longer one is cut off at once.
+   */
+  function refuseOversizedBody(x: Exchange, message: string, declaredLength: number): void {
+    if (declaredLength > OVERSIZE_DRAIN_BYTES) {
+      respondJson(x, 413, { error: message }, undefined, true);
+      return;
+    }
+    x.res.onData((_chunk, isLast) => {
+      if (isLast) respondJson(x, 413, { error: message });
+    });
+  }
+
+  /**
    * Reads the whole body, refusing past `limit` bytes. Resolves undefined when the client went
    * away or the limit was passed (the 413 is already sent).
    */
@@ -292,13 +310,21 @@ export function createServer(options: ServerOptions): EmmsServer {
           resolve(undefined);
         }
       };
+      let drained = -1;
       x.res.onData((chunk, isLast) => {
+        if (drained >= 0) {
+          drained += chunk.byteLength;
+          if (isLast || drained > OVERSIZE_DRAIN_BYTES) respondJson(x, 413, { error: `body passes collector.max_body_bytes=${limit}` }, undefined, !isLast);
+          return;
+        }
         if (finished) return;
         const bytes = new Uint8Array(chunk);
         if (length + bytes.byteLength > limit) {
           finished = true;
-          respondJson(x, 413, { error: `body passes collector.max_body_bytes=${limit}` }, undefined, true);
           resolve(undefined);
+          // Drained like refuseOversizedBody: the 413 goes out once the client stops writing.
+          drained = 0;
+          if (isLast) respondJson(x, 413, { error: `body passes collector.max_body_bytes=${limit}` });
           return;
         }
         if (length + bytes.byteLength > buf.byteLength) {
@@ -377,7 +403,7 @@ export function createServer(options: ServerOptions): EmmsServer {
     const contentType = mediaType(headers['content-type']);
     const limit = config.collector.maxBodyBytes;
     if (declaredLength !== undefined && declaredLength > limit) {
-      respondJson(x, 413, { error: `content-length ${declaredLength} passes collector.max_body_bytes=${limit}` }, undefined, true);
+      refuseOversizedBody(x, `content-length ${declaredLength} passes collector.max_body_bytes=${limit}`, declaredLength);
       return;
     }
     if (match.value === INGEST_ROUTE) {
