@@ -19,6 +19,7 @@
  * metric by metric), so for one seed they produce the same points whichever form is used.
  */
 import type { MetricDataPoint, Tags } from '../../src/model/metric.js';
+import { mulberry32 } from '../data_shapes.js';
 
 export const TSBS_CPU_METRICS: readonly string[] = [
   'cpu.usage_user', 'cpu.usage_system', 'cpu.usage_idle', 'cpu.usage_nice', 'cpu.usage_iowait',
@@ -57,17 +58,6 @@ const ARCHES = ['x64', 'x86'];
 const TEAMS = ['SF', 'NYC', 'LON', 'CHI'];
 const SERVICES = ['6', '7', '8', '9', '10', '11', '12', '13', '14', '15', '16', '17', '18', '19'];
 
-/** mulberry32: a tiny seeded PRNG (https://gist.github.com/tommyettinger/46a874533244883189143505d203312c). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class TsbsDevopsGenerator {
   readonly hosts: number;

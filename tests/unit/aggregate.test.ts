@@ -9,18 +9,9 @@ import {
 } from '../../src/core/aggregate.js';
 import { ChunkDecodeError, encodeChunk } from '../../src/core/codec.js';
 import { aggregateReference, type ReferenceSeries } from '../../src/core/aggregate_reference.js';
+import { mulberry32 } from '../../bench/data_shapes.js';
 
-/** mulberry32: small, seedable, good enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 7);
 

@@ -8,18 +8,9 @@ import { AGGREGATIONS, type Aggregation } from '../../src/model/api.js';
 import { AggregationInputError, BucketAccumulator, aggregateInstance, type AggregateOptions, type AggregateResult } from '../../src/core/aggregate.js';
 import { ChunkDecodeError, encodeChunk } from '../../src/core/codec.js';
 import { aggregateReference, type ReferenceSeries } from '../../src/core/aggregate_reference.js';
+import { mulberry32 } from '../../bench/data_shapes.js';
 
-/** mulberry32: small, seedable, good enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** Standard normal by Box-Muller. */
 function gaussian(random: () => number): number {
