@@ -5,7 +5,7 @@
  * (rows sharing a timestamp are kept), timestamp and value echoed as written.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCsvCommandArgs } from './csv_command_args.js';
 import { CsvInputError, readCsvText } from '../analytics/numeric_csv.js';
 import { parseSeriesCsv } from '../analytics/series_csv.js';
 import { detectSeries } from '../analytics/detect_series.js';
@@ -26,32 +26,9 @@ Options:
   -h, --help          this text`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { input?: string; output?: string; method?: string; sensitivity?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        input: { type: 'string' },
-        output: { type: 'string' },
-        method: { type: 'string' },
-        sensitivity: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`emms detect: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  if (values.input === undefined || values.output === undefined) {
-    process.stderr.write(`emms detect: --input and --output are required\n\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCsvCommandArgs('detect', USAGE, argv, { method: { type: 'string' }, sensitivity: { type: 'string' } });
+  if (typeof parsed === 'number') return parsed;
+  const { input, output, values } = parsed;
   const method = (values.method ?? 'auto') as DetectorMethod;
   if (!DETECTOR_METHODS.includes(method)) {
     process.stderr.write(`emms detect: --method=${JSON.stringify(values.method)} must be one of ${DETECTOR_METHODS.join(', ')}\n`);
@@ -64,21 +41,21 @@ export async function run(argv: string[]): Promise<number> {
   }
   let text: string;
   try {
-    text = readCsvText(values.input);
+    text = readCsvText(input);
   } catch (err) {
-    process.stderr.write(`emms detect: cannot read ${values.input}: ${(err as Error).message}\n`);
+    process.stderr.write(`emms detect: cannot read ${input}: ${(err as Error).message}\n`);
     return 1;
   }
   try {
-    const table = parseSeriesCsv(text, values.input);
+    const table = parseSeriesCsv(text, input);
     const { scores, isAnomaly } = detectSeries(table.timestamps, table.values, { method, sensitivity });
     const lines: string[] = ['timestamp,value,anomaly_score,is_anomaly'];
     for (let i = 0; i < scores.length; i++) {
       lines.push(`${table.timestampText[i]},${table.valueText[i]},${scores[i]!.toPrecision(8)},${isAnomaly[i]}`);
     }
     const out = lines.join('\n') + '\n';
-    if (values.output === '-') process.stdout.write(out);
-    else writeFileSync(values.output, out);
+    if (output === '-') process.stdout.write(out);
+    else writeFileSync(output, out);
     return 0;
   } catch (err) {
     if (err instanceof CsvInputError) {

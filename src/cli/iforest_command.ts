@@ -5,7 +5,7 @@
  * scored across the worker pool.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCsvCommandArgs } from './csv_command_args.js';
 import { CsvInputError, parseNumericCsv, readCsvText } from '../analytics/numeric_csv.js';
 import { fitIsolationForest } from '../analytics/iforest_wasm.js';
 import { closeIforestPool, scoreIsolationForestParallel } from '../analytics/iforest_parallel.js';
@@ -35,34 +35,11 @@ function integerOption(name: string, text: string | undefined, fallback: number,
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { input?: string; output?: string; trees?: string; 'sample-size'?: string; seed?: string; exclude?: string[]; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        input: { type: 'string' },
-        output: { type: 'string' },
-        trees: { type: 'string' },
-        'sample-size': { type: 'string' },
-        seed: { type: 'string' },
-        exclude: { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    process.stderr.write(`emms iforest: ${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  if (values.input === undefined || values.output === undefined) {
-    process.stderr.write(`emms iforest: --input and --output are required\n\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCsvCommandArgs('iforest', USAGE, argv, {
+    trees: { type: 'string' }, 'sample-size': { type: 'string' }, seed: { type: 'string' }, exclude: { type: 'string', multiple: true },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { input, output, values } = parsed;
   let trees: number;
   let sampleSize: number;
   let seed: number;
@@ -77,13 +54,13 @@ export async function run(argv: string[]): Promise<number> {
   const exclude = (values.exclude ?? []).flatMap((e) => e.split(',')).map((e) => e.trim()).filter((e) => e !== '');
   let text: string;
   try {
-    text = readCsvText(values.input);
+    text = readCsvText(input);
   } catch (err) {
-    process.stderr.write(`emms iforest: cannot read ${values.input}: ${(err as Error).message}\n`);
+    process.stderr.write(`emms iforest: cannot read ${input}: ${(err as Error).message}\n`);
     return 1;
   }
   try {
-    const table = parseNumericCsv(text, values.input, exclude);
+    const table = parseNumericCsv(text, input, exclude);
     const nFeatures = table.columns.length;
     const model = fitIsolationForest(table.rows, nFeatures, { trees, sampleSize, seed });
     const scores = await scoreIsolationForestParallel(model, table.rows);
@@ -91,8 +68,8 @@ export async function run(argv: string[]): Promise<number> {
     parts[0] = 'score';
     for (let i = 0; i < scores.length; i++) parts[i + 1] = scores[i]!.toPrecision(8);
     const out = parts.join('\n') + '\n';
-    if (values.output === '-') process.stdout.write(out);
-    else writeFileSync(values.output, out);
+    if (output === '-') process.stdout.write(out);
+    else writeFileSync(output, out);
     return 0;
   } catch (err) {
     if (err instanceof CsvInputError) {
