@@ -10,6 +10,7 @@ import type {
 } from './model/api.js';
 import { describeValue, type MetricDataPoint, type MetricType, type Tags } from './model/metric.js';
 import { SqliteStore, type IngestBatch } from './storage/sqlite_store.js';
+import type { ChunkEncoding } from './storage/chunk_encoder.js';
 import { SeriesResolver } from './ingest/series_resolver.js';
 import { buildColumnarBatch, buildRowBatch } from './ingest/batch_builder.js';
 import { GroupCommitter } from './ingest/group_commit.js';
@@ -64,6 +65,8 @@ export interface EngineTuning {
   workerMinPoints?: number;
   /** PAGE_SIZE_BYTES in src/storage/schema.ts (new files only; bench/storage_size.bench.ts compares). */
   pageSizeBytes?: number;
+  /** Where chunks are encoded and merged (src/storage/chunk_encoder.ts): 'worker' (default) or 'inline'. */
+  chunkEncoding?: ChunkEncoding;
 }
 
 export class SqliteMetricsSystem implements MetricsSystem {
@@ -101,6 +104,7 @@ export class SqliteMetricsSystem implements MetricsSystem {
       const store = SqliteStore.open({
         path: this.#options.path, tenant: this.#options.tenant, durability: this.#options.durability, retentionDays: this.#options.retentionDays,
         headCutPoints: this.#tuning.headCutPoints, walCheckpointBytes: this.#tuning.walCheckpointBytes, pageSizeBytes: this.#tuning.pageSizeBytes,
+        chunkEncoding: this.#tuning.chunkEncoding,
       });
       this.#resolver = new SeriesResolver(store.index);
       this.#committer = new GroupCommitter((batches: IngestBatch[]) => store.commit(batches));
@@ -110,6 +114,14 @@ export class SqliteMetricsSystem implements MetricsSystem {
       this.#starting = undefined;
     });
     return this.#starting;
+  }
+
+  /**
+   * Resolves once background storage work (chunk encoding, checkpoint, compaction) is done.
+   * Never needed for correctness: queries see pending points. For tests and benchmarks.
+   */
+  async settle(): Promise<void> {
+    await this.#store?.settle();
   }
 
   async stop(): Promise<void> {

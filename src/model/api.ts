@@ -133,6 +133,21 @@ export interface StorageStats {
   batchesIngested: number;
   /** Size of every file of the database (main, -wal, -shm) in bytes. */
   diskBytes: number;
+  /** Background work of the storage engine (absent for engines without any). */
+  maintenance?: StorageMaintenance;
+}
+
+export interface StorageMaintenance {
+  /** Cut heads whose chunks are being encoded or wait to be committed. */
+  pendingCuts: number;
+  checkpointRunning: boolean;
+  compactionRunning: boolean;
+  /** Tasks the chunk encoder thread failed (their work was redone on the writer thread or skipped). */
+  encoderFailures: number;
+  /** Background steps SQLite refused; the engine rebuilt its state from the file each time. */
+  failures: number;
+  /** The latest such error, or the SQLite WAL checkpointer's latest error. */
+  lastError?: string | undefined;
 }
 
 export interface MetricsSystem {

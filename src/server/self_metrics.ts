@@ -87,6 +87,16 @@ export class SelfMetrics {
       out += familyHeader('emms_head_points', 'gauge', 'Points held in open heads, not yet cut into chunks.') + sampleLine('emms_head_points', {}, storage.headPoints);
       out += familyHeader('emms_wal_bytes', 'gauge', 'Bytes of write-ahead records not yet checkpointed into chunks.') + sampleLine('emms_wal_bytes', {}, storage.walBytes);
       out += familyHeader('emms_disk_bytes', 'gauge', 'Bytes of every database file.') + sampleLine('emms_disk_bytes', {}, storage.diskBytes);
+      const m = storage.maintenance;
+      if (m !== undefined) {
+        out += familyHeader('emms_pending_cuts', 'gauge', 'Cut heads whose chunks are being encoded or wait to be committed.') + sampleLine('emms_pending_cuts', {}, m.pendingCuts);
+        out += familyHeader('emms_storage_maintenance_running', 'gauge', 'Background storage work running, by kind (1 = running).');
+        out += sampleLine('emms_storage_maintenance_running', { kind: 'checkpoint' }, m.checkpointRunning ? 1 : 0);
+        out += sampleLine('emms_storage_maintenance_running', { kind: 'compaction' }, m.compactionRunning ? 1 : 0);
+        out += familyHeader('emms_storage_maintenance_failures_total', 'counter', 'Background storage steps that failed, by part (chunk encoder thread, SQLite).');
+        out += sampleLine('emms_storage_maintenance_failures_total', { part: 'encoder' }, m.encoderFailures);
+        out += sampleLine('emms_storage_maintenance_failures_total', { part: 'sqlite' }, m.failures);
+      }
     }
     out += this.ingestToAck.render('emms_ingest_ack_seconds', 'Time from receiving a frame or request to acknowledging it.');
     out += this.queryLatency.render('emms_query_seconds', 'Time to answer a query request.');

@@ -82,6 +82,11 @@ interface ReplySlot {
 }
 
 interface QueuedFrame {
+  /**
+   * The frame: uWS's own memory while the message callback runs (a frame started at once is
+   * copied out by the decode pool before the callback returns), or a copy of it for a frame
+   * held back by backpressure.
+   */
   bytes: Uint8Array;
   slot: ReplySlot;
   receivedAt: number;
@@ -223,7 +228,16 @@ export function createServer(options: ServerOptions): EmmsServer {
       if (!engine.running) throw new Error('engine is not running');
       engine.checkWritable();
       const s = engine.stats();
-      components.storage = { status: 'ok', series: s.series, chunks: s.chunks, wal_bytes: s.walBytes, disk_bytes: s.diskBytes };
+      const m = s.maintenance;
+      components.storage = {
+        status: 'ok', series: s.series, chunks: s.chunks, head_points: s.headPoints, wal_bytes: s.walBytes, disk_bytes: s.diskBytes,
+        ...(m === undefined ? {} : {
+          pending_cuts: m.pendingCuts, checkpoint_running: m.checkpointRunning, compaction_running: m.compactionRunning,
+          maintenance_failures: m.failures + m.encoderFailures,
+          // Writes still succeed (status ok), but an operator should see why maintenance is stuck.
+          ...(m.lastError === undefined ? {} : { last_maintenance_error: m.lastError }),
+        }),
+      };
     } catch (err) {
       components.storage = { status: 'error', error: (err as Error).message };
       return { status: 503, body: { status: 'error', failing: 'storage', components } };
@@ -528,7 +542,8 @@ export function createServer(options: ServerOptions): EmmsServer {
   async function processFrame(c: StreamConnection, bytes: Uint8Array): Promise<{ reply: Uint8Array; status: number }> {
     let outcome: DecodeOutcome;
     try {
-      outcome = await pool.decode(c.worker, bytes, 'msgpack', true, c.stream);
+      // Copies `bytes` before the first await: they may be uWS memory (see QueuedFrame).
+      outcome = await pool.decodeCopy(c.worker, bytes, 'msgpack', true, c.stream);
     } catch (err) {
       metrics.countNack('decode');
       return { reply: encodeNack(null, (err as Error).message), status: 400 };
@@ -608,18 +623,16 @@ export function createServer(options: ServerOptions): EmmsServer {
       replyNow(c, encodeNack(null, 'server is shutting down; nothing of this frame was stored'));
       return;
     }
-    // uWS neuters `message` when this callback returns, so the frame is copied once here and
-    // that copy is what moves (transferred, not cloned) to the decode worker.
-    const bytes = new Uint8Array(size);
-    bytes.set(new Uint8Array(message));
+    // uWS neuters `message` when this callback returns: a frame started now is copied into
+    // the decode worker's frame ring inside startFrame; one held back is copied here.
     const slot: ReplySlot = { bytes: undefined };
-    const frame: QueuedFrame = { bytes, slot, receivedAt };
     const bound = config.collector.maxUnackedBytes;
     if (c.waiting.length === 0 && (c.inflightBytes === 0 || c.inflightBytes + size <= bound)) {
       c.replies.push(slot);
-      startFrame(c, frame);
+      startFrame(c, { bytes: new Uint8Array(message), slot, receivedAt });
       return;
     }
+    const frame: QueuedFrame = { bytes: new Uint8Array(message).slice(), slot, receivedAt };
     if (c.waitingBytes + size > bound) {
       metrics.wsConnectionsCutOff++;
       log('warn', `closing stream from ${c.remoteAddress}: more than ${bound} bytes sent ahead of acknowledgements`);

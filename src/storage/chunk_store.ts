@@ -9,23 +9,13 @@
  * head (not yet cut) is newer than every chunk of its series.
  */
 import type Database from 'better-sqlite3';
-import { decodeChunk, encodeChunk, CHUNK_FORMAT_VERSION, CHUNK_MAX_POINTS } from '../core/codec.js';
-import { summarizeChunk } from '../core/aggregate.js';
+import { decodeChunk, CHUNK_FORMAT_VERSION } from '../core/codec.js';
 import { SQL } from './schema.js';
+import { CODEC_EMMS_CHUNK, MAX_CHUNK_POINTS, encodeChunks, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { canonicalTags } from '../model/metric.js';
 import type { SeriesInfo } from './series_index.js';
 
-/**
- * Most points per chunk this store writes. Big chunks are what makes ≤ 1.2 bytes/point
- * possible: each chunk costs a row (~100 bytes of stats and keys), an index entry and on
- * average part of a page; at 8,640 points per chunk (a day of 10 s data) that is ~0.03 B/pt,
- * at 360 points it would be ~0.5 B/pt. Decoding a 16k-point chunk for a one-hour read costs
- * ~0.3 ms, which is the price paid for it.
- */
-export const MAX_CHUNK_POINTS = Math.min(16_384, CHUNK_MAX_POINTS);
-
-/** Codec family stored in `chunks.codec`: the WASM chunk codec of src/core/codec.ts. */
-export const CODEC_EMMS_CHUNK = 1;
+export { CODEC_EMMS_CHUNK, MAX_CHUNK_POINTS };
 
 export interface ChunkMeta {
   readonly id: number;
@@ -141,29 +131,33 @@ export class ChunkStore {
    * MAX_CHUNK_POINTS and inserts them. Call inside the caller's transaction.
    */
   write(seriesId: number, timestamps: Float64Array, values: Float64Array): void {
-    const n = timestamps.length;
-    if (n === 0) return;
-    // Split evenly rather than leaving a small remainder chunk.
-    const pieces = Math.ceil(n / MAX_CHUNK_POINTS);
-    const per = Math.ceil(n / pieces);
-    for (let start = 0; start < n; start += per) {
-      const end = Math.min(n, start + per);
-      this.#writeOne(seriesId, timestamps.subarray(start, end), values.subarray(start, end));
-    }
+    for (const chunk of encodeChunks(timestamps, values)) this.insert(seriesId, chunk);
   }
 
-  #writeOne(seriesId: number, timestamps: Float64Array, values: Float64Array): void {
-    const bytes = encodeChunk(timestamps, values);
-    const s = summarizeChunk(timestamps, values);
+  /** Inserts a chunk encoded elsewhere (the chunk encoder thread). Call inside the caller's transaction. */
+  insert(seriesId: number, c: EncodedChunk): void {
     const info = this.#insert.run(
-      seriesId, s.minTs, s.maxTs, s.count, CODEC_EMMS_CHUNK, CHUNK_FORMAT_VERSION,
-      s.sum, s.min, s.max, s.firstValue, s.lastValue, s.mean, s.m2, bytes,
+      seriesId, c.minTs, c.maxTs, c.count, CODEC_EMMS_CHUNK, CHUNK_FORMAT_VERSION,
+      c.sum, c.min, c.max, c.first, c.last, c.mean, c.m2, c.bytes,
     );
     const id = Number(info.lastInsertRowid);
     if (id > this.#maxId) this.#maxId = id;
-    const list = this.#addToCatalog(seriesId, { id, minTs: s.minTs, maxTs: s.maxTs, count: s.count });
+    const list = this.#addToCatalog(seriesId, { id, minTs: c.minTs, maxTs: c.maxTs, count: c.count });
     // Keep (minTs, id) order: usually the new chunk is the newest in time and this is a no-op.
     if (list.length > 1 && byMinTsThenId(list[list.length - 2]!, list[list.length - 1]!) > 0) list.sort(byMinTsThenId);
+  }
+
+  /** Whether the series still has a chunk with this id. */
+  has(seriesId: number, chunkId: number): boolean {
+    const list = this.#catalog.get(seriesId);
+    return list !== undefined && list.some((c) => c.id === chunkId);
+  }
+
+  /** A chunk's stored bytes, undecoded (compaction in the encoder thread decodes them). */
+  readStored(seriesId: number, meta: ChunkMeta): StoredChunk {
+    const row = this.#data.get(meta.id) as { codec: number; data: Uint8Array } | undefined;
+    if (row === undefined) throw new Error(`BUG: chunk ${meta.id} of series ${seriesId} is in the catalogue but not in the database`);
+    return { id: meta.id, codec: row.codec, count: meta.count, data: row.data };
   }
 
   /** Deletes chunks of one series (by id). Call inside the caller's transaction. */

@@ -15,6 +15,12 @@ export interface PoolOptions {
   minThreads?: number;
   /** ms a worker stays alive with no work. */
   idleTimeout?: number;
+  /**
+   * Run tasks strictly in submission order. Piscina's default re-queues a task it could not
+   * hand to a busy worker at the tail, so with one thread an early task can wait behind many
+   * later ones (seen: seconds, for the chunk encoder).
+   */
+  strictOrder?: boolean;
 }
 
 /**
@@ -35,5 +41,6 @@ export function createWorkerPool(callerUrl: string, workerStem: string, options:
     minThreads: Math.min(options.minThreads ?? 0, maxThreads),
     idleTimeout: options.idleTimeout ?? 30_000,
     execArgv: fromSource ? ['--import', 'tsx'] : [],
+    stricterFIFO: options.strictOrder ?? false,
   });
 }

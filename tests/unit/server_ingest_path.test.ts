@@ -341,7 +341,11 @@ describe('background checkpoint', () => {
     for (let trial = 0; trial < 12; trial++) {
       const path = join(dir, `bg${trial}.db`);
       // One head per slice, tiny limits: checkpoints span many slices with commits between them.
-      const options = { path, tenant: 'default', headCutPoints: 3 + Math.floor(rnd() * 20), walCheckpointBytes: 300, maintenanceSliceMs: 0 };
+      // Odd trials encode chunks in the encoder thread, whose results arrive at any time.
+      const options = {
+        path, tenant: 'default', headCutPoints: 3 + Math.floor(rnd() * 20), walCheckpointBytes: 300, maintenanceSliceMs: 0,
+        chunkEncoding: trial % 2 === 0 ? 'inline' as const : 'worker' as const,
+      };
       const SERIES = 12;
       const model = Array.from({ length: SERIES }, () => new Map<number, number>());
       let store = SqliteStore.open(options);
@@ -366,7 +370,7 @@ describe('background checkpoint', () => {
         // A commit checks the record size (a reopened store has not yet), then the slices run.
         store.commit([buildRowBatch([{ metricId: 'bg.s0', timestamp: T0 + 500_000, value: 1 }], resolver, T0)]);
         model[0]!.set(T0 + 500_000, 1);
-        for (let k = 0; k < 60; k++) await new Promise((resolve) => setImmediate(resolve));
+        await store.settle(5000);
         const check = (s: SqliteStore): void => {
           const reader = new ChunkReader(s.db);
           for (let m = 0; m < SERIES; m++) {

@@ -102,6 +102,8 @@ describe('crash recovery (closed without checkpoint)', () => {
       ingest(store, resolver, pts);
       for (const p of pts) expected.set(p.t, p.v);
     }
+    // Cuts land asynchronously (the chunk encoder thread): wait for them before looking.
+    await store.settle();
     expect(store.stats().chunks).toBeGreaterThan(0);
     expect(store.stats().headPoints).toBeGreaterThan(0);
     const headPointsBefore = store.stats().headPoints;
@@ -140,6 +142,7 @@ describe('restart persistence and compaction', () => {
     for (let i = 0; i < odd.length; i += 50) await ms.collectMetrics(odd.slice(i, i + 50));
     for (let i = 0; i < even.length; i += 50) await ms.collectMetrics(even.slice(i, i + 50));
     await ms.collectMetrics([{ metricId: 'p.m', timestamp: T0 + 1000, value: -1 }]);
+    await ms.settle();
     expect(ms.stats().chunks).toBeGreaterThan(10);
     await ms.stop();
     expect(readdirSync(dir).sort()).toEqual(['p.db']);
@@ -294,6 +297,7 @@ describe('checkpoint by write-ahead size', () => {
       await ms.collectMetrics(Array.from({ length: 50 }, (_, i) => ({ metricId: `w.m${i % 5}`, value: b * 50 + i, timestamp: T0 + (b * 50 + i) * 1000 })));
       await new Promise((resolve) => setImmediate(resolve));
     }
+    await ms.settle();
     const stats = ms.stats();
     expect(stats.walBytes).toBeLessThan(2000 + 1500);
     // Compaction after each checkpoint packs runs of 4 small chunks: a few chunks per series at most.

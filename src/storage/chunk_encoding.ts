@@ -1,0 +1,123 @@
+/**
+ * The CPU side of writing chunks, kept free of SQLite so that it runs in the chunk encoder
+ * thread (src/workers/chunk_encode_task.ts) as well as on the writer thread: turning a cut
+ * head into encoded chunks with their stats, and merging a cluster of stored chunks during
+ * compaction. The writer thread only inserts and deletes the rows (src/storage/sqlite_store.ts).
+ */
+import { encodeChunk, decodeChunk, CHUNK_MAX_POINTS } from '../core/codec.js';
+import { summarizeChunk } from '../core/aggregate.js';
+import { sortDedupLastWins } from './head.js';
+
+/**
+ * Most points per chunk this store writes. Big chunks are what makes ≤ 1.2 bytes/point
+ * possible: each chunk costs a row (~100 bytes of stats and keys), an index entry and on
+ * average part of a page; at 8,640 points per chunk (a day of 10 s data) that is ~0.03 B/pt,
+ * at 360 points it would be ~0.5 B/pt. Decoding a 16k-point chunk for a one-hour read costs
+ * ~0.3 ms, which is the price paid for it.
+ */
+export const MAX_CHUNK_POINTS = Math.min(16_384, CHUNK_MAX_POINTS);
+
+/** Codec family stored in `chunks.codec`: the WASM chunk codec of src/core/codec.ts. */
+export const CODEC_EMMS_CHUNK = 1;
+
+/** One chunk ready to insert: its bytes and the stats its row carries. */
+export interface EncodedChunk {
+  bytes: Uint8Array;
+  minTs: number;
+  maxTs: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  first: number;
+  last: number;
+  mean: number;
+  m2: number;
+}
+
+/**
+ * Encodes sorted, duplicate-free points of one series into chunks of at most
+ * MAX_CHUNK_POINTS, split evenly rather than leaving a small remainder chunk.
+ */
+export function encodeChunks(timestamps: Float64Array, values: Float64Array): EncodedChunk[] {
+  const n = timestamps.length;
+  const out: EncodedChunk[] = [];
+  if (n === 0) return out;
+  const pieces = Math.ceil(n / MAX_CHUNK_POINTS);
+  const per = Math.ceil(n / pieces);
+  for (let start = 0; start < n; start += per) {
+    const end = Math.min(n, start + per);
+    const ts = timestamps.subarray(start, end);
+    const vs = values.subarray(start, end);
+    const s = summarizeChunk(ts, vs);
+    out.push({
+      bytes: encodeChunk(ts, vs), minTs: s.minTs, maxTs: s.maxTs, count: s.count, sum: s.sum, min: s.min, max: s.max,
+      first: s.firstValue, last: s.lastValue, mean: s.mean, m2: s.m2,
+    });
+  }
+  return out;
+}
+
+/** Points of a cut head in arrival order; `inOrder` when their timestamps strictly increase. */
+export interface CutPoints {
+  timestamps: Float64Array;
+  values: Float64Array;
+  inOrder: boolean;
+}
+
+/** Encodes a cut head: sorted (the last arrival of a timestamp wins) when it is not in order. */
+export function encodeCut(points: CutPoints): EncodedChunk[] {
+  const sorted = points.inOrder ? points : sortDedupLastWins(points.timestamps, points.values);
+  return encodeChunks(sorted.timestamps, sorted.values);
+}
+
+/** A stored chunk handed to compaction: its row id, declared point count and bytes. */
+export interface StoredChunk {
+  id: number;
+  codec: number;
+  count: number;
+  data: Uint8Array;
+}
+
+/** A chunk that does not decode, named for the CorruptChunkError the writer thread raises. */
+export interface ChunkDefect {
+  chunkId: number;
+  detail: string;
+}
+
+/**
+ * Merges one compaction cluster. `members` in (minTs, id) order; when they overlap in time the
+ * points are merged by age (higher id = newer write wins on equal timestamps), otherwise they
+ * concatenate. Returns the replacement chunks, or the first member that does not decode.
+ */
+export function mergeCluster(members: readonly StoredChunk[], overlapping: boolean): EncodedChunk[] | ChunkDefect {
+  let total = 0;
+  for (const c of members) total += c.count;
+  const ts = new Float64Array(total);
+  const vs = new Float64Array(total);
+  let o = 0;
+  const order = overlapping ? [...members].sort((a, b) => a.id - b.id) : members;
+  for (const c of order) {
+    const decoded = decodeStored(c);
+    if ('detail' in decoded) return decoded;
+    ts.set(decoded.timestamps, o);
+    vs.set(decoded.values, o);
+    o += decoded.timestamps.length;
+  }
+  const merged = overlapping ? sortDedupLastWins(ts, vs) : { timestamps: ts, values: vs };
+  return encodeChunks(merged.timestamps, merged.values);
+}
+
+function decodeStored(c: StoredChunk): { timestamps: Float64Array; values: Float64Array } | ChunkDefect {
+  if (c.codec !== CODEC_EMMS_CHUNK) return { chunkId: c.id, detail: `codec=${c.codec} is unknown (expected ${CODEC_EMMS_CHUNK})` };
+  let decoded: { timestamps: Float64Array; values: Float64Array };
+  try {
+    decoded = decodeChunk(c.data);
+  } catch (error) {
+    return { chunkId: c.id, detail: (error as Error).message };
+  }
+  if (decoded.timestamps.length !== c.count) {
+    return { chunkId: c.id, detail: `it holds ${decoded.timestamps.length} points, its row says count=${c.count}` };
+  }
+  return decoded;
+}
