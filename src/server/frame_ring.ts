@@ -28,7 +28,7 @@ export class FrameRing {
     return this.#bytes.length;
   }
 
-  /** Bytes held by frames not yet released. */
+  /** Frames put and not yet released. */
   get liveFrames(): number {
     return (this.#live.length - this.#liveStart) / 2;
   }

@@ -373,7 +373,7 @@ export class SqliteStore {
     const newSeries = this.index.takePending();
     const nowMs = Date.now();
     let walId = 0;
-    let cutNow: number[] | undefined;
+    let cutNow: Set<number> | undefined;
     let landed = false;
     try {
       this.db.transaction(() => {
@@ -381,7 +381,7 @@ export class SqliteStore {
         walId = Number(this.#insertWal.run(nowMs, total, record).lastInsertRowid);
         const { seriesIds, timestamps, values } = merged;
         const heads = this.#heads;
-        let toCut: number[] | undefined;
+        let toCut: Set<number> | undefined;
         for (let i = 0; i < total;) {
           const sid = seriesIds[i]!;
           let head = heads[sid];
@@ -392,10 +392,10 @@ export class SqliteStore {
           // A run of one series (the columnar form sends 100+ points per series) goes in at once.
           let end = i + 1;
           while (end < total && seriesIds[end] === sid) end++;
-          const before = head.length;
           if (end - i === 1) head.append(timestamps[i]!, values[i]!);
           else head.appendRun(timestamps, values, i, end);
-          if (before < head.cutAt && head.length >= head.cutAt) (toCut ??= []).push(sid);
+          // `>=`, not "crossed in this commit": a head replayed at start can already be past it.
+          if (head.length >= head.cutAt) (toCut ??= new Set()).add(sid);
           i = end;
         }
         cutNow = toCut;
