@@ -8,8 +8,6 @@ import type { Seq } from './wire.js';
 export interface DecodeWorkerData {
   maxPointsPerBatch: number;
   customFrameNames: string[];
-  /** The worker's FrameRing memory (src/server/frame_ring.ts). */
-  ring: SharedArrayBuffer;
 }
 
 export interface DecodeRequest {
@@ -19,9 +17,7 @@ export interface DecodeRequest {
   requireSeq: boolean;
   /** The connection the frame came from (0: an HTTP body); see FrameDecoder#decode. */
   stream: number;
-  /** The payload: its own (transferred) buffer, or `ring` bytes of the worker's FrameRing. */
-  bytes?: Uint8Array;
-  ring?: { offset: number; length: number };
+  bytes: Uint8Array;
 }
 
 /** The connection `forget` closed: drop what the decoder keeps for it. No reply. */

@@ -10,20 +10,6 @@ import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest 
 const data = workerData as DecodeWorkerData;
 const decoder = new FrameDecoder({ maxPointsPerBatch: data.maxPointsPerBatch, customFrameNames: data.customFrameNames });
 const port = parentPort!;
-const ring = new Uint8Array(data.ring);
-/**
- * Ring frames are copied out before decoding: TextDecoder refuses views of shared memory, and
- * the main thread reuses the ring space once this request is answered. Reused from frame to
- * frame: the decoder keeps no reference to its input (everything it returns is copied, and
- * replies are cloned by postMessage before the next request is read).
- */
-let scratch = new Uint8Array(64 * 1024);
-
-function ringFrame(offset: number, length: number): Uint8Array {
-  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, scratch.length * 2));
-  scratch.set(ring.subarray(offset, offset + length));
-  return scratch.subarray(0, length);
-}
 
 port.on('message', (req: DecodeRequest | ForgetStreamRequest) => {
   if ('forget' in req) {
@@ -33,8 +19,7 @@ port.on('message', (req: DecodeRequest | ForgetStreamRequest) => {
   let reply: DecodeReply;
   const transfer: ArrayBuffer[] = [];
   try {
-    const bytes = req.ring !== undefined ? ringFrame(req.ring.offset, req.ring.length) : req.bytes!;
-    const out = decoder.decode(bytes, req.format, req.requireSeq, Date.now(), req.stream);
+    const out = decoder.decode(req.bytes, req.format, req.requireSeq, Date.now(), req.stream);
     if ('handler' in out) {
       reply = { id: req.id, ok: true, custom: out };
     } else {

@@ -623,8 +623,8 @@ export function createServer(options: ServerOptions): EmmsServer {
       replyNow(c, encodeNack(null, 'server is shutting down; nothing of this frame was stored'));
       return;
     }
-    // uWS neuters `message` when this callback returns: a frame started now is copied into
-    // the decode worker's frame ring inside startFrame; one held back is copied here.
+    // uWS neuters `message` when this callback returns: a frame started now is copied by the
+    // decode pool inside startFrame (before any await); one held back is copied here.
     const slot: ReplySlot = { bytes: undefined };
     const bound = config.collector.maxUnackedBytes;
     if (c.waiting.length === 0 && (c.inflightBytes === 0 || c.inflightBytes + size <= bound)) {
