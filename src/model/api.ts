@@ -140,6 +140,10 @@ export interface StorageStats {
 export interface StorageMaintenance {
   /** Cut heads whose chunks are being encoded or wait to be committed. */
   pendingCuts: number;
+  /** Points those cuts hold in memory. */
+  pendingCutPoints: number;
+  /** Cuts the writer thread encoded itself because the encoder thread had fallen behind. */
+  cutsEncodedByWriter: number;
   checkpointRunning: boolean;
   compactionRunning: boolean;
   /** Tasks the chunk encoder thread failed (their work was redone on the writer thread or skipped). */

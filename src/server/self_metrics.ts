@@ -90,6 +90,9 @@ export class SelfMetrics {
       const m = storage.maintenance;
       if (m !== undefined) {
         out += familyHeader('emms_pending_cuts', 'gauge', 'Cut heads whose chunks are being encoded or wait to be committed.') + sampleLine('emms_pending_cuts', {}, m.pendingCuts);
+        out += familyHeader('emms_pending_cut_points', 'gauge', 'Points held in memory by cut heads whose chunks have not landed.') + sampleLine('emms_pending_cut_points', {}, m.pendingCutPoints);
+        out += familyHeader('emms_cuts_encoded_by_writer_total', 'counter', 'Cuts the writer thread encoded itself because the chunk encoder thread had fallen behind.');
+        out += sampleLine('emms_cuts_encoded_by_writer_total', {}, m.cutsEncodedByWriter);
         out += familyHeader('emms_storage_maintenance_running', 'gauge', 'Background storage work running, by kind (1 = running).');
         out += sampleLine('emms_storage_maintenance_running', { kind: 'checkpoint' }, m.checkpointRunning ? 1 : 0);
         out += sampleLine('emms_storage_maintenance_running', { kind: 'compaction' }, m.compactionRunning ? 1 : 0);

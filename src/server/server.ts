@@ -232,7 +232,7 @@ export function createServer(options: ServerOptions): EmmsServer {
       components.storage = {
         status: 'ok', series: s.series, chunks: s.chunks, head_points: s.headPoints, wal_bytes: s.walBytes, disk_bytes: s.diskBytes,
         ...(m === undefined ? {} : {
-          pending_cuts: m.pendingCuts, checkpoint_running: m.checkpointRunning, compaction_running: m.compactionRunning,
+          pending_cuts: m.pendingCuts, pending_cut_points: m.pendingCutPoints, cuts_encoded_by_writer: m.cutsEncodedByWriter, checkpoint_running: m.checkpointRunning, compaction_running: m.compactionRunning,
           maintenance_failures: m.failures + m.encoderFailures,
           // Writes still succeed (status ok), but an operator should see why maintenance is stuck.
           ...(m.lastError === undefined ? {} : { last_maintenance_error: m.lastError }),

@@ -79,6 +79,11 @@ const CUTS_PER_ENCODE_TASK = 128;
  * in encoding: 400 tasks/s of one or two cuts each fell behind).
  */
 const ENCODE_TASKS_IN_FLIGHT = 2;
+/**
+ * Points of pending cuts past which the writer encodes cuts itself (#encodeFrontCutsHere):
+ * 16M points hold 256 MiB; the encoder normally keeps the backlog under a few hundred thousand.
+ */
+const MAX_PENDING_CUT_POINTS = 16 * 1024 * 1024;
 /** How long encoded cuts wait for a commit to carry them before landing on their own. */
 const LANDING_WAIT_MS = 2;
 /** Time a commit spends landing encoded cuts at most (its acknowledgement waits for it). */
@@ -119,6 +124,8 @@ export interface StoreOptions {
   walCheckpointBytes?: number | undefined;
   /** MAINTENANCE_SLICE_MS; tests set 0 (one head or series per slice) to interleave slices with commits. */
   maintenanceSliceMs?: number | undefined;
+  /** MAX_PENDING_CUT_POINTS; tests shrink it to make the writer take over encoding. */
+  maxPendingCutPoints?: number | undefined;
   /** Page size of a new database file. */
   pageSizeBytes?: number | undefined;
   /** Where chunks are encoded and merged: a thread of their own (default) or inline. */
@@ -169,6 +176,9 @@ export class SqliteStore {
   readonly #headCutPoints: number;
   readonly #walCheckpointBytes: number;
   readonly #maintenanceSliceMs: number;
+  readonly #maxPendingCutPoints: number;
+  /** Points of cuts not landed yet. */
+  #pendingCutPoints = 0;
   readonly #retentionMs: number;
   readonly #insertSeries: Database.Statement;
   readonly #insertWal: Database.Statement;
@@ -198,6 +208,7 @@ export class SqliteStore {
   #cutsLanded = 0;
   #landingScheduled = false;
   #encodeTasksInFlight = 0;
+  #cutsEncodedHere = 0;
   /** Bumped when in-memory state is rebuilt or closed: results of older tasks are dropped. */
   #generation = 0;
   #encoderFailures = 0;
@@ -229,6 +240,7 @@ export class SqliteStore {
     this.#headCutPoints = Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, MAX_CHUNK_POINTS);
     this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#maintenanceSliceMs = options.maintenanceSliceMs ?? MAINTENANCE_SLICE_MS;
+    this.#maxPendingCutPoints = options.maxPendingCutPoints ?? MAX_PENDING_CUT_POINTS;
     this.#retentionMs = (options.retentionDays ?? 0) * DAY_MS;
     this.db = openDatabase(options.path, { durability: options.durability ?? 'process', pageSizeBytes: options.pageSizeBytes });
     this.chunks = new ChunkStore(this.db);
@@ -284,6 +296,7 @@ export class SqliteStore {
     this.#cutsToSend = [];
     this.#encodeTasksInFlight = 0;
     this.#cutsLanded = this.#cutsQueued;
+    this.#pendingCutPoints = 0;
     this.#heads.length = 0;
     this.#headPoints = 0;
     const marks = new Map<number, number>();
@@ -399,6 +412,7 @@ export class SqliteStore {
           i = end;
         }
         cutNow = toCut;
+        if (this.#pendingCutPoints > this.#maxPendingCutPoints) this.#encodeFrontCutsHere(total);
         if (this.#frontCutEncoded()) {
           this.#landEncodedCuts(performance.now() + LAND_IN_COMMIT_MS);
           landed = true;
@@ -473,6 +487,7 @@ export class SqliteStore {
     this.#cutQueue.push(cut);
     this.#cutsToSend.push(cut);
     this.#cutsQueued++;
+    this.#pendingCutPoints += cut.timestamps.length;
   }
 
   /** Sends waiting cuts to the encoder, in tasks of up to CUTS_PER_ENCODE_TASK, ENCODE_TASKS_IN_FLIGHT at a time. */
@@ -497,10 +512,10 @@ export class SqliteStore {
       // The encoder thread failed (it should not): encode here rather than lose the cuts.
       this.#encoderFailures++;
       this.#lastMaintenanceError = `chunk encoder: ${result instanceof Error ? result.message : 'unexpected reply'}`;
-      for (const cut of cuts) cut.chunks = encodeCut(cut);
+      for (const cut of cuts) cut.chunks ??= encodeCut(cut);
     } else {
       cuts.forEach((cut, k) => {
-        cut.chunks = result.chunks[k]!;
+        cut.chunks ??= result.chunks[k]!;
       });
     }
     this.#scheduleLanding();
@@ -518,6 +533,23 @@ export class SqliteStore {
       this.#landingScheduled = false;
       this.#landCuts();
     }, LANDING_WAIT_MS);
+  }
+
+  /**
+   * The encoder thread fell behind (it runs at low priority and a busy machine may starve it):
+   * each commit past the limit encodes the oldest cuts itself, as many points as it adds, so
+   * that pending cuts (which hold their points in memory) stop growing while the cost is spread
+   * over commits. The encoder's results for these cuts arrive later, identical, and are ignored.
+   */
+  #encodeFrontCutsHere(budgetPoints: number): void {
+    let encoded = 0;
+    for (let k = this.#cutQueueStart; k < this.#cutQueue.length && encoded < budgetPoints; k++) {
+      const cut = this.#cutQueue[k]!;
+      if (cut.chunks !== undefined) continue;
+      cut.chunks = encodeCut(cut);
+      this.#cutsEncodedHere++;
+      encoded += cut.timestamps.length;
+    }
   }
 
   #frontCutEncoded(): boolean {
@@ -551,6 +583,7 @@ export class SqliteStore {
       this.#upsertMark.run(cut.seriesId, cut.walId);
       this.#cutQueueStart++;
       this.#cutsLanded++;
+      this.#pendingCutPoints -= cut.timestamps.length;
       this.#pendingCutsOf[cut.seriesId]!.shift();
       this.#headPoints -= cut.timestamps.length;
       // Nothing reads the cut's buffers now: head() copies pending cuts, the encoder got a copy.
@@ -614,6 +647,7 @@ export class SqliteStore {
     this.#cutsToSend = [];
     this.#encodeTasksInFlight = 0;
     this.#cutsLanded = this.#cutsQueued;
+    this.#pendingCutPoints = 0;
     this.#headPoints = 0;
     this.#walBytes = 0;
     this.#walRecords = 0;
@@ -954,6 +988,8 @@ export class SqliteStore {
       diskBytes: databaseFileBytes(this.path),
       maintenance: {
         pendingCuts: this.#cutQueue.length - this.#cutQueueStart,
+        pendingCutPoints: this.#pendingCutPoints,
+        cutsEncodedByWriter: this.#cutsEncodedHere,
         checkpointRunning: this.#backgroundCheckpoint !== undefined,
         compactionRunning: this.#backgroundCompaction !== undefined,
         encoderFailures: this.#encoderFailures,

@@ -137,6 +137,32 @@ describe('cuts and compaction off the writer thread', () => {
     expect(await run('worker')).toEqual(await run('inline'));
   });
 
+  it('the writer encodes cuts itself when the encoder thread falls behind, so pending points stay bounded', async () => {
+    const rnd = mulberry32(41);
+    const limit = 200;
+    const store = SqliteStore.open({ ...options(join(dir, 'behind.db'), 'worker'), walCheckpointBytes: 1e12, maxPendingCutPoints: limit });
+    const resolver = new SeriesResolver(store.index);
+    const model: Model = Array.from({ length: SERIES }, () => new Map());
+    try {
+      // No await between commits: the encoder thread's results cannot arrive, as if it starved.
+      let peak = 0;
+      for (let step = 0; step < 200; step++) {
+        commitRandom(store, resolver, model, rnd, 30);
+        peak = Math.max(peak, store.stats().maintenance!.pendingCutPoints);
+      }
+      const m = store.stats().maintenance!;
+      expect(m.cutsEncodedByWriter).toBeGreaterThan(0);
+      // Bounded by the limit plus what a few commits add (30 points each, cut in 40s), not by
+      // the 6,000 points committed.
+      expect(peak).toBeLessThan(limit + 400);
+      expectModel(store, model, 'behind');
+      await store.settle();
+      expectModel(store, model, 'behind settled');
+    } finally {
+      store.close();
+    }
+  });
+
   it.each(['close', 'abandon'] as const)('%s with cuts still at the encoder loses nothing', async (how) => {
     const rnd = mulberry32(how === 'close' ? 31 : 32);
     const path = join(dir, `${how}.db`);
