@@ -20,6 +20,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { BACKGROUND_NICE } from '../workers/background_priority.js';
 
 /** Time between two passes of the worker. Short: each pass then has few frames to copy. */
 const CHECKPOINT_PERIOD_MS = 50;
@@ -31,6 +32,12 @@ export const WAL_CATCH_UP_PAGES = 65_536;
 /** Worker body (CommonJS, evaluated): one connection, one PASSIVE checkpoint per period. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+// Background work at nice ${BACKGROUND_NICE}, as src/workers/background_priority.ts explains (an evaluated
+// worker cannot import that ES module from the TypeScript sources, hence this copy of its two lines).
+try {
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  if (process.platform === 'linux' && tid > 0) require('node:os').setPriority(tid, ${BACKGROUND_NICE});
+} catch {}
 const closed = new Int32Array(workerData.closed);
 function markClosed() {
   Atomics.store(closed, 0, 1);
