@@ -316,7 +316,11 @@ export class QueryEngine {
       tasks.forEach((task, t) => {
         task.finishGroups = Int32Array.from(finishLists[t]!);
       });
-      const outputs = (await Promise.all(tasks.map((t) => pool.run(t)))) as AggregateTaskOutput[];
+      // Moved, not cloned: right after a burst the heads hold up to half of a day's points
+      // (6.5 MB for 100 series), and cloning them was ~6% of the query thread.
+      const outputs = (await Promise.all(tasks.map((t) => pool.run(t, {
+        transferList: [t.headTimestamps.buffer, t.headValues.buffer, t.headOffsets.buffer, t.seriesIds.buffer, t.groupOf.buffer] as ArrayBuffer[],
+      })))) as AggregateTaskOutput[];
       const results: Array<BucketAccumulator | AggregateResult> = groups.map((_, gi) => (taskOfGroup[gi] === -1 ? new BucketAccumulator(options) : NO_RESULT));
       let pointsScanned = 0;
       for (const o of outputs) {
