@@ -17,6 +17,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The server runs with the V8 flag `npm start` and the emms command give it.
+import { RECOMMENDED_OLD_SPACE } from '../src/cli/serve_command.js';
 
 /** Paths resolved from this file, so `npm run bench` works from any directory. */
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -49,7 +51,7 @@ interface Server {
 }
 
 async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--data', dataDir], {
+  const proc = spawn(process.execPath, [RECOMMENDED_OLD_SPACE, '--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--data', dataDir], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=128
 /**
  * `emms` command line: dispatches to one module per subcommand, loaded on demand so that
  * `emms detect` does not pay for starting the server's dependencies.
