@@ -715,8 +715,10 @@ export class SqliteStore {
           more = true;
         }
       } else if (this.#backgroundCompaction !== undefined) {
-        more = this.#compactionSlice(this.#backgroundCompaction, deadline);
-        if (!more) this.#backgroundCompaction = undefined;
+        const step = this.#compactionSlice(this.#backgroundCompaction, deadline);
+        if (step === 'done') this.#backgroundCompaction = undefined;
+        // 'waiting': the encoder's result, or the end of a snapshot read, schedules the next slice.
+        more = step === 'more';
       }
     } catch (error) {
       this.#maintenanceFailed(error);
@@ -772,15 +774,15 @@ export class SqliteStore {
   /**
    * One compaction step: lands merged series (not while snapshot readers run: it deletes
    * chunks they may be reading), or plans the next task and sends it to the encoder. Returns
-   * whether compaction has more to do now (false also while a task is at the encoder, whose
-   * result schedules the next slice).
+   * 'more' when there is work for the next slice, 'waiting' while a task is at the encoder or
+   * landing waits for snapshot readers (their end schedules the next slice), 'done' at the end.
    */
-  #compactionSlice(c: BackgroundCompaction, deadline: number): boolean {
+  #compactionSlice(c: BackgroundCompaction, deadline: number): 'more' | 'waiting' | 'done' {
     if (c.landing !== undefined) {
       if (this.#snapshotReaders > 0) {
         // Resumed by endSnapshotRead().
         this.#maintenanceDeferred = true;
-        return false;
+        return 'waiting';
       }
       const landing = c.landing;
       this.db.transaction(() => {
@@ -788,9 +790,9 @@ export class SqliteStore {
         while (landing.length > 0 && performance.now() < deadline);
       })();
       if (landing.length === 0) c.landing = undefined;
-      return c.landing !== undefined || c.next < c.sids.length;
+      return c.landing !== undefined || c.next < c.sids.length ? 'more' : 'done';
     }
-    if (c.merging !== undefined) return false;
+    if (c.merging !== undefined) return 'waiting';
     const planned: PlannedMerge[] = [];
     const series: Array<{ clusters: Array<{ members: StoredChunk[]; overlapping: boolean }> }> = [];
     let points = 0;
@@ -807,7 +809,7 @@ export class SqliteStore {
       });
       for (const cluster of clusters) for (const m of cluster) points += m.count;
     }
-    if (planned.length === 0) return c.next < c.sids.length;
+    if (planned.length === 0) return c.next < c.sids.length ? 'more' : 'done';
     c.merging = planned;
     const generation = this.#generation;
     const done = (result: EncodeResult | Error): void => {
@@ -826,7 +828,7 @@ export class SqliteStore {
       this.#scheduleSlice(0);
     };
     this.#encoder.run({ kind: 'merge', series }).then(done, (error: unknown) => done(error as Error));
-    return false;
+    return 'waiting';
   }
 
   /**
@@ -1002,9 +1004,12 @@ export class SqliteStore {
   /**
    * Resolves once no cut waits to land and no background checkpoint or compaction runs
    * (tests and benchmarks that look at chunks; ingest never needs to wait for this).
+   * `checkpoint`: first start a background checkpoint of everything (and the compaction that
+   * follows it), as the size or age limits would.
    */
-  async settle(timeoutMs = 60_000): Promise<void> {
+  async settle(timeoutMs = 60_000, options: { checkpoint?: boolean } = {}): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    if (options.checkpoint === true && !this.#closed) this.#startBackgroundCheckpoint();
     const busy = (): boolean => this.#cutQueueStart < this.#cutQueue.length || this.#backgroundCheckpoint !== undefined
       || this.#backgroundCompaction !== undefined || this.#maintenanceScheduled;
     while (!this.#closed) {

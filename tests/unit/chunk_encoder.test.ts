@@ -137,6 +137,31 @@ describe('cuts and compaction off the writer thread', () => {
     expect(await run('worker')).toEqual(await run('inline'));
   });
 
+  it.each(['worker', 'inline'] as const)('%s: background compaction after a checkpoint packs the small cut chunks', async (mode) => {
+    const store = SqliteStore.open({ ...options(join(dir, `pack-${mode}.db`), mode), walCheckpointBytes: 1e12 });
+    const resolver = new SeriesResolver(store.index);
+    const model: Model = Array.from({ length: SERIES }, () => new Map());
+    try {
+      // In time order, 40-point cuts: ~50 small chunks per series.
+      for (let tick = 0; tick < 2000; tick += 50) {
+        const batch = [];
+        for (let s = 0; s < SERIES; s++) for (let t = tick; t < tick + 50; t++) batch.push({ s, t, v: s * 10_000 + t });
+        store.commit([buildRowBatch(batch.map((p) => ({ metricId: `enc.s${p.s}`, timestamp: T0 + p.t * 1000, value: p.v })), resolver, T0)]);
+        for (const p of batch) model[p.s]!.set(T0 + p.t * 1000, p.v);
+      }
+      await store.settle();
+      const cutChunks = store.stats().chunks;
+      expect(cutChunks).toBeGreaterThanOrEqual(SERIES * 40);
+      // A background checkpoint, as the size or age limit would start, then its compaction.
+      await store.settle(60_000, { checkpoint: true });
+      expectModel(store, model, `${mode} packed`);
+      // Each series' 2,000 points fit one chunk: a run of 4+ small chunks is merged whole.
+      expect(store.stats().chunks).toBeLessThanOrEqual(SERIES * 2);
+    } finally {
+      store.close();
+    }
+  });
+
   it('the writer encodes cuts itself when the encoder thread falls behind, so pending points stay bounded', async () => {
     const rnd = mulberry32(41);
     const limit = 200;
