@@ -61,19 +61,26 @@ export const WAL_MAX_AGE_MS = 2 * 3600_000;
 const PACK_RUN_BACKGROUND = 4;
 /**
  * Longest the background checkpoint or compaction holds the event loop per slice; commits (and
- * their acks) run between slices. A commit arriving meanwhile waits up to this long. Encoding
- * and merging run in the encoder thread, so a slice only cuts heads, lands rows or deletes
- * records: 2 ms slices with pause factor 7 gave a fresh server at 1.05 M points/s a steady ack
- * p99 of 31–59 ms (median 39 over 4 runs), 4 ms with factor 3 44–74 ms (median 50 over 7).
+ * their acks) run between slices. A commit arriving meanwhile waits up to this long. At half the
+ * maximum rate 4 ms gave a steady ack p99 of 35–39 ms, 8 ms 42–49 ms (target 50 ms). Measured
+ * again with encoding in its own thread: 2 ms slices (with pause factor 3 or 7) left the
+ * compaction that follows a burst running into the next load, ack p50 11–13 ms instead of 3 ms.
  */
-const MAINTENANCE_SLICE_MS = 2;
+const MAINTENANCE_SLICE_MS = 4;
 /**
- * Pause after a slice per millisecond of its work: 7 leaves background maintenance an eighth
- * of the main thread. A checkpoint's writer-thread work (cutting ~8,000 heads, ~0.2 s) then
- * spreads over ~1.6 s, while records for the next one take ~6 s to accumulate even at the
- * maximum rate.
+ * Pause after a slice per millisecond of its work: 3 leaves background maintenance a quarter of
+ * the main thread. A checkpoint's writer-thread work (cutting ~8,000 heads, landing their
+ * chunks, deleting records) then spreads over about a second, while records for the next one
+ * take ~6 s to accumulate even at the maximum rate.
  */
-const MAINTENANCE_PAUSE_PER_WORK = 7;
+const MAINTENANCE_PAUSE_PER_WORK = 3;
+/**
+ * The same for compaction while batches keep arriving (a commit in the last INGEST_ACTIVE_MS):
+ * compaction only saves space and read time, and at a quarter of the writer thread the
+ * compaction after a burst (~30,000 chunks) kept the ack p50 at 11–13 ms for the next 10 s.
+ */
+const COMPACTION_PAUSE_PER_WORK_UNDER_LOAD = 15;
+const INGEST_ACTIVE_MS = 100;
 /**
  * Cuts per task sent to the chunk encoder at most. A task's points are cloned on this thread
  * when it is posted: 128 checkpoint cuts (~4 MB) took 5–10 ms, 32 take 1–2 ms.
@@ -214,6 +221,7 @@ export class SqliteStore {
   #cutsLanded = 0;
   #landingScheduled = false;
   #encodeTasksInFlight = 0;
+  #lastCommitAt = -Infinity;
   #cutsEncodedHere = 0;
   /** Bumped when in-memory state is rebuilt or closed: results of older tasks are dropped. */
   #generation = 0;
@@ -438,6 +446,7 @@ export class SqliteStore {
     if (this.#walRecords++ === 0) this.#walOldestMs = nowMs;
     this.#walLog.push(walId, record.length, nowMs);
     this.#lastWalId = walId;
+    this.#lastCommitAt = performance.now();
     this.#pointsIngested += total;
     this.#batchesIngested += batches.length;
     this.#watchSqliteWal();
@@ -737,7 +746,9 @@ export class SqliteStore {
     // slice that finished early leaves little to do: the rest follows at once. Tests (slice 0)
     // interleave on setImmediate.
     const now = performance.now();
-    this.#scheduleSlice(this.#maintenanceSliceMs > 0 && now >= deadline ? Math.ceil((now - sliceStart) * MAINTENANCE_PAUSE_PER_WORK) : 0);
+    const compacting = this.#backgroundCheckpoint === undefined && this.#backgroundCompaction !== undefined;
+    const factor = compacting && now - this.#lastCommitAt < INGEST_ACTIVE_MS ? COMPACTION_PAUSE_PER_WORK_UNDER_LOAD : MAINTENANCE_PAUSE_PER_WORK;
+    this.#scheduleSlice(this.#maintenanceSliceMs > 0 && now >= deadline ? Math.ceil((now - sliceStart) * factor) : 0);
   }
 
   /**
