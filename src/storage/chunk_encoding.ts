@@ -5,7 +5,7 @@
  * compaction. The writer thread only inserts and deletes the rows (src/storage/sqlite_store.ts).
  */
 import { encodeChunk, decodeChunk, CHUNK_MAX_POINTS } from '../core/codec.js';
-import { summarizeChunk } from '../core/aggregate.js';
+import { summarizeChunk, type ChunkSummary } from '../core/aggregate.js';
 import { sortDedupLastWins } from './head.js';
 
 /**
@@ -21,18 +21,8 @@ export const MAX_CHUNK_POINTS = Math.min(16_384, CHUNK_MAX_POINTS);
 export const CODEC_EMMS_CHUNK = 1;
 
 /** One chunk ready to insert: its bytes and the stats its row carries. */
-export interface EncodedChunk {
+export interface EncodedChunk extends ChunkSummary {
   bytes: Uint8Array;
-  minTs: number;
-  maxTs: number;
-  count: number;
-  sum: number;
-  min: number;
-  max: number;
-  first: number;
-  last: number;
-  mean: number;
-  m2: number;
 }
 
 /**
@@ -49,11 +39,7 @@ export function encodeChunks(timestamps: Float64Array, values: Float64Array): En
     const end = Math.min(n, start + per);
     const ts = timestamps.subarray(start, end);
     const vs = values.subarray(start, end);
-    const s = summarizeChunk(ts, vs);
-    out.push({
-      bytes: encodeChunk(ts, vs), minTs: s.minTs, maxTs: s.maxTs, count: s.count, sum: s.sum, min: s.min, max: s.max,
-      first: s.firstValue, last: s.lastValue, mean: s.mean, m2: s.m2,
-    });
+    out.push({ ...summarizeChunk(ts, vs), bytes: encodeChunk(ts, vs) });
   }
   return out;
 }
@@ -83,6 +69,8 @@ export interface StoredChunk {
 export interface ChunkDefect {
   chunkId: number;
   detail: string;
+  /** The decoder's error, when it threw one. */
+  cause?: unknown;
 }
 
 /**
@@ -108,13 +96,14 @@ export function mergeCluster(members: readonly StoredChunk[], overlapping: boole
   return encodeChunks(merged.timestamps, merged.values);
 }
 
-function decodeStored(c: StoredChunk): { timestamps: Float64Array; values: Float64Array } | ChunkDefect {
+/** Decodes a stored chunk, checking its codec and point count: the checks every reader makes. */
+export function decodeStored(c: StoredChunk): { timestamps: Float64Array; values: Float64Array } | ChunkDefect {
   if (c.codec !== CODEC_EMMS_CHUNK) return { chunkId: c.id, detail: `codec=${c.codec} is unknown (expected ${CODEC_EMMS_CHUNK})` };
   let decoded: { timestamps: Float64Array; values: Float64Array };
   try {
     decoded = decodeChunk(c.data);
   } catch (error) {
-    return { chunkId: c.id, detail: (error as Error).message };
+    return { chunkId: c.id, detail: (error as Error).message, cause: error };
   }
   if (decoded.timestamps.length !== c.count) {
     return { chunkId: c.id, detail: `it holds ${decoded.timestamps.length} points, its row says count=${c.count}` };

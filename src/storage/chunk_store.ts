@@ -9,9 +9,9 @@
  * head (not yet cut) is newer than every chunk of its series.
  */
 import type Database from 'better-sqlite3';
-import { decodeChunk, CHUNK_FORMAT_VERSION } from '../core/codec.js';
+import { CHUNK_FORMAT_VERSION } from '../core/codec.js';
 import { SQL } from './schema.js';
-import { CODEC_EMMS_CHUNK, MAX_CHUNK_POINTS, encodeChunks, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
+import { CODEC_EMMS_CHUNK, MAX_CHUNK_POINTS, decodeStored, encodeChunks, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { canonicalTags } from '../model/metric.js';
 import type { SeriesInfo } from './series_index.js';
 
@@ -67,17 +67,9 @@ export function describeSeries(info: (Pick<SeriesInfo, 'metricId' | 'tags'> & { 
 /** Decodes a chunk row, turning any failure into a CorruptChunkError naming series and chunk. */
 export function decodeChunkRow(row: ChunkRow, seriesName: string): { timestamps: Float64Array; values: Float64Array } {
   if (row.data === undefined || row.data === null) throw new Error(`BUG: chunk ${row.id} was read without its data`);
-  if (row.codec !== CODEC_EMMS_CHUNK) {
-    throw new CorruptChunkError(row.series_id, seriesName, row.id, `codec=${row.codec} is unknown (expected ${CODEC_EMMS_CHUNK})`);
-  }
-  let decoded: { timestamps: Float64Array; values: Float64Array };
-  try {
-    decoded = decodeChunk(row.data);
-  } catch (cause) {
-    throw new CorruptChunkError(row.series_id, seriesName, row.id, (cause as Error).message, { cause });
-  }
-  if (decoded.timestamps.length !== row.count) {
-    throw new CorruptChunkError(row.series_id, seriesName, row.id, `it holds ${decoded.timestamps.length} points, its row says count=${row.count}`);
+  const decoded = decodeStored({ id: row.id, codec: row.codec, count: row.count, data: row.data });
+  if ('detail' in decoded) {
+    throw new CorruptChunkError(row.series_id, seriesName, row.id, decoded.detail, decoded.cause === undefined ? undefined : { cause: decoded.cause });
   }
   return decoded;
 }
@@ -138,7 +130,7 @@ export class ChunkStore {
   insert(seriesId: number, c: EncodedChunk): void {
     const info = this.#insert.run(
       seriesId, c.minTs, c.maxTs, c.count, CODEC_EMMS_CHUNK, CHUNK_FORMAT_VERSION,
-      c.sum, c.min, c.max, c.first, c.last, c.mean, c.m2, c.bytes,
+      c.sum, c.min, c.max, c.firstValue, c.lastValue, c.mean, c.m2, c.bytes,
     );
     const id = Number(info.lastInsertRowid);
     if (id > this.#maxId) this.#maxId = id;
@@ -169,17 +161,6 @@ export class ChunkStore {
     this.#chunks -= list.length - kept.length;
     if (kept.length === 0) this.#catalog.delete(seriesId);
     else this.#catalog.set(seriesId, kept);
-  }
-
-  /** Reads and decodes one chunk (compaction). */
-  read(seriesId: number, meta: ChunkMeta, seriesName: string): { timestamps: Float64Array; values: Float64Array } {
-    const row = this.#data.get(meta.id) as { codec: number; data: Uint8Array } | undefined;
-    if (row === undefined) throw new Error(`BUG: chunk ${meta.id} of series ${seriesId} is in the catalogue but not in the database`);
-    return decodeChunkRow({
-      id: meta.id, series_id: seriesId, min_ts: meta.minTs, max_ts: meta.maxTs, count: meta.count,
-      codec: row.codec, format_version: CHUNK_FORMAT_VERSION, sum: 0, min: 0, max: 0, first: 0, last: 0, mean: 0, m2: 0,
-      data: row.data,
-    }, seriesName);
   }
 
   #addToCatalog(seriesId: number, meta: ChunkMeta): ChunkMeta[] {

@@ -305,14 +305,7 @@ export class SqliteStore {
       else this.index.load({ id, metricId, metricType: metricType as MetricType, tags: Object.freeze(parseCanonicalTags(tags)), canonicalTags: tags });
     }
     this.chunks.load(this.db);
-    this.#generation++;
-    this.#pendingCutsOf = [];
-    this.#cutQueue = [];
-    this.#cutQueueStart = 0;
-    this.#cutsToSend = [];
-    this.#encodeTasksInFlight = 0;
-    this.#cutsLanded = this.#cutsQueued;
-    this.#pendingCutPoints = 0;
+    this.#forgetPendingCuts();
     this.#heads.length = 0;
     this.#headPoints = 0;
     const marks = new Map<number, number>();
@@ -640,10 +633,24 @@ export class SqliteStore {
     }
   }
 
+  /**
+   * Drops every pending cut (their points are in the heads or chunks that the caller just
+   * rebuilt or wrote); results of tasks still at the encoder belong to the old generation and
+   * are ignored when they arrive.
+   */
+  #forgetPendingCuts(): void {
+    this.#generation++;
+    this.#pendingCutsOf = [];
+    this.#cutQueue = [];
+    this.#cutQueueStart = 0;
+    this.#cutsToSend = [];
+    this.#encodeTasksInFlight = 0;
+    this.#cutsLanded = this.#cutsQueued;
+    this.#pendingCutPoints = 0;
+  }
+
   /** Cuts every head (and pending cut) into chunks and deletes every write-ahead record, in one transaction. */
   checkpoint(): void {
-    // Cuts at the encoder are encoded again here: their results belong to the old generation.
-    this.#generation++;
     const touched: number[] = [];
     this.db.transaction(() => {
       const seriesCount = Math.max(this.#heads.length, this.#pendingCutsOf.length);
@@ -658,13 +665,8 @@ export class SqliteStore {
       this.#deleteAllMarks.run();
     })();
     for (const sid of touched) this.#heads[sid]?.clear(this.#headCutPoints);
-    this.#pendingCutsOf = [];
-    this.#cutQueue = [];
-    this.#cutQueueStart = 0;
-    this.#cutsToSend = [];
-    this.#encodeTasksInFlight = 0;
-    this.#cutsLanded = this.#cutsQueued;
-    this.#pendingCutPoints = 0;
+    // Pending cuts were written above with the heads; encoder results for them are dropped.
+    this.#forgetPendingCuts();
     this.#headPoints = 0;
     this.#walBytes = 0;
     this.#walRecords = 0;
