@@ -17,12 +17,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-// The server runs with the V8 flag `npm start` and the emms command give it.
-import { RECOMMENDED_OLD_SPACE } from '../src/cli/serve_command.js';
+import { builtServerArgs } from './load/built_server.js';
 
 /** Paths resolved from this file, so `npm run bench` works from any directory. */
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const CLI_ENTRY = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL('./load/ingest_load.ts', import.meta.url));
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
@@ -51,7 +49,7 @@ interface Server {
 }
 
 async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
-  const proc = spawn(process.execPath, [RECOMMENDED_OLD_SPACE, '--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--data', dataDir], {
+  const proc = spawn(process.execPath, [...builtServerArgs(), 'serve', '--port', '0', '--data', dataDir], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -19,12 +19,10 @@ import { Packr, Unpackr } from 'msgpackr';
 import { Bench } from 'tinybench';
 import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
 import { WsClient } from './load/ws_client.js';
-// The server runs with the V8 flag `npm start` and the emms command give it.
-import { RECOMMENDED_OLD_SPACE } from '../src/cli/serve_command.js';
+import { builtServerArgs } from './load/built_server.js';
 
 /** Paths resolved from this file, so `npm run bench` works from any directory. */
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const CLI_ENTRY = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const HOURS = QUICK ? 6 : 24;
@@ -77,7 +75,7 @@ async function ingest(wsUrl: string): Promise<{ points: number; seconds: number 
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-bench-query-'));
-  const proc = spawn(process.execPath, [RECOMMENDED_OLD_SPACE, '--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', '--data', dir], {
+  const proc = spawn(process.execPath, [...builtServerArgs(), 'serve', '--port', '0', '--data', dir], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -4,10 +4,12 @@
  *
  *   npx tsx bench/load/ingest_load.ts --url ws://127.0.0.1:PORT/api/v1/stream \
  *     --form rows|columns --connections 4 --seconds 10 [--rate POINTS_PER_S] [--window 8] \
- *     [--never-read] [--hosts 100] [--seed N] [--start-ms EPOCH_MS]
+ *     [--never-read] [--hosts 100] [--seed N] [--start-ms EPOCH_MS] [--latency-log FILE]
  *
  * Prints one JSON line: points acknowledged, elapsed seconds, points/s, ack latency percentiles
- * (all frames, and frames sent after the first second).
+ * (all frames, and frames sent after the first second). `--latency-log` also writes one CSV line
+ * per acknowledged frame (connection, send time in epoch ms, ack latency in ms), to line slow
+ * acks up with what the server was doing at the time.
  *
  * Each connection is one agent reporting its own `--hosts` hosts (hostname suffixed `-c<i>`),
  * in time order, as collectors do. (Earlier every connection sent the same series with its
@@ -21,6 +23,7 @@
  * float64 timestamp and value bytes of each point (their offsets are found once). Columnar
  * frames carry `--ticks` points per series (default 100) as little-endian float64 `bin`.
  */
+import { writeFileSync } from 'node:fs';
 import { Packr } from 'msgpackr';
 import { TSBS_CPU_METRICS, TsbsDevopsGenerator, type TsbsColumnarSeries } from '../workload/tsbs_devops.js';
 import type { Tags } from '../../src/model/metric.js';
@@ -38,6 +41,7 @@ interface Args {
   ticks: number;
   seed: number;
   startMs: number;
+  latencyLog: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -61,6 +65,7 @@ function parseArgs(argv: string[]): Args {
     ticks: Number(get('ticks') ?? 100),
     seed: Number(get('seed') ?? 1),
     startMs: Number(get('start-ms') ?? Date.UTC(2026, 0, 1)),
+    latencyLog: get('latency-log'),
   };
 }
 
@@ -112,6 +117,8 @@ interface ConnectionResult {
   latenciesMs: number[];
   /** Send time of each latency, ms since the run started (for the warm-up cut). */
   sentAtMs: number[];
+  /** performance.now() when the connection's run started (sentAtMs counts from it). */
+  runStartedAt: number;
   closedEarly: string | undefined;
 }
 
@@ -124,8 +131,8 @@ async function runConnection(args: Args, index: number, deadline: number, ratePe
   if (args.neverRead) ws.pauseReading();
   const template = args.form === 'rows' ? new RowFrameTemplate(gen, hostTags) : undefined;
   const sentAt = new Map<number, { t: number; points: number }>();
-  const result: ConnectionResult = { points: 0, latenciesMs: [], sentAtMs: [], closedEarly: undefined };
   const runStarted = performance.now();
+  const result: ConnectionResult = { points: 0, latenciesMs: [], sentAtMs: [], runStartedAt: runStarted, closedEarly: undefined };
   let inflight = 0;
   let wake: (() => void) | undefined;
   ws.onMessage = (m) => {
@@ -151,10 +158,17 @@ async function runConnection(args: Args, index: number, deadline: number, ratePe
   const started = performance.now();
   let sentPoints = 0;
   let seq = 0;
-  // Rows: one tick per frame, taken from blocks of ROW_BLOCK_TICKS generated at once.
-  const ROW_BLOCK_TICKS = 100;
-  let block: TsbsColumnarSeries[] = gen.nextColumns(args.form === 'columns' ? args.ticks : ROW_BLOCK_TICKS);
-  let blockTick = 0;
+  // Rows: one tick per frame, written into one of window + 1 copies of the template. The copy
+  // a frame was sent from is reused only after that frame's ack (replies come in order, so
+  // with fewer than `window` frames in flight the frame window + 1 back has been answered):
+  // the socket sends it without copying, and the client makes no garbage per frame. A client
+  // that never reads acks cannot know when a copy is free, so it sends copies.
+  const rowSlots = template === undefined ? [] : Array.from({ length: args.neverRead ? 1 : args.window + 1 }, () => {
+    const bytes = template.bytes.slice();
+    return { bytes, view: new DataView(bytes.buffer) };
+  });
+  const tickValues = new Float64Array(gen.seriesCount);
+  let block: TsbsColumnarSeries[] = args.form === 'columns' ? gen.nextColumns(args.ticks) : [];
   let columnCursor = 0;
   const seriesPerColumnFrame = Math.max(1, Math.floor(10_000 / args.ticks));
   while (Date.now() < deadline && !ws.closed) {
@@ -176,19 +190,16 @@ async function runConnection(args: Args, index: number, deadline: number, ratePe
     let frame: Uint8Array;
     let points: number;
     if (template !== undefined) {
-      if (blockTick === ROW_BLOCK_TICKS) {
-        block = gen.nextColumns(ROW_BLOCK_TICKS);
-        blockTick = 0;
-      }
-      const view = template.view;
+      const slot = rowSlots[seq % rowSlots.length]!;
+      const view = slot.view;
       view.setUint32(template.seqAt, seq);
-      for (let i = 0; i < block.length; i++) {
-        view.setFloat64(template.tsAt[i]!, block[i]!.timestamps[blockTick]!);
-        view.setFloat64(template.valueAt[i]!, block[i]!.values[blockTick]!);
+      const ts = gen.nextTickInto(tickValues);
+      for (let i = 0; i < gen.seriesCount; i++) {
+        view.setFloat64(template.tsAt[i]!, ts);
+        view.setFloat64(template.valueAt[i]!, tickValues[i]!);
       }
-      blockTick++;
-      frame = template.bytes;
-      points = block.length;
+      frame = slot.bytes;
+      points = gen.seriesCount;
     } else {
       if (columnCursor >= block.length) {
         block = gen.nextColumns(args.ticks);
@@ -208,7 +219,7 @@ async function runConnection(args: Args, index: number, deadline: number, ratePe
       points = part.length * args.ticks;
     }
     sentAt.set(seq, { t: performance.now(), points });
-    const flushed = ws.send(frame);
+    const flushed = template !== undefined && !args.neverRead ? ws.sendUncopied(frame) : ws.send(frame);
     seq++;
     inflight++;
     sentPoints += points;
@@ -243,6 +254,12 @@ async function main(): Promise<void> {
   // Latency after the first second (JIT warm-up, every series created, heads growing), which is
   // what a long-running server shows; both are printed.
   const steady = results.flatMap((r) => r.latenciesMs.filter((_, k) => r.sentAtMs[k]! >= WARMUP_MS)).sort((a, b) => a - b);
+  if (args.latencyLog !== undefined) {
+    const origin = performance.timeOrigin;
+    const lines = ['connection,sent_epoch_ms,latency_ms'];
+    results.forEach((r, c) => r.latenciesMs.forEach((ms, k) => lines.push(`${c},${(origin + r.runStartedAt + r.sentAtMs[k]!).toFixed(3)},${ms.toFixed(3)}`)));
+    writeFileSync(args.latencyLog, lines.join('\n') + '\n');
+  }
   const points = results.reduce((n, r) => n + r.points, 0);
   process.stdout.write(JSON.stringify({
     form: args.form,

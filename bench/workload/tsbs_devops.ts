@@ -160,6 +160,19 @@ export class TsbsDevopsGenerator {
   }
 
   /**
+   * The next tick's values into `out` (index = series), without allocating; returns the tick's
+   * timestamp. Same random draws as the other forms. Must be called on a tick boundary.
+   */
+  nextTickInto(out: Float64Array): number {
+    if (this.#seriesInTick !== 0) {
+      throw new Error(`nextTickInto: the generator is inside tick ${this.#tick} (series ${this.#seriesInTick}); call it on a tick boundary`);
+    }
+    if (out.length < this.seriesCount) throw new Error(`nextTickInto: out holds ${out.length} values; the tick has ${this.seriesCount}`);
+    for (let i = 0; i < this.seriesCount; i++) out[i] = this.#step(i);
+    return this.startMs + this.#tick++ * this.intervalMs;
+  }
+
+  /**
    * The next `ticks` ticks as one columnar block per series. Must be called on a tick
    * boundary (not after a nextRows() that split a tick).
    */

@@ -16,6 +16,14 @@ export type ChunkEncoding = 'worker' | 'inline';
 
 export interface ChunkEncoder {
   run(task: EncodeTask): Promise<EncodeResult>;
+  /**
+   * Starts the encoder now rather than at the first cut (the store does it at open). A thread
+   * starting (module loading, WASM compilation) at a fresh server's first wave of cuts, ~9 s
+   * into a steady load, competed for the cores with the thread that acknowledges batches.
+   */
+  warm(): void;
+  /** Why the encoder thread last failed outside any task (e.g. it could not start), if it did. */
+  readonly lastError: string | undefined;
   close(): void;
 }
 
@@ -28,10 +36,24 @@ export function createChunkEncoder(mode: ChunkEncoding): ChunkEncoder {
 
 class WorkerChunkEncoder implements ChunkEncoder {
   #pool: Piscina | undefined;
+  lastError: string | undefined;
 
   run(task: EncodeTask): Promise<EncodeResult> {
-    this.#pool ??= createWorkerPool(import.meta.url, '../workers/chunk_encode_task', { maxThreads: 1, idleTimeout: IDLE_TIMEOUT_MS, strictOrder: true });
+    if (this.#pool === undefined) {
+      this.#pool = createWorkerPool(import.meta.url, '../workers/chunk_encode_task', { maxThreads: 1, idleTimeout: IDLE_TIMEOUT_MS, strictOrder: true });
+      // A thread that dies with no task (e.g. failing to start) is reported here; unheard, the
+      // pool's 'error' event would end the process. Tasks sent to it reject on their own.
+      this.#pool.on('error', (error: unknown) => {
+        this.lastError = `chunk encoder thread: ${(error as Error)?.message ?? String(error)}`;
+      });
+    }
     return this.#pool.run(task) as Promise<EncodeResult>;
+  }
+
+  warm(): void {
+    if (this.#pool !== undefined) return;
+    // A one-point cut: the new thread loads the module and compiles the codec's WASM.
+    this.run({ kind: 'cut', cuts: [{ timestamps: Float64Array.of(0), values: Float64Array.of(0), inOrder: true }] }).catch(() => undefined);
   }
 
   close(): void {
@@ -43,6 +65,8 @@ class WorkerChunkEncoder implements ChunkEncoder {
 }
 
 class InlineChunkEncoder implements ChunkEncoder {
+  readonly lastError = undefined;
+
   run(task: EncodeTask): Promise<EncodeResult> {
     try {
       return Promise.resolve(runEncodeTask(task));
@@ -50,6 +74,8 @@ class InlineChunkEncoder implements ChunkEncoder {
       return Promise.reject(error);
     }
   }
+
+  warm(): void {}
 
   close(): void {}
 }

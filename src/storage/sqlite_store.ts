@@ -82,8 +82,9 @@ const MAINTENANCE_PAUSE_PER_WORK = 3;
 const COMPACTION_PAUSE_PER_WORK_UNDER_LOAD = 15;
 const INGEST_ACTIVE_MS = 100;
 /**
- * Cuts per task sent to the chunk encoder at most. A task's points are cloned on this thread
- * when it is posted (128 checkpoint cuts, ~4 MB: 5–10 ms). Smaller tasks were tried: with 32,
+ * Cuts per task sent to the chunk encoder at most. (A task's points used to be cloned on this
+ * thread when it was posted: 128 checkpoint cuts, ~4 MB, 5–10 ms; they are in shared memory
+ * now, see sharedFloat64 in head.ts.) Smaller tasks were tried: with 32,
  * the four times as many results and landings kept the ack p50 at 11–13 ms (instead of 3 ms)
  * while the maintenance after a burst ran.
  */
@@ -270,6 +271,9 @@ export class SqliteStore {
     this.#healthWrite = this.db.prepare(SQL.writeHealthCheck);
     this.#sqliteWal = new WalCheckpointer(this.path);
     this.#encoder = createChunkEncoder(options.chunkEncoding ?? 'worker');
+    // Before any load: started at the first commit instead, its start-up (module loading, WASM
+    // compilation) competed with the first second of ingest and stretched it (ack p99 90 ms).
+    this.#encoder.warm();
   }
 
   static open(options: StoreOptions): SqliteStore {
@@ -1017,7 +1021,7 @@ export class SqliteStore {
         compactionRunning: this.#backgroundCompaction !== undefined,
         encoderFailures: this.#encoderFailures,
         failures: this.#maintenanceFailures,
-        lastError: this.#lastMaintenanceError ?? this.#sqliteWal.lastError,
+        lastError: this.#lastMaintenanceError ?? this.#sqliteWal.lastError ?? this.#encoder.lastError,
       },
     };
   }

@@ -1,8 +1,10 @@
 /**
  * Chunk encoder thread (piscina, one thread): the CPU side of head cuts and compaction
  * (src/storage/chunk_encoding.ts), so that the SQLite writer thread, which also acknowledges
- * every batch, only inserts and deletes rows. Inputs arrive as structured-clone copies: the
- * writer keeps its own copy of a cut head readable by queries until the chunk row lands.
+ * every batch, only inserts and deletes rows. A cut's points arrive in shared memory (see
+ * sharedFloat64 in src/storage/head.ts) that the writer keeps reading until the chunk row
+ * lands, so this thread only reads them (encodeCut sorts a copy); compaction inputs arrive as
+ * structured-clone copies.
  */
 import { isMainThread } from 'node:worker_threads';
 import { encodeCut, mergeCluster, type ChunkDefect, type CutPoints, type EncodedChunk, type StoredChunk } from '../storage/chunk_encoding.js';

@@ -40,7 +40,9 @@ export function createWorkerPool(callerUrl: string, workerStem: string, options:
     maxThreads,
     minThreads: Math.min(options.minThreads ?? 0, maxThreads),
     idleTimeout: options.idleTimeout ?? 30_000,
-    execArgv: fromSource ? ['--import', 'tsx'] : [],
+    // Resolved here, not by the worker: a bare 'tsx' resolves from the working directory,
+    // which need not be this repository's.
+    execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : [],
     stricterFIFO: options.strictOrder ?? false,
   });
 }

@@ -66,6 +66,29 @@ describe('heads', () => {
     expect(h.inOrder).toBe(true);
   });
 
+  it('hand cuts over in shared memory (posted to the encoder without a copy), keep appending, and reuse recycled buffers', () => {
+    const cutAt = 40;
+    const h = new SeriesHead(cutAt);
+    for (let i = 0; i < cutAt; i++) h.append(1000 + i, i);
+    const full = h.takePoints(cutAt);
+    expect(full.timestamps.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(full.values.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect([...full.timestamps]).toEqual(Array.from({ length: cutAt }, (_, i) => 1000 + i));
+    expect(h.length).toBe(0);
+    // A partly filled head (a checkpoint's cut) hands over a shared copy of exactly its points.
+    for (let i = 0; i < 7; i++) h.append(2000 + i, 10 - i);
+    const partial = h.takePoints(cutAt);
+    expect(partial.timestamps.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect([...partial.values]).toEqual([10, 9, 8, 7, 6, 5, 4]);
+    // Landed: the full cut's buffers come back and the next full cut swaps them in.
+    h.recycle(full.timestamps, full.values);
+    for (let i = 0; i < cutAt; i++) h.append(3000 + i, i);
+    h.takePoints(cutAt);
+    expect(h.timestamps).toBe(full.timestamps);
+    h.append(4000, 1);
+    expect([...h.sorted().timestamps]).toEqual([4000]);
+  });
+
   it('sortDedupLastWins is stable on large inputs', () => {
     const n = 5000;
     const ts = new Float64Array(n);
