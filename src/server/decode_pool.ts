@@ -47,6 +47,14 @@ export interface DecodePoolOptions {
   createSeriesTable: () => SeriesTable;
 }
 
+/**
+ * Size of the reusable frame buffers (decodeCopy): a row-form frame of 1,000 TSBS points is
+ * ~150 KB. Larger frames are cloned.
+ */
+const LENT_FRAME_BYTES = 256 * 1024;
+/** Buffers kept for reuse at most (8 MiB): about the frames in flight at the decode workers. */
+const MAX_LENDABLE_BUFFERS = 32;
+
 interface Pending {
   resolve: (outcome: DecodeOutcome) => void;
   reject: (err: Error) => void;
@@ -62,6 +70,8 @@ export class DecodePool {
   readonly #options: DecodePoolOptions;
   readonly #slots: WorkerSlot[] = [];
   #inline: { decoder: FrameDecoder; table: SeriesTable } | undefined;
+  /** Frame buffers back from the workers, for decodeCopy to fill again. */
+  readonly #lendable: ArrayBuffer[] = [];
   #nextId = 1;
   #roundRobin = 0;
   #closing = false;
@@ -162,27 +172,41 @@ export class DecodePool {
    * Decodes a copy of `view`, which may be memory the caller only borrows (a uWebSockets.js
    * frame): the copy is made before this returns, and it is what moves to the worker.
    *
-   * The copy is made by postMessage's structured clone (into its own message buffer), not by
-   * slicing a new ArrayBuffer here: every ArrayBuffer this thread allocates counts towards the
-   * external memory that makes V8 collect garbage on the thread that acknowledges batches.
+   * A frame of up to LENT_FRAME_BYTES is copied into a buffer of this pool's own, which moves
+   * to the worker and comes back with the reply: in steady state neither thread allocates or
+   * copies anything else for it. Structured clone, used before (and still for larger frames),
+   * copied each frame twice, into the message and out of it in the worker, and took 8–14% of
+   * the main thread in row-form profiles. Allocating a fresh ArrayBuffer per frame instead
+   * was worse: every one counts towards the external memory that makes V8 collect garbage
+   * on the thread that acknowledges batches.
    *
-   * A ring of shared memory per worker instead of a copy per frame was tried: copying into and
-   * out of it cost ~5% of both threads, and row-form ingest dropped from 1.45 to 1.34 M
-   * points/s (mean of 4 runs each), while the garbage collections it was meant to avoid did
-   * not become rarer (uWS's own per-message ArrayBuffers count as external memory as well).
+   * A ring of shared memory per worker was tried too: copying into and out of it cost ~5% of
+   * both threads, and row-form ingest dropped from 1.45 to 1.34 M points/s (mean of 4 runs
+   * each).
    */
   decodeCopy(workerIndex: number, view: Uint8Array, format: PayloadFormat, requireSeq: boolean, stream = 0): Promise<DecodeOutcome> {
-    const spansBuffer = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
-    if (this.#inline !== undefined || !spansBuffer) return this.decode(workerIndex, view.slice(), format, requireSeq, stream);
+    if (this.#inline !== undefined) return this.decode(workerIndex, view.slice(), format, requireSeq, stream);
     const slot = this.#slots[workerIndex % this.#slots.length];
     if (slot === undefined) return Promise.reject(new Error('decode pool is not started'));
     const id = this.#nextId++;
-    // Cloned, not transferred: postMessage copies the bytes into its own message buffer, so
-    // this thread allocates no ArrayBuffer for them.
-    const req: DecodeRequest = { id, format, requireSeq, stream, bytes: view };
+    let req: DecodeRequest;
+    let transfer: ArrayBuffer[] = [];
+    if (view.byteLength <= LENT_FRAME_BYTES) {
+      const buffer = this.#lendable.pop() ?? new ArrayBuffer(LENT_FRAME_BYTES);
+      const bytes = new Uint8Array(buffer, 0, view.byteLength);
+      bytes.set(view);
+      req = { id, format, requireSeq, stream, bytes, lent: true };
+      transfer = [buffer];
+    } else if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) {
+      // Cloned: postMessage copies the bytes into its own message buffer.
+      req = { id, format, requireSeq, stream, bytes: view };
+    } else {
+      // Structured clone would copy the whole underlying buffer, not just the view.
+      return this.decode(workerIndex, view.slice(), format, requireSeq, stream);
+    }
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage(req);
+      slot.worker.postMessage(req, transfer);
     });
   }
 
@@ -211,6 +235,7 @@ export class DecodePool {
   }
 
   #onReply(slot: WorkerSlot, reply: DecodeReply): void {
+    if (reply.frameBuffer !== undefined && this.#lendable.length < MAX_LENDABLE_BUFFERS) this.#lendable.push(reply.frameBuffer);
     const pending = slot.pending.get(reply.id);
     if (pending === undefined) return;
     slot.pending.delete(reply.id);

@@ -18,6 +18,8 @@ export interface DecodeRequest {
   /** The connection the frame came from (0: an HTTP body); see FrameDecoder#decode. */
   stream: number;
   bytes: Uint8Array;
+  /** `bytes` lie in a buffer of the main thread's frame pool: send it back once decoded. */
+  lent?: boolean;
 }
 
 /** The connection `forget` closed: drop what the decoder keeps for it. No reply. */
@@ -25,7 +27,12 @@ export interface ForgetStreamRequest {
   forget: number;
 }
 
-export type DecodeReply =
+/**
+ * `frameBuffer`: the request's buffer, handed back for reuse when the request lent one
+ * (DecodeRequest.lent) and nothing in the reply still points into it.
+ */
+export type DecodeReply = (
   | { id: number; ok: true; batch: DecodedBatch }
   | { id: number; ok: true; custom: DecodedCustomFrame }
-  | { id: number; ok: false; error: string; reason: RefusalReason; index: number; field: string; seq: Seq | null };
+  | { id: number; ok: false; error: string; reason: RefusalReason; index: number; field: string; seq: Seq | null }
+) & { frameBuffer?: ArrayBuffer };

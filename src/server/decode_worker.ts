@@ -21,10 +21,12 @@ port.on('message', (req: DecodeRequest | ForgetStreamRequest) => {
   try {
     const out = decoder.decode(req.bytes, req.format, req.requireSeq, Date.now(), req.stream);
     if ('handler' in out) {
+      // Custom items may be views into the frame (msgpack bin): its buffer stays here.
       reply = { id: req.id, ok: true, custom: out };
     } else {
       reply = { id: req.id, ok: true, batch: out };
       transfer.push(out.seriesOf.buffer as ArrayBuffer, out.timestamps.buffer as ArrayBuffer, out.values.buffer as ArrayBuffer);
+      lendBack(req, reply, transfer);
     }
   } catch (err) {
     if (err instanceof PayloadRefusedError) {
@@ -32,6 +34,7 @@ port.on('message', (req: DecodeRequest | ForgetStreamRequest) => {
     } else {
       reply = { id: req.id, ok: false, error: `decoder failed: ${(err as Error).message}`, reason: 'decode', index: -1, field: '', seq: null };
     }
+    lendBack(req, reply, transfer);
   }
   try {
     port.postMessage(reply, transfer);
@@ -41,5 +44,13 @@ port.on('message', (req: DecodeRequest | ForgetStreamRequest) => {
     port.postMessage({ id: req.id, ok: false, error: `cannot hand payload to main thread: ${(err as Error).message}`, reason: 'decode', index: -1, field: '', seq: null } satisfies DecodeReply);
   }
 });
+
+/** Returns a lent frame buffer with the reply, unless one of the reply's columns lives in it. */
+function lendBack(req: DecodeRequest, reply: DecodeReply, transfer: ArrayBuffer[]): void {
+  const buffer = req.bytes.buffer as ArrayBuffer;
+  if (req.lent !== true || transfer.includes(buffer)) return;
+  reply.frameBuffer = buffer;
+  transfer.push(buffer);
+}
 
 port.postMessage('ready');

@@ -106,6 +106,31 @@ describe('DecodePool#decodeCopy with borrowed memory', () => {
     outcomes.forEach((o, k) => expectDecodedAs(o, frames[k]!));
   });
 
+  it('reuses the frame buffers the worker hands back: waves of frames, refusals and custom frames in between, all exact', async () => {
+    const pool = await startPool(1);
+    const blob = new Uint8Array(2000).map((_, i) => (i * 7) & 0xff);
+    const customs: Array<Promise<DecodeOutcome>> = [];
+    for (let wave = 0; wave < 12; wave++) {
+      // Awaiting each wave lets the buffers come back, so later waves decode from reused ones.
+      const frames = Array.from({ length: 6 }, (_, k) => buildFrame(wave * 100 + k + 1, 300 + wave * 50));
+      const pending = sendAll(pool, frames, 5);
+      const refused = pool.decodeCopy(0, Uint8Array.from(packr.pack({ [WireField.seq]: 9000 + wave, [WireField.metrics]: [{ [WireField.metricId]: 'copy.a', [WireField.value]: 'not a number' }] })), 'msgpack', true, 5);
+      customs.push(pool.decodeCopy(0, Uint8Array.from(packr.pack({ [WireField.seq]: 8000 + wave, key_events: [{ id: wave, blob }] })), 'msgpack', true, 5));
+      const outcomes = await Promise.all(pending);
+      outcomes.forEach((o, k) => expectDecodedAs(o, frames[k]!));
+      const r = await refused;
+      expect(r.kind).toBe('refused');
+      expect(r.seq).toBe(9000 + wave);
+    }
+    // Custom items may be views into their frame, whose buffer stays with them: intact at the end.
+    for (const [wave, c] of (await Promise.all(customs)).entries()) {
+      if (c.kind !== 'custom') throw new Error(`custom frame ${wave}: got ${c.kind}`);
+      const item = c.items[0] as { id: number; blob: Uint8Array };
+      expect(item.id).toBe(wave);
+      expect(Array.from(item.blob)).toEqual(Array.from(blob));
+    }
+  });
+
   it('decodes big frames (~1 MiB each, 48 in flight) exactly and in order', async () => {
     const pool = await startPool(1);
     const frames = Array.from({ length: 48 }, (_, k) => buildFrame(k + 1, 20, 1 << 20));
