@@ -48,12 +48,22 @@ export interface DecodePoolOptions {
 }
 
 /**
- * Size of the reusable frame buffers (decodeCopy): a row-form frame of 1,000 TSBS points is
- * ~150 KB. Larger frames are cloned.
+ * Largest frame decodeCopy sends in a reusable buffer (a row-form frame of 1,000 TSBS points is
+ * ~150 KB); larger frames are cloned. Buffers come in power-of-two sizes from
+ * MIN_LENT_BUFFER_BYTES, so a frame in flight holds at most twice its size: thousands of
+ * agents sending 1 KB frames must not each hold a 256 KiB buffer.
  */
-const LENT_FRAME_BYTES = 256 * 1024;
-/** Buffers kept for reuse at most (8 MiB): about the frames in flight at the decode workers. */
-const MAX_LENDABLE_BUFFERS = 32;
+const MAX_LENT_FRAME_BYTES = 256 * 1024;
+const MIN_LENT_BUFFER_BYTES = 4096;
+/** Bytes of returned buffers kept for reuse, at most; the rest are left to the collector. */
+const MAX_POOLED_BYTES = 16 * 1024 * 1024;
+
+/** Size class of the reusable buffer for a frame of `bytes` bytes. */
+function lentBufferBytes(bytes: number): number {
+  let size = MIN_LENT_BUFFER_BYTES;
+  while (size < bytes) size *= 2;
+  return size;
+}
 
 interface Pending {
   resolve: (outcome: DecodeOutcome) => void;
@@ -70,8 +80,9 @@ export class DecodePool {
   readonly #options: DecodePoolOptions;
   readonly #slots: WorkerSlot[] = [];
   #inline: { decoder: FrameDecoder; table: SeriesTable } | undefined;
-  /** Frame buffers back from the workers, for decodeCopy to fill again. */
-  readonly #lendable: ArrayBuffer[] = [];
+  /** Frame buffers back from the workers, by size, for decodeCopy to fill again. */
+  readonly #lendable = new Map<number, ArrayBuffer[]>();
+  #pooledBytes = 0;
   #nextId = 1;
   #roundRobin = 0;
   #closing = false;
@@ -172,7 +183,7 @@ export class DecodePool {
    * Decodes a copy of `view`, which may be memory the caller only borrows (a uWebSockets.js
    * frame): the copy is made before this returns, and it is what moves to the worker.
    *
-   * A frame of up to LENT_FRAME_BYTES is copied into a buffer of this pool's own, which moves
+   * A frame of up to MAX_LENT_FRAME_BYTES is copied into a buffer of this pool's own, which moves
    * to the worker and comes back with the reply: in steady state neither thread allocates or
    * copies anything else for it. Structured clone, used before (and still for larger frames),
    * copied each frame twice, into the message and out of it in the worker, and took 8–14% of
@@ -191,8 +202,11 @@ export class DecodePool {
     const id = this.#nextId++;
     let req: DecodeRequest;
     let transfer: ArrayBuffer[] = [];
-    if (view.byteLength <= LENT_FRAME_BYTES) {
-      const buffer = this.#lendable.pop() ?? new ArrayBuffer(LENT_FRAME_BYTES);
+    if (view.byteLength <= MAX_LENT_FRAME_BYTES) {
+      const size = lentBufferBytes(view.byteLength);
+      const pooled = this.#lendable.get(size)?.pop();
+      if (pooled !== undefined) this.#pooledBytes -= size;
+      const buffer = pooled ?? new ArrayBuffer(size);
       const bytes = new Uint8Array(buffer, 0, view.byteLength);
       bytes.set(view);
       req = { id, format, requireSeq, stream, bytes, lent: true };
@@ -235,7 +249,13 @@ export class DecodePool {
   }
 
   #onReply(slot: WorkerSlot, reply: DecodeReply): void {
-    if (reply.frameBuffer !== undefined && this.#lendable.length < MAX_LENDABLE_BUFFERS) this.#lendable.push(reply.frameBuffer);
+    const returned = reply.frameBuffer;
+    if (returned !== undefined && this.#pooledBytes + returned.byteLength <= MAX_POOLED_BYTES) {
+      let free = this.#lendable.get(returned.byteLength);
+      if (free === undefined) this.#lendable.set(returned.byteLength, (free = []));
+      free.push(returned);
+      this.#pooledBytes += returned.byteLength;
+    }
     const pending = slot.pending.get(reply.id);
     if (pending === undefined) return;
     slot.pending.delete(reply.id);
