@@ -17,6 +17,24 @@ export interface WsMessage {
   data: Buffer;
 }
 
+/** Bytes of a client frame's header before its masking key, for a payload of `len` bytes. */
+function frameHeaderBytes(len: number): number {
+  return len < 126 ? 2 : len < 65536 ? 4 : 10;
+}
+
+/** Writes FIN, the opcode, the mask bit and the payload length (RFC 6455 §5.2) at the start of `target`. */
+function writeFrameHeader(target: Buffer, opcode: number, len: number): void {
+  target[0] = 0x80 | opcode;
+  if (len < 126) target[1] = 0x80 | len;
+  else if (len < 65536) {
+    target[1] = 0x80 | 126;
+    target.writeUInt16BE(len, 2);
+  } else {
+    target[1] = 0x80 | 127;
+    target.writeBigUInt64BE(BigInt(len), 2);
+  }
+}
+
 export class WsClient {
   readonly #socket: Socket;
   #buffer: Buffer = Buffer.alloc(0);
@@ -116,17 +134,9 @@ export class WsClient {
 
   #sendFrame(opcode: number, payload: Uint8Array): boolean {
     const len = payload.byteLength;
-    const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    const headerLen = frameHeaderBytes(len);
     const frame = Buffer.allocUnsafe(headerLen + 4 + len);
-    frame[0] = 0x80 | opcode;
-    if (len < 126) frame[1] = 0x80 | len;
-    else if (len < 65536) {
-      frame[1] = 0x80 | 126;
-      frame.writeUInt16BE(len, 2);
-    } else {
-      frame[1] = 0x80 | 127;
-      frame.writeBigUInt64BE(BigInt(len), 2);
-    }
+    writeFrameHeader(frame, opcode, len);
     this.#mask.copy(frame, headerLen);
     const at = headerLen + 4;
     frame.set(payload, at);
@@ -157,17 +167,9 @@ export class WsClient {
   sendUncopied(payload: Uint8Array): boolean {
     if (this.#maskWord !== 0) return this.#sendFrame(OPCODE_BINARY, payload);
     const len = payload.byteLength;
-    const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    const headerLen = frameHeaderBytes(len);
     const header = Buffer.allocUnsafe(headerLen + 4);
-    header[0] = 0x80 | OPCODE_BINARY;
-    if (len < 126) header[1] = 0x80 | len;
-    else if (len < 65536) {
-      header[1] = 0x80 | 126;
-      header.writeUInt16BE(len, 2);
-    } else {
-      header[1] = 0x80 | 127;
-      header.writeBigUInt64BE(BigInt(len), 2);
-    }
+    writeFrameHeader(header, OPCODE_BINARY, len);
     header.writeUInt32LE(0, headerLen);
     this.#socket.cork();
     this.#socket.write(header);

@@ -86,11 +86,22 @@ export class SeriesHead {
     this.inOrder = inOrder;
   }
 
+  /**
+   * A buffer of `capacity` points: in shared memory from the cut size on, since those are the
+   * buffers a cut hands over; smaller ones never are (a head is cut only once it is that full).
+   */
+  #buffer(capacity: number): Float64Array {
+    return capacity >= this.cutAt ? sharedFloat64(capacity) : new Float64Array(capacity);
+  }
+
+  /** Capacity a busy head starts again with after a cut: its cut size (so it does not regrow). */
+  #restartCapacity(keepCapacity: number): number {
+    return Number.isFinite(this.cutAt) ? Math.min(this.cutAt, keepCapacity) : INITIAL_CAPACITY;
+  }
+
   #grow(capacity: number): void {
-    // The last growth before a cut: these are the buffers the cut hands over.
-    const shared = capacity >= this.cutAt;
-    const ts = shared ? sharedFloat64(capacity) : new Float64Array(capacity);
-    const vs = shared ? sharedFloat64(capacity) : new Float64Array(capacity);
+    const ts = this.#buffer(capacity);
+    const vs = this.#buffer(capacity);
     ts.set(this.timestamps.subarray(0, this.length));
     vs.set(this.values.subarray(0, this.length));
     this.timestamps = ts;
@@ -126,15 +137,15 @@ export class SeriesHead {
     if (n === this.timestamps.length) {
       timestamps = this.timestamps;
       values = this.values;
-      const capacity = Number.isFinite(this.cutAt) ? Math.min(this.cutAt, keepCapacity) : INITIAL_CAPACITY;
+      const capacity = this.#restartCapacity(keepCapacity);
       const spare = this.#spare;
       this.#spare = undefined;
       if (spare !== undefined && spare.timestamps.length === capacity) {
         this.timestamps = spare.timestamps;
         this.values = spare.values;
       } else {
-        this.timestamps = sharedFloat64(capacity);
-        this.values = sharedFloat64(capacity);
+        this.timestamps = this.#buffer(capacity);
+        this.values = this.#buffer(capacity);
       }
     } else {
       timestamps = sharedFloat64(n);
@@ -167,9 +178,9 @@ export class SeriesHead {
       // A head that outgrew the cut (runs of 100+ points) belongs to a busy series: start again
       // at the cut size. Starting at 16, every such head regrew by doubling in lockstep with the
       // others, and one commit reallocated them all (seen: 30-60 ms stalls after a checkpoint).
-      const capacity = Number.isFinite(this.cutAt) ? Math.min(this.cutAt, keepCapacity) : INITIAL_CAPACITY;
-      this.timestamps = capacity >= this.cutAt ? sharedFloat64(capacity) : new Float64Array(capacity);
-      this.values = capacity >= this.cutAt ? sharedFloat64(capacity) : new Float64Array(capacity);
+      const capacity = this.#restartCapacity(keepCapacity);
+      this.timestamps = this.#buffer(capacity);
+      this.values = this.#buffer(capacity);
     }
   }
 }
