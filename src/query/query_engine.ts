@@ -21,6 +21,7 @@ import { forEachPartial, forEachResult } from '../workers/partial_packing.js';
 import { CorruptChunkError, describeSeries } from '../storage/chunk_store.js';
 import type { SqliteStore } from '../storage/sqlite_store.js';
 import type { SeriesInfo } from '../storage/series_index.js';
+import type { HeadPoints } from '../storage/head.js';
 import { SQL } from '../storage/schema.js';
 import { ChunkReader, PREFETCH_SERIES, accumulateSeries, readSeriesPoints, type PointColumns } from './series_reader.js';
 import { selectSeries } from './selection.js';
@@ -193,6 +194,7 @@ export class QueryEngine {
       // maxChunkId, over a mapped connection, in one read transaction. Nothing else runs on this
       // thread meanwhile, so the writer connection cannot commit in between.
       const reader = this.#aggregationReaderOf();
+      const headScratch = new HeadScratch();
       reader.snapshot(() => {
         for (let k = 0; k < order.length; k += PREFETCH_SERIES) {
           const slice = order.slice(k, k + PREFETCH_SERIES);
@@ -201,7 +203,7 @@ export class QueryEngine {
             const acc = accumulators[gi]!;
             acc.beginSeries();
             pointsScanned += accumulateSeries(reader, acc, {
-              seriesId: s.id, seriesName: describeSeries(s), head: this.#headOf(s.id), startMs, endMs, maxChunkId,
+              seriesId: s.id, seriesName: describeSeries(s), head: headScratch.read(this.#store.head(s.id)), startMs, endMs, maxChunkId,
             }, prefetched.get(s.id));
           }
         }
@@ -294,7 +296,7 @@ export class QueryEngine {
       // Heads are copied now, in the same tick as the snapshot bound: chunks cut later are skipped.
       let ids: number[] = [];
       let groupOf: number[] = [];
-      let heads: PointColumns[] = [];
+      let heads: Array<HeadPoints | undefined> = [];
       let taskPoints = 0;
       const emit = (): void => {
         if (ids.length === 0) return;
@@ -308,10 +310,9 @@ export class QueryEngine {
       const taskOfGroup = new Int32Array(groups.length).fill(-2);
       groups.forEach((g, gi) => {
         for (const s of g.series) {
-          const head = this.#headOf(s.id);
           ids.push(s.id);
           groupOf.push(gi);
-          heads.push(head ?? EMPTY_POINTS);
+          heads.push(this.#store.head(s.id));
           const t = tasks.length;
           taskOfGroup[gi] = taskOfGroup[gi] === -2 || taskOfGroup[gi] === t ? t : -1;
           taskPoints += this.#estimatePoints(s.id, options.startMs, options.endMs);
@@ -352,18 +353,17 @@ export class QueryEngine {
     }
   }
 
-  #task(ids: number[], groupOf: number[], heads: PointColumns[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, maxChunkId: number): AggregateTaskInput {
+  #task(ids: number[], groupOf: number[], heads: Array<HeadPoints | undefined>, options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, maxChunkId: number): AggregateTaskInput {
+    // Room for every head's arrival-order count; sorting may leave fewer (duplicates), so the
+    // columns can end in unused room. Heads write straight into them (no per-head copy first).
+    let room = 0;
+    for (const h of heads) room += h?.length ?? 0;
+    const headTimestamps = new Float64Array(room);
+    const headValues = new Float64Array(room);
     const headOffsets = new Int32Array(ids.length + 1);
-    let total = 0;
     heads.forEach((h, k) => {
-      total += h.timestamps.length;
-      headOffsets[k + 1] = total;
-    });
-    const headTimestamps = new Float64Array(total);
-    const headValues = new Float64Array(total);
-    heads.forEach((h, k) => {
-      headTimestamps.set(h.timestamps, headOffsets[k]!);
-      headValues.set(h.values, headOffsets[k]!);
+      const at = headOffsets[k]!;
+      headOffsets[k + 1] = at + (h === undefined ? 0 : h.sortedInto(headTimestamps, headValues, at));
     });
     return {
       dbPath: this.#store.path, ...options, maxChunkId,
@@ -413,5 +413,27 @@ export class QueryEngine {
   }
 }
 
-const EMPTY_POINTS: PointColumns = { timestamps: new Float64Array(0), values: new Float64Array(0) };
+/**
+ * One buffer that heads are read into in turn, for reads that consume each series' points
+ * before the next (inline aggregation: the accumulator copies what it keeps). A fresh pair of
+ * arrays per series cost ~0.4 ms of the 24 h hourly average of 100 series (~8 ms in-process),
+ * whose heads hold ~95,000 points after the day's ingest.
+ */
+class HeadScratch {
+  #timestamps = new Float64Array(4096);
+  #values = new Float64Array(4096);
+
+  /** The head's sorted points, as views valid until the next read. */
+  read(head: HeadPoints | undefined): PointColumns | undefined {
+    if (head === undefined) return undefined;
+    if (head.length > this.#timestamps.length) {
+      const capacity = Math.max(head.length, this.#timestamps.length * 2);
+      this.#timestamps = new Float64Array(capacity);
+      this.#values = new Float64Array(capacity);
+    }
+    const n = head.sortedInto(this.#timestamps, this.#values, 0);
+    return { timestamps: this.#timestamps.subarray(0, n), values: this.#values.subarray(0, n) };
+  }
+}
+
 const NO_RESULT: AggregateResult = { timestamps: new Float64Array(0), values: new Float64Array(0) };

@@ -14,13 +14,10 @@
 import type Database from 'better-sqlite3';
 import { SQL } from '../storage/schema.js';
 import { CorruptChunkError, decodeChunkRow, type ChunkRow } from '../storage/chunk_store.js';
-import { sortDedupLastWins } from '../storage/head.js';
+import { sortDedupLastWins, type PointColumns } from '../storage/head.js';
 import { BucketAccumulator, summaryUsable } from '../core/aggregate.js';
 
-export interface PointColumns {
-  timestamps: Float64Array;
-  values: Float64Array;
-}
+export type { PointColumns };
 
 const NO_POINTS: PointColumns = { timestamps: new Float64Array(0), values: new Float64Array(0) };
 

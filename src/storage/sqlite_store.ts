@@ -35,8 +35,8 @@ import { resolve } from 'node:path';
 import { acquireWriterLock } from './writer_lock.js';
 import { openDatabase, type Durability } from './database.js';
 import { SQL } from './schema.js';
-import { SeriesIndex } from './series_index.js';
-import { SeriesHead } from './head.js';
+import { SeriesIndex, type SeriesInfo } from './series_index.js';
+import { GatheredPoints, HeadTable, type HeadPoints } from './head.js';
 import { ChunkStore, CorruptChunkError, MAX_CHUNK_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
 import { encodeCut, mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { createChunkEncoder, type ChunkEncoder, type ChunkEncoding } from './chunk_encoder.js';
@@ -84,7 +84,7 @@ const INGEST_ACTIVE_MS = 100;
 /**
  * Cuts per task sent to the chunk encoder at most. (A task's points used to be cloned on this
  * thread when it was posted: 128 checkpoint cuts, ~4 MB, 5–10 ms; they are in shared memory
- * now, see sharedFloat64 in head.ts.) Smaller tasks were tried: with 32,
+ * now, see HeadTable.take in head.ts.) Smaller tasks were tried: with 32,
  * the four times as many results and landings kept the ack p50 at 11–13 ms (instead of 3 ms)
  * while the maintenance after a burst ran.
  */
@@ -164,6 +164,13 @@ interface PendingCut {
   chunks: EncodedChunk[] | undefined;
 }
 
+/** What a commit's transaction did: its record's id, the heads that reached their cut, whether cuts landed. */
+interface CommitOutcome {
+  walId: number;
+  cutNow: Set<number> | undefined;
+  landed: boolean;
+}
+
 /** Background compaction over `sids` from `next` on; `merging` is the task at the encoder, `landing` its result. */
 interface BackgroundCompaction {
   sids: number[];
@@ -188,8 +195,7 @@ export class SqliteStore {
   readonly chunks: ChunkStore;
   readonly db: Database.Database;
 
-  readonly #heads: (SeriesHead | undefined)[] = [];
-  readonly #headCutPoints: number;
+  readonly #heads: HeadTable;
   readonly #walCheckpointBytes: number;
   readonly #maintenanceSliceMs: number;
   readonly #maxPendingCutPoints: number;
@@ -249,12 +255,19 @@ export class SqliteStore {
   #commitsSinceWalProbe = 0;
   #catchUpScheduled = false;
   readonly #releaseLock: () => void;
+  /**
+   * The transactions run at every commit and landing, made once: made afresh per call (a new
+   * closure each time), V8 kept re-optimizing the commit loop (`--trace-opt`: ~10 rounds of
+   * compile, OSR and deopt in 6 s at 1 M points/s), running it unoptimized in between.
+   */
+  readonly #commitTransaction: (merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number) => CommitOutcome;
+  readonly #landTransaction: (deadline: number) => void;
 
   private constructor(options: StoreOptions, releaseLock: () => void) {
     this.#releaseLock = releaseLock;
     this.path = options.path;
     this.tenant = options.tenant;
-    this.#headCutPoints = Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, MAX_CHUNK_POINTS);
+    this.#heads = new HeadTable(Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, MAX_CHUNK_POINTS));
     this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#maintenanceSliceMs = options.maintenanceSliceMs ?? MAINTENANCE_SLICE_MS;
     this.#maxPendingCutPoints = options.maxPendingCutPoints ?? MAX_PENDING_CUT_POINTS;
@@ -269,6 +282,10 @@ export class SqliteStore {
     this.#deleteWalUpTo = this.db.prepare(SQL.deleteWalRecordsUpTo);
     this.#deleteMarksUpTo = this.db.prepare(SQL.deleteHeadMarksUpTo);
     this.#healthWrite = this.db.prepare(SQL.writeHealthCheck);
+    this.#commitTransaction = this.db.transaction((merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number) =>
+      this.#writeCommit(merged, record, newSeries, nowMs),
+    );
+    this.#landTransaction = this.db.transaction((deadline: number) => this.#landEncodedCuts(deadline));
     this.#sqliteWal = new WalCheckpointer(this.path);
     this.#encoder = createChunkEncoder(options.chunkEncoding ?? 'worker');
     // Before any load: started at the first commit instead, its start-up (module loading, WASM
@@ -310,7 +327,7 @@ export class SqliteStore {
     }
     this.chunks.load(this.db);
     this.#forgetPendingCuts();
-    this.#heads.length = 0;
+    this.#heads.reset();
     this.#headPoints = 0;
     const marks = new Map<number, number>();
     for (const [sid, walId] of this.db.prepare(SQL.allHeadMarks).raw().iterate() as IterableIterator<[number, number]>) marks.set(sid, walId);
@@ -328,7 +345,7 @@ export class SqliteStore {
         const sid = seriesIds[i]!;
         const mark = marks.get(sid);
         if (mark !== undefined && mark >= walId) continue;
-        this.#headFor(sid).append(timestamps[i]!, values[i]!);
+        this.#heads.append(sid, timestamps[i]!, values[i]!);
         this.#headPoints++;
       }
       this.#walBytes += data.length;
@@ -339,50 +356,22 @@ export class SqliteStore {
     }
   }
 
-  #headFor(seriesId: number): SeriesHead {
-    let head = this.#heads[seriesId];
-    if (head === undefined) {
-      head = this.#newHead(seriesId);
-      this.#heads[seriesId] = head;
-    }
-    return head;
-  }
-
-  /**
-   * Points at which this series' head is cut: spread over [cut/2, cut] by a hash of the id, so
-   * that series fed in lockstep (one point each per scrape) are not all encoded in the same
-   * commit, which would stall that one acknowledgement (1,000 TSBS series: ~4M points at once).
-   */
-  #cutAt(seriesId: number): number {
-    const cut = this.#headCutPoints;
-    const spread = Math.floor(cut / 2);
-    return spread < 1 ? cut : cut - (Math.imul(seriesId, 0x9e3779b1) >>> 0) % spread;
-  }
-
-  /**
-   * A head whose initial capacity (16…31 points, by a hash of the id) staggers its doublings
-   * too: with equal capacities, 1,000 lockstep series all reallocated 64 MB in the same batch
-   * (measured: that batch took 40 ms instead of 1.3 ms).
-   */
-  #newHead(seriesId: number): SeriesHead {
-    return new SeriesHead(this.#cutAt(seriesId), 16 + ((Math.imul(seriesId, 0x85ebca6b) >>> 0) % 16));
-  }
-
   /**
    * The series' points not in chunks yet (its head, after the cuts whose chunks have not
    * landed), or undefined when there are none. With pending cuts this is a merged copy.
    */
-  head(seriesId: number): SeriesHead | undefined {
-    const head = this.#heads[seriesId];
+  head(seriesId: number): HeadPoints | undefined {
     const pending = this.#pendingCutsOf[seriesId];
-    if (pending === undefined || pending.length === 0) return head !== undefined && head.length > 0 ? head : undefined;
-    let total = head?.length ?? 0;
+    if (pending === undefined || pending.length === 0) return this.#heads.view(seriesId);
+    let total = this.#heads.length(seriesId);
     for (const cut of pending) total += cut.timestamps.length;
-    const merged = new SeriesHead(Infinity, total);
-    // Oldest first, the live head last: of equal timestamps the latest arrival wins.
-    for (const cut of pending) merged.appendRun(cut.timestamps, cut.values, 0, cut.timestamps.length);
-    if (head !== undefined && head.length > 0) merged.appendRun(head.timestamps, head.values, 0, head.length);
-    return merged;
+    const gathered = new GatheredPoints(total);
+    // Oldest first, the live head last: of equal timestamps the latest arrival wins (the live
+    // head's own duplicates are resolved by sorting it, which keeps its latest arrival).
+    for (const cut of pending) gathered.appendRun(cut.timestamps, cut.values, 0, cut.timestamps.length);
+    const live = this.#heads.sorted(seriesId);
+    gathered.appendRun(live.timestamps, live.values, 0, live.timestamps.length);
+    return gathered;
   }
 
   /**
@@ -398,43 +387,14 @@ export class SqliteStore {
     const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total);
     const newSeries = this.index.takePending();
     const nowMs = Date.now();
-    let walId = 0;
-    let cutNow: Set<number> | undefined;
-    let landed = false;
+    let outcome: CommitOutcome;
     try {
-      this.db.transaction(() => {
-        for (const s of newSeries) this.#insertSeries.run(this.tenant, s.metricId, s.canonicalTags, s.id, s.metricType);
-        walId = Number(this.#insertWal.run(nowMs, total, record).lastInsertRowid);
-        const { seriesIds, timestamps, values } = merged;
-        const heads = this.#heads;
-        let toCut: Set<number> | undefined;
-        for (let i = 0; i < total;) {
-          const sid = seriesIds[i]!;
-          let head = heads[sid];
-          if (head === undefined) {
-            head = this.#newHead(sid);
-            heads[sid] = head;
-          }
-          // A run of one series (the columnar form sends 100+ points per series) goes in at once.
-          let end = i + 1;
-          while (end < total && seriesIds[end] === sid) end++;
-          if (end - i === 1) head.append(timestamps[i]!, values[i]!);
-          else head.appendRun(timestamps, values, i, end);
-          // `>=`, not "crossed in this commit": a head replayed at start can already be past it.
-          if (head.length >= head.cutAt) (toCut ??= new Set()).add(sid);
-          i = end;
-        }
-        cutNow = toCut;
-        if (this.#pendingCutPoints > this.#maxPendingCutPoints) this.#encodeFrontCutsHere(total);
-        if (this.#frontCutEncoded()) {
-          this.#landEncodedCuts(performance.now() + LAND_IN_COMMIT_MS);
-          landed = true;
-        }
-      })();
+      outcome = this.#commitTransaction(merged, record, newSeries, nowMs);
     } catch (error) {
       this.#loadState();
       throw error;
     }
+    const { walId, cutNow, landed } = outcome;
     if (cutNow !== undefined) {
       for (const sid of cutNow) this.#cut(sid, walId);
       this.#sendCuts();
@@ -457,6 +417,35 @@ export class SqliteStore {
         this.#maintain();
       });
     }
+  }
+
+  /**
+   * The SQLite side of commit (inside #commitTransaction): new series, the write-ahead record,
+   * the points appended to their heads, and encoded cuts landed on the way.
+   */
+  #writeCommit(merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number): CommitOutcome {
+    for (const s of newSeries) this.#insertSeries.run(this.tenant, s.metricId, s.canonicalTags, s.id, s.metricType);
+    const walId = Number(this.#insertWal.run(nowMs, merged.length, record).lastInsertRowid);
+    const { seriesIds, timestamps, values } = merged;
+    const total = merged.length;
+    const heads = this.#heads;
+    let cutNow: Set<number> | undefined;
+    for (let i = 0; i < total;) {
+      const sid = seriesIds[i]!;
+      // A run of one series (the columnar form sends 100+ points per series) goes in at once.
+      let end = i + 1;
+      while (end < total && seriesIds[end] === sid) end++;
+      const full = end - i === 1 ? heads.append(sid, timestamps[i]!, values[i]!) : heads.appendRun(sid, timestamps, values, i, end);
+      if (full) (cutNow ??= new Set()).add(sid);
+      i = end;
+    }
+    if (this.#pendingCutPoints > this.#maxPendingCutPoints) this.#encodeFrontCutsHere(total);
+    let landed = false;
+    if (this.#frontCutEncoded()) {
+      this.#landEncodedCuts(performance.now() + LAND_IN_COMMIT_MS);
+      landed = true;
+    }
+    return { walId, cutNow, landed };
   }
 
   /**
@@ -493,9 +482,8 @@ export class SqliteStore {
    * through head(), and in the write-ahead records for replay.
    */
   #cut(seriesId: number, walId: number): void {
-    const head = this.#heads[seriesId];
-    if (head === undefined || head.length === 0) return;
-    const taken = head.takePoints(this.#headCutPoints);
+    if (this.#heads.length(seriesId) === 0) return;
+    const taken = this.#heads.take(seriesId);
     const cut: PendingCut = { seriesId, walId, ...taken, chunks: undefined };
     (this.#pendingCutsOf[seriesId] ??= []).push(cut);
     this.#cutQueue.push(cut);
@@ -576,7 +564,7 @@ export class SqliteStore {
     if (this.#closed || !this.#frontCutEncoded()) return;
     const deadline = performance.now() + this.#maintenanceSliceMs;
     try {
-      this.db.transaction(() => this.#landEncodedCuts(deadline))();
+      this.#landTransaction(deadline);
     } catch (error) {
       this.#maintenanceFailed(error);
       return;
@@ -601,7 +589,7 @@ export class SqliteStore {
       this.#pendingCutsOf[cut.seriesId]!.shift();
       this.#headPoints -= cut.timestamps.length;
       // Nothing reads the cut's buffers now: head() copies pending cuts, the encoder got a copy.
-      this.#heads[cut.seriesId]?.recycle(cut.timestamps, cut.values);
+      this.#heads.recycle(cut.timestamps, cut.values);
     } while (this.#frontCutEncoded() && performance.now() < deadline);
   }
 
@@ -657,7 +645,7 @@ export class SqliteStore {
   checkpoint(): void {
     const touched: number[] = [];
     this.db.transaction(() => {
-      const seriesCount = Math.max(this.#heads.length, this.#pendingCutsOf.length);
+      const seriesCount = Math.max(this.#heads.size, this.#pendingCutsOf.length);
       for (let sid = 0; sid < seriesCount; sid++) {
         const points = this.head(sid);
         if (points === undefined) continue;
@@ -668,7 +656,7 @@ export class SqliteStore {
       this.#deleteAllWal.run();
       this.#deleteAllMarks.run();
     })();
-    for (const sid of touched) this.#heads[sid]?.clear(this.#headCutPoints);
+    for (const sid of touched) this.#heads.clear(sid);
     // Pending cuts were written above with the heads; encoder results for them are dropped.
     this.#forgetPendingCuts();
     this.#headPoints = 0;
@@ -687,10 +675,7 @@ export class SqliteStore {
   #startBackgroundCheckpoint(): void {
     if (this.#backgroundCheckpoint !== undefined) return;
     const sids: number[] = [];
-    for (let sid = 0; sid < this.#heads.length; sid++) {
-      const head = this.#heads[sid];
-      if (head !== undefined && head.length > 0) sids.push(sid);
-    }
+    for (let sid = 0; sid < this.#heads.size; sid++) if (this.#heads.length(sid) > 0) sids.push(sid);
     this.#backgroundCheckpoint = { upTo: this.#lastWalId, sids, next: 0, lastCut: 0 };
     this.#scheduleSlice(0);
   }

@@ -2,7 +2,7 @@
  * Chunk encoder thread (piscina, one thread): the CPU side of head cuts and compaction
  * (src/storage/chunk_encoding.ts), so that the SQLite writer thread, which also acknowledges
  * every batch, only inserts and deletes rows. A cut's points arrive in shared memory (see
- * sharedFloat64 in src/storage/head.ts) that the writer keeps reading until the chunk row
+ * HeadTable.take in src/storage/head.ts) that the writer keeps reading until the chunk row
  * lands, so this thread only reads them (encodeCut sorts a copy); compaction inputs arrive as
  * structured-clone copies.
  */

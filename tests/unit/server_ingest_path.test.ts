@@ -16,7 +16,7 @@ import type { SeriesIdentity } from '../../src/model/api.js';
 import { MetricValidationError, type MetricDataPoint } from '../../src/model/metric.js';
 import { FrameDecoder, type DecodedBatch } from '../../src/server/frame_decoder.js';
 import { createServer } from '../../src/server/server.js';
-import { SeriesHead, sortDedupLastWins } from '../../src/storage/head.js';
+import { BLOCK_POINTS, HeadTable, sortDedupLastWins } from '../../src/storage/head.js';
 import { SqliteStore } from '../../src/storage/sqlite_store.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
 import { buildRowBatch } from '../../src/ingest/batch_builder.js';
@@ -281,13 +281,14 @@ describe('row fast path: whole-point prediction from the stream\'s last frame', 
 });
 
 describe('heads: run appends and the merge sort', () => {
-  it('appendRun leaves a head exactly as point-by-point appends do', () => {
+  it('appendRun leaves a head exactly as point-by-point appends do, through cuts', () => {
     const rnd = random(7);
     for (let trial = 0; trial < 200; trial++) {
-      const cutAt = 8 + Math.floor(rnd() * 60);
-      const a = new SeriesHead(cutAt, 1 + Math.floor(rnd() * 20));
-      const b = new SeriesHead(cutAt, 1 + Math.floor(rnd() * 20));
-      const n = Math.floor(rnd() * 200);
+      const cutPoints = 8 + Math.floor(rnd() * 60);
+      const a = new HeadTable(cutPoints);
+      const b = new HeadTable(cutPoints);
+      const sid = Math.floor(rnd() * 3000);
+      const n = Math.floor(rnd() * 400);
       const ts = new Float64Array(n);
       const vs = new Float64Array(n);
       for (let i = 0; i < n; i++) {
@@ -296,14 +297,92 @@ describe('heads: run appends and the merge sort', () => {
       }
       for (let i = 0; i < n;) {
         const end = Math.min(n, i + 1 + Math.floor(rnd() * 30));
-        a.appendRun(ts, vs, i, end);
-        for (let j = i; j < end; j++) b.append(ts[j]!, vs[j]!);
+        const fullA = a.appendRun(sid, ts, vs, i, end);
+        let fullB = false;
+        for (let j = i; j < end; j++) fullB = b.append(sid, ts[j]!, vs[j]!);
+        expect(fullA).toBe(fullB);
+        expect(fullA).toBe(a.length(sid) >= a.cutAt(sid));
+        expect([a.length(sid), a.inOrder(sid), a.minTs(sid)]).toEqual([b.length(sid), b.inOrder(sid), b.minTs(sid)]);
+        if (fullA) {
+          // Cut as the store does: both hand over the same points in arrival order.
+          const takenA = a.take(sid);
+          const takenB = b.take(sid);
+          expect(Array.from(takenA.timestamps)).toEqual(Array.from(takenB.timestamps));
+          expect(Array.from(takenA.values)).toEqual(Array.from(takenB.values));
+          expect([takenA.inOrder, takenA.minTs]).toEqual([takenB.inOrder, takenB.minTs]);
+          if (rnd() < 0.5) a.recycle(takenA.timestamps, takenA.values);
+        }
         i = end;
       }
-      expect([a.length, a.inOrder, a.minTs, a.maxTs]).toEqual([b.length, b.inOrder, b.minTs, b.maxTs]);
-      expect(Array.from(a.sorted().timestamps)).toEqual(Array.from(b.sorted().timestamps));
-      expect(Array.from(a.sorted().values)).toEqual(Array.from(b.sorted().values));
+      expect([a.length(sid), a.inOrder(sid), a.minTs(sid)]).toEqual([b.length(sid), b.inOrder(sid), b.minTs(sid)]);
+      expect(Array.from(a.sorted(sid).timestamps)).toEqual(Array.from(b.sorted(sid).timestamps));
+      expect(Array.from(a.sorted(sid).values)).toEqual(Array.from(b.sorted(sid).values));
     }
+  });
+
+  it('a table of many series matches a per-series reference through appends, cuts, recycling, clears and reads', () => {
+    const rnd = random(19);
+    const cutPoints = 64;
+    const table = new HeadTable(cutPoints);
+    const reference = new Map<number, Array<[number, number]>>();
+    const sortedReference = (sid: number): Array<[number, number]> => {
+      const byTime = new Map<number, number>();
+      for (const [t, v] of reference.get(sid) ?? []) byTime.set(t, v);
+      return [...byTime].sort((x, y) => x[0] - y[0]);
+    };
+    const taken: Array<{ sid: number; timestamps: Float64Array; values: Float64Array; copy: number[] }> = [];
+    for (let step = 0; step < 20_000; step++) {
+      // Ids spread over 0…2,999 so the table grows its slots many times.
+      const sid = Math.floor(rnd() * rnd() * 3000);
+      const points = reference.get(sid) ?? [];
+      reference.set(sid, points);
+      const op = rnd();
+      if (op < 0.8) {
+        const t = rnd() < 0.9 ? step : Math.floor(rnd() * step);
+        const v = rnd();
+        points.push([t, v]);
+        expect(table.append(sid, t, v)).toBe(points.length >= table.cutAt(sid));
+      } else if (op < 0.9) {
+        if (points.length === 0) continue;
+        const cut = table.take(sid);
+        expect(cut.timestamps.buffer).toBeInstanceOf(SharedArrayBuffer);
+        expect(Array.from(cut.timestamps)).toEqual(points.map((p) => p[0]));
+        expect(Array.from(cut.values)).toEqual(points.map((p) => p[1]));
+        expect(cut.minTs).toBe(Math.min(...points.map((p) => p[0])));
+        taken.push({ sid, ...cut, copy: [...cut.timestamps, ...cut.values] });
+        points.length = 0;
+      } else if (op < 0.95) {
+        const back = taken.shift();
+        if (back !== undefined) {
+          // Until it comes back, a cut's memory is read by the encoder: the head never wrote it.
+          expect([...back.timestamps, ...back.values]).toEqual(back.copy);
+          table.recycle(back.timestamps, back.values);
+        }
+      } else if (op < 0.97) {
+        table.clear(sid);
+        points.length = 0;
+      } else {
+        const expected = sortedReference(sid);
+        const { timestamps, values } = table.sorted(sid);
+        expect(Array.from(timestamps)).toEqual(expected.map((p) => p[0]));
+        expect(Array.from(values)).toEqual(expected.map((p) => p[1]));
+        // Sorting in place keeps the head readable and appendable as the sorted points.
+        reference.set(sid, expected);
+      }
+      expect(table.length(sid)).toBe(reference.get(sid)!.length);
+    }
+    for (const cut of taken) expect([...cut.timestamps, ...cut.values]).toEqual(cut.copy);
+    // Blocks are accounted for: a head of n points holds ceil(n / 64); cleared, they are all free
+    // again and a second round of the same load needs no new slab.
+    let blocks = 0;
+    for (const points of reference.values()) blocks += Math.ceil(points.length / BLOCK_POINTS);
+    expect(table.blocksInUse).toBe(blocks);
+    table.reset();
+    expect(table.blocksInUse).toBe(0);
+    const slabBytes = table.slabBytes;
+    for (const [sid, points] of reference) for (let i = 0; i < points.length; i++) table.append(sid, i, i);
+    expect(table.blocksInUse).toBe(blocks);
+    expect(table.slabBytes).toBe(slabBytes);
   });
 
   it('sortDedupLastWins matches a stable comparator sort keeping the last of equal times', () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { decodeWalRecord, encodeWalRecord, WalRecordError } from '../../src/storage/write_ahead_log.js';
-import { SeriesHead, sortDedupLastWins } from '../../src/storage/head.js';
+import { GatheredPoints, HeadTable, sortDedupLastWins } from '../../src/storage/head.js';
 import { SqliteStore } from '../../src/storage/sqlite_store.js';
 import { MAX_CHUNK_POINTS, CorruptChunkError } from '../../src/storage/chunk_store.js';
 import { TABLE } from '../../src/storage/schema.js';
@@ -57,36 +57,45 @@ describe('write-ahead records', () => {
 
 describe('heads', () => {
   it('sort by time once, the last arrival of a timestamp winning', () => {
-    const h = new SeriesHead();
-    for (const [t, v] of [[5, 1], [3, 2], [5, 3], [1, 4], [3, 5], [9, 6]] as const) h.append(t, v);
-    expect(h.inOrder).toBe(false);
-    const { timestamps, values } = h.sorted();
-    expect([...timestamps]).toEqual([1, 3, 5, 9]);
-    expect([...values]).toEqual([4, 5, 3, 6]);
-    expect(h.inOrder).toBe(true);
+    const table = new HeadTable(4096);
+    const gathered = new GatheredPoints();
+    for (const [t, v] of [[5, 1], [3, 2], [5, 3], [1, 4], [3, 5], [9, 6]] as const) {
+      table.append(7, t, v);
+      gathered.append(t, v);
+    }
+    expect(table.inOrder(7)).toBe(false);
+    for (const { timestamps, values } of [table.sorted(7), gathered.sorted()]) {
+      expect([...timestamps]).toEqual([1, 3, 5, 9]);
+      expect([...values]).toEqual([4, 5, 3, 6]);
+    }
+    expect(table.inOrder(7)).toBe(true);
+    expect(table.length(7)).toBe(4);
+    expect(gathered.inOrder).toBe(true);
   });
 
   it('hand cuts over in shared memory (posted to the encoder without a copy), keep appending, and reuse recycled buffers', () => {
-    const cutAt = 40;
-    const h = new SeriesHead(cutAt);
-    for (let i = 0; i < cutAt; i++) h.append(1000 + i, i);
-    const full = h.takePoints(cutAt);
+    const table = new HeadTable(40);
+    const sid = 3;
+    const cutAt = table.cutAt(sid);
+    for (let i = 0; i < cutAt; i++) expect(table.append(sid, 1000 + i, i)).toBe(i + 1 === cutAt);
+    const full = table.take(sid);
     expect(full.timestamps.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(full.values.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect([...full.timestamps]).toEqual(Array.from({ length: cutAt }, (_, i) => 1000 + i));
-    expect(h.length).toBe(0);
+    expect(table.length(sid)).toBe(0);
     // A partly filled head (a checkpoint's cut) hands over a shared copy of exactly its points.
-    for (let i = 0; i < 7; i++) h.append(2000 + i, 10 - i);
-    const partial = h.takePoints(cutAt);
+    for (let i = 0; i < 7; i++) table.append(sid, 2000 + i, 10 - i);
+    const partial = table.take(sid);
     expect(partial.timestamps.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect([...partial.values]).toEqual([10, 9, 8, 7, 6, 5, 4]);
-    // Landed: the full cut's buffers come back and the next full cut swaps them in.
-    h.recycle(full.timestamps, full.values);
-    for (let i = 0; i < cutAt; i++) h.append(3000 + i, i);
-    h.takePoints(cutAt);
-    expect(h.timestamps).toBe(full.timestamps);
-    h.append(4000, 1);
-    expect([...h.sorted().timestamps]).toEqual([4000]);
+    // Landed: the full cut's buffers come back and the next cut of that size reuses them.
+    table.recycle(full.timestamps, full.values);
+    for (let i = 0; i < cutAt; i++) table.append(sid, 3000 + i, i);
+    const again = table.take(sid);
+    expect(new Set([again.timestamps.buffer, again.values.buffer])).toEqual(new Set([full.timestamps.buffer, full.values.buffer]));
+    expect([...again.timestamps]).toEqual(Array.from({ length: cutAt }, (_, i) => 3000 + i));
+    table.append(sid, 4000, 1);
+    expect([...table.sorted(sid).timestamps]).toEqual([4000]);
   });
 
   it('sortDedupLastWins is stable on large inputs', () => {
