@@ -320,6 +320,29 @@ describe('heads: run appends and the merge sort', () => {
     }
   });
 
+  it('reads back a head that spans slabs, with runs of adjacent blocks and blocks of other series in between', () => {
+    // A slab pair holds 1,024 blocks of 64 points: 70,000 points of one series cross into a
+    // second pair, and a second series interleaved every few runs breaks the adjacent runs.
+    const table = new HeadTable(1_000_000);
+    const n = 70_000;
+    const ts = Float64Array.from({ length: n }, (_, i) => 1000 + i);
+    const vs = Float64Array.from({ length: n }, (_, i) => i * 0.5);
+    for (let i = 0, k = 0; i < n; k++) {
+      const end = Math.min(n, i + 1 + ((k * 7919) % 500));
+      table.appendRun(1, ts, vs, i, end);
+      if (k % 3 === 0) table.append(2, k, k);
+      i = end;
+    }
+    const { timestamps, values } = table.sorted(1);
+    expect(timestamps).toEqual(ts);
+    expect(values).toEqual(vs);
+    const into = { t: new Float64Array(n + 5), v: new Float64Array(n + 5) };
+    expect(table.sortedInto(1, into.t, into.v, 5)).toBe(n);
+    expect(into.t.subarray(5)).toEqual(ts);
+    expect(into.v.subarray(5)).toEqual(vs);
+    expect(table.slabBytes).toBeGreaterThan(1024 * BLOCK_POINTS * 16);
+  });
+
   it('a table of many series matches a per-series reference through appends, cuts, recycling, clears and reads', () => {
     const rnd = random(19);
     const cutPoints = 64;
