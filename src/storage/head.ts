@@ -472,10 +472,6 @@ export class GatheredPoints implements HeadPoints {
     this.values = new Float64Array(capacity);
   }
 
-  append(timestampMs: number, value: number): void {
-    this.appendRun(Float64Array.of(timestampMs), Float64Array.of(value), 0, 1);
-  }
-
   appendRun(timestamps: Float64Array, values: Float64Array, from: number, to: number): void {
     const n = this.length;
     const need = n + to - from;

@@ -61,7 +61,7 @@ describe('heads', () => {
     const gathered = new GatheredPoints();
     for (const [t, v] of [[5, 1], [3, 2], [5, 3], [1, 4], [3, 5], [9, 6]] as const) {
       table.append(7, t, v);
-      gathered.append(t, v);
+      gathered.appendRun(Float64Array.of(t), Float64Array.of(v), 0, 1);
     }
     expect(table.inOrder(7)).toBe(false);
     for (const { timestamps, values } of [table.sorted(7), gathered.sorted()]) {
