@@ -17,6 +17,7 @@ import type { SeriesTable } from '../model/api.js';
 import { FrameDecoder, PayloadRefusedError, type DecodedBatch, type PayloadFormat, type RefusalReason } from './frame_decoder.js';
 import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest } from './decode_protocol.js';
 import type { Seq } from './wire.js';
+import { BufferPool } from '../workers/buffer_pool.js';
 
 const require = createRequire(import.meta.url);
 
@@ -80,9 +81,8 @@ export class DecodePool {
   readonly #options: DecodePoolOptions;
   readonly #slots: WorkerSlot[] = [];
   #inline: { decoder: FrameDecoder; table: SeriesTable } | undefined;
-  /** Frame buffers back from the workers, by size, for decodeCopy to fill again. */
-  readonly #lendable = new Map<number, ArrayBuffer[]>();
-  #pooledBytes = 0;
+  /** Frame buffers back from the workers, for decodeCopy to fill again. */
+  readonly #lendable = new BufferPool<ArrayBuffer>(MAX_POOLED_BYTES);
   #nextId = 1;
   #roundRobin = 0;
   #closing = false;
@@ -204,9 +204,7 @@ export class DecodePool {
     let transfer: ArrayBuffer[] = [];
     if (view.byteLength <= MAX_LENT_FRAME_BYTES) {
       const size = lentBufferBytes(view.byteLength);
-      const pooled = this.#lendable.get(size)?.pop();
-      if (pooled !== undefined) this.#pooledBytes -= size;
-      const buffer = pooled ?? new ArrayBuffer(size);
+      const buffer = this.#lendable.take(size) ?? new ArrayBuffer(size);
       const bytes = new Uint8Array(buffer, 0, view.byteLength);
       bytes.set(view);
       req = { id, format, requireSeq, stream, bytes, lent: true };
@@ -249,13 +247,7 @@ export class DecodePool {
   }
 
   #onReply(slot: WorkerSlot, reply: DecodeReply): void {
-    const returned = reply.frameBuffer;
-    if (returned !== undefined && this.#pooledBytes + returned.byteLength <= MAX_POOLED_BYTES) {
-      let free = this.#lendable.get(returned.byteLength);
-      if (free === undefined) this.#lendable.set(returned.byteLength, (free = []));
-      free.push(returned);
-      this.#pooledBytes += returned.byteLength;
-    }
+    if (reply.frameBuffer !== undefined) this.#lendable.give(reply.frameBuffer);
     const pending = slot.pending.get(reply.id);
     if (pending === undefined) return;
     slot.pending.delete(reply.id);

@@ -9,6 +9,8 @@
  * buffers back once the cut's chunk landed, clear() empties the head after a checkpoint wrote it.
  */
 
+import { BufferPool } from '../workers/buffer_pool.js';
+
 /** Sorted, deduplicated points of a series. */
 export interface PointColumns {
   timestamps: Float64Array;
@@ -104,8 +106,7 @@ export class HeadTable {
   #sweepWord = 0;
   #blocksInUse = 0;
   /** Landed cut buffers by byte length, for the next cuts (see recycle). */
-  #cutBuffers = new Map<number, SharedArrayBuffer[]>();
-  #cutBufferBytes = 0;
+  readonly #cutBuffers = new BufferPool<SharedArrayBuffer>(CUT_BUFFER_POOL_BYTES);
 
   /** @param cutPoints most points a head holds before its owner cuts it (see cutAt). */
   constructor(readonly cutPoints: number) {}
@@ -418,12 +419,7 @@ export class HeadTable {
   /** A shared view of n points, over a pooled buffer of n rounded up to CUT_BUFFER_STEP. */
   #cutBuffer(n: number): Float64Array {
     const bytes = Math.ceil(Math.max(n, 1) / CUT_BUFFER_STEP) * CUT_BUFFER_STEP * Float64Array.BYTES_PER_ELEMENT;
-    const pooled = this.#cutBuffers.get(bytes)?.pop();
-    if (pooled !== undefined) {
-      this.#cutBufferBytes -= bytes;
-      return new Float64Array(pooled, 0, n);
-    }
-    return new Float64Array(new SharedArrayBuffer(bytes), 0, n);
+    return new Float64Array(this.#cutBuffers.take(bytes) ?? new SharedArrayBuffer(bytes), 0, n);
   }
 
   /**
@@ -431,14 +427,8 @@ export class HeadTable {
    * chunk landed). At 400 cuts/s, fresh shared buffers per cut were ~5% of the writer thread.
    */
   recycle(timestamps: Float64Array, values: Float64Array): void {
-    for (const array of [timestamps, values]) {
-      const buffer = array.buffer;
-      if (!(buffer instanceof SharedArrayBuffer) || this.#cutBufferBytes + buffer.byteLength > CUT_BUFFER_POOL_BYTES) continue;
-      let list = this.#cutBuffers.get(buffer.byteLength);
-      if (list === undefined) this.#cutBuffers.set(buffer.byteLength, (list = []));
-      list.push(buffer);
-      this.#cutBufferBytes += buffer.byteLength;
-    }
+    if (timestamps.buffer instanceof SharedArrayBuffer) this.#cutBuffers.give(timestamps.buffer);
+    if (values.buffer instanceof SharedArrayBuffer) this.#cutBuffers.give(values.buffer);
   }
 
   /** Empties the series' head; its blocks go back to the free list. */
