@@ -2,7 +2,7 @@
  * HTTP routes of the alerting (the seed's paths), mounted by the server. Handlers map
  * AlertingError to its status; everything else is the server's 500.
  */
-import { HttpError, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../server/http_routes.js';
+import { HttpError, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
 import { ALERT_STATES } from './alert.js';
 import type { AlertFilter, HistoryFilter } from './alert_store.js';
 import { AlertingError, type Alerting } from './alerting.js';

@@ -8,7 +8,7 @@ export type {
   DetectAnomaliesRequest, DetectAnomaliesResult, AnomalySeries, FindCorrelationsRequest, CorrelationPair,
   ForecastRequest, ForecastMethod, SeriesForecast, ForecastPoint, CapacityRequest, SeriesCapacity,
 } from './analytics_api.js';
-export { analyticsRoutes } from './http_routes.js';
+export { analyticsRoutes } from './analytics_routes.js';
 export { createStreamingDetector, DETECTOR_METHODS, thresholdForSensitivity } from './streaming_detector.js';
 export type { SeededDetectorOptions } from './streaming_detector.js';
 export { detectSeries } from './detect_series.js';

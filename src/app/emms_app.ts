@@ -9,7 +9,7 @@
  * in dependency order, `app.stop()` closes in reverse order: the server first (it finishes and
  * acknowledges in-flight batches), the engine last (it flushes every head).
  */
-import { analyticsRoutes } from '../analytics/http_routes.js';
+import { analyticsRoutes } from '../analytics/analytics_routes.js';
 import { alertRoutes } from '../alerts/alert_routes.js';
 import { alertingOptionsFromConfig } from '../alerts/alerting_config.js';
 import { alertingMetrics } from '../alerts/alerting_metrics.js';

@@ -9,11 +9,17 @@
  *     "collector":  { "batch_size", "max_body_bytes", "max_frame_bytes", "max_unacked_bytes", "decode_threads" },
  *     "storage":    { "type", "path", "compression", "retention_days", "durability" },
  *     "monitoring": { "log_level" },
- *     "query":      { "max_series", "max_points" } }
+ *     "query":      { "max_series", "max_points" },
+ *     "security":   { … } (src/config/security_config.ts) }
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { isLoopbackBind } from '../net/cidr.js';
+import { ConfigError } from './config_error.js';
+import { applySecuritySection, defaultSecurityConfig, parseAuthSwitch, type SecurityConfig } from './security_config.js';
+
+export { ConfigError } from './config_error.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -42,6 +48,8 @@ export interface EmmsConfig {
   };
   query: { maxSeries: number; maxPoints: number };
   logLevel: LogLevel;
+  /** Authentication, TLS, network controls, egress, quotas: src/config/security_config.ts. */
+  security: SecurityConfig;
   /**
    * main.json sections owned by features, passed through raw and validated by the feature that
    * reads them at start-up (its errors name the key too): `collector` keys of the collectors
@@ -54,18 +62,6 @@ export interface EmmsConfig {
 const FEATURE_SECTIONS = ['alerting', 'key_policies'] as const;
 /** `collector.*` keys read by src/collectors/collector_config.ts. */
 const FEATURE_COLLECTOR_KEYS: ReadonlySet<string> = new Set(['system_interval', 'api_stats_interval', 'enhanced_interval', 'adaptive_sampling']);
-
-export class ConfigError extends Error {
-  constructor(
-    readonly key: string,
-    readonly value: unknown,
-    readonly source: string,
-    rule: string,
-  ) {
-    super(`invalid setting ${key}=${JSON.stringify(value) ?? String(value)} (from ${source}): ${rule}`);
-    this.name = 'ConfigError';
-  }
-}
 
 export function defaultConfig(): EmmsConfig {
   return {
@@ -83,6 +79,7 @@ export function defaultConfig(): EmmsConfig {
     },
     query: { maxSeries: 10_000, maxPoints: 1_000_000 },
     logLevel: 'info',
+    security: defaultSecurityConfig(),
     featureSections: { collector: {} },
   };
 }
@@ -189,12 +186,16 @@ export function loadConfig(options: LoadConfigOptions = {}): EmmsConfig {
     const raw = env[s.env];
     if (raw !== undefined && raw !== '') s.apply(config, raw, `environment ${s.env}`);
   }
+  if (env.EMMS_AUTH !== undefined && env.EMMS_AUTH !== '') config.security.auth = parseAuthSwitch('security.auth', env.EMMS_AUTH, 'environment EMMS_AUTH');
   const flags = options.flags ?? {};
   if (flags.host !== undefined) settingFor('deployment.host').apply(config, flags.host, 'flag --host');
   if (flags.port !== undefined) settingFor('deployment.port').apply(config, flags.port, 'flag --port');
   if (flags.data !== undefined) {
     settingFor('storage.path').apply(config, flags.data, 'flag --data');
     config.storage.path = join(flags.data, 'metrics.db');
+  }
+  if (config.security.auth === 'off' && !isLoopbackBind(config.host)) {
+    throw new ConfigError('security.auth', 'off', 'config, environment EMMS_AUTH or flags', `may be off only on a loopback bind, and deployment.host=${config.host} accepts connections from other machines: every client there would be an administrator. Turn authentication on, or listen on 127.0.0.1`);
   }
   return config;
 }
@@ -226,6 +227,10 @@ function applyFile(config: EmmsConfig, parsed: unknown, path: string, warn: (m: 
   }
   const known = new Set(CONFIG_KEYS);
   for (const [section, body] of Object.entries(parsed as Record<string, unknown>)) {
+    if (section === 'security') {
+      applySecuritySection(config.security, body, source);
+      continue;
+    }
     if ((FEATURE_SECTIONS as readonly string[]).includes(section)) {
       config.featureSections[section as (typeof FEATURE_SECTIONS)[number]] = body;
       continue;

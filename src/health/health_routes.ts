@@ -7,7 +7,7 @@
  *   POST   /api/v1/health/targets/:id/check    check now and answer with the result
  *   DELETE /api/v1/health/targets/:id          stop monitoring → 200 {deleted: id}
  */
-import { HttpError, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../server/http_routes.js';
+import { HttpError, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
 import { TargetConflictError, TargetNotFoundError, type HealthMonitor, type TargetView } from './health_monitor.js';
 import { TargetValidationError } from './health_target.js';
 

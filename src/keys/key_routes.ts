@@ -10,7 +10,7 @@
  *   GET    /api/v1/keys/:key_id/violations   that key's policy violations, newest first
  *   GET    /api/v1/policy/violations         ?key_id= &rule= &limit=
  */
-import { HttpError, type HttpRequest, type RouteDefinition } from '../server/http_routes.js';
+import { HttpError, type HttpRequest, type RouteDefinition } from '../http/route.js';
 import { KeyEventValidationError } from './key_events.js';
 import { keyToJson, KeyValidationError, KEY_STATES } from './key_model.js';
 import { KeyConflictError, KeyNotFoundError, type KeyListFilter, type KeyService } from './key_service.js';

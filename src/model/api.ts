@@ -158,6 +158,16 @@ export interface MetricsSystem {
   start(): Promise<void>;
   stop(): Promise<void>;
   readonly running: boolean;
+  /** The tenant this instance reads and writes: `default`, the `tenant` option, or forTenant's. */
+  readonly tenant: string;
+  /**
+   * The same engine bound to another tenant: it shares the database, the writer and the query
+   * workers, and every read and write goes to that tenant's series only. Views are cached (one
+   * per tenant) and cheap; start()/stop() on a view start and stop the whole engine. stats()
+   * and checkWritable() describe the whole engine. Throws RangeError for a name outside
+   * TENANT_NAME_PATTERN (src/http/route.ts).
+   */
+  forTenant(tenant: string): MetricsSystem;
   /**
    * Folder of the database file. Features keep their own state (alerts, keys, health
    * targets) in their own SQLite files here, so they never contend with the ingest writer.

@@ -4,30 +4,22 @@
  * distinct metric id, not once per series.
  */
 import { MetricValidationError, describeValue, type Tags } from '../model/metric.js';
+import { Glob, GlobError, MAX_GLOB_CHARS } from '../text/glob.js';
 import type { SeriesIndex, SeriesInfo } from '../storage/series_index.js';
 
-/** Longest pattern accepted: twice the longest metric id, room for wildcards. */
-const MAX_PATTERN_CHARS = 512;
-
 /** Compiles a glob; throws MetricValidationError naming `metricPattern`. */
-export function globToRegExp(pattern: unknown): RegExp {
-  if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > MAX_PATTERN_CHARS) {
-    throw new MetricValidationError(
-      `metricPattern=${describeValue(pattern)} must be a non-empty string of at most ${MAX_PATTERN_CHARS} characters (glob: * and ?)`,
-      -1, 'metricPattern', pattern,
-    );
+export function compileGlob(pattern: unknown): Glob {
+  try {
+    return Glob.compile(pattern);
+  } catch (err) {
+    if (err instanceof GlobError) {
+      throw new MetricValidationError(
+        `metricPattern=${describeValue(pattern)} must be a non-empty string of at most ${MAX_GLOB_CHARS} characters (glob: * and ?)`,
+        -1, 'metricPattern', pattern,
+      );
+    }
+    throw err;
   }
-  let source = '^';
-  for (const c of pattern) {
-    if (c === '*') source += '.*';
-    else if (c === '?') source += '.';
-    else source += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-  }
-  return new RegExp(source + '$', 's');
-}
-
-export function isLiteralPattern(pattern: string): boolean {
-  return !pattern.includes('*') && !pattern.includes('?');
 }
 
 function validateTagFilter(tags: unknown): Tags | undefined {
@@ -44,13 +36,13 @@ function validateTagFilter(tags: unknown): Tags | undefined {
 /** Series matching the pattern and every tag filter, ordered by metric id then tags. */
 export function selectSeries(index: SeriesIndex, metricPattern: unknown, tags: unknown): SeriesInfo[] {
   const filter = validateTagFilter(tags);
-  const regex = globToRegExp(metricPattern);
+  const glob = compileGlob(metricPattern);
   const out: SeriesInfo[] = [];
   const candidates: (readonly SeriesInfo[])[] = [];
-  if (isLiteralPattern(metricPattern as string)) {
+  if (glob.isLiteral) {
     candidates.push(index.seriesOfMetric(metricPattern as string));
   } else {
-    for (const [metricId, list] of index.metrics()) if (regex.test(metricId)) candidates.push(list);
+    for (const [metricId, list] of index.metrics()) if (glob.matches(metricId)) candidates.push(list);
   }
   const filterEntries = filter === undefined ? [] : Object.entries(filter);
   for (const list of candidates) {

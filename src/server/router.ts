@@ -3,7 +3,7 @@
  * over parameters when both match (`/keys/stats` before `/keys/:id`), whatever the order
  * routes were added in.
  */
-import type { HttpMethod } from './http_routes.js';
+import type { HttpMethod } from '../http/route.js';
 
 interface Compiled<T> {
   method: HttpMethod;

@@ -35,7 +35,7 @@ import type { MetricsSystem } from '../model/api.js';
 import { MetricValidationError } from '../model/metric.js';
 import { CollectSeriesTable } from './collect_series_table.js';
 import { DecodePool, type DecodeOutcome } from './decode_pool.js';
-import { HttpError, type HttpMethod, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from './http_routes.js';
+import { HttpError, type HttpMethod, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
 import { loadNativeUws } from './native_uws.js';
 import { PROMETHEUS_CONTENT_TYPE, renderFederation } from './prometheus_text.js';
 import { canonicalRemoteAddress } from './remote_address.js';

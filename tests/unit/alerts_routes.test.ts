@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alertRoutes } from '../../src/alerts/alert_routes.js';
 import { alertingMetrics } from '../../src/alerts/alerting_metrics.js';
-import { HttpError, type HttpMethod, type HttpResponseSpec, type RouteDefinition } from '../../src/server/http_routes.js';
+import { HttpError, type HttpMethod, type HttpResponseSpec, type RouteDefinition } from '../../src/http/route.js';
 import { cycleAt, harness, T0, type Harness } from './alerts_test_kit.js';
 
 let h: Harness;

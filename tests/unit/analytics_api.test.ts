@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { createMetricsSystem } from '../../src/index.js';
 import type { MetricsSystem } from '../../src/model/api.js';
 import { capacity, counterRates, detectAnomalies, findCorrelations, forecast } from '../../src/analytics/analytics_api.js';
-import { analyticsRoutes } from '../../src/analytics/http_routes.js';
-import type { HttpRequest, RouteDefinition } from '../../src/server/http_routes.js';
-import { HttpError } from '../../src/server/http_routes.js';
+import { analyticsRoutes } from '../../src/analytics/analytics_routes.js';
+import type { HttpRequest, RouteDefinition } from '../../src/http/route.js';
+import { HttpError } from '../../src/http/route.js';
 import { SeededRandom } from '../../src/analytics/seeded_random.js';
 
 const HOUR = 3_600_000;

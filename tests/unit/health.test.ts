@@ -11,7 +11,7 @@ import { checkTarget } from '../../src/health/health_check.js';
 import { HealthMonitor } from '../../src/health/health_monitor.js';
 import { healthTargetRoutes } from '../../src/health/health_routes.js';
 import { validateTarget, type HealthTarget } from '../../src/health/health_target.js';
-import type { HttpRequest } from '../../src/server/http_routes.js';
+import type { HttpRequest } from '../../src/http/route.js';
 
 let server: http.Server;
 let port = 0;

@@ -13,7 +13,7 @@ import { KeyValidationError } from '../../src/keys/key_model.js';
 import { parseKeyPolicy, KeyPolicyConfigError } from '../../src/keys/key_policy.js';
 import { KeyConflictError, KeyService } from '../../src/keys/key_service.js';
 import { keyRoutes } from '../../src/keys/key_routes.js';
-import { HttpError, type HttpRequest, type RouteDefinition } from '../../src/server/http_routes.js';
+import { HttpError, type HttpRequest, type RouteDefinition } from '../../src/http/route.js';
 
 /** Just enough of the engine for the key service: points kept per series, in write order. */
 class MemorySystem implements Partial<MetricsSystem> {

@@ -10,7 +10,7 @@ import { WsClient } from '../../bench/load/ws_client.js';
 import { defaultConfig } from '../../src/config/config.js';
 import type { ColumnarSeries, MetricsSystem, QueryStats, SeriesResult } from '../../src/model/api.js';
 import { MetricValidationError } from '../../src/model/metric.js';
-import { HttpError } from '../../src/server/http_routes.js';
+import { HttpError } from '../../src/http/route.js';
 import { createServer, type EmmsServer } from '../../src/server/server.js';
 
 const packr = new Packr({ useRecords: false });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HttpError } from '../../src/server/http_routes.js';
+import { HttpError } from '../../src/http/route.js';
 import { escapeLabelValue, formatValue, renderFederation, sanitizeMetricName } from '../../src/server/prometheus_text.js';
 import { queryFromBody, queryFromSearchParams, renderQueryResponse } from '../../src/server/query_request.js';
 import { Router } from '../../src/server/router.js';

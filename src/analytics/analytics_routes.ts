@@ -12,7 +12,7 @@
  */
 import type { MetricsSystem } from '../model/api.js';
 import { MetricValidationError, type Tags } from '../model/metric.js';
-import { HttpError, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../server/http_routes.js';
+import { HttpError, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
 import { capacity, detectAnomalies, findCorrelations, forecast, type ForecastMethod } from './analytics_api.js';
 import type { DetectorMethod } from './streaming_detector_contract.js';
 

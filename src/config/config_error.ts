@@ -1,0 +1,24 @@
+/** An invalid setting: names the key, the value and where it came from (file, environment, flag). */
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    readonly value: unknown,
+    readonly source: string,
+    rule: string,
+  ) {
+    super(`invalid setting ${key}=${describeSettingValue(value)} (from ${source}): ${rule}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * The value as shown in an error. Objects and arrays are shown by shape only: a section such as
+ * `alerting` holds SMTP passwords and webhook tokens, and the whole section must never reach a
+ * log because one key in it is wrong.
+ */
+function describeSettingValue(value: unknown): string {
+  if (Array.isArray(value)) return `(an array of ${value.length})`;
+  if (typeof value === 'object' && value !== null) return `(an object with keys ${Object.keys(value).slice(0, 20).join(', ')})`;
+  if (typeof value === 'string' && value.length > 200) return `${JSON.stringify(value.slice(0, 200))}… (${value.length} characters)`;
+  return JSON.stringify(value) ?? String(value);
+}

@@ -1,0 +1,124 @@
+/**
+ * The contract between the HTTP server (src/server/) and the features that add routes to it
+ * (analytics, alerts, keys, probes, auth). A feature exports `xxxRoutes(deps): RouteDefinition[]`;
+ * the server mounts them, authenticates the caller, enforces each route's `access`, parses
+ * bodies and turns thrown HttpErrors into responses. Features never touch uWebSockets.js, so
+ * they are tested by calling handlers directly.
+ *
+ * This module sits below both the server and the features: it imports nothing of either.
+ *
+ * Authorization model (README "Security"): every route declares the least role it needs. The
+ * server refuses a request before the handler runs unless the caller's principal holds that
+ * role in the tenant the request acts on; handlers then scope every read and write to
+ * `req.principal.tenant` and never take a tenant from the body or the query.
+ */
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** Roles within one tenant, weakest first. Each includes the rights of the ones before it. */
+export const TENANT_ROLES = ['reader', 'writer', 'admin'] as const;
+export type TenantRole = (typeof TENANT_ROLES)[number];
+/** `operator` is global: it manages tenants and every tenant's keys, and acts as admin in any tenant. */
+export type Role = TenantRole | 'operator';
+export const ROLES: readonly Role[] = [...TENANT_ROLES, 'operator'];
+
+/**
+ * What a route requires:
+ * - `public`: anyone, with or without credentials (`GET /health` status, the dashboard's
+ *   sign-in page); the handler sees `principal` when valid credentials were sent anyway;
+ * - a role: the caller must hold at least that role in the request's tenant;
+ * - `operator`: the global operator role only (tenant management).
+ */
+export type RouteAccess = 'public' | Role;
+
+/** Tenant names: what API keys, JWT claims and `X-Emms-Tenant` may carry. */
+export const TENANT_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const DEFAULT_TENANT = 'default';
+
+/** Who is calling, as established by the server's authenticator. */
+export interface Principal {
+  /** API key id (`ak_…`), JWT subject (`jwt:<sub>`), or `anonymous` when authentication is off. */
+  readonly id: string;
+  readonly kind: 'api_key' | 'jwt' | 'anonymous';
+  readonly role: Role;
+  /**
+   * The tenant this request acts on: the credential's own tenant; for an operator, the
+   * `X-Emms-Tenant` header's tenant when sent, else `default`.
+   */
+  readonly tenant: string;
+}
+
+const ROLE_RANK: Record<Role, number> = { reader: 1, writer: 2, admin: 3, operator: 4 };
+
+/** True when `role` includes the rights of `required`. */
+export function roleAtLeast(role: Role, required: Role): boolean {
+  return ROLE_RANK[role] >= ROLE_RANK[required];
+}
+
+export interface HttpRequest {
+  method: HttpMethod;
+  /** Path without query string, e.g. `/api/v1/keys/k1`. */
+  path: string;
+  /** Values of `:name` segments of the route pattern, URL-decoded. */
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  /**
+   * Parsed body: JSON for `application/json`, MessagePack for `application/msgpack` /
+   * `application/x-msgpack`; undefined when there is no body.
+   */
+  body: unknown;
+  remoteAddress: string;
+  /**
+   * The authenticated caller. Always set on routes whose access is a role; on `public` routes
+   * only when the request carried valid credentials.
+   */
+  principal: Principal | undefined;
+}
+
+/** The principal of a route that requires a role (the server guarantees it is set). */
+export function principalOf(req: HttpRequest): Principal {
+  if (req.principal === undefined) throw new Error(`BUG: ${req.method} ${req.path} reached its handler without a principal`);
+  return req.principal;
+}
+
+/** The tenant a request acts on; see Principal.tenant. */
+export function tenantOf(req: HttpRequest): string {
+  return principalOf(req).tenant;
+}
+
+export interface HttpResponseSpec {
+  /** Default 200. */
+  status?: number;
+  /** Serialised as JSON unless `contentType` says otherwise and it is a string or bytes. */
+  body?: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export type RouteHandler = (req: HttpRequest) => HttpResponseSpec | Promise<HttpResponseSpec>;
+
+export interface RouteDefinition {
+  method: HttpMethod;
+  /** Pattern with `:name` segments, e.g. `/api/v1/keys/:key_id`. */
+  pattern: string;
+  /**
+   * The authorization decision, required so that no route is added without one (the role ×
+   * route × tenant matrix test is generated from the server's route table).
+   */
+  access: RouteAccess;
+  handler: RouteHandler;
+}
+
+/** Thrown by a handler to answer with a 4xx/5xx; `body` defaults to `{ error: message }`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: Record<string, unknown> = { error: message },
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
