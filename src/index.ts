@@ -30,7 +30,7 @@
  * SQLite) are the `emms/core` entry.
  */
 import type { MetricsSystem, MetricsSystemOptions } from './model/api.js';
-import { SqliteMetricsSystem } from './metrics_system.js';
+import { DEFAULT_DATABASE_PATH, SqliteMetricsSystem } from './metrics_system.js';
 import { resolve } from 'node:path';
 
 export { MetricType, MetricValidationError } from './model/metric.js';
@@ -53,15 +53,16 @@ export function createMetricsSystem(options: MetricsSystemOptions = {}): Metrics
 const registry = new Map<string, MetricsSystem>();
 
 /**
- * The process-wide engine for a database file: the same instance for the same path (one
- * writer per file), created on first use. Start it before use; it may already be running.
+ * The process-wide engine for a database file: one engine per path (one writer per file),
+ * created on first use, and its view of `options.tenant`. Start it before use; it may already
+ * be running. The engine's other options come from the first call for that path.
  */
 export function getMetricsSystem(storage: 'sqlite', options: Omit<MetricsSystemOptions, 'storage'> = {}): MetricsSystem {
-  const key = `${storage}:${resolve(options.path ?? 'data/metrics.db')}:${options.tenant ?? 'default'}`;
+  const key = `${storage}:${resolve(options.path ?? DEFAULT_DATABASE_PATH)}`;
   let system = registry.get(key);
   if (system === undefined) {
     system = createMetricsSystem({ ...options, storage });
     registry.set(key, system);
   }
-  return system;
+  return system.forTenant(options.tenant ?? system.tenant);
 }

@@ -2,6 +2,11 @@
  * The embedded engine: `MetricsSystem` (src/model/api.ts) over SQLite. Wires ingest (batch
  * validation, series resolution, group commit), storage (SqliteStore) and queries
  * (QueryEngine); owns their lifecycle.
+ *
+ * Tenants: one engine serves every tenant of its database with one writer, one group commit
+ * and one query pool (`EngineCore`); `forTenant()` hands out views that differ only in the
+ * tenant whose series they resolve and select. A view per tenant rather than a tenant
+ * argument on every call keeps the MetricsSystem contract the same for embedders and features.
  */
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -16,9 +21,9 @@ import { buildColumnarBatch, buildRowBatch } from './ingest/batch_builder.js';
 import { GroupCommitter } from './ingest/group_commit.js';
 import { ResolvedSeriesTable } from './ingest/resolved_series_table.js';
 import { QueryEngine } from './query/query_engine.js';
+import { TENANT_NAME_PATTERN } from './http/route.js';
 
 export const DEFAULT_DATABASE_PATH = 'data/metrics.db';
-const TENANT_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /** Options after validation, with every default filled in. */
 interface ResolvedOptions {
@@ -27,6 +32,8 @@ interface ResolvedOptions {
   queryWorkers: number;
   retentionDays: number;
   durability: 'process' | 'full';
+  seriesLimit: (tenant: string) => number;
+  retentionDaysOf: ((tenant: string) => number) | undefined;
 }
 
 function optionError(field: string, value: unknown, rule: string): never {
@@ -40,7 +47,7 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
   const path = options.path ?? DEFAULT_DATABASE_PATH;
   if (typeof path !== 'string' || path.length === 0) optionError('path', path, 'must be a non-empty file path');
   const tenant = options.tenant ?? 'default';
-  if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) optionError('tenant', tenant, `must match ${TENANT_PATTERN.source}`);
+  if (typeof tenant !== 'string' || !TENANT_NAME_PATTERN.test(tenant)) optionError('tenant', tenant, `must match ${TENANT_NAME_PATTERN.source}`);
   const queryWorkers = options.queryWorkers ?? availableParallelism();
   if (!Number.isInteger(queryWorkers) || queryWorkers < 0 || queryWorkers > 256) optionError('queryWorkers', queryWorkers, 'must be an integer in [0, 256]');
   const retentionDays = options.retentionDays ?? 0;
@@ -49,7 +56,11 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
   }
   const durability = options.durability ?? 'process';
   if (durability !== 'process' && durability !== 'full') optionError('durability', durability, "must be 'process' or 'full'");
-  return { path: resolve(path), tenant, queryWorkers, retentionDays, durability };
+  const seriesLimit = options.seriesLimit ?? (() => Infinity);
+  if (typeof seriesLimit !== 'function') optionError('seriesLimit', seriesLimit, 'must be a function (tenant) => number');
+  const retentionDaysOf = options.retentionDaysOf;
+  if (retentionDaysOf !== undefined && typeof retentionDaysOf !== 'function') optionError('retentionDaysOf', retentionDaysOf, 'must be a function (tenant) => days');
+  return { path: resolve(path), tenant, queryWorkers, retentionDays, durability, seriesLimit, retentionDaysOf };
 }
 
 /**
@@ -69,51 +80,127 @@ export interface EngineTuning {
   chunkEncoding?: ChunkEncoding;
 }
 
-export class SqliteMetricsSystem implements MetricsSystem {
-  readonly #options: ResolvedOptions;
-  readonly #tuning: EngineTuning;
-  #store: SqliteStore | undefined;
-  #resolver: SeriesResolver | undefined;
-  #committer: GroupCommitter | undefined;
-  #queries: QueryEngine | undefined;
-  #starting: Promise<void> | undefined;
-  #stopping: Promise<void> | undefined;
+/** What every tenant view of one engine shares: the store and the parts built on it. */
+class EngineCore {
+  readonly views = new Map<string, SqliteMetricsSystem>();
+  store: SqliteStore | undefined;
+  committer: GroupCommitter | undefined;
+  queries: QueryEngine | undefined;
+  /** One resolver per tenant (its caches are the tenant's), created on first ingest. */
+  readonly resolvers = new Map<string, SeriesResolver>();
+  starting: Promise<void> | undefined;
+  stopping: Promise<void> | undefined;
 
-  constructor(options: MetricsSystemOptions = {}, tuning: EngineTuning = {}) {
-    this.#options = resolveOptions(options);
-    this.#tuning = tuning;
+  constructor(
+    readonly options: ResolvedOptions,
+    readonly tuning: EngineTuning,
+  ) {}
+
+  get running(): boolean {
+    return this.store !== undefined && this.stopping === undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.stopping !== undefined) await this.stopping;
+    if (this.store !== undefined) return;
+    this.starting ??= (async () => {
+      const store = SqliteStore.open({
+        path: this.options.path, durability: this.options.durability, retentionDays: this.options.retentionDays, retentionDaysOf: this.options.retentionDaysOf,
+        headCutPoints: this.tuning.headCutPoints, walCheckpointBytes: this.tuning.walCheckpointBytes, pageSizeBytes: this.tuning.pageSizeBytes,
+        chunkEncoding: this.tuning.chunkEncoding,
+      });
+      this.resolvers.clear();
+      this.committer = new GroupCommitter((batches: IngestBatch[]) => store.commit(batches));
+      this.queries = new QueryEngine(store, { workers: this.options.queryWorkers, workerMinPoints: this.tuning.workerMinPoints });
+      this.store = store;
+    })().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  async stop(): Promise<void> {
+    if (this.store === undefined) return;
+    this.stopping ??= (async () => {
+      try {
+        this.committer!.flush();
+        await this.queries!.close();
+      } finally {
+        // Even when a step fails the file is closed and its lock released: a later start()
+        // recovers whatever the write-ahead records hold.
+        try {
+          this.store!.close();
+        } finally {
+          this.store = undefined;
+          this.resolvers.clear();
+          this.committer = undefined;
+          this.queries = undefined;
+        }
+      }
+    })().finally(() => {
+      this.stopping = undefined;
+    });
+    return this.stopping;
+  }
+
+  partsFor(tenant: string): { store: SqliteStore; resolver: SeriesResolver; committer: GroupCommitter; queries: QueryEngine } {
+    const store = this.store;
+    if (store === undefined || this.stopping !== undefined) {
+      throw new Error(`metrics system ${this.options.path} is not running; call start() first`);
+    }
+    let resolver = this.resolvers.get(tenant);
+    if (resolver === undefined) {
+      const limit = this.options.seriesLimit;
+      resolver = new SeriesResolver(store.catalog.tenant(tenant), () => limit(tenant));
+      this.resolvers.set(tenant, resolver);
+    }
+    return { store, resolver, committer: this.committer!, queries: this.queries! };
+  }
+}
+
+export class SqliteMetricsSystem implements MetricsSystem {
+  readonly #core: EngineCore;
+  readonly tenant: string;
+
+  constructor(options: MetricsSystemOptions = {}, tuning: EngineTuning = {}, core?: EngineCore) {
+    if (core !== undefined) {
+      this.#core = core;
+      this.tenant = options.tenant ?? core.options.tenant;
+    } else {
+      const resolved = resolveOptions(options);
+      this.#core = new EngineCore(resolved, tuning);
+      this.tenant = resolved.tenant;
+    }
+    this.#core.views.set(this.tenant, this);
+  }
+
+  forTenant(tenant: string): MetricsSystem {
+    const known = this.#core.views.get(tenant);
+    if (known !== undefined) return known;
+    if (typeof tenant !== 'string' || !TENANT_NAME_PATTERN.test(tenant)) optionError('tenant', tenant, `must match ${TENANT_NAME_PATTERN.source}`);
+    return new SqliteMetricsSystem({ tenant }, this.#core.tuning, this.#core);
   }
 
   get running(): boolean {
-    return this.#store !== undefined && this.#stopping === undefined;
+    return this.#core.running;
   }
 
   get dataDirectory(): string {
-    return dirname(this.#options.path);
+    return dirname(this.#core.options.path);
   }
 
   /** Absolute path of the database file. */
   get databasePath(): string {
-    return this.#options.path;
+    return this.#core.options.path;
   }
 
-  async start(): Promise<void> {
-    if (this.#stopping !== undefined) await this.#stopping;
-    if (this.#store !== undefined) return;
-    this.#starting ??= (async () => {
-      const store = SqliteStore.open({
-        path: this.#options.path, tenant: this.#options.tenant, durability: this.#options.durability, retentionDays: this.#options.retentionDays,
-        headCutPoints: this.#tuning.headCutPoints, walCheckpointBytes: this.#tuning.walCheckpointBytes, pageSizeBytes: this.#tuning.pageSizeBytes,
-        chunkEncoding: this.#tuning.chunkEncoding,
-      });
-      this.#resolver = new SeriesResolver(store.index);
-      this.#committer = new GroupCommitter((batches: IngestBatch[]) => store.commit(batches));
-      this.#queries = new QueryEngine(store, { workers: this.#options.queryWorkers, workerMinPoints: this.#tuning.workerMinPoints });
-      this.#store = store;
-    })().finally(() => {
-      this.#starting = undefined;
-    });
-    return this.#starting;
+  /** Tenants with at least one series (for operators and per-tenant maintenance). */
+  tenants(): string[] {
+    return this.#core.store?.catalog.tenantNames() ?? [];
+  }
+
+  start(): Promise<void> {
+    return this.#core.start();
   }
 
   /**
@@ -121,38 +208,15 @@ export class SqliteMetricsSystem implements MetricsSystem {
    * Never needed for correctness: queries see pending points. For tests and benchmarks.
    */
   async settle(): Promise<void> {
-    await this.#store?.settle();
+    await this.#core.store?.settle();
   }
 
-  async stop(): Promise<void> {
-    if (this.#store === undefined) return;
-    this.#stopping ??= (async () => {
-      try {
-        this.#committer!.flush();
-        await this.#queries!.close();
-      } finally {
-        // Even when a step fails the file is closed and its lock released: a later start()
-        // recovers whatever the write-ahead records hold.
-        try {
-          this.#store!.close();
-        } finally {
-          this.#store = undefined;
-          this.#resolver = undefined;
-          this.#committer = undefined;
-          this.#queries = undefined;
-        }
-      }
-    })().finally(() => {
-      this.#stopping = undefined;
-    });
-    return this.#stopping;
+  stop(): Promise<void> {
+    return this.#core.stop();
   }
 
   #running(): { store: SqliteStore; resolver: SeriesResolver; committer: GroupCommitter; queries: QueryEngine } {
-    if (this.#store === undefined || this.#stopping !== undefined) {
-      throw new Error(`metrics system ${this.#options.path} is not running; call start() first`);
-    }
-    return { store: this.#store, resolver: this.#resolver!, committer: this.#committer!, queries: this.#queries! };
+    return this.#core.partsFor(this.tenant);
   }
 
   async collectMetric(point: MetricDataPoint): Promise<void> {
@@ -177,30 +241,30 @@ export class SqliteMetricsSystem implements MetricsSystem {
   createSeriesTable(): SeriesTable {
     return new ResolvedSeriesTable(() => {
       const { store, resolver, committer } = this.#running();
-      return { resolver, generation: store.index.generation, submit: (batch) => committer.submit(batch) };
+      return { resolver, generation: store.catalog.generation, submit: (batch) => committer.submit(batch) };
     });
   }
 
   async queryMetrics(query: RawQuery): Promise<SeriesResult[]> {
-    return (await this.#running().queries.raw(query)).series;
+    return (await this.#running().queries.raw(this.tenant, query)).series;
   }
 
   async queryAggregated(query: AggregatedQuery): Promise<SeriesResult[]> {
-    return (await this.#running().queries.aggregated(query)).series;
+    return (await this.#running().queries.aggregated(this.tenant, query)).series;
   }
 
   async queryWithStats(query: RawQuery | AggregatedQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
     const { queries } = this.#running();
     const isAggregated = typeof query === 'object' && query !== null && ('aggregation' in query || 'interval' in query);
-    return isAggregated ? queries.aggregated(query as AggregatedQuery) : queries.raw(query);
+    return isAggregated ? queries.aggregated(this.tenant, query as AggregatedQuery) : queries.raw(this.tenant, query);
   }
 
-  async latest(metricPattern: string, tags?: Tags): Promise<LatestPoint[]> {
-    return this.#running().queries.latest(metricPattern, tags);
+  async latest(metricPattern: string, tags?: Tags, maxSeries?: number): Promise<LatestPoint[]> {
+    return this.#running().queries.latest(this.tenant, metricPattern, tags, maxSeries);
   }
 
   async listSeries(metricPattern: string, tags?: Tags): Promise<Array<{ metricId: string; metricType: MetricType; tags: Tags }>> {
-    return this.#running().queries.listSeries(metricPattern, tags);
+    return this.#running().queries.listSeries(this.tenant, metricPattern, tags);
   }
 
   stats(): StorageStats {

@@ -12,7 +12,7 @@
  */
 import type { MetricsSystem } from '../model/api.js';
 import { MetricValidationError, type Tags } from '../model/metric.js';
-import { HttpError, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
+import { HttpError, tenantOf, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
 import { capacity, detectAnomalies, findCorrelations, forecast, type ForecastMethod } from './analytics_api.js';
 import type { DetectorMethod } from './streaming_detector_contract.js';
 
@@ -104,12 +104,13 @@ function required<T>(name: string, value: T | undefined): T {
   return value;
 }
 
-type Handler = (p: Params) => Promise<unknown>;
+/** `tenantEngine` is the engine's view of the caller's tenant: analytics never sees other tenants. */
+type Handler = (p: Params, tenantEngine: MetricsSystem) => Promise<unknown>;
 
-function endpoint(handler: Handler): (req: HttpRequest) => Promise<HttpResponseSpec> {
+function endpoint(engine: MetricsSystem, handler: Handler): (req: HttpRequest) => Promise<HttpResponseSpec> {
   return async (req) => {
     try {
-      return { status: 200, body: await handler(new Params(req)) };
+      return { status: 200, body: await handler(new Params(req), engine.forTenant(tenantOf(req))) };
     } catch (err) {
       if (err instanceof MetricValidationError) {
         // The API names camelCase fields; the HTTP client sent snake_case ones.
@@ -125,8 +126,8 @@ function endpoint(handler: Handler): (req: HttpRequest) => Promise<HttpResponseS
 const arrayOf = (a: ArrayLike<number>): number[] => Array.from(a);
 
 export function analyticsRoutes(engine: MetricsSystem): RouteDefinition[] {
-  const anomalies = endpoint(async (p) => {
-    const r = await detectAnomalies(engine, {
+  const anomalies = endpoint(engine, async (p, tenantEngine) => {
+    const r = await detectAnomalies(tenantEngine, {
       metricPattern: required('metric_pattern', p.string('metric_pattern')),
       windowHours: required('window_hours', p.number('window_hours')),
       sensitivity: p.number('sensitivity'),
@@ -155,8 +156,8 @@ export function analyticsRoutes(engine: MetricsSystem): RouteDefinition[] {
     };
   });
 
-  const correlations = endpoint(async (p) => {
-    const r = await findCorrelations(engine, {
+  const correlations = endpoint(engine, async (p, tenantEngine) => {
+    const r = await findCorrelations(tenantEngine, {
       primaryMetric: required('primary_metric', p.string('primary_metric')),
       secondaryPatterns: required('secondary_patterns', p.list('secondary_patterns')),
       correlationThreshold: required('correlation_threshold', p.number('correlation_threshold')),
@@ -183,8 +184,8 @@ export function analyticsRoutes(engine: MetricsSystem): RouteDefinition[] {
     };
   });
 
-  const forecastRoute = endpoint(async (p) => {
-    const r = await forecast(engine, {
+  const forecastRoute = endpoint(engine, async (p, tenantEngine) => {
+    const r = await forecast(tenantEngine, {
       metricPattern: required('metric_pattern', p.string('metric_pattern')),
       horizon: required('horizon', p.duration('horizon')),
       interval: required('interval', p.string('interval')),
@@ -208,8 +209,8 @@ export function analyticsRoutes(engine: MetricsSystem): RouteDefinition[] {
     };
   });
 
-  const capacityRoute = endpoint(async (p) => {
-    const r = await capacity(engine, {
+  const capacityRoute = endpoint(engine, async (p, tenantEngine) => {
+    const r = await capacity(tenantEngine, {
       metricPattern: required('metric_pattern', p.string('metric_pattern')),
       limit: required('limit', p.number('limit')),
       horizon: p.duration('horizon'),
@@ -246,7 +247,7 @@ export function analyticsRoutes(engine: MetricsSystem): RouteDefinition[] {
 
   const routes: RouteDefinition[] = [];
   for (const [name, handler] of [['anomalies', anomalies], ['correlations', correlations], ['forecast', forecastRoute], ['capacity', capacityRoute]] as const) {
-    routes.push({ method: 'GET', pattern: `${BASE}/${name}`, handler }, { method: 'POST', pattern: `${BASE}/${name}`, handler });
+    routes.push({ method: 'GET', pattern: `${BASE}/${name}`, access: 'reader', handler }, { method: 'POST', pattern: `${BASE}/${name}`, access: 'reader', handler });
   }
   return routes;
 }

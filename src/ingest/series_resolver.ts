@@ -18,6 +18,7 @@ import {
   type MetricType, type Tags,
 } from '../model/metric.js';
 import { seriesKey, type SeriesIndex } from '../storage/series_index.js';
+import { QuotaExceededError } from '../tenancy/quota.js';
 
 export class TagSet {
   constructor(
@@ -90,9 +91,16 @@ export class SeriesResolver {
   readonly #batchNewByKey = new Map<string, number>();
   readonly #batchNew: NewSeries[] = [];
 
-  constructor(index: SeriesIndex) {
+  readonly #seriesLimit: () => number;
+
+  /**
+   * @param index the tenant's series names
+   * @param seriesLimit the tenant's active-series quota, read when a batch creates series
+   */
+  constructor(index: SeriesIndex, seriesLimit: () => number = () => Infinity) {
     this.#index = index;
     this.#generation = index.generation;
+    this.#seriesLimit = seriesLimit;
   }
 
   /** Starts a batch; drops every cached id when the index was reloaded. */
@@ -170,8 +178,20 @@ export class SeriesResolver {
     return this.#batchNew.length > 0;
   }
 
-  /** Creates the batch's new series; returns their ids by temporary index. */
+  /**
+   * Creates the batch's new series; returns their ids by temporary index. Throws
+   * QuotaExceededError (creating nothing) when they would take the tenant past its
+   * active-series quota: the whole batch is then refused.
+   */
   createNewSeries(): Int32Array {
+    const limit = this.#seriesLimit();
+    const after = this.#index.size + this.#batchNew.length;
+    if (after > limit) {
+      const count = this.#batchNew.length;
+      this.#batchNew.length = 0;
+      this.#batchNewByKey.clear();
+      throw new QuotaExceededError(this.#index.tenantName, 'activeSeries', limit, `the batch creates ${count} series and the tenant has ${this.#index.size}`);
+    }
     const ids = new Int32Array(this.#batchNew.length);
     for (let k = 0; k < this.#batchNew.length; k++) {
       const s = this.#batchNew[k]!;

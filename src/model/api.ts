@@ -22,12 +22,19 @@ export interface MetricsSystemOptions {
   storage?: 'sqlite';
   /** SQLite database file; its directory is created if missing. Default `data/metrics.db`. */
   path?: string;
-  /** Tenant of every series written or read through this instance. Default `default`. */
+  /** Tenant of every series written or read through this instance (see forTenant). Default `default`. */
   tenant?: string;
+  /**
+   * The active-series quota of a tenant: a batch that would create more series than this is
+   * refused whole with QuotaExceededError (src/tenancy/quota.ts). Default: no limit.
+   */
+  seriesLimit?: (tenant: string) => number;
   /** Worker threads for large queries; default: number of CPUs. 0 runs every query inline. */
   queryWorkers?: number;
   /** Drop chunks whose newest point is older than this many days (0 = keep forever). */
   retentionDays?: number;
+  /** A tenant's own retention in days (0 = keep forever), read once per retention pass; default `retentionDays`. */
+  retentionDaysOf?: (tenant: string) => number;
   /**
    * `process` (default): an acknowledged batch survives the process being killed (SIGKILL,
    * crash); `full` also survives power loss, at the cost of an fsync per group commit.
@@ -186,8 +193,8 @@ export interface MetricsSystem {
   /** Same as the two above, with statistics for the HTTP API. */
   queryWithStats(query: RawQuery | AggregatedQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }>;
 
-  /** Newest point of every series matching the glob (and tags). */
-  latest(metricPattern: string, tags?: Tags): Promise<LatestPoint[]>;
+  /** Newest point of every series matching the glob (and tags); QueryLimitError past `maxSeries`. */
+  latest(metricPattern: string, tags?: Tags, maxSeries?: number): Promise<LatestPoint[]>;
   /** Series matching the glob (and tags), without points. */
   listSeries(metricPattern: string, tags?: Tags): Promise<Array<{ metricId: string; metricType: MetricType; tags: Tags }>>;
 

@@ -124,9 +124,9 @@ export class QueryEngine {
     return { startMs, endMs };
   }
 
-  #select(q: Record<string, unknown>): SeriesInfo[] {
+  #select(tenant: string, q: Record<string, unknown>): SeriesInfo[] {
     const maxSeries = validateLimit(q.maxSeries, 'maxSeries');
-    const selected = selectSeries(this.#store.index, q.metricPattern, q.tags);
+    const selected = selectSeries(this.#store.catalog.tenant(tenant), q.metricPattern, q.tags);
     if (selected.length > maxSeries) throw new QueryLimitError('maxSeries', maxSeries, selected.length);
     return selected;
   }
@@ -135,12 +135,12 @@ export class QueryEngine {
     return this.#store.head(seriesId)?.sorted();
   }
 
-  async raw(query: RawQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
+  async raw(tenant: string, query: RawQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
     const started = performance.now();
     const q = queryObject(query);
     const { startMs, endMs } = this.#timeRange(q);
     const maxPoints = validateLimit(q.maxPoints, 'maxPoints');
-    const selected = this.#select(q);
+    const selected = this.#select(tenant, q);
     const maxChunkId = this.#store.chunks.maxChunkId;
     const out: SeriesResult[] = [];
     let total = 0;
@@ -156,7 +156,7 @@ export class QueryEngine {
     return { series: out, stats: { series: out.length, pointsScanned: total, elapsedMs: performance.now() - started } };
   }
 
-  async aggregated(query: AggregatedQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
+  async aggregated(tenant: string, query: AggregatedQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
     const started = performance.now();
     const q = queryObject(query);
     const aggregation = validateAggregation(q.aggregation);
@@ -164,7 +164,7 @@ export class QueryEngine {
     const groupBy = validateGroupBy(q.groupBy);
     const range = this.#timeRange(q);
     const maxPoints = validateLimit(q.maxPoints, 'maxPoints');
-    const selected = this.#select(q);
+    const selected = this.#select(tenant, q);
     const groups = this.#group(selected, groupBy, String(q.metricPattern));
     const { endMs } = range;
     // Without startTime the range starts at the selection's first point, not at 1970: an
@@ -339,7 +339,7 @@ export class QueryEngine {
       for (const o of outputs) {
         if (o.corrupt !== undefined) {
           const { seriesId, chunkId, detail } = o.corrupt;
-          throw new CorruptChunkError(seriesId, describeSeries(this.#store.index.get(seriesId)), chunkId, detail);
+          throw new CorruptChunkError(seriesId, describeSeries(this.#store.catalog.get(seriesId)), chunkId, detail);
         }
         pointsScanned += o.pointsScanned;
         if (o.partials !== undefined) forEachPartial(o.partials, (gi, partial) => (results[gi] as BucketAccumulator).mergePartial(partial));
@@ -371,9 +371,12 @@ export class QueryEngine {
     };
   }
 
-  latest(metricPattern: string, tags?: Tags): LatestPoint[] {
+  /** Newest point of each selected series of `tenant`; refuses (QueryLimitError) more than `maxSeries`. */
+  latest(tenant: string, metricPattern: string, tags?: Tags, maxSeries = Infinity): LatestPoint[] {
     const out: LatestPoint[] = [];
-    for (const s of selectSeries(this.#store.index, metricPattern, tags)) {
+    const selected = selectSeries(this.#store.catalog.tenant(tenant), metricPattern, tags);
+    if (selected.length > maxSeries) throw new QueryLimitError('maxSeries', maxSeries, selected.length);
+    for (const s of selected) {
       let timestamp = -Infinity;
       let value = NaN;
       const chunk = this.#newestChunk.get(s.id) as { max_ts: number; last: number } | undefined;
@@ -396,8 +399,8 @@ export class QueryEngine {
     return out;
   }
 
-  listSeries(metricPattern: string, tags?: Tags): Array<{ metricId: string; metricType: MetricType; tags: Tags }> {
-    return selectSeries(this.#store.index, metricPattern, tags).map((s) => ({ metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags } }));
+  listSeries(tenant: string, metricPattern: string, tags?: Tags): Array<{ metricId: string; metricType: MetricType; tags: Tags }> {
+    return selectSeries(this.#store.catalog.tenant(tenant), metricPattern, tags).map((s) => ({ metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags } }));
   }
 
   /** Waits for queries running in workers, then stops the pool. */

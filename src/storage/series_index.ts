@@ -4,11 +4,17 @@
  * their id here and are written by the next commit (in the same transaction as the first
  * write-ahead record that uses them), so a series row is never durable without its points
  * being durable too, and vice versa.
+ *
+ * A series is (tenant, metric id, tags). Ids are global to the database (chunks and
+ * write-ahead records name series by id alone); names are looked up per tenant, so one tenant
+ * can never select, resolve or even learn of another tenant's series: `SeriesCatalog.tenant(t)`
+ * is the only way to reach a tenant's names, and it sees that tenant's series only.
  */
 import type { MetricType, Tags } from '../model/metric.js';
 
 export interface SeriesInfo {
   readonly id: number;
+  readonly tenant: string;
   readonly metricId: string;
   readonly metricType: MetricType;
   /** Frozen copy of the tags. */
@@ -22,18 +28,17 @@ export function seriesKey(metricId: string, canonical: string): string {
   return `${metricId}\u0000${canonical}`;
 }
 
-export class SeriesIndex {
-  /** By id (ids start at 1); holes are ids of other tenants' series in the same file. */
+/** Every series of the database, by id; and each tenant's names. */
+export class SeriesCatalog {
+  /** By id (ids start at 1); holes are ids handed out by a failed commit. */
   readonly #byId: (SeriesInfo | undefined)[] = [undefined];
-  readonly #byKey = new Map<string, number>();
-  readonly #byMetric = new Map<string, SeriesInfo[]>();
+  readonly #tenants = new Map<string, SeriesIndex>();
   #pending: SeriesInfo[] = [];
+  #count = 0;
   /** Bumped by reset(): caches of ids (ingest's) must be dropped when it changes. */
   generation = 0;
 
-  #count = 0;
-
-  /** Series of this tenant. */
+  /** Series of every tenant. */
   get size(): number {
     return this.#count;
   }
@@ -42,8 +47,22 @@ export class SeriesIndex {
     return this.#byId[id];
   }
 
-  find(metricId: string, canonical: string): number | undefined {
-    return this.#byKey.get(seriesKey(metricId, canonical));
+  /**
+   * The names of one tenant's series, created empty on first use. The same object for the
+   * life of the catalogue (reset() empties it in place), so resolvers may keep it.
+   */
+  tenant(tenant: string): SeriesIndex {
+    let index = this.#tenants.get(tenant);
+    if (index === undefined) {
+      index = new SeriesIndex(this, tenant);
+      this.#tenants.set(tenant, index);
+    }
+    return index;
+  }
+
+  /** Tenants that have at least one series. */
+  tenantNames(): string[] {
+    return [...this.#tenants].filter(([, index]) => index.size > 0).map(([name]) => name);
   }
 
   /** Forgets every series (before reloading them from the database). */
@@ -51,29 +70,16 @@ export class SeriesIndex {
     this.generation++;
     this.#byId.length = 1;
     this.#count = 0;
-    this.#byKey.clear();
-    this.#byMetric.clear();
     this.#pending = [];
-  }
-
-  /** Keeps `id` from being handed out (a series of another tenant in the same file). */
-  reserve(id: number): void {
-    while (this.#byId.length <= id) this.#byId.push(undefined);
+    for (const index of this.#tenants.values()) index.clearNames();
   }
 
   /** Adds a series read from the database (at start). */
   load(info: SeriesInfo): void {
     while (this.#byId.length <= info.id) this.#byId.push(undefined);
-    this.#add(info);
-  }
-
-  /** Creates a series; it is written to the database by the next commit (`takePending`). */
-  create(metricId: string, metricType: MetricType, tags: Tags, canonical: string): SeriesInfo {
-    const info: SeriesInfo = { id: this.#byId.length, metricId, metricType, tags: Object.freeze({ ...tags }), canonicalTags: canonical };
-    this.#byId.push(undefined);
-    this.#add(info);
-    this.#pending.push(info);
-    return info;
+    this.#byId[info.id] = info;
+    this.#count++;
+    this.tenant(info.tenant).addName(info);
   }
 
   /** Series created since the last call: the caller inserts them in its transaction. */
@@ -81,6 +87,48 @@ export class SeriesIndex {
     const pending = this.#pending;
     this.#pending = [];
     return pending;
+  }
+
+  /** Called by SeriesIndex.create: allocates the id and queues the row for the next commit. */
+  allocate(tenant: string, metricId: string, metricType: MetricType, tags: Tags, canonical: string): SeriesInfo {
+    const info: SeriesInfo = { id: this.#byId.length, tenant, metricId, metricType, tags: Object.freeze({ ...tags }), canonicalTags: canonical };
+    this.#byId.push(info);
+    this.#count++;
+    this.#pending.push(info);
+    return info;
+  }
+}
+
+/** One tenant's series names: what ingest resolves against and queries select from. */
+export class SeriesIndex {
+  readonly #byKey = new Map<string, number>();
+  readonly #byMetric = new Map<string, SeriesInfo[]>();
+  #count = 0;
+
+  constructor(
+    readonly catalog: SeriesCatalog,
+    readonly tenantName: string,
+  ) {}
+
+  /** SeriesCatalog.generation: bumped when every series was reloaded. */
+  get generation(): number {
+    return this.catalog.generation;
+  }
+
+  /** Series of this tenant. */
+  get size(): number {
+    return this.#count;
+  }
+
+  find(metricId: string, canonical: string): number | undefined {
+    return this.#byKey.get(seriesKey(metricId, canonical));
+  }
+
+  /** Creates a series of this tenant; it is written to the database by the next commit. */
+  create(metricId: string, metricType: MetricType, tags: Tags, canonical: string): SeriesInfo {
+    const info = this.catalog.allocate(this.tenantName, metricId, metricType, tags, canonical);
+    this.addName(info);
+    return info;
   }
 
   /** Distinct metric ids and their series, for selection by pattern. */
@@ -92,8 +140,8 @@ export class SeriesIndex {
     return this.#byMetric.get(metricId) ?? [];
   }
 
-  #add(info: SeriesInfo): void {
-    this.#byId[info.id] = info;
+  /** For SeriesCatalog only. */
+  addName(info: SeriesInfo): void {
     this.#count++;
     this.#byKey.set(seriesKey(info.metricId, info.canonicalTags), info.id);
     let list = this.#byMetric.get(info.metricId);
@@ -102,5 +150,12 @@ export class SeriesIndex {
       this.#byMetric.set(info.metricId, list);
     }
     list.push(info);
+  }
+
+  /** For SeriesCatalog.reset only. */
+  clearNames(): void {
+    this.#count = 0;
+    this.#byKey.clear();
+    this.#byMetric.clear();
   }
 }

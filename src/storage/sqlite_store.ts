@@ -35,7 +35,7 @@ import { resolve } from 'node:path';
 import { acquireWriterLock } from './writer_lock.js';
 import { openDatabase, type Durability } from './database.js';
 import { SQL } from './schema.js';
-import { SeriesIndex, type SeriesInfo } from './series_index.js';
+import { SeriesCatalog, type SeriesInfo } from './series_index.js';
 import { GatheredPoints, HeadTable, type HeadPoints } from './head.js';
 import { ChunkStore, CorruptChunkError, MAX_CHUNK_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
 import { encodeCut, mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
@@ -131,10 +131,11 @@ export interface IngestBatch {
 
 export interface StoreOptions {
   path: string;
-  tenant: string;
   durability?: Durability;
   /** 0 = keep forever. */
   retentionDays?: number;
+  /** A tenant's own retention in days (0 = keep forever); default `retentionDays` for every tenant. */
+  retentionDaysOf?: ((tenant: string) => number) | undefined;
   /** Tests shrink these to exercise cuts and checkpoints with few points. */
   headCutPoints?: number | undefined;
   walCheckpointBytes?: number | undefined;
@@ -190,8 +191,8 @@ interface PlannedMerge {
 
 export class SqliteStore {
   readonly path: string;
-  readonly tenant: string;
-  readonly index = new SeriesIndex();
+  /** Every tenant's series; `catalog.tenant(name)` is one tenant's names. */
+  readonly catalog = new SeriesCatalog();
   readonly chunks: ChunkStore;
   readonly db: Database.Database;
 
@@ -201,7 +202,7 @@ export class SqliteStore {
   readonly #maxPendingCutPoints: number;
   /** Points of cuts not landed yet. */
   #pendingCutPoints = 0;
-  readonly #retentionMs: number;
+  readonly #retentionDaysOf: (tenant: string) => number;
   readonly #insertSeries: Database.Statement;
   readonly #insertWal: Database.Statement;
   readonly #upsertMark: Database.Statement;
@@ -266,12 +267,12 @@ export class SqliteStore {
   private constructor(options: StoreOptions, releaseLock: () => void) {
     this.#releaseLock = releaseLock;
     this.path = options.path;
-    this.tenant = options.tenant;
     this.#heads = new HeadTable(Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, MAX_CHUNK_POINTS));
     this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#maintenanceSliceMs = options.maintenanceSliceMs ?? MAINTENANCE_SLICE_MS;
     this.#maxPendingCutPoints = options.maxPendingCutPoints ?? MAX_PENDING_CUT_POINTS;
-    this.#retentionMs = (options.retentionDays ?? 0) * DAY_MS;
+    const retentionDays = options.retentionDays ?? 0;
+    this.#retentionDaysOf = options.retentionDaysOf ?? (() => retentionDays);
     this.db = openDatabase(options.path, { durability: options.durability ?? 'process', pageSizeBytes: options.pageSizeBytes });
     this.chunks = new ChunkStore(this.db);
     this.#insertSeries = this.db.prepare(SQL.insertSeries);
@@ -318,12 +319,10 @@ export class SqliteStore {
 
   /** (Re)builds every in-memory structure from the database: series, chunk catalogue, heads. */
   #loadState(): void {
-    this.index.reset();
+    this.catalog.reset();
     const series = this.db.prepare(SQL.allSeries).raw().all() as Array<[number, string, string, string, string]>;
     for (const [id, tenant, metricId, tags, metricType] of series) {
-      // Ids are global to the file: other tenants' ids are reserved so new series never reuse them.
-      if (tenant !== this.tenant) this.index.reserve(id);
-      else this.index.load({ id, metricId, metricType: metricType as MetricType, tags: Object.freeze(parseCanonicalTags(tags)), canonicalTags: tags });
+      this.catalog.load({ id, tenant, metricId, metricType: metricType as MetricType, tags: Object.freeze(parseCanonicalTags(tags)), canonicalTags: tags });
     }
     this.chunks.load(this.db);
     this.#forgetPendingCuts();
@@ -385,7 +384,7 @@ export class SqliteStore {
     if (total === 0) return;
     const merged = batches.length === 1 ? batches[0]! : concatBatches(batches, total);
     const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total);
-    const newSeries = this.index.takePending();
+    const newSeries = this.catalog.takePending();
     const nowMs = Date.now();
     let outcome: CommitOutcome;
     try {
@@ -424,7 +423,7 @@ export class SqliteStore {
    * the points appended to their heads, and encoded cuts landed on the way.
    */
   #writeCommit(merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number): CommitOutcome {
-    for (const s of newSeries) this.#insertSeries.run(this.tenant, s.metricId, s.canonicalTags, s.id, s.metricType);
+    for (const s of newSeries) this.#insertSeries.run(s.tenant, s.metricId, s.canonicalTags, s.id, s.metricType);
     const walId = Number(this.#insertWal.run(nowMs, merged.length, record).lastInsertRowid);
     const { seriesIds, timestamps, values } = merged;
     const total = merged.length;
@@ -906,7 +905,7 @@ export class SqliteStore {
     if (work.length === 0) return false;
     const merged = work.map((cluster) => {
       const out = mergeCluster(cluster.map((m) => this.chunks.readStored(seriesId, m)), hasOverlap(cluster));
-      if (!Array.isArray(out)) throw new CorruptChunkError(seriesId, describeSeries(this.index.get(seriesId)), out.chunkId, out.detail);
+      if (!Array.isArray(out)) throw new CorruptChunkError(seriesId, describeSeries(this.catalog.get(seriesId)), out.chunkId, out.detail);
       return out;
     });
     this.db.transaction(() => {
@@ -936,17 +935,30 @@ export class SqliteStore {
     }
   }
 
-  /** Deletes chunks whose newest point is older than the retention period. */
+  /** Deletes chunks whose newest point is older than their tenant's retention period. */
   applyRetention(nowMs: number): number {
-    if (this.#retentionMs <= 0) return 0;
     if (this.#snapshotReaders > 0) {
       this.#maintenanceDeferred = true;
       return 0;
     }
-    const cutoff = nowMs - this.#retentionMs;
+    // Looked up once per tenant per pass: the lookup may read operator settings.
+    const cutoffs = new Map<string, number>();
+    const cutoffOf = (tenant: string): number => {
+      let cutoff = cutoffs.get(tenant);
+      if (cutoff === undefined) {
+        const days = this.#retentionDaysOf(tenant);
+        cutoff = days > 0 ? nowMs - days * DAY_MS : -Infinity;
+        cutoffs.set(tenant, cutoff);
+      }
+      return cutoff;
+    };
     let deleted = 0;
     this.db.transaction(() => {
       for (const sid of [...this.chunks.seriesWithChunks()]) {
+        const info = this.catalog.get(sid);
+        if (info === undefined) continue;
+        const cutoff = cutoffOf(info.tenant);
+        if (cutoff === -Infinity) continue;
         const old = new Set<number>();
         for (const c of this.chunks.chunksOf(sid)) if (c.maxTs < cutoff) old.add(c.id);
         if (old.size > 0) {
@@ -991,7 +1003,7 @@ export class SqliteStore {
 
   stats(): StorageStats {
     return {
-      series: this.index.size,
+      series: this.catalog.size,
       chunks: this.chunks.chunkCount,
       headPoints: this.#headPoints,
       walBytes: this.#walBytes,

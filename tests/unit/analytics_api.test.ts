@@ -122,9 +122,11 @@ describe('HTTP routes /api/v1/analytics/*', () => {
   beforeAll(() => {
     routes = analyticsRoutes(ms);
   });
-  const call = async (method: 'GET' | 'POST', path: string, query: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
+  const call = async (method: 'GET' | 'POST', path: string, query: string, body?: unknown, tenant = ms.tenant): Promise<{ status: number; body: Record<string, unknown> }> => {
     const route = routes.find((r) => r.method === method && r.pattern === path)!;
-    const req: HttpRequest = { method, path, params: {}, query: new URLSearchParams(query), headers: {}, body, remoteAddress: '127.0.0.1' };
+    expect(route.access).toBe('reader');
+    const principal = { id: 'ak_test', kind: 'api_key', role: 'reader', tenant } as const;
+    const req: HttpRequest = { method, path, params: {}, query: new URLSearchParams(query), headers: {}, body, remoteAddress: '127.0.0.1', principal };
     try {
       const res = await route.handler(req);
       return { status: res.status ?? 200, body: JSON.parse(JSON.stringify(res.body)) as Record<string, unknown> };
@@ -147,6 +149,12 @@ describe('HTTP routes /api/v1/analytics/*', () => {
     const series = r.body.series as Array<Record<string, unknown>>;
     expect(series[0]!.metric_id).toBe('hsm.sign_rate');
     expect((series[0]!.anomaly_timestamps as number[])).toContain(START + (POINTS - 20) * STEP);
+  });
+
+  it("sees only the caller's tenant", async () => {
+    const query = `metric_pattern=hsm.sign_rate&window_hours=24&end_time=${END}`;
+    expect(((await call('GET', '/api/v1/analytics/anomalies', query)).body.series as unknown[]).length).toBe(1);
+    expect((await call('GET', '/api/v1/analytics/anomalies', query, undefined, 'other-tenant')).body.series).toEqual([]);
   });
 
   it('answers a POST body', async () => {

@@ -42,7 +42,7 @@ function expectModel(store: SqliteStore, model: Model, label: string): void {
   const reader = new ChunkReader(store.db);
   for (let s = 0; s < SERIES; s++) {
     const want = [...model[s]!.entries()].sort((a, b) => a[0] - b[0]);
-    const id = store.index.find(`enc.s${s}`, '');
+    const id = store.catalog.tenant('default').find(`enc.s${s}`, '');
     if (id === undefined) {
       expect(want, `${label} series ${s}`).toEqual([]);
       continue;
@@ -54,7 +54,7 @@ function expectModel(store: SqliteStore, model: Model, label: string): void {
 }
 
 function options(path: string, chunkEncoding: 'worker' | 'inline'): StoreOptions {
-  return { path, tenant: 'default', headCutPoints: 40, walCheckpointBytes: 20_000, chunkEncoding };
+  return { path, headCutPoints: 40, walCheckpointBytes: 20_000, chunkEncoding };
 }
 
 describe('chunk encoding pieces', () => {
@@ -97,7 +97,7 @@ describe('cuts and compaction off the writer thread', () => {
   it.each(['worker', 'inline'] as const)('%s: every committed point is readable at every moment, and after settling', async (mode) => {
     const rnd = mulberry32(mode === 'worker' ? 11 : 12);
     const store = SqliteStore.open(options(join(dir, `${mode}.db`), mode));
-    const resolver = new SeriesResolver(store.index);
+    const resolver = new SeriesResolver(store.catalog.tenant('default'));
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     try {
       for (let step = 0; step < 120; step++) {
@@ -122,7 +122,7 @@ describe('cuts and compaction off the writer thread', () => {
       const path = join(dir, `same-${mode}.db`);
       // No checkpoint by size: its timing depends on the encoder; only cuts, then stop().
       const store = SqliteStore.open({ ...options(path, mode), walCheckpointBytes: 1e12 });
-      const resolver = new SeriesResolver(store.index);
+      const resolver = new SeriesResolver(store.catalog.tenant('default'));
       const model: Model = Array.from({ length: SERIES }, () => new Map());
       for (let step = 0; step < 60; step++) commitRandom(store, resolver, model, rnd, 30);
       await store.settle();
@@ -139,7 +139,7 @@ describe('cuts and compaction off the writer thread', () => {
 
   it.each(['worker', 'inline'] as const)('%s: background compaction after a checkpoint packs the small cut chunks', async (mode) => {
     const store = SqliteStore.open({ ...options(join(dir, `pack-${mode}.db`), mode), walCheckpointBytes: 1e12 });
-    const resolver = new SeriesResolver(store.index);
+    const resolver = new SeriesResolver(store.catalog.tenant('default'));
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     try {
       // In time order, 40-point cuts: ~50 small chunks per series.
@@ -166,7 +166,7 @@ describe('cuts and compaction off the writer thread', () => {
     const rnd = mulberry32(41);
     const limit = 200;
     const store = SqliteStore.open({ ...options(join(dir, 'behind.db'), 'worker'), walCheckpointBytes: 1e12, maxPendingCutPoints: limit });
-    const resolver = new SeriesResolver(store.index);
+    const resolver = new SeriesResolver(store.catalog.tenant('default'));
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     try {
       // No await between commits: the encoder thread's results cannot arrive, as if it starved.
@@ -194,7 +194,7 @@ describe('cuts and compaction off the writer thread', () => {
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     for (let round = 0; round < 5; round++) {
       const store = SqliteStore.open(options(path, 'worker'));
-      const resolver = new SeriesResolver(store.index);
+      const resolver = new SeriesResolver(store.catalog.tenant('default'));
       for (let step = 0; step < 20; step++) commitRandom(store, resolver, model, rnd, 50);
       expect(store.stats().maintenance!.pendingCuts).toBeGreaterThan(0);
       if (how === 'close') store.close();

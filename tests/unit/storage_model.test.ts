@@ -33,10 +33,10 @@ describe('storage engine against a model', () => {
       fc.property(fc.array(stepArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 3, max: 30 }), (steps, headCutPoints) => {
         const dir = mkdtempSync(join(tmpdir(), 'emms-model-'));
         const path = join(dir, 'm.db');
-        const options = { path, tenant: 'default', headCutPoints, walCheckpointBytes: 600 };
+        const options = { path, headCutPoints, walCheckpointBytes: 600 };
         const model = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
         let store = SqliteStore.open(options);
-        let resolver = new SeriesResolver(store.index);
+        let resolver = new SeriesResolver(store.catalog.tenant('default'));
         try {
           for (const step of steps) {
             if (step.kind === 'batch') {
@@ -52,12 +52,12 @@ describe('storage engine against a model', () => {
               if (step.kind === 'restart') store.close();
               else store.abandon();
               store = SqliteStore.open(options);
-              resolver = new SeriesResolver(store.index);
+              resolver = new SeriesResolver(store.catalog.tenant('default'));
             }
           }
           const reader = new ChunkReader(store.db);
           for (let s = 0; s < 3; s++) {
-            const id = store.index.find(`model.s${s}`, '');
+            const id = store.catalog.tenant('default').find(`model.s${s}`, '');
             const expected = [...model[s]!.entries()].sort((a, b) => a[0] - b[0]);
             if (id === undefined) {
               expect(expected).toEqual([]);

@@ -54,10 +54,10 @@ describe('WalCheckpointer', () => {
   it('a store past the start size keeps every point through close, and through abandon + replay', async () => {
     for (const ending of ['close', 'abandon'] as const) {
       const path = join(dir, `${ending}.db`);
-      const store = SqliteStore.open({ path, tenant: 'default' });
+      const store = SqliteStore.open({ path });
       const series = 64;
       const ids: number[] = [];
-      for (let s = 0; s < series; s++) ids.push(store.index.create('m', 'gauge', { s: String(s) }, `s=${s}`).id);
+      for (let s = 0; s < series; s++) ids.push(store.catalog.tenant('default').create('m', 'gauge', { s: String(s) }, `s=${s}`).id);
       const perBatch = 4096;
       let expected = 0;
       for (let b = 0; b < 120; b++) {
@@ -75,7 +75,7 @@ describe('WalCheckpointer', () => {
       }
       if (ending === 'close') store.close();
       else store.abandon();
-      const reopened = SqliteStore.open({ path, tenant: 'default' });
+      const reopened = SqliteStore.open({ path });
       let found = 0;
       for (const id of ids) {
         found += reopened.head(id)?.length ?? 0;
