@@ -21,7 +21,7 @@ import { buildColumnarBatch, buildRowBatch } from './ingest/batch_builder.js';
 import { GroupCommitter } from './ingest/group_commit.js';
 import { ResolvedSeriesTable } from './ingest/resolved_series_table.js';
 import { QueryEngine } from './query/query_engine.js';
-import { TENANT_NAME_PATTERN } from './http/route.js';
+import { TENANT_NAME_PATTERN } from './model/tenant.js';
 
 export const DEFAULT_DATABASE_PATH = 'data/metrics.db';
 

@@ -31,9 +31,7 @@ export const ROLES: readonly Role[] = [...TENANT_ROLES, 'operator'];
  */
 export type RouteAccess = 'public' | Role;
 
-/** Tenant names: what API keys, JWT claims and `X-Emms-Tenant` may carry. */
-export const TENANT_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
-export const DEFAULT_TENANT = 'default';
+export { DEFAULT_TENANT, TENANT_NAME_PATTERN } from '../model/tenant.js';
 
 /** Who is calling, as established by the server's authenticator. */
 export interface Principal {
