@@ -147,6 +147,8 @@ export interface StoreOptions {
   pageSizeBytes?: number | undefined;
   /** Where chunks are encoded and merged: a thread of their own (default) or inline. */
   chunkEncoding?: ChunkEncoding | undefined;
+  /** Replaces the encoder chunkEncoding picks: tests decide when its tasks finish. */
+  chunkEncoder?: ChunkEncoder | undefined;
 }
 
 /**
@@ -163,6 +165,13 @@ interface PendingCut {
   minTs: number;
   /** Set when the encoder returned. */
   chunks: EncodedChunk[] | undefined;
+  /**
+   * True while an encoder task holding this cut's buffers is out. The buffers are shared
+   * memory: a cut the writer encoded itself may land while the encoder thread still reads them,
+   * and they go back to the buffer pool only when both are done (#releaseCutBuffers).
+   */
+  atEncoder: boolean;
+  landed: boolean;
 }
 
 /** What a commit's transaction did: its record's id, the heads that reached their cut, whether cuts landed. */
@@ -226,6 +235,8 @@ export class SqliteStore {
   #cutQueue: PendingCut[] = [];
   #cutQueueStart = 0;
   #cutsToSend: PendingCut[] = [];
+  /** Landed cuts whose buffers went back to the pool (tests check none is released early). */
+  #cutBuffersReleased = 0;
   /** Cuts queued and landed since start: a checkpoint waits for its last cut's number. */
   #cutsQueued = 0;
   #cutsLanded = 0;
@@ -288,7 +299,7 @@ export class SqliteStore {
     );
     this.#landTransaction = this.db.transaction((deadline: number) => this.#landEncodedCuts(deadline));
     this.#sqliteWal = new WalCheckpointer(this.path);
-    this.#encoder = createChunkEncoder(options.chunkEncoding ?? 'worker');
+    this.#encoder = options.chunkEncoder ?? createChunkEncoder(options.chunkEncoding ?? 'worker');
     // Before any load: started at the first commit instead, its start-up (module loading, WASM
     // compilation) competed with the first second of ingest and stretched it (ack p99 90 ms).
     this.#encoder.warm();
@@ -483,7 +494,7 @@ export class SqliteStore {
   #cut(seriesId: number, walId: number): void {
     if (this.#heads.length(seriesId) === 0) return;
     const taken = this.#heads.take(seriesId);
-    const cut: PendingCut = { seriesId, walId, ...taken, chunks: undefined };
+    const cut: PendingCut = { seriesId, walId, ...taken, chunks: undefined, atEncoder: false, landed: false };
     (this.#pendingCutsOf[seriesId] ??= []).push(cut);
     this.#cutQueue.push(cut);
     this.#cutsToSend.push(cut);
@@ -498,6 +509,7 @@ export class SqliteStore {
       const generation = this.#generation;
       const task = { kind: 'cut' as const, cuts: cuts.map((c) => ({ timestamps: c.timestamps, values: c.values, inOrder: c.inOrder })) };
       this.#encodeTasksInFlight++;
+      for (const c of cuts) c.atEncoder = true;
       this.#encoder.run(task).then(
         (result) => this.#onCutsEncoded(cuts, generation, result),
         (error: unknown) => this.#onCutsEncoded(cuts, generation, error as Error),
@@ -506,6 +518,10 @@ export class SqliteStore {
   }
 
   #onCutsEncoded(cuts: PendingCut[], generation: number, result: EncodeResult | Error): void {
+    for (const cut of cuts) {
+      cut.atEncoder = false;
+      if (cut.landed) this.#releaseCutBuffers(cut);
+    }
     if (generation !== this.#generation || this.#closed) return;
     this.#encodeTasksInFlight--;
     this.#sendCuts();
@@ -587,9 +603,17 @@ export class SqliteStore {
       this.#pendingCutPoints -= cut.timestamps.length;
       this.#pendingCutsOf[cut.seriesId]!.shift();
       this.#headPoints -= cut.timestamps.length;
-      // Nothing reads the cut's buffers now: head() copies pending cuts, the encoder got a copy.
-      this.#heads.recycle(cut.timestamps, cut.values);
+      // head() copies pending cuts, so only the encoder thread may still read the buffers.
+      cut.landed = true;
+      if (!cut.atEncoder) this.#releaseCutBuffers(cut);
     } while (this.#frontCutEncoded() && performance.now() < deadline);
+  }
+
+  /** Gives a landed cut's buffers back to the pool, once no encoder task holds them. */
+  #releaseCutBuffers(cut: PendingCut): void {
+    if (!cut.landed || cut.atEncoder) throw new Error(`BUG: releasing the buffers of series ${cut.seriesId}'s cut (landed ${cut.landed}, at encoder ${cut.atEncoder})`);
+    this.#heads.recycle(cut.timestamps, cut.values);
+    this.#cutBuffersReleased++;
   }
 
   /** After a landing committed: trims the queue, schedules the rest, lets a checkpoint go on. */

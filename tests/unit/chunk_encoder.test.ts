@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore, type StoreOptions } from '../../src/storage/sqlite_store.js';
+import type { ChunkEncoder } from '../../src/storage/chunk_encoder.js';
+import { runEncodeTask, type EncodeResult, type EncodeTask } from '../../src/workers/chunk_encode_task.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
 import { buildRowBatch } from '../../src/ingest/batch_builder.js';
 import { ChunkReader, readSeriesPoints } from '../../src/query/series_reader.js';
@@ -184,6 +186,53 @@ describe('cuts and compaction off the writer thread', () => {
       await store.settle();
       expectModel(store, model, 'behind settled');
     } finally {
+      store.close();
+    }
+  });
+
+  it('a cut the writer encoded and landed keeps its shared buffers until the encoder thread returns them', async () => {
+    // An encoder whose tasks finish when the test says so; at send time it copies what each
+    // cut's buffers hold, and at finish time it checks they still hold it (shared memory: a
+    // buffer recycled into a new cut while the thread reads it would show other points).
+    const held: Array<{ task: EncodeTask; copies: Float64Array[]; finish: () => void }> = [];
+    let holding = true;
+    const encoder: ChunkEncoder = {
+      run(task: EncodeTask): Promise<EncodeResult> {
+        if (!holding) return Promise.resolve(runEncodeTask(task));
+        return new Promise((resolve) => {
+          const copies = task.kind === 'cut' ? task.cuts.flatMap((c) => [c.timestamps.slice(), c.values.slice()]) : [];
+          held.push({ task, copies, finish: () => resolve(runEncodeTask(task)) });
+        });
+      },
+      warm: () => undefined,
+      lastError: undefined,
+      close: () => undefined,
+    };
+    const rnd = mulberry32(43);
+    const store = SqliteStore.open({ ...options(join(dir, 'shared.db'), 'worker'), chunkEncoder: encoder, walCheckpointBytes: 1e12, maxPendingCutPoints: 100 });
+    const resolver = new SeriesResolver(store.catalog.tenant('default'));
+    const model: Model = Array.from({ length: SERIES }, () => new Map());
+    try {
+      // Cuts go to the held encoder; past 100 pending points the writer encodes them itself and
+      // lands them, with their encoder tasks still out; later commits cut again and want buffers.
+      for (let step = 0; step < 60; step++) {
+        commitRandom(store, resolver, model, rnd, 30);
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      expect(store.stats().maintenance!.cutsEncodedByWriter).toBeGreaterThan(0);
+      expect(held.length).toBeGreaterThan(1);
+      for (const h of held) {
+        if (h.task.kind !== 'cut') continue;
+        const now = h.task.cuts.flatMap((c) => [c.timestamps, c.values]);
+        now.forEach((column, k) => expect([...column], `task ${held.indexOf(h)} column ${k}`).toEqual([...h.copies[k]!]));
+      }
+      holding = false;
+      for (const h of held) h.finish();
+      await store.settle();
+      expectModel(store, model, 'after the held tasks returned');
+    } finally {
+      holding = false;
+      for (const h of held) h.finish();
       store.close();
     }
   });
