@@ -34,6 +34,7 @@ interface ResolvedOptions {
   durability: 'process' | 'full';
   seriesLimit: (tenant: string) => number;
   retentionDaysOf: ((tenant: string) => number) | undefined;
+  compression: 'lz4' | 'none';
 }
 
 function optionError(field: string, value: unknown, rule: string): never {
@@ -60,7 +61,9 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
   if (typeof seriesLimit !== 'function') optionError('seriesLimit', seriesLimit, 'must be a function (tenant) => number');
   const retentionDaysOf = options.retentionDaysOf;
   if (retentionDaysOf !== undefined && typeof retentionDaysOf !== 'function') optionError('retentionDaysOf', retentionDaysOf, 'must be a function (tenant) => days');
-  return { path: resolve(path), tenant, queryWorkers, retentionDays, durability, seriesLimit, retentionDaysOf };
+  const compression = options.compression ?? 'lz4';
+  if (compression !== 'lz4' && compression !== 'none') optionError('compression', compression, "must be 'lz4' or 'none'");
+  return { path: resolve(path), tenant, queryWorkers, retentionDays, durability, seriesLimit, retentionDaysOf, compression };
 }
 
 /**
@@ -105,7 +108,7 @@ class EngineCore {
     if (this.store !== undefined) return;
     this.starting ??= (async () => {
       const store = SqliteStore.open({
-        path: this.options.path, durability: this.options.durability, retentionDays: this.options.retentionDays, retentionDaysOf: this.options.retentionDaysOf,
+        path: this.options.path, durability: this.options.durability, retentionDays: this.options.retentionDays, retentionDaysOf: this.options.retentionDaysOf, compression: this.options.compression,
         headCutPoints: this.tuning.headCutPoints, walCheckpointBytes: this.tuning.walCheckpointBytes, pageSizeBytes: this.tuning.pageSizeBytes,
         chunkEncoding: this.tuning.chunkEncoding,
       });

@@ -71,6 +71,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     path: config.storage.path,
     retentionDays: config.storage.retentionDays,
     durability: config.storage.durability,
+    compression: config.storage.compression,
   });
   await engine.start();
   // Each step's closer is pushed as soon as it is open, so a failure half-way still releases

@@ -33,6 +33,8 @@ export interface MetricsSystemOptions {
   queryWorkers?: number;
   /** Drop chunks whose newest point is older than this many days (0 = keep forever). */
   retentionDays?: number;
+  /** `lz4` (default): write-ahead records are lz4-compressed where it pays; `none` spares the CPU. */
+  compression?: 'lz4' | 'none';
   /** A tenant's own retention in days (0 = keep forever), read once per retention pass; default `retentionDays`. */
   retentionDaysOf?: (tenant: string) => number;
   /**

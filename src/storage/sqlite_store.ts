@@ -147,6 +147,8 @@ export interface StoreOptions {
   pageSizeBytes?: number | undefined;
   /** Where chunks are encoded and merged: a thread of their own (default) or inline. */
   chunkEncoding?: ChunkEncoding | undefined;
+  /** lz4 for write-ahead records where it pays (default), or none. */
+  compression?: 'lz4' | 'none' | undefined;
   /** Replaces the encoder chunkEncoding picks: tests decide when its tasks finish. */
   chunkEncoder?: ChunkEncoder | undefined;
 }
@@ -212,6 +214,7 @@ export class SqliteStore {
   /** Points of cuts not landed yet. */
   #pendingCutPoints = 0;
   readonly #retentionDaysOf: (tenant: string) => number;
+  readonly #compressRecords: boolean;
   readonly #insertSeries: Database.Statement;
   readonly #insertWal: Database.Statement;
   readonly #upsertMark: Database.Statement;
@@ -284,6 +287,7 @@ export class SqliteStore {
     this.#maxPendingCutPoints = options.maxPendingCutPoints ?? MAX_PENDING_CUT_POINTS;
     const retentionDays = options.retentionDays ?? 0;
     this.#retentionDaysOf = options.retentionDaysOf ?? (() => retentionDays);
+    this.#compressRecords = options.compression !== 'none';
     this.db = openDatabase(options.path, { durability: options.durability ?? 'process', pageSizeBytes: options.pageSizeBytes });
     this.chunks = new ChunkStore(this.db);
     this.#insertSeries = this.db.prepare(SQL.insertSeries);
@@ -394,7 +398,7 @@ export class SqliteStore {
     for (const b of batches) total += b.length;
     if (total === 0) return;
     const merged = batches.length === 1 ? batches[0]! : concatBatches(batches, total);
-    const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total);
+    const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total, this.#compressRecords);
     const newSeries = this.catalog.takePending();
     const nowMs = Date.now();
     let outcome: CommitOutcome;

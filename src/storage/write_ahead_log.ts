@@ -51,8 +51,13 @@ function rawPayloadBuffer(bytes: number): Buffer {
   return scratch.subarray(0, bytes);
 }
 
-/** Encodes the first `n` entries of the columns (into a new buffer, which the caller owns). */
-export function encodeWalRecord(seriesIds: Uint32Array, timestamps: Float64Array, values: Float64Array, n: number): Buffer {
+/**
+ * Encodes the first `n` entries of the columns (into a new buffer, which the caller owns).
+ * `compress: false` (`storage.compression: none`) skips lz4: records are then ~4x larger
+ * (the TSBS figure above) and cost no native compression call on the writer thread, for hosts
+ * short of CPU rather than of disk.
+ */
+export function encodeWalRecord(seriesIds: Uint32Array, timestamps: Float64Array, values: Float64Array, n: number, compress = true): Buffer {
   const raw = rawPayloadBuffer(n * 20);
   // Buffer.allocUnsafe may hand out a pooled slice at an unaligned offset; copy through bytes.
   raw.set(new Uint8Array(timestamps.buffer, timestamps.byteOffset, n * 8), 0);
@@ -60,7 +65,7 @@ export function encodeWalRecord(seriesIds: Uint32Array, timestamps: Float64Array
   raw.set(new Uint8Array(seriesIds.buffer, seriesIds.byteOffset, n * 4), n * 16);
   let payload: Buffer = raw;
   let flags = 0;
-  if (n >= MIN_POINTS_TO_COMPRESS) {
+  if (compress && n >= MIN_POINTS_TO_COMPRESS) {
     const compressed = compressSync(raw);
     if (compressed.length < raw.length * 0.9) {
       payload = compressed;
