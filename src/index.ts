@@ -30,7 +30,8 @@
  * SQLite) are the `emms/core` entry.
  */
 import type { MetricsSystem, MetricsSystemOptions } from './model/api.js';
-import { DEFAULT_DATABASE_PATH, SqliteMetricsSystem } from './metrics_system.js';
+import { SqliteMetricsSystem } from './metrics_system.js';
+import { DEFAULT_DATABASE_PATH } from './model/data_directory.js';
 import { resolve } from 'node:path';
 
 export { MetricType, MetricValidationError } from './model/metric.js';

@@ -22,8 +22,9 @@ import { GroupCommitter } from './ingest/group_commit.js';
 import { ResolvedSeriesTable } from './ingest/resolved_series_table.js';
 import { QueryEngine } from './query/query_engine.js';
 import { TENANT_NAME_PATTERN } from './model/tenant.js';
+import { DEFAULT_DATABASE_PATH } from './model/data_directory.js';
 
-export const DEFAULT_DATABASE_PATH = 'data/metrics.db';
+export { DEFAULT_DATABASE_PATH } from './model/data_directory.js';
 
 /** Options after validation, with every default filled in. */
 interface ResolvedOptions {

@@ -5,7 +5,7 @@
  * exits 0 within 10 s.
  */
 import { existsSync } from 'node:fs';
-import { CONFIG_HELP, ConfigError, LOG_LEVELS, loadConfig, type ConfigFlags, type LogLevel } from '../config/config.js';
+import { CONFIG_HELP, ConfigError, LOG_LEVELS, loadConfig, renderConfigFile, type ConfigFlags, type LogLevel } from '../config/config.js';
 import { NativeUwsUnavailableError, loadNativeUws } from '../server/native_uws.js';
 
 /**
@@ -33,13 +33,16 @@ Options:
   --port PORT      TCP port (default 8080; 0 picks a free one, printed at start)
   --data DIR       data directory; the database is DIR/metrics.db (default ./data)
   --config FILE    main.json settings file (default ./main.json when it exists)
+  --print-config   print the effective settings (defaults, file, environment, flags) as a
+                   main.json and exit; the file names secret files, never their contents
   -h, --help       show this help
 
 Settings are read from built-in defaults, then the config file, then the environment, then
 the flags above; an invalid value stops start-up with a message naming it.
 
 Settings (main.json key, environment variable, meaning; sections deployment, collector,
-storage, monitoring, query):
+storage, monitoring, query; the security section is described in README "Security", and
+EMMS_AUTH=off turns authentication off on a loopback bind):
 ${CONFIG_HELP.map((c) => `  ${c.key}${c.env === undefined ? '' : ` (${c.env})`}\n      ${c.help}`).join('\n')}
 
 Log levels: ${LOG_LEVELS.join(', ')}. Stop with SIGTERM or SIGINT (Ctrl-C): acknowledged data is never lost.
@@ -50,16 +53,21 @@ interface ParsedArgs {
   flags: ConfigFlags;
   configPath?: string;
   help: boolean;
+  printConfig: boolean;
 }
 
 const VALUE_FLAGS = new Set(['--host', '--port', '--data', '--config']);
 
 function parseArgs(argv: string[]): ParsedArgs {
-  const out: ParsedArgs = { flags: {}, help: false };
+  const out: ParsedArgs = { flags: {}, help: false, printConfig: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
       out.help = true;
+      continue;
+    }
+    if (arg === '--print-config') {
+      out.printConfig = true;
       continue;
     }
     const eq = arg.indexOf('=');
@@ -104,6 +112,10 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     throw err;
+  }
+  if (args.printConfig) {
+    process.stdout.write(renderConfigFile(config));
+    return 0;
   }
   const log = makeLogger(config.logLevel);
   try {

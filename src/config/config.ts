@@ -3,7 +3,7 @@
  * flags (each later source wins). Every setting is validated once, here, and an invalid one
  * stops start-up with a ConfigError naming the key, the value and where it came from.
  *
- * main.json layout (every key optional; see src/config/main.json for the defaults):
+ * main.json layout (every key optional; `emms serve --print-config` prints every default):
  *
  *   { "deployment": { "host", "port" },
  *     "collector":  { "batch_size", "max_body_bytes", "max_frame_bytes", "max_unacked_bytes", "decode_threads" },
@@ -14,10 +14,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { DEFAULT_DATABASE_PATH, databasePathIn } from '../model/data_directory.js';
 import { isLoopbackBind } from '../net/cidr.js';
 import { ConfigError } from './config_error.js';
-import { applySecuritySection, defaultSecurityConfig, parseAuthSwitch, type SecurityConfig } from './security_config.js';
+import { applySecuritySection, defaultSecurityConfig, parseAuthSwitch, renderSecuritySection, type SecurityConfig } from './security_config.js';
 
 export { ConfigError } from './config_error.js';
 
@@ -67,7 +67,7 @@ export function defaultConfig(): EmmsConfig {
   return {
     host: '127.0.0.1',
     port: 8080,
-    storage: { type: 'sqlite', path: join('data', 'metrics.db'), compression: 'lz4', retentionDays: 0, durability: 'process' },
+    storage: { type: 'sqlite', path: DEFAULT_DATABASE_PATH, compression: 'lz4', retentionDays: 0, durability: 'process' },
     collector: {
       batchSize: 1_000_000,
       maxBodyBytes: 16 * 1024 * 1024,
@@ -90,9 +90,11 @@ interface Setting {
   /** Dotted main.json key, e.g. `storage.retention_days`. */
   key: string;
   env?: string;
-  /** One line for `emms serve --help`, with the default. */
+  /** One line for `emms serve --help`; the default is appended from defaultConfig(). */
   help: string;
   apply: Apply;
+  /** The setting's value in a config, as main.json spells it (for --print-config and help). */
+  read: (config: EmmsConfig) => string | number;
 }
 
 function integer(key: string, min: number, max: number, set: (c: EmmsConfig, v: number) => void): Apply {
@@ -125,12 +127,12 @@ function text(key: string, set: (c: EmmsConfig, v: string) => void): Apply {
 const MAX_BYTES_SETTING = 1024 * 1024 * 1024;
 
 const SETTINGS: Setting[] = [
-  { key: 'deployment.host', help: 'address to listen on (default 127.0.0.1)', env: 'EMMS_HOST', apply: text('deployment.host', (c, v) => { c.host = v; }) },
-  { key: 'deployment.port', help: 'TCP port, 0 = any free port (default 8080)', env: 'EMMS_PORT', apply: integer('deployment.port', 0, 65535, (c, v) => { c.port = v; }) },
-  { key: 'storage.type', help: 'storage engine, only sqlite (default sqlite)', env: 'METRICS_STORAGE_TYPE', apply: oneOf('storage.type', ['sqlite'] as const, (c, v) => { c.storage.type = v; }) },
-  { key: 'storage.path', help: 'SQLite database file (default data/metrics.db)', env: 'METRICS_DB_PATH', apply: text('storage.path', (c, v) => { c.storage.path = v; }) },
+  { key: 'deployment.host', help: 'address to listen on', read: (c) => c.host, env: 'EMMS_HOST', apply: text('deployment.host', (c, v) => { c.host = v; }) },
+  { key: 'deployment.port', help: 'TCP port, 0 = any free port', read: (c) => c.port, env: 'EMMS_PORT', apply: integer('deployment.port', 0, 65535, (c, v) => { c.port = v; }) },
+  { key: 'storage.type', help: 'storage engine, only sqlite', read: (c) => c.storage.type, env: 'METRICS_STORAGE_TYPE', apply: oneOf('storage.type', ['sqlite'] as const, (c, v) => { c.storage.type = v; }) },
+  { key: 'storage.path', help: 'SQLite database file', read: (c) => c.storage.path, env: 'METRICS_DB_PATH', apply: text('storage.path', (c, v) => { c.storage.path = v; }) },
   {
-    key: 'storage.compression', help: 'lz4 or none (default lz4): lz4 compresses write-ahead records where it pays (~4x smaller); none spares the CPU (chunks use the WASM codec either way)', env: 'METRICS_COMPRESSION',
+    key: 'storage.compression', read: (c) => c.storage.compression, help: 'lz4 or none: lz4 compresses write-ahead records where it pays (~4x smaller); none spares the CPU (chunks use the WASM codec either way)', env: 'METRICS_COMPRESSION',
     apply: (config, raw, source) => {
       const v = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
       if (v === true || v === 'true' || v === 'lz4' || v === '1') config.storage.compression = 'lz4';
@@ -138,26 +140,44 @@ const SETTINGS: Setting[] = [
       else throw new ConfigError('storage.compression', raw, source, 'must be lz4, none, true or false');
     },
   },
-  { key: 'storage.retention_days', help: 'drop chunks older than this many days, 0 = keep forever (default 0)', env: 'METRICS_RETENTION_DAYS', apply: integer('storage.retention_days', 0, 365_000, (c, v) => { c.storage.retentionDays = v; }) },
+  { key: 'storage.retention_days', help: 'drop chunks older than this many days, 0 = keep forever', read: (c) => c.storage.retentionDays, env: 'METRICS_RETENTION_DAYS', apply: integer('storage.retention_days', 0, 365_000, (c, v) => { c.storage.retentionDays = v; }) },
   {
     key: 'storage.durability', env: 'EMMS_DURABILITY',
-    help: 'process (acked data survives a killed process) or full (also power loss: an fsync per group commit) (default process)',
+    help: 'process (acked data survives a killed process) or full (also power loss: an fsync per group commit)',
+    read: (c) => c.storage.durability,
     apply: oneOf('storage.durability', ['process', 'full'] as const, (c, v) => { c.storage.durability = v; }),
   },
-  { key: 'collector.batch_size', help: 'most points one frame or request may carry (default 1000000)', env: 'METRICS_BATCH_SIZE', apply: integer('collector.batch_size', 1, 100_000_000, (c, v) => { c.collector.batchSize = v; }) },
-  { key: 'collector.max_body_bytes', help: 'largest HTTP body, larger gets 413 (default 16777216)', apply: integer('collector.max_body_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxBodyBytes = v; }) },
-  { key: 'collector.max_frame_bytes', help: 'largest stream frame, larger gets a nack (default 16777216)', apply: integer('collector.max_frame_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxFrameBytes = v; }) },
-  { key: 'collector.max_unacked_bytes', help: 'per stream connection: bytes in flight before frames are held back, and held back before it is closed with 1008 (default 16777216)', apply: integer('collector.max_unacked_bytes', 1024, 16 * MAX_BYTES_SETTING, (c, v) => { c.collector.maxUnackedBytes = v; }) },
-  { key: 'collector.decode_threads', help: 'threads decoding and validating ingest, 0 = main thread (default CPUs - 1, at least 1)', env: 'EMMS_DECODE_THREADS', apply: integer('collector.decode_threads', 0, 64, (c, v) => { c.collector.decodeThreads = v; }) },
-  { key: 'monitoring.log_level', help: 'debug, info, warn, error or silent (default info)', env: 'LOG_LEVEL', apply: oneOf('monitoring.log_level', LOG_LEVELS, (c, v) => { c.logLevel = v; }) },
-  { key: 'query.max_series', help: 'most series one query may select, more gets 422 (default 10000)', apply: integer('query.max_series', 1, 100_000_000, (c, v) => { c.query.maxSeries = v; }) },
-  { key: 'query.max_points', help: 'most raw points one query may return, more gets 422 (default 1000000)', apply: integer('query.max_points', 1, 1_000_000_000, (c, v) => { c.query.maxPoints = v; }) },
+  { key: 'collector.batch_size', help: 'most points one frame or request may carry', read: (c) => c.collector.batchSize, env: 'METRICS_BATCH_SIZE', apply: integer('collector.batch_size', 1, 100_000_000, (c, v) => { c.collector.batchSize = v; }) },
+  { key: 'collector.max_body_bytes', help: 'largest HTTP body, larger gets 413', read: (c) => c.collector.maxBodyBytes, apply: integer('collector.max_body_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxBodyBytes = v; }) },
+  { key: 'collector.max_frame_bytes', help: 'largest stream frame, larger gets a nack', read: (c) => c.collector.maxFrameBytes, apply: integer('collector.max_frame_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxFrameBytes = v; }) },
+  { key: 'collector.max_unacked_bytes', help: 'per stream connection: bytes in flight before frames are held back, and held back before it is closed with 1008', read: (c) => c.collector.maxUnackedBytes, apply: integer('collector.max_unacked_bytes', 1024, 16 * MAX_BYTES_SETTING, (c, v) => { c.collector.maxUnackedBytes = v; }) },
+  { key: 'collector.decode_threads', help: 'threads decoding and validating ingest, 0 = main thread (default: CPUs - 1, at least 1)', read: (c) => c.collector.decodeThreads, env: 'EMMS_DECODE_THREADS', apply: integer('collector.decode_threads', 0, 64, (c, v) => { c.collector.decodeThreads = v; }) },
+  { key: 'monitoring.log_level', help: 'debug, info, warn, error or silent', read: (c) => c.logLevel, env: 'LOG_LEVEL', apply: oneOf('monitoring.log_level', LOG_LEVELS, (c, v) => { c.logLevel = v; }) },
+  { key: 'query.max_series', help: 'most series one query may select, more gets 422', read: (c) => c.query.maxSeries, apply: integer('query.max_series', 1, 100_000_000, (c, v) => { c.query.maxSeries = v; }) },
+  { key: 'query.max_points', help: 'most raw points one query may return, more gets 422', read: (c) => c.query.maxPoints, apply: integer('query.max_points', 1, 1_000_000_000, (c, v) => { c.query.maxPoints = v; }) },
 ];
 
 /** Every main.json key, for `emms serve --help`. */
 export const CONFIG_KEYS: readonly string[] = SETTINGS.map((s) => s.key);
-/** Every main.json key with its environment variable and help line. */
-export const CONFIG_HELP: ReadonlyArray<{ key: string; env: string | undefined; help: string }> = SETTINGS.map(({ key, env, help }) => ({ key, env, help }));
+/** Every main.json key with its environment variable and help line (ending in its default). */
+export const CONFIG_HELP: ReadonlyArray<{ key: string; env: string | undefined; help: string }> = SETTINGS.map(({ key, env, help, read }) => ({
+  key, env, help: help.includes('(default') ? help : `${help} (default ${read(defaultConfig())})`,
+}));
+
+/**
+ * `config` as a main.json file (`emms serve --print-config`): every setting of this file, and
+ * the security section's plain settings (file names, never file contents). Loading the output
+ * gives the same settings back; the defaults are written nowhere else.
+ */
+export function renderConfigFile(config: EmmsConfig): string {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const s of SETTINGS) {
+    const [section, name] = s.key.split('.') as [string, string];
+    (out[section] ??= {})[name] = s.read(config);
+  }
+  out.security = renderSecuritySection(config.security);
+  return `${JSON.stringify(out, null, 2)}\n`;
+}
 
 export interface ConfigFlags {
   host?: string;
@@ -192,7 +212,7 @@ export function loadConfig(options: LoadConfigOptions = {}): EmmsConfig {
   if (flags.port !== undefined) settingFor('deployment.port').apply(config, flags.port, 'flag --port');
   if (flags.data !== undefined) {
     settingFor('storage.path').apply(config, flags.data, 'flag --data');
-    config.storage.path = join(flags.data, 'metrics.db');
+    config.storage.path = databasePathIn(flags.data);
   }
   if (config.security.auth === 'off' && !isLoopbackBind(config.host)) {
     throw new ConfigError('security.auth', 'off', 'config, environment EMMS_AUTH or flags', `may be off only on a loopback bind, and deployment.host=${config.host} accepts connections from other machines: every client there would be an administrator. Turn authentication on, or listen on 127.0.0.1`);

@@ -255,3 +255,40 @@ export function parseQuotas(key: string, raw: unknown, base: Readonly<TenantQuot
   }
   return out;
 }
+
+/** The section as main.json spells it (for `emms serve --print-config`); names files, never reads them. */
+export function renderSecuritySection(s: SecurityConfig): Record<string, unknown> {
+  const limits: Record<string, number> = {
+    max_connections: s.limits.maxConnections,
+    max_connections_per_address: s.limits.maxConnectionsPerAddress,
+    header_timeout_ms: s.limits.headerTimeoutMs,
+    body_timeout_ms: s.limits.bodyTimeoutMs,
+    auth_failures_per_minute: s.limits.authFailuresPerMinute,
+  };
+  const quotas: Record<string, number> = {};
+  for (const q of QUOTA_NAMES) quotas[QUOTA_CONFIG_KEYS[q]] = s.quotas[q];
+  return {
+    auth: s.auth,
+    metrics_access: s.metricsAccess,
+    ...(s.tls === undefined ? {} : {
+      tls: { cert_file: s.tls.certFile, key_file: s.tls.keyFile, ...(s.tls.passphraseFile === undefined ? {} : { passphrase_file: s.tls.passphraseFile }), min_version: s.tls.minVersion },
+    }),
+    ...(s.allowedNetworks === undefined ? {} : { allowed_networks: [...s.allowedNetworks.entries] }),
+    admin_networks: [...s.adminNetworks.entries],
+    allowed_origins: s.allowedOrigins,
+    allowed_hosts: s.allowedHosts,
+    egress_allow: [...s.egress.allowNetworks.entries, ...s.egress.allowHosts],
+    ...(s.jwt === undefined ? {} : {
+      jwt: {
+        algorithms: s.jwt.algorithms,
+        ...(s.jwt.publicKeyFile === undefined ? {} : { public_key_file: s.jwt.publicKeyFile }),
+        ...(s.jwt.jwksFile === undefined ? {} : { jwks_file: s.jwt.jwksFile }),
+        ...(s.jwt.secretFile === undefined ? {} : { secret_file: s.jwt.secretFile }),
+        issuer: s.jwt.issuer, audience: s.jwt.audience, tenant_claim: s.jwt.tenantClaim, role_claim: s.jwt.roleClaim,
+        clock_tolerance_seconds: s.jwt.clockToleranceSeconds,
+      },
+    }),
+    limits,
+    quotas,
+  };
+}

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, defaultConfig, loadConfig } from '../../src/config/config.js';
+import { ConfigError, defaultConfig, loadConfig, renderConfigFile } from '../../src/config/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'emms-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,12 +33,54 @@ describe('loadConfig', () => {
     expect(c.storage.path).toBe(join('data', 'metrics.db'));
   });
 
-  it('reads the shipped src/config/main.json without warnings', () => {
-    const warnings: string[] = [];
-    const c = loadConfig({ configPath: fileURLToPath(new URL('../../src/config/main.json', import.meta.url)), env: {}, warn: (m) => warnings.push(m) });
-    expect(warnings).toEqual([]);
-    expect(c.storage.path).toBe('./data/metrics.db');
-    expect(c.collector.decodeThreads).toBe(1);
+  it('prints every setting as a main.json that loads back to the same settings, without warnings', () => {
+    const tuned = loadConfig({
+      configPath: file('tuned.json', {
+        deployment: { port: 9100 }, storage: { retention_days: 30, compression: 'none' },
+        security: { metrics_access: 'reader', allowed_networks: ['10.0.0.0/8'], egress_allow: ['192.168.1.0/24', 'alertmanager.internal'], quotas: { rules: 5 } },
+      }),
+      env: {},
+    });
+    for (const config of [defaultConfig(), tuned]) {
+      const printed = renderConfigFile(config);
+      const warnings: string[] = [];
+      const again = loadConfig({ configPath: file('printed.json', JSON.parse(printed)), env: {}, warn: (m) => warnings.push(m) });
+      expect(warnings).toEqual([]);
+      expect(renderConfigFile(again)).toBe(printed);
+    }
+    expect(JSON.parse(renderConfigFile(tuned)).security.quotas.rules).toBe(5);
+  });
+
+  it('refuses authentication off on a non-loopback bind, and allows it on loopback', () => {
+    expect(() => loadConfig({ env: { EMMS_AUTH: 'off', EMMS_HOST: '0.0.0.0' } })).toThrow(/security\.auth="off".*may be off only on a loopback bind.*deployment\.host=0\.0\.0\.0/);
+    expect(loadConfig({ env: { EMMS_AUTH: 'off' } }).security.auth).toBe('off');
+    expect(loadConfig({ env: { EMMS_AUTH: 'off', EMMS_HOST: '::1' } }).security.auth).toBe('off');
+    expect(loadConfig({ env: {} }).security.auth).toBe('on');
+    expect(() => loadConfig({ env: { EMMS_AUTH: 'maybe' } })).toThrow(/security\.auth="maybe" \(from environment EMMS_AUTH\)/);
+  });
+
+  it('validates the security section naming the key and value', () => {
+    const bad = (security: unknown): string => {
+      try {
+        loadConfig({ configPath: file('bad-security.json', { security }), env: {} });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'no error';
+    };
+    expect(bad({ allowed_networks: ['10.0.0.0/33'] })).toMatch(/security\.allowed_networks\[0\]="10\.0\.0\.0\/33"/);
+    expect(bad({ tls: { cert_file: 'c.pem', key_file: 'k.pem', min_version: '1.1' } })).toMatch(/security\.tls\.min_version="1\.1"/);
+    expect(bad({ jwt: { algorithms: ['HS256', 'RS256'], secret_file: 's', issuer: 'i', audience: 'a' } })).toMatch(/algorithm confusion/);
+    expect(bad({ jwt: { algorithms: ['none'], public_key_file: 'p', issuer: 'i', audience: 'a' } })).toMatch(/security\.jwt\.algorithms\[0\]="none"/);
+    expect(bad({ quotas: { active_series: -1 } })).toMatch(/security\.quotas\.active_series=-1/);
+    expect(bad({ allowed_origins: ['https://ops.example.com/path'] })).toMatch(/security\.allowed_origins\[0\]/);
+    expect(bad({ superuser: true })).toMatch(/security\.superuser=true .*is not a setting/);
+  });
+
+  it("never prints a section's contents in an error: only its shape", () => {
+    const err = new ConfigError('alerting', { smtp: { password: 'hunter2-secret' }, channels: [] }, 'config file x', 'is wrong');
+    expect(err.message).not.toContain('hunter2');
+    expect(err.message).toContain('(an object with keys smtp, channels)');
   });
 
   it('layers file, then environment, then flags', () => {
