@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { MetricsSystem } from '../../src/model/api.js';
 import type { MetricDataPoint } from '../../src/model/metric.js';
 import { AdaptiveInterval } from '../../src/collectors/adaptive_interval.js';
@@ -211,10 +211,11 @@ describe('CollectorRunner', () => {
     const runner = new CollectorRunner(system, slow, { intervalMs: 5 });
     runner.start();
     await Promise.all([runner.runOnce(), runner.runOnce()]);
-    await new Promise((r) => setTimeout(r, 250));
+    // The two calls at once made one collection; the scheduler then runs more, one at a time.
+    expect(runner.collections).toBe(1);
+    await vi.waitFor(() => expect(runner.collections).toBeGreaterThanOrEqual(3), { timeout: 20_000, interval: 10 });
     await runner.stop();
     expect(maxConcurrent).toBe(1);
-    expect(runner.collections).toBeGreaterThanOrEqual(2);
     const intervals = written.filter((p) => p.metricId === 'collector.interval_ms');
     expect(intervals.length).toBe(runner.collections);
     expect(intervals[0]!.tags).toEqual({ collector: 'slow' });
@@ -228,11 +229,11 @@ describe('CollectorRunner', () => {
     const runner = new CollectorRunner(system, c, { intervalMs: 60_000, enhancedIntervalMs: 20, now: () => clock + Date.now() });
     runner.start();
     expect(runner.intervalMs).toBe(60_000);
-    runner.enhance(400);
+    // Enhanced for a minute of the runner's clock, so a busy machine cannot see it lapse first.
+    runner.enhance(60_000);
     expect(runner.intervalMs).toBe(20);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(runner.collections).toBeGreaterThanOrEqual(3);
-    clock += 1000;
+    await vi.waitFor(() => expect(runner.collections).toBeGreaterThanOrEqual(3), { timeout: 20_000, interval: 10 });
+    clock += 120_000;
     expect(runner.intervalMs).toBe(60_000);
     await runner.stop();
   });

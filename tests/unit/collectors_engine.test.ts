@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { createMetricsSystem } from '../../src/index.js';
 import type { MetricsSystem } from '../../src/model/api.js';
 import { parseCollectorSettings } from '../../src/collectors/collector_config.js';
@@ -25,16 +25,19 @@ it('collects system and API metrics into the engine, and enhance() raises the sa
   const set = await CollectorSet.create(system, settings);
   // The alert remediation hook finds the collector by the series' metric id.
   expect(set.enhanceMonitoring({ metricId: 'crypto.key.access_count' }, Date.now() + 1000)).toEqual([]);
-  expect(set.enhanceMonitoring({ metricId: 'system.memory.usage_percent', tags: {} }, Date.now() + 400)).toEqual(['system']);
+  // Enhanced for a minute, so a busy machine cannot see it lapse before the collections waited for.
+  expect(set.enhanceMonitoring({ metricId: 'system.memory.usage_percent', tags: {} }, Date.now() + 60_000)).toEqual(['system']);
   expect(set.runner('system')!.intervalMs).toBe(50);
   expect(set.runner('api')!.intervalMs).toBe(60_000);
   set.apiStats.record('/api/v1/query', 200, 4);
   set.apiStats.record('/api/v1/query', 503, 8);
   set.start();
-  expect(set.enhance(400)).toEqual(['system', 'api']);
-  await new Promise((r) => setTimeout(r, 300));
+  expect(set.enhance(60_000)).toEqual(['system', 'api']);
+  await vi.waitFor(() => {
+    expect(set.runner('system')!.collections).toBeGreaterThanOrEqual(2);
+    expect(set.runner('api')!.collections).toBeGreaterThanOrEqual(1);
+  }, { timeout: 20_000, interval: 20 });
   await set.stop();
-  expect(set.runner('system')!.collections).toBeGreaterThanOrEqual(2);
 
   const one = async (metric: string, tags?: Record<string, string>) => (await system.latest(metric, tags)).map((p) => p.value);
   const mem = await one('system.memory.usage_percent');

@@ -4,9 +4,9 @@
  * of growing, close() waits for the worker's connection, and a store whose -wal passed the
  * start size keeps every point through close/reopen and through an abandon (kill) + replay.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { WalCheckpointer } from '../../src/storage/wal_checkpointer.js';
@@ -23,6 +23,18 @@ afterEach(() => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Frames in the -wal file and frames already copied into the database, read from the
+ * wal-index (the -shm file; https://www.sqlite.org/walformat.html §2.2: `mxFrame` at byte 16
+ * of the header, `nBackfill` at byte 96, native byte order). Reading it takes no lock and runs
+ * no checkpoint, so it observes the worker's progress without doing its work.
+ */
+function walProgress(path: string): { mxFrame: number; nBackfill: number } {
+  const shm = readFileSync(path + '-shm');
+  const u32 = (offset: number): number => (endianness() === 'LE' ? shm.readUInt32LE(offset) : shm.readUInt32BE(offset));
+  return { mxFrame: u32(16), nBackfill: u32(96) };
+}
+
 describe('WalCheckpointer', () => {
   it('copies frames from another thread so the -wal file restarts instead of growing', async () => {
     const path = join(dir, 'w.db');
@@ -35,9 +47,13 @@ describe('WalCheckpointer', () => {
     expect(before).toBeGreaterThan(2 * 1024 * 1024);
     const worker = new WalCheckpointer(path);
     worker.start();
-    for (let wait = 0; wait < 100 && worker.walPages === 0; wait++) await sleep(20);
-    expect(worker.walPages).toBeGreaterThan(0);
-    await sleep(120);
+    await vi.waitFor(() => expect(worker.walPages).toBeGreaterThan(0), { timeout: 20_000, interval: 20 });
+    // Wait until the worker has copied every frame (nothing here checkpoints: only the worker does).
+    await vi.waitFor(() => {
+      const { mxFrame, nBackfill } = walProgress(path);
+      expect(mxFrame).toBeGreaterThan(0);
+      expect(nBackfill).toBe(mxFrame);
+    }, { timeout: 20_000, interval: 20 });
     // Every frame is in the database file now: the next commits reuse the -wal from its start.
     for (let i = 0; i < 8; i++) insert.run(blob);
     expect(statSync(path + '-wal').size).toBe(before);
