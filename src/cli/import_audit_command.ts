@@ -1,8 +1,9 @@
 /**
- * `emms import-audit --format vault|cloudtrail FILE [--data DIR]`: reads a key-management
- * audit trail into key events of the embedded engine at DIR/metrics.db (keys in DIR/keys.db),
- * so derived series, state and policy violations are the same as if the events had been sent
- * live. Keys the trail reveals that are not yet registered are registered first; records
+ * `emms import-audit --format vault|cloudtrail FILE [--data DIR] [--tenant T]`: reads a
+ * key-management audit trail into key events of tenant T (default `default`) of the embedded
+ * engine at DIR/metrics.db (keys in DIR/keys.db), so derived series, state and policy
+ * violations are the same as if the events had been sent live by a writer of that tenant.
+ * Keys the trail reveals that are not yet registered are registered first; records the tenant
  * imported before (same Vault request id or CloudTrail eventID) are not counted again.
  */
 import { readFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { parseCloudTrail } from '../keys/audit/cloudtrail_audit.js';
 import { parseVaultAudit } from '../keys/audit/vault_audit.js';
 import { parseKeyPolicy } from '../keys/key_policy.js';
 import { KeyService } from '../keys/key_service.js';
+import { DEFAULT_TENANT, TENANT_NAME_PATTERN } from '../model/tenant.js';
 
 function usage(): string {
   return `Usage: emms import-audit --format vault|cloudtrail FILE [--data DIR] [options]
@@ -24,6 +26,7 @@ Reads a key-management audit trail into EMMS key events:
 Options:
   --format F          vault or cloudtrail (required)
   --data DIR          data directory; the database is DIR/metrics.db (default ./data)
+  --tenant T          tenant whose keys and series receive the trail (default ${DEFAULT_TENANT})
   --config FILE       main.json whose "key_policies" section sets the policies checked
   --no-register       refuse events of keys not yet registered instead of registering them
   --key-id-prefix P   (vault) prefix for key ids, e.g. "vault:transit/"
@@ -36,6 +39,7 @@ interface Args {
   format: 'vault' | 'cloudtrail';
   file: string;
   data: string;
+  tenant: string;
   config: string | null;
   register: boolean;
   keyIdPrefix: string;
@@ -48,7 +52,7 @@ class UsageError extends Error {}
 function parseArgs(argv: string[]): Args {
   let format: string | null = null;
   let file: string | null = null;
-  const args: Omit<Args, 'format' | 'file'> = { data: './data', config: null, register: true, keyIdPrefix: '', owner: null, dryRun: false };
+  const args: Omit<Args, 'format' | 'file'> = { data: './data', tenant: DEFAULT_TENANT, config: null, register: true, keyIdPrefix: '', owner: null, dryRun: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -58,6 +62,7 @@ function parseArgs(argv: string[]): Args {
     };
     if (a === '--format') format = value();
     else if (a === '--data') args.data = value();
+    else if (a === '--tenant') args.tenant = value();
     else if (a === '--config') args.config = value();
     else if (a === '--key-id-prefix') args.keyIdPrefix = value();
     else if (a === '--owner') args.owner = value();
@@ -69,6 +74,7 @@ function parseArgs(argv: string[]): Args {
   }
   if (format !== 'vault' && format !== 'cloudtrail') throw new UsageError(`--format=${JSON.stringify(format)} must be vault or cloudtrail`);
   if (file === null) throw new UsageError('FILE is required');
+  if (!TENANT_NAME_PATTERN.test(args.tenant)) throw new UsageError(`--tenant=${JSON.stringify(args.tenant.slice(0, 200))} must match ${TENANT_NAME_PATTERN.source}`);
   return { ...args, format, file };
 }
 
@@ -107,11 +113,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const keys = await KeyService.open(system, { policy });
     try {
-      const summary = await importAudit(keys, data, args.register, args.format);
+      const summary = await importAudit(keys.forTenant(args.tenant), data, args.register, args.format);
       process.stdout.write(
         `${args.file}: imported ${summary.events} key events (${summary.registered} keys registered, ` +
         `${summary.duplicates} already imported, ${summary.violations} policy violations, ` +
-        `${summary.skipped} records skipped, ${summary.ignored} not about keys) into ${args.data}\n`,
+        `${summary.skipped} records skipped, ${summary.ignored} not about keys) into ${args.data} for tenant ${args.tenant}\n`,
       );
     } finally {
       await keys.close();

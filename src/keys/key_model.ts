@@ -6,7 +6,8 @@
  * The wire names are snake_case as in the seed's API; the in-memory record uses the same names
  * so that a record is its own JSON representation and no mapping layer sits on the hot path.
  */
-import { describeValue, MAX_TAG_VALUE_CHARS, validateTags, type Tags } from '../model/metric.js';
+import { describeValue, MAX_TAG_VALUE_CHARS, MetricValidationError, validateTags, type Tags } from '../model/metric.js';
+import { isStorableTime, timeInputMs } from '../model/time.js';
 
 export const KEY_TYPES = ['encryption', 'signing', 'wrapping', 'hmac'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -25,11 +26,17 @@ export const UNUSABLE_KEY_STATES: ReadonlySet<KeyState> = new Set<KeyState>(['re
  * paths need `:` and `/`; the server URL-decodes `:key_id`, so `/` arrives encoded as %2F.
  */
 export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:/@+=-]{0,255}$/;
+/** Longest key_id (KEY_ID_PATTERN's bound, named so errors can say it). */
+export const MAX_KEY_ID_CHARS = 256;
 /** Free-form but tag-safe: `AES-256-GCM`, `RSA-2048`, `ECDSA-P256`, `HMAC-SHA256`, `3DES`, `UNKNOWN`. */
 export const ALGORITHM_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$/;
 export const MAX_OWNER_CHARS = 256;
-/** `expires_at` and `created_at` must lie in the same range as metric timestamps. */
-const MAX_TIME_MS = Date.UTC(2200, 0, 1);
+/**
+ * Keys one `POST /api/v1/keys {"keys": [...]}` may register: the batch is validated whole and
+ * written in one keys.db transaction, so its size bounds the time the request holds the
+ * service. Bigger inventories are registered in several requests.
+ */
+export const MAX_KEYS_PER_REQUEST = 10_000;
 const MS_PER_DAY = 86_400_000;
 export const MAX_ROTATION_PERIOD_DAYS = 36_500;
 
@@ -67,16 +74,14 @@ function fail(field: string, value: unknown, rule: string): never {
   throw new KeyValidationError(`key.${field}=${describeValue(value)} ${rule}`, field, value);
 }
 
-/** Epoch ms from a number (ms), a Date or an ISO-8601 string. */
+/**
+ * Epoch ms from a number (ms), a Date or an ISO-8601 string, read as every time input of EMMS
+ * is (src/model/time.ts: an ISO time without an offset is UTC), in the range of stored times.
+ */
 export function parseTimeField(field: string, value: unknown): number {
-  let ms: number;
-  if (typeof value === 'number') ms = value;
-  else if (value instanceof Date) ms = value.getTime();
-  else if (typeof value === 'string' && value.trim() !== '') ms = Date.parse(value);
-  else fail(field, value, 'must be an epoch-millisecond number or an ISO-8601 time');
-  if (!Number.isFinite(ms) || ms < 0 || ms >= MAX_TIME_MS) {
-    fail(field, value, 'must be a time in [1970, 2200) (epoch ms or ISO-8601)');
-  }
+  const ms = timeInputMs(value);
+  if (ms === undefined) fail(field, value, 'must be an epoch-millisecond number or an ISO-8601 time');
+  if (!isStorableTime(ms)) fail(field, value, 'must be a time in [1970, 2200) (epoch ms or ISO-8601)');
   return ms;
 }
 
@@ -87,9 +92,17 @@ function oneOf<T extends string>(field: string, value: unknown, allowed: readonl
   return value as T;
 }
 
+/** What is wrong with a key_id, or null when it is valid (shared by the inventory and event validation). */
+export function keyIdProblem(value: unknown): string | null {
+  if (typeof value === 'string' && value.length > MAX_KEY_ID_CHARS) return `must be at most ${MAX_KEY_ID_CHARS} characters`;
+  if (typeof value !== 'string' || !KEY_ID_PATTERN.test(value)) return `must match ${KEY_ID_PATTERN.source}`;
+  return null;
+}
+
 export function validateKeyId(value: unknown, field = 'key_id'): string {
-  if (typeof value !== 'string' || !KEY_ID_PATTERN.test(value)) fail(field, value, `must match ${KEY_ID_PATTERN.source}`);
-  return value;
+  const problem = keyIdProblem(value);
+  if (problem !== null) fail(field, value, problem);
+  return value as string;
 }
 
 function validateAlgorithm(value: unknown): string {
@@ -112,11 +125,13 @@ function validateRotationPeriod(value: unknown): number | null {
   return value;
 }
 
+/** The limits of series tags (at most 32, values of at most 1024 characters), errors as `key.tags.team=…`. */
 function validateKeyTags(value: unknown): Tags {
   try {
     return { ...validateTags(value, -1) };
   } catch (err) {
-    fail('tags', value, err instanceof Error ? `is invalid: ${err.message}` : 'is invalid');
+    if (err instanceof MetricValidationError) throw new KeyValidationError(`key.${err.message}`, err.field, err.value);
+    throw err;
   }
 }
 

@@ -24,6 +24,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { describeValue } from '../model/metric.js';
+import { Glob, GlobError, MAX_GLOB_CHARS } from '../text/glob.js';
 import { algorithmStrength, compactAlgorithmName } from './algorithm_strength.js';
 import { KEY_EVENT_TYPES, KEY_USE_EVENTS, type KeyEvent, type KeyEventType } from './key_events.js';
 import { isRotationOverdue, keyAgeDays, UNUSABLE_KEY_STATES, type KeyRecord } from './key_model.js';
@@ -45,8 +46,12 @@ export interface PolicyFinding {
 }
 
 export interface OperationBudget {
-  /** Globs (`*`) over compacted algorithm names (case and `-_/.` separators ignored). */
-  algorithms: string[];
+  /**
+   * Globs (`*`, `?`) over compacted algorithm names (case and `-_/.` separators ignored),
+   * matched in linear time: they come from configuration, and a backtracking RegExp built
+   * from them could be made to run for seconds.
+   */
+  algorithms: Glob[];
   eventTypes: KeyEventType[];
   maxOperations: number;
 }
@@ -140,7 +145,8 @@ export function parseKeyPolicy(section: unknown, path = 'key_policies'): KeyPoli
     });
     const max = rec.max_operations;
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > Number.MAX_SAFE_INTEGER) fail(`${bp}.max_operations`, max, 'must be a positive integer');
-    return { algorithms: stringList(`${bp}.algorithms`, rec.algorithms).map(compactGlob), eventTypes, maxOperations: max };
+    const algorithms = stringList(`${bp}.algorithms`, rec.algorithms).map((g, j) => compactGlob(`${bp}.algorithms[${j}]`, g));
+    return { algorithms, eventTypes, maxOperations: max };
   });
 
   const networksRaw = get('allowed_networks');
@@ -182,13 +188,13 @@ function strengthSignature(algorithm: string): string {
   return `${s.family}/${String(s.bits)}/${String(s.mode)}/${String(s.hash)}`;
 }
 
-function compactGlob(pattern: string): string {
-  return pattern.split('*').map(compactAlgorithmName).join('*');
-}
-
-function globMatches(glob: string, name: string): boolean {
-  const re = new RegExp('^' + glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
-  return re.test(name);
+function compactGlob(path: string, pattern: string): Glob {
+  try {
+    return Glob.compile(pattern.split('*').map(compactAlgorithmName).join('*'));
+  } catch (err) {
+    if (err instanceof GlobError) fail(path, pattern, `must be a non-empty glob (* and ?) of at most ${MAX_GLOB_CHARS} characters`);
+    throw err;
+  }
 }
 
 function addCidr(list: BlockList, cidr: string, path: string): void {
@@ -254,7 +260,7 @@ export function budgetFor(policy: KeyPolicy, algorithm: string): OperationBudget
   let found = memo.get(algorithm);
   if (found === undefined) {
     const name = compactAlgorithmName(algorithm);
-    found = policy.operationBudgets.find((b) => b.algorithms.some((g) => globMatches(g, name))) ?? null;
+    found = policy.operationBudgets.find((b) => b.algorithms.some((g) => g.matches(name))) ?? null;
     memo.set(algorithm, found);
   }
   return found;

@@ -1,21 +1,30 @@
 /**
- * HTTP routes of the key inventory (mounted by src/server/):
+ * HTTP routes of the key inventory (mounted by src/server/). Every route acts on the caller's
+ * tenant (`tenantOf(req)`, from the credentials, never from the body or query): another
+ * tenant's key answers 404 as an unknown one does.
  *
- *   POST   /api/v1/keys                      register a key → 201 (409 when the id exists);
- *                                            {"keys": [...]} registers many at once, all or nothing
- *   GET    /api/v1/keys                      ?state= &algorithm= &owner= &backend= &key_type= &expiring_within_days=
- *   GET    /api/v1/keys/:key_id              one key → 404 when unknown
- *   PATCH  /api/v1/keys/:key_id              change fields (state, expires_at, tags …)
- *   POST   /api/v1/keys/events               {"events": [...]} (also `key_events`, or a bare array), JSON or msgpack
- *   GET    /api/v1/keys/:key_id/violations   that key's policy violations, newest first
- *   GET    /api/v1/policy/violations         ?key_id= &rule= &limit=
+ *   access  route
+ *   admin   POST   /api/v1/keys                      register a key → 201 (409 when the id exists);
+ *                                                    {"keys": [...]} registers many at once, all or nothing
+ *   reader  GET    /api/v1/keys                      ?state= &algorithm= &owner= &backend= &key_type= &expiring_within_days=
+ *   reader  GET    /api/v1/keys/:key_id              one key → 404 when unknown
+ *   admin   PATCH  /api/v1/keys/:key_id              change fields (state, expires_at, tags …)
+ *   writer  POST   /api/v1/keys/events               {"events": [...]} (also `key_events`, or a bare array), JSON or msgpack
+ *   reader  GET    /api/v1/keys/:key_id/violations   that key's policy violations, newest first
+ *   reader  GET    /api/v1/policy/violations         ?key_id= &rule= &limit=
+ *
+ * Past the tenant's `keys` quota a registration throws QuotaExceededError (the server answers 429).
  */
-import { HttpError, type HttpRequest, type RouteDefinition } from '../http/route.js';
+import { describeValue } from '../model/metric.js';
+import { HttpError, tenantOf, type HttpRequest, type RouteDefinition } from '../http/route.js';
 import { KeyEventValidationError } from './key_events.js';
-import { keyToJson, KeyValidationError, KEY_STATES } from './key_model.js';
+import { keyIdProblem, keyToJson, KeyValidationError, KEY_STATES } from './key_model.js';
 import { KeyConflictError, KeyNotFoundError, type KeyListFilter, type KeyService } from './key_service.js';
 import { POLICY_RULES } from './key_policy.js';
 import type { ViolationRecord } from './key_store.js';
+
+/** Longest value of a list filter (`owner`, `algorithm` …); longer ones can match no key. */
+const MAX_FILTER_CHARS = 256;
 
 function toHttpError(err: unknown): unknown {
   if (err instanceof KeyValidationError) return new HttpError(400, err.message, { error: err.message, field: err.field });
@@ -26,7 +35,7 @@ function toHttpError(err: unknown): unknown {
 }
 
 function badParam(name: string, value: string, rule: string): HttpError {
-  const message = `${name}=${JSON.stringify(value)} ${rule}`;
+  const message = `${name}=${describeValue(value)} ${rule}`;
   return new HttpError(400, message, { error: message, field: name });
 }
 
@@ -39,7 +48,9 @@ function listFilter(q: URLSearchParams): KeyListFilter {
   }
   for (const name of ['algorithm', 'owner', 'backend', 'key_type'] as const) {
     const v = q.get(name);
-    if (v !== null) filter[name] = v;
+    if (v === null) continue;
+    if (v.length > MAX_FILTER_CHARS) throw badParam(name, v, `must be at most ${MAX_FILTER_CHARS} characters`);
+    filter[name] = v;
   }
   const within = q.get('expiring_within_days');
   if (within !== null) {
@@ -78,62 +89,70 @@ function wrap(handler: (req: HttpRequest) => Promise<{ status?: number; body: un
   };
 }
 
+/** The routes; `keys` is any view of the service (each request acts on its caller's tenant). */
 export function keyRoutes(keys: KeyService, now: () => number = Date.now): RouteDefinition[] {
+  const of = (req: HttpRequest): KeyService => keys.forTenant(tenantOf(req));
   return [
     {
-      method: 'POST', pattern: '/api/v1/keys/events',
-      handler: wrap(async (req) => ({ body: await keys.ingestEvents(eventsOf(req.body)) })),
+      method: 'POST', pattern: '/api/v1/keys/events', access: 'writer',
+      handler: wrap(async (req) => ({ body: await of(req).ingestEvents(eventsOf(req.body)) })),
     },
     {
-      method: 'POST', pattern: '/api/v1/keys',
+      method: 'POST', pattern: '/api/v1/keys', access: 'admin',
       handler: wrap((req) => {
+        const tenantKeys = of(req);
         const b = req.body as { keys?: unknown } | undefined;
         if (typeof b === 'object' && b !== null && !Array.isArray(b) && Array.isArray(b.keys)) {
           const t = now();
-          const created = keys.registerKeys(b.keys);
+          const created = tenantKeys.registerKeys(b.keys);
           return { status: 201, body: { keys: created.map((k) => keyToJson(k, t)), count: created.length } };
         }
-        return { status: 201, body: keyToJson(keys.registerKey(req.body), now()) };
+        return { status: 201, body: keyToJson(tenantKeys.registerKey(req.body), now()) };
       }),
     },
     {
-      method: 'GET', pattern: '/api/v1/keys',
+      method: 'GET', pattern: '/api/v1/keys', access: 'reader',
       handler: wrap((req) => {
-        const list = keys.listKeys(listFilter(req.query));
+        const list = of(req).listKeys(listFilter(req.query));
         const t = now();
         return { body: { keys: list.map((k) => keyToJson(k, t)), count: list.length } };
       }),
     },
     {
-      method: 'GET', pattern: '/api/v1/keys/:key_id',
+      method: 'GET', pattern: '/api/v1/keys/:key_id', access: 'reader',
       handler: wrap((req) => {
-        const key = keys.getKey(req.params.key_id ?? '');
+        const key = of(req).getKey(req.params.key_id ?? '');
         if (key === undefined) throw new KeyNotFoundError(req.params.key_id ?? '');
         return { body: keyToJson(key, now()) };
       }),
     },
     {
-      method: 'PATCH', pattern: '/api/v1/keys/:key_id',
-      handler: wrap((req) => ({ body: keyToJson(keys.updateKey(req.params.key_id ?? '', req.body), now()) })),
+      method: 'PATCH', pattern: '/api/v1/keys/:key_id', access: 'admin',
+      handler: wrap((req) => ({ body: keyToJson(of(req).updateKey(req.params.key_id ?? '', req.body), now()) })),
     },
     {
-      method: 'GET', pattern: '/api/v1/keys/:key_id/violations',
+      method: 'GET', pattern: '/api/v1/keys/:key_id/violations', access: 'reader',
       handler: wrap((req) => {
+        const tenantKeys = of(req);
         const keyId = req.params.key_id ?? '';
-        if (!keys.hasKey(keyId)) throw new KeyNotFoundError(keyId);
-        return { body: { violations: keys.violations({ keyId, limit: limitParam(req.query) }).map(violationToJson) } };
+        if (!tenantKeys.hasKey(keyId)) throw new KeyNotFoundError(keyId);
+        return { body: { violations: tenantKeys.violations({ keyId, limit: limitParam(req.query) }).map(violationToJson) } };
       }),
     },
     {
-      method: 'GET', pattern: '/api/v1/policy/violations',
+      method: 'GET', pattern: '/api/v1/policy/violations', access: 'reader',
       handler: wrap((req) => {
         const rule = req.query.get('rule');
         if (rule !== null && !(POLICY_RULES as readonly string[]).includes(rule)) throw badParam('rule', rule, `must be one of ${POLICY_RULES.join(', ')}`);
         const keyId = req.query.get('key_id');
         const filter: { keyId?: string; rule?: string; limit: number } = { limit: limitParam(req.query) };
-        if (keyId !== null) filter.keyId = keyId;
+        if (keyId !== null) {
+          const problem = keyIdProblem(keyId);
+          if (problem !== null) throw badParam('key_id', keyId, problem);
+          filter.keyId = keyId;
+        }
         if (rule !== null) filter.rule = rule;
-        return { body: { violations: keys.violations(filter).map(violationToJson) } };
+        return { body: { violations: of(req).violations(filter).map(violationToJson) } };
       }),
     },
   ];

@@ -11,29 +11,40 @@ import type { TimeInput } from './api.js';
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /**
+ * True for a time every store accepts: finite epoch ms in [MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS),
+ * i.e. [1970, 2200). NaN and ±Infinity fail. Callers that refuse a time throw their own error
+ * naming their field (`key.expires_at`, `key_events[3].timestamp` …); the range lives here.
+ */
+export function isStorableTime(ms: number): boolean {
+  return ms >= MIN_TIMESTAMP_MS && ms < MAX_TIMESTAMP_MS;
+}
+
+/**
+ * Epoch ms of `value` read as parseTimeInput reads it (a Date, a number, a string of digits, or
+ * ISO-8601 with an offset-less time read as UTC), or undefined when `value` has none of these
+ * forms. The result is not range-checked and may be NaN (`2026-13-45`): callers check it with
+ * isStorableTime (or parseTimeInput's bound) and throw their own error type.
+ */
+export function timeInputMs(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (value instanceof Date) return value.getTime();
+  if (typeof value !== 'string') return undefined;
+  const trimmed = value.trim();
+  if (/^-?\d+(?:\.\d+)?$/.test(trimmed)) return Number(trimmed);
+  if (!ISO_8601.test(trimmed)) return undefined;
+  const hasTime = trimmed.length > 10;
+  const hasOffset = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(trimmed.slice(10));
+  return Date.parse(hasTime && !hasOffset ? `${trimmed.replace(' ', 'T')}Z` : trimmed.replace(' ', 'T'));
+}
+
+/**
  * Converts `value` to epoch ms; `fallbackMs` when it is undefined. `field` is the parameter
  * name used in the error (e.g. `startTime`).
  */
 export function parseTimeInput(value: TimeInput | undefined | null, field: string, fallbackMs: number): number {
   if (value === undefined || value === null) return fallbackMs;
-  let ms: number;
-  if (typeof value === 'number') {
-    ms = value;
-  } else if (value instanceof Date) {
-    ms = value.getTime();
-  } else if (typeof value === 'string') {
-    const trimmed = value.trim();
-    if (/^-?\d+(?:\.\d+)?$/.test(trimmed)) {
-      ms = Number(trimmed);
-    } else if (ISO_8601.test(trimmed)) {
-      const hasTime = trimmed.length > 10;
-      const hasOffset = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(trimmed.slice(10));
-      ms = Date.parse(hasTime && !hasOffset ? `${trimmed.replace(' ', 'T')}Z` : trimmed.replace(' ', 'T'));
-    } else {
-      throw new MetricValidationError(
-        `${field}=${describeValue(value)} must be a Date, epoch milliseconds or an ISO-8601 time`, -1, field, value);
-    }
-  } else {
+  const ms = timeInputMs(value);
+  if (ms === undefined) {
     throw new MetricValidationError(
       `${field}=${describeValue(value)} must be a Date, epoch milliseconds or an ISO-8601 time`, -1, field, value);
   }

@@ -1,7 +1,7 @@
 /**
  * Key events through the real embedded engine: derived counts read back by querying the
- * engine equal the events sent, across a restart, and the audit importers (library and CLI)
- * produce the counts of their fixtures.
+ * engine equal the events sent, across a restart, per tenant, and the audit importers
+ * (library and CLI, with --tenant) produce the counts of their fixtures.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMetricsSystem } from '../../src/index.js';
 import type { MetricsSystem } from '../../src/model/api.js';
+import type { Principal } from '../../src/http/route.js';
 import { importAudit } from '../../src/keys/audit/audit_import.js';
 import { parseVaultAudit } from '../../src/keys/audit/vault_audit.js';
 import { EVENT_COUNTER_METRIC, KEY_EVENT_TYPES } from '../../src/keys/key_events.js';
@@ -19,6 +20,7 @@ import { readFileSync } from 'node:fs';
 
 let dir: string;
 let system: MetricsSystem;
+const WRITER: Principal = { id: 'ak_writer', kind: 'api_key', role: 'writer', tenant: 'default' };
 const fixture = (name: string) => new URL(`../fixtures/audit/${name}`, import.meta.url);
 
 async function startEngine(): Promise<MetricsSystem> {
@@ -27,9 +29,9 @@ async function startEngine(): Promise<MetricsSystem> {
   return s;
 }
 
-/** Total per key of a counter metric, as the engine answers (largest stored cumulative value). */
-async function engineTotals(metricId: string): Promise<Record<string, number>> {
-  const series = await system.queryAggregated({
+/** Total per key of a counter metric, as the engine answers (largest stored cumulative value) for `tenant`. */
+async function engineTotals(metricId: string, tenant = 'default'): Promise<Record<string, number>> {
+  const series = await system.forTenant(tenant).queryAggregated({
     metricPattern: metricId, startTime: 0, endTime: Date.UTC(2200, 0, 1), aggregation: 'max', interval: '1w', groupBy: ['key_id'],
   });
   const out: Record<string, number> = {};
@@ -69,7 +71,7 @@ describe('key events into the real engine', () => {
         const k = `${EVENT_COUNTER_METRIC[type]}|${key}`;
         expected.set(k, (expected.get(k) ?? 0) + count);
       }
-      expect(await ingest(events)).toEqual({ accepted: 500 });
+      expect(await ingest(events, { principal: WRITER, remoteAddress: '10.0.0.1', seq: batch })).toEqual({ accepted: 500 });
       if (batch === 4) {
         // Restart both: the totals must resume from what the engine stored.
         await keys.close();
@@ -177,6 +179,60 @@ describe('audit import into the real engine', () => {
       process.stderr.write = writeErr;
     }
     expect(err.join('')).toMatch(/--format="syslog" must be vault or cloudtrail/);
+  });
+});
+
+describe('tenants in the real engine', () => {
+  it('same key id in two tenants: each tenant\'s series hold its own counts, across a restart', async () => {
+    let keys = await KeyService.open(system);
+    const spec = { key_id: 'dek', key_type: 'encryption', algorithm: 'AES-256-GCM', owner: 'o', backend: 'kms' };
+    keys.forTenant('acme').registerKey(spec);
+    keys.forTenant('globex').registerKey({ ...spec, owner: 'g' });
+    const t = Date.UTC(2026, 0, 3);
+    const ingest = keyEventIngestor(keys);
+    await ingest([{ key_id: 'dek', event_type: 'encrypt', count: 3, timestamp: t }], { principal: { ...WRITER, tenant: 'acme' }, remoteAddress: '10.0.0.1', seq: 1 });
+    await ingest([{ key_id: 'dek', event_type: 'encrypt', count: 11, timestamp: t }], { principal: { ...WRITER, tenant: 'globex' }, remoteAddress: '10.0.0.1', seq: 2 });
+    await keys.evaluate();
+    expect(await engineTotals('crypto.key.encryption_ops', 'acme')).toEqual({ dek: 3 });
+    expect(await engineTotals('crypto.key.encryption_ops', 'globex')).toEqual({ dek: 11 });
+    expect(await engineTotals('crypto.key.encryption_ops')).toEqual({});
+    expect((await system.forTenant('globex').latest('crypto.key.age_days')).map((p) => p.tags.owner)).toEqual(['g']);
+    expect(await system.latest('crypto.key.*')).toEqual([]);
+    await keys.close();
+    await system.stop();
+    system = await startEngine();
+    keys = await KeyService.open(system);
+    expect(keys.forTenant('acme').total('crypto.key.encryption_ops', 'dek')).toBe(3);
+    expect(keys.forTenant('globex').total('crypto.key.encryption_ops', 'dek')).toBe(11);
+    await keys.forTenant('globex').ingestEvents([{ key_id: 'dek', event_type: 'encrypt', timestamp: t + 1 }]);
+    expect(await engineTotals('crypto.key.encryption_ops', 'globex')).toEqual({ dek: 12 });
+    await keys.close();
+  });
+
+  it('emms import-audit --tenant T imports into that tenant only', async () => {
+    await system.stop();
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    const writeErr = process.stderr.write.bind(process.stderr);
+    const err: string[] = [];
+    process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: string) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      expect(await importAuditCommand(['--format', 'vault', fixture('vault_audit.log').pathname, '--data', dir, '--tenant', 'acme'])).toBe(0);
+      expect(await importAuditCommand(['--format', 'vault', 'x', '--tenant', 'no spaces'])).toBe(2);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = writeErr;
+    }
+    expect(out.join('')).toMatch(/imported 17 key events \(3 keys registered.* for tenant acme/);
+    expect(err.join('')).toMatch(/record 21 skipped: not JSON[\s\S]*--tenant="no spaces" must match/);
+    system = await startEngine();
+    expect(await engineTotals('crypto.key.encryption_ops', 'acme')).toEqual({ payments: 7, legacy: 1 });
+    expect(await engineTotals('crypto.key.encryption_ops')).toEqual({});
+    const keys = await KeyService.open(system);
+    expect(keys.size).toBe(0);
+    expect(keys.forTenant('acme').size).toBe(3);
+    await keys.close();
   });
 });
 

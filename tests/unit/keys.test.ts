@@ -1,81 +1,20 @@
 /**
  * Key events → derived series, state changes and policy rules, against a small in-memory
- * MetricsSystem (the real engine is exercised by tests/integration/keys_engine.test.ts).
+ * MetricsSystem (tests/unit/keys_memory_system.ts; the real engine is exercised by
+ * tests/integration/keys_engine.test.ts). One tenant here; keys_tenancy.test.ts covers many.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AggregatedQuery, ColumnarSeries, LatestPoint, MetricsSystem, RawQuery, SeriesResult } from '../../src/model/api.js';
-import { canonicalTags, type MetricDataPoint, type MetricType, type Tags } from '../../src/model/metric.js';
+import type { MetricsSystem } from '../../src/model/api.js';
 import { KeyEventValidationError } from '../../src/keys/key_events.js';
 import { KeyValidationError } from '../../src/keys/key_model.js';
 import { parseKeyPolicy, KeyPolicyConfigError } from '../../src/keys/key_policy.js';
 import { KeyConflictError, KeyService } from '../../src/keys/key_service.js';
 import { keyRoutes } from '../../src/keys/key_routes.js';
 import { HttpError, type HttpRequest, type RouteDefinition } from '../../src/http/route.js';
-
-/** Just enough of the engine for the key service: points kept per series, in write order. */
-class MemorySystem implements Partial<MetricsSystem> {
-  readonly series = new Map<string, { metricId: string; metricType: MetricType; tags: Tags; ts: number[]; vs: number[] }>();
-  failNext = false;
-  constructor(readonly dataDirectory: string) {}
-  async collectMetrics(points: readonly MetricDataPoint[]) {
-    return this.collectSeries(points.map((p) => ({ metricId: p.metricId, metricType: p.metricType ?? 'gauge', tags: p.tags ?? {}, timestamps: [Number(p.timestamp ?? Date.now())], values: [p.value] })));
-  }
-  async collectSeries(list: readonly ColumnarSeries[]) {
-    if (this.failNext) {
-      this.failNext = false;
-      throw new Error('disk full');
-    }
-    let n = 0;
-    for (const s of list) {
-      const k = s.metricId + '|' + canonicalTags(s.tags ?? {});
-      let e = this.series.get(k);
-      if (e === undefined) this.series.set(k, (e = { metricId: s.metricId, metricType: (s.metricType ?? 'gauge') as MetricType, tags: { ...s.tags }, ts: [], vs: [] }));
-      for (let i = 0; i < s.timestamps.length; i++) {
-        e.ts.push(s.timestamps[i]!);
-        e.vs.push(s.values[i]!);
-        n++;
-      }
-    }
-    return { accepted: n };
-  }
-  #match(pattern: string, tags?: Tags) {
-    const re = new RegExp('^' + pattern.replace(/[.]/g, '\\.').replace(/\*/g, '.*') + '$');
-    return [...this.series.values()].filter((s) => re.test(s.metricId) && Object.entries(tags ?? {}).every(([k, v]) => s.tags[k] === v));
-  }
-  /** Like the engine: the point with the newest timestamp (not the last written). */
-  async latest(pattern: string, tags?: Tags): Promise<LatestPoint[]> {
-    return this.#match(pattern, tags).map((s) => {
-      let i = 0;
-      for (let j = 1; j < s.ts.length; j++) if (s.ts[j]! >= s.ts[i]!) i = j;
-      return { metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamp: s.ts[i]!, value: s.vs[i]! };
-    });
-  }
-  async queryMetrics(q: RawQuery): Promise<SeriesResult[]> {
-    return this.#match(q.metricPattern, q.tags).map((s) => ({ metricId: s.metricId, metricType: s.metricType, tags: s.tags, timestamps: Float64Array.from(s.ts), values: Float64Array.from(s.vs) }));
-  }
-  /** Only what KeyService uses: `max` over all time, grouped by the given tag keys. */
-  async queryAggregated(q: AggregatedQuery): Promise<SeriesResult[]> {
-    const groups = new Map<string, { tags: Tags; max: number }>();
-    for (const s of this.#match(q.metricPattern, q.tags)) {
-      const tags: Tags = {};
-      for (const g of q.groupBy ?? []) if (s.tags[g] !== undefined) tags[g] = s.tags[g]!;
-      const k = canonicalTags(tags);
-      const g = groups.get(k) ?? { tags, max: -Infinity };
-      g.max = Math.max(g.max, ...s.vs);
-      groups.set(k, g);
-    }
-    return [...groups.values()].map((g) => ({ metricId: q.metricPattern, metricType: 'counter', tags: g.tags, timestamps: Float64Array.of(0), values: Float64Array.of(g.max) }));
-  }
-  /** Newest value of one series by metric and key_id (the cumulative total). */
-  lastValue(metricId: string, keyId: string): number | undefined {
-    const s = [...this.series.values()].filter((x) => x.metricId === metricId && x.tags.key_id === keyId);
-    if (s.length === 0) return undefined;
-    return Math.max(...s.map((x) => x.vs.at(-1)!));
-  }
-}
+import { MemorySystem } from './keys_memory_system.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2025, 0, 1);
@@ -425,7 +364,10 @@ describe('HTTP routes', () => {
       const m = re.exec(path);
       if (m === null) continue;
       const params = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]));
-      const req: HttpRequest = { method: method as HttpRequest['method'], path, params, query: new URLSearchParams(query), headers: {}, body, remoteAddress: '127.0.0.1' };
+      const req: HttpRequest = {
+        method: method as HttpRequest['method'], path, params, query: new URLSearchParams(query), headers: {}, body, remoteAddress: '127.0.0.1',
+        principal: { id: 'ak_test', kind: 'api_key', role: 'admin', tenant: 'default' },
+      };
       return Promise.resolve(r.handler(req));
     }
     throw new Error(`no route ${method} ${path}`);

@@ -2,7 +2,7 @@
  * What an audit-trail reader produces, and how it is fed into the key service: key events in
  * the API's own shape plus the keys the trail revealed (so a first import can register them).
  */
-import type { KeyBackend, KeyType } from '../key_model.js';
+import { MAX_KEYS_PER_REQUEST, type KeyBackend, type KeyType } from '../key_model.js';
 import type { KeyEventOutcome, KeyEventType } from '../key_events.js';
 import type { KeyService } from '../key_service.js';
 
@@ -76,10 +76,13 @@ export interface ImportSummary {
 export const IMPORT_BATCH_EVENTS = 10_000;
 
 /**
+ * Imports into the tenant of `service` (a KeyService view: `keys.forTenant(tenant)`).
  * Registers the keys the trail revealed that the inventory lacks (unless `registerUnknown`
- * is false, in which case their events are refused by the service), then ingests the events
- * in time order, IMPORT_BATCH_EVENTS at a time. Records imported before from the same
- * `source` (by record id) are skipped, so importing a file twice counts nothing twice.
+ * is false, in which case their events are refused by the service), MAX_KEYS_PER_REQUEST at
+ * a time, each lot all or nothing (a lot past the tenant's `keys` quota throws
+ * QuotaExceededError before any event is ingested); then ingests the events in time order,
+ * IMPORT_BATCH_EVENTS at a time. Records the tenant imported before from the same `source`
+ * (by record id) are skipped, so importing a file twice counts nothing twice.
  */
 export async function importAudit(service: KeyService, data: AuditImport, registerUnknown: boolean, source: string): Promise<ImportSummary> {
   const ids = new Set<string>();
@@ -89,18 +92,17 @@ export async function importAudit(service: KeyService, data: AuditImport, regist
   const freshKeys = new Set(fresh.map((e) => e.key_id));
   let registered = 0;
   if (registerUnknown) {
-    for (const k of data.keys.values()) {
-      if (service.hasKey(k.key_id) || !freshKeys.has(k.key_id)) continue;
-      service.registerKey({
-        key_id: k.key_id,
-        key_type: k.key_type ?? 'encryption',
-        // Unknown algorithms stay visible as such: an allowed_algorithms policy flags them.
-        algorithm: k.algorithm ?? 'UNKNOWN',
-        owner: k.owner ?? 'unknown',
-        backend: k.backend,
-        created_at: k.first_seen,
-      });
-      registered++;
+    const unknown = [...data.keys.values()].filter((k) => !service.hasKey(k.key_id) && freshKeys.has(k.key_id)).map((k) => ({
+      key_id: k.key_id,
+      key_type: k.key_type ?? 'encryption',
+      // Unknown algorithms stay visible as such: an allowed_algorithms policy flags them.
+      algorithm: k.algorithm ?? 'UNKNOWN',
+      owner: k.owner ?? 'unknown',
+      backend: k.backend,
+      created_at: k.first_seen,
+    }));
+    for (let i = 0; i < unknown.length; i += MAX_KEYS_PER_REQUEST) {
+      registered += service.registerKeys(unknown.slice(i, i + MAX_KEYS_PER_REQUEST)).length;
     }
   }
   const events = fresh.sort((a, b) => a.timestamp - b.timestamp);

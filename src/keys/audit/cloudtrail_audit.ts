@@ -17,6 +17,7 @@
  * outcome failure. Keys are named by their ARN when the record gives it.
  */
 import { isIP } from 'node:net';
+import { isStorableTime, timeInputMs } from '../../model/time.js';
 import type { KeyType } from '../key_model.js';
 import type { KeyEventType } from '../key_events.js';
 import { emptyImport, noteKey, type AuditImport } from './audit_import.js';
@@ -117,9 +118,9 @@ export function parseCloudTrail(text: string, options: CloudTrailImportOptions =
       out.ignored++;
       return;
     }
-    const time = typeof rec.eventTime === 'string' ? Date.parse(rec.eventTime) : NaN;
-    if (!Number.isFinite(time)) {
-      out.skipped.push({ record: index + 1, reason: `eventTime=${JSON.stringify(rec.eventTime)} is not an ISO-8601 time` });
+    const time = typeof rec.eventTime === 'string' ? timeInputMs(rec.eventTime) ?? NaN : NaN;
+    if (!isStorableTime(time)) {
+      out.skipped.push({ record: index + 1, reason: `eventTime=${JSON.stringify(rec.eventTime)?.slice(0, 200)} is not an ISO-8601 time in [1970, 2200)` });
       return;
     }
     const name = str(rec.eventName) ?? '';

@@ -17,6 +17,7 @@
  * denied); any other error keeps the operation with outcome failure. `batch_input` arrays
  * count one operation per item. Keys are named `<key name>` with an optional prefix.
  */
+import { isStorableTime, timeInputMs } from '../../model/time.js';
 import type { KeyType } from '../key_model.js';
 import type { KeyEventType } from '../key_events.js';
 import { emptyImport, noteKey, type AuditImport } from './audit_import.js';
@@ -75,8 +76,8 @@ function parseEntry(text: string, line: number): VaultEntry | string {
   const e = asObject(raw);
   const req = asObject(e.request);
   const auth = asObject(e.auth);
-  const time = typeof e.time === 'string' ? Date.parse(e.time) : NaN;
-  if (!Number.isFinite(time)) return `time=${JSON.stringify(e.time)} is not an ISO-8601 time`;
+  const time = typeof e.time === 'string' ? timeInputMs(e.time) ?? NaN : NaN;
+  if (!isStorableTime(time)) return `time=${JSON.stringify(e.time)?.slice(0, 200)} is not an ISO-8601 time in [1970, 2200)`;
   if (e.type !== 'request' && e.type !== 'response') return `type=${JSON.stringify(e.type)} is neither request nor response`;
   if (typeof req.path !== 'string' || typeof req.operation !== 'string') return 'request.path or request.operation is missing';
   const actor = typeof auth.display_name === 'string' && auth.display_name !== '' ? auth.display_name
