@@ -13,6 +13,7 @@ interface Subcommand {
 const SUBCOMMANDS: Record<string, Subcommand> = {
   serve: { summary: 'run the HTTP/WebSocket server over the embedded SQLite engine', load: () => import('./serve_command.js') },
   'import-audit': { summary: 'import a Vault or CloudTrail KMS audit trail as key events', load: () => import('./import_audit_command.js') },
+  apikey: { summary: 'create, list or revoke API keys of a data directory (server stopped or running)', load: () => import('./apikey_command.js') },
   detect: { summary: 'score a timestamp,value CSV with the streaming anomaly detectors', load: () => import('./detect_command.js') },
   iforest: { summary: 'fit an isolation forest on a numeric CSV and write one score per row', load: () => import('./iforest_command.js') },
 };
