@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/load/ingest_load.ts --url ws://127.0.0.1:PORT/api/v1/stream \
  *     --form rows|columns --connections 4 --seconds 10 [--rate POINTS_PER_S] [--window 8] \
- *     [--never-read] [--hosts 100] [--seed N] [--start-ms EPOCH_MS] [--latency-log FILE]
+ *     [--never-read] [--hosts 100] [--seed N] [--start-ms EPOCH_MS] [--latency-log FILE] [--token-file FILE]
  *
  * Prints one JSON line: points acknowledged, elapsed seconds, points/s, ack latency percentiles
  * (all frames, and frames sent after the first second). `--latency-log` also writes one CSV line
@@ -23,7 +23,7 @@
  * float64 timestamp and value bytes of each point (their offsets are found once). Columnar
  * frames carry `--ticks` points per series (default 100) as little-endian float64 `bin`.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Packr } from 'msgpackr';
 import { TSBS_CPU_METRICS, TsbsDevopsGenerator, type TsbsColumnarSeries } from '../workload/tsbs_devops.js';
 import type { Tags } from '../../src/model/metric.js';
@@ -42,6 +42,8 @@ interface Args {
   seed: number;
   startMs: number;
   latencyLog: string | undefined;
+  /** File holding a bearer token for the upgrade (a file, so the token is not in `ps`). */
+  tokenFile: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -66,6 +68,7 @@ function parseArgs(argv: string[]): Args {
     seed: Number(get('seed') ?? 1),
     startMs: Number(get('start-ms') ?? Date.UTC(2026, 0, 1)),
     latencyLog: get('latency-log'),
+    tokenFile: get('token-file'),
   };
 }
 
@@ -127,7 +130,8 @@ async function runConnection(args: Args, index: number, deadline: number, ratePe
   // This connection's own hosts: the generator's tags with the hostname made unique.
   const hostTags = gen.hostTags.map((t) => Object.freeze({ ...t, hostname: `${t.hostname}-c${index}` }));
   const ownTags = new Map<Tags, Tags>(gen.hostTags.map((t, h) => [t, hostTags[h]!]));
-  const ws = await WsClient.open(args.url, { zeroMask: true });
+  const headers: Record<string, string> = args.tokenFile === undefined ? {} : { authorization: `Bearer ${readFileSync(args.tokenFile, 'utf8').trim()}` };
+  const ws = await WsClient.open(args.url, { zeroMask: true, headers });
   if (args.neverRead) ws.pauseReading();
   const template = args.form === 'rows' ? new RowFrameTemplate(gen, hostTags) : undefined;
   const sentAt = new Map<number, { t: number; points: number }>();

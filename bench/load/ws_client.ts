@@ -56,14 +56,15 @@ export class WsClient {
    * @param zeroMask use an all-zero masking key, so masking costs the client nothing (the load
    *   generator spends its share of the 2 cores on frames, not XOR); the server unmasks as usual.
    */
-  static open(url: string, options: { zeroMask?: boolean } = {}): Promise<WsClient> {
+  static open(url: string, options: { zeroMask?: boolean; headers?: Record<string, string> } = {}): Promise<WsClient> {
     const u = new URL(url);
     return new Promise((resolve, reject) => {
       const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
         const key = randomBytes(16).toString('base64');
         socket.write(
           `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+            Object.entries(options.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('') + '\r\n',
         );
       });
       socket.setNoDelay(true);

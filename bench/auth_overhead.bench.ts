@@ -1,0 +1,110 @@
+/**
+ * What authentication costs: the same loads against `emms serve` with authentication off
+ * (EMMS_AUTH=off, loopback) and on (a writer API key, and a reader key for queries), in
+ * alternating rounds (off, on, off, on …) so that the machine's slow phases fall on both.
+ *
+ *   1. row-form WebSocket ingest, max rate (TSBS devops, 1,000 points per frame);
+ *   2. columnar WebSocket ingest, max rate (100 points per series per frame);
+ *   3. HTTP query latency: 1 h raw of one series, median of 400 requests.
+ *
+ * The WebSocket token is checked once at the upgrade, so ingest should not move; an HTTP query
+ * pays one SHA-256 of the token and a Map lookup (README target: ingest within 5%, query
+ * latency +0.1 ms at most).
+ *
+ *   npx tsx bench/auth_overhead.bench.ts      (EMMS_BENCH_QUICK=1: 3 s loads, 1 round)
+ *
+ * Client and server share the machine's cores.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLoadGenerator, startServerProcess, type ServerProcess } from './load/server_process.js';
+
+const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
+const SECONDS = QUICK ? 3 : 8;
+const ROUNDS = QUICK ? 1 : 3;
+const QUERIES = 400;
+
+interface RoundResult {
+  rows: number;
+  columns: number;
+  queryMedianMs: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+async function createKey(server: ServerProcess, role: 'reader' | 'writer'): Promise<string> {
+  const admin = readFileSync(server.adminTokenFile, 'utf8').trim();
+  const res = await fetch(`${server.base}/api/v1/auth/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: `bench-${role}`, tenant: 'bench', role }),
+  });
+  if (res.status !== 201) throw new Error(`creating a ${role} key: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function round(dir: string, auth: boolean, index: number): Promise<RoundResult> {
+  const dataDir = join(dir, `${auth ? 'on' : 'off'}-${index}`);
+  mkdirSync(dataDir);
+  const server = await startServerProcess(dataDir, auth ? {} : { EMMS_AUTH: 'off' });
+  try {
+    const tokenArgs: string[] = [];
+    let queryHeaders: Record<string, string> = {};
+    if (auth) {
+      const writerFile = join(dataDir, 'writer.token');
+      writeFileSync(writerFile, await createKey(server, 'writer'), { mode: 0o600 });
+      tokenArgs.push('--token-file', writerFile);
+      queryHeaders = { authorization: `Bearer ${await createKey(server, 'reader')}` };
+    } else {
+      // Without credentials the anonymous caller acts on `default` unless told otherwise.
+      queryHeaders = { 'x-emms-tenant': 'bench' };
+    }
+    const common = ['--url', server.wsUrl, '--seconds', String(SECONDS), ...tokenArgs];
+    const rows = await runLoadGenerator([...common, '--form', 'rows', '--connections', '8', '--window', '16', '--start-ms', String(Date.UTC(2026, 0, 1))]);
+    const columns = await runLoadGenerator([...common, '--form', 'columns', '--connections', '4', '--window', '8', '--ticks', '100', '--start-ms', String(Date.UTC(2026, 2, 1))]);
+    const start = Date.UTC(2026, 0, 1);
+    const url = `${server.base}/api/v1/query?metric_pattern=cpu.usage_user&tag.hostname=host_0-c0&start_time=${start}&end_time=${start + 3_600_000}`;
+    const first = await fetch(url, { headers: queryHeaders });
+    const body = (await first.json()) as { series?: unknown[] };
+    if (first.status !== 200 || body.series?.length !== 1) throw new Error(`query answered ${first.status}: ${JSON.stringify(body).slice(0, 200)}`);
+    const times: number[] = [];
+    for (let i = 0; i < QUERIES; i++) {
+      const t0 = performance.now();
+      await (await fetch(url, { headers: queryHeaders })).arrayBuffer();
+      times.push(performance.now() - t0);
+    }
+    return { rows: rows.pointsPerSecond, columns: columns.pointsPerSecond, queryMedianMs: median(times) };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'emms-bench-auth-'));
+  const off: RoundResult[] = [];
+  const on: RoundResult[] = [];
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      off.push(await round(dir, false, i));
+      on.push(await round(dir, true, i));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const m = (rs: RoundResult[], k: keyof RoundResult): number => median(rs.map((r) => r[k]));
+  const rate = (r: number): string => `${(r / 1e6).toFixed(3)} M/s`;
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`\nAuthentication overhead: ${ROUNDS} alternating rounds of ${SECONDS} s loads, medians (${cpus().length} cores, ${cpu}; load generator on the same cores)`);
+  console.log('| what | auth off | auth on | on / off |');
+  console.log('|---|---|---|---|');
+  console.log(`| row-form WebSocket ingest, max | ${rate(m(off, 'rows'))} | ${rate(m(on, 'rows'))} | ${(m(on, 'rows') / m(off, 'rows')).toFixed(3)} |`);
+  console.log(`| columnar WebSocket ingest, max | ${rate(m(off, 'columns'))} | ${rate(m(on, 'columns'))} | ${(m(on, 'columns') / m(off, 'columns')).toFixed(3)} |`);
+  console.log(`| HTTP 1 h raw query, median of ${QUERIES} | ${m(off, 'queryMedianMs').toFixed(3)} ms | ${m(on, 'queryMedianMs').toFixed(3)} ms | +${(m(on, 'queryMedianMs') - m(off, 'queryMedianMs')).toFixed(3)} ms |`);
+  console.log(`rounds (off → on): ${off.map((o, i) => `${rate(o.rows)}/${rate(on[i]!.rows)} rows, ${o.queryMedianMs.toFixed(3)}/${on[i]!.queryMedianMs.toFixed(3)} ms`).join('; ')}`);
+}
+
+await main();
