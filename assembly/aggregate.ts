@@ -5,7 +5,7 @@
 // Points of a series are sorted by time, so the points of one bucket are a contiguous run.
 // The kernel walks the runs and writes one compact RECORD per non-empty bucket instead of
 // updating a dense per-bucket state array: the heap is reset between calls (scratch.ts), so
-// the accumulator's state lives in JS (src/core/aggregate.ts) and merges these few records
+// the accumulator's state lives in JS (src/core/bucket_accumulator.ts) and merges these few records
 // (a 8,640-point chunk of 10 s samples makes 24 hourly records) instead of copying a whole
 // state array in and out of WASM memory for every chunk.
 //
@@ -13,7 +13,7 @@
 // two-pass formula (sum → mean, then Σ(x−mean)²), which avoids Welford's division per point and
 // is at least as accurate; runs are merged later with Chan et al.'s pairwise formula.
 
-// Aggregation modes: which record fields a call computes. Mirrored in src/core/aggregate.ts.
+// Aggregation modes: which record fields a call computes. Mirrored in src/core/aggregate_kernel.ts.
 export const MODE_COUNT: i32 = 0;
 export const MODE_SUM: i32 = 1; // sum and avg
 export const MODE_MIN: i32 = 2;

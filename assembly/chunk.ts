@@ -6,7 +6,7 @@
 //   | bitstream: timestamp section, value section, zero padding to a byte
 //   | xxHash32 of every preceding byte, u32 little-endian
 // Readers dispatch on the codec bytes, so a new encoding is one new file plus one case here.
-// Mirrored bit for bit by the TypeScript reference src/core/codec_reference.ts.
+// Mirrored bit for bit by the TypeScript reference src/core/reference/chunk.ts.
 
 import { peekWindow, readerInit, readerOverrun, readerPos, writerFinish, writerInit } from "./bitstream";
 import { xxhash32 } from "./chunk_checksum";
@@ -30,7 +30,7 @@ import { decodeValues, encodeValues, planValues, VALUES_NONE, VALUES_XOR } from 
 /** Version byte written first in every chunk. */
 export const CHUNK_FORMAT_VERSION: i32 = 1;
 /** Most points in one chunk; storage cuts chunks of up to ~16k points. */
-export const CHUNK_MAX_POINTS: i32 = 65535;
+export const CODEC_CHUNK_MAX_POINTS: i32 = 65535;
 /** Bytes of the xxHash32 trailer. */
 const TRAILER_BYTES: i32 = 4;
 /** Version, two codec bytes, n as LEB128 (at most 3 bytes for n <= 65535). */
@@ -42,7 +42,7 @@ const MAX_HEADER_BYTES: i32 = 6;
  * point, 77 bits per further point.
  */
 export function maxEncodedBytes(n: i32): i32 {
-  if (n < 0 || n > CHUNK_MAX_POINTS) return E_POINT_COUNT;
+  if (n < 0 || n > CODEC_CHUNK_MAX_POINTS) return E_POINT_COUNT;
   return MAX_HEADER_BYTES + TRAILER_BYTES + 1 + ((2 * 77 * n + 7) >> 3);
 }
 
@@ -52,7 +52,7 @@ export function maxEncodedBytes(n: i32): i32 {
  * (maxEncodedBytes(n) always suffices). Allocates nothing.
  */
 export function encodeChunk(tsPtr: usize, valPtr: usize, n: i32, outPtr: usize, outCap: i32): i32 {
-  if (n < 0 || n > CHUNK_MAX_POINTS) return E_POINT_COUNT;
+  if (n < 0 || n > CODEC_CHUNK_MAX_POINTS) return E_POINT_COUNT;
   let headerLen = 3;
   let rest = <u32>n;
   do {
@@ -113,7 +113,7 @@ function parseHeader(inPtr: usize, inLen: i32): i32 {
     }
     shift += 7;
   }
-  if (n > CHUNK_MAX_POINTS) return fail(E_POINT_COUNT, SECTION_HEADER, 24, <f64>n);
+  if (n > CODEC_CHUNK_MAX_POINTS) return fail(E_POINT_COUNT, SECTION_HEADER, 24, <f64>n);
   if ((n == 0) != (valueMode == VALUES_NONE) || (n == 0) != (tsMode == TS_NONE)) {
     return fail(E_CODEC, SECTION_HEADER, 8, limitBits);
   }

@@ -2,7 +2,7 @@
 //
 // Provenance: XXH32 by Yann Collet, https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md
 // (BSD-2-Clause). Chosen over CRC32 because it runs at several bytes per cycle without tables and a
-// 32-bit multiply maps to Math.imul in the TypeScript reference (src/core/codec_reference.ts).
+// 32-bit multiply maps to Math.imul in the TypeScript reference (src/core/reference/chunk_checksum.ts).
 
 const PRIME32_1: u32 = 2654435761;
 const PRIME32_2: u32 = 2246822519;

@@ -5,7 +5,7 @@
 // no strings live in the .wasm (as std/assembly/util/error.ts does). Mirrored in
 // src/core/codec_status.ts: change both together.
 
-/** n is negative or above CHUNK_MAX_POINTS. */
+/** n is negative or above CODEC_CHUNK_MAX_POINTS. */
 export const E_POINT_COUNT: i32 = -1;
 /** The output buffer (outCap bytes, or cap points) is too small. */
 export const E_CAPACITY: i32 = -2;

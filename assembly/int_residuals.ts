@@ -3,7 +3,7 @@
 //
 // Format: docs/format/chunk.md ("Integer sequence"). Integers are kept within
 // [-INT_LIMIT, INT_LIMIT) so that every intermediate (differences below 2^52, zigzag below 2^53)
-// is exact in a float64: the TypeScript reference (src/core/codec_reference.ts) computes with
+// is exact in a float64: the TypeScript reference (src/core/reference/) computes with
 // doubles and must produce identical bytes, and the decoders reject anything the encoder could
 // not have produced, so both decoders fail on the same inputs.
 

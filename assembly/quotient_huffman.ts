@@ -11,7 +11,7 @@
 //
 // Canonical code assignment as in DEFLATE (RFC 1951, section 3.2.2). Code lengths are limited to
 // HUFF_MAX_LEN by halving the counts and rebuilding, which is deterministic and mirrors exactly in
-// the TypeScript reference (src/core/codec_reference.ts).
+// the TypeScript reference (src/core/reference/quotient_huffman.ts).
 
 import { bitLength, peekWindow, readBits, readerBase, readerLenBytes, readerOverrun, readerPos, setReaderPos, unzigzag, writeBits } from "./bitstream";
 import { E_CORRUPT, E_TRUNCATED, fail } from "./codec_status";

@@ -1,6 +1,6 @@
 /**
- * Aggregation throughput: the WASM path (src/core/aggregate.ts) against the plain-TS reference
- * (src/core/aggregate_reference.ts), hourly buckets over 24 h chunks of 8,640 points (10 s).
+ * Aggregation throughput: the WASM path (src/core/bucket_accumulator.ts) against the plain-TS
+ * reference (src/core/reference/aggregate.ts), hourly buckets over 24 h chunks of 8,640 points (10 s).
  *
  *   (a) over decoded arrays:  BucketAccumulator.addPoints  vs  aggregateReference
  *   (b) from encoded chunks:  BucketAccumulator.addChunk (decode + aggregate in one WASM call:
@@ -20,10 +20,11 @@
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import type { Aggregation } from '../src/model/api.js';
-import { BucketAccumulator, aggregateInstance } from '../src/core/aggregate.js';
-import { aggregateReference, type ReferenceSeries } from '../src/core/aggregate_reference.js';
+import { aggregateInstance } from '../src/core/aggregate_kernel.js';
+import { BucketAccumulator, type ChunkKernel } from '../src/core/bucket_accumulator.js';
+import { aggregateReference, type ReferenceSeries } from '../src/core/reference/aggregate.js';
 import { decodeChunk, encodeChunk } from '../src/core/codec.js';
-import { decodeChunkReference } from '../src/core/codec_reference.js';
+import { decodeChunkReference } from '../src/core/reference/chunk.js';
 import { counterShape, walk2dpShape, type SeriesColumns } from './data_shapes.js';
 
 const quick = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
@@ -63,8 +64,8 @@ function wasmFromArrays(d: Dataset, aggregation: Aggregation): Float64Array {
   return acc.finish().values;
 }
 
-function wasmFromChunks(d: Dataset, aggregation: Aggregation): Float64Array {
-  const acc = new BucketAccumulator({ aggregation, intervalMs: INTERVAL_MS, ...rangeOf(d) });
+function wasmFromChunks(d: Dataset, aggregation: Aggregation, kernel: ChunkKernel = 'fused'): Float64Array {
+  const acc = new BucketAccumulator({ aggregation, intervalMs: INTERVAL_MS, ...rangeOf(d) }, kernel);
   for (const chunk of d.chunks) {
     acc.beginSeries();
     acc.addChunk(chunk);
@@ -73,12 +74,7 @@ function wasmFromChunks(d: Dataset, aggregation: Aggregation): Float64Array {
 }
 
 function wasmFromChunksGeneric(d: Dataset, aggregation: Aggregation): Float64Array {
-  BucketAccumulator.fusedChunkKernel = false;
-  try {
-    return wasmFromChunks(d, aggregation);
-  } finally {
-    BucketAccumulator.fusedChunkKernel = true;
-  }
+  return wasmFromChunks(d, aggregation, 'generic');
 }
 
 function wasmDecodeThenPoints(d: Dataset, aggregation: Aggregation): Float64Array {

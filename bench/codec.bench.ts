@@ -5,7 +5,7 @@
  *   wasm kernel   encodeChunk/decodeChunk exports on columns already in WASM memory: what storage
  *                 and the aggregation kernels pay (decode target ≥ 50M points/s per core)
  *   wasm api      src/core/codec.ts: copies columns in and out of WASM memory around the kernel
- *   ts reference  src/core/codec_reference.ts: the same format in plain TypeScript
+ *   ts reference  src/core/reference/: the same format in plain TypeScript
  *
  * Every shape is round-tripped bit for bit through each implementation, and the WASM and
  * reference bytes compared, before anything is timed. Prints points/s (mean and p99 latency per
@@ -18,13 +18,8 @@
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import { decodeChunk, encodeChunk, maxEncodedBytes, type CodecExports } from '../src/core/codec.js';
-import {
-  decodeChunkReference,
-  encodeChunkReference,
-  inspectChunkReference,
-  xorFloatsBitsReference,
-  type ChunkLayout,
-} from '../src/core/codec_reference.js';
+import { decodeChunkReference, encodeChunkReference, inspectChunkReference, type ChunkLayout } from '../src/core/reference/chunk.js';
+import { xorFloatsBitsReference } from '../src/core/reference/xor_floats.js';
 import { wasmInstance } from '../src/core/wasm_instance.js';
 import { SHAPES, type SeriesColumns } from './data_shapes.js';
 

@@ -3,7 +3,9 @@
  * self-describing byte string, encoded and decoded in WebAssembly (assembly/chunk.ts).
  *
  * Lossless for every float64 bit pattern. Byte layout: docs/format/chunk.md. A plain TypeScript
- * implementation of the same format, producing identical bytes, is src/core/codec_reference.ts.
+ * implementation of the same format, producing identical bytes, is src/core/reference/chunk.ts
+ * (tests and benchmarks only: nothing here loads it). The header parser is here, in TypeScript,
+ * because {@link chunkPointCount} must not touch the WASM heap; the reference reuses it.
  *
  * @example
  * const bytes = encodeChunk(timestamps, values);
@@ -15,13 +17,19 @@
 import { wasmInstance, type ScratchExports, type WasmInstance } from './wasm_instance.js';
 import {
   CHUNK_FORMAT_VERSION,
-  CHUNK_MAX_POINTS,
+  CODEC_CHUNK_MAX_POINTS,
   ChunkDecodeError,
   codecStatusName,
+  E_CODEC,
+  E_CORRUPT,
+  E_POINT_COUNT,
+  E_TRUNCATED,
+  E_VERSION,
+  SECTION_HEADER,
+  SECTION_TRAILER,
 } from './codec_status.js';
-import { chunkPointCountReference } from './codec_reference.js';
 
-export { CHUNK_FORMAT_VERSION, CHUNK_MAX_POINTS, ChunkDecodeError };
+export { CHUNK_FORMAT_VERSION, CODEC_CHUNK_MAX_POINTS, ChunkDecodeError };
 
 /** The codec exports of build/emms.wasm (assembly/chunk.ts). Pointers are byte offsets in `memory`. */
 export interface CodecExports extends ScratchExports {
@@ -57,22 +65,22 @@ function checkColumns(timestamps: Float64Array, values: Float64Array, what: stri
       `${what}: timestamps.length=${timestamps.length} must equal values.length=${values.length}`,
     );
   }
-  if (timestamps.length > CHUNK_MAX_POINTS) {
-    throw new RangeError(`${what}: n=${timestamps.length} exceeds CHUNK_MAX_POINTS=${CHUNK_MAX_POINTS}`);
+  if (timestamps.length > CODEC_CHUNK_MAX_POINTS) {
+    throw new RangeError(`${what}: n=${timestamps.length} exceeds CODEC_CHUNK_MAX_POINTS=${CODEC_CHUNK_MAX_POINTS}`);
   }
 }
 
 /** Upper bound of the encoded size of n points, in bytes. */
 export function maxEncodedBytes(n: number): number {
-  if (!Number.isInteger(n) || n < 0 || n > CHUNK_MAX_POINTS) {
-    throw new RangeError(`maxEncodedBytes: n=${n} must be an integer in [0, ${CHUNK_MAX_POINTS}]`);
+  if (!Number.isInteger(n) || n < 0 || n > CODEC_CHUNK_MAX_POINTS) {
+    throw new RangeError(`maxEncodedBytes: n=${n} must be an integer in [0, ${CODEC_CHUNK_MAX_POINTS}]`);
   }
   return codecInstance().exports.maxEncodedBytes(n);
 }
 
 /**
  * Encodes the points into a new chunk. Throws RangeError when the lengths differ or exceed
- * CHUNK_MAX_POINTS. An empty chunk (n = 0) is valid and decodes to empty arrays.
+ * CODEC_CHUNK_MAX_POINTS. An empty chunk (n = 0) is valid and decodes to empty arrays.
  */
 export function encodeChunk(timestamps: Float64Array, values: Float64Array): Uint8Array {
   checkColumns(timestamps, values, 'encodeChunk');
@@ -132,10 +140,84 @@ export function decodeChunk(bytes: Uint8Array): ChunkColumns {
   }
 }
 
+// ---- header (docs/format/chunk.md "Header"; the same checks as assembly/chunk.ts decodeChunk) ----
+
+/** The xxHash32 trailer. */
+const TRAILER_BYTES = 4;
+/** Version, two codec bytes and a LEB128 n of at most three bytes (n <= 65535). */
+const MAX_HEADER_BYTES = 6;
+/** Codec byte of an empty chunk (TS_NONE, VALUES_NONE), and the highest one (TS_XOR, VALUES_XOR). */
+const CODEC_NONE = 0;
+const CODEC_HIGHEST = 3;
+
+/** What a chunk's header says; `headerBytes` is where the bitstream starts. */
+export interface ChunkHeader {
+  n: number;
+  valueCodec: number;
+  timestampCodec: number;
+  headerBytes: number;
+}
+
+/**
+ * Upper bound of the encoded size of n points, in bytes (the formula of assembly/chunk.ts
+ * maxEncodedBytes, computed without a WASM call); a longer input is not a chunk.
+ */
+export function chunkSizeBound(n: number): number {
+  return MAX_HEADER_BYTES + TRAILER_BYTES + 1 + Math.ceil((2 * 77 * n) / 8);
+}
+
+function headerError(code: number, section: number, bit: number, limitBits: number, bytes: Uint8Array): ChunkDecodeError {
+  return new ChunkDecodeError(code, { section, bit, limitBits }, bytes);
+}
+
+/**
+ * Reads and checks a chunk's header, and that the input's length fits it (room for the trailer,
+ * no longer than the bound for n). Throws {@link ChunkDecodeError} with the code and location
+ * the WASM decoder reports for the same bytes.
+ */
+export function parseChunkHeader(bytes: Uint8Array): ChunkHeader {
+  const inLen = bytes.length;
+  const limitBits = inLen * 8;
+  if (inLen < 1) throw headerError(E_TRUNCATED, SECTION_HEADER, 0, limitBits, bytes);
+  if (bytes[0] !== CHUNK_FORMAT_VERSION) throw headerError(E_VERSION, SECTION_HEADER, 0, limitBits, bytes);
+  if (inLen < 3) throw headerError(E_TRUNCATED, SECTION_HEADER, inLen * 8, limitBits, bytes);
+  const valueCodec = bytes[1]!;
+  const timestampCodec = bytes[2]!;
+  if (valueCodec > CODEC_HIGHEST) throw headerError(E_CODEC, SECTION_HEADER, 8, limitBits, bytes);
+  if (timestampCodec > CODEC_HIGHEST) throw headerError(E_CODEC, SECTION_HEADER, 16, limitBits, bytes);
+  let n = 0;
+  let shift = 0;
+  let at = 3;
+  for (;;) {
+    if (at >= inLen) throw headerError(E_TRUNCATED, SECTION_HEADER, at * 8, limitBits, bytes);
+    if (at >= MAX_HEADER_BYTES) throw headerError(E_CORRUPT, SECTION_HEADER, at * 8, limitBits, bytes);
+    const b = bytes[at]!;
+    n |= (b & 0x7f) << shift;
+    at++;
+    if (b < 0x80) {
+      // A final zero byte after the first would be a second encoding of the same n.
+      if (b === 0 && at > 4) throw headerError(E_CORRUPT, SECTION_HEADER, (at - 1) * 8, limitBits, bytes);
+      break;
+    }
+    shift += 7;
+  }
+  if (n > CODEC_CHUNK_MAX_POINTS) throw headerError(E_POINT_COUNT, SECTION_HEADER, 24, n, bytes);
+  if ((n === 0) !== (valueCodec === CODEC_NONE) || (n === 0) !== (timestampCodec === CODEC_NONE)) {
+    throw headerError(E_CODEC, SECTION_HEADER, 8, limitBits, bytes);
+  }
+  if (at + TRAILER_BYTES > inLen) {
+    throw headerError(E_TRUNCATED, SECTION_HEADER, inLen * 8, (at + TRAILER_BYTES) * 8, bytes);
+  }
+  if (inLen > chunkSizeBound(n)) {
+    throw headerError(E_CORRUPT, SECTION_TRAILER, inLen * 8, chunkSizeBound(n) * 8, bytes);
+  }
+  return { n, valueCodec, timestampCodec, headerBytes: at };
+}
+
 /**
  * The point count stored in the chunk's header (checks the header, not the payload). Parsed in
  * TypeScript: a WASM call would reset the heap, freeing columns the caller may still hold.
  */
 export function chunkPointCount(bytes: Uint8Array): number {
-  return chunkPointCountReference(bytes);
+  return parseChunkHeader(bytes).n;
 }

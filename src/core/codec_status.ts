@@ -3,16 +3,21 @@
  *
  * Mirrors assembly/codec_status.ts (change both together): the WASM kernels return these small
  * negative integers and keep no strings; the wrappers in src/core/codec.ts and the reference in
- * src/core/codec_reference.ts throw a {@link ChunkDecodeError} built here. Byte layout:
+ * src/core/reference/ throw a {@link ChunkDecodeError} built here. Byte layout:
  * docs/format/chunk.md.
  */
 
 /** Version byte written first in every chunk (assembly/chunk.ts CHUNK_FORMAT_VERSION). */
 export const CHUNK_FORMAT_VERSION = 1;
-/** Most points one chunk holds (assembly/chunk.ts CHUNK_MAX_POINTS); storage cuts ~16k. */
-export const CHUNK_MAX_POINTS = 65535;
+/**
+ * Most points the chunk format holds (assembly/chunk.ts CODEC_CHUNK_MAX_POINTS): the codec's
+ * limit, not storage's. Storage cuts heads at 2,048–4,096 points (HEAD_CUT_POINTS in
+ * src/storage/sqlite_store.ts) and compacts them into chunks of at most
+ * STORED_CHUNK_MAX_POINTS = 16,384 (src/storage/chunk_encoding.ts).
+ */
+export const CODEC_CHUNK_MAX_POINTS = 65535;
 
-/** n is negative or above CHUNK_MAX_POINTS. */
+/** n is negative or above CODEC_CHUNK_MAX_POINTS. */
 export const E_POINT_COUNT = -1;
 /** The output buffer is too small. */
 export const E_CAPACITY = -2;
@@ -90,7 +95,7 @@ function describeChunkError(code: number, at: ChunkErrorLocation, bytes: Uint8Ar
     case E_CORRUPT:
       return `chunk: corrupt ${section} at bit ${at.bit} of ${at.limitBits} (a field out of its allowed range)`;
     case E_POINT_COUNT:
-      return `chunk: header point count n=${at.limitBits} exceeds CHUNK_MAX_POINTS=${CHUNK_MAX_POINTS}`;
+      return `chunk: header point count n=${at.limitBits} exceeds CODEC_CHUNK_MAX_POINTS=${CODEC_CHUNK_MAX_POINTS}`;
     case E_CAPACITY:
       return `chunk: output capacity of ${at.limitBits} points is smaller than the chunk's point count`;
     default:

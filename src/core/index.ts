@@ -26,16 +26,13 @@
  * docs/format/chunk.md. Each thread (main or worker) gets its own WASM instance on first use.
  */
 export { encodeChunk, decodeChunk, ChunkDecodeError, CHUNK_FORMAT_VERSION } from './codec.js';
-export {
-  aggregate,
-  BucketAccumulator,
-  AggregationInputError,
-  summaryUsable,
-  summarizeChunk,
-  partialTransferList,
-  MAX_BUCKETS,
-} from './aggregate.js';
-export type { AggregateOptions, AggregateResult, AggregatePartial, ChunkSummary } from './aggregate.js';
+export { aggregate, BucketAccumulator, AggregationInputError } from './bucket_accumulator.js';
+export { MAX_BUCKETS } from './aggregate_options.js';
+export type { AggregateOptions, AggregateResult } from './aggregate_options.js';
+export { partialTransferList } from './aggregate_partial.js';
+export type { AggregatePartial } from './aggregate_partial.js';
+export { summaryUsable, summarizeChunk } from './chunk_summary.js';
+export type { ChunkSummary } from './chunk_summary.js';
 export { parseInterval } from '../model/interval.js';
 export { AGGREGATIONS } from '../model/api.js';
 export type { Aggregation } from '../model/api.js';

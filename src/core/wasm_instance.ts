@@ -7,7 +7,8 @@
  * views over `memory.buffer` are rebuilt whenever a grow detaches the old buffer, so callers
  * must take views from `f64()`/`u8()` after each kernel call, never keep them across one.
  *
- * One instance per thread: the main thread and each piscina worker call `coreInstance()`.
+ * One instance per module and thread: `wasmInstance(name)` instantiates `build/<name>.wasm` on
+ * its first call in the main thread or a piscina worker and returns that instance afterwards.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -14,7 +14,9 @@ import {
 import { MetricValidationError, describeValue, type MetricType, type Tags } from '../model/metric.js';
 import { parseTimeInput } from '../model/time.js';
 import { parseInterval } from '../model/interval.js';
-import { BucketAccumulator, summaryUsable, type AggregateResult } from '../core/aggregate.js';
+import { BucketAccumulator } from '../core/bucket_accumulator.js';
+import type { AggregateResult } from '../core/aggregate_options.js';
+import { summaryUsable } from '../core/chunk_summary.js';
 import { createWorkerPool } from '../workers/pool_factory.js';
 import type { AggregateTaskInput, AggregateTaskOutput } from '../workers/aggregate_task.js';
 import { forEachPartial, forEachResult } from '../workers/partial_packing.js';

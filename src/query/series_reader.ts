@@ -15,7 +15,8 @@ import type Database from 'better-sqlite3';
 import { SQL } from '../storage/schema.js';
 import { CorruptChunkError, decodeChunkRow, type ChunkRow } from '../storage/chunk_store.js';
 import { sortDedupLastWins, type PointColumns } from '../storage/head.js';
-import { BucketAccumulator, summaryUsable } from '../core/aggregate.js';
+import { BucketAccumulator } from '../core/bucket_accumulator.js';
+import { summaryUsable } from '../core/chunk_summary.js';
 
 export type { PointColumns };
 

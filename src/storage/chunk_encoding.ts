@@ -4,8 +4,8 @@
  * head into encoded chunks with their stats, and merging a cluster of stored chunks during
  * compaction. The writer thread only inserts and deletes the rows (src/storage/sqlite_store.ts).
  */
-import { encodeChunk, decodeChunk, CHUNK_MAX_POINTS } from '../core/codec.js';
-import { summarizeChunk, type ChunkSummary } from '../core/aggregate.js';
+import { encodeChunk, decodeChunk, CODEC_CHUNK_MAX_POINTS } from '../core/codec.js';
+import { summarizeChunk, type ChunkSummary } from '../core/chunk_summary.js';
 import { sortDedupLastWins } from './head.js';
 
 /**
@@ -15,7 +15,7 @@ import { sortDedupLastWins } from './head.js';
  * at 360 points it would be ~0.5 B/pt. Decoding a 16k-point chunk for a one-hour read costs
  * ~0.3 ms, which is the price paid for it.
  */
-export const MAX_CHUNK_POINTS = Math.min(16_384, CHUNK_MAX_POINTS);
+export const STORED_CHUNK_MAX_POINTS = Math.min(16_384, CODEC_CHUNK_MAX_POINTS);
 
 /** Codec family stored in `chunks.codec`: the WASM chunk codec of src/core/codec.ts. */
 export const CODEC_EMMS_CHUNK = 1;
@@ -27,13 +27,13 @@ export interface EncodedChunk extends ChunkSummary {
 
 /**
  * Encodes sorted, duplicate-free points of one series into chunks of at most
- * MAX_CHUNK_POINTS, split evenly rather than leaving a small remainder chunk.
+ * STORED_CHUNK_MAX_POINTS, split evenly rather than leaving a small remainder chunk.
  */
 export function encodeChunks(timestamps: Float64Array, values: Float64Array): EncodedChunk[] {
   const n = timestamps.length;
   const out: EncodedChunk[] = [];
   if (n === 0) return out;
-  const pieces = Math.ceil(n / MAX_CHUNK_POINTS);
+  const pieces = Math.ceil(n / STORED_CHUNK_MAX_POINTS);
   const per = Math.ceil(n / pieces);
   for (let start = 0; start < n; start += per) {
     const end = Math.min(n, start + per);

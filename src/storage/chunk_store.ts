@@ -11,11 +11,11 @@
 import type Database from 'better-sqlite3';
 import { CHUNK_FORMAT_VERSION } from '../core/codec.js';
 import { SQL } from './schema.js';
-import { CODEC_EMMS_CHUNK, MAX_CHUNK_POINTS, decodeStored, encodeChunks, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
+import { CODEC_EMMS_CHUNK, STORED_CHUNK_MAX_POINTS, decodeStored, encodeChunks, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { canonicalTags } from '../model/metric.js';
 import type { SeriesInfo } from './series_index.js';
 
-export { CODEC_EMMS_CHUNK, MAX_CHUNK_POINTS };
+export { CODEC_EMMS_CHUNK, STORED_CHUNK_MAX_POINTS };
 
 export interface ChunkMeta {
   readonly id: number;
@@ -120,7 +120,7 @@ export class ChunkStore {
 
   /**
    * Encodes sorted, duplicate-free points of one series into chunks of at most
-   * MAX_CHUNK_POINTS and inserts them. Call inside the caller's transaction.
+   * STORED_CHUNK_MAX_POINTS and inserts them. Call inside the caller's transaction.
    */
   write(seriesId: number, timestamps: Float64Array, values: Float64Array): void {
     for (const chunk of encodeChunks(timestamps, values)) this.insert(seriesId, chunk);

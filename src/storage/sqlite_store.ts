@@ -20,7 +20,7 @@
  * WAL_MAX_AGE_MS): every head is cut (marked with the newest record, W); once those cuts
  * landed, slices delete the records ≤ W and then the marks ≤ W. Compaction follows: the writer
  * plans which of a series' chunks to merge (small or overlapping ones) and reads their bytes,
- * the encoder thread merges them into chunks of up to MAX_CHUNK_POINTS (newest write winning
+ * the encoder thread merges them into chunks of up to STORED_CHUNK_MAX_POINTS (newest write winning
  * on equal timestamps), and the writer swaps the rows unless the series changed meanwhile.
  * Writer-thread steps run in slices of MAINTENANCE_SLICE_MS between commits, paced by
  * MAINTENANCE_PAUSE_PER_WORK so that commits keep up with the load. At stop the checkpoint is
@@ -37,7 +37,7 @@ import { openDatabase, type Durability } from './database.js';
 import { SQL } from './schema.js';
 import { SeriesCatalog, type SeriesInfo } from './series_index.js';
 import { GatheredPoints, HeadTable, type HeadPoints } from './head.js';
-import { ChunkStore, CorruptChunkError, MAX_CHUNK_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
+import { ChunkStore, CorruptChunkError, STORED_CHUNK_MAX_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
 import { encodeCut, mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { createChunkEncoder, type ChunkEncoder, type ChunkEncoding } from './chunk_encoder.js';
 import type { EncodeResult } from '../workers/chunk_encode_task.js';
@@ -50,7 +50,7 @@ import type { StorageStats } from '../model/api.js';
  * Points at which a head is cut into a chunk (each series at its own point in [2048, 4096],
  * see cutAt). Bounds head memory to 64 KiB per busy series
  * (1,000 series: 64 MiB); compaction later packs consecutive cuts into chunks of up to
- * MAX_CHUNK_POINTS, which is what the storage target needs.
+ * STORED_CHUNK_MAX_POINTS, which is what the storage target needs.
  */
 export const HEAD_CUT_POINTS = 4096;
 /** Write-ahead bytes that trigger a checkpoint: bounds replay at start (~12M points, about a second). */
@@ -281,7 +281,7 @@ export class SqliteStore {
   private constructor(options: StoreOptions, releaseLock: () => void) {
     this.#releaseLock = releaseLock;
     this.path = options.path;
-    this.#heads = new HeadTable(Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, MAX_CHUNK_POINTS));
+    this.#heads = new HeadTable(Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, STORED_CHUNK_MAX_POINTS));
     this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#maintenanceSliceMs = options.maintenanceSliceMs ?? MAINTENANCE_SLICE_MS;
     this.#maxPendingCutPoints = options.maxPendingCutPoints ?? MAX_PENDING_CUT_POINTS;
@@ -893,12 +893,12 @@ export class SqliteStore {
   /**
    * The clusters of a series' chunks to rewrite: chunks overlapping one another (merged with
    * precedence, newer id wins), and runs of consecutive small chunks packed into chunks of up
-   * to MAX_CHUNK_POINTS. A cluster's output replaces all of its members, so no chunk outside a
+   * to STORED_CHUNK_MAX_POINTS. A cluster's output replaces all of its members, so no chunk outside a
    * cluster shares a timestamp with it and precedence elsewhere is untouched.
    *
    * `minPackRun`: a run of non-overlapping chunks is rewritten only if it has at least this many
    * chunks. Background compaction uses PACK_RUN_BACKGROUND so that a point is rewritten about
-   * log4(MAX_CHUNK_POINTS / cut size) times, not once per checkpoint; stop() packs every run.
+   * log4(STORED_CHUNK_MAX_POINTS / cut size) times, not once per checkpoint; stop() packs every run.
    */
   #planCompaction(seriesId: number, minPackRun: number): ChunkMeta[][] {
     const list = this.chunks.chunksOf(seriesId);
@@ -909,7 +909,7 @@ export class SqliteStore {
     let currentCount = list[0]!.count;
     for (let k = 1; k < list.length; k++) {
       const c = list[k]!;
-      if (c.minTs <= currentMax || currentCount + c.count <= MAX_CHUNK_POINTS) {
+      if (c.minTs <= currentMax || currentCount + c.count <= STORED_CHUNK_MAX_POINTS) {
         current.push(c);
         currentCount += c.count;
         if (c.maxTs > currentMax) currentMax = c.maxTs;

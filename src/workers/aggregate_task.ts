@@ -9,7 +9,8 @@
  */
 import type Database from 'better-sqlite3';
 import { openReaderConnection } from '../query/reader_connection.js';
-import { BucketAccumulator, summaryUsable } from '../core/aggregate.js';
+import { BucketAccumulator } from '../core/bucket_accumulator.js';
+import { summaryUsable } from '../core/chunk_summary.js';
 import { packPartials, packResults, packedTransferList, resultsTransferList, type PackedPartials, type PackedResults } from './partial_packing.js';
 import { CorruptChunkError, type ChunkRow } from '../storage/chunk_store.js';
 import { ChunkReader, PREFETCH_SERIES, accumulateSeries } from '../query/series_reader.js';

@@ -6,7 +6,8 @@
  * Layout: for group k, `lengths` holds 4 numbers (dense bucket count, values, runs, baseBucket)
  * and each column holds the groups' slices back to back in group order.
  */
-import type { AggregatePartial, AggregateResult } from '../core/aggregate.js';
+import type { AggregatePartial } from '../core/aggregate_partial.js';
+import type { AggregateResult } from '../core/aggregate_options.js';
 import type { Aggregation } from '../model/api.js';
 
 export interface PackedPartials {

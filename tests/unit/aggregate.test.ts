@@ -1,14 +1,15 @@
-// Bucketed aggregation: the WASM path (src/core/aggregate.ts) against the plain-TS reference
-// (src/core/aggregate_reference.ts) on seeded random inputs, plus hand-computed cases.
+// Bucketed aggregation: the WASM path (src/core/bucket_accumulator.ts) against the plain-TS
+// reference (src/core/reference/aggregate.ts) on seeded random inputs, plus hand-computed cases.
 import { describe, expect, it } from 'vitest';
 import { AGGREGATIONS, type Aggregation } from '../../src/model/api.js';
-import * as aggregateModule from '../../src/core/aggregate.js';
-import {
-  AggregationInputError, aggregateInstance, BucketAccumulator, MAX_BUCKETS, aggregate, partialTransferList, summarizeChunk,
-  summaryUsable, type AggregateResult,
-} from '../../src/core/aggregate.js';
+import * as aggregateKernel from '../../src/core/aggregate_kernel.js';
+import { aggregateInstance, bucketPercentiles, QUANTILE_OF } from '../../src/core/aggregate_kernel.js';
+import { MAX_BUCKETS, type AggregateResult } from '../../src/core/aggregate_options.js';
+import { partialTransferList } from '../../src/core/aggregate_partial.js';
+import { AggregationInputError, BucketAccumulator, aggregate } from '../../src/core/bucket_accumulator.js';
+import { summarizeChunk, summaryUsable } from '../../src/core/chunk_summary.js';
 import { ChunkDecodeError, encodeChunk } from '../../src/core/codec.js';
-import { aggregateReference, type ReferenceSeries } from '../../src/core/aggregate_reference.js';
+import { aggregateReference, type ReferenceSeries } from '../../src/core/reference/aggregate.js';
 import { mulberry32 } from '../../bench/data_shapes.js';
 
 const rng = mulberry32;
@@ -171,19 +172,29 @@ describe('aggregate() against the reference', () => {
     const random = rng(17);
     const group = Array.from({ length: 4 }, () => makeSeries(random, 3000, 'floats'));
     const options = { aggregation: 'p95' as const, intervalMs: 600_000 };
-    const saved = BucketAccumulator.percentileValuesPerCall;
-    try {
-      for (const limit of [1, 50, 500]) {
-        BucketAccumulator.percentileValuesPerCall = limit;
-        const acc = new BucketAccumulator(options);
-        for (const s of group) {
-          acc.beginSeries();
-          acc.addPoints(s.timestamps, s.values);
-        }
-        expectSameResult(acc.finish(), aggregateReference(group, options), 'p95');
-      }
-    } finally {
-      BucketAccumulator.percentileValuesPerCall = saved;
+    const acc = new BucketAccumulator(options);
+    for (const s of group) {
+      acc.beginSeries();
+      acc.addPoints(s.timestamps, s.values);
+    }
+    const finished = acc.finish();
+    expectSameResult(finished, aggregateReference(group, options), 'p95');
+    // The accumulator's runs, fed to the kernel binding in batches of at most `limit` values:
+    // buckets hold up to 229 values here (150 typically), so 1 and 50 take one bucket per call
+    // (a bucket never splits), 500 two to four.
+    const runs = acc.toPartial();
+    const buckets = Array.from(runs.runBuckets);
+    const lo = Math.min(...buckets);
+    const nBuckets = Math.max(...buckets) - lo + 1;
+    const whole = bucketPercentiles(runs, lo, nBuckets, QUANTILE_OF.p95!);
+    expect(whole.counts.reduce((a, c) => a + c, 0)).toBe(runs.values.length);
+    const nonEmpty = Array.from(whole.perBucket).filter((_, b) => whole.counts[b]! > 0);
+    expect(nonEmpty).toEqual(Array.from(finished.values));
+    for (const limit of [1, 50, 500]) {
+      const batched = bucketPercentiles(runs, lo, nBuckets, QUANTILE_OF.p95!, limit);
+      expect(Array.from(batched.counts), `limit ${limit}`).toEqual(Array.from(whole.counts));
+      const got = Array.from(batched.perBucket).filter((_, b) => whole.counts[b]! > 0);
+      expect(got, `limit ${limit}`).toEqual(nonEmpty);
     }
   });
 
@@ -459,7 +470,7 @@ describe('kernel contract', () => {
       'MODE_VALUES', 'REC_FIELDS', 'IO_FIELDS', 'IO_RECORDS_PTR', 'IO_VALUES_PTR', 'E_AGG_UNSORTED', 'E_AGG_NAN', 'E_AGG_CAPACITY',
     ] as const;
     for (const name of names) {
-      expect({ name, value: exports[name]?.value }).toEqual({ name, value: aggregateModule[name] });
+      expect({ name, value: exports[name]?.value }).toEqual({ name, value: aggregateKernel[name] });
     }
   });
 });

@@ -1,13 +1,15 @@
-// The fused decode-and-aggregate kernel (assembly/decode_aggregate.ts) against the generic chunk
-// path (assembly/aggregate_chunk.ts, bit for bit) and the plain-TS reference, on seeded random
-// chunks: constant-delta timestamps (the fast path, both integer-sequence orders), jittered
+// The fused decode-and-aggregate kernel (assembly/decode_aggregate.ts) against the generic path
+// (decode, then aggregate the points: what assembly/aggregate_chunk.ts does in one call; bit for
+// bit) and the plain-TS reference, on seeded random chunks: constant-delta timestamps (the fast path, both integer-sequence orders), jittered
 // timestamps, full-precision floats and counters (fallbacks), every aggregation, ranges and
 // intervals that cut chunks anywhere, and several chunks and series per accumulator.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AGGREGATIONS, type Aggregation } from '../../src/model/api.js';
-import { AggregationInputError, BucketAccumulator, aggregateInstance, type AggregateOptions, type AggregateResult } from '../../src/core/aggregate.js';
-import { ChunkDecodeError, encodeChunk } from '../../src/core/codec.js';
-import { aggregateReference, type ReferenceSeries } from '../../src/core/aggregate_reference.js';
+import { aggregateInstance } from '../../src/core/aggregate_kernel.js';
+import type { AggregateOptions, AggregateResult } from '../../src/core/aggregate_options.js';
+import { AggregationInputError, BucketAccumulator } from '../../src/core/bucket_accumulator.js';
+import { ChunkDecodeError, decodeChunk, encodeChunk } from '../../src/core/codec.js';
+import { aggregateReference, type ReferenceSeries } from '../../src/core/reference/aggregate.js';
 import { mulberry32 } from '../../bench/data_shapes.js';
 
 const rng = mulberry32;
@@ -63,12 +65,22 @@ function makeSeries(random: () => number, shape: Shape, chunkCount: number, star
   return { chunks, series: { timestamps: Float64Array.from(allTs), values: Float64Array.from(allVs) } };
 }
 
+/**
+ * `fused`: addChunk (the fused kernel, falling back to the generic one by itself). Otherwise the
+ * generic path spelled out: decodeChunk, then addPoints, the same two kernels
+ * (assembly/chunk.ts, accumulatePoints) the generic chunk kernel runs in one call.
+ */
 function run(groups: Chunked[], options: AggregateOptions, fused: boolean): AggregateResult {
-  BucketAccumulator.fusedChunkKernel = fused;
   const acc = new BucketAccumulator(options);
   for (const g of groups) {
     acc.beginSeries();
-    for (const c of g.chunks) acc.addChunk(c);
+    for (const c of g.chunks) {
+      if (fused) acc.addChunk(c);
+      else {
+        const { timestamps, values } = decodeChunk(c);
+        acc.addPoints(timestamps, values);
+      }
+    }
   }
   return acc.finish();
 }
@@ -102,10 +114,6 @@ function expectNearReference(actual: AggregateResult, expected: AggregateResult,
     if (!(Math.abs(a - e) <= tolerance)) expect.fail(`${what} bucket ${i}: got ${a}, expected ${e}`);
   }
 }
-
-afterEach(() => {
-  BucketAccumulator.fusedChunkKernel = true;
-});
 
 const SHAPES: Shape[] = ['walk', 'spiky', 'ramp', 'jitter', 'fractional', 'floats', 'counter', 'constant'];
 const INTERVALS = [1, 1_000, 7_000, 10_000, 60_000, 300_000, 3_600_000, 86_400_000];

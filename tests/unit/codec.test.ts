@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CHUNK_FORMAT_VERSION,
-  CHUNK_MAX_POINTS,
+  CODEC_CHUNK_MAX_POINTS,
   ChunkDecodeError,
   chunkPointCount,
   decodeChunk,
@@ -14,13 +14,9 @@ import {
   maxEncodedBytes,
   type CodecExports,
 } from '../../src/core/codec.js';
-import {
-  decodeChunkReference,
-  detectDecimalScaleReference,
-  encodeChunkReference,
-  inspectChunkReference,
-  xxhash32Reference,
-} from '../../src/core/codec_reference.js';
+import { decodeChunkReference, encodeChunkReference, inspectChunkReference } from '../../src/core/reference/chunk.js';
+import { xxhash32Reference } from '../../src/core/reference/chunk_checksum.js';
+import { detectDecimalScaleReference } from '../../src/core/reference/values_decimal.js';
 import { E_CAPACITY, E_CHECKSUM, E_CODEC, E_CORRUPT, E_POINT_COUNT, E_TRUNCATED, E_VERSION } from '../../src/core/codec_status.js';
 import { wasmInstance } from '../../src/core/wasm_instance.js';
 import { SHAPES, specialFloatValues, walk2dpShape } from '../../bench/data_shapes.js';
@@ -124,10 +120,10 @@ describe('round trips, bit for bit', () => {
     });
   }
 
-  it(`at the limit, n = CHUNK_MAX_POINTS = ${CHUNK_MAX_POINTS}`, () => {
-    const walk = walk2dpShape(CHUNK_MAX_POINTS, 5);
+  it(`at the limit, n = CODEC_CHUNK_MAX_POINTS = ${CODEC_CHUNK_MAX_POINTS}`, () => {
+    const walk = walk2dpShape(CODEC_CHUNK_MAX_POINTS, 5);
     expectRoundTrip(walk.timestamps, walk.values);
-    const special = SHAPES.specialFloats!(CHUNK_MAX_POINTS, 6);
+    const special = SHAPES.specialFloats!(CODEC_CHUNK_MAX_POINTS, 6);
     expectRoundTrip(special.timestamps, special.values);
   });
 
@@ -210,8 +206,8 @@ describe('API errors', () => {
     expect(() => encodeChunk(new Float64Array(3), new Float64Array(2))).toThrow(
       new RangeError('encodeChunk: timestamps.length=3 must equal values.length=2'),
     );
-    const big = new Float64Array(CHUNK_MAX_POINTS + 1);
-    expect(() => encodeChunk(big, big)).toThrow(new RangeError('encodeChunk: n=65536 exceeds CHUNK_MAX_POINTS=65535'));
+    const big = new Float64Array(CODEC_CHUNK_MAX_POINTS + 1);
+    expect(() => encodeChunk(big, big)).toThrow(new RangeError('encodeChunk: n=65536 exceeds CODEC_CHUNK_MAX_POINTS=65535'));
     expect(() => encodeChunkReference(big, big)).toThrow(RangeError);
     expect(() => maxEncodedBytes(-1)).toThrow(RangeError);
   });
@@ -222,14 +218,14 @@ describe('API errors', () => {
       const ts = inst.writeF64(Float64Array.of(T, T + 1, T + 5));
       const vs = inst.writeF64(Float64Array.of(1, 2, 3));
       const out = inst.alloc(64);
-      expect(inst.exports.encodeChunk(ts, vs, CHUNK_MAX_POINTS + 1, out, 64)).toBe(E_POINT_COUNT);
+      expect(inst.exports.encodeChunk(ts, vs, CODEC_CHUNK_MAX_POINTS + 1, out, 64)).toBe(E_POINT_COUNT);
       expect(inst.exports.encodeChunk(ts, vs, -1, out, 64)).toBe(E_POINT_COUNT);
       expect(inst.exports.encodeChunk(ts, vs, 3, out, 10)).toBe(E_CAPACITY);
       const written = inst.exports.encodeChunk(ts, vs, 3, out, 64);
       expect(written).toBeGreaterThan(0);
       expect(inst.exports.decodeChunk(out, written, ts, vs, 2)).toBe(E_CAPACITY);
       expect(inst.exports.decodeChunk(out, written, ts, vs, 3)).toBe(3);
-      expect(inst.exports.maxEncodedBytes(CHUNK_MAX_POINTS + 1)).toBe(E_POINT_COUNT);
+      expect(inst.exports.maxEncodedBytes(CODEC_CHUNK_MAX_POINTS + 1)).toBe(E_POINT_COUNT);
     } finally {
       inst.reset();
     }
@@ -249,7 +245,7 @@ describe('API errors', () => {
       [new Uint8Array(0), E_TRUNCATED, /chunk: truncated header at bit 0 of 0/],
       [Uint8Array.of(9, 1, 1, 1, 0, 0, 0, 0), E_VERSION, /format version byte=9 must be 1/],
       [Uint8Array.of(1, 7, 1, 1, 0, 0, 0, 0), E_CODEC, /codec bytes value=7 timestamp=1/],
-      [Uint8Array.of(1, 1, 1, 0xff, 0xff, 0x07, 0, 0, 0, 0), E_POINT_COUNT, /n=131071 exceeds CHUNK_MAX_POINTS=65535/],
+      [Uint8Array.of(1, 1, 1, 0xff, 0xff, 0x07, 0, 0, 0, 0), E_POINT_COUNT, /n=131071 exceeds CODEC_CHUNK_MAX_POINTS=65535/],
       [good.subarray(0, good.length - 1), E_CHECKSUM, /checksum mismatch/],
       [oversized(good), E_CORRUPT, /corrupt trailer/],
     ];

@@ -1,11 +1,11 @@
 // The WASM chunk codec (assembly/chunk.ts via src/core/codec.ts) against the plain-TS reference
-// (src/core/codec_reference.ts) on seeded random inputs: identical bytes, identical decodes.
+// (src/core/reference/) on seeded random inputs: identical bytes, identical decodes.
 // Inputs are built from compact descriptions (seed, n, timestamp kind, value kind, NaN mask) in
 // the manner of Prometheus' FuzzXORChunk, so a failure shrinks to a small reproducible case.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CHUNK_MAX_POINTS, decodeChunk, encodeChunk } from '../../src/core/codec.js';
-import { decodeChunkReference, encodeChunkReference } from '../../src/core/codec_reference.js';
+import { CODEC_CHUNK_MAX_POINTS, decodeChunk, encodeChunk } from '../../src/core/codec.js';
+import { decodeChunkReference, encodeChunkReference } from '../../src/core/reference/chunk.js';
 import { gaussian, mulberry32, SHAPES } from '../../bench/data_shapes.js';
 
 const T = 1_767_225_600_000;
@@ -97,9 +97,9 @@ describe('WASM codec === TS reference', () => {
     );
   });
 
-  it('agrees on every named shape at 8,640 points and at CHUNK_MAX_POINTS', () => {
+  it('agrees on every named shape at 8,640 points and at CODEC_CHUNK_MAX_POINTS', () => {
     for (const [name, generate] of Object.entries(SHAPES)) {
-      for (const [n, seed] of [[8640, 1], [8640, 2], [CHUNK_MAX_POINTS, 3]] as const) {
+      for (const [n, seed] of [[8640, 1], [8640, 2], [CODEC_CHUNK_MAX_POINTS, 3]] as const) {
         const { timestamps, values } = generate(n, seed);
         const wasmBytes = encodeChunk(timestamps, values);
         expect(Buffer.from(wasmBytes).equals(Buffer.from(encodeChunkReference(timestamps, values))), name).toBe(true);

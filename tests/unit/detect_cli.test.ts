@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { run as detect } from '../../src/cli/detect_command.js';
 import { run as iforest } from '../../src/cli/iforest_command.js';
+import { detectSeries } from '../../src/analytics/detect_series.js';
+import { DETECTOR_METHODS } from '../../src/analytics/streaming_detector.js';
 
 let dir: string;
 let stderr: string;
@@ -56,6 +58,42 @@ describe('emms detect', () => {
     }
     expect(lines[251]!.endsWith(',1')).toBe(true);
   });
+
+  for (const method of DETECTOR_METHODS) {
+    it(`--method ${method}: every row's score and flag are detectSeries' for the same series`, async () => {
+      // Five days of a daily cycle sampled every 5 min (the seasonal detector needs several
+      // periods), with a spike, a level shift and a repeated timestamp.
+      const ROWS = 1500;
+      const start = Date.UTC(2024, 2, 1);
+      const timestamps: number[] = [];
+      const values: number[] = [];
+      const rows = ['timestamp,value'];
+      for (let i = 0; i < ROWS; i++) {
+        const t = start + (i === 301 ? 300 : i) * 300_000;
+        const v = Math.round((20 + 5 * Math.sin((2 * Math.PI * i) / 288) + (i % 5) * 0.3 + (i === 1000 ? 40 : 0) + (i >= 1200 ? 12 : 0)) * 100) / 100;
+        timestamps.push(t);
+        values.push(v);
+        rows.push(`${new Date(t).toISOString().replace('T', ' ').slice(0, 19)},${v}`);
+      }
+      const output = join(dir, `${method}.csv`);
+      expect(await detect(['--input', file('series.csv', rows.join('\n') + '\n'), '--output', output, '--method', method, '--sensitivity', '0.7'])).toBe(0);
+      const expected = detectSeries(timestamps, values, { method, sensitivity: 0.7 });
+      const lines = readFileSync(output, 'utf8').trimEnd().split('\n').slice(1);
+      expect(lines).toHaveLength(ROWS);
+      lines.forEach((line, i) => {
+        const [, , score, flag] = line.split(',');
+        if (score !== expected.scores[i]!.toPrecision(8) || flag !== String(expected.isAnomaly[i])) {
+          expect.fail(`row ${i + 1}: CLI wrote score=${score} flag=${flag}, detectSeries gives ${expected.scores[i]!.toPrecision(8)} ${expected.isAnomaly[i]}`);
+        }
+      });
+      // The comparison is not of constants: scores vary from row to row (367 to 1,471 distinct
+      // values), and every method flags a few rows (1 to 52) but not most.
+      expect(new Set(expected.scores).size).toBeGreaterThan(100);
+      const flagged = expected.isAnomaly.reduce((a, f) => a + f, 0);
+      expect(flagged).toBeGreaterThan(0);
+      expect(flagged).toBeLessThan(ROWS / 10);
+    });
+  }
 
   it('accepts ISO-8601 timestamps with a zone', async () => {
     const input = file('iso.csv', 'timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:05:00.000+00:00,2\n');

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { decodeWalRecord, encodeWalRecord, WalRecordError } from '../../src/storage/write_ahead_log.js';
 import { GatheredPoints, HeadTable, sortDedupLastWins } from '../../src/storage/head.js';
 import { SqliteStore } from '../../src/storage/sqlite_store.js';
-import { MAX_CHUNK_POINTS, CorruptChunkError } from '../../src/storage/chunk_store.js';
+import { STORED_CHUNK_MAX_POINTS, CorruptChunkError } from '../../src/storage/chunk_store.js';
 import { TABLE } from '../../src/storage/schema.js';
 import { SqliteMetricsSystem } from '../../src/metrics_system.js';
 import { createMetricsSystem, getMetricsSystem } from '../../src/index.js';
@@ -180,7 +180,7 @@ describe('restart persistence and compaction', () => {
     expect(readdirSync(dir).sort()).toEqual(['p.db']);
     await ms.start();
     const stats = ms.stats();
-    expect(stats.chunks).toBe(Math.ceil(n / MAX_CHUNK_POINTS));
+    expect(stats.chunks).toBe(Math.ceil(n / STORED_CHUNK_MAX_POINTS));
     expect(stats.walBytes).toBe(0);
     const [r] = await ms.queryMetrics({ metricPattern: 'p.m', startTime: 0 });
     expect(r!.timestamps.length).toBe(n);

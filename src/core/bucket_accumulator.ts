@@ -1,5 +1,8 @@
 /**
- * Bucketed aggregation: the JS side of assembly/aggregate.ts and assembly/percentile.ts.
+ * Bucketed aggregation: BucketAccumulator, the state that outlives one kernel call, and
+ * aggregate(), its one-series form. The kernels and their record layout are bound in
+ * src/core/aggregate_kernel.ts; options in aggregate_options.ts; partials in
+ * aggregate_partial.ts; chunk summaries in chunk_summary.ts.
  *
  * Semantics (docs/format/aggregation.md): buckets are aligned to the Unix epoch
  * (bucket start = floor(ts / intervalMs) · intervalMs), points count when ts ∈ [startMs, endMs),
@@ -19,77 +22,20 @@
  * here, never O(all buckets). The dense state columns cover only the window of buckets that
  * received data, grown on demand, so memory follows the data, not the query range.
  */
-import { AGGREGATIONS, type Aggregation } from '../model/api.js';
+import type { Aggregation } from '../model/api.js';
+import { MAX_BUCKETS, validateAggregateOptions, type AggregateOptions, type AggregateResult } from './aggregate_options.js';
 import { ChunkDecodeError } from './codec_status.js';
-import { wasmInstance, type ScratchExports, type WasmInstance } from './wasm_instance.js';
-
-/** Raw exports of build/emms.wasm used here (assembly/aggregate.ts, assembly/percentile.ts). */
-export interface AggregateExports extends ScratchExports {
-  accumulatePoints(
-    tsPtr: number, valPtr: number, n: number, mode: number,
-    intervalMs: number, startMs: number, endMs: number,
-    ioPtr: number, outPtr: number, cap: number,
-  ): number;
-  accumulateChunk(
-    inPtr: number, inLen: number, mode: number,
-    intervalMs: number, startMs: number, endMs: number, ioPtr: number,
-  ): number;
-  /** accumulateChunk's fast path (assembly/decode_aggregate.ts); falls back to it by itself. */
-  accumulateChunkFused(
-    inPtr: number, inLen: number, mode: number,
-    intervalMs: number, startMs: number, endMs: number, ioPtr: number,
-  ): number;
-  codecErrorSection(): number;
-  codecErrorBit(): number;
-  codecErrorLimitBits(): number;
-  percentilesByBucket(
-    valPtr: number, n: number, runBucketPtr: number, runCountPtr: number, nRuns: number,
-    nBuckets: number, q: number, outPtr: number,
-  ): number;
-}
-
-// Kernel modes, record fields, IO slots and statuses: mirrors of the constants in
-// assembly/aggregate.ts (tests/unit/aggregate.test.ts checks the exported ones agree).
-export const MODE_COUNT = 0;
-export const MODE_SUM = 1;
-export const MODE_MIN = 2;
-export const MODE_MAX = 3;
-export const MODE_FIRST = 4;
-export const MODE_LAST = 5;
-export const MODE_MOMENTS = 6;
-export const MODE_RATE = 7;
-export const MODE_VALUES = 8;
-
-const REC_BUCKET = 0;
-const REC_COUNT = 1;
-const REC_SUM = 2;
-const REC_MIN = 3;
-const REC_MAX = 4;
-const REC_FIRST_TS = 5;
-const REC_FIRST_VAL = 6;
-const REC_LAST_TS = 7;
-const REC_LAST_VAL = 8;
-const REC_MEAN = 9;
-const REC_M2 = 10;
-const REC_INCREASE = 11;
-export const REC_FIELDS = 12;
-
-const IO_PREV_TS = 0;
-const IO_PREV_VAL = 1;
-const IO_HAS_PREV = 2;
-const IO_ERROR_INDEX = 3;
-const IO_SLICE_START = 4;
-const IO_SLICE_END = 5;
-export const IO_RECORDS_PTR = 6;
-export const IO_VALUES_PTR = 7;
-export const IO_FIELDS = 8;
-
-export const E_AGG_UNSORTED = -1001;
-export const E_AGG_NAN = -1002;
-export const E_AGG_CAPACITY = -1003;
-
-/** Most buckets one accumulator will hold (dense state columns of 8 bytes per bucket each). */
-export const MAX_BUCKETS = 10_000_000;
+import type { WasmInstance } from './wasm_instance.js';
+import {
+  aggregateInstance, bucketPercentiles, E_AGG_NAN, E_AGG_UNSORTED,
+  IO_ERROR_INDEX, IO_FIELDS, IO_HAS_PREV, IO_PREV_TS, IO_PREV_VAL, IO_RECORDS_PTR, IO_SLICE_END, IO_SLICE_START, IO_VALUES_PTR,
+  MODE_MAX, MODE_MIN, MODE_OF, MODE_VALUES, mergeRecord, QUANTILE_OF,
+  REC_BUCKET, REC_COUNT, REC_FIELDS, REC_FIRST_TS, REC_FIRST_VAL, REC_INCREASE, REC_LAST_TS, REC_LAST_VAL, REC_M2, REC_MAX,
+  REC_MEAN, REC_MIN, REC_SUM,
+  type AggregateExports, type ValueRuns,
+} from './aggregate_kernel.js';
+import type { AggregatePartial } from './aggregate_partial.js';
+import { summaryUsable, type ChunkSummary } from './chunk_summary.js';
 
 /**
  * Points per kernel call in addPoints: bounds the WASM scratch (16 bytes/point + records) so a
@@ -97,161 +43,19 @@ export const MAX_BUCKETS = 10_000_000;
  */
 const POINTS_PER_CALL = 65_536;
 
-const QUANTILES: Partial<Record<Aggregation, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
-
-const MODE_OF: Record<Aggregation, number> = {
-  count: MODE_COUNT, sum: MODE_SUM, avg: MODE_SUM, min: MODE_MIN, max: MODE_MAX,
-  first: MODE_FIRST, last: MODE_LAST, stddev: MODE_MOMENTS, rate: MODE_RATE,
-  p50: MODE_VALUES, p90: MODE_VALUES, p95: MODE_VALUES, p99: MODE_VALUES,
-};
-
-export interface AggregateOptions {
-  aggregation: Aggregation;
-  /** Bucket width; a positive integer number of milliseconds (see parseInterval). */
-  intervalMs: number;
-  /** Inclusive start of the range; default: unbounded. */
-  startMs?: number;
-  /** Exclusive end of the range; default: unbounded. */
-  endMs?: number;
-}
-
-export interface AggregateResult {
-  /** Bucket starts of the non-empty buckets, ascending. */
-  timestamps: Float64Array;
-  values: Float64Array;
-}
-
 /**
- * Statistics of a chunk kept at cut time, so that a chunk lying inside one bucket and inside
- * the range can be aggregated without decoding it (see `summaryUsable`, `summaryFits`).
- * `mean` and `m2` (Σ(x−mean)²) are what stddev needs; `summarizeChunk` computes all of it.
+ * Which WASM kernel addChunk runs: 'fused' decodes and aggregates in one pass where it can
+ * (assembly/decode_aggregate.ts) and falls back to 'generic' by itself; 'generic' decodes into
+ * scratch, then aggregates (assembly/aggregate_chunk.ts). Results are bit-identical; 'generic'
+ * is there for bench/aggregate.bench.ts to measure what the fused kernel saves.
  */
-export interface ChunkSummary {
-  minTs: number;
-  maxTs: number;
-  count: number;
-  sum: number;
-  min: number;
-  max: number;
-  firstValue: number;
-  lastValue: number;
-  mean: number;
-  m2: number;
-}
-
-/**
- * Mergeable state of an accumulator (plain typed arrays: structured-clone friendly). Pass
- * `partialTransferList(p)` as the transfer list (or piscina's move) to send it without copying.
- *
- * Dense columns cover buckets baseBucket … baseBucket + count.length − 1 (bucket number =
- * floor(ts / intervalMs)); `x`/`y` mean, per aggregation: sum/avg → x = sum; min → x = min;
- * max → x = max; first → x = first ts, y = first value; last → x = last ts, y = last value;
- * stddev → x = mean, y = M2; rate → x = increase; count → neither.
- * Percentiles keep the raw values instead: `values` in runs, run r being runCounts[r] values
- * of bucket runBuckets[r].
- */
-export interface AggregatePartial {
-  aggregation: Aggregation;
-  intervalMs: number;
-  startMs: number;
-  endMs: number;
-  baseBucket: number;
-  count: Float64Array;
-  x: Float64Array;
-  y: Float64Array;
-  values: Float64Array;
-  runBuckets: Float64Array;
-  runCounts: Int32Array;
-}
-
-/** Buffers of a partial to list in postMessage's / piscina's transfer list. */
-export function partialTransferList(p: AggregatePartial): ArrayBuffer[] {
-  const buffers = new Set<ArrayBuffer>();
-  for (const a of [p.count, p.x, p.y, p.values, p.runBuckets, p.runCounts]) buffers.add(a.buffer as ArrayBuffer);
-  return [...buffers];
-}
-
-/**
- * Whether chunk summaries can stand in for a chunk's points. Percentiles need every value;
- * rate needs consecutive pairs (and a summary drops the pair that straddles its chunk start).
- */
-export function summaryUsable(aggregation: Aggregation): boolean {
-  return MODE_OF[aggregation] !== MODE_VALUES && MODE_OF[aggregation] !== MODE_RATE;
-}
-
-/** Summary of one chunk's points (ascending time), as storage keeps it at cut time. */
-export function summarizeChunk(timestamps: Float64Array, values: Float64Array): ChunkSummary {
-  const n = values.length;
-  if (n === 0 || timestamps.length !== n) {
-    throw new RangeError(`summarizeChunk: needs equal, non-zero lengths; got timestamps.length=${timestamps.length}, values.length=${n}`);
-  }
-  let sum = 0;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = values[i]!;
-    sum += v;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  // Two-pass M2, the formula the kernel uses for each run.
-  const mean = sum / n;
-  let m2 = 0;
-  for (let i = 0; i < n; i++) {
-    const d = values[i]! - mean;
-    m2 += d * d;
-  }
-  return {
-    minTs: timestamps[0]!, maxTs: timestamps[n - 1]!, count: n, sum, min: lo, max: hi,
-    firstValue: values[0]!, lastValue: values[n - 1]!, mean, m2,
-  };
-}
+export type ChunkKernel = 'fused' | 'generic';
 
 /** Points handed to the accumulator break its input contract (order, NaN). */
 export class AggregationInputError extends RangeError {
   constructor(message: string, readonly field: string, readonly index: number, readonly value: number) {
     super(message);
     this.name = 'AggregationInputError';
-  }
-}
-
-let cachedInstance: WasmInstance<AggregateExports> | undefined;
-/** The thread's emms.wasm instance (shared with the codec; every call leaves its heap reset). */
-export function aggregateInstance(): WasmInstance<AggregateExports> {
-  cachedInstance ??= wasmInstance<AggregateExports>('emms');
-  return cachedInstance;
-}
-
-function validateOptions(options: AggregateOptions): void {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`options must be an object with aggregation and intervalMs; got ${String(options)}`);
-  }
-  const { aggregation, intervalMs } = options;
-  if (!(AGGREGATIONS as readonly unknown[]).includes(aggregation)) {
-    throw new RangeError(`options.aggregation=${JSON.stringify(aggregation)} must be one of ${AGGREGATIONS.join(', ')}`);
-  }
-  if (typeof intervalMs !== 'number' || !Number.isSafeInteger(intervalMs) || intervalMs <= 0) {
-    throw new RangeError(`options.intervalMs=${String(intervalMs)} must be a positive integer number of milliseconds`);
-  }
-  const startMs = options.startMs ?? -Infinity;
-  const endMs = options.endMs ?? Infinity;
-  if (options.startMs !== undefined && (typeof options.startMs !== 'number' || !Number.isFinite(options.startMs))) {
-    throw new RangeError(`options.startMs=${String(options.startMs)} must be a finite epoch-millisecond time`);
-  }
-  if (options.endMs !== undefined && (typeof options.endMs !== 'number' || !Number.isFinite(options.endMs))) {
-    throw new RangeError(`options.endMs=${String(options.endMs)} must be a finite epoch-millisecond time`);
-  }
-  if (endMs < startMs) {
-    throw new RangeError(`options.endMs=${endMs} must not be before options.startMs=${startMs}`);
-  }
-  if (Number.isFinite(startMs) && Number.isFinite(endMs)) {
-    const buckets = Math.floor((endMs - 1) / intervalMs) - Math.floor(startMs / intervalMs) + 1;
-    if (buckets > MAX_BUCKETS) {
-      throw new RangeError(
-        `options.intervalMs=${intervalMs} over [options.startMs=${startMs}, options.endMs=${endMs}) makes ${buckets} buckets; ` +
-        `at most ${MAX_BUCKETS} (use a longer interval or a shorter range)`,
-      );
-    }
   }
 }
 
@@ -268,20 +72,6 @@ const EMPTY_I32 = new Int32Array(0);
 const SCRATCH_RECORD = new Float64Array(REC_FIELDS);
 
 export class BucketAccumulator {
-  /**
-   * Most values copied into WASM per percentile batch in finish() (32 MiB of float64s). WASM
-   * memory never shrinks, so this bounds what one huge percentile query leaves behind on its
-   * thread. Tests lower it to exercise batching.
-   */
-  static percentileValuesPerCall = 4_194_304;
-
-  /**
-   * Whether addChunk takes the fused decode-and-aggregate fast path (assembly/decode_aggregate.ts),
-   * which falls back to the generic kernel for chunks and aggregations it does not handle. Tests
-   * switch it off to compare both paths on the same chunks.
-   */
-  static fusedChunkKernel = true;
-
   readonly aggregation: Aggregation;
   readonly intervalMs: number;
   readonly startMs: number;
@@ -309,8 +99,9 @@ export class BucketAccumulator {
   #prevTs = 0;
   #prevVal = 0;
 
-  constructor(options: AggregateOptions) {
-    validateOptions(options);
+  /** @param chunkKernel the kernel addChunk runs (see ChunkKernel); production uses the default. */
+  constructor(options: AggregateOptions, readonly chunkKernel: ChunkKernel = 'fused') {
+    validateAggregateOptions(options);
     this.aggregation = options.aggregation;
     this.intervalMs = options.intervalMs;
     this.startMs = options.startMs ?? -Infinity;
@@ -366,7 +157,7 @@ export class BucketAccumulator {
     try {
       const inPtr = inst.writeBytes(bytes);
       const ioPtr = this.#writeIo(inst);
-      const kernel = BucketAccumulator.fusedChunkKernel ? inst.exports.accumulateChunkFused : inst.exports.accumulateChunk;
+      const kernel = this.chunkKernel === 'fused' ? inst.exports.accumulateChunkFused : inst.exports.accumulateChunk;
       const status = kernel(inPtr, bytes.length, this.#mode, this.intervalMs, this.startMs, this.endMs, ioPtr);
       if (status < 0) {
         // Codec statuses are small (-1 … -7, codec_status.ts); the aggregation's start at -1001.
@@ -603,56 +394,7 @@ export class BucketAccumulator {
 
   /** Merges one record (at rec[o …]) into its bucket; the window already covers it. */
   #mergeRecord(rec: Float64Array, o: number): void {
-    const slot = rec[o + REC_BUCKET]! - this.#base;
-    const c = rec[o + REC_COUNT]!;
-    const before = this.#count[slot]!;
-    this.#count[slot] = before + c;
-    const x = this.#x;
-    const y = this.#y;
-    switch (this.#mode) {
-      case MODE_SUM:
-        x[slot]! += rec[o + REC_SUM]!;
-        break;
-      case MODE_MIN:
-        if (rec[o + REC_MIN]! < x[slot]!) x[slot] = rec[o + REC_MIN]!;
-        break;
-      case MODE_MAX:
-        if (rec[o + REC_MAX]! > x[slot]!) x[slot] = rec[o + REC_MAX]!;
-        break;
-      case MODE_FIRST:
-        // Strictly earlier: on a tie the value fed first stays.
-        if (before === 0 || rec[o + REC_FIRST_TS]! < x[slot]!) {
-          x[slot] = rec[o + REC_FIRST_TS]!;
-          y[slot] = rec[o + REC_FIRST_VAL]!;
-        }
-        break;
-      case MODE_LAST:
-        // Not earlier: on a tie the value fed last wins, as a later point of a series does.
-        if (before === 0 || rec[o + REC_LAST_TS]! >= x[slot]!) {
-          x[slot] = rec[o + REC_LAST_TS]!;
-          y[slot] = rec[o + REC_LAST_VAL]!;
-        }
-        break;
-      case MODE_MOMENTS: {
-        // Chan, Golub & LeVeque's pairwise update of mean and M2.
-        const mean = rec[o + REC_MEAN]!;
-        const m2 = rec[o + REC_M2]!;
-        if (before === 0) {
-          x[slot] = mean;
-          y[slot] = m2;
-        } else {
-          const total = before + c;
-          const delta = mean - x[slot]!;
-          x[slot]! += (delta * c) / total;
-          y[slot]! += m2 + (delta * delta * before * c) / total;
-        }
-        break;
-      }
-      case MODE_RATE:
-        x[slot]! += rec[o + REC_INCREASE]!;
-        break;
-      default: // MODE_COUNT: count only
-    }
+    mergeRecord(this.#mode, rec, o, rec[o + REC_BUCKET]! - this.#base, this.#count, this.#x, this.#y);
   }
 
   #appendValues(src: Float64Array): void {
@@ -702,19 +444,7 @@ export class BucketAccumulator {
         `options.intervalMs=${this.intervalMs}: the data spans ${nBuckets} buckets; at most ${MAX_BUCKETS} (use a longer interval or a shorter range)`,
       );
     }
-    const counts = new Float64Array(nBuckets);
-    for (let r = 0; r < nRuns; r++) counts[this.#runBuckets[r]! - lo]! += this.#runCounts[r]!;
-    const perBucket = new Float64Array(nBuckets);
-    // Batches of whole buckets holding at most percentileValuesPerCall values (one bucket may
-    // hold more): WASM memory never shrinks, so this bounds what a huge query leaves behind.
-    const limit = BucketAccumulator.percentileValuesPerCall;
-    for (let b0 = 0; b0 < nBuckets;) {
-      let total = counts[b0]!;
-      let b1 = b0 + 1;
-      while (b1 < nBuckets && total + counts[b1]! <= limit) total += counts[b1++]!;
-      this.#percentilesOfBatch(lo, b0, b1, total, nBuckets, perBucket);
-      b0 = b1;
-    }
+    const { counts, perBucket } = bucketPercentiles(this.#valueRuns(), lo, nBuckets, QUANTILE_OF[this.aggregation]!);
     let nonEmpty = 0;
     for (let b = 0; b < nBuckets; b++) if (counts[b]! > 0) nonEmpty++;
     const timestamps = new Float64Array(nonEmpty);
@@ -729,43 +459,13 @@ export class BucketAccumulator {
     return { timestamps, values };
   }
 
-  /** Percentiles of buckets lo+b0 … lo+b1−1 (holding `total` values) into perBucket[b0 … b1−1]. */
-  #percentilesOfBatch(lo: number, b0: number, b1: number, total: number, nBuckets: number, perBucket: Float64Array): void {
-    const inst = aggregateInstance();
-    try {
-      const everything = b0 === 0 && b1 === nBuckets;
-      const valPtr = inst.alloc(Math.max(total, 1) * 8);
-      const runBucketPtr = inst.alloc(Math.max(this.#nRuns, 1) * 4);
-      const runCountPtr = inst.alloc(Math.max(this.#nRuns, 1) * 4);
-      const outPtr = inst.alloc((b1 - b0) * 8);
-      const f64 = inst.f64();
-      const i32 = inst.i32();
-      if (everything) f64.set(this.#values.subarray(0, this.#nValues), valPtr >>> 3);
-      let runs = 0;
-      let copied = 0;
-      let start = 0; // offset of run r's values in #values
-      for (let r = 0; r < this.#nRuns; r++) {
-        const bucket = this.#runBuckets[r]! - lo;
-        const count = this.#runCounts[r]!;
-        if (bucket >= b0 && bucket < b1) {
-          if (!everything) f64.set(this.#values.subarray(start, start + count), (valPtr >>> 3) + copied);
-          i32[(runBucketPtr >>> 2) + runs] = bucket - b0;
-          i32[(runCountPtr >>> 2) + runs] = count;
-          runs++;
-          copied += count;
-        }
-        start += count;
-      }
-      const status = inst.exports.percentilesByBucket(
-        valPtr, copied, runBucketPtr, runCountPtr, runs, b1 - b0, QUANTILES[this.aggregation]!, outPtr,
-      );
-      if (status < 0 || copied !== total) {
-        throw new Error(`BUG: percentilesByBucket returned ${status} for ${copied} values (expected ${total}) in ${runs} runs`);
-      }
-      perBucket.set(inst.f64().subarray(outPtr >>> 3, (outPtr >>> 3) + (b1 - b0)), b0);
-    } finally {
-      inst.reset();
-    }
+  /** The percentile values held, as runs (views, not copies). */
+  #valueRuns(): ValueRuns {
+    return {
+      values: this.#values.subarray(0, this.#nValues),
+      runBuckets: this.#runBuckets.subarray(0, this.#nRuns),
+      runCounts: this.#runCounts.subarray(0, this.#nRuns),
+    };
   }
 }
 

@@ -1,11 +1,11 @@
 /**
- * Plain-TypeScript reference for bucketed aggregation: clarity over speed. Tests compare the
- * WASM path (src/core/aggregate.ts) against it on random inputs, and bench/aggregate.bench.ts
- * uses it as the baseline. It states the semantics of docs/format/aggregation.md directly:
- * every in-range point is put in an array per bucket, then each bucket is computed from its
- * points.
+ * Reference for assembly/aggregate.ts and assembly/percentile.ts: bucketed aggregation in plain
+ * TypeScript, clarity over speed (docs/format/aggregation.md, "Semantics"). Tests compare the
+ * WASM path (src/core/bucket_accumulator.ts) against it on random inputs, and
+ * bench/aggregate.bench.ts uses it as the baseline. It states the semantics directly: every
+ * in-range point is put in an array per bucket, then each bucket is computed from its points.
  */
-import type { Aggregation } from '../model/api.js';
+import type { Aggregation } from '../../model/api.js';
 
 export interface ReferenceSeries {
   timestamps: ArrayLike<number>;
