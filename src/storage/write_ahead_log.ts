@@ -97,6 +97,13 @@ export function decodeWalRecord(bytes: Uint8Array, recordId: number): WalColumns
     throw new WalRecordError(`wal record ${recordId}: payload of ${rawBytes} bytes does not hold ${n} points`, recordId);
   }
   const payload = buf.subarray(HEADER_BYTES);
+  // lz4-napi's block starts with the uncompressed size, and uncompressSync allocates whatever
+  // it says before reading a byte: a damaged record claiming 2 GiB took 9 s and the memory.
+  // It must agree with the header (already checked against the point count); lz4 also cannot
+  // expand a block more than 255 times.
+  if ((flags & FLAG_LZ4) !== 0 && (payload.length < 4 || payload.readUInt32LE(0) !== rawBytes || (payload.length - 4) * 255 < rawBytes)) {
+    throw new WalRecordError(`wal record ${recordId}: lz4 size prefix ${payload.length < 4 ? '(missing)' : payload.readUInt32LE(0)} disagrees with the header's ${rawBytes} bytes`, recordId);
+  }
   let raw: Uint8Array;
   try {
     raw = (flags & FLAG_LZ4) !== 0 ? uncompressSync(payload) : payload;
