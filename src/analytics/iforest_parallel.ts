@@ -1,5 +1,5 @@
 /**
- * Scores large inputs across the piscina pool (src/workers/iforest_score_task.ts): rows are cut
+ * Scores large inputs across the piscina pool (src/analytics/iforest_score_task.ts): rows are cut
  * into slices, each slice is copied once into its own buffer and transferred to a worker, and
  * the model is shared through SharedArrayBuffers. Below PARALLEL_MIN_ROWS the call stays on the
  * calling thread, where a worker round trip would cost more than the scoring.
@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { createWorkerPool } from '../workers/pool_factory.js';
 import { scoreIsolationForest } from './iforest_wasm.js';
 import type { IsolationForestModel } from './iforest_model.js';
-import type { IforestScoreTask } from '../workers/iforest_score_task.js';
+import type { IforestScoreTask } from './iforest_score_task.js';
 
 /** ~50 ms of scoring on one core (8 dims, 100 trees): smaller inputs gain nothing from workers. */
 export const PARALLEL_MIN_ROWS = 50_000;
@@ -20,7 +20,7 @@ let sharedPool: Piscina | undefined;
 
 /** The process-wide scoring pool (created on first use; threads start lazily and idle out). */
 export function iforestPool(): Piscina {
-  sharedPool ??= createWorkerPool(import.meta.url, '../workers/iforest_score_task', { maxThreads: availableParallelism() });
+  sharedPool ??= createWorkerPool(import.meta.url, './iforest_score_task', { maxThreads: availableParallelism() });
   return sharedPool;
 }
 

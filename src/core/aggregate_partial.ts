@@ -1,7 +1,7 @@
 /**
  * Partial transport: an accumulator's state as plain typed arrays, to aggregate series in
  * worker threads and merge the results on the calling thread (BucketAccumulator#toPartial,
- * #mergePartial; src/workers/partial_packing.ts packs several into one transfer).
+ * #mergePartial; src/query/partial_packing.ts packs several into one transfer).
  * Layout: docs/format/aggregation.md ("State and partials").
  */
 import type { Aggregation } from '../model/api.js';

@@ -18,8 +18,8 @@ import { BucketAccumulator } from '../core/bucket_accumulator.js';
 import type { AggregateResult } from '../core/aggregate_options.js';
 import { summaryUsable } from '../core/chunk_summary.js';
 import { createWorkerPool } from '../workers/pool_factory.js';
-import type { AggregateTaskInput, AggregateTaskOutput } from '../workers/aggregate_task.js';
-import { forEachPartial, forEachResult } from '../workers/partial_packing.js';
+import type { AggregateTaskInput, AggregateTaskOutput } from './aggregate_task.js';
+import { forEachPartial, forEachResult } from './partial_packing.js';
 import { CorruptChunkError, describeSeries } from '../storage/chunk_store.js';
 import type { SqliteStore } from '../storage/sqlite_store.js';
 import type { SeriesInfo } from '../storage/series_index.js';
@@ -287,7 +287,7 @@ export class QueryEngine {
     groups: Group[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, estimate: number,
   ): Promise<{ results: Array<BucketAccumulator | AggregateResult>; pointsScanned: number }> {
     // Once a query needed workers, keep them: spawning one costs more than the query.
-    this.#pool ??= createWorkerPool(import.meta.url, '../workers/aggregate_task', { maxThreads: this.#workers, minThreads: this.#workers });
+    this.#pool ??= createWorkerPool(import.meta.url, './aggregate_task', { maxThreads: this.#workers, minThreads: this.#workers });
     const pool = this.#pool;
     const tasks: AggregateTaskInput[] = [];
     const taskCount = Math.max(this.#workers, Math.min(this.#workers * TASKS_PER_WORKER, Math.ceil(estimate / MIN_POINTS_PER_TASK)));

@@ -1,5 +1,5 @@
 /**
- * Where the CPU side of chunk writing runs (src/workers/chunk_encode_task.ts): a dedicated
+ * Where the CPU side of chunk writing runs (src/storage/chunk_encode_task.ts): a dedicated
  * thread by default, or the calling thread (`inline`, for embedders that want no threads and
  * for deterministic tests). Either way results arrive asynchronously, so the store has one
  * landing path.
@@ -10,7 +10,7 @@
  */
 import type { Piscina } from 'piscina';
 import { createWorkerPool } from '../workers/pool_factory.js';
-import { runEncodeTask, type EncodeResult, type EncodeTask } from '../workers/chunk_encode_task.js';
+import { runEncodeTask, type EncodeResult, type EncodeTask } from './chunk_encode_task.js';
 
 export type ChunkEncoding = 'worker' | 'inline';
 
@@ -40,7 +40,7 @@ class WorkerChunkEncoder implements ChunkEncoder {
 
   run(task: EncodeTask): Promise<EncodeResult> {
     if (this.#pool === undefined) {
-      this.#pool = createWorkerPool(import.meta.url, '../workers/chunk_encode_task', { maxThreads: 1, idleTimeout: IDLE_TIMEOUT_MS, strictOrder: true });
+      this.#pool = createWorkerPool(import.meta.url, './chunk_encode_task', { maxThreads: 1, idleTimeout: IDLE_TIMEOUT_MS, strictOrder: true });
       // A thread that dies with no task (e.g. failing to start) is reported here; unheard, the
       // pool's 'error' event would end the process. Tasks sent to it reject on their own.
       this.#pool.on('error', (error: unknown) => {

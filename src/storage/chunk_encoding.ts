@@ -1,6 +1,6 @@
 /**
  * The CPU side of writing chunks, kept free of SQLite so that it runs in the chunk encoder
- * thread (src/workers/chunk_encode_task.ts) as well as on the writer thread: turning a cut
+ * thread (src/storage/chunk_encode_task.ts) as well as on the writer thread: turning a cut
  * head into encoded chunks with their stats, and merging a cluster of stored chunks during
  * compaction. The writer thread only inserts and deletes the rows (src/storage/sqlite_store.ts).
  */

@@ -40,7 +40,7 @@ import { GatheredPoints, HeadTable, type HeadPoints } from './head.js';
 import { ChunkStore, CorruptChunkError, STORED_CHUNK_MAX_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
 import { encodeCut, mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { createChunkEncoder, type ChunkEncoder, type ChunkEncoding } from './chunk_encoder.js';
-import type { EncodeResult } from '../workers/chunk_encode_task.js';
+import type { EncodeResult } from './chunk_encode_task.js';
 import { decodeWalRecord, encodeWalRecord } from './write_ahead_log.js';
 import { WalCheckpointer, WAL_CATCH_UP_PAGES } from './wal_checkpointer.js';
 import { parseCanonicalTags, type MetricType } from '../model/metric.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore, type StoreOptions } from '../../src/storage/sqlite_store.js';
 import type { ChunkEncoder } from '../../src/storage/chunk_encoder.js';
-import { runEncodeTask, type EncodeResult, type EncodeTask } from '../../src/workers/chunk_encode_task.js';
+import { runEncodeTask, type EncodeResult, type EncodeTask } from '../../src/storage/chunk_encode_task.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
 import { buildRowBatch } from '../../src/ingest/batch_builder.js';
 import { ChunkReader, readSeriesPoints } from '../../src/query/series_reader.js';

@@ -105,7 +105,7 @@ describe('WASM kernels equal the TypeScript reference', () => {
 
 describe('parallel scoring over the piscina pool', () => {
   const pool = new Piscina({
-    filename: fileURLToPath(new URL('../../src/workers/iforest_score_task.ts', import.meta.url)),
+    filename: fileURLToPath(new URL('../../src/analytics/iforest_score_task.ts', import.meta.url)),
     maxThreads: 2,
     minThreads: 0,
     execArgv: ['--import', 'tsx'],

@@ -5,8 +5,8 @@
  * scores go back the same way (piscina `move`), so no slice is structured-cloned.
  */
 import { move } from 'piscina';
-import { scoreIsolationForest } from '../analytics/iforest_wasm.js';
-import type { IsolationForestModel } from '../analytics/iforest_model.js';
+import { scoreIsolationForest } from './iforest_wasm.js';
+import type { IsolationForestModel } from './iforest_model.js';
 
 export interface IforestScoreTask {
   model: IsolationForestModel;

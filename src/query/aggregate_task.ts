@@ -8,12 +8,12 @@
  * crossing threads loses its class; the main thread rebuilds the CorruptChunkError.
  */
 import type Database from 'better-sqlite3';
-import { openReaderConnection } from '../query/reader_connection.js';
+import { openReaderConnection } from './reader_connection.js';
 import { BucketAccumulator } from '../core/bucket_accumulator.js';
 import { summaryUsable } from '../core/chunk_summary.js';
 import { packPartials, packResults, packedTransferList, resultsTransferList, type PackedPartials, type PackedResults } from './partial_packing.js';
 import { CorruptChunkError, type ChunkRow } from '../storage/chunk_store.js';
-import { ChunkReader, PREFETCH_SERIES, accumulateSeries } from '../query/series_reader.js';
+import { ChunkReader, PREFETCH_SERIES, accumulateSeries } from './series_reader.js';
 import type { Aggregation } from '../model/api.js';
 import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 

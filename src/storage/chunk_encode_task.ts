@@ -7,8 +7,8 @@
  * structured-clone copies.
  */
 import { isMainThread } from 'node:worker_threads';
-import { encodeCut, mergeCluster, type ChunkDefect, type CutPoints, type EncodedChunk, type StoredChunk } from '../storage/chunk_encoding.js';
-import { lowerThisThreadPriority } from './background_priority.js';
+import { encodeCut, mergeCluster, type ChunkDefect, type CutPoints, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
+import { lowerThisThreadPriority } from '../workers/background_priority.js';
 
 // Only in the encoder thread: the inline encoder imports this module on the writer thread.
 if (!isMainThread) lowerThisThreadPriority();
