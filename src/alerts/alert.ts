@@ -1,6 +1,6 @@
 /**
- * Alerts, silences and history events: the records the evaluator keeps (epoch-ms times) and
- * the JSON views the API returns (ISO-8601 times, the seed's field names).
+ * Alerts and history events: the records the evaluator keeps (epoch-ms times) and the JSON
+ * views the API returns (ISO-8601 times, the seed's field names). Silences are in silences.ts.
  *
  * Lifecycle of one alert (one per rule and series, or per group):
  *
@@ -21,6 +21,8 @@ export const ALERT_STATES: readonly AlertState[] = ['pending', 'firing', 'resolv
 export type NotifiedState = 'none' | 'firing' | 'resolved';
 
 export interface AlertRecord {
+  /** The tenant whose rule raised it; never part of the API view (the caller's own). */
+  tenant: string;
   alert_id: string;
   rule_id: string;
   name: string;
@@ -103,60 +105,13 @@ export function alertView(a: AlertRecord, silenced: boolean): AlertView {
   };
 }
 
-export interface SilenceMatchers {
-  rule_id?: string;
-  priority?: Priority;
-  /** Every key must be present on the alert with this value. */
-  tags?: Tags;
-}
-
-export interface Silence {
-  silence_id: string;
-  matchers: SilenceMatchers;
-  starts_at: number;
-  ends_at: number;
-  created_by: string;
-  comment: string;
-  created_at: number;
-}
-
-export type SilenceState = 'pending' | 'active' | 'expired';
-
-export function silenceState(s: Silence, nowMs: number): SilenceState {
-  if (nowMs < s.starts_at) return 'pending';
-  return nowMs < s.ends_at ? 'active' : 'expired';
-}
-
-export function silenceMatches(s: Silence, a: AlertRecord, nowMs: number): boolean {
-  if (nowMs < s.starts_at || nowMs >= s.ends_at) return false;
-  const m = s.matchers;
-  if (m.rule_id !== undefined && m.rule_id !== a.rule_id) return false;
-  if (m.priority !== undefined && m.priority !== a.priority) return false;
-  if (m.tags !== undefined) {
-    for (const k in m.tags) if (a.tags[k] !== m.tags[k]) return false;
-  }
-  return true;
-}
-
-export function silenceView(s: Silence, nowMs: number): Record<string, unknown> {
-  return {
-    silence_id: s.silence_id,
-    matchers: s.matchers,
-    starts_at: new Date(s.starts_at).toISOString(),
-    ends_at: new Date(s.ends_at).toISOString(),
-    created_by: s.created_by,
-    comment: s.comment,
-    created_at: new Date(s.created_at).toISOString(),
-    state: silenceState(s, nowMs),
-  };
-}
-
 export type HistoryEventKind =
   | 'pending' | 'firing' | 'resolved' | 'cleared' | 'acknowledged' | 'escalated'
   | 'notified' | 'notification_failed' | 'suppressed' | 'remediation'
   | 'rule_created' | 'rule_updated' | 'rule_deleted' | 'silence_created' | 'silence_expired';
 
 export interface HistoryEvent {
+  tenant: string;
   at: number;
   event: HistoryEventKind;
   alert_id: string | null;

@@ -1,11 +1,24 @@
 /**
- * HTTP routes of the alerting (the seed's paths), mounted by the server. Handlers map
- * AlertingError to its status; everything else is the server's 500.
+ * HTTP routes of the alerting (the seed's paths), mounted by the server. Every handler acts on
+ * `tenantOf(req)`, the credential's tenant, never one from the body or the query; another
+ * tenant's rule, alert, silence, channel or block answers 404. AlertingError maps to its
+ * status; QuotaExceededError passes through (the server answers 429); everything else is the
+ * server's 500.
+ *
+ * Access (src/http/route.ts roles):
+ * - reader: views of alerts, their history and status, rules and silences;
+ * - writer: acknowledging an alert. Acknowledgement is operational (the on-call engineer
+ *   saying "mine"), changes no configuration and is recorded with who did it, so it does not
+ *   need admin; a reader (dashboards, read-only keys) may not do it;
+ * - admin: rules, channels (views too: they name internal endpoints), silences, remediation
+ *   audit, blocked addresses.
  */
-import { HttpError, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
+import { HttpError, principalOf, tenantOf, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
+import { isStorableTime, timeInputMs } from '../model/time.js';
 import { ALERT_STATES } from './alert.js';
 import type { AlertFilter, HistoryFilter } from './alert_store.js';
 import { AlertingError, type Alerting } from './alerting.js';
+import type { BlockEntry } from './ip_blocklist.js';
 import { PRIORITIES, type Priority } from './rule.js';
 
 function guard(fn: (req: HttpRequest) => HttpResponseSpec): (req: HttpRequest) => HttpResponseSpec {
@@ -27,11 +40,12 @@ function limitParam(req: HttpRequest, fallback: number): number {
   return n;
 }
 
+/** Epoch ms or ISO-8601, read as every time input is (model/time.ts: no offset means UTC). */
 function timeParam(req: HttpRequest, name: string): number | undefined {
   const raw = req.query.get(name);
   if (raw === null) return undefined;
-  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(ms)) throw new HttpError(400, `${name}=${JSON.stringify(raw)} must be epoch ms or an ISO-8601 time`);
+  const ms = timeInputMs(raw);
+  if (ms === undefined || !isStorableTime(ms)) throw new HttpError(400, `${name}=${JSON.stringify(raw)} must be epoch ms or an ISO-8601 time in [1970, 2200)`);
   return ms;
 }
 
@@ -59,13 +73,20 @@ function objectBody(req: HttpRequest): Record<string, unknown> {
   return req.body as Record<string, unknown>;
 }
 
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function blockView(b: BlockEntry): Record<string, unknown> {
+  return { ip: b.ip, until: iso(b.until_ms), rule_id: b.rule_id, alert_id: b.alert_id, created_at: iso(b.created_at) };
+}
+
 export function alertRoutes(alerting: Alerting): RouteDefinition[] {
   return [
     // Static segments first so `/api/v1/alerts/rules` never reads as an alert id.
-    { method: 'GET', pattern: '/api/v1/alerts/status', handler: guard(() => ({ body: alerting.status() })) },
+    { method: 'GET', pattern: '/api/v1/alerts/status', access: 'reader', handler: guard((req) => ({ body: alerting.status(tenantOf(req)) })) },
     {
       method: 'GET',
       pattern: '/api/v1/alerts/history',
+      access: 'reader',
       handler: guard((req) => {
         const filter: HistoryFilter = { limit: limitParam(req, 1000) };
         const alertId = req.query.get('alert_id');
@@ -76,50 +97,66 @@ export function alertRoutes(alerting: Alerting): RouteDefinition[] {
         const until = timeParam(req, 'until');
         if (since !== undefined) filter.sinceMs = since;
         if (until !== undefined) filter.untilMs = until;
-        return { body: { history: alerting.history(filter) } };
+        return { body: { history: alerting.history(tenantOf(req), filter) } };
       }),
     },
-    { method: 'GET', pattern: '/api/v1/alerts/rules', handler: guard(() => ({ body: { rules: alerting.listRules() } })) },
+    { method: 'GET', pattern: '/api/v1/alerts/rules', access: 'reader', handler: guard((req) => ({ body: { rules: alerting.listRules(tenantOf(req)) } })) },
     {
       method: 'GET',
       pattern: '/api/v1/alerts/rules/:rule_id',
+      access: 'reader',
       handler: guard((req) => {
-        const rule = alerting.getRule(req.params.rule_id ?? '');
+        const rule = alerting.getRule(tenantOf(req), req.params.rule_id ?? '');
         if (!rule) throw new HttpError(404, `rule ${JSON.stringify(req.params.rule_id)} not found`);
         return { body: rule };
       }),
     },
-    { method: 'POST', pattern: '/api/v1/alerts/rules', handler: guard((req) => ({ status: 201, body: alerting.addRule(objectBody(req)) })) },
-    { method: 'PUT', pattern: '/api/v1/alerts/rules/:rule_id', handler: guard((req) => ({ body: alerting.updateRule(req.params.rule_id ?? '', objectBody(req)) })) },
+    { method: 'POST', pattern: '/api/v1/alerts/rules', access: 'admin', handler: guard((req) => ({ status: 201, body: alerting.addRule(tenantOf(req), objectBody(req)) })) },
+    { method: 'PUT', pattern: '/api/v1/alerts/rules/:rule_id', access: 'admin', handler: guard((req) => ({ body: alerting.updateRule(tenantOf(req), req.params.rule_id ?? '', objectBody(req)) })) },
     {
       method: 'DELETE',
       pattern: '/api/v1/alerts/rules/:rule_id',
+      access: 'admin',
       handler: guard((req) => {
-        alerting.deleteRule(req.params.rule_id ?? '');
+        alerting.deleteRule(tenantOf(req), req.params.rule_id ?? '');
         return { status: 204 };
       }),
     },
-    { method: 'GET', pattern: '/api/v1/alerts/channels', handler: guard(() => ({ body: { channels: alerting.listChannels() } })) },
-    { method: 'POST', pattern: '/api/v1/alerts/channels', handler: guard((req) => ({ status: 201, body: alerting.putChannel(objectBody(req)) })) },
+    { method: 'GET', pattern: '/api/v1/alerts/channels', access: 'admin', handler: guard((req) => ({ body: { channels: alerting.listChannels(tenantOf(req)) } })) },
+    { method: 'GET', pattern: '/api/v1/alerts/channels/:channel_id', access: 'admin', handler: guard((req) => ({ body: alerting.getChannel(tenantOf(req), req.params.channel_id ?? '') })) },
+    { method: 'POST', pattern: '/api/v1/alerts/channels', access: 'admin', handler: guard((req) => ({ status: 201, body: alerting.putChannel(tenantOf(req), objectBody(req)) })) },
     {
       method: 'DELETE',
       pattern: '/api/v1/alerts/channels/:channel_id',
+      access: 'admin',
       handler: guard((req) => {
-        alerting.deleteChannel(req.params.channel_id ?? '');
+        alerting.deleteChannel(tenantOf(req), req.params.channel_id ?? '');
         return { status: 204 };
       }),
     },
     {
       method: 'GET',
       pattern: '/api/v1/alerts/remediations',
-      handler: guard((req) => ({ body: { remediations: alerting.remediationAudit(limitParam(req, 1000)).map((e) => ({ ...e, at: new Date(e.at).toISOString(), until: e.until_ms === null ? null : new Date(e.until_ms).toISOString() })) } })),
+      access: 'admin',
+      handler: guard((req) => ({ body: { remediations: alerting.remediationAudit(tenantOf(req), limitParam(req, 1000)).map((e) => ({ ...e, at: iso(e.at), until: iso(e.until_ms) })) } })),
     },
-    { method: 'GET', pattern: '/api/v1/alerts', handler: guard((req) => ({ body: { alerts: alerting.listAlerts(alertFilter(req)) } })) },
+    { method: 'GET', pattern: '/api/v1/alerts/blocked-ips', access: 'admin', handler: guard((req) => ({ body: { blocked_ips: alerting.listBlockedIps(tenantOf(req)).map(blockView) } })) },
+    {
+      method: 'DELETE',
+      pattern: '/api/v1/alerts/blocked-ips/:ip',
+      access: 'admin',
+      handler: guard((req) => {
+        alerting.unblockIp(tenantOf(req), req.params.ip ?? '');
+        return { status: 204 };
+      }),
+    },
+    { method: 'GET', pattern: '/api/v1/alerts', access: 'reader', handler: guard((req) => ({ body: { alerts: alerting.listAlerts(tenantOf(req), alertFilter(req)) } })) },
     {
       method: 'GET',
       pattern: '/api/v1/alerts/:alert_id',
+      access: 'reader',
       handler: guard((req) => {
-        const alert = alerting.getAlert(req.params.alert_id ?? '');
+        const alert = alerting.getAlert(tenantOf(req), req.params.alert_id ?? '');
         if (!alert) throw new HttpError(404, `alert ${JSON.stringify(req.params.alert_id)} not found`);
         return { body: alert };
       }),
@@ -127,15 +164,18 @@ export function alertRoutes(alerting: Alerting): RouteDefinition[] {
     {
       method: 'PUT',
       pattern: '/api/v1/alerts/:alert_id/acknowledge',
+      access: 'writer',
       handler: guard((req) => {
         const body = (req.body ?? {}) as Record<string, unknown>;
-        const by = body.acknowledged_by ?? body.user ?? body.by;
+        if (typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'request body must be a JSON object');
+        // Who acknowledged: as the body says (a person's name), else the credential's id.
+        const by = body.acknowledged_by ?? body.user ?? body.by ?? principalOf(req).id;
         const comment = body.comment ?? '';
-        return { body: alerting.acknowledge(req.params.alert_id ?? '', by as string, comment as string) };
+        return { body: alerting.acknowledge(tenantOf(req), req.params.alert_id ?? '', by as string, comment as string) };
       }),
     },
-    { method: 'POST', pattern: '/api/v1/silences', handler: guard((req) => ({ status: 201, body: alerting.addSilence(objectBody(req)) })) },
-    { method: 'GET', pattern: '/api/v1/silences', handler: guard((req) => ({ body: { silences: alerting.listSilences(req.query.get('expired') === 'true') } })) },
-    { method: 'DELETE', pattern: '/api/v1/silences/:silence_id', handler: guard((req) => ({ body: alerting.expireSilence(req.params.silence_id ?? '') })) },
+    { method: 'POST', pattern: '/api/v1/silences', access: 'admin', handler: guard((req) => ({ status: 201, body: alerting.addSilence(tenantOf(req), objectBody(req)) })) },
+    { method: 'GET', pattern: '/api/v1/silences', access: 'reader', handler: guard((req) => ({ body: { silences: alerting.listSilences(tenantOf(req), req.query.get('expired') === 'true') } })) },
+    { method: 'DELETE', pattern: '/api/v1/silences/:silence_id', access: 'admin', handler: guard((req) => ({ body: alerting.expireSilence(tenantOf(req), req.params.silence_id ?? '') })) },
   ];
 }

@@ -7,21 +7,36 @@
  *     "resolve_after_seconds": 0,        default flap damping of rules
  *     "predefined_rules": true,          install the seed's four rules in a new database
  *     "retention_days": 30,              resolved alerts, history, audit
+ *     "smtp_servers": { "relay": { "host": "smtp.example.org", "port": 587, "starttls": true,
+ *                                  "username": "alerts", "password_file": "/etc/emms/smtp.pass" } },
  *     "channels": [ { "id": "ops", "type": "webhook", "url": "https://…", "secret": "…" },
  *                   { "id": "chat", "type": "slack", "url": "https://hooks.slack.com/…" },
- *                   { "id": "mail", "type": "email", "to": ["pki@example.org"] },   (SMTP_* env)
+ *                   { "id": "mail", "type": "email", "smtp_server": "relay", "to": ["pki@example.org"] },
  *                   { "id": "am", "type": "alertmanager", "url": "http://alertmanager:9093" } ],
  *     "default_channels": ["ops"],       for rules naming none (default: all)
+ *     "rules": [ { "rule_id": "isolate", …, "remediation": [{ "type": "command", "command": "isolate-host" }] } ],
  *     "notifications": { "max_attempts": 5, "base_backoff_ms": 500, "max_backoff_ms": 30000 },
  *     "remediation": { "dry_run": false, "max_actions_per_hour": 30,
  *                      "commands": { "isolate-host": "/usr/local/bin/isolate-host" } }
  *   }
+ *
+ * Channels, rules and SMTP servers of this section live in tenant `default`. Only `rules` here
+ * may run `command` actions. Errors name the field; they never print a channel or a server
+ * (either may hold a secret), only the offending field's value when it is not one.
  */
 import { isAbsolute } from 'node:path';
-import type { AlertingOptions } from './alerting.js';
+import type { AlertingOptions } from './alerting_options.js';
+import { parseSmtpServers } from './channels/smtp_servers.js';
 
 function fail(field: string, value: unknown, rule: string): never {
-  throw new RangeError(`alerting.${field}=${JSON.stringify(value) ?? String(value)} ${rule}`);
+  throw new RangeError(`alerting.${field}=${describe(value)} ${rule}`);
+}
+
+/** Objects and arrays by shape only: a channel or rule object may hold a secret. */
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return `(an array of ${value.length})`;
+  if (typeof value === 'object' && value !== null) return '(an object)';
+  return JSON.stringify(value) ?? String(value);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -62,6 +77,12 @@ export function alertingOptionsFromConfig(section: unknown): Partial<AlertingOpt
     if (!Array.isArray(section.channels)) fail('channels', section.channels, 'must be an array of channel objects');
     out.channels = section.channels as unknown[];
   }
+  if (section.smtp_servers !== undefined) out.smtpServers = parseSmtpServers(section.smtp_servers);
+  if (section.rules !== undefined) {
+    // Validated when the alerting opens (they need the channels and the command allow-list).
+    if (!Array.isArray(section.rules)) fail('rules', section.rules, 'must be an array of rule objects');
+    out.rules = section.rules as unknown[];
+  }
   if (section.default_channels !== undefined) {
     const d = section.default_channels;
     if (!Array.isArray(d) || d.some((c) => typeof c !== 'string')) fail('default_channels', d, 'must be an array of channel ids');
@@ -94,7 +115,9 @@ export function alertingOptionsFromConfig(section: unknown): Partial<AlertingOpt
     }
     if (r.commands !== undefined) {
       if (!isObject(r.commands)) fail('remediation.commands', r.commands, 'must map command names to absolute executable paths');
-      const commands: Record<string, string> = {};
+      // A null-prototype object: `__proto__` or `constructor` are names like any other here,
+      // never members of Object.prototype (remediation.ts looks them up in a Map anyway).
+      const commands = Object.create(null) as Record<string, string>;
       for (const [name, path] of Object.entries(r.commands)) {
         if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) fail(`remediation.commands.${name}`, name, 'is not a valid command name ([A-Za-z0-9_.-]{1,64})');
         if (typeof path !== 'string' || !isAbsolute(path)) fail(`remediation.commands.${name}`, path, 'must be an absolute path to an executable');

@@ -1,6 +1,7 @@
 /**
  * The alerting's part of `/metrics`, in the Prometheus text exposition format (HELP and TYPE
- * for every family); the server appends it to its own output.
+ * for every family); the server appends it to its own output. Figures are server-wide (every
+ * tenant together); per-channel counters carry the channel's tenant as a label.
  */
 import type { Alerting } from './alerting.js';
 import { PRIORITIES } from './rule.js';
@@ -9,13 +10,17 @@ function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
+function channelLabels(c: { tenant: string; channel_id: string; type: string }): string {
+  return `tenant="${escapeLabel(c.tenant)}",channel="${escapeLabel(c.channel_id)}",type="${escapeLabel(c.type)}"`;
+}
+
 function family(lines: string[], name: string, type: 'gauge' | 'counter' | 'histogram', help: string): void {
   lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 }
 
 export function alertingMetrics(alerting: Alerting): string {
   if (!alerting.isOpen) return '';
-  const { status, cycleHistogram, skippedCycles } = alerting.metricsSnapshot();
+  const { status, channels, cycleHistogram, skippedCycles } = alerting.metricsSnapshot();
   const lines: string[] = [];
 
   family(lines, 'emms_alerting_cycle_duration_seconds', 'histogram', 'Duration of rule evaluation cycles.');
@@ -49,13 +54,13 @@ export function alertingMetrics(alerting: Alerting): string {
   lines.push(`emms_alerts_silenced ${status.silenced}`);
 
   family(lines, 'emms_alerting_notifications_total', 'counter', 'Notification batches delivered, by channel.');
-  for (const c of status.channels) lines.push(`emms_alerting_notifications_total{channel="${escapeLabel(c.channel_id)}",type="${c.type}"} ${c.sent_batches}`);
+  for (const c of channels) lines.push(`emms_alerting_notifications_total{${channelLabels(c)}} ${c.sent_batches}`);
   family(lines, 'emms_alerting_notification_failures_total', 'counter', 'Notification batches that failed after all retries, by channel.');
-  for (const c of status.channels) lines.push(`emms_alerting_notification_failures_total{channel="${escapeLabel(c.channel_id)}",type="${c.type}"} ${c.failed_batches}`);
+  for (const c of channels) lines.push(`emms_alerting_notification_failures_total{${channelLabels(c)}} ${c.failed_batches}`);
   family(lines, 'emms_alerting_notification_retries_total', 'counter', 'Notification delivery retries, by channel.');
-  for (const c of status.channels) lines.push(`emms_alerting_notification_retries_total{channel="${escapeLabel(c.channel_id)}",type="${c.type}"} ${c.retries}`);
+  for (const c of channels) lines.push(`emms_alerting_notification_retries_total{${channelLabels(c)}} ${c.retries}`);
   family(lines, 'emms_alerting_notification_queue', 'gauge', 'Notification batches waiting, by channel.');
-  for (const c of status.channels) lines.push(`emms_alerting_notification_queue{channel="${escapeLabel(c.channel_id)}",type="${c.type}"} ${c.queued_batches}`);
+  for (const c of channels) lines.push(`emms_alerting_notification_queue{${channelLabels(c)}} ${c.queued_batches}`);
 
   return lines.join('\n') + '\n';
 }

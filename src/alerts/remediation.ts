@@ -1,43 +1,71 @@
 /**
  * Automatic remediation when an alert fires. Every action is audited (remediation_audit
- * table), rate-limited per action type (sliding hour), and can run in dry-run mode, where
- * the audit records what would have happened and nothing else does. `command` actions are
- * off unless the configuration names the executable (an allow-list: the rule only refers to
- * the name, never to a path, so an API client cannot make EMMS run arbitrary programs).
+ * table, per tenant), rate-limited per tenant and action type (sliding hour), and can run in
+ * dry-run mode, where the audit records what would have happened and nothing else does.
+ *
+ * `command` actions run only for rules of the configuration file (`alerting.rules`), and only
+ * executables the configuration names (remediation.commands, an allow-list: the rule refers to
+ * the name, never to a path). The allow-list is a Map, so names such as `__proto__` or
+ * `constructor` find nothing instead of an Object.prototype member. Webhooks go through the
+ * egress guard like the channels (channels/http_post.ts).
  */
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
+import { STRICT_EGRESS, type EgressPolicy } from '../net/egress_guard.js';
 import type { Tags } from '../model/metric.js';
 import type { AlertView } from './alert.js';
 import type { AlertStore, AuditEntry, RemediationOutcome } from './alert_store.js';
 import { postOnce } from './channels/http_post.js';
+import type { BlockOrigin } from './ip_blocklist.js';
+import { redactUrl } from './redact.js';
 import type { AlertRule, RemediationAction, RemediationType } from './rule.js';
+
+/** A series of a tenant, for enhanced monitoring. */
+export interface TenantSeries {
+  tenant: string;
+  metricId: string;
+  tags: Record<string, string>;
+}
 
 /** What other parts of EMMS implement so that remediation can act on them. */
 export interface RemediationHooks {
-  /** Deny `ip` at EMMS's API until `untilMs` (epoch ms). */
-  blockIp(ip: string, untilMs: number): void;
+  /**
+   * Deny `ip` at EMMS's API until `untilMs` (epoch ms); returns what was done, for the audit.
+   * Throws (e.g. BlockRefusedError) when the address may not be blocked.
+   */
+  blockIp(ip: string, untilMs: number, origin: BlockOrigin): string;
+  /** Why blocking `ip` would be refused (protected, never seen as a client), or undefined. */
+  blockRefusal(ip: string, origin: BlockOrigin): string | undefined;
   /** Raise collection frequency and anomaly sensitivity for the series until `untilMs`. */
-  enhanceMonitoring(series: { metricId: string; tags: Record<string, string> }, untilMs: number): void;
+  enhanceMonitoring(series: TenantSeries, untilMs: number): void;
 }
 
 export interface RemediationOptions {
   /** Audit what would be done, do nothing. Default false. */
   dryRun?: boolean;
   /** Executables `command` actions may run, by name → absolute path. Empty: commands off. */
-  commands?: Record<string, string>;
+  commands?: Readonly<Record<string, string>>;
   /** Executions per action type per sliding hour (dry runs count too). Default 30. */
   maxActionsPerHour?: number;
   commandTimeoutMs?: number;
   webhookTimeoutMs?: number;
+  /** Where remediation webhooks may connect. Default STRICT_EGRESS. */
+  egress?: EgressPolicy;
 }
 
 const HOUR_MS = 3_600_000;
 
+/** The allow-list as a Map of own entries only (never a prototype member). */
+export function commandAllowList(commands: Readonly<Record<string, string>> | undefined): ReadonlyMap<string, string> {
+  return new Map(Object.entries(commands ?? {}));
+}
+
 export class RemediationExecutor {
-  readonly #recent = new Map<RemediationType, number[]>();
+  /** `tenant NUL type` → start times in the sliding hour. */
+  readonly #recent = new Map<string, number[]>();
   readonly #inFlight = new Set<Promise<unknown>>();
-  readonly #opts: Required<RemediationOptions>;
+  readonly #opts: Required<Omit<RemediationOptions, 'commands'>>;
+  readonly #commands: ReadonlyMap<string, string>;
 
   constructor(
     private readonly store: AlertStore,
@@ -47,17 +75,18 @@ export class RemediationExecutor {
   ) {
     this.#opts = {
       dryRun: options.dryRun ?? false,
-      commands: options.commands ?? {},
       maxActionsPerHour: options.maxActionsPerHour ?? 30,
       commandTimeoutMs: options.commandTimeoutMs ?? 10_000,
       webhookTimeoutMs: options.webhookTimeoutMs ?? 10_000,
+      egress: options.egress ?? STRICT_EGRESS,
     };
+    this.#commands = commandAllowList(options.commands);
     if (!Number.isInteger(this.#opts.maxActionsPerHour) || this.#opts.maxActionsPerHour < 0) {
       throw new RangeError(`remediation.maxActionsPerHour must be a non-negative integer; got ${this.#opts.maxActionsPerHour}`);
     }
     // Rate limits survive restarts: seed the window from the audit.
-    for (const e of store.listAudit(10_000, now() - HOUR_MS)) {
-      if (e.outcome === 'ok' || e.outcome === 'dry_run') this.#window(e.action as RemediationType).push(e.at);
+    for (const e of store.listAudit(null, 100_000, now() - HOUR_MS).reverse()) {
+      if (e.outcome === 'ok' || e.outcome === 'dry_run') this.#window(e.tenant, e.action as RemediationType).push(e.at);
     }
   }
 
@@ -65,10 +94,18 @@ export class RemediationExecutor {
     return this.#opts.dryRun;
   }
 
-  /** Runs the rule's actions for a firing alert in the background; never throws. */
-  run(alert: AlertView, rule: AlertRule): void {
+  /** True when the configuration allows the command name. */
+  isAllowedCommand(name: string): boolean {
+    return this.#commands.has(name);
+  }
+
+  /**
+   * Runs the rule's actions for a firing alert of `tenant` in the background; never throws.
+   * `commandsAllowed`: the rule comes from the configuration file.
+   */
+  run(tenant: string, alert: AlertView, rule: AlertRule, commandsAllowed: boolean): void {
     for (const action of rule.remediation) {
-      const p = this.#runOne(alert, rule, action).catch(() => undefined);
+      const p = this.#runOne(tenant, alert, rule, action, commandsAllowed).catch(() => undefined);
       this.#inFlight.add(p);
       void p.finally(() => this.#inFlight.delete(p));
     }
@@ -79,25 +116,26 @@ export class RemediationExecutor {
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
-  #window(type: RemediationType): number[] {
-    let w = this.#recent.get(type);
-    if (!w) this.#recent.set(type, (w = []));
+  #window(tenant: string, type: RemediationType): number[] {
+    const key = `${tenant}\u0000${type}`;
+    let w = this.#recent.get(key);
+    if (!w) this.#recent.set(key, (w = []));
     return w;
   }
 
-  #takeToken(type: RemediationType, nowMs: number): boolean {
-    const w = this.#window(type);
+  #takeToken(tenant: string, type: RemediationType, nowMs: number): boolean {
+    const w = this.#window(tenant, type);
     while (w.length > 0 && w[0]! <= nowMs - HOUR_MS) w.shift();
     if (w.length >= this.#opts.maxActionsPerHour) return false;
     w.push(nowMs);
     return true;
   }
 
-  async #runOne(alert: AlertView, rule: AlertRule, action: RemediationAction): Promise<void> {
+  async #runOne(tenant: string, alert: AlertView, rule: AlertRule, action: RemediationAction, commandsAllowed: boolean): Promise<void> {
     const at = this.now();
     const audit = (target: string, outcome: RemediationOutcome, detail: string, untilMs: number | null = null): void => {
       const entry: AuditEntry = {
-        at, alert_id: alert.alert_id, rule_id: rule.rule_id, action: action.type, target,
+        tenant, at, alert_id: alert.alert_id, rule_id: rule.rule_id, action: action.type, target,
         dry_run: this.#opts.dryRun, outcome, detail, until_ms: untilMs,
       };
       this.store.appendAudit(entry);
@@ -108,17 +146,21 @@ export class RemediationExecutor {
     let perform: () => Promise<string>;
     switch (action.type) {
       case 'webhook': {
-        target = action.url;
+        target = redactUrl(action.url);
         const body = JSON.stringify({ action: 'remediation', rule_id: rule.rule_id, alert });
         perform = async () => {
-          await postOnce(action.url, body, {}, this.#opts.webhookTimeoutMs);
+          await postOnce(action.url, body, {}, { timeoutMs: this.#opts.webhookTimeoutMs, egress: this.#opts.egress });
           return 'delivered';
         };
         break;
       }
       case 'command': {
         target = action.command;
-        const path = this.#opts.commands[action.command];
+        if (!commandsAllowed) {
+          audit(target, 'refused', 'command actions run only for rules of the configuration file (alerting.rules)');
+          return;
+        }
+        const path = this.#commands.get(action.command);
         if (path === undefined) {
           audit(target, 'refused', `command ${JSON.stringify(action.command)} is not allowed by the alerting configuration (remediation.commands)`);
           return;
@@ -134,11 +176,14 @@ export class RemediationExecutor {
           audit(target, 'refused', `alert has no valid IP address in tag ${tag}`);
           return;
         }
+        const origin: BlockOrigin = { tenant, rule_id: rule.rule_id, alert_id: alert.alert_id };
+        const refusal = this.hooks.blockRefusal(ip, origin);
+        if (refusal !== undefined) {
+          audit(target, 'refused', refusal);
+          return;
+        }
         const until = (untilMs = at + action.duration_seconds * 1000);
-        perform = async () => {
-          this.hooks.blockIp(ip, until);
-          return `blocked until ${new Date(until).toISOString()}`;
-        };
+        perform = async () => this.hooks.blockIp(ip, until, origin);
         break;
       }
       case 'enhanced_monitoring': {
@@ -151,14 +196,14 @@ export class RemediationExecutor {
         }
         const until = (untilMs = at + action.duration_seconds * 1000);
         perform = async () => {
-          this.hooks.enhanceMonitoring({ metricId, tags }, until);
+          this.hooks.enhanceMonitoring({ tenant, metricId, tags }, until);
           return `enhanced until ${new Date(until).toISOString()}`;
         };
         break;
       }
     }
 
-    if (!this.#takeToken(action.type, at)) {
+    if (!this.#takeToken(tenant, action.type, at)) {
       audit(target, 'rate_limited', `more than ${this.#opts.maxActionsPerHour} ${action.type} actions in the last hour`, untilMs);
       return;
     }
@@ -169,7 +214,8 @@ export class RemediationExecutor {
     try {
       audit(target, 'ok', await perform(), untilMs);
     } catch (err) {
-      audit(target, 'failed', (err as Error).message, untilMs);
+      const refused = (err as Error).name === 'BlockRefusedError';
+      audit(target, refused ? 'refused' : 'failed', (err as Error).message, untilMs);
     }
   }
 }

@@ -5,6 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describeValue, TAG_KEY_PATTERN, type Tags } from '../model/metric.js';
+import { Glob, GlobError } from '../text/glob.js';
+import { LinearRegex, RegexError } from '../text/linear_regex.js';
+import { MAX_BLOCK_SECONDS } from './ip_blocklist.js';
+import { isHttpUrl, REDACTED, redactUrl } from './redact.js';
 
 export const PRIORITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -18,6 +22,10 @@ export type RuleAggregation = (typeof RULE_AGGREGATIONS)[number];
 
 export const DETECTOR_METHODS = ['auto', 'iforest', 'zscore', 'seasonal', 'changepoint'] as const;
 
+/** How metric_pattern reads: a fully matched RE2 regular expression, or a glob (`*`, `?`). */
+export const PATTERN_MODES = ['regex', 'glob'] as const;
+export type PatternMode = (typeof PATTERN_MODES)[number];
+
 export interface EscalationLevel {
   /** Seconds since the alert fired, while unacknowledged, before this level applies. */
   after_seconds: number;
@@ -29,7 +37,10 @@ export interface EscalationLevel {
 export type RemediationAction =
   /** POST the alert JSON to a URL. */
   | { type: 'webhook'; url: string }
-  /** Run an executable named in the alerting configuration (allow-list) with the alert JSON on stdin. */
+  /**
+   * Run an executable named in the alerting configuration (allow-list) with the alert JSON on
+   * stdin. Only rules of the configuration file (`alerting.rules`) may carry it.
+   */
   | { type: 'command'; command: string }
   /** Deny the source address (tag `ip_tag`, default `source_ip`) at EMMS's own API. */
   | { type: 'block_ip'; duration_seconds: number; ip_tag?: string }
@@ -43,8 +54,10 @@ export interface AlertRule {
   rule_id: string;
   name: string;
   description: string;
-  /** Regular expression over metric ids, fully matched (`custom\.metric\..*`). */
+  /** Metric ids the rule watches: a fully matched regular expression (`custom\.metric\..*`) or a glob. */
   metric_pattern: string;
+  /** `regex` (default; RE2 syntax, linear time) or `glob`. */
+  pattern_mode: PatternMode;
   /** null: anomaly-only rule (requires use_anomaly_detection). */
   threshold_value: number | null;
   comparison: Comparison;
@@ -88,15 +101,6 @@ export class RuleValidationError extends Error {
   }
 }
 
-/**
- * Patterns come from API clients and run in the evaluator's thread, so shapes that backtrack
- * exponentially (`(a+)+b`, `(a|aa)*`, `(.*)*`) are refused up front: a quantified group whose
- * body holds a quantifier or an alternation. Conservative (it refuses some safe patterns, such
- * as `(ab+)?`), which costs little for metric-id selectors.
- */
-const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[*+?|}](?:[^()\\]|\\.)*\)[*+{]/;
-const BACKREFERENCE = /\\[1-9]/;
-
 export const RULE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_DURATION_SECONDS = 366 * 24 * 3600;
 
@@ -105,10 +109,22 @@ export interface RuleValidationContext {
   knownChannels: ReadonlySet<string>;
   /** Used when the input has no resolve_after_seconds. */
   defaultResolveAfterSeconds: number;
+  /**
+   * Set only for rules of the configuration file: `command` actions are accepted when the
+   * command is one this returns true for (the remediation.commands allow-list). API rules
+   * never get it, so they cannot carry commands at all.
+   */
+  isAllowedCommand?: (name: string) => boolean;
 }
 
 function fail(field: string, value: unknown, rule: string): never {
   throw new RuleValidationError(`rule.${field}=${describeValue(value)} ${rule}`, field, value);
+}
+
+/** The rule as API answers show it: remediation webhook URLs redacted. */
+export function ruleView(rule: AlertRule): AlertRule {
+  if (!rule.remediation.some((a) => a.type === 'webhook')) return rule;
+  return { ...rule, remediation: rule.remediation.map((a) => (a.type === 'webhook' ? { ...a, url: redactUrl(a.url) } : a)) };
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -155,9 +171,16 @@ function channelList(field: string, v: unknown, ctx: RuleValidationContext): str
   });
 }
 
-/** Compiles a metric pattern as a fully matched regular expression. */
-export function compileMetricPattern(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`);
+export interface MetricPatternMatcher {
+  matches(metricId: string): boolean;
+}
+
+/**
+ * Compiles a metric pattern: regex mode on RE2 (linear time, so `((a+))+b` against a long id
+ * costs what any pattern costs), glob mode on Glob. Throws RegexError or GlobError naming it.
+ */
+export function compileMetricPattern(pattern: string, mode: PatternMode = 'regex'): MetricPatternMatcher {
+  return mode === 'glob' ? Glob.compile(pattern) : LinearRegex.compile(pattern);
 }
 
 /** Next priority up, capped at CRITICAL. */
@@ -189,7 +212,7 @@ function validateEscalation(v: unknown, ctx: RuleValidationContext): EscalationL
   });
 }
 
-function validateRemediation(v: unknown): RemediationAction[] {
+function validateRemediation(v: unknown, ctx: RuleValidationContext): RemediationAction[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) fail('remediation', v, 'must be an array of actions');
   return v.map((action, i): RemediationAction => {
@@ -199,20 +222,25 @@ function validateRemediation(v: unknown): RemediationAction[] {
     switch (type) {
       case 'webhook': {
         const url = action.url;
-        if (typeof url !== 'string' || !/^https?:\/\//.test(url)) fail(`${f}.url`, url, 'must be an http(s) URL');
+        if (!isHttpUrl(url)) fail(`${f}.url`, typeof url === 'string' ? redactUrl(url) : url, 'must be an http(s) URL');
+        if (url.includes(REDACTED)) fail(`${f}.url`, redactUrl(url), `holds the placeholder ${REDACTED} of a redacted answer; send the full URL`);
         return { type, url };
       }
       case 'command': {
+        if (ctx.isAllowedCommand === undefined) {
+          fail(`${f}.type`, 'command', 'is only accepted in rules of the configuration file (alerting.rules); API rules may use webhook, block_ip or enhanced_monitoring');
+        }
         const command = action.command;
         if (typeof command !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(command)) {
           fail(`${f}.command`, command, 'must name a command of the alerting configuration ([A-Za-z0-9_.-]{1,64})');
         }
+        if (!ctx.isAllowedCommand(command)) fail(`${f}.command`, command, 'is not in alerting.remediation.commands');
         return { type, command };
       }
       case 'block_ip': {
         const out: RemediationAction = {
           type,
-          duration_seconds: positiveDuration(`${f}.duration_seconds`, action.duration_seconds, 3600),
+          duration_seconds: positiveDuration(`${f}.duration_seconds`, action.duration_seconds, 3600, MAX_BLOCK_SECONDS),
         };
         if (action.ip_tag !== undefined) {
           if (typeof action.ip_tag !== 'string' || !TAG_KEY_PATTERN.test(action.ip_tag)) {
@@ -228,10 +256,10 @@ function validateRemediation(v: unknown): RemediationAction[] {
   });
 }
 
-function positiveDuration(field: string, v: unknown, fallback: number): number {
+function positiveDuration(field: string, v: unknown, fallback: number, max = MAX_DURATION_SECONDS): number {
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_DURATION_SECONDS) {
-    fail(field, v, `must be a number of seconds in (0, ${MAX_DURATION_SECONDS}]`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > max) {
+    fail(field, v, `must be a number of seconds in (0, ${max}]`);
   }
   return v;
 }
@@ -257,15 +285,15 @@ export function validateRule(input: unknown, ctx: RuleValidationContext, existin
   const description = pick('description') ?? '';
   if (typeof description !== 'string') fail('description', description, 'must be a string');
 
+  const mode = oneOf('pattern_mode', pick('pattern_mode'), PATTERN_MODES, 'regex');
   const pattern = pick('metric_pattern');
-  if (typeof pattern !== 'string' || pattern === '' || pattern.length > 1000) fail('metric_pattern', pattern, 'must be a non-empty regular expression of at most 1000 characters');
+  if (typeof pattern !== 'string' || pattern === '' || pattern.length > 1000) fail('metric_pattern', pattern, `must be a non-empty ${mode === 'glob' ? 'glob' : 'regular expression'} of at most 1000 characters`);
   try {
-    compileMetricPattern(pattern);
+    compileMetricPattern(pattern, mode);
   } catch (err) {
-    fail('metric_pattern', pattern, `is not a valid regular expression (${(err as Error).message})`);
-  }
-  if (NESTED_QUANTIFIER.test(pattern) || BACKREFERENCE.test(pattern)) {
-    fail('metric_pattern', pattern, 'must not repeat a group that itself contains a quantifier, nor use backreferences (catastrophic backtracking)');
+    if (!(err instanceof RegexError || err instanceof GlobError)) throw err;
+    const reason = err.message.slice(err.message.indexOf(' ') + 1);
+    fail('metric_pattern', pattern, mode === 'glob' ? `is not a valid glob: ${reason}` : `is not a valid regular expression: ${reason}`);
   }
 
   const useAnomaly = pick('use_anomaly_detection') ?? false;
@@ -302,6 +330,7 @@ export function validateRule(input: unknown, ctx: RuleValidationContext, existin
     name,
     description,
     metric_pattern: pattern,
+    pattern_mode: mode,
     threshold_value: threshold as number | null,
     comparison: oneOf('comparison', pick('comparison'), COMPARISONS, '>'),
     duration_seconds: nonNegativeSeconds('duration_seconds', pick('duration_seconds'), 0),
@@ -315,7 +344,7 @@ export function validateRule(input: unknown, ctx: RuleValidationContext, existin
     group_by: groupBy as string[] | null,
     channels: channelList('channels', pick('channels'), ctx),
     escalation: validateEscalation(pick('escalation'), ctx),
-    remediation: validateRemediation(pick('remediation')),
+    remediation: validateRemediation(pick('remediation'), ctx),
     labels: stringMap('labels', pick('labels'), true),
     annotations: stringMap('annotations', pick('annotations'), false),
     enabled,

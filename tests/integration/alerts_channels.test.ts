@@ -13,8 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseSmtpServers } from '../../src/alerts/channels/smtp_servers.js';
 import { SIGNATURE_HEADER } from '../../src/alerts/channels/webhook_channel.js';
-import { cycleAt, harness, T0, type Harness } from '../unit/alerts_test_kit.js';
+import { STRICT_EGRESS } from '../../src/net/egress_guard.js';
+import { cycleAt, harness, LOOPBACK_EGRESS, T0, type Harness } from '../unit/alerts_test_kit.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -60,7 +62,7 @@ describe('webhook channel', () => {
     const rx = await receiver((n) => (n <= 2 ? 503 : 200));
     try {
       h = harness({ channels: [{ id: 'hook', type: 'webhook', url: `${rx.url}/alerts`, secret, headers: { 'x-team': 'pki' } }], dispatcher: { baseBackoffMs: 20, maxAttempts: 4 } });
-      h.alerting.addRule(cpuRule(['hook']));
+      h.alerting.addRule('default', cpuRule(['hook']));
       h.system.add('system.cpu.usage_total', { host: 'a' }, T0, 95);
       h.system.add('system.cpu.usage_total', { host: 'b' }, T0, 97);
       await cycleAt(h, 0);
@@ -77,7 +79,7 @@ describe('webhook channel', () => {
       // Both alerts of the cycle in one grouped message.
       expect(payload.events.map((e) => [e.kind, e.alert.series.tags.host, e.alert.value]).sort()).toEqual([['firing', 'a', 95], ['firing', 'b', 97]]);
       expect(payload.events.find((e) => e.alert.series.tags.host === 'a')!.alert.annotations.summary).toBe('cpu 95 on a');
-      const stats = h.alerting.status().channels.find((c) => c.channel_id === 'hook')!;
+      const stats = h.alerting.status('default').channels.find((c) => c.channel_id === 'hook')!;
       expect(stats).toMatchObject({ sent_batches: 1, retries: 2, failed_batches: 0 });
     } finally {
       await rx.close();
@@ -88,14 +90,44 @@ describe('webhook channel', () => {
     const rx = await receiver(() => 400);
     try {
       h = harness({ channels: [{ id: 'hook', type: 'webhook', url: rx.url }] });
-      h.alerting.addRule(cpuRule(['hook']));
+      h.alerting.addRule('default', cpuRule(['hook']));
       h.system.add('system.cpu.usage_total', { host: 'a' }, T0, 95);
       await cycleAt(h, 0);
       expect(rx.calls).toHaveLength(1);
       expect(rx.calls[0]!.headers[SIGNATURE_HEADER]).toBeUndefined();
-      const status = h.alerting.status();
+      const status = h.alerting.status('default');
       expect(status.notification_failures).toBe(1);
-      expect(status.channels.find((c) => c.channel_id === 'hook')!.last_error).toMatch(/answered 400/);
+      // The status code only: the receiver's body ('nope') never comes back.
+      expect(status.channels.find((c) => c.channel_id === 'hook')!.last_error).toBe(`POST ${rx.url}/ answered 400`);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('refuses internal destinations unless egress allows them, and never follows redirects', async () => {
+    const rx = await receiver((n) => (n === 1 ? 302 : 200));
+    try {
+      h = harness({ egress: STRICT_EGRESS, channels: [{ id: 'hook', type: 'webhook', url: `${rx.url}/alerts?token=abc` }] });
+      h.alerting.addRule('default', cpuRule(['hook']));
+      h.system.add('system.cpu.usage_total', { host: 'a' }, T0, 95);
+      await cycleAt(h, 0);
+      expect(rx.calls).toHaveLength(0);
+      const refused = h.alerting.status('default').channels.find((c) => c.channel_id === 'hook')!;
+      expect(refused).toMatchObject({ failed_batches: 1, retries: 0 });
+      expect(refused.last_error).toBe(`POST ${rx.url}/alerts?token=[redacted] refused: egress to 127.0.0.1 (127.0.0.1) refused: loopback, private, link-local and metadata addresses need security.egress_allow`);
+      // A name that resolves to loopback is refused by the guarded lookup the same way.
+      await h.reopen({ egress: STRICT_EGRESS, channels: [{ id: 'hook', type: 'webhook', url: rx.url.replace('127.0.0.1', 'localhost') }] });
+      h.system.add('system.cpu.usage_total', { host: 'b' }, T0 + 15_000, 95);
+      await cycleAt(h, 15);
+      expect(rx.calls).toHaveLength(0);
+      expect(h.alerting.status('default').channels.find((c) => c.channel_id === 'hook')!.last_error).toMatch(/refused: egress to localhost \((127\.0\.0\.1|::1)\) refused/);
+
+      // Allowed: a redirect answer is a failure, not followed, not retried.
+      await h.reopen({ egress: LOOPBACK_EGRESS, channels: [{ id: 'hook', type: 'webhook', url: rx.url }] });
+      h.system.add('system.cpu.usage_total', { host: 'c' }, T0 + 30_000, 95);
+      await cycleAt(h, 30);
+      expect(rx.calls).toHaveLength(1);
+      expect(h.alerting.status('default').channels.find((c) => c.channel_id === 'hook')!.last_error).toBe(`POST ${rx.url}/ answered 302: redirects are not followed`);
     } finally {
       await rx.close();
     }
@@ -107,7 +139,7 @@ describe('slack channel', () => {
     const rx = await receiver(() => 200);
     try {
       h = harness({ channels: [{ id: 'slack', type: 'slack', url: `${rx.url}/services/T/B/X`, username: 'emms' }] });
-      h.alerting.addRule(cpuRule(['slack']));
+      h.alerting.addRule('default', cpuRule(['slack']));
       h.system.add('system.cpu.usage_total', { host: 'a' }, T0, 95);
       await cycleAt(h, 0);
       h.system.add('system.cpu.usage_total', { host: 'a' }, T0 + 15_000, 10);
@@ -177,17 +209,18 @@ describe('email channel over SMTP', () => {
     rmSync(certDir, { recursive: true, force: true });
   });
 
-  it('sends one authenticated message per batch over STARTTLS, configured from SMTP_* variables', async () => {
-    const env = {
-      SMTP_HOST: '127.0.0.1', SMTP_PORT: String(port), SMTP_USERNAME: 'alerts', SMTP_PASSWORD: 'hunter2',
-      SMTP_FROM: 'emms@example.org', SMTP_USE_TLS: 'true',
-    };
-    h = harness({ env, channels: [{ id: 'mail', type: 'email', to: ['oncall@example.org', 'pki@example.org'], tls_reject_unauthorized: false }] });
-    h.alerting.addRule(cpuRule(['mail']));
+  it('sends one authenticated message per batch over STARTTLS through a named SMTP server of the configuration', async () => {
+    const passwordFile = join(certDir, 'smtp.pass');
+    writeFileSync(passwordFile, 'hunter2\n', { mode: 0o600 });
+    const smtpServers = parseSmtpServers({
+      relay: { host: '127.0.0.1', port, username: 'alerts', password_file: passwordFile, from: 'emms@example.org', starttls: true, tls_reject_unauthorized: false },
+    });
+    h = harness({ smtpServers, channels: [{ id: 'mail', type: 'email', smtp_server: 'relay', to: ['oncall@example.org', 'pki@example.org'] }] });
+    h.alerting.addRule('default', cpuRule(['mail']));
     h.system.add('system.cpu.usage_total', { host: 'a' }, T0, 95);
     h.system.add('system.cpu.usage_total', { host: 'b' }, T0, 96);
     await cycleAt(h, 0);
-    expect(h.alerting.status().notification_failures).toBe(0);
+    expect(h.alerting.status('default').notification_failures).toBe(0);
     expect(mails).toHaveLength(1);
     const m = mails[0]!;
     expect(m.secure).toBe(true); // upgraded with STARTTLS before authenticating
@@ -203,15 +236,27 @@ describe('email channel over SMTP', () => {
 
   it('counts a refused login as a failure without retrying it', async () => {
     const before = mails.length;
-    h = harness({
-      channels: [{ id: 'mail', type: 'email', host: '127.0.0.1', port, username: 'alerts', password: 'wrong', to: 'x@example.org', starttls: true, tls_reject_unauthorized: false }],
-    });
-    h.alerting.addRule(cpuRule(['mail']));
+    const smtpServers = parseSmtpServers({ relay: { host: '127.0.0.1', port, username: 'alerts', password: 'wrong', starttls: true, tls_reject_unauthorized: false } });
+    h = harness({ smtpServers, channels: [{ id: 'mail', type: 'email', smtp_server: 'relay', to: 'x@example.org' }] });
+    h.alerting.addRule('default', cpuRule(['mail']));
     h.system.add('system.cpu.usage_total', { host: 'a' }, T0, 95);
     await cycleAt(h, 0);
-    const stats = h.alerting.status().channels.find((c) => c.channel_id === 'mail')!;
+    const stats = h.alerting.status('default').channels.find((c) => c.channel_id === 'mail')!;
     expect(stats).toMatchObject({ failed_batches: 1, retries: 0 });
-    expect(stats.last_error).toMatch(/SMTP delivery failed/);
+    expect(stats.last_error).toBe('SMTP delivery via relay failed: EAUTH (reply 535)');
+    expect(mails.length).toBe(before);
+  });
+
+  it('refuses an SMTP server on an internal address unless egress allows it', async () => {
+    const before = mails.length;
+    const smtpServers = parseSmtpServers({ relay: { host: '127.0.0.1', port, starttls: true, tls_reject_unauthorized: false } });
+    h = harness({ smtpServers, egress: STRICT_EGRESS, channels: [{ id: 'mail', type: 'email', smtp_server: 'relay', to: 'x@example.org' }] });
+    h.alerting.addRule('default', cpuRule(['mail']));
+    h.system.add('system.cpu.usage_total', { host: 'a' }, T0, 95);
+    await cycleAt(h, 0);
+    const stats = h.alerting.status('default').channels.find((c) => c.channel_id === 'mail')!;
+    expect(stats).toMatchObject({ failed_batches: 1, retries: 0 });
+    expect(stats.last_error).toMatch(/^SMTP server relay \(127\.0\.0\.1\): egress to 127\.0\.0\.1 \(127\.0\.0\.1\) refused/);
     expect(mails.length).toBe(before);
   });
 });
@@ -265,11 +310,11 @@ describe('Prometheus Alertmanager channel', () => {
     // Alertmanager judges startsAt/endsAt against its own clock, so this test runs on real time.
     const now = Date.now();
     h.clock.t = now;
-    h.alerting.addRule({ ...cpuRule(['am']), labels: { team: 'pki' } });
+    h.alerting.addRule('default', { ...cpuRule(['am']), labels: { team: 'pki' } });
     h.system.add('system.cpu.usage_total', { host: 'hsm-1', dc: 'fra' }, now, 95);
     await h.alerting.evaluateOnce();
     await h.alerting.idle();
-    expect(h.alerting.status().notification_failures).toBe(0);
+    expect(h.alerting.status('default').notification_failures).toBe(0);
 
     type AmAlert = { labels: Record<string, string>; annotations: Record<string, string>; status: { state: string }; startsAt: string };
     const alerts = (await (await fetch(`${amUrl}/api/v2/alerts`)).json()) as AmAlert[];
@@ -282,7 +327,7 @@ describe('Prometheus Alertmanager channel', () => {
     expect(got.annotations.summary).toBe('cpu 95 on hsm-1');
     expect(got.annotations.value).toBe('95');
     expect(got.annotations.threshold).toBe('90');
-    expect(got.annotations.alert_id).toBe(h.alerting.listAlerts()[0]!.alert_id);
+    expect(got.annotations.alert_id).toBe(h.alerting.listAlerts('default')[0]!.alert_id);
     expect(got.status.state).toBe('active');
     expect(Date.parse(got.startsAt)).toBe(now);
 
@@ -304,7 +349,7 @@ describe('Prometheus Alertmanager channel', () => {
     const rx = await receiver(() => 200);
     try {
       h = harness({ channels: [{ id: 'am', type: 'alertmanager', url: rx.url, refresh_interval_seconds: 60 }] });
-      h.alerting.addRule(cpuRule(['am']));
+      h.alerting.addRule('default', cpuRule(['am']));
       for (let s = 0; s <= 135; s += 15) {
         h.system.add('system.cpu.usage_total', { host: 'a' }, T0 + s * 1000, 95);
         await cycleAt(h, s);

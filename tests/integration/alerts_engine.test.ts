@@ -20,7 +20,8 @@ let clock: FakeClock;
 let ops: RecordingChannel;
 
 function open(): Alerting {
-  const a = createAlerting(system, { clock, predefinedRules: true, registeredChannels: [ops], dispatcher: { baseBackoffMs: 1 } });
+  // The server records the clients it saw (auth failures); here one address is such a client.
+  const a = createAlerting(system, { clock, predefinedRules: true, registeredChannels: [ops], dispatcher: { baseBackoffMs: 1 }, wasSeenClient: (ip) => ip === '203.0.113.77' });
   a.open();
   return a;
 }
@@ -55,12 +56,12 @@ describe('alerting over the embedded engine', () => {
       { metricId: 'system.memory.usage_percent', value: 40, timestamp: T0, tags: { host: 'db2' } },
     ]);
     await cycle(0);
-    expect(alerting.listAlerts().map((a) => [a.name, a.state, a.series.tags.host])).toEqual([['Memory Exhaustion', 'pending', 'db1']]);
+    expect(alerting.listAlerts('default').map((a) => [a.name, a.state, a.series.tags.host])).toEqual([['Memory Exhaustion', 'pending', 'db1']]);
     for (let s = 15; s <= 300; s += 15) {
       await system.collectMetric({ metricId: 'system.memory.usage_percent', value: 92, timestamp: T0 + s * 1000, tags: { host: 'db1' } });
       await cycle(s);
     }
-    const firing = alerting.listAlerts({ state: 'firing' });
+    const firing = alerting.listAlerts('default', { state: 'firing' });
     expect(firing.map((a) => [a.name, a.priority, a.value])).toEqual([['Memory Exhaustion', 'CRITICAL', 92]]);
     expect(ops.events('firing')).toHaveLength(1);
 
@@ -70,7 +71,7 @@ describe('alerting over the embedded engine', () => {
     alerting = open();
     await system.collectMetric({ metricId: 'system.memory.usage_percent', value: 93, timestamp: T0 + 315_000, tags: { host: 'db1' } });
     await cycle(315);
-    expect(alerting.listAlerts({ state: 'firing' }).map((a) => a.alert_id)).toEqual([firing[0]!.alert_id]);
+    expect(alerting.listAlerts('default', { state: 'firing' }).map((a) => a.alert_id)).toEqual([firing[0]!.alert_id]);
     expect(ops.events('firing')).toHaveLength(1); // not announced again
     await system.collectMetric({ metricId: 'system.memory.usage_percent', value: 50, timestamp: T0 + 330_000, tags: { host: 'db1' } });
     await cycle(330);
@@ -83,10 +84,22 @@ describe('alerting over the embedded engine', () => {
     for (let i = 0; i < 4; i++) points.push({ metricId: 'security.auth.failures', value: 1, timestamp: T0 + i * 5000, tags: { source_ip: '203.0.113.78', endpoint: '/k0' } });
     await system.collectMetrics(points);
     await cycle(60);
-    const firing = alerting.listAlerts({ state: 'firing' });
+    const firing = alerting.listAlerts('default', { state: 'firing' });
     expect(firing.map((a) => [a.name, a.value, a.series.tags])).toEqual([['Authentication Failures', 11, { source_ip: '203.0.113.77' }]]);
     expect(alerting.ipBlocklist.isBlocked('203.0.113.77', T0 + 61_000)).toBe(true);
     expect(alerting.ipBlocklist.isBlocked('203.0.113.78', T0 + 61_000)).toBe(false);
+  });
+
+  it("evaluates each tenant's rules on that tenant's series only; predefined rules are the default tenant's", async () => {
+    expect(alerting.listRules('acme')).toEqual([]);
+    alerting.addRule('acme', { rule_id: 'mem', name: 'Memory', metric_pattern: 'system.memory.*', pattern_mode: 'glob', threshold_value: 50 });
+    await system.forTenant('acme').collectMetrics([{ metricId: 'system.memory.usage_percent', value: 60, timestamp: T0, tags: { host: 'a1' } }]);
+    await system.collectMetrics([{ metricId: 'system.memory.usage_percent', value: 70, timestamp: T0, tags: { host: 'd1' } }]);
+    await cycle(0);
+    expect(alerting.listAlerts('acme').map((a) => [a.rule_id, a.state, a.series.tags.host, a.value])).toEqual([['mem', 'firing', 'a1', 60]]);
+    // The default tenant's predefined rule sees only its own series (70 < 85: nothing).
+    expect(alerting.listAlerts('default')).toEqual([]);
+    expect(alerting.getAlert('default', alerting.listAlerts('acme')[0]!.alert_id)).toBeUndefined();
   });
 
   it('fires the key-access anomaly rule on a burst of a key counter with the analytics streaming detector', async () => {
@@ -102,14 +115,14 @@ describe('alerting over the embedded engine', () => {
     }
     await system.collectSeries([{ metricId: 'crypto.key.access_count', metricType: 'counter', tags: { key_id: 'root-ca' }, timestamps: ts, values: vs }]);
     await cycle(0);
-    expect(alerting.listAlerts()).toHaveLength(0);
+    expect(alerting.listAlerts('default')).toHaveLength(0);
     await system.collectMetric({ metricId: 'crypto.key.access_count', metricType: 'counter', value: total + 2000, timestamp: T0 + 10_000, tags: { key_id: 'root-ca' } });
     await cycle(15);
-    const firing = alerting.listAlerts({ state: 'firing' });
+    const firing = alerting.listAlerts('default', { state: 'firing' });
     // Rate since the previous point (at -15 s): 2,000 in 25 s.
     expect(firing.map((a) => [a.name, a.value, a.series.tags.key_id])).toEqual([['Key Access Anomalies', 80, 'root-ca']]);
     expect(firing[0]!.anomaly_score).toBeGreaterThan(0.5);
-    expect(alerting.enhancedSeries().map((s) => s.tags)).toEqual([{ key_id: 'root-ca' }]);
-    expect(alerting.remediationAudit().map((e) => [e.action, e.outcome])).toEqual([['enhanced_monitoring', 'ok']]);
+    expect(alerting.enhancedSeries('default').map((s) => s.tags)).toEqual([{ key_id: 'root-ca' }]);
+    expect(alerting.remediationAudit('default').map((e) => [e.action, e.outcome])).toEqual([['enhanced_monitoring', 'ok']]);
   });
 });

@@ -3,6 +3,8 @@ import { alertingOptionsFromConfig } from '../../src/alerts/alerting_config.js';
 import { ChannelDeliveryError, type NotificationBatch, type NotificationChannel } from '../../src/alerts/channels/channel.js';
 import { createChannel, validateChannelConfig } from '../../src/alerts/channels/create_channel.js';
 import { NotificationDispatcher } from '../../src/alerts/notification_dispatcher.js';
+import { parseSmtpServers } from '../../src/alerts/channels/smtp_servers.js';
+import { STRICT_EGRESS } from '../../src/net/egress_guard.js';
 import type { AlertView } from '../../src/alerts/alert.js';
 import { harness, T0, type Harness } from './alerts_test_kit.js';
 
@@ -107,14 +109,33 @@ describe('NotificationDispatcher', () => {
 
 describe('channel configuration', () => {
   it('validates configs naming the field and the value', () => {
-    expect(() => validateChannelConfig({ id: 'w', type: 'webhook', url: 'not a url' })).toThrow(/channels.w.url="not a url" must be an http\(s\) URL/);
-    expect(() => validateChannelConfig({ id: 'bad id', type: 'webhook' })).toThrow(/channel.id="bad id" must match/);
-    expect(() => validateChannelConfig({ id: 'e', type: 'email', host: 'h', to: 'not-an-address' })).toThrow(/channels.e.to="not-an-address" is not an email address/);
-    expect(() => validateChannelConfig({ id: 'e', type: 'email', host: 'h', port: 70000, to: 'a@b.c' })).toThrow(/channels.e.port=70000/);
-    expect(() => validateChannelConfig({ id: 'a', type: 'alertmanager', url: 'http://am:9093', refresh_interval_seconds: 0 })).toThrow(/refresh_interval_seconds=0/);
-    const email = createChannel({ id: 'e', type: 'email' }, { SMTP_HOST: 'smtp.example.org', SMTP_TO: 'a@example.org, b@example.org' });
+    const smtpServers = parseSmtpServers({ relay: { host: 'smtp.example.org', port: 587 } });
+    const ctx = { smtpServers, egress: STRICT_EGRESS };
+    expect(() => validateChannelConfig({ id: 'w', type: 'webhook', url: 'not a url' }, ctx)).toThrow('channels.w.url="(not a URL, 9 characters)" must be an http(s) URL');
+    expect(() => validateChannelConfig({ id: 'bad id', type: 'webhook' }, ctx)).toThrow(/channel.id="bad id" must match/);
+    expect(() => validateChannelConfig({ id: 'w', type: 'webhook', url: 'http://x', headers: { Host: 'evil' } }, ctx)).toThrow(/channels.w.headers.Host="\(set\)" may not be set/);
+    expect(() => validateChannelConfig({ id: 'e', type: 'email', smtp_server: 'relay', to: 'not-an-address' }, ctx)).toThrow(/channels.e.to="not-an-address" is not an email address/);
+    expect(() => validateChannelConfig({ id: 'e', type: 'email', smtp_server: 'relay', port: 70000, to: 'a@b.c' }, ctx)).toThrow(/channels.e.port=70000 is not accepted/);
+    expect(() => validateChannelConfig({ id: 'a', type: 'alertmanager', url: 'http://am:9093', refresh_interval_seconds: 0 }, ctx)).toThrow(/refresh_interval_seconds=0/);
+    const email = createChannel({ id: 'e', type: 'email', smtp_server: 'relay', to: 'a@example.org, b@example.org' }, ctx);
     expect(email.type).toBe('email');
     email.close?.();
+  });
+
+  it('parses SMTP servers without ever showing a password', () => {
+    const servers = parseSmtpServers({ relay: { host: 'smtp.example.org', port: 465, username: 'alerts', password: 'hunter2' } });
+    expect(servers.get('relay')).toMatchObject({ host: 'smtp.example.org', port: 465, secure: true, starttls: false, username: 'alerts', password: 'hunter2' });
+    expect(() => parseSmtpServers({ relay: { host: 'h', password: 'hunter2' } })).toThrow('alerting.smtp_servers.relay.username=undefined is required with a password');
+    expect(() => parseSmtpServers({ relay: { host: 'h', username: 'u', password: 5 } })).toThrow('alerting.smtp_servers.relay.password="(hidden)" must be a string');
+    expect(() => parseSmtpServers({ relay: { host: 'h', username: 'u', password: 'x', password_file: '/f' } })).toThrow(/password="\(hidden\)" and password_file are exclusive/);
+    expect(() => parseSmtpServers({ relay: { host: 'h', pasword: 'hunter2' } })).toThrow('alerting.smtp_servers.relay.pasword="(set)" is not a known setting (host, port, secure, starttls, username, password, password_file, from, tls_reject_unauthorized, timeout_ms)');
+    let message = '';
+    try {
+      alertingOptionsFromConfig({ channels: { id: 'x', secret: 'hunter2' } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toBe('alerting.channels=(an object) must be an array of channel objects');
   });
 
   it('maps the main.json alerting section to options', () => {
@@ -122,7 +143,9 @@ describe('channel configuration', () => {
       interval_seconds: 30, predefined_rules: false, default_channels: ['ops'], channels: [{ id: 'ops', type: 'webhook', url: 'http://x' }],
       notifications: { max_attempts: 3, base_backoff_ms: 100 },
       remediation: { dry_run: true, max_actions_per_hour: 5, commands: { isolate: '/usr/local/bin/isolate' } },
+      rules: [{ name: 'r' }],
     })).toEqual({
+      rules: [{ name: 'r' }],
       intervalSeconds: 30, predefinedRules: false, defaultChannels: ['ops'], channels: [{ id: 'ops', type: 'webhook', url: 'http://x' }],
       dispatcher: { maxAttempts: 3, baseBackoffMs: 100 },
       remediation: { dryRun: true, maxActionsPerHour: 5, commands: { isolate: '/usr/local/bin/isolate' } },
@@ -142,14 +165,14 @@ describe('scheduling', () => {
   it('start() evaluates every interval until stop()', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     h = harness({ intervalSeconds: 15 });
-    h.alerting.addRule({ rule_id: 'cpu', name: 'cpu', metric_pattern: 'cpu', threshold_value: 1 });
+    h.alerting.addRule('default', { rule_id: 'cpu', name: 'cpu', metric_pattern: 'cpu', threshold_value: 1 });
     h.system.add('cpu', {}, T0, 5);
     h.alerting.start();
     await vi.advanceTimersByTimeAsync(1);
-    expect(h.alerting.status().cycles).toBe(1);
+    expect(h.alerting.status('default').cycles).toBe(1);
     await vi.advanceTimersByTimeAsync(15_000 * 3);
-    expect(h.alerting.status().cycles).toBe(4);
-    expect(h.alerting.listAlerts({ state: 'firing' })).toHaveLength(1);
+    expect(h.alerting.status('default').cycles).toBe(4);
+    expect(h.alerting.listAlerts('default', { state: 'firing' })).toHaveLength(1);
     await h.alerting.stop();
     await vi.advanceTimersByTimeAsync(60_000);
     expect(h.alerting.isOpen).toBe(false);

@@ -2,6 +2,10 @@
  * A small in-memory MetricsSystem for the alerting's unit tests and benchmark: the subset of
  * the contract rule evaluation reads (latest, queryMetrics, listSeries) over plain arrays,
  * plus collectMetrics to feed it. Globs follow the contract: `*` any run, `?` one character.
+ *
+ * Tenants are isolated as the engine isolates them: `forTenant(t)` returns a view (cached, one
+ * per tenant) over that tenant's series only; `add`, `latest` and the queries of a view never
+ * see another tenant's series. The instance created by the constructor is tenant `default`.
  */
 import type { AggregatedQuery, LatestPoint, MetricsSystem, RawQuery, SeriesResult, StorageStats } from '../../src/model/api.js';
 import { canonicalTags, type MetricDataPoint, type MetricType, type Tags } from '../../src/model/metric.js';
@@ -32,15 +36,38 @@ function toMs(t: unknown, fallback: number): number {
   return t as number;
 }
 
-export class MemoryMetricsSystem implements MetricsSystem {
-  readonly series = new Map<string, MemSeries>();
+interface TenantData {
+  readonly series: Map<string, MemSeries>;
   /** Series per metric id, so a literal glob (the alerting's per-metric raw queries) is a lookup. */
-  readonly #byMetric = new Map<string, MemSeries[]>();
+  readonly byMetric: Map<string, MemSeries[]>;
+}
+
+export class MemoryMetricsSystem implements MetricsSystem {
+  readonly series: Map<string, MemSeries>;
+  readonly #byMetric: Map<string, MemSeries[]>;
+  /** Every tenant's data and view, shared by all views of one system. */
+  readonly #tenants: Map<string, { data: TenantData; view?: MemoryMetricsSystem }>;
   running = true;
   latestCalls = 0;
   queryCalls = 0;
 
-  constructor(readonly dataDirectory: string) {}
+  constructor(
+    readonly dataDirectory: string,
+    readonly tenant: string = 'default',
+    tenants?: Map<string, { data: TenantData; view?: MemoryMetricsSystem }>,
+  ) {
+    this.#tenants = tenants ?? new Map();
+    let entry = this.#tenants.get(tenant);
+    if (!entry) this.#tenants.set(tenant, (entry = { data: { series: new Map(), byMetric: new Map() } }));
+    entry.view ??= this;
+    this.series = entry.data.series;
+    this.#byMetric = entry.data.byMetric;
+  }
+
+  /** The view of `tenant`: the same object for the same tenant, so tests can patch it. */
+  forTenant(tenant: string): MemoryMetricsSystem {
+    return this.#tenants.get(tenant)?.view ?? new MemoryMetricsSystem(this.dataDirectory, tenant, this.#tenants);
+  }
 
   async start(): Promise<void> { this.running = true; }
   async stop(): Promise<void> { this.running = false; }

@@ -2,6 +2,11 @@
  * Shared pieces of the alerting tests: a settable clock, a channel that records what it is
  * sent (and can be told to fail), a scripted anomaly detector, and an Alerting over the
  * in-memory metrics system in a temp directory.
+ *
+ * The harness's Alerting lets channels reach loopback (the tests' receivers listen on
+ * 127.0.0.1; production refuses it unless security.egress_allow lists it) and treats every
+ * address as a client the server saw (block_ip tests; the protected-address checks still
+ * apply). Tests of those guards pass their own options.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +14,13 @@ import { join } from 'node:path';
 import { Alerting, type AlertingOptions } from '../../src/alerts/alerting.js';
 import type { NotificationBatch, NotificationChannel, NotificationEvent } from '../../src/alerts/channels/channel.js';
 import type { StreamingDetector } from '../../src/analytics/streaming_detector_contract.js';
+import { parseEgressPolicy } from '../../src/net/egress_guard.js';
 import { MemoryMetricsSystem } from './alerts_memory_system.js';
+
+export const T = 'default';
+
+/** Egress for tests whose receivers listen on loopback. */
+export const LOOPBACK_EGRESS = parseEgressPolicy('security.egress_allow', ['127.0.0.0/8', '::1/128']);
 
 export const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
 
@@ -86,6 +97,8 @@ export function harness(extra: Partial<AlertingOptions> = {}): Harness {
       registeredChannels: [ops, oncall],
       defaultChannels: ['ops'],
       dispatcher: { baseBackoffMs: 1, maxAttempts: 3 },
+      egress: LOOPBACK_EGRESS,
+      wasSeenClient: () => true,
       ...extra,
       ...more,
     });

@@ -8,6 +8,7 @@
  * Identity in Alertmanager is the label set, hence the alert id goes into the annotations.
  */
 import type { NotificationBatch, NotificationChannel } from './channel.js';
+import type { EgressPolicy } from '../../net/egress_guard.js';
 import { DEFAULT_HTTP_TIMEOUT_MS, postOnce } from './http_post.js';
 
 export interface AlertmanagerChannelConfig {
@@ -57,7 +58,10 @@ export class AlertmanagerChannel implements NotificationChannel {
   readonly refreshIntervalMs: number;
   readonly #endpoint: string;
 
-  constructor(private readonly config: AlertmanagerChannelConfig) {
+  constructor(
+    private readonly config: AlertmanagerChannelConfig,
+    private readonly egress: EgressPolicy,
+  ) {
     this.id = config.id;
     this.refreshIntervalMs = (config.refresh_interval_seconds ?? DEFAULT_AM_REFRESH_SECONDS) * 1000;
     this.#endpoint = config.url.replace(/\/+$/, '') + '/api/v2/alerts';
@@ -65,6 +69,6 @@ export class AlertmanagerChannel implements NotificationChannel {
 
   async send(batch: NotificationBatch): Promise<void> {
     const body = JSON.stringify(alertmanagerPayload(batch, this.refreshIntervalMs, this.config.generator_url));
-    await postOnce(this.#endpoint, body, {}, this.config.timeout_ms ?? DEFAULT_HTTP_TIMEOUT_MS);
+    await postOnce(this.#endpoint, body, {}, { timeoutMs: this.config.timeout_ms ?? DEFAULT_HTTP_TIMEOUT_MS, egress: this.egress });
   }
 }

@@ -1,103 +1,92 @@
 /**
- * Email over SMTP with nodemailer: STARTTLS (required when `starttls` is true, opportunistic
- * otherwise), implicit TLS with `secure` (port 465), and authentication. Missing settings come
- * from the seed's environment variables:
+ * Email over SMTP with nodemailer, through one of the configuration's named SMTP servers
+ * (smtp_servers.ts): STARTTLS (required when the server says `starttls`, opportunistic
+ * otherwise), implicit TLS with `secure` (port 465), and authentication with the server's
+ * credentials. A channel chooses only the recipients.
  *
- *   SMTP_HOST, SMTP_PORT (default 587), SMTP_USERNAME (or SMTP_USER), SMTP_PASSWORD,
- *   SMTP_FROM (default emms@<hostname>), SMTP_TO (comma-separated recipients),
- *   SMTP_USE_TLS / SMTP_STARTTLS (true: require STARTTLS), SMTP_SECURE (true: implicit TLS).
+ * Egress: nodemailer resolves names itself and takes no `lookup`, so each send resolves the
+ * host once with resolveEgress (refusing internal addresses unless allowed) and connects to
+ * that address, with the host name as TLS servername for SNI and certificate checks.
  *
  * One message per batch: the subject counts the events, the body lists one line per alert.
  */
-import { hostname } from 'node:os';
+import { isIP } from 'node:net';
 import nodemailer from 'nodemailer';
+import { resolveEgress, type EgressPolicy } from '../../net/egress_guard.js';
 import { batchTitle, ChannelConfigError, ChannelDeliveryError, describeEvent, type NotificationBatch, type NotificationChannel } from './channel.js';
+import { smtpPassword, type SmtpServerSettings } from './smtp_servers.js';
 
 export interface EmailChannelConfig {
   id: string;
   type: 'email';
-  to?: string[] | string;
-  from?: string;
-  host?: string;
-  port?: number;
-  username?: string;
-  password?: string;
-  /** Require STARTTLS (refuse to send in clear). */
-  starttls?: boolean;
-  /** Implicit TLS from the first byte (port 465). */
-  secure?: boolean;
-  /** Set false only for test servers with self-signed certificates. */
-  tls_reject_unauthorized?: boolean;
+  to: string[] | string;
+  /** Name of a server in alerting.smtp_servers. */
+  smtp_server: string;
   timeout_ms?: number;
 }
 
-function envFlag(v: string | undefined): boolean | undefined {
-  if (v === undefined || v === '') return undefined;
-  return /^(1|true|yes|on)$/i.test(v);
-}
+/** Settings an email channel may not carry: they belong to the configuration's SMTP servers. */
+export const SERVER_FIELDS = ['host', 'port', 'username', 'password', 'secure', 'starttls', 'from', 'tls_reject_unauthorized'] as const;
 
-/** The config with every missing setting taken from SMTP_* variables; validated. */
-export function resolveEmailConfig(config: EmailChannelConfig, env: NodeJS.ProcessEnv): Required<Omit<EmailChannelConfig, 'username' | 'password'>> & { username?: string; password?: string } {
-  const host = config.host ?? env.SMTP_HOST;
-  if (typeof host !== 'string' || host === '') throw new ChannelConfigError(`channels.${config.id}.host=${JSON.stringify(host)} must name the SMTP server (or set SMTP_HOST)`, 'host', host);
-  const port = config.port ?? (env.SMTP_PORT ? Number(env.SMTP_PORT) : 587);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ChannelConfigError(`channels.${config.id}.port=${String(port)} must be an integer in [1, 65535]`, 'port', port);
-  const toRaw = config.to ?? env.SMTP_TO ?? '';
-  const to = (Array.isArray(toRaw) ? toRaw : toRaw.split(',')).map((s) => s.trim()).filter((s) => s !== '');
-  if (to.length === 0) throw new ChannelConfigError(`channels.${config.id}.to must list at least one recipient (or set SMTP_TO)`, 'to', config.to);
-  for (const addr of to) {
-    if (!/^[^\s@<>]+@[^\s@<>]+$/.test(addr)) throw new ChannelConfigError(`channels.${config.id}.to=${JSON.stringify(addr)} is not an email address`, 'to', addr);
+/** Validated recipients; errors name the field. */
+export function emailRecipients(config: Record<string, unknown>, id: string): string[] {
+  const toRaw = config.to;
+  if (toRaw !== undefined && typeof toRaw !== 'string' && !(Array.isArray(toRaw) && toRaw.every((t) => typeof t === 'string'))) {
+    throw new ChannelConfigError(`channels.${id}.to must be an address or an array of addresses`, 'to', toRaw);
   }
-  const out: ReturnType<typeof resolveEmailConfig> = {
-    id: config.id,
-    type: 'email',
-    to,
-    from: config.from ?? env.SMTP_FROM ?? `emms@${hostname()}`,
-    host,
-    port,
-    starttls: config.starttls ?? envFlag(env.SMTP_USE_TLS) ?? envFlag(env.SMTP_STARTTLS) ?? false,
-    secure: config.secure ?? envFlag(env.SMTP_SECURE) ?? port === 465,
-    tls_reject_unauthorized: config.tls_reject_unauthorized ?? true,
-    timeout_ms: config.timeout_ms ?? 15_000,
-  };
-  const username = config.username ?? env.SMTP_USERNAME ?? env.SMTP_USER;
-  const password = config.password ?? env.SMTP_PASSWORD;
-  if (username) out.username = username;
-  if (password) out.password = password;
-  return out;
+  const to = (toRaw === undefined ? [] : Array.isArray(toRaw) ? (toRaw as string[]) : toRaw.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  if (to.length === 0) throw new ChannelConfigError(`channels.${id}.to must list at least one recipient`, 'to', toRaw);
+  if (to.length > 100) throw new ChannelConfigError(`channels.${id}.to lists ${to.length} recipients; at most 100`, 'to', to.length);
+  for (const addr of to) {
+    if (!/^[^\s@<>,]+@[^\s@<>,]+$/.test(addr)) throw new ChannelConfigError(`channels.${id}.to=${JSON.stringify(addr)} is not an email address`, 'to', addr);
+  }
+  return to;
 }
 
 export class EmailChannel implements NotificationChannel {
   readonly type = 'email' as const;
   readonly id: string;
-  readonly #transport: nodemailer.Transporter;
-  readonly #from: string;
+  readonly #server: SmtpServerSettings;
+  readonly #password: string | undefined;
   readonly #to: string[];
+  readonly #egress: EgressPolicy;
+  readonly #timeoutMs: number;
 
-  constructor(config: EmailChannelConfig, env: NodeJS.ProcessEnv = process.env) {
-    const c = resolveEmailConfig(config, env);
-    this.id = c.id;
-    this.#from = c.from;
-    this.#to = c.to as string[];
-    this.#transport = nodemailer.createTransport({
-      host: c.host,
-      port: c.port,
-      secure: c.secure,
-      requireTLS: c.starttls,
-      auth: c.username ? { user: c.username, pass: c.password ?? '' } : undefined,
-      tls: { rejectUnauthorized: c.tls_reject_unauthorized },
-      connectionTimeout: c.timeout_ms,
-      greetingTimeout: c.timeout_ms,
-      socketTimeout: c.timeout_ms,
-    });
+  constructor(config: EmailChannelConfig, server: SmtpServerSettings, egress: EgressPolicy) {
+    this.id = config.id;
+    this.#server = server;
+    this.#password = smtpPassword(server);
+    this.#to = emailRecipients(config as unknown as Record<string, unknown>, config.id);
+    this.#egress = egress;
+    this.#timeoutMs = config.timeout_ms ?? server.timeoutMs;
   }
 
   async send(batch: NotificationBatch): Promise<void> {
+    const s = this.#server;
+    let address: string;
+    try {
+      address = (await resolveEgress(s.host, this.#egress)).address;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new ChannelDeliveryError(`SMTP server ${s.name} (${s.host}): ${e.code === 'EEGRESS' ? e.message : `cannot resolve: ${e.code ?? e.message}`}`, e.code !== 'EEGRESS', undefined, { cause: err });
+    }
+    const transport = nodemailer.createTransport({
+      host: address,
+      port: s.port,
+      secure: s.secure,
+      requireTLS: s.starttls,
+      auth: s.username !== undefined ? { user: s.username, pass: this.#password ?? '' } : undefined,
+      // SNI and the certificate check use the configured name (never an address: SNI forbids it).
+      tls: { rejectUnauthorized: s.tlsRejectUnauthorized, ...(isIP(s.host) === 0 ? { servername: s.host } : {}) },
+      connectionTimeout: this.#timeoutMs,
+      greetingTimeout: this.#timeoutMs,
+      socketTimeout: this.#timeoutMs,
+    });
     const lines = batch.events.map(describeEvent);
     const details = batch.events.map((e) => JSON.stringify({ kind: e.kind, ...e.alert }, null, 2));
     try {
-      await this.#transport.sendMail({
-        from: this.#from,
+      await transport.sendMail({
+        from: s.from,
         to: this.#to,
         subject: batchTitle(batch),
         text: `${lines.join('\n')}\n\n-- details --\n${details.join('\n')}\n`,
@@ -106,13 +95,11 @@ export class EmailChannel implements NotificationChannel {
     } catch (err) {
       const e = err as Error & { responseCode?: number; code?: string };
       // SMTP 5xx replies (bad recipient, authentication refused) are permanent; 4xx and
-      // connection problems are worth another attempt.
+      // connection problems are worth another attempt. The server's reply text is not kept.
       const permanent = (e.responseCode !== undefined && e.responseCode >= 500) || e.code === 'EAUTH';
-      throw new ChannelDeliveryError(`SMTP delivery failed: ${e.message}`, !permanent, e.responseCode, { cause: err });
+      throw new ChannelDeliveryError(`SMTP delivery via ${s.name} failed: ${e.code ?? 'error'}${e.responseCode !== undefined ? ` (reply ${e.responseCode})` : ''}`, !permanent, e.responseCode, { cause: err });
+    } finally {
+      transport.close();
     }
-  }
-
-  close(): void {
-    this.#transport.close();
   }
 }

@@ -4,6 +4,7 @@
  * most severe event.
  */
 import { batchTitle, describeEvent, type NotificationBatch, type NotificationChannel } from './channel.js';
+import type { EgressPolicy } from '../../net/egress_guard.js';
 import { DEFAULT_HTTP_TIMEOUT_MS, postOnce } from './http_post.js';
 
 export interface SlackChannelConfig {
@@ -39,12 +40,16 @@ export class SlackChannel implements NotificationChannel {
   readonly type = 'slack' as const;
   readonly id: string;
 
-  constructor(private readonly config: SlackChannelConfig) {
+  constructor(
+    private readonly config: SlackChannelConfig,
+    private readonly egress: EgressPolicy,
+  ) {
     this.id = config.id;
   }
 
   async send(batch: NotificationBatch): Promise<void> {
     const body = JSON.stringify(slackPayload(batch, this.config));
-    await postOnce(this.config.url, body, {}, this.config.timeout_ms ?? DEFAULT_HTTP_TIMEOUT_MS);
+    // The path after its first segment is the webhook's token: errors show only `/services/[redacted]`.
+    await postOnce(this.config.url, body, {}, { timeoutMs: this.config.timeout_ms ?? DEFAULT_HTTP_TIMEOUT_MS, egress: this.egress, keepPathSegments: 1 });
   }
 }

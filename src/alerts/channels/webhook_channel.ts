@@ -5,6 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { NotificationBatch, NotificationChannel } from './channel.js';
+import type { EgressPolicy } from '../../net/egress_guard.js';
 import { DEFAULT_HTTP_TIMEOUT_MS, postOnce } from './http_post.js';
 
 export const SIGNATURE_HEADER = 'x-emms-signature-256';
@@ -37,7 +38,10 @@ export class WebhookChannel implements NotificationChannel {
   readonly type = 'webhook' as const;
   readonly id: string;
 
-  constructor(private readonly config: WebhookChannelConfig) {
+  constructor(
+    private readonly config: WebhookChannelConfig,
+    private readonly egress: EgressPolicy,
+  ) {
     this.id = config.id;
   }
 
@@ -45,6 +49,6 @@ export class WebhookChannel implements NotificationChannel {
     const body = JSON.stringify(webhookPayload(batch));
     const headers: Record<string, string> = { ...this.config.headers };
     if (this.config.secret) headers[SIGNATURE_HEADER] = signBody(this.config.secret, body);
-    await postOnce(this.config.url, body, headers, this.config.timeout_ms ?? DEFAULT_HTTP_TIMEOUT_MS);
+    await postOnce(this.config.url, body, headers, { timeoutMs: this.config.timeout_ms ?? DEFAULT_HTTP_TIMEOUT_MS, egress: this.egress });
   }
 }

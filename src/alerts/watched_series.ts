@@ -1,21 +1,26 @@
 /**
- * The evaluator's view of the series it watches: an append-only table (series index → metric
+ * The evaluator's view of the series one tenant's rules watch (named apart from model/api.ts'
+ * SeriesTable, which is the engine's index): an append-only table (series index → metric
  * id, tags, newest point in Float64Arrays) refreshed from `latest()` every cycle, and the
  * matching of rule patterns to series, done incrementally so that a cycle costs
  * O(rules × matched series) and not O(rules × all series):
  *
- *   - a literal pattern (`system\.cpu\.usage_total`) is a Map lookup, never a regex;
+ *   - a literal pattern (`system\.cpu\.usage_total`, or a glob without wildcards) is a Map
+ *     lookup, never a regex;
  *   - each distinct pattern is tested once per distinct metric id, and only against metric ids
  *     that appeared since the last cycle;
  *   - a rule rebuilds its series list only when a matched metric gained series.
+ *
+ * Patterns come from API clients, so they run in linear time: regexes on RE2 (LinearRegex),
+ * globs on Glob; neither backtracks (tests/unit/alerts_linear_patterns.test.ts).
  */
 import { canonicalTags, type Tags } from '../model/metric.js';
 import type { LatestPoint } from '../model/api.js';
-import { compileMetricPattern } from './rule.js';
+import { compileMetricPattern, type MetricPatternMatcher, type PatternMode } from './rule.js';
 
 const INITIAL_CAPACITY = 1024;
 
-export class SeriesTable {
+export class WatchedSeries {
   readonly metricIds: string[] = [];
   readonly tags: Tags[] = [];
   /** metricId + NUL + canonical tags: the alert group key of a per-series rule. */
@@ -86,8 +91,9 @@ export class SeriesTable {
   }
 }
 
-/** The pattern as a plain metric id when it has no regex operators (after `\.` escapes). */
-export function literalOfPattern(pattern: string): string | null {
+/** The pattern as a plain metric id when it has no operators (regex: after `\.` escapes). */
+export function literalOfPattern(pattern: string, mode: PatternMode = 'regex'): string | null {
+  if (mode === 'glob') return /[*?]/.test(pattern) ? null : pattern;
   let out = '';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
@@ -109,7 +115,8 @@ export function literalOfPattern(pattern: string): string | null {
  * A glob (the engine's `latest()` syntax) that selects a superset of the metric ids the
  * pattern matches: the pattern itself when literal, else its literal prefix + `*`.
  */
-export function globForPattern(pattern: string): string {
+export function globForPattern(pattern: string, mode: PatternMode = 'regex'): string {
+  if (mode === 'glob') return pattern;
   const literal = literalOfPattern(pattern);
   if (literal !== null) return literal;
   // A top-level alternative could start anywhere; do not guess.
@@ -155,16 +162,17 @@ export function coveringGlobs(globs: Iterable<string>, maxGlobs: number): string
 export class PatternMatch {
   readonly matched: string[] = [];
   readonly #literal: string | null;
-  readonly #regex: RegExp | null;
+  readonly #matcher: MetricPatternMatcher | null;
   #checked = 0;
 
-  constructor(readonly pattern: string) {
-    this.#literal = literalOfPattern(pattern);
-    this.#regex = this.#literal === null ? compileMetricPattern(pattern) : null;
+  /** Throws RegexError / GlobError when the pattern does not compile. */
+  constructor(readonly pattern: string, mode: PatternMode = 'regex') {
+    this.#literal = literalOfPattern(pattern, mode);
+    this.#matcher = this.#literal === null ? compileMetricPattern(pattern, mode) : null;
   }
 
   /** Tests the metric ids added to the table since the last call; returns the match count. */
-  update(table: SeriesTable): number {
+  update(table: WatchedSeries): number {
     const all = table.distinctMetrics;
     if (this.#literal !== null) {
       if (this.matched.length === 0 && table.byMetric.has(this.#literal)) this.matched.push(this.#literal);
@@ -173,7 +181,7 @@ export class PatternMatch {
     }
     for (let i = this.#checked; i < all.length; i++) {
       const m = all[i]!;
-      if (this.#regex!.test(m)) this.matched.push(m);
+      if (this.#matcher!.matches(m)) this.matched.push(m);
     }
     this.#checked = all.length;
     return this.matched.length;
