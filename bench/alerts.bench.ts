@@ -122,7 +122,7 @@ async function runCase(source: 'memory' | 'engine', c: { rules: number; series: 
   });
   alerting.open();
   const ruleSet = rules(c.rules, random);
-  for (const r of ruleSet) alerting.addRule(r);
+  for (const r of ruleSet) alerting.addRule('default', r);
 
   const cold = await alerting.evaluateOnce();
   if (cold.error) throw new Error(cold.error);
@@ -151,7 +151,7 @@ async function runCase(source: 'memory' | 'engine', c: { rules: number; series: 
   await bench.run();
   const task = bench.tasks[0]!;
   const result = task.result as unknown as { latency: { p50: number; p99: number; samplesCount: number } };
-  const firing = alerting.status().by_state.firing;
+  const firing = alerting.status('default').by_state.firing;
   const row: Row = {
     source, rules: c.rules, series: c.series, pairs,
     coldMs: cold.durationMs,
