@@ -8,25 +8,33 @@
  * anything opens (a bad setting stops start-up naming the key), `startEmmsApp` opens and starts
  * in dependency order, `app.stop()` closes in reverse order: the server first (it finishes and
  * acknowledges in-flight batches), the engine last (it flushes every head).
+ *
+ * Authentication opens first: its tenant registry holds the per-tenant quotas that the engine
+ * (active series), the features (rules, targets, keys …) and the server (ingest rate, query
+ * concurrency) enforce, and its failures feed `security.auth.failures`, which the predefined
+ * rule watches and `block_ip` may act on (only for addresses that really failed here).
  */
+import { dirname } from 'node:path';
 import { analyticsRoutes } from '../analytics/analytics_routes.js';
 import { alertRoutes } from '../alerts/alert_routes.js';
 import { alertingOptionsFromConfig } from '../alerts/alerting_config.js';
 import { alertingMetrics } from '../alerts/alerting_metrics.js';
 import type { Alerting, AlertingOptions } from '../alerts/alerting.js';
 import { createAlerting } from '../alerts/create_alerting.js';
-import { IpBlocklist } from '../alerts/ip_blocklist.js';
+import { openAuth, type AuthModule } from '../auth/auth_module.js';
 import { parseCollectorSettings, type CollectorSettings } from '../collectors/collector_config.js';
 import { CollectorSet } from '../collectors/collector_set.js';
 import { ConfigError, type EmmsConfig } from '../config/config.js';
-import { HealthMonitor } from '../health/health_monitor.js';
-import { healthTargetRoutes } from '../health/health_routes.js';
 import { createMetricsSystem } from '../index.js';
 import { parseKeyPolicy, type KeyPolicy } from '../keys/key_policy.js';
 import { keyRoutes } from '../keys/key_routes.js';
 import { KeyService, keyEventIngestor } from '../keys/key_service.js';
 import type { MetricsSystem } from '../model/api.js';
+import { DEFAULT_TENANT } from '../model/tenant.js';
+import { ProbeMonitor } from '../probes/probe_monitor.js';
+import { probeTargetRoutes } from '../probes/probe_routes.js';
 import { createServer, type EmmsServer } from '../server/server.js';
+import { AuthFailureRecorder } from './auth_failure_recorder.js';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 
@@ -56,27 +64,23 @@ export function configureFeatures(config: EmmsConfig): FeatureSettings {
 export interface EmmsApp {
   readonly engine: MetricsSystem;
   readonly server: EmmsServer;
+  readonly auth: AuthModule;
   readonly keys: KeyService;
-  readonly health: HealthMonitor;
+  readonly probes: ProbeMonitor;
   readonly collectors: CollectorSet;
   readonly alerting: Alerting;
+  /** Where the bootstrap operator token was written on this start (a fresh data directory), if it was. */
+  readonly adminTokenPath: string | undefined;
   /** Stops every part in reverse start order; acknowledged data is flushed. */
   stop(): Promise<void>;
 }
 
 export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsApp> {
   const settings = configureFeatures(config);
-  const engine = createMetricsSystem({
-    storage: config.storage.type,
-    path: config.storage.path,
-    retentionDays: config.storage.retentionDays,
-    durability: config.storage.durability,
-    compression: config.storage.compression,
-  });
-  await engine.start();
+  const dataDir = dirname(config.storage.path);
   // Each step's closer is pushed as soon as it is open, so a failure half-way still releases
   // what was opened (database handles, timers) before the error reaches the caller.
-  const closers: Array<() => Promise<void>> = [() => engine.stop()];
+  const closers: Array<() => Promise<void>> = [];
   const closeAll = async (): Promise<void> => {
     let first: unknown;
     for (const close of closers.reverse()) {
@@ -91,13 +95,46 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     if (first !== undefined) throw first;
   };
   try {
-    const keys = await KeyService.open(engine, { policy: settings.keyPolicy });
+    let failures: AuthFailureRecorder | undefined;
+    const auth = openAuth({
+      dataDir,
+      security: config.security,
+      onFailure: (sourceIp) => failures?.record(sourceIp),
+      onFlushError: (err) => log('warn', `recording API key use failed: ${(err as Error).message}`),
+    });
+    closers.push(async () => auth.close());
+    // Created even with authentication off, so that turning it on later finds a key.
+    const boot = auth.bootstrap();
+    if (boot !== undefined) log('info', `operator API key ${boot.keyId} created; its token is in ${boot.tokenPath} (mode 0600): send it as "Authorization: Bearer <token>"`);
+    if (config.security.auth === 'off') log('warn', `authentication is off (security.auth): every client of ${config.host} acts as the operator`);
+    const quotas = auth.quotaLookup;
+
+    const engine = createMetricsSystem({
+      storage: config.storage.type,
+      path: config.storage.path,
+      retentionDays: config.storage.retentionDays,
+      durability: config.storage.durability,
+      compression: config.storage.compression,
+      seriesLimit: (tenant) => quotas(tenant).activeSeries,
+    });
+    await engine.start();
+    closers.push(() => engine.stop());
+
+    failures = new AuthFailureRecorder(engine.forTenant(DEFAULT_TENANT), (err) => log('warn', `recording authentication failures: ${(err as Error).message}`));
+    closers.push(() => failures!.stop());
+    failures.start();
+
+    const keys = await KeyService.open(engine, { policy: settings.keyPolicy, quotas });
     closers.push(() => keys.close());
     keys.start((err) => log('warn', `key evaluation failed: ${(err as Error).message}`));
 
-    const health = await HealthMonitor.open(engine);
-    closers.push(() => health.close());
-    health.start();
+    const probes = await ProbeMonitor.open(engine, {
+      egress: config.security.egress,
+      quotas,
+      onError: (err) => log('warn', `probe failed: ${(err as Error).message}`),
+    });
+    closers.push(() => probes.close());
+    probes.start();
 
     const collectors = await CollectorSet.create(engine, settings.collectors, {
       onError: (err) => log('warn', `collector failed: ${(err as Error).message}`),
@@ -105,16 +142,22 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     closers.push(() => collectors.stop());
     collectors.start();
 
-    const ipBlocklist = new IpBlocklist();
+    const recorder = failures;
     const alerting = createAlerting(engine, {
       ...settings.alerting,
-      ipBlocklist,
+      adminNetworks: config.security.adminNetworks,
+      wasSeenClient: (ip) => recorder.hasFailed(ip),
+      egress: config.security.egress,
+      quotas,
+      log: (level, message) => log(level, message),
       hooks: {
-        // enhanced_monitoring raises both the collectors' and the health checks' frequency.
+        // enhanced_monitoring raises both the collectors' and the probes' frequency; the
+        // collectors write the server's own series, which live in the default tenant.
         enhanceMonitoring: (series, untilMs) => {
-          collectors.enhanceMonitoring(series, untilMs);
-          health.enhanceMonitoring(series, untilMs);
+          if (series.tenant === DEFAULT_TENANT) collectors.enhanceMonitoring(series, untilMs);
+          probes.enhanceMonitoring(series, untilMs, series.tenant);
         },
+        onIpBlocked: (entry) => log('warn', `blocked client address ${entry.ip} until ${new Date(entry.until_ms).toISOString()} (tenant ${entry.tenant}, rule ${entry.rule_id})`),
       },
     });
     closers.push(() => alerting.stop());
@@ -123,17 +166,19 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     const server = createServer({
       engine,
       config,
-      routes: [...keyRoutes(keys), ...healthTargetRoutes(health), ...alertRoutes(alerting), ...analyticsRoutes(engine)],
+      authenticator: auth.authenticator,
+      quotas,
+      routes: [...auth.routes, ...keyRoutes(keys), ...probeTargetRoutes(probes), ...alertRoutes(alerting), ...analyticsRoutes(engine)],
       frameHandlers: { key_events: keyEventIngestor(keys) },
       onRequest: (route, status, durationMs) => collectors.apiStats.record(route, status, durationMs),
-      ipBlocklist,
+      ipBlocklist: alerting.ipBlocklist,
       extraMetrics: () => alertingMetrics(alerting),
       log,
     });
     await server.listen();
     closers.push(() => server.close());
 
-    return { engine, server, keys, health, collectors, alerting, stop: closeAll };
+    return { engine, server, auth, keys, probes, collectors, alerting, adminTokenPath: boot?.tokenPath, stop: closeAll };
   } catch (err) {
     await closeAll().catch(() => undefined);
     throw err;

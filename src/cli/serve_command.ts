@@ -146,7 +146,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const { server } = app;
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
-  process.stdout.write(`EMMS listening on http://${shownHost}:${server.port} (data ${config.storage.path})\n`);
+  const scheme = config.security.tls === undefined ? 'http' : 'https';
+  process.stdout.write(`EMMS listening on ${scheme}://${shownHost}:${server.port} (data ${config.storage.path})\n`);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -176,5 +177,16 @@ export async function run(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // SIGHUP re-reads the TLS certificate and key (after a renewal); bad files keep the old ones.
+    process.on('SIGHUP', () => {
+      if (config.security.tls === undefined) {
+        log('info', 'SIGHUP: no security.tls configured; nothing to reload');
+        return;
+      }
+      server.reloadTls().then(
+        (result) => log('info', `SIGHUP: TLS certificate reloaded: ${result.detail}`),
+        (err: unknown) => log('error', `SIGHUP: TLS certificate not reloaded, the old one stays: ${(err as Error).message}`),
+      );
+    });
   });
 }
