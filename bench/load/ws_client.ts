@@ -45,6 +45,8 @@ export class WsClient {
   closed = false;
   closeCode = 0;
   closeReason = '';
+  /** The subprotocol the server selected (`Sec-WebSocket-Protocol` of its answer), or ''. */
+  protocol = '';
 
   private constructor(socket: Socket, zeroMask: boolean) {
     this.#socket = socket;
@@ -55,16 +57,20 @@ export class WsClient {
   /**
    * @param zeroMask use an all-zero masking key, so masking costs the client nothing (the load
    *   generator spends its share of the 2 cores on frames, not XOR); the server unmasks as usual.
+   * @param headers extra request headers (`authorization`, `origin`, `sec-websocket-protocol`);
+   *   a `host` entry replaces the URL's.
+   * A refused upgrade rejects with the status line and the server's answer.
    */
   static open(url: string, options: { zeroMask?: boolean; headers?: Record<string, string> } = {}): Promise<WsClient> {
     const u = new URL(url);
     return new Promise((resolve, reject) => {
       const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
         const key = randomBytes(16).toString('base64');
+        const headers = { host: u.host, ...Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])) };
         socket.write(
-          `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `GET ${u.pathname}${u.search} HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
             `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
-            Object.entries(options.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('') + '\r\n',
+            Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') + '\r\n',
         );
       });
       socket.setNoDelay(true);
@@ -76,11 +82,18 @@ export class WsClient {
         socket.off('data', onHandshake);
         const status = head.subarray(0, head.indexOf('\r\n')).toString();
         if (!/^HTTP\/1\.1 101/.test(status)) {
-          socket.destroy();
-          reject(new Error(`WebSocket upgrade refused: ${status} ${head.subarray(end + 4).toString()}`));
+          // The answer's body may still be arriving; a refusing server closes after it.
+          let answer = head.subarray(end + 4).toString();
+          socket.on('data', (d: Buffer) => {
+            answer += d.toString();
+          });
+          socket.once('close', () => reject(new Error(`WebSocket upgrade refused: ${status} ${answer}`)));
+          setTimeout(() => socket.destroy(), 2000).unref();
           return;
         }
         const client = new WsClient(socket, options.zeroMask === true);
+        const selected = /\r\nsec-websocket-protocol: *([^\r]*)/i.exec(head.subarray(0, end).toString());
+        client.protocol = selected === null ? '' : selected[1]!.trim();
         socket.on('data', (d: Buffer) => client.#onData(d));
         socket.on('close', () => client.#closedNow(client.closeCode || 1006, client.closeReason));
         socket.on('error', () => undefined);

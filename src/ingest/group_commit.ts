@@ -4,7 +4,9 @@
  * about as much as one big one. A batch resolves only after the transaction holding it
  * committed; if the commit fails every batch of the group rejects.
  *
- * Lifecycle: submit() any number of times; flush() commits now; drain() before closing.
+ * Lifecycle: submit() any number of times; flush() commits now. The owner calls flush() once
+ * more before closing the store (EngineCore#stop in src/metrics_system.ts), so no submitted
+ * batch is left pending.
  */
 import type { IngestBatch } from '../storage/sqlite_store.js';
 
@@ -57,9 +59,5 @@ export class GroupCommitter {
       return;
     }
     for (const p of group) p.resolve();
-  }
-
-  get pendingBatches(): number {
-    return this.#pending.length;
   }
 }

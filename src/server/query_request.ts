@@ -5,7 +5,7 @@
 import { AGGREGATIONS, type AggregatedQuery, type Aggregation, type QueryStats, type RawQuery, type SeriesResult } from '../model/api.js';
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, describeValue, type Tags } from '../model/metric.js';
 import { HttpError } from '../http/route.js';
-import { QueryField, QueryResponseField } from './wire.js';
+import { QueryField, QueryResponseField } from '../ingest/wire.js';
 
 export interface QueryLimits {
   maxSeries: number;

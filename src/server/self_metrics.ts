@@ -4,15 +4,15 @@
  * are read at scrape time.
  */
 import type { StorageStats } from '../model/api.js';
-import type { RefusalReason } from './frame_decoder.js';
+import type { IngestRefusalReason } from '../ingest/collect_decoded.js';
 import { PROMETHEUS_CONTENT_TYPE, familyHeader, sampleLine } from './prometheus_text.js';
 
 export { PROMETHEUS_CONTENT_TYPE };
 
 export type Transport = 'ws' | 'http';
 /** Every label value of emms_nacks_total, pre-declared so the family always has all series. */
-export type NackReason = RefusalReason | 'not_binary' | 'storage' | 'shutdown' | 'handler';
-const NACK_REASONS: readonly NackReason[] = ['decode', 'validation', 'empty', 'too_large', 'shape', 'not_binary', 'storage', 'shutdown', 'handler'];
+export type NackReason = IngestRefusalReason | 'not_binary' | 'storage' | 'shutdown' | 'handler';
+const NACK_REASONS: readonly NackReason[] = ['decode', 'validation', 'empty', 'too_large', 'shape', 'quota', 'not_binary', 'storage', 'shutdown', 'handler'];
 
 /** Bucket upper bounds in seconds: 0.5 ms … 10 s, enough resolution around the 50 ms p99 target. */
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -1,7 +1,8 @@
 /**
  * One real `emms serve` process: every bad input of the issue's list gets a clear nack or 4xx
  * while the server keeps serving; query results are checked against values computed here;
- * 413/415/422; /metrics passes promtool; /federate and /health on real data.
+ * 413/415/422; /metrics passes promtool; /federate and /health on real data. Requests carry
+ * the bootstrap operator's token (tenant `default`).
  */
 import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
@@ -35,15 +36,20 @@ beforeAll(async () => {
     for (let i = 0; i < POINTS; i++) metrics.push({ metric_id: 'q.cpu', value: valueAt(h, i), timestamp: T0 + i * 10_000, tags: { host: HOSTS[h] } });
     // Shuffle: arrival order must not matter.
     metrics.sort((x, y) => ((x.timestamp * 31) % 97) - ((y.timestamp * 31) % 97));
-    const r = await fetch(`${server.base}/api/v1/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ metrics }) });
+    const r = await fetch(`${server.base}/api/v1/metrics`, { method: 'POST', headers: { ...server.auth, 'content-type': 'application/json' }, body: JSON.stringify({ metrics }) });
     expect(await r.json()).toEqual({ accepted: POINTS });
   }
   const r = await fetch(`${server.base}/api/v1/metrics`, {
-    method: 'POST', headers: { 'content-type': 'application/msgpack' },
+    method: 'POST', headers: { ...server.auth, 'content-type': 'application/msgpack' },
     body: new Uint8Array(packr.pack({ metrics: [{ metric_id: 'q.extra', value: 1, timestamp: T0, tags: { host: 'd' }, metric_type: 'counter' }] })),
   });
   expect(r.status).toBe(200);
 });
+
+/** GET /api/v1/query as the operator. */
+function query(params: Record<string, string>): ReturnType<typeof queryRaw> {
+  return queryRaw(server.base, params, server.auth);
+}
 
 afterAll(async () => {
   server.proc.kill('SIGTERM');
@@ -82,7 +88,7 @@ describe('query over HTTP against independently computed values', () => {
   };
 
   it('returns raw points of one series in [start, end), sorted', async () => {
-    const { status, body } = await queryRaw(server.base, {
+    const { status, body } = await query({
       metric_pattern: 'q.cpu', 'tag.host': 'b', start_time: new Date(T0 + 100 * 10_000).toISOString(), end_time: String(T0 + 700 * 10_000),
     });
     expect(status).toBe(200);
@@ -93,7 +99,7 @@ describe('query over HTTP against independently computed values', () => {
   });
 
   it('computes hourly avg per series and p90/max/count over merged series (GET and POST)', async () => {
-    const { body } = await queryRaw(server.base, { metric_pattern: 'q.cpu', start_time: String(T0), end_time: String(T0 + 3 * HOUR), aggregation: 'avg', interval: '1h' });
+    const { body } = await query({ metric_pattern: 'q.cpu', start_time: String(T0), end_time: String(T0 + 3 * HOUR), aggregation: 'avg', interval: '1h' });
     expect(body.series).toHaveLength(3);
     for (const s of body.series) {
       const h = HOSTS.indexOf(s.tags.host);
@@ -106,7 +112,7 @@ describe('query over HTTP against independently computed values', () => {
       ['count', (xs: number[]) => xs.length],
     ] as const) {
       const r = await fetch(`${server.base}/api/v1/query`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
+        method: 'POST', headers: { ...server.auth, 'content-type': 'application/json' },
         body: JSON.stringify({ metric_pattern: 'q.cpu', start_time: T0, end_time: T0 + 3 * HOUR, aggregation, interval: '1h', group_by: [] }),
       });
       const merged = await r.json();
@@ -116,20 +122,20 @@ describe('query over HTTP against independently computed values', () => {
   });
 
   it('answers 422 past the series and point limits, 400 naming bad parameters', async () => {
-    expect((await queryRaw(server.base, { metric_pattern: 'q.*', start_time: '0' })).status).toBe(422);
-    const tooMany = await queryRaw(server.base, { metric_pattern: 'q.cpu', start_time: '0' });
+    expect((await query({ metric_pattern: 'q.*', start_time: '0' })).status).toBe(422);
+    const tooMany = await query({ metric_pattern: 'q.cpu', start_time: '0' });
     expect(tooMany.status).toBe(422);
     expect(tooMany.body.error).toMatch(/\d/);
-    const bad = await queryRaw(server.base, { metric_pattern: 'q.cpu', start_time: 'last tuesday' });
+    const bad = await query({ metric_pattern: 'q.cpu', start_time: 'last tuesday' });
     expect(bad.status).toBe(400);
     expect(bad.body.parameter).toBe('start_time');
-    expect((await queryRaw(server.base, { metric_pattern: 'q.cpu', aggregation: 'avg', interval: 'soon' })).body.parameter).toBe('interval');
+    expect((await query({ metric_pattern: 'q.cpu', aggregation: 'avg', interval: 'soon' })).body.parameter).toBe('interval');
   });
 });
 
 describe('stream forms end to end', () => {
   it('stores columnar float64 bin bit-exactly, and row timestamps given as msgpack timestamps or ISO strings', async () => {
-    const ws = await WsClient.open(server.wsUrl);
+    const ws = await WsClient.open(server.wsUrl, { headers: server.auth });
     const replies: any[] = [];
     ws.onMessage = (m) => replies.push(unpackr.unpack(m.data));
     const ts = new Float64Array([T0, T0 + 1000, T0 + 2000, T0 + 3000]);
@@ -142,16 +148,16 @@ describe('stream forms end to end', () => {
     await expect.poll(() => replies.length, { timeout: 5000 }).toBe(2);
     expect(replies).toEqual([{ ack: 1, accepted: 4 }, { ack: 2, accepted: 2 }]);
     ws.close();
-    const col = await queryRaw(server.base, { metric_pattern: 'col.x', start_time: '0' });
+    const col = await query({ metric_pattern: 'col.x', start_time: '0' });
     expect(col.body.series).toEqual([{ metric_id: 'col.x', metric_type: 'counter', tags: { k: 'v' }, points: Array.from(ts, (t, i) => [t, vs[i]]) }]);
-    const when = await queryRaw(server.base, { metric_pattern: 'col.when', start_time: '0' });
+    const when = await query({ metric_pattern: 'col.when', start_time: '0' });
     expect(when.body.series[0].points).toEqual([[T0 + 5, 1], [T0 + 6, 2]]);
   });
 });
 
 describe('bad input: clear nacks and 4xx, the server keeps serving', () => {
   it('nacks every bad frame on one connection and still acks good ones after', async () => {
-    const ws = await WsClient.open(server.wsUrl);
+    const ws = await WsClient.open(server.wsUrl, { headers: server.auth });
     const replies: any[] = [];
     ws.onMessage = (m) => replies.push(unpackr.unpack(m.data));
     const good = (seq: number) => packr.pack({ seq, metrics: [{ metric_id: 'bad.ok', value: seq, timestamp: T0 + seq }] });
@@ -175,7 +181,6 @@ describe('bad input: clear nacks and 4xx, the server keeps serving', () => {
     add('NaN', () => ws.send(row({ ...base, value: NaN })), /value=NaN/);
     add('+Infinity', () => ws.send(row({ ...base, value: Infinity })), /value=Infinity/);
     add('-Infinity', () => ws.send(row({ ...base, value: -Infinity })), /value=-Infinity/);
-    add('32 MiB frame', () => ws.send(new Uint8Array(32 * 1024 * 1024)), /max_frame_bytes/);
     const tags: Record<string, string> = {};
     for (let i = 0; i < 10_000; i++) tags[`t${i}`] = 'v';
     add('10,000 tags', () => ws.send(row({ ...base, tags })), /at most 32 tags/);
@@ -191,7 +196,7 @@ describe('bad input: clear nacks and 4xx, the server keeps serving', () => {
     add('invalid UTF-8 in names', () => ws.send(badUtf8), /metric_id/);
     add('good after all that', () => ws.send(good(10)), 'ack');
     // A well-behaved client streams on another connection the whole time.
-    const bystander = new StreamingClient(server.wsUrl, 'bystander.rows', 'b', { pointsPerFrame: 100, window: 4, startTs: T0 });
+    const bystander = new StreamingClient(server.wsUrl, 'bystander.rows', 'b', { pointsPerFrame: 100, window: 4, startTs: T0, headers: server.auth });
     const bystanderDone = bystander.start();
     for (const [, send] of frames) send();
     await expect.poll(() => replies.length, { timeout: 15_000 }).toBe(frames.length);
@@ -210,13 +215,18 @@ describe('bad input: clear nacks and 4xx, the server keeps serving', () => {
     });
     expect(ws.closed).toBe(false);
     ws.close();
-    const stored = await queryRaw(server.base, { metric_pattern: 'bad.*', start_time: '0' });
+    // A frame over collector.max_frame_bytes (16 MiB) ends only its own connection: uWS refuses
+    // it before buffering it (maxPayloadLength).
+    const big = await WsClient.open(server.wsUrl, { headers: server.auth });
+    big.send(new Uint8Array(32 * 1024 * 1024));
+    await expect.poll(() => big.closed, { timeout: 10_000 }).toBe(true);
+    const stored = await query({ metric_pattern: 'bad.*', start_time: '0' });
     expect(stored.body.series.map((s: any) => s.metric_id)).toEqual(['bad.ok']);
     expect(stored.body.series[0].points).toEqual([[T0 + 9, 9], [T0 + 10, 10]]);
   });
 
   it('answers HTTP 400/413/415 and survives bodies with a lying Content-Length', async () => {
-    const post = (body: string | Uint8Array<ArrayBuffer>, type = 'application/json') => fetch(`${server.base}/api/v1/metrics`, { method: 'POST', headers: { 'content-type': type }, body });
+    const post = (body: string | Uint8Array<ArrayBuffer>, type = 'application/json') => fetch(`${server.base}/api/v1/metrics`, { method: 'POST', headers: { ...server.auth, 'content-type': type }, body });
     const bad = await post(JSON.stringify({ metrics: [{ metric_id: 'h.ok', value: 1 }, { metric_id: 'h.ok', value: 2, tags: { 'bad key': 'x' } }] }));
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ index: 1, field: 'tags.bad key' });
@@ -228,7 +238,7 @@ describe('bad input: clear nacks and 4xx, the server keeps serving', () => {
     // Claims 1000 bytes, sends 10 and hangs up.
     await new Promise<void>((resolve) => {
       const s = connect(Number(url.port), url.hostname, () => {
-        s.write('POST /api/v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"metrics"');
+        s.write(`POST /api/v1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${server.auth.authorization}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"metrics"`);
         setTimeout(() => s.destroy(), 100);
       });
       s.on('close', () => resolve());
@@ -238,30 +248,34 @@ describe('bad input: clear nacks and 4xx, the server keeps serving', () => {
     const reply = await new Promise<string>((resolve) => {
       let got = '';
       const s = connect(Number(url.port), url.hostname, () => {
-        s.write('POST /api/v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{"metrics":[{"metric_id":"h.lie","value":1}]}');
+        s.write(`POST /api/v1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${server.auth.authorization}\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{"metrics":[{"metric_id":"h.lie","value":1}]}`);
       });
       s.on('data', (d) => { got += d.toString(); });
       setTimeout(() => { s.destroy(); resolve(got); }, 500);
     });
     expect(reply).toMatch(/^HTTP\/1\.1 400/);
-    expect((await queryRaw(server.base, { metric_pattern: 'h.*', start_time: '0' })).body.series).toEqual([]);
+    expect((await query({ metric_pattern: 'h.*', start_time: '0' })).body.series).toEqual([]);
     expect((await fetch(`${server.base}/health`)).status).toBe(200);
   });
 });
 
 describe('observability on real data', () => {
-  it('/metrics passes promtool and counts what happened; /federate shows latest values', async () => {
-    const text = await (await fetch(`${server.base}/metrics`)).text();
+  it('/metrics passes promtool and counts what happened; /federate shows latest values, within query.max_series', async () => {
+    const text = await (await fetch(`${server.base}/metrics`, { headers: server.auth })).text();
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(check.stdout + check.stderr).toBe('');
     expect(check.status).toBe(0);
     expect(text).toMatch(/^emms_points_ingested_total\{transport="http"\} 3241$/m);
     expect(text).toMatch(/^emms_nacks_total\{reason="validation"\} [1-9]\d*$/m);
     expect(text).toMatch(/^emms_series [1-9]/m);
-    const fed = await (await fetch(`${server.base}/federate?match=q.*`)).text();
+    const fed = await (await fetch(`${server.base}/federate?match=q.cpu`, { headers: server.auth })).text();
     expect(fed).toContain(`q_cpu{host="a"} ${valueAt(0, POINTS - 1)} ${T0 + (POINTS - 1) * 10_000}`);
-    expect(fed).toMatch(/# TYPE q_extra counter\nq_extra\{host="d"\} 1 /);
-    const health = await (await fetch(`${server.base}/health`)).json();
+    expect(await (await fetch(`${server.base}/federate?match=q.e*`, { headers: server.auth })).text()).toMatch(/# TYPE q_extra counter\nq_extra\{host="d"\} 1 /);
+    // query.max_series (3 here) bounds /federate as it bounds queries: q.* matches 4 series.
+    const tooMany = await fetch(`${server.base}/federate?match=q.*`, { headers: server.auth });
+    expect(tooMany.status).toBe(422);
+    expect((await tooMany.json()).error).toMatch(/maxSeries=3/);
+    const health = await (await fetch(`${server.base}/health`, { headers: server.auth })).json();
     expect(health).toMatchObject({ status: 'ok', components: { storage: { status: 'ok' } } });
   });
 });

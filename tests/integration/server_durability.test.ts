@@ -4,7 +4,7 @@
  * within 10 s with nothing acknowledged lost.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { StreamingClient, queryRaw, startServer, tempDir, type AckedBatch } from './server_harness.js';
+import { StreamingClient, queryRaw, startServer, tempDir, type AckedBatch, type ServerProcess } from './server_harness.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 const cleanups: Array<() => void> = [];
@@ -12,8 +12,8 @@ afterAll(() => {
   for (const c of cleanups) c();
 });
 
-async function expectAllAcked(base: string, metricId: string, client: string, acked: AckedBatch[]): Promise<void> {
-  const { status, body } = await queryRaw(base, { metric_pattern: metricId, 'tag.client': client, start_time: '0' });
+async function expectAllAcked(server: ServerProcess, metricId: string, client: string, acked: AckedBatch[]): Promise<void> {
+  const { status, body } = await queryRaw(server.base, { metric_pattern: metricId, 'tag.client': client, start_time: '0' }, server.auth);
   expect(status).toBe(200);
   const stored = new Map<number, number>();
   for (const s of body.series) for (const [t, v] of s.points) stored.set(t, v);
@@ -26,8 +26,8 @@ async function expectAllAcked(base: string, metricId: string, client: string, ac
   expect(missing).toBe(0);
 }
 
-async function expectNothingRefused(base: string): Promise<void> {
-  const { body } = await queryRaw(base, { metric_pattern: 'refused.*', start_time: '0' });
+async function expectNothingRefused(server: ServerProcess): Promise<void> {
+  const { body } = await queryRaw(server.base, { metric_pattern: 'refused.*', start_time: '0' }, server.auth);
   expect(body.series).toEqual([]);
 }
 
@@ -37,7 +37,7 @@ describe('emms serve durability', () => {
     cleanups.push(remove);
     const server = await startServer(['--data', dir]);
     const clients = [0, 1, 2].map((c) => new StreamingClient(server.wsUrl, 'durable.rows', `c${c}`, {
-      pointsPerFrame: 200, window: 8, startTs: T0 + c * 1e9, refuseEvery: 7,
+      pointsPerFrame: 200, window: 8, startTs: T0 + c * 1e9, refuseEvery: 7, headers: server.auth,
     }));
     const running = clients.map((c) => c.start().catch(() => undefined));
     // Kill mid-stream, once enough has been acknowledged and refused to make the check mean something.
@@ -51,8 +51,8 @@ describe('emms serve durability', () => {
 
     const again = await startServer(['--data', dir]);
     try {
-      for (let c = 0; c < clients.length; c++) await expectAllAcked(again.base, 'durable.rows', `c${c}`, clients[c]!.acked);
-      await expectNothingRefused(again.base);
+      for (let c = 0; c < clients.length; c++) await expectAllAcked(again, 'durable.rows', `c${c}`, clients[c]!.acked);
+      await expectNothingRefused(again);
     } finally {
       again.proc.kill('SIGTERM');
       expect(await again.exited).toBe(0);
@@ -63,7 +63,7 @@ describe('emms serve durability', () => {
     const { dir, remove } = tempDir('emms-term-');
     cleanups.push(remove);
     const server = await startServer(['--data', dir]);
-    const clients = [0, 1].map((c) => new StreamingClient(server.wsUrl, 'term.rows', `c${c}`, { pointsPerFrame: 500, window: 16, startTs: T0 + c * 1e9 }));
+    const clients = [0, 1].map((c) => new StreamingClient(server.wsUrl, 'term.rows', `c${c}`, { pointsPerFrame: 500, window: 16, startTs: T0 + c * 1e9, headers: server.auth }));
     const running = clients.map((c) => c.start().catch(() => undefined));
     await expect.poll(() => clients.every((c) => c.acked.length >= 20), { timeout: 20_000, interval: 50 }).toBe(true);
     const signalled = Date.now();
@@ -75,7 +75,7 @@ describe('emms serve durability', () => {
 
     const again = await startServer(['--data', dir]);
     try {
-      for (let c = 0; c < clients.length; c++) await expectAllAcked(again.base, 'term.rows', `c${c}`, clients[c]!.acked);
+      for (let c = 0; c < clients.length; c++) await expectAllAcked(again, 'term.rows', `c${c}`, clients[c]!.acked);
     } finally {
       again.proc.kill('SIGINT');
       expect(await again.exited).toBe(0);

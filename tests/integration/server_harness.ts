@@ -1,9 +1,10 @@
 /**
  * Helpers for the server integration tests: a real `emms serve` process started from source
- * (tsx) on an ephemeral port, and a streaming client that remembers which points were acked.
+ * (tsx) on an ephemeral port, with the operator token its first start wrote to the data
+ * directory, and a streaming client that remembers which points were acked.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,8 @@ export interface ServerProcess {
   proc: ChildProcess;
   base: string;
   wsUrl: string;
+  /** `Authorization` of the bootstrap operator (tenant `default`); empty when the data directory has no admin.token. */
+  auth: Record<string, string>;
   stderr: () => string;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
@@ -29,6 +32,12 @@ export interface ServerProcess {
 export function tempDir(prefix: string): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The value of `--data` in `args`, if any. */
+function dataDirOf(args: string[]): string | undefined {
+  const i = args.indexOf('--data');
+  return i < 0 ? undefined : args[i + 1];
 }
 
 export async function startServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
@@ -47,7 +56,7 @@ export async function startServer(args: string[], env: Record<string, string> = 
     const timer = setTimeout(() => reject(new Error(`server did not start in 20 s: ${out} ${err}`)), 20_000);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      const m = /listening on (https?:\/\/[^\s]+)/.exec(out);
       if (m !== null) {
         clearTimeout(timer);
         resolve(m[1]!);
@@ -58,7 +67,10 @@ export async function startServer(args: string[], env: Record<string, string> = 
       reject(new Error(`server exited (${code}) before listening: ${err}`));
     });
   });
-  return { proc, base, wsUrl: `${base.replace('http', 'ws')}/api/v1/stream`, stderr: () => err, exited };
+  const dir = dataDirOf(args);
+  const tokenFile = dir === undefined ? undefined : join(dir, 'admin.token');
+  const auth: Record<string, string> = tokenFile !== undefined && existsSync(tokenFile) ? { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` } : {};
+  return { proc, base, wsUrl: `${base.replace('http', 'ws')}/api/v1/stream`, auth, stderr: () => err, exited };
 }
 
 export interface AckedBatch {
@@ -85,7 +97,7 @@ export class StreamingClient {
     readonly url: string,
     readonly metricId: string,
     readonly client: string,
-    readonly opts: { pointsPerFrame: number; window: number; startTs: number; refuseEvery?: number },
+    readonly opts: { pointsPerFrame: number; window: number; startTs: number; refuseEvery?: number; headers?: Record<string, string> },
   ) {
     this.#nextTs = opts.startTs;
   }
@@ -96,7 +108,7 @@ export class StreamingClient {
   }
 
   async #run(): Promise<void> {
-    const ws = await WsClient.open(this.url);
+    const ws = await WsClient.open(this.url, { headers: this.opts.headers ?? {} });
     let seq = 0;
     let inflight = 0;
     let wake: (() => void) | undefined;
@@ -158,7 +170,7 @@ export class StreamingClient {
   }
 }
 
-export async function queryRaw(base: string, params: Record<string, string>): Promise<{ status: number; body: any }> {
-  const r = await fetch(`${base}/api/v1/query?${new URLSearchParams(params)}`);
+export async function queryRaw(base: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const r = await fetch(`${base}/api/v1/query?${new URLSearchParams(params)}`, { headers });
   return { status: r.status, body: await r.json() };
 }

@@ -6,8 +6,8 @@
 import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SeriesIdentity, SeriesTable } from '../../src/model/api.js';
-import { DecodePool, type DecodeOutcome } from '../../src/server/decode_pool.js';
-import { WireField } from '../../src/server/wire.js';
+import { DecodePool, type DecodeOutcome } from '../../src/ingest/decode_pool.js';
+import { WireField } from '../../src/ingest/wire.js';
 
 /** A SeriesTable that only records identities, so outcomes can be mapped back to metric ids. */
 class RecordingSeriesTable implements SeriesTable {
@@ -79,7 +79,7 @@ function sendAll(pool: DecodePool, frames: readonly SentFrame[], stream: number)
   const pending: Promise<DecodeOutcome>[] = [];
   for (const f of frames) {
     borrowed.set(f.bytes);
-    pending.push(pool.decodeCopy(0, borrowed.subarray(0, f.bytes.length), 'msgpack', true, stream));
+    pending.push(pool.decodeCopy(0, borrowed.subarray(0, f.bytes.length), 'msgpack', true, 'default', stream));
     borrowed.fill(0xc1); // 0xc1 is never valid MessagePack.
   }
   return pending;
@@ -114,8 +114,8 @@ describe('DecodePool#decodeCopy with borrowed memory', () => {
       // Awaiting each wave lets the buffers come back, so later waves decode from reused ones.
       const frames = Array.from({ length: 6 }, (_, k) => buildFrame(wave * 100 + k + 1, 300 + wave * 50));
       const pending = sendAll(pool, frames, 5);
-      const refused = pool.decodeCopy(0, Uint8Array.from(packr.pack({ [WireField.seq]: 9000 + wave, [WireField.metrics]: [{ [WireField.metricId]: 'copy.a', [WireField.value]: 'not a number' }] })), 'msgpack', true, 5);
-      customs.push(pool.decodeCopy(0, Uint8Array.from(packr.pack({ [WireField.seq]: 8000 + wave, key_events: [{ id: wave, blob }] })), 'msgpack', true, 5));
+      const refused = pool.decodeCopy(0, Uint8Array.from(packr.pack({ [WireField.seq]: 9000 + wave, [WireField.metrics]: [{ [WireField.metricId]: 'copy.a', [WireField.value]: 'not a number' }] })), 'msgpack', true, 'default', 5);
+      customs.push(pool.decodeCopy(0, Uint8Array.from(packr.pack({ [WireField.seq]: 8000 + wave, key_events: [{ id: wave, blob }] })), 'msgpack', true, 'default', 5));
       const outcomes = await Promise.all(pending);
       outcomes.forEach((o, k) => expectDecodedAs(o, frames[k]!));
       const r = await refused;
@@ -154,7 +154,7 @@ describe('DecodePool#decodeCopy with borrowed memory', () => {
     const borrowed = new Uint8Array(Math.max(...frames.map((f) => f.length)));
     const pending = frames.map((f) => {
       borrowed.set(f);
-      const p = pool.decodeCopy(0, borrowed.subarray(0, f.length), 'msgpack', true, 4);
+      const p = pool.decodeCopy(0, borrowed.subarray(0, f.length), 'msgpack', true, 'default', 4);
       borrowed.fill(0xc1);
       return p;
     });

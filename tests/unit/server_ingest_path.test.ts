@@ -14,8 +14,10 @@ import { defaultConfig } from '../../src/config/config.js';
 import { SqliteMetricsSystem } from '../../src/metrics_system.js';
 import type { SeriesIdentity } from '../../src/model/api.js';
 import { MetricValidationError, type MetricDataPoint } from '../../src/model/metric.js';
-import { FrameDecoder, type DecodedBatch } from '../../src/server/frame_decoder.js';
+import { FrameDecoder, type DecodedBatch } from '../../src/ingest/frame_decoder.js';
 import { createServer } from '../../src/server/server.js';
+import { fixedQuotas } from '../../src/tenancy/quota.js';
+import { FakeAuthenticator, bearer } from './server_fakes.js';
 import { BLOCK_POINTS, HeadTable, sortDedupLastWins } from '../../src/storage/head.js';
 import { SqliteStore } from '../../src/storage/sqlite_store.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
@@ -121,7 +123,7 @@ describe('stream ingest through the real engine', () => {
     const config = defaultConfig();
     config.port = 0;
     config.collector.decodeThreads = threads;
-    const server = createServer({ engine, config });
+    const server = createServer({ engine, config, authenticator: new FakeAuthenticator(), quotas: fixedQuotas() });
     const { port } = await server.listen();
     try {
       const url = `ws://127.0.0.1:${port}/api/v1/stream`;
@@ -131,7 +133,8 @@ describe('stream ingest through the real engine', () => {
         if (!expected.has(key)) expected.set(key, new Map());
         expected.get(key)!.set(t, v);
       };
-      const clients = await Promise.all([0, 1, 2].map(() => WsClient.open(url)));
+      // Authenticated as tenant a's writer: the points land in tenant a.
+      const clients = await Promise.all([0, 1, 2].map(() => WsClient.open(url, { headers: bearer('writer-a') })));
       const replies: Array<Array<Record<string, unknown>>> = clients.map(() => []);
       clients.forEach((ws, c) => {
         ws.onMessage = (m) => replies[c]!.push(unpackr.unpack(m.data) as Record<string, unknown>);
@@ -175,10 +178,13 @@ describe('stream ingest through the real engine', () => {
         }
       }
       for (const ws of clients) ws.close();
-      expect(await engine.listSeries('refused')).toEqual([]);
+      const tenantA = engine.forTenant('a');
+      expect(await tenantA.listSeries('refused')).toEqual([]);
+      // Nothing in the engine's own (default) tenant.
+      expect(await engine.listSeries('*')).toEqual([]);
       for (const [key, points] of expected) {
         const [metricId, conn, h] = key.split('/');
-        const [s] = await engine.queryMetrics({ metricPattern: metricId!, tags: { conn: conn!, h: h! }, endTime: T0 + 1e7 });
+        const [s] = await tenantA.queryMetrics({ metricPattern: metricId!, tags: { conn: conn!, h: h! }, endTime: T0 + 1e7 });
         const want = [...points.entries()].sort((x, y) => x[0] - y[0]);
         expect(Array.from(s!.timestamps), key).toEqual(want.map((p) => p[0]));
         expect(bits(s!.values), key).toEqual(bits(want.map((p) => p[1])));
@@ -451,7 +457,7 @@ describe('background checkpoint', () => {
       const SERIES = 12;
       const model = Array.from({ length: SERIES }, () => new Map<number, number>());
       let store = SqliteStore.open(options);
-      let resolver = new SeriesResolver(store.index);
+      let resolver = new SeriesResolver(store.catalog.tenant('default'));
       try {
         for (let step = 0; step < 80; step++) {
           const r = rnd();
@@ -466,7 +472,7 @@ describe('background checkpoint', () => {
             if (r < 0.95) store.abandon();
             else store.close();
             store = SqliteStore.open(options);
-            resolver = new SeriesResolver(store.index);
+            resolver = new SeriesResolver(store.catalog.tenant('default'));
           }
         }
         // A commit checks the record size (a reopened store has not yet), then the slices run.
@@ -477,7 +483,7 @@ describe('background checkpoint', () => {
           const reader = new ChunkReader(s.db);
           for (let m = 0; m < SERIES; m++) {
             const expected = [...model[m]!.entries()].sort((a, b) => a[0] - b[0]);
-            const id = s.index.find(`bg.s${m}`, '');
+            const id = s.catalog.tenant('default').find(`bg.s${m}`, '');
             if (id === undefined) {
               expect(expected).toEqual([]);
               continue;

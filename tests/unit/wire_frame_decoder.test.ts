@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
-import { FrameDecoder, PayloadRefusedError, type DecodedBatch } from '../../src/server/frame_decoder.js';
-import { createWireUnpackr, encodeAck, encodeNack, isValidSeq } from '../../src/server/wire.js';
+import { FrameDecoder, PayloadRefusedError, type DecodedBatch } from '../../src/ingest/frame_decoder.js';
+import { createWireUnpackr, encodeAck, encodeNack, isValidSeq } from '../../src/ingest/wire.js';
 
 const packr = new Packr({ useRecords: false });
 const pack = (v: unknown): Uint8Array => packr.pack(v);

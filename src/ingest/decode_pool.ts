@@ -6,6 +6,10 @@
  * timestamp, value per point) plus the descriptors of series it has not seen before, and goes
  * to the engine as it is: no per-point or per-series object on the main thread.
  *
+ * Tables are per (worker, tenant): every payload names its tenant, the worker decodes it with
+ * that tenant's decoder (tenant_decoders.ts) and the reply lands in that tenant's mirror
+ * (tenant_mirrors.ts), which bounds how many tenants a worker keeps state for.
+ *
  * `threads: 0` decodes on the calling thread (embedding, tests, and the single-core baseline
  * in bench/server_ingest.bench.ts).
  */
@@ -14,8 +18,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SeriesTable } from '../model/api.js';
-import { FrameDecoder, PayloadRefusedError, type DecodedBatch, type PayloadFormat, type RefusalReason } from './frame_decoder.js';
-import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest } from './decode_protocol.js';
+import { PayloadRefusedError, type DecodedBatch, type PayloadFormat, type RefusalReason } from './frame_decoder.js';
+import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest, ForgetTenantRequest } from './decode_protocol.js';
+import { TenantDecoders } from './tenant_decoders.js';
+import { TenantMirrors } from './tenant_mirrors.js';
 import type { Seq } from './wire.js';
 import { BufferPool } from '../workers/buffer_pool.js';
 
@@ -44,9 +50,19 @@ export interface DecodePoolOptions {
   threads: number;
   maxPointsPerBatch: number;
   customFrameNames: string[];
-  /** A fresh, empty table for each worker (and again for a worker's replacement). */
-  createSeriesTable: () => SeriesTable;
+  /**
+   * A fresh, empty table bound to `tenant`, for each (worker, tenant) pair (and again for a
+   * worker's replacement, or a tenant evicted and back): `engine.forTenant(t).createSeriesTable()`.
+   */
+  createSeriesTable: (tenant: string) => SeriesTable;
+  /** Tenants one worker keeps decode state for at most (least recently used go first). Default 256. */
+  maxTenantsPerWorker?: number;
+  /** A tenant without payloads for this long loses its decode state. Default 10 minutes. */
+  tenantIdleMs?: number;
 }
+
+const DEFAULT_MAX_TENANTS_PER_WORKER = 256;
+const DEFAULT_TENANT_IDLE_MS = 10 * 60_000;
 
 /**
  * Largest frame decodeCopy sends in a reusable buffer (a row-form frame of 1,000 TSBS points is
@@ -69,18 +85,20 @@ function lentBufferBytes(bytes: number): number {
 interface Pending {
   resolve: (outcome: DecodeOutcome) => void;
   reject: (err: Error) => void;
+  /** The tenant's mirror when the request was sent: its reply's series numbers index it. */
+  table: SeriesTable;
 }
 
 interface WorkerSlot {
   worker: Worker;
   pending: Map<number, Pending>;
-  table: SeriesTable;
+  mirrors: TenantMirrors;
 }
 
 export class DecodePool {
   readonly #options: DecodePoolOptions;
   readonly #slots: WorkerSlot[] = [];
-  #inline: { decoder: FrameDecoder; table: SeriesTable } | undefined;
+  #inline: { decoders: TenantDecoders; mirrors: TenantMirrors } | undefined;
   /** Frame buffers back from the workers, for decodeCopy to fill again. */
   readonly #lendable = new BufferPool<ArrayBuffer>(MAX_POOLED_BYTES);
   #nextId = 1;
@@ -100,15 +118,28 @@ export class DecodePool {
 
   async start(): Promise<void> {
     if (this.#options.threads === 0) {
-      this.#inline = {
-        decoder: new FrameDecoder({ maxPointsPerBatch: this.#options.maxPointsPerBatch, customFrameNames: this.#options.customFrameNames }),
-        table: this.#options.createSeriesTable(),
-      };
+      const decoders = new TenantDecoders({ maxPointsPerBatch: this.#options.maxPointsPerBatch, customFrameNames: this.#options.customFrameNames });
+      this.#inline = { decoders, mirrors: this.#mirrors((tenant) => decoders.forgetTenant(tenant)) };
       return;
     }
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.#options.threads; i++) started.push(this.#spawn(i));
     await Promise.all(started);
+  }
+
+  #mirrors(onEvict: (tenant: string) => void): TenantMirrors {
+    return new TenantMirrors({
+      createSeriesTable: this.#options.createSeriesTable,
+      maxTenants: this.#options.maxTenantsPerWorker ?? DEFAULT_MAX_TENANTS_PER_WORKER,
+      idleMs: this.#options.tenantIdleMs ?? DEFAULT_TENANT_IDLE_MS,
+      onEvict,
+    });
+  }
+
+  /** Tenants with decode state on worker `workerIndex` (or inline), for tests and diagnostics. */
+  tenantsOn(workerIndex: number): number {
+    if (this.#inline !== undefined) return this.#inline.mirrors.size;
+    return this.#slots[workerIndex % Math.max(1, this.#slots.length)]?.mirrors.size ?? 0;
   }
 
   #spawn(index: number): Promise<void> {
@@ -128,7 +159,12 @@ export class DecodePool {
           { eval: true, workerData },
         )
       : new Worker(filename, { workerData });
-    const slot: WorkerSlot = { worker, pending: new Map(), table: this.#options.createSeriesTable() };
+    const slot: WorkerSlot = {
+      worker,
+      pending: new Map(),
+      // A replacement starts with no decoders; so do its mirrors.
+      mirrors: this.#mirrors((tenant) => worker.postMessage({ forgetTenant: tenant } satisfies ForgetTenantRequest)),
+    };
     this.#slots[index] = slot;
     let ready: () => void = () => undefined;
     const readyPromise = new Promise<void>((resolve) => {
@@ -145,7 +181,6 @@ export class DecodePool {
     worker.on('error', (err) => failAll(new Error(`decode worker ${index} failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
       failAll(new Error(`decode worker ${index} exited with code ${code}`));
-      // A replacement starts with an empty series table; so does its mirror.
       if (!this.#closing) void this.#spawn(index).catch(() => undefined);
     });
     // 'online' fires before a TypeScript worker has loaded its module; wait for its own signal.
@@ -163,18 +198,19 @@ export class DecodePool {
   }
 
   /**
-   * Decodes on worker `workerIndex`. The bytes' buffer is transferred to the worker, so the
-   * caller must not use it afterwards. Refusals resolve (kind `refused`); only a broken
-   * worker rejects.
+   * Decodes on worker `workerIndex` with `tenant`'s series table. The bytes' buffer is
+   * transferred to the worker, so the caller must not use it afterwards. Refusals resolve
+   * (kind `refused`); only a broken worker rejects.
    */
-  decode(workerIndex: number, bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, stream = 0): Promise<DecodeOutcome> {
-    if (this.#inline !== undefined) return Promise.resolve(this.#decodeInline(bytes, format, requireSeq, stream));
+  decode(workerIndex: number, bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, tenant: string, stream = 0): Promise<DecodeOutcome> {
+    if (this.#inline !== undefined) return Promise.resolve(this.#decodeInline(bytes, format, requireSeq, tenant, stream));
     const slot = this.#slots[workerIndex % this.#slots.length];
     if (slot === undefined) return Promise.reject(new Error('decode pool is not started'));
     const id = this.#nextId++;
-    const req: DecodeRequest = { id, format, requireSeq, stream, bytes };
+    const req: DecodeRequest = { id, format, requireSeq, tenant, stream, bytes };
+    const table = slot.mirrors.tableFor(tenant);
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      slot.pending.set(id, { resolve, reject, table });
       slot.worker.postMessage(req, [bytes.buffer as ArrayBuffer]);
     });
   }
@@ -195,8 +231,8 @@ export class DecodePool {
    * both threads, and row-form ingest dropped from 1.45 to 1.34 M points/s (mean of 4 runs
    * each).
    */
-  decodeCopy(workerIndex: number, view: Uint8Array, format: PayloadFormat, requireSeq: boolean, stream = 0): Promise<DecodeOutcome> {
-    if (this.#inline !== undefined) return this.decode(workerIndex, view.slice(), format, requireSeq, stream);
+  decodeCopy(workerIndex: number, view: Uint8Array, format: PayloadFormat, requireSeq: boolean, tenant: string, stream = 0): Promise<DecodeOutcome> {
+    if (this.#inline !== undefined) return this.decode(workerIndex, view.slice(), format, requireSeq, tenant, stream);
     const slot = this.#slots[workerIndex % this.#slots.length];
     if (slot === undefined) return Promise.reject(new Error('decode pool is not started'));
     const id = this.#nextId++;
@@ -207,37 +243,39 @@ export class DecodePool {
       const buffer = this.#lendable.take(size) ?? new ArrayBuffer(size);
       const bytes = new Uint8Array(buffer, 0, view.byteLength);
       bytes.set(view);
-      req = { id, format, requireSeq, stream, bytes, lent: true };
+      req = { id, format, requireSeq, tenant, stream, bytes, lent: true };
       transfer = [buffer];
     } else if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) {
       // Cloned: postMessage copies the bytes into its own message buffer.
-      req = { id, format, requireSeq, stream, bytes: view };
+      req = { id, format, requireSeq, tenant, stream, bytes: view };
     } else {
       // Structured clone would copy the whole underlying buffer, not just the view.
-      return this.decode(workerIndex, view.slice(), format, requireSeq, stream);
+      return this.decode(workerIndex, view.slice(), format, requireSeq, tenant, stream);
     }
+    const table = slot.mirrors.tableFor(tenant);
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      slot.pending.set(id, { resolve, reject, table });
       slot.worker.postMessage(req, transfer);
     });
   }
 
-  /** The connection `stream` (decoded on `workerIndex`) closed. */
-  forgetStream(workerIndex: number, stream: number): void {
+  /** The connection `stream` of `tenant` (decoded on `workerIndex`) closed. */
+  forgetStream(workerIndex: number, tenant: string, stream: number): void {
     if (this.#inline !== undefined) {
-      this.#inline.decoder.forgetStream(stream);
+      this.#inline.decoders.forgetStream(tenant, stream);
       return;
     }
     const slot = this.#slots[workerIndex % Math.max(1, this.#slots.length)];
-    slot?.worker.postMessage({ forget: stream } satisfies ForgetStreamRequest);
+    slot?.worker.postMessage({ forget: stream, tenant } satisfies ForgetStreamRequest);
   }
 
-  #decodeInline(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, stream: number): DecodeOutcome {
+  #decodeInline(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, tenant: string, stream: number): DecodeOutcome {
     const inline = this.#inline!;
     try {
-      const out = inline.decoder.decode(bytes, format, requireSeq, Date.now(), stream);
+      const table = inline.mirrors.tableFor(tenant);
+      const out = inline.decoders.get(tenant).decode(bytes, format, requireSeq, Date.now(), stream);
       if ('handler' in out) return { kind: 'custom', seq: out.seq, handler: out.handler, items: out.items };
-      return toOutcome(out, inline.table);
+      return toOutcome(out, table);
     } catch (err) {
       if (err instanceof PayloadRefusedError) {
         return { kind: 'refused', seq: err.seq, error: err.message, reason: err.reason, index: err.index, field: err.field };
@@ -256,7 +294,7 @@ export class DecodePool {
     } else if ('custom' in reply) {
       pending.resolve({ kind: 'custom', seq: reply.custom.seq, handler: reply.custom.handler, items: reply.custom.items });
     } else {
-      pending.resolve(toOutcome(reply.batch, slot.table));
+      pending.resolve(toOutcome(reply.batch, pending.table));
     }
   }
 

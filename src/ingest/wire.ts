@@ -1,8 +1,9 @@
 /**
  * Names and codecs of everything EMMS puts on the network: the snake_case field names of the
  * WebSocket frames, HTTP bodies and query parameters, and the one MessagePack configuration
- * every part of the server uses. No other server file spells a wire field name as a literal
- * (STYLE.md habit 20), so a protocol change is one edit here.
+ * the server and the ingest path use. No other file of either spells a wire field name as a
+ * literal (STYLE.md habit 20; the row scanner encodes these to bytes), so a protocol change is
+ * one edit here.
  */
 import { Packr, Unpackr } from 'msgpackr';
 

@@ -1,25 +1,30 @@
 /**
- * Decode worker thread: owns one FrameDecoder (and so one series table) and answers decode
- * requests from the main thread in arrival order. Columns go back in the transfer list, so
- * no point is copied between threads.
+ * Decode worker thread: owns one FrameDecoder (and so one series table) per tenant
+ * (tenant_decoders.ts) and answers decode requests from the main thread in arrival order.
+ * Columns go back in the transfer list, so no point is copied between threads.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { FrameDecoder, PayloadRefusedError } from './frame_decoder.js';
-import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest } from './decode_protocol.js';
+import { PayloadRefusedError } from './frame_decoder.js';
+import type { DecodeReply, DecodeRequest, DecodeWorkerData, DecodeWorkerMessage } from './decode_protocol.js';
+import { TenantDecoders } from './tenant_decoders.js';
 
 const data = workerData as DecodeWorkerData;
-const decoder = new FrameDecoder({ maxPointsPerBatch: data.maxPointsPerBatch, customFrameNames: data.customFrameNames });
+const decoders = new TenantDecoders({ maxPointsPerBatch: data.maxPointsPerBatch, customFrameNames: data.customFrameNames });
 const port = parentPort!;
 
-port.on('message', (req: DecodeRequest | ForgetStreamRequest) => {
+port.on('message', (req: DecodeWorkerMessage) => {
   if ('forget' in req) {
-    decoder.forgetStream(req.forget);
+    decoders.forgetStream(req.tenant, req.forget);
+    return;
+  }
+  if ('forgetTenant' in req) {
+    decoders.forgetTenant(req.forgetTenant);
     return;
   }
   let reply: DecodeReply;
   const transfer: ArrayBuffer[] = [];
   try {
-    const out = decoder.decode(req.bytes, req.format, req.requireSeq, Date.now(), req.stream);
+    const out = decoders.get(req.tenant).decode(req.bytes, req.format, req.requireSeq, Date.now(), req.stream);
     if ('handler' in out) {
       // Custom items may be views into the frame (msgpack bin): its buffer stays here.
       reply = { id: req.id, ok: true, custom: out };

@@ -1,6 +1,6 @@
 /**
- * Messages between the main thread and the decode workers (src/server/decode_worker.ts).
- * Requests are answered in the order they were sent, one reply per request.
+ * Messages between the main thread and the decode workers (src/ingest/decode_worker.ts).
+ * Requests are answered in the order they were sent, one reply per decode request.
  */
 import type { DecodedBatch, DecodedCustomFrame, PayloadFormat, RefusalReason } from './frame_decoder.js';
 import type { Seq } from './wire.js';
@@ -15,6 +15,8 @@ export interface DecodeRequest {
   format: PayloadFormat;
   /** True for WebSocket frames, which must carry `seq`. */
   requireSeq: boolean;
+  /** Whose series these are: the worker decodes with that tenant's series table (tenant_decoders.ts). */
+  tenant: string;
   /** The connection the frame came from (0: an HTTP body); see FrameDecoder#decode. */
   stream: number;
   bytes: Uint8Array;
@@ -22,10 +24,18 @@ export interface DecodeRequest {
   lent?: boolean;
 }
 
-/** The connection `forget` closed: drop what the decoder keeps for it. No reply. */
+/** The connection `forget` of `tenant` closed: drop what the decoder keeps for it. No reply. */
 export interface ForgetStreamRequest {
   forget: number;
+  tenant: string;
 }
+
+/** The main thread dropped its mirror of `forgetTenant`'s series table: drop the decoder too. No reply. */
+export interface ForgetTenantRequest {
+  forgetTenant: string;
+}
+
+export type DecodeWorkerMessage = DecodeRequest | ForgetStreamRequest | ForgetTenantRequest;
 
 /**
  * `frameBuffer`: the request's buffer, handed back for reuse when the request lent one

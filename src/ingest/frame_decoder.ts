@@ -18,7 +18,11 @@
  *
  * On the slow paths a series already in the table costs one string key and one Map lookup per
  * point (the row fast path, row_frame_scanner.ts, not even that); its id, type and tags are
- * validated once, when it enters the table.
+ * validated once, when it enters the table. The slow path reads the declared point count from
+ * the MessagePack headers before unpacking (payload_precheck.ts).
+ *
+ * One decoder holds one tenant's series table: the decode workers keep one per tenant
+ * (tenant_decoders.ts).
  */
 import {
   MAX_TIMESTAMP_MS,
@@ -31,7 +35,9 @@ import {
   type MetricType,
   type Tags,
 } from '../model/metric.js';
-import { ByteKeyedSeriesTable, scanRowFrame } from './row_frame_scanner.js';
+import { ByteKeyedSeriesTable } from './byte_keyed_series_table.js';
+import { declaredPointCount, declaredSeq } from './payload_precheck.js';
+import { scanRowFrame } from './row_frame_scanner.js';
 import { WireField, isValidSeq, createWireUnpackr, type Seq } from './wire.js';
 
 export interface SeriesDescriptor {
@@ -217,6 +223,14 @@ export class FrameDecoder {
       this.#byteTable.beginFrame(stream);
       const fast = this.#decodeRowsFast(bytes, nowMs, requireSeq);
       if (fast !== undefined) return fast;
+    }
+    if (format === 'msgpack') {
+      // Before the unpack builds an object per point (payload_precheck.ts).
+      const declared = declaredPointCount(bytes, this.#maxPoints);
+      if (declared !== undefined && declared > this.#maxPoints) {
+        const seq = requireSeq ? declaredSeq(bytes) ?? null : null;
+        throw new PayloadRefusedError(`batch of at least ${declared} points exceeds collector.batch_size=${this.#maxPoints}`, 'too_large', -1, '', seq);
+      }
     }
     const message = this.parse(bytes, format);
     if (typeof message !== 'object' || message === null || Array.isArray(message) || message instanceof Uint8Array || message instanceof Date) {

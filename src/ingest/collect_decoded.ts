@@ -1,0 +1,54 @@
+/**
+ * The step every ingest payload takes after decoding, on both transports (HTTP bodies in
+ * http_ingest.ts, stream frames in src/server/ws_stream.ts): refusals become a status and a
+ * message, the tenant's ingest rate is charged, and the columns go to the tenant's series
+ * table, which resolves when they are durable. Nothing of a refused payload is stored.
+ */
+import { MetricValidationError } from '../model/metric.js';
+import { QUOTA_CONFIG_KEYS, QuotaExceededError } from '../tenancy/quota.js';
+import type { DecodeOutcome } from './decode_pool.js';
+import type { RefusalReason } from './frame_decoder.js';
+import type { IngestRateLimiter } from './ingest_rate.js';
+
+/** Why a decoded payload was not stored, as counted on /metrics (emms_nacks_total). */
+export type IngestRefusalReason = RefusalReason | 'quota';
+
+export type CollectResult =
+  | { ok: true; accepted: number }
+  | {
+      ok: false;
+      status: 400 | 413 | 429;
+      reason: IngestRefusalReason;
+      error: string;
+      /** Point or series index and wire field, when the refusal is about one. */
+      index: number;
+      field: string;
+      /** The quota's main.json name when `reason` is `quota`. */
+      quota?: string;
+    };
+
+/**
+ * Stores a decoded point payload (`series` outcome) or reports why not. Refusals resolve;
+ * anything else the engine throws (storage failures) rejects, for the caller to log.
+ */
+export async function collectDecoded(
+  outcome: Exclude<DecodeOutcome, { kind: 'custom' }>,
+  tenant: string,
+  rate: IngestRateLimiter,
+): Promise<CollectResult> {
+  if (outcome.kind === 'refused') {
+    return { ok: false, status: outcome.reason === 'too_large' ? 413 : 400, reason: outcome.reason, error: outcome.error, index: outcome.index, field: outcome.field };
+  }
+  try {
+    rate.take(tenant, outcome.points);
+    return await outcome.table.collect(outcome.seriesOf, outcome.timestamps, outcome.values).then(({ accepted }) => ({ ok: true as const, accepted }));
+  } catch (err) {
+    if (err instanceof QuotaExceededError) {
+      return { ok: false, status: 429, reason: 'quota', error: err.message, index: -1, field: '', quota: QUOTA_CONFIG_KEYS[err.quota] };
+    }
+    if (err instanceof MetricValidationError) {
+      return { ok: false, status: 400, reason: 'validation', error: err.message, index: err.index, field: err.field };
+    }
+    throw err;
+  }
+}
