@@ -69,6 +69,8 @@ export interface EmmsApp {
   readonly probes: ProbeMonitor;
   readonly collectors: CollectorSet;
   readonly alerting: Alerting;
+  /** Refused authentications by address (what `block_ip` may act on). */
+  readonly authFailures: AuthFailureRecorder;
   /** Where the bootstrap operator token was written on this start (a fresh data directory), if it was. */
   readonly adminTokenPath: string | undefined;
   /** Stops every part in reverse start order; acknowledged data is flushed. */
@@ -178,7 +180,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     await server.listen();
     closers.push(() => server.close());
 
-    return { engine, server, auth, keys, probes, collectors, alerting, adminTokenPath: boot?.tokenPath, stop: closeAll };
+    return { engine, server, auth, keys, probes, collectors, alerting, authFailures: recorder, adminTokenPath: boot?.tokenPath, stop: closeAll };
   } catch (err) {
     await closeAll().catch(() => undefined);
     throw err;
