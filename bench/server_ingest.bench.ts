@@ -12,96 +12,14 @@
  *
  * Client and server share the machine's cores, so every figure is "server + client on N cores".
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { builtServerArgs } from './load/built_server.js';
+import { processCpuSeconds as cpuSeconds, processRssBytes as rssBytes, runLoadGenerator, startServerProcess, type LoadResult } from './load/server_process.js';
 
-/** Paths resolved from this file, so `npm run bench` works from any directory. */
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const LOAD_GENERATOR = fileURLToPath(new URL('./load/ingest_load.ts', import.meta.url));
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const SECONDS = QUICK ? 3 : 10;
-
-interface LoadResult {
-  form: string;
-  connections: number;
-  points: number;
-  seconds: number;
-  pointsPerSecond: number;
-  ackP50Ms: number;
-  ackP99Ms: number;
-  /** Percentiles of frames sent after the first second (warm-up left out). */
-  steadyAckP50Ms: number;
-  steadyAckP99Ms: number;
-  clientCpuSeconds: number;
-  closedEarly: string[];
-}
-
-interface Server {
-  proc: ChildProcess;
-  wsUrl: string;
-  base: string;
-  stop: () => Promise<void>;
-}
-
-async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
-  const proc = spawn(process.execPath, [...builtServerArgs(), 'serve', '--port', '0', '--data', dataDir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
-  const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m !== null) resolve(m[1]!);
-    });
-    void exited.then(() => reject(new Error('server exited before listening')));
-  });
-  return {
-    proc,
-    base,
-    wsUrl: `${base.replace('http', 'ws')}/api/v1/stream`,
-    stop: async () => {
-      proc.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-function runLoad(args: string[]): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', LOAD_GENERATOR, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    proc.on('exit', (code) => {
-      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
-    });
-  });
-}
-
-function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  return m === null ? NaN : Number(m[1]) * 1024;
-}
-
-/** CPU seconds (user + system, every thread) the process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /**
  * Each scenario writes its own later time range (the server keeps the same series across
@@ -143,13 +61,13 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   let rowMaxRate = 0;
   try {
-    const server = await startServer(dir);
-    const common = ['--url', server.wsUrl, '--seconds', String(SECONDS)];
+    const server = await startServerProcess(dir);
+    const common = ['--url', server.wsUrl, '--seconds', String(SECONDS), '--token-file', server.adminTokenFile];
     try {
       const pid = server.proc.pid!;
       const measured = async (args: string[]): Promise<LoadResult & { serverCpu: number }> => {
         const before = cpuSeconds(pid);
-        const r = await runLoad([...args, ...nextStart()]);
+        const r = await runLoadGenerator([...args, ...nextStart()]);
         return { ...r, serverCpu: cpuSeconds(pid) - before };
       };
       const rowMax = await measured([...common, '--form', 'rows', '--connections', '8', '--window', '16']);
@@ -169,7 +87,7 @@ async function main(): Promise<void> {
       const sampler = setInterval(() => {
         peak = Math.max(peak, rssBytes(pid));
       }, 100);
-      const deaf = await runLoad([...common, '--form', 'rows', '--connections', '1', '--never-read', ...nextStart()]);
+      const deaf = await runLoadGenerator([...common, '--form', 'rows', '--connections', '1', '--never-read', ...nextStart()]);
       clearInterval(sampler);
       rows.push(['client never reading acks', `RSS ${mib(before)} → peak ${mib(peak)}`, deaf.closedEarly.join('; ') || 'not closed', `- / ${deaf.clientCpuSeconds.toFixed(1)} s`, '-', 'bounded RSS']);
     } finally {
@@ -180,12 +98,12 @@ async function main(): Promise<void> {
     // real: the first is a server catching up, the second one in steady state.
     const freshDir = join(dir, 'fresh-half-rate');
     mkdirSync(freshDir);
-    const fresh = await startServer(freshDir);
+    const fresh = await startServerProcess(freshDir);
     try {
       const half = Math.round(rowMaxRate / 2);
       const before = cpuSeconds(fresh.proc.pid!);
       const histBefore = await serverAckHistogram(fresh.base);
-      const r = await runLoad(['--url', fresh.wsUrl, '--seconds', String(SECONDS), '--form', 'rows', '--connections', '4', '--window', '64', '--rate', String(half)]);
+      const r = await runLoadGenerator(['--url', fresh.wsUrl, '--token-file', fresh.adminTokenFile, '--seconds', String(SECONDS), '--form', 'rows', '--connections', '4', '--window', '64', '--rate', String(half)]);
       const freshShare = serverShareWithin50ms(histBefore, await serverAckHistogram(fresh.base));
       const serverCpu = cpuSeconds(fresh.proc.pid!) - before;
       rows.push([`row form at half max (${rate(half)}), fresh server`, rate(r.pointsPerSecond), `${latency(r)}; server ≤ 50 ms: ${freshShare}`, `${serverCpu.toFixed(1)} / ${r.clientCpuSeconds.toFixed(1)} s`, perCpu(r.points, serverCpu), 'p99 ≤ 50 ms']);
@@ -196,10 +114,10 @@ async function main(): Promise<void> {
     // thread (collector.decode_threads = 0), i.e. one thread doing every per-point step.
     const baselineDir = join(dir, 'single-thread');
     mkdirSync(baselineDir);
-    const single = await startServer(baselineDir, { EMMS_DECODE_THREADS: '0' });
+    const single = await startServerProcess(baselineDir, { EMMS_DECODE_THREADS: '0' });
     try {
       const before = cpuSeconds(single.proc.pid!);
-      const r = await runLoad(['--url', single.wsUrl, '--seconds', String(SECONDS), '--form', 'rows', '--connections', '8', '--window', '16']);
+      const r = await runLoadGenerator(['--url', single.wsUrl, '--token-file', single.adminTokenFile, '--seconds', String(SECONDS), '--form', 'rows', '--connections', '8', '--window', '16']);
       const serverCpu = cpuSeconds(single.proc.pid!) - before;
       rows.push(['row form, max rate, decoding on the main thread', rate(r.pointsPerSecond), latency(r), `${serverCpu.toFixed(1)} / ${r.clientCpuSeconds.toFixed(1)} s`, perCpu(r.points, serverCpu), 'baseline']);
     } finally {

@@ -10,19 +10,14 @@
  *
  * The client (this process, using fetch with keep-alive) shares the machine's cores with the server.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
 import { Bench } from 'tinybench';
 import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
 import { WsClient } from './load/ws_client.js';
-import { builtServerArgs } from './load/built_server.js';
-
-/** Paths resolved from this file, so `npm run bench` works from any directory. */
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+import { startServerProcess } from './load/server_process.js';
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const HOURS = QUICK ? 6 : 24;
@@ -33,9 +28,9 @@ const TICKS_PER_HOUR = TICKS_PER_DAY / 24;
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-async function ingest(wsUrl: string): Promise<{ points: number; seconds: number }> {
+async function ingest(wsUrl: string, headers: Record<string, string>): Promise<{ points: number; seconds: number }> {
   const gen = new TsbsDevopsGenerator({ hosts: 100, seed: 1 });
-  const ws = await WsClient.open(wsUrl, { zeroMask: true });
+  const ws = await WsClient.open(wsUrl, { zeroMask: true, headers });
   const window = 8;
   let inflight = 0;
   let points = 0;
@@ -75,23 +70,13 @@ async function ingest(wsUrl: string): Promise<{ points: number; seconds: number 
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-bench-query-'));
-  const proc = spawn(process.execPath, [...builtServerArgs(), 'serve', '--port', '0', '--data', dir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  const server = await startServerProcess(dir);
+  // The bootstrap operator's token: queries and ingest act on tenant `default`.
+  const headers = { authorization: `Bearer ${readFileSync(server.adminTokenFile, 'utf8').trim()}` };
+  const get = (url: string): Promise<Response> => fetch(url, { headers });
   try {
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m !== null) resolve(m[1]!);
-      });
-      void exited.then(() => reject(new Error('server exited before listening')));
-    });
-    const loaded = await ingest(`${base.replace('http', 'ws')}/api/v1/stream`);
+    const base = server.base;
+    const loaded = await ingest(server.wsUrl, headers);
     const start = TSBS_DEFAULT_START_MS;
     const end = start + HOURS * HOUR_MS;
     const rawUrl = `${base}/api/v1/query?${new URLSearchParams({
@@ -102,26 +87,26 @@ async function main(): Promise<void> {
       metric_pattern: 'cpu.usage_user', aggregation: 'avg', interval: '1h', start_time: String(start), end_time: String(end),
     })}`;
     // Check the answers before timing them.
-    const raw = (await (await fetch(rawUrl)).json()) as { series: Array<{ points: unknown[] }> };
+    const raw = (await (await get(rawUrl)).json()) as { series: Array<{ points: unknown[] }> };
     if (raw.series.length !== 1 || raw.series[0]!.points.length !== TICKS_PER_HOUR) {
       throw new Error(`raw query returned ${raw.series.length} series / ${raw.series[0]?.points.length} points; expected 1 / ${TICKS_PER_HOUR}`);
     }
-    const agg = (await (await fetch(aggUrl)).json()) as { series: Array<{ points: unknown[] }>; stats: { points_scanned: number } };
+    const agg = (await (await get(aggUrl)).json()) as { series: Array<{ points: unknown[] }>; stats: { points_scanned: number } };
     if (agg.series.length !== 100 || agg.series.some((s) => s.points.length !== HOURS)) {
       throw new Error(`aggregate query returned ${agg.series.length} series; expected 100 × ${HOURS} buckets`);
     }
     const bench = new Bench({ time: TASK_TIME_MS, warmupTime: Math.min(500, TASK_TIME_MS) });
     bench.add('1 h raw, one series (360 points)', async () => {
-      await (await fetch(rawUrl)).arrayBuffer();
+      await (await get(rawUrl)).arrayBuffer();
     });
     bench.add(`${HOURS} h hourly avg, 100 series (${(100 * HOURS * TICKS_PER_HOUR).toLocaleString('en-US')} raw points)`, async () => {
-      await (await fetch(aggUrl)).arrayBuffer();
+      await (await get(aggUrl)).arrayBuffer();
     });
     await bench.run();
     // The engine's own time for each query (its stats.elapsed_ms), to tell it from HTTP and the client.
     const serverMedianMs = async (url: string): Promise<number> => {
       const times: number[] = [];
-      for (let i = 0; i < 100; i++) times.push(((await (await fetch(url)).json()) as { stats: { elapsed_ms: number } }).stats.elapsed_ms);
+      for (let i = 0; i < 100; i++) times.push(((await (await get(url)).json()) as { stats: { elapsed_ms: number } }).stats.elapsed_ms);
       return times.sort((a, b) => a - b)[50]!;
     };
     const serverRawMs = await serverMedianMs(rawUrl);
@@ -146,8 +131,7 @@ async function main(): Promise<void> {
       };
     }));
   } finally {
-    proc.kill('SIGTERM');
-    await exited;
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -184,7 +184,7 @@ export async function run(argv: string[]): Promise<number> {
         return;
       }
       server.reloadTls().then(
-        (result) => log('info', `SIGHUP: TLS certificate reloaded: ${result.detail}`),
+        (result) => log(result.applied ? 'info' : 'warn', `SIGHUP: TLS certificate ${result.applied ? 'reloaded' : 'checked but not applied; the old one serves until restart'}: ${result.detail}`),
         (err: unknown) => log('error', `SIGHUP: TLS certificate not reloaded, the old one stays: ${(err as Error).message}`),
       );
     });

@@ -1,6 +1,6 @@
 /**
  * Buffers handed to another thread and handed back once it is done with them, kept by byte
- * length for the next hand-over: frames lent to the decode worker (src/server/decode_pool.ts),
+ * length for the next hand-over: frames lent to the decode worker (src/ingest/decode_pool.ts),
  * cut points read by the chunk encoder (src/storage/head.ts). Reusing them keeps the thread
  * that acknowledges batches from allocating an ArrayBuffer per frame or cut, each of which
  * counts towards the external memory that makes V8 collect garbage there.

@@ -4,7 +4,7 @@
  * carries the alerting figures next to the server's own — still valid for promtool.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsClient } from '../../bench/load/ws_client.js';
@@ -16,7 +16,7 @@ let data: { dir: string; remove: () => void };
 async function json(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${server.base}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...server.auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -41,7 +41,7 @@ describe('emms serve with every feature wired', () => {
     });
     expect(created.status).toBe(201);
 
-    const ws = await WsClient.open(server.wsUrl);
+    const ws = await WsClient.open(server.wsUrl, { headers: server.auth });
     const replies: any[] = [];
     ws.onMessage = (m) => replies.push(unpackr.unpack(m.data));
     const t0 = Date.now() - 60_000;
@@ -100,12 +100,12 @@ describe('emms serve with every feature wired', () => {
 });
 
 describe('emms serve with no settings at all', () => {
-  it('creates ./data/metrics.db in the working directory, as `npm start` on a fresh clone does', async () => {
+  it('creates ./data/metrics.db and the operator token in the working directory, as `npm start` on a fresh clone does', async () => {
     const cwd = tempDir('emms-fresh-');
     try {
       // tsx by absolute URL: a bare `--import tsx` resolves from the (empty) working directory.
       const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI_ENTRY, 'serve', '--port', '0'], {
-        cwd: cwd.dir, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: cwd.dir, env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
       let err = '';
@@ -120,9 +120,20 @@ describe('emms serve with no settings at all', () => {
         void exited.then((code) => reject(new Error(`exited ${String(code)} before listening: ${err}`)));
       });
       expect((await fetch(`${base}/health`)).status).toBe(200);
+      // The README's quick start: the token file, readable by its owner only, opens the API.
+      const tokenFile = join(cwd.dir, 'data', 'admin.token');
+      expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+      const token = readFileSync(tokenFile, 'utf8').trim();
+      expect((await fetch(`${base}/api/v1/auth/whoami`)).status).toBe(401);
+      const whoami = await fetch(`${base}/api/v1/auth/whoami`, { headers: { authorization: `Bearer ${token}` } });
+      expect(whoami.status).toBe(200);
+      expect(await whoami.json()).toMatchObject({ role: 'operator' });
       proc.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(existsSync(join(cwd.dir, 'data', 'metrics.db'))).toBe(true);
+      // The log names the file, never the token.
+      expect(err).toContain(join('data', 'admin.token'));
+      expect(err).not.toContain(token);
     } finally {
       cwd.remove();
     }
