@@ -6,7 +6,7 @@
  * number of concurrent calls, then `stop()` (flushes every head into chunks, checkpoints and
  * closes). A stopped system can be started again.
  */
-import type { MetricDataPoint, MetricType, Tags } from './metric.js';
+import { MetricValidationError, describeValue, type MetricDataPoint, type MetricType, type Tags } from './metric.js';
 
 export type TimeInput = number | Date | string;
 
@@ -17,6 +17,14 @@ export type Aggregation =
 export const AGGREGATIONS: readonly Aggregation[] = [
   'count', 'sum', 'min', 'max', 'first', 'last', 'avg', 'stddev', 'p50', 'p90', 'p95', 'p99', 'rate',
 ];
+
+/** `value` as an Aggregation; throws MetricValidationError (field `aggregation`) naming it. The one check, for every API. */
+export function parseAggregation(value: unknown): Aggregation {
+  if (typeof value !== 'string' || !(AGGREGATIONS as readonly string[]).includes(value)) {
+    throw new MetricValidationError(`aggregation=${describeValue(value)} must be one of ${AGGREGATIONS.join(', ')}`, -1, 'aggregation', value);
+  }
+  return value as Aggregation;
+}
 
 export interface MetricsSystemOptions {
   storage?: 'sqlite';

@@ -9,7 +9,7 @@
  */
 import type { Piscina } from 'piscina';
 import {
-  AGGREGATIONS, type AggregatedQuery, type Aggregation, type LatestPoint, type QueryStats, type RawQuery, type SeriesResult,
+  parseAggregation, type AggregatedQuery, type Aggregation, type LatestPoint, type QueryStats, type RawQuery, type SeriesResult,
 } from '../model/api.js';
 import { MetricValidationError, describeValue, type MetricType, type Tags } from '../model/metric.js';
 import { parseTimeInput } from '../model/time.js';
@@ -72,13 +72,6 @@ function validateLimit(value: unknown, field: 'maxSeries' | 'maxPoints'): number
     throw new MetricValidationError(`${field}=${describeValue(value)} must be a non-negative integer`, -1, field, value);
   }
   return value;
-}
-
-function validateAggregation(value: unknown): Aggregation {
-  if (typeof value !== 'string' || !(AGGREGATIONS as readonly string[]).includes(value)) {
-    throw new MetricValidationError(`aggregation=${describeValue(value)} must be one of ${AGGREGATIONS.join(', ')}`, -1, 'aggregation', value);
-  }
-  return value as Aggregation;
 }
 
 function validateGroupBy(value: unknown): string[] | undefined {
@@ -161,7 +154,7 @@ export class QueryEngine {
   async aggregated(tenant: string, query: AggregatedQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
     const started = performance.now();
     const q = queryObject(query);
-    const aggregation = validateAggregation(q.aggregation);
+    const aggregation = parseAggregation(q.aggregation);
     const intervalMs = parseInterval(q.interval as string);
     const groupBy = validateGroupBy(q.groupBy);
     const range = this.#timeRange(q);

@@ -2,8 +2,10 @@
  * GET/POST /api/v1/query: turns query-string or JSON parameters into an engine query, and the
  * engine's columnar result into the response JSON. A bad parameter is a 400 naming it.
  */
-import { AGGREGATIONS, type AggregatedQuery, type Aggregation, type QueryStats, type RawQuery, type SeriesResult } from '../model/api.js';
-import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, describeValue, type Tags } from '../model/metric.js';
+import { AGGREGATIONS, parseAggregation, type AggregatedQuery, type QueryStats, type RawQuery, type SeriesResult } from '../model/api.js';
+import { parseInterval } from '../model/interval.js';
+import { MetricValidationError, describeValue, type Tags } from '../model/metric.js';
+import { isStorableTime, timeInputMs } from '../model/time.js';
 import { HttpError } from '../http/route.js';
 import { QueryField, QueryResponseField } from '../ingest/wire.js';
 
@@ -17,17 +19,23 @@ function bad(parameter: string, value: unknown, rule: string): never {
   throw new HttpError(400, message, { error: message, parameter });
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
-
+/** Times are read as the embedded API reads them (src/model/time.ts: offset-less ISO is UTC). */
 function parseTime(parameter: string, raw: unknown): number | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
-  let ms: number;
-  if (typeof raw === 'number') ms = raw;
-  else if (typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw)) ms = Number(raw);
-  else if (typeof raw === 'string' && ISO_8601.test(raw)) ms = Date.parse(raw);
-  else bad(parameter, raw, 'must be epoch milliseconds or an ISO-8601 time');
-  if (!(ms >= MIN_TIMESTAMP_MS && ms < MAX_TIMESTAMP_MS)) bad(parameter, raw, 'must be a time in [1970, 2200)');
+  const ms = timeInputMs(raw);
+  if (ms === undefined) bad(parameter, raw, 'must be epoch milliseconds or an ISO-8601 time');
+  if (!isStorableTime(ms)) bad(parameter, raw, 'must be a time in [1970, 2200)');
   return ms;
+}
+
+/** The engine's own rule for a parameter (one home for each), reported under the HTTP name. */
+function engineRule<T>(parameter: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof MetricValidationError) throw new HttpError(400, err.message.replace(/^\w+=/, `${parameter}=`), { error: err.message.replace(/^\w+=/, `${parameter}=`), parameter });
+    throw err;
+  }
 }
 
 interface LooseQuery {
@@ -60,13 +68,11 @@ function build(q: LooseQuery, limits: QueryLimits): RawQuery | AggregatedQuery {
     if (q.groupBy !== undefined) bad(QueryField.groupBy, q.groupBy.join(','), `needs ${QueryField.aggregation} and ${QueryField.interval}`);
     return raw;
   }
-  if (typeof q.aggregation !== 'string' || !(AGGREGATIONS as readonly string[]).includes(q.aggregation)) {
-    bad(QueryField.aggregation, q.aggregation, `must be one of ${AGGREGATIONS.join(', ')}`);
-  }
-  if (!hasInterval || typeof q.interval !== 'string' || !/^[1-9][0-9]*(ms|s|m|h|d|w)$/.test(q.interval)) {
-    bad(QueryField.interval, q.interval, 'must be a duration such as 30s, 5m, 1h, 1d or 1w');
-  }
-  const agg: AggregatedQuery = { ...raw, aggregation: q.aggregation as Aggregation, interval: q.interval };
+  const aggregation = engineRule(QueryField.aggregation, () => parseAggregation(q.aggregation));
+  if (!hasInterval || typeof q.interval !== 'string') bad(QueryField.interval, q.interval, 'is required with an aggregation: a duration such as 30s, 5m, 1.5h, 1d or 1w');
+  const interval = q.interval;
+  engineRule(QueryField.interval, () => parseInterval(interval));
+  const agg: AggregatedQuery = { ...raw, aggregation, interval };
   if (q.groupBy !== undefined) agg.groupBy = q.groupBy;
   return agg;
 }

@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseTimeInput } from '../../src/model/time.js';
 import { MetricValidationError } from '../../src/model/metric.js';
+import { parseInterval } from '../../src/model/interval.js';
+import { queryFromSearchParams } from '../../src/server/query_request.js';
 
 describe('parseTimeInput', () => {
   const t = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
@@ -41,5 +43,21 @@ describe('parseTimeInput', () => {
       expect(error).toBeInstanceOf(MetricValidationError);
       expect((error as MetricValidationError).field).toBe('startTime');
     }
+  });
+});
+
+describe('HTTP and embedded queries read times and intervals alike', () => {
+  it('reads an offset-less ISO time as UTC and accepts 1.5h over HTTP, as the engine does', () => {
+    const q = queryFromSearchParams(new URLSearchParams('metric_pattern=x&start_time=2026-01-02T03:04:05&aggregation=avg&interval=1.5h'), { maxSeries: 10, maxPoints: 10 });
+    expect(q.startTime).toBe(Date.UTC(2026, 0, 2, 3, 4, 5));
+    expect(q.startTime).toBe(parseTimeInput('2026-01-02T03:04:05', 'startTime', 0));
+    expect((q as { interval: string }).interval).toBe('1.5h');
+    expect(parseInterval('1.5h')).toBe(5_400_000);
+  });
+
+  it('refuses what the engine refuses, naming the HTTP parameter', () => {
+    const limits = { maxSeries: 10, maxPoints: 10 };
+    expect(() => queryFromSearchParams(new URLSearchParams('metric_pattern=x&aggregation=median&interval=1h'), limits)).toThrow(/aggregation="median" must be one of/);
+    expect(() => queryFromSearchParams(new URLSearchParams('metric_pattern=x&aggregation=avg&interval=0.5ms'), limits)).toThrow(/interval="0\.5ms" must be a whole number of milliseconds/);
   });
 });
