@@ -118,6 +118,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       durability: config.storage.durability,
       compression: config.storage.compression,
       seriesLimit: (tenant) => quotas(tenant).activeSeries,
+      retentionDaysOf: (tenant) => quotas(tenant).retentionDays || config.storage.retentionDays,
     });
     await engine.start();
     closers.push(() => engine.stop());

@@ -21,10 +21,16 @@ export interface TenantQuotas {
   keys: number;
   /** API keys of the tenant. */
   apiKeys: number;
+  /**
+   * Days the tenant's points are kept (chunks whose newest point is older are dropped);
+   * 0 = the server's `storage.retention_days`. Not a count like the others, but a bound on what
+   * the tenant holds, set by the operator the same way.
+   */
+  retentionDays: number;
 }
 
 export const QUOTA_NAMES: ReadonlyArray<keyof TenantQuotas> = [
-  'activeSeries', 'ingestPointsPerSecond', 'queryConcurrency', 'rules', 'targets', 'channels', 'silences', 'keys', 'apiKeys',
+  'activeSeries', 'ingestPointsPerSecond', 'queryConcurrency', 'rules', 'targets', 'channels', 'silences', 'keys', 'apiKeys', 'retentionDays',
 ];
 
 /** main.json spelling of each quota (`security.quotas.active_series` …). */
@@ -38,6 +44,7 @@ export const QUOTA_CONFIG_KEYS: Readonly<Record<keyof TenantQuotas, string>> = {
   silences: 'silences',
   keys: 'keys',
   apiKeys: 'api_keys',
+  retentionDays: 'retention_days',
 };
 
 /**
@@ -54,6 +61,7 @@ export const DEFAULT_QUOTAS: Readonly<TenantQuotas> = Object.freeze({
   silences: 1_000,
   keys: 100_000,
   apiKeys: 100,
+  retentionDays: 0,
 });
 
 /** The quotas in force for a tenant; supplied to every service that enforces one. */
