@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alertRoutes } from '../../src/alerts/alert_routes.js';
 import { alertingMetrics } from '../../src/alerts/alerting_metrics.js';
-import { HttpError, roleAtLeast, type HttpMethod, type HttpResponseSpec, type Role, type RouteDefinition } from '../../src/http/route.js';
-import { DEFAULT_QUOTAS, QuotaExceededError } from '../../src/tenancy/quota.js';
+import type { HttpMethod, Role, RouteDefinition } from '../../src/http/route.js';
+import { callRoute, principal, type RouteAnswer } from './route_test_kit.js';
+import { DEFAULT_QUOTAS } from '../../src/tenancy/quota.js';
 import { parseSmtpServers } from '../../src/alerts/channels/smtp_servers.js';
 import { cycleAt, harness, T0, type Harness } from './alerts_test_kit.js';
 
@@ -19,31 +20,9 @@ interface Caller {
 
 const ADMIN: Caller = { tenant: 'default', role: 'admin' };
 
-/**
- * Dispatches like the server: first route whose pattern matches, `:name` segments as params,
- * the route's access checked against the caller's role, QuotaExceededError as 429.
- */
-async function call(routes: RouteDefinition[], method: HttpMethod, url: string, body?: unknown, who: Caller = ADMIN): Promise<HttpResponseSpec & { status: number }> {
-  const u = new URL(url, 'http://x');
-  const parts = u.pathname.split('/');
-  for (const r of routes) {
-    if (r.method !== method) continue;
-    const pp = r.pattern.split('/');
-    if (pp.length !== parts.length) continue;
-    const params: Record<string, string> = {};
-    if (!pp.every((seg, i) => (seg.startsWith(':') ? ((params[seg.slice(1)] = decodeURIComponent(parts[i]!)), true) : seg === parts[i]))) continue;
-    if (r.access !== 'public' && !roleAtLeast(who.role, r.access)) return { status: 403, body: { error: `needs ${r.access}` } };
-    const principal = { id: `ak_${who.role}`, kind: 'api_key' as const, role: who.role, tenant: who.tenant };
-    try {
-      const res = await r.handler({ method, path: u.pathname, params, query: u.searchParams, headers: {}, body, remoteAddress: '127.0.0.1', principal });
-      return { ...res, status: res.status ?? 200 };
-    } catch (err) {
-      if (err instanceof HttpError) return { status: err.status, body: err.body };
-      if (err instanceof QuotaExceededError) return { status: 429, body: { error: err.message } };
-      throw err;
-    }
-  }
-  return { status: 404, body: { error: 'no route' } };
+/** Dispatches like the server (tests/unit/route_test_kit.ts). */
+function call(routes: RouteDefinition[], method: HttpMethod, url: string, body?: unknown, who: Caller = ADMIN): Promise<RouteAnswer> {
+  return callRoute(routes, principal(who.role, who.tenant), method, url, body);
 }
 
 describe('alert routes', () => {
@@ -237,7 +216,7 @@ describe('alert routes', () => {
     // Roles: a reader views but cannot acknowledge; a writer acknowledges (as its credential by default).
     expect((await call(routes, 'PUT', `/api/v1/alerts/${alertId}/acknowledge`, {}, { tenant: 'acme', role: 'reader' })).status).toBe(403);
     const acked = await call(routes, 'PUT', `/api/v1/alerts/${alertId}/acknowledge`, {}, { tenant: 'acme', role: 'writer' });
-    expect(acked.body).toMatchObject({ acknowledged_by: 'ak_writer' });
+    expect(acked.body).toMatchObject({ acknowledged_by: 'ak_writer_acme' });
     expect((await call(routes, 'POST', '/api/v1/alerts/rules', { name: 'x', metric_pattern: 'x', threshold_value: 1 }, { tenant: 'acme', role: 'writer' })).status).toBe(403);
   });
 

@@ -5,36 +5,18 @@ import { openAuth } from '../../src/auth/auth_module.js';
 import { authRoutes } from '../../src/auth/auth_routes.js';
 import { ADMIN_TOKEN_FILE, bootstrapOperatorKey } from '../../src/auth/bootstrap.js';
 import { defaultSecurityConfig } from '../../src/config/security_config.js';
-import { HttpError, roleAtLeast, type HttpMethod, type Principal, type RouteDefinition } from '../../src/http/route.js';
-import { QuotaExceededError } from '../../src/tenancy/quota.js';
+import type { HttpMethod, Principal, RouteDefinition } from '../../src/http/route.js';
+import { callRoute, type RouteAnswer } from './route_test_kit.js';
 import { authKit, T0, type AuthKit } from './auth_test_kit.js';
 
 let kit: AuthKit;
 afterEach(() => kit?.cleanup());
 
-type Answer = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
+type Answer = RouteAnswer;
 
-/** Dispatches like the server: access check on the route's role, then the handler; errors as answers. */
-async function call(routes: RouteDefinition[], principal: Principal, method: HttpMethod, url: string, body?: unknown): Promise<Answer> {
-  const u = new URL(url, 'http://x');
-  const parts = u.pathname.split('/');
-  for (const r of routes) {
-    if (r.method !== method) continue;
-    const pp = r.pattern.split('/');
-    if (pp.length !== parts.length) continue;
-    const params: Record<string, string> = {};
-    if (!pp.every((seg, i) => (seg.startsWith(':') ? ((params[seg.slice(1)] = decodeURIComponent(parts[i]!)), true) : seg === parts[i]))) continue;
-    if (r.access !== 'public' && !roleAtLeast(principal.role, r.access)) return { status: 403, body: { error: `needs ${r.access}` } };
-    try {
-      const res = await r.handler({ method, path: u.pathname, params, query: u.searchParams, headers: {}, body, remoteAddress: '10.0.0.1', principal });
-      return { status: res.status ?? 200, body: res.body as Record<string, unknown>, headers: res.headers };
-    } catch (err) {
-      if (err instanceof HttpError) return { status: err.status, body: err.body };
-      if (err instanceof QuotaExceededError) return { status: 429, body: { error: err.message } };
-      throw err;
-    }
-  }
-  return { status: 404, body: { error: 'no route' } };
+/** Dispatches like the server (tests/unit/route_test_kit.ts), from a client address outside loopback. */
+function call(routes: RouteDefinition[], who: Principal, method: HttpMethod, url: string, body?: unknown): Promise<Answer> {
+  return callRoute(routes, who, method, url, body, '10.0.0.1');
 }
 
 function setup() {
