@@ -13,7 +13,7 @@
  * later point with another (valid) type is stored in the same series.
  */
 import {
-  MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, MetricType, MetricValidationError, describeValue, normalizePoint,
+  MetricType, isStorableTime, MetricValidationError, describeValue, normalizePoint,
   validateMetricType, type MetricDataPoint,
 } from '../model/metric.js';
 import type { ColumnarSeries } from '../model/api.js';
@@ -61,13 +61,13 @@ export function buildRowBatch(points: readonly MetricDataPoint[], resolver: Seri
     ids[i] = sid;
     const t = p.timestamp;
     if (typeof t === 'number') {
-      if (!(t >= MIN_TIMESTAMP_MS && t < MAX_TIMESTAMP_MS)) refuse(p, i, nowMs);
+      if (!isStorableTime(t)) refuse(p, i, nowMs);
       timestamps[i] = t;
     } else if (t === undefined) {
       timestamps[i] = nowMs;
     } else if (t instanceof Date) {
       const ms = t.getTime();
-      if (!(ms >= MIN_TIMESTAMP_MS && ms < MAX_TIMESTAMP_MS)) refuse(p, i, nowMs);
+      if (!isStorableTime(ms)) refuse(p, i, nowMs);
       timestamps[i] = ms;
     } else {
       refuse(p, i, nowMs);
@@ -120,7 +120,7 @@ export function buildColumnarBatch(series: readonly ColumnarSeries[], resolver: 
     const vs = c.values;
     for (let j = 0; j < ts.length; j++) {
       const t = ts[j]!;
-      if (typeof t !== 'number' || !(t >= MIN_TIMESTAMP_MS && t < MAX_TIMESTAMP_MS)) {
+      if (typeof t !== 'number' || !isStorableTime(t)) {
         columnError(s, `timestamps[${j}]`, t, 'must be a finite epoch-millisecond time in [1970, 2200)');
       }
       const v = vs[j]!;

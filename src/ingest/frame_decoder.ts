@@ -28,6 +28,7 @@ import {
   MAX_TIMESTAMP_MS,
   MIN_TIMESTAMP_MS,
   MetricValidationError,
+  isStorableTime,
   describeValue,
   validateMetricId,
   validateMetricType,
@@ -117,10 +118,6 @@ function timeToMs(t: unknown, nowMs: number): number {
   return NaN;
 }
 
-function validTimeMs(ms: number): boolean {
-  // NaN fails both comparisons' complements, so one range test covers non-finite input too.
-  return ms >= MIN_TIMESTAMP_MS && ms < MAX_TIMESTAMP_MS;
-}
 
 /**
  * Unambiguous series key: every part is length-prefixed, so no tag value can forge another
@@ -382,7 +379,7 @@ export class FrameDecoder {
         vs[i] = v;
         const t = p[WireField.timestamp];
         const ms = timeToMs(t, nowMs);
-        if (!validTimeMs(ms)) {
+        if (!isStorableTime(ms)) {
           throw new PayloadRefusedError(
             `${where}[${i}].${WireField.timestamp}=${describeValue(t)} must be epoch milliseconds, an ISO-8601 string or a msgpack timestamp in [1970, 2200)`,
             'validation', i, WireField.timestamp,
@@ -484,7 +481,7 @@ function copyTimes(src: ArrayLike<unknown>, dst: Float64Array, at: number, index
   for (let j = 0; j < src.length; j++) {
     const t = src[j];
     const ms = t instanceof Date ? t.getTime() : t;
-    if (typeof ms !== 'number' || !validTimeMs(ms)) {
+    if (typeof ms !== 'number' || !isStorableTime(ms)) {
       throw new PayloadRefusedError(
         `${WireField.series}[${index}].${WireField.timestamps}[${j}]=${describeValue(t)} must be epoch milliseconds in [1970, 2200)`,
         'validation', index, `${WireField.timestamps}[${j}]`,

@@ -15,7 +15,7 @@
  * once per batch.
  */
 import {
-  MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, MetricValidationError, describeValue, validateMetricId, validateMetricType, validateTags,
+  MetricValidationError, isStorableTime, describeValue, validateMetricId, validateMetricType, validateTags,
   validateTimestamp, validateValue,
 } from '../model/metric.js';
 import type { SeriesIdentity, SeriesTable } from '../model/api.js';
@@ -86,7 +86,7 @@ export class ResolvedSeriesTable implements SeriesTable {
       const t = timestamps[i]!;
       const v = values[i]!;
       // `v - v === 0` is false exactly for NaN and ±Infinity.
-      if (!(t >= MIN_TIMESTAMP_MS && t < MAX_TIMESTAMP_MS) || v - v !== 0) this.#refusePoint(seriesOf, i, firstUnresolved, t, v);
+      if (!isStorableTime(t) || v - v !== 0) this.#refusePoint(seriesOf, i, firstUnresolved, t, v);
       if (firstUnresolved < 0) {
         const id = ids[local]!;
         if (id === UNRESOLVED) firstUnresolved = i;

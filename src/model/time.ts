@@ -4,20 +4,13 @@
  * UTC (JavaScript would read it in the process's local zone, which would make a query's answer
  * depend on the server's TZ). Errors name the parameter and the value (STYLE.md habit 8).
  */
-import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, MetricValidationError, describeValue } from './metric.js';
+import { MetricValidationError, describeValue, isStorableTime } from './metric.js';
 import type { TimeInput } from './api.js';
 
 // Date.parse also accepts RFC 2822 and locale forms; only ISO-8601 is part of the contract.
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
-/**
- * True for a time every store accepts: finite epoch ms in [MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS),
- * i.e. [1970, 2200). NaN and ±Infinity fail. Callers that refuse a time throw their own error
- * naming their field (`key.expires_at`, `key_events[3].timestamp` …); the range lives here.
- */
-export function isStorableTime(ms: number): boolean {
-  return ms >= MIN_TIMESTAMP_MS && ms < MAX_TIMESTAMP_MS;
-}
+export { isStorableTime } from './metric.js';
 
 /**
  * Epoch ms of `value` read as parseTimeInput reads it (a Date, a number, a string of digits, or
@@ -48,9 +41,9 @@ export function parseTimeInput(value: TimeInput | undefined | null, field: strin
     throw new MetricValidationError(
       `${field}=${describeValue(value)} must be a Date, epoch milliseconds or an ISO-8601 time`, -1, field, value);
   }
-  if (!Number.isFinite(ms) || ms < MIN_TIMESTAMP_MS || ms > MAX_TIMESTAMP_MS) {
+  if (!isStorableTime(ms)) {
     throw new MetricValidationError(
-      `${field}=${describeValue(value)} must be a finite epoch-millisecond time in [1970, 2200]`, -1, field, value);
+      `${field}=${describeValue(value)} must be a finite epoch-millisecond time in [1970, 2200)`, -1, field, value);
   }
   return ms;
 }
