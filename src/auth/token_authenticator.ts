@@ -85,13 +85,15 @@ export class TokenAuthenticator implements Authenticator {
     this.#onFailure = options.onFailure ?? (() => {});
   }
 
+  /**
+   * The failure limit applies to failures only: a valid API key (one hash and a Map lookup) or
+   * an already verified JWT is accepted whatever its address did before, so a process that
+   * sends bad tokens from the operator's own address (loopback included) cannot lock the
+   * operator out. A limited address gets 429 for every failing attempt, and before the one
+   * costly step, verifying a JWT that is not in the cache.
+   */
   authenticate(c: Credentials): AuthResult | Promise<AuthResult> {
     if (!this.required) return this.#anonymous(c.tenantHeader);
-    const retryAfterSeconds = this.#limiter.retryAfterSeconds(c.remoteAddress);
-    if (retryAfterSeconds !== undefined) {
-      this.#onFailure(c.remoteAddress, 'rate_limited');
-      return { ok: false, status: 429, error: `too many failed authentications from ${c.remoteAddress}; retry in ${retryAfterSeconds} s`, retryAfterSeconds };
-    }
     const authorization = c.authorization;
     if (authorization === undefined || authorization === '') {
       if (c.wsTicket !== undefined && c.wsTicket !== '') return this.#ticket(c.wsTicket, c);
@@ -124,6 +126,8 @@ export class TokenAuthenticator implements Authenticator {
   #jwtToken(jwt: JwtVerifier, token: string, c: Credentials): AuthResult | Promise<AuthResult> {
     const cached = jwt.verifyCached(token);
     if (cached !== undefined) return this.#withTenant(jwtPrincipal(cached), c);
+    const limited = this.#limited(c);
+    if (limited !== undefined) return limited;
     return jwt.verify(token).then(
       (identity) => this.#withTenant(jwtPrincipal(identity), c),
       (err: unknown) => this.#fail(c, 401, 'invalid_jwt', err instanceof JwtVerificationError ? err.message : 'invalid JWT'),
@@ -155,7 +159,17 @@ export class TokenAuthenticator implements Authenticator {
     return { ok: true, principal: anonymous(header) };
   }
 
+  /** A 429 when `c`'s address is over the failure limit, else undefined. */
+  #limited(c: Credentials): Refusal | undefined {
+    const retryAfterSeconds = this.#limiter.retryAfterSeconds(c.remoteAddress);
+    if (retryAfterSeconds === undefined) return undefined;
+    this.#onFailure(c.remoteAddress, 'rate_limited');
+    return { ok: false, status: 429, error: `too many failed authentications from ${c.remoteAddress}; retry in ${retryAfterSeconds} s`, retryAfterSeconds };
+  }
+
   #fail(c: Credentials, status: 401 | 403, reason: AuthFailureReason, error: string): Refusal {
+    const limited = this.#limited(c);
+    if (limited !== undefined) return limited;
     this.#limiter.recordFailure(c.remoteAddress);
     this.#onFailure(c.remoteAddress, reason);
     return { ok: false, status, error };

@@ -236,8 +236,45 @@ function readConfigFile(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ConfigError('--config', path, 'flag --config', `is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError('--config', path, 'flag --config', `is not valid JSON: ${jsonErrorWithoutText(err as Error, text)}`);
   }
+}
+
+/**
+ * V8's JSON errors quote the text around the fault (`Unexpected token 'c', ..."assword": cfg-…"...
+ * is not valid JSON`), and that text may be a password of the file: only the kind of error and
+ * its line and column are kept.
+ */
+function jsonErrorWithoutText(err: Error, text: string): string {
+  const kind = /^(Unexpected end of JSON input|Unexpected token|Unexpected non-whitespace character|Expected [^']*?(?= in JSON| after|$)|Bad control character|Bad escaped character|Unterminated string)/.exec(err.message)?.[1] ?? 'syntax error';
+  const position = /position (\d+)/.exec(err.message);
+  const at = position === null ? firstSyntaxErrorOffset(text) : Number(position[1]);
+  if (at === undefined) return kind;
+  const before = text.slice(0, at);
+  const line = before.split('\n').length;
+  return `${kind} at line ${line}, column ${at - before.lastIndexOf('\n')}`;
+}
+
+/** Offset of the first character at which `text` stops being a valid JSON prefix (binary search), if found. */
+function firstSyntaxErrorOffset(text: string): number | undefined {
+  // A prefix that fails only for being cut short is still valid so far.
+  const validSoFar = (n: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, n));
+      return true;
+    } catch (e) {
+      return /Unexpected end of JSON input|Unterminated string|Expected .* after/.test((e as Error).message) && !/Unexpected token/.test((e as Error).message);
+    }
+  };
+  if (text.length > 1_000_000) return undefined;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (validSoFar(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 function applyFile(config: EmmsConfig, parsed: unknown, path: string, warn: (m: string) => void): void {

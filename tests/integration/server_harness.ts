@@ -174,3 +174,44 @@ export async function queryRaw(base: string, params: Record<string, string>, hea
   const r = await fetch(`${base}/api/v1/query?${new URLSearchParams(params)}`, { headers });
   return { status: r.status, body: await r.json() };
 }
+
+export interface ServeRun {
+  /** Exit code or signal; `listening` when it started although it should not have, `timeout` when it neither exited nor listened. */
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `emms serve` expected to refuse to start (LOG_LEVEL debug, so everything it would print is
+ * seen): resolves with its exit code and output, never rejects. A process that starts listening
+ * anyway is stopped and reported as `listening`.
+ */
+export function runServeToExit(args: string[], env: Record<string, string> = {}, timeoutMs = 40_000): Promise<ServeRun> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve', '--port', '0', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, LOG_LEVEL: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let verdict: string | undefined;
+  const timer = setTimeout(() => {
+    verdict = 'timeout';
+    proc.kill('SIGKILL');
+  }, timeoutMs);
+  proc.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (verdict === undefined && /listening on/.test(stdout)) {
+      verdict = 'listening';
+      proc.kill('SIGTERM');
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: verdict ?? code ?? signal ?? -1, stdout, stderr });
+    });
+  });
+}

@@ -77,6 +77,13 @@ describe('loadConfig', () => {
     expect(bad({ superuser: true })).toMatch(/security\.superuser=true .*is not a setting/);
   });
 
+  it('reports a JSON typo by line and column, without the text around it (it may be a password)', () => {
+    const path = file('typo.json', '{\n  "alerting": {"smtp_servers": {"r": {"host": "x", "password": cfg-smtp-Pa55-e0c7"}}}\n}');
+    const err = configError(() => loadConfig({ configPath: path, env: {} }));
+    expect(err.message).toMatch(/is not valid JSON: .* at line 2, column 64/);
+    expect(err.message).not.toMatch(/cfg|Pa55|smtp-P/);
+  });
+
   it("never prints a section's contents in an error: only its shape", () => {
     const err = new ConfigError('alerting', { smtp: { password: 'hunter2-secret' }, channels: [] }, 'config file x', 'is wrong');
     expect(err.message).not.toContain('hunter2');
