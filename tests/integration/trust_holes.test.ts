@@ -512,6 +512,18 @@ describe('server B: security.egress_allow ["127.0.0.1"], SMTP relay configured i
   });
 });
 
+describe('server B: failure limit at its default (30 a minute)', () => {
+  it('bad tokens from the operator\'s own address get 429, and the operator\'s key still works there', async () => {
+    const bad = { authorization: 'Bearer emms_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
+    let limited = false;
+    for (let i = 0; i < 40 && !limited; i++) limited = (await api(b, 'GET', '/api/v1/auth/whoami', undefined, bad)).status === 429;
+    expect(limited).toBe(true);
+    const whoami = await api(b, 'GET', '/api/v1/auth/whoami');
+    expect(whoami.status, whoami.text).toBe(200);
+    expect((await api(b, 'GET', '/api/v1/alerts/blocked-ips')).status).toBe(200);
+  });
+});
+
 describe('start-up refusals', () => {
   for (const [name, what, code, error] of [
     ['badPort', 'an SMTP server with an invalid port', 2, /invalid setting alerting=\(an object with keys smtp_servers\) .*alerting\.smtp_servers\.relay\.port="587x" must be an integer/],
