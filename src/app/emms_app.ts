@@ -173,7 +173,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       quotas,
       routes: [...auth.routes, ...keyRoutes(keys), ...probeTargetRoutes(probes), ...alertRoutes(alerting), ...analyticsRoutes(engine)],
       frameHandlers: { key_events: keyEventIngestor(keys) },
-      onRequest: (route, status, durationMs) => collectors.apiStats.record(route, status, durationMs),
+      requestStats: collectors.apiStats,
       ipBlocklist: alerting.ipBlocklist,
       extraMetrics: () => alertingMetrics(alerting),
       log,

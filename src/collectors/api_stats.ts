@@ -1,16 +1,22 @@
 /**
- * Self-instrumentation of EMMS's HTTP and WebSocket handling. The server calls
- * `ApiStatsRecorder.record(route, status, durationMs)` for every request (its onRequest hook)
- * and every WebSocket frame; ApiStatsCollector turns each interval's tallies into
+ * Self-instrumentation of EMMS's HTTP and WebSocket handling: the one tally of requests.
  *
- *   application.api.response_time {route}   mean milliseconds per request in the interval
- *   application.api.request_rate  {route}   requests per second over the interval
- *   application.api.error_rate    {route}   fraction (0–1) of requests answered with status ≥ 500
+ * The server records each answered HTTP request once, `record(route, status, durationMs)`
+ * (src/server/http_exchange.ts, and refused stream upgrades in ws_stream.ts), and each stream
+ * frame once, `recordFrame(route, status, durationMs)`. Two outputs read the same tally:
  *
- * Only server errors count: a 4xx is the client's mistake and says nothing about EMMS's
- * health. A route seen before but idle in an interval reports rates of 0, so gauges drop
- * instead of freezing at their last busy value. `record` is a few additions on a Map entry:
- * it runs on the request path.
+ *   GET /metrics  emms_http_requests_total {route, code}   HTTP answers since start, by status
+ *                 (src/server/self_metrics.ts renders `answers()`); stream frames are not HTTP
+ *                 requests and are left out, as their own families count them
+ *   ApiStatsCollector, each interval (`drain()`), HTTP requests and stream frames alike:
+ *     application.api.response_time {route}   mean milliseconds per request in the interval
+ *     application.api.request_rate  {route}   requests per second over the interval
+ *     application.api.error_rate    {route}   fraction (0–1) of requests answered with status ≥ 500
+ *
+ * Only server errors count as errors: a 4xx is the client's mistake and says nothing about
+ * EMMS's health. A route seen before but idle in an interval reports rates of 0, so gauges
+ * drop instead of freezing at their last busy value. Recording runs on the request path: one
+ * Map lookup for the route, one for the status, and a few additions.
  */
 import type { MetricDataPoint } from '../model/metric.js';
 import type { Collector } from './collector.js';
@@ -25,7 +31,9 @@ export const API_METRICS = {
 export const MAX_TRACKED_ROUTES = 1000;
 export const OTHER_ROUTE = 'other';
 
-interface Tally {
+/** One route's figures: answers by status since start (HTTP only), and the current interval's tally. */
+interface RouteTally {
+  readonly answersByStatus: Map<number, number>;
   requests: number;
   errors: number;
   totalMs: number;
@@ -40,21 +48,40 @@ export interface ApiStatsSnapshot {
   maxMs: number;
 }
 
-export class ApiStatsRecorder {
-  #current = new Map<string, Tally>();
-  readonly #known = new Set<string>();
+/** HTTP answers of one route and status code since the recorder was made. */
+export interface AnswerCount {
+  route: string;
+  status: number;
+  count: number;
+}
 
-  /** `route` should be the route pattern (`/api/v1/keys/:key_id`), not the raw path. */
+export class ApiStatsRecorder {
+  /** Every route seen (at most MAX_TRACKED_ROUTES and `other`), in first-seen order. */
+  readonly #routes = new Map<string, RouteTally>();
+
+  /**
+   * One answered HTTP request. `route` should be the route pattern (`/api/v1/keys/:key_id`),
+   * not the raw path.
+   */
   record(route: string, status: number, durationMs: number): void {
-    let name = route;
-    if (!this.#known.has(name)) {
-      if (this.#known.size >= MAX_TRACKED_ROUTES) name = OTHER_ROUTE;
-      this.#known.add(name);
-    }
-    let t = this.#current.get(name);
+    const t = this.#tally(route, status, durationMs);
+    t.answersByStatus.set(status, (t.answersByStatus.get(status) ?? 0) + 1);
+  }
+
+  /** One stream frame answered (ack or nack): counts for the `application.api.*` series only. */
+  recordFrame(route: string, status: number, durationMs: number): void {
+    this.#tally(route, status, durationMs);
+  }
+
+  #tally(route: string, status: number, durationMs: number): RouteTally {
+    let t = this.#routes.get(route);
     if (t === undefined) {
-      t = { requests: 0, errors: 0, totalMs: 0, maxMs: 0 };
-      this.#current.set(name, t);
+      const name = this.#routes.size >= MAX_TRACKED_ROUTES ? OTHER_ROUTE : route;
+      t = this.#routes.get(name);
+      if (t === undefined) {
+        t = { answersByStatus: new Map(), requests: 0, errors: 0, totalMs: 0, maxMs: 0 };
+        this.#routes.set(name, t);
+      }
     }
     t.requests++;
     if (status >= 500) t.errors++;
@@ -62,23 +89,31 @@ export class ApiStatsRecorder {
       t.totalMs += durationMs;
       if (durationMs > t.maxMs) t.maxMs = durationMs;
     }
+    return t;
+  }
+
+  /** HTTP answers since start, by route and status, for GET /metrics (read at scrape time). */
+  *answers(): Generator<AnswerCount> {
+    for (const [route, t] of this.#routes) {
+      for (const [status, count] of t.answersByStatus) yield { route, status, count };
+    }
   }
 
   /** Returns the tallies since the previous call (every known route, idle ones with zeros) and starts new ones. */
   drain(): ApiStatsSnapshot[] {
-    const tallies = this.#current;
-    this.#current = new Map();
     const out: ApiStatsSnapshot[] = [];
-    for (const route of this.#known) {
-      const t = tallies.get(route);
-      out.push(t === undefined
+    for (const [route, t] of this.#routes) {
+      out.push(t.requests === 0
         ? { route, requests: 0, errors: 0, meanMs: null, maxMs: 0 }
         : { route, requests: t.requests, errors: t.errors, meanMs: t.totalMs / t.requests, maxMs: t.maxMs });
+      t.requests = 0;
+      t.errors = 0;
+      t.totalMs = 0;
+      t.maxMs = 0;
     }
     return out;
   }
 }
-
 export class ApiStatsCollector implements Collector {
   readonly name = 'api';
   readonly metricPrefixes = ['application.api.'] as const;

@@ -4,7 +4,8 @@
  * `enhanced_monitoring` uses to raise collection frequency for a while.
  *
  * Lifecycle: `CollectorSet.create(system, settings)` → `start()` → `stop()` (waits for
- * collections in flight). The ApiStatsRecorder is exposed for the server's onRequest hook.
+ * collections in flight). The ApiStatsRecorder is exposed for the server, which records every
+ * request into it (createServer's `requestStats`) and renders GET /metrics from it too.
  */
 import type { MetricsSystem } from '../model/api.js';
 import { ApiStatsCollector, ApiStatsRecorder } from './api_stats.js';

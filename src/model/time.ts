@@ -4,13 +4,21 @@
  * UTC (JavaScript would read it in the process's local zone, which would make a query's answer
  * depend on the server's TZ). Errors name the parameter and the value (STYLE.md habit 8).
  */
-import { MetricValidationError, describeValue, isStorableTime } from './metric.js';
+import { MAX_TIMESTAMP_MS, MetricValidationError, describeValue, isStorableTime } from './metric.js';
 import type { TimeInput } from './api.js';
 
 // Date.parse also accepts RFC 2822 and locale forms; only ISO-8601 is part of the contract.
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 export { isStorableTime } from './metric.js';
+
+/**
+ * True for a query bound: a storable time, or MAX_TIMESTAMP_MS itself, because a query's end is
+ * exclusive and `endTime: 2200-01-01` is how a caller says "everything that can be stored".
+ */
+export function isQueryTime(ms: number): boolean {
+  return isStorableTime(ms) || ms === MAX_TIMESTAMP_MS;
+}
 
 /**
  * Epoch ms of `value` read as parseTimeInput reads it (a Date, a number, a string of digits, or
@@ -41,9 +49,9 @@ export function parseTimeInput(value: TimeInput | undefined | null, field: strin
     throw new MetricValidationError(
       `${field}=${describeValue(value)} must be a Date, epoch milliseconds or an ISO-8601 time`, -1, field, value);
   }
-  if (!isStorableTime(ms)) {
+  if (!isQueryTime(ms)) {
     throw new MetricValidationError(
-      `${field}=${describeValue(value)} must be a finite epoch-millisecond time in [1970, 2200)`, -1, field, value);
+      `${field}=${describeValue(value)} must be a finite epoch-millisecond time in [1970, 2200]`, -1, field, value);
   }
   return ms;
 }

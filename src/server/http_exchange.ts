@@ -76,8 +76,8 @@ export interface Exchange {
 }
 
 export interface ResponderHooks {
+  /** Every answer is recorded once into `metrics.requests` (route, status, duration). */
   metrics: SelfMetrics;
-  onRequest?: ((route: string, status: number, durationMs: number) => void) | undefined;
   log: ServerLog;
 }
 
@@ -110,8 +110,7 @@ export class HttpResponder {
     if (x.done) return;
     x.done = true;
     x.onAbort = undefined;
-    this.#hooks.metrics.countHttp(x.route, status);
-    this.#hooks.onRequest?.(x.route, status, performance.now() - x.started);
+    this.#hooks.metrics.requests.record(x.route, status, performance.now() - x.started);
     if (!x.aborted) {
       x.res.cork(() => {
         x.res.writeStatus(statusLine(status));

@@ -5,7 +5,7 @@
 import { AGGREGATIONS, parseAggregation, type AggregatedQuery, type QueryStats, type RawQuery, type SeriesResult } from '../model/api.js';
 import { parseInterval } from '../model/interval.js';
 import { MetricValidationError, describeValue, type Tags } from '../model/metric.js';
-import { isStorableTime, timeInputMs } from '../model/time.js';
+import { isQueryTime, timeInputMs } from '../model/time.js';
 import { HttpError } from '../http/route.js';
 import { QueryField, QueryResponseField } from '../ingest/wire.js';
 
@@ -24,7 +24,7 @@ function parseTime(parameter: string, raw: unknown): number | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
   const ms = timeInputMs(raw);
   if (ms === undefined) bad(parameter, raw, 'must be epoch milliseconds or an ISO-8601 time');
-  if (!isStorableTime(ms)) bad(parameter, raw, 'must be a time in [1970, 2200)');
+  if (!isQueryTime(ms)) bad(parameter, raw, 'must be a time in [1970, 2200]');
   return ms;
 }
 

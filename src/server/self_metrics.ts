@@ -2,7 +2,12 @@
  * EMMS's own instrumentation, exposed on GET /metrics. Counters and histograms are plain
  * numbers updated on the hot path (no allocation per update); storage and process figures
  * are read at scrape time.
+ *
+ * Requests are tallied once, in the ApiStatsRecorder (src/collectors/api_stats.ts) the server
+ * records every answer into: `emms_http_requests_total` is rendered from it here, and the
+ * `application.api.*` collector reads the same recorder.
  */
+import { ApiStatsRecorder } from '../collectors/api_stats.js';
 import type { StorageStats } from '../model/api.js';
 import type { IngestRefusalReason } from '../ingest/collect_decoded.js';
 import { PROMETHEUS_CONTENT_TYPE, familyHeader, sampleLine } from './prometheus_text.js';
@@ -50,18 +55,18 @@ export class SelfMetrics {
   readonly nacks = new Map<NackReason, number>(NACK_REASONS.map((r) => [r, 0]));
   readonly ingestToAck = new Histogram();
   readonly queryLatency = new Histogram();
-  readonly httpRequests = new Map<string, number>();
+  /** Every answered request and stream frame; shared with the `application.api.*` collector when the app passes one. */
+  readonly requests: ApiStatsRecorder;
   wsConnections = 0;
   wsConnectionsCutOff = 0;
   readonly #startSeconds = Date.now() / 1000 - process.uptime();
 
-  countNack(reason: NackReason): void {
-    this.nacks.set(reason, (this.nacks.get(reason) ?? 0) + 1);
+  constructor(requests: ApiStatsRecorder = new ApiStatsRecorder()) {
+    this.requests = requests;
   }
 
-  countHttp(route: string, status: number): void {
-    const key = `${route}\u0000${status}`;
-    this.httpRequests.set(key, (this.httpRequests.get(key) ?? 0) + 1);
+  countNack(reason: NackReason): void {
+    this.nacks.set(reason, (this.nacks.get(reason) ?? 0) + 1);
   }
 
   render(storage: StorageStats | undefined): string {
@@ -77,10 +82,7 @@ export class SelfMetrics {
     out += familyHeader('emms_ws_connections_cut_off_total', 'counter', 'Stream connections closed for passing the unacknowledged-data bound.');
     out += sampleLine('emms_ws_connections_cut_off_total', {}, this.wsConnectionsCutOff);
     out += familyHeader('emms_http_requests_total', 'counter', 'HTTP requests answered, by route and status code.');
-    for (const [key, n] of this.httpRequests) {
-      const [route, code] = key.split('\u0000') as [string, string];
-      out += sampleLine('emms_http_requests_total', { route, code }, n);
-    }
+    for (const a of this.requests.answers()) out += sampleLine('emms_http_requests_total', { route: a.route, code: String(a.status) }, a.count);
     if (storage !== undefined) {
       out += familyHeader('emms_series', 'gauge', 'Stored series.') + sampleLine('emms_series', {}, storage.series);
       out += familyHeader('emms_chunks', 'gauge', 'Stored chunks.') + sampleLine('emms_chunks', {}, storage.chunks);

@@ -31,6 +31,7 @@
  */
 import type { AppOptions, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { ApiStatsRecorder } from '../collectors/api_stats.js';
 import type { EmmsConfig } from '../config/config.js';
 import type { SecurityConfig } from '../config/security_config.js';
 import { ROLES, type RouteDefinition } from '../http/route.js';
@@ -68,8 +69,12 @@ export interface ServerOptions {
   /** Feature routes (keys, alerts, analytics …), mounted next to the built-in ones. */
   routes?: RouteDefinition[];
   frameHandlers?: Record<string, FrameHandler>;
-  /** Called once per answered HTTP request with the route pattern (or `unmatched`). */
-  onRequest?: (route: string, status: number, durationMs: number) => void;
+  /**
+   * Where every answered HTTP request (route pattern or `unmatched`, status, duration) and
+   * stream frame is recorded, once: GET /metrics renders it, and the app hands the same
+   * recorder to the `application.api.*` collector. Default: a recorder of the server's own.
+   */
+  requestStats?: ApiStatsRecorder;
   ipBlocklist?: { isBlocked(ip: string): boolean };
   /** Features' own Prometheus text (alerting cycle time, …), appended to GET /metrics. */
   extraMetrics?: () => string;
@@ -124,7 +129,7 @@ export function createServer(options: ServerOptions): EmmsServer {
   const { engine, config } = options;
   const security = options.security ?? config.security;
   const log: ServerLog = options.log ?? (() => undefined);
-  const metrics = new SelfMetrics();
+  const metrics = new SelfMetrics(options.requestStats);
   const frameHandlers = options.frameHandlers ?? {};
   const state: ServerState = { shuttingDown: false, activeWork: 0 };
   const pool = new DecodePool({
@@ -143,8 +148,8 @@ export function createServer(options: ServerOptions): EmmsServer {
   const rate = new IngestRateLimiter(options.quotas);
   const limiter = new ConnectionLimiter(security.limits);
   const access = new AccessControl({ security, authenticator: options.authenticator, bindHost: config.host, tls: tls !== undefined, ipBlocklist: options.ipBlocklist });
-  const responder = new HttpResponder({ metrics, onRequest: options.onRequest, log });
-  const stream = new StreamServer({ config, pool, rate, metrics, frameHandlers, access, limiter, state, log, onRequest: options.onRequest });
+  const responder = new HttpResponder({ metrics, log });
+  const stream = new StreamServer({ config, pool, rate, metrics, frameHandlers, access, limiter, state, log });
 
   const router = new Router<RouteDefinition>();
   const builtIn = builtinRoutes({

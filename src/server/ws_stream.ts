@@ -63,7 +63,6 @@ export interface StreamDeps {
   limiter: ConnectionLimiter;
   state: ServerState;
   log: ServerLog;
-  onRequest?: ((route: string, status: number, durationMs: number) => void) | undefined;
 }
 
 interface ReplySlot {
@@ -184,8 +183,7 @@ export class StreamServer {
     const started = performance.now();
     const remoteAddress = canonicalRemoteAddress(res.getRemoteAddressAsText());
     const refuse = (r: Refusal): void => {
-      this.#deps.metrics.countHttp(STREAM_ROUTE, r.status);
-      this.#deps.onRequest?.(STREAM_ROUTE, r.status, performance.now() - started);
+      this.#deps.metrics.requests.record(STREAM_ROUTE, r.status, performance.now() - started);
       res.writeStatus(statusLine(r.status));
       res.writeHeader('content-type', CONTENT_TYPE_JSON);
       if (r.headers !== undefined) for (const [k, v] of Object.entries(r.headers)) res.writeHeader(k, v);
@@ -334,8 +332,8 @@ export class StreamServer {
       state.activeWork--;
       const elapsedMs = performance.now() - frame.receivedAt;
       this.#deps.metrics.ingestToAck.observe(elapsedMs / 1000);
-      // Stream frames count as requests of their own route in the self-instrumentation.
-      this.#deps.onRequest?.(STREAM_ROUTE, status, elapsedMs);
+      // Stream frames count as requests of their own route in `application.api.*`.
+      this.#deps.metrics.requests.recordFrame(STREAM_ROUTE, status, elapsedMs);
       this.#queueFlush(c);
       this.#pumpWaiting(c);
     });

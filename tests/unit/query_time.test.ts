@@ -30,7 +30,7 @@ describe('parseTimeInput', () => {
   it.each([
     ['yesterday', /startTime="yesterday" must be a Date, epoch milliseconds or an ISO-8601 time/],
     ['2026-13-45', /startTime="2026-13-45" must be a finite epoch-millisecond time/],
-    [Number.NaN, /startTime=NaN must be a finite epoch-millisecond time in \[1970, 2200\)/],
+    [Number.NaN, /startTime=NaN must be a finite epoch-millisecond time in \[1970, 2200\]/],
     [-1, /startTime=-1/],
     [new Date('nope'), /startTime=Date\(NaN\)/],
     [Date.UTC(2300, 0, 1), /startTime=10413792000000/],

@@ -1,7 +1,7 @@
 /**
  * The server's plumbing in-process, over a recording test double of the engine (the real
  * engine is exercised in tests/integration/server_*.test.ts): routing, body limits, content
- * types, error mapping, ordered acks, custom frame handlers, blocklist and onRequest. Every
+ * types, error mapping, ordered acks, custom frame handlers, blocklist and request stats. Every
  * request carries credentials of the fake authenticator (server_fakes.ts); what happens
  * without them is server_access.test.ts.
  */
@@ -9,6 +9,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsClient } from '../../bench/load/ws_client.js';
+import { ApiStatsRecorder } from '../../src/collectors/api_stats.js';
 import { defaultConfig } from '../../src/config/config.js';
 import type { ColumnarSeries, MetricsSystem, QueryStats, SeriesResult } from '../../src/model/api.js';
 import { MetricValidationError } from '../../src/model/metric.js';
@@ -65,7 +66,7 @@ const READER = bearer('reader-a');
 
 const engine = new RecordingEngine();
 const seenPrincipals: unknown[] = [];
-const requests: Array<[string, number]> = [];
+const requestStats = new ApiStatsRecorder();
 const blocked = new Set<string>();
 let server: EmmsServer;
 let base: string;
@@ -93,7 +94,7 @@ beforeAll(async () => {
         return { accepted: items.length };
       },
     },
-    onRequest: (route, status) => requests.push([route, status]),
+    requestStats,
     ipBlocklist: { isBlocked: (ip) => blocked.has(ip) },
   });
   const { port } = await server.listen();
@@ -222,7 +223,7 @@ describe('query, health, metrics, federate, routes', () => {
     const wrong = await fetch(`${base}/api/v1/keys`, { method: 'DELETE' });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('POST');
-    expect(requests).toContainEqual(['/api/v1/keys/:key_id', 200]);
+    expect([...requestStats.answers()]).toContainEqual({ route: '/api/v1/keys/:key_id', status: 200, count: expect.any(Number) });
     expect((await fetch(`${base}/api/v1/keys`, { method: 'POST', headers: { ...bearer('admin-a'), 'content-type': 'text/csv' }, body: 'a,b' })).status).toBe(415);
   });
 });
