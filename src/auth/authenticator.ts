@@ -35,4 +35,10 @@ export interface Authenticator {
   /** False when `security.auth` is off: every request is the anonymous operator. */
   readonly required: boolean;
   authenticate(credentials: Credentials): AuthResult | Promise<AuthResult>;
+  /**
+   * False once the credential behind `principal` was revoked or expired. The server asks this
+   * every few seconds for the principals of open streams (which are authenticated only at the
+   * upgrade) and closes those whose credential ended. Optional: without it streams stay open.
+   */
+  stillValid?(principal: Principal): boolean;
 }

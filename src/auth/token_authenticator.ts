@@ -109,6 +109,15 @@ export class TokenAuthenticator implements Authenticator {
     return this.#fail(c, 401, 'invalid_token', 'the bearer token is neither an EMMS API key nor a JWT');
   }
 
+  stillValid(principal: Principal): boolean {
+    // JWT streams end with their token's `exp` only at the next connection; anonymous ones never.
+    if (principal.kind !== 'api_key') return true;
+    // Read from the file, not the token cache: a revocation by another process (emms apikey
+    // revoke) is seen at once.
+    const record = this.#apiKeys.get(principal.id);
+    return record !== undefined && record.revokedAt === undefined && (record.expiresAt === undefined || this.#now() < record.expiresAt);
+  }
+
   #apiKey(token: string, c: Credentials): AuthResult {
     const entry = isApiKeyTokenShape(token) ? this.#apiKeys.lookupToken(token) : undefined;
     if (entry === undefined) return this.#fail(c, 401, 'unknown_api_key', 'invalid API key');

@@ -112,6 +112,13 @@ export interface EmmsServer {
 const HTTP_METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const ACCESS_VALUES: ReadonlySet<string> = new Set(['public', ...ROLES]);
 const CLOSE_GOING_AWAY = 1001;
+const CLOSE_POLICY_VIOLATION = 1008;
+/**
+ * How often open streams' credentials are checked again (streams authenticate only at the
+ * upgrade): a revoked or expired key's streams close within this. One SQLite read per distinct
+ * key per sweep, off the frame path.
+ */
+const CREDENTIAL_SWEEP_MS = 2_000;
 /** uWS's fixed HTTP idle timeout, the effective header deadline (see the header comment). */
 const UWS_HTTP_IDLE_TIMEOUT_MS = 10_000;
 
@@ -188,6 +195,7 @@ export function createServer(options: ServerOptions): EmmsServer {
   const retired: TemplatedApp[] = [];
   let listenSocket: us_listen_socket | undefined;
   let boundPort = 0;
+  let credentialSweep: NodeJS.Timeout | undefined;
 
   async function reloadTls(): Promise<TlsReloadResult> {
     if (security.tls === undefined) throw new Error('reloadTls: security.tls is not set; this server speaks plain HTTP');
@@ -253,6 +261,14 @@ export function createServer(options: ServerOptions): EmmsServer {
       }
       listenSocket = socket;
       boundPort = uws.us_socket_local_port(socket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
+      const stillValid = options.authenticator.stillValid?.bind(options.authenticator);
+      if (stillValid !== undefined) {
+        credentialSweep = setInterval(() => {
+          const closed = stream.closeEnded(stillValid, CLOSE_POLICY_VIOLATION, 'the credential of this stream was revoked or has expired');
+          if (closed > 0) log('info', `closed ${closed} stream(s) whose API key was revoked or expired`);
+        }, CREDENTIAL_SWEEP_MS);
+        credentialSweep.unref();
+      }
       if (tls !== undefined) log('info', `TLS: ${tls.summary}`);
       log('info', `listening on ${tls === undefined ? 'http' : 'https'}://${config.host}:${boundPort}`);
       return { port: boundPort };
@@ -260,6 +276,7 @@ export function createServer(options: ServerOptions): EmmsServer {
     async close() {
       if (state.shuttingDown) return;
       state.shuttingDown = true;
+      if (credentialSweep !== undefined) clearInterval(credentialSweep);
       if (listenSocket !== undefined) {
         uws.us_listen_socket_close(listenSocket);
         listenSocket = undefined;

@@ -169,6 +169,27 @@ export class StreamServer {
     for (const c of [...this.#connections]) c.socket?.end(code, reason);
   }
 
+  /**
+   * Closes the streams whose principal `stillValid` refuses (a revoked or expired key), asking
+   * once per distinct principal id. Returns how many it closed.
+   */
+  closeEnded(stillValid: (principal: Principal) => boolean, code: number, reason: string): number {
+    const verdicts = new Map<string, boolean>();
+    let closed = 0;
+    for (const c of [...this.#connections]) {
+      let valid = verdicts.get(c.principal.id);
+      if (valid === undefined) {
+        valid = stillValid(c.principal);
+        verdicts.set(c.principal.id, valid);
+      }
+      if (!valid) {
+        c.socket?.end(code, reason);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
   // ---------------------------------------------------------------- upgrade
   #upgrade(res: UwsResponse, req: UwsRequest, context: us_socket_context_t): void {
     const { access, limiter, state } = this.#deps;

@@ -20,6 +20,7 @@ import { startEmmsApp, type EmmsApp } from '../../src/app/emms_app.js';
 import { loadConfig } from '../../src/config/config.js';
 import { roleAtLeast, type Role, type RouteDefinition } from '../../src/http/route.js';
 import { WsClient } from '../../bench/load/ws_client.js';
+import { runApikeyCommand } from '../../src/cli/apikey_command.js';
 
 const A = 'matrix-a';
 const B = 'matrix-b';
@@ -259,4 +260,25 @@ describe('role × route × tenant matrix', () => {
     const inB = await call('GET', '/api/v1/query', tokens.otherWriter, undefined, `metric_pattern=${MARK}.cpu&start_time=0`);
     expect(inB.text).toContain('424242.5');
   });
+
+  it('closes open streams within seconds when their key is revoked, through the API or by emms apikey in another process', async () => {
+    const url = `${base.replace('http', 'ws')}/api/v1/stream`;
+    const keys = await Promise.all(['revoked-by-api', 'revoked-by-cli'].map((name) => ok('POST', '/api/v1/auth/keys', tokens.operator!, { name, tenant: B, role: 'writer' })));
+    const sockets = await Promise.all(keys.map((k) => WsClient.open(url, { headers: { authorization: `Bearer ${k.token}` } })));
+    const closed = sockets.map((ws) => new Promise<{ code: number; reason: string }>((resolve) => {
+      ws.onClose = (code, reason) => resolve({ code, reason });
+    }));
+    expect((await call('DELETE', `/api/v1/auth/keys/${keys[0].key_id}`, tokens.operator)).status).toBe(200);
+    const io = { stdout: () => undefined, stderr: () => undefined };
+    expect(await runApikeyCommand(['revoke', '--data', dir, keys[1].key_id], io)).toBe(0);
+    for (const c of closed) {
+      const { code, reason } = await Promise.race([c, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('stream still open 10 s after its key was revoked')), 10_000))]);
+      expect(code).toBe(1008);
+      expect(reason).toMatch(/revoked or has expired/);
+    }
+    await expect(WsClient.open(url, { headers: { authorization: `Bearer ${keys[0].token}` } })).rejects.toThrow(/401/);
+    // Another process's revocation reaches the token cache within 1 s (PRAGMA data_version).
+    await expect.poll(async () => (await call('GET', '/api/v1/auth/whoami', keys[1].token)).status, { timeout: 5_000, interval: 100 }).toBe(401);
+    await expect(WsClient.open(url, { headers: { authorization: `Bearer ${keys[1].token}` } })).rejects.toThrow(/401/);
+  }, 20_000);
 });
