@@ -27,6 +27,8 @@
 import { isAbsolute } from 'node:path';
 import type { AlertingOptions } from './alerting_options.js';
 import { parseSmtpServers } from './channels/smtp_servers.js';
+import { validateChannelConfig } from './channels/create_channel.js';
+import { STRICT_EGRESS } from '../net/egress_guard.js';
 
 function fail(field: string, value: unknown, rule: string): never {
   throw new RangeError(`alerting.${field}=${describe(value)} ${rule}`);
@@ -78,6 +80,9 @@ export function alertingOptionsFromConfig(section: unknown): Partial<AlertingOpt
     out.channels = section.channels as unknown[];
   }
   if (section.smtp_servers !== undefined) out.smtpServers = parseSmtpServers(section.smtp_servers);
+  // Channels are checked now, with the SMTP servers they may name, so that a bad one stops
+  // start-up as a configuration error before anything is created in the data directory.
+  for (const channel of out.channels ?? []) validateChannelConfig(channel, { smtpServers: out.smtpServers ?? new Map(), egress: STRICT_EGRESS });
   if (section.rules !== undefined) {
     // Validated when the alerting opens (they need the channels and the command allow-list).
     if (!Array.isArray(section.rules)) fail('rules', section.rules, 'must be an array of rule objects');

@@ -152,6 +152,9 @@ describe('channel configuration', () => {
     });
     expect(() => alertingOptionsFromConfig({ interval_seconds: -1 })).toThrow(/alerting.interval_seconds=-1 must be a positive number/);
     expect(() => alertingOptionsFromConfig({ remediation: { commands: { x: 'relative/path' } } })).toThrow(/alerting.remediation.commands.x="relative\/path" must be an absolute path/);
+    // Channels are checked at configuration time, naming the field (the email server must be configured).
+    expect(() => alertingOptionsFromConfig({ channels: [{ id: 'ops', type: 'email', smtp_server: 'nowhere', to: ['a@example.org'] }] })).toThrow(/channels\.ops\.smtp_server/);
+    expect(() => alertingOptionsFromConfig({ channels: [{ id: 'hook', type: 'webhook', url: 'ftp://x' }] })).toThrow(/channels\.hook\.url/);
   });
 });
 
