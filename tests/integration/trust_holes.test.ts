@@ -527,7 +527,7 @@ describe('server B: failure limit at its default (30 a minute)', () => {
 describe('start-up refusals', () => {
   for (const [name, what, code, error] of [
     ['badPort', 'an SMTP server with an invalid port', 2, /invalid setting alerting=\(an object with keys smtp_servers\) .*alerting\.smtp_servers\.relay\.port="587x" must be an integer/],
-    ['inlineChannel', 'an email channel carrying host and password', 1, /alerting\.channels\[0\]: channels\.mail\.host="smtp\.example\.org" is not accepted/],
+    ['inlineChannel', 'an email channel carrying host and password', 2, /invalid setting alerting=.*channels\.mail\.host="smtp\.example\.org" is not accepted/],
     ['otherKey', 'an invalid interval next to a valid SMTP server', 2, /alerting\.interval_seconds="often" must be a positive number/],
     ['misspelt', 'a misspelt password key', 2, /alerting\.smtp_servers\.relay\.passwd="\(set\)" is not a known setting/],
   ] as const) {
