@@ -26,6 +26,8 @@ export interface JwtIdentity {
   readonly role: Role;
   /** The tenant claim; `default` for operators (who choose a tenant with X-Emms-Tenant). */
   readonly tenant: string;
+  /** `exp` plus the clock tolerance, in epoch ms: streams opened with the token end then. */
+  readonly expiresAtMs: number;
 }
 
 /** A token refused; the message is safe to send to the client (it never quotes the token). */
@@ -120,14 +122,14 @@ export class JwtVerifier {
     } catch (err) {
       throw new JwtVerificationError(describeJoseError(err));
     }
-    const identity = this.#identityOf(payload);
     const expMs = (payload.exp as number) * 1000 + s.clockToleranceSeconds * 1000;
+    const identity = this.#identityOf(payload, expMs);
     if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
     this.#cache.set(createHash('sha256').update(token).digest('hex'), { identity, validUntilMs: Math.min(expMs, nowMs + this.#maxCacheMs) });
     return identity;
   }
 
-  #identityOf(payload: Record<string, unknown>): JwtIdentity {
+  #identityOf(payload: Record<string, unknown>, expiresAtMs: number): JwtIdentity {
     const { roleClaim, tenantClaim } = this.#settings;
     const role = payload[roleClaim];
     // Claim values are not quoted back: they come from the token.
@@ -143,7 +145,7 @@ export class JwtVerifier {
       tenant = claimed;
     }
     const sub = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub.slice(0, 256) : '(no subject)';
-    return Object.freeze({ id: `jwt:${sub}`, role: role as Role, tenant });
+    return Object.freeze({ id: `jwt:${sub}`, role: role as Role, tenant, expiresAtMs });
   }
 }
 

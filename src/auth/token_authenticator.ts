@@ -110,7 +110,8 @@ export class TokenAuthenticator implements Authenticator {
   }
 
   stillValid(principal: Principal): boolean {
-    // JWT streams end with their token's `exp` only at the next connection; anonymous ones never.
+    // A JWT stream ends with its token's `exp`; an anonymous one (authentication off) never.
+    if (principal.kind === 'jwt') return principal.expiresAtMs === undefined || this.#now() < principal.expiresAtMs;
     if (principal.kind !== 'api_key') return true;
     // Read from the file, not the token cache: a revocation by another process (emms apikey
     // revoke) is seen at once.
@@ -202,5 +203,5 @@ function anonymous(tenant: string): Principal {
 }
 
 function jwtPrincipal(identity: JwtIdentity): Principal {
-  return { id: identity.id, kind: 'jwt', role: identity.role, tenant: identity.tenant };
+  return { id: identity.id, kind: 'jwt', role: identity.role, tenant: identity.tenant, expiresAtMs: identity.expiresAtMs };
 }

@@ -44,6 +44,8 @@ export interface Principal {
    * `X-Emms-Tenant` header's tenant when sent, else `default`.
    */
   readonly tenant: string;
+  /** When the credential ends, where it says so itself (a JWT's `exp`), in epoch ms. */
+  readonly expiresAtMs?: number;
 }
 
 const ROLE_RANK: Record<Role, number> = { reader: 1, writer: 2, admin: 3, operator: 4 };

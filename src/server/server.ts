@@ -265,7 +265,7 @@ export function createServer(options: ServerOptions): EmmsServer {
       if (stillValid !== undefined) {
         credentialSweep = setInterval(() => {
           const closed = stream.closeEnded(stillValid, CLOSE_POLICY_VIOLATION, 'the credential of this stream was revoked or has expired');
-          if (closed > 0) log('info', `closed ${closed} stream(s) whose API key was revoked or expired`);
+          if (closed > 0) log('info', `closed ${closed} stream(s) whose credential was revoked or expired`);
         }, CREDENTIAL_SWEEP_MS);
         credentialSweep.unref();
       }

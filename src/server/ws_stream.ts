@@ -170,17 +170,19 @@ export class StreamServer {
   }
 
   /**
-   * Closes the streams whose principal `stillValid` refuses (a revoked or expired key), asking
-   * once per distinct principal id. Returns how many it closed.
+   * Closes the streams whose principal `stillValid` refuses (a revoked or expired API key, an
+   * expired JWT), asking once per distinct credential. Returns how many it closed.
    */
   closeEnded(stillValid: (principal: Principal) => boolean, code: number, reason: string): number {
     const verdicts = new Map<string, boolean>();
     let closed = 0;
     for (const c of [...this.#connections]) {
-      let valid = verdicts.get(c.principal.id);
+      // Two JWTs of one subject may end at different times: the end is part of the key.
+      const key = `${c.principal.id}\u0000${c.principal.expiresAtMs ?? ''}`;
+      let valid = verdicts.get(key);
       if (valid === undefined) {
         valid = stillValid(c.principal);
-        verdicts.set(c.principal.id, valid);
+        verdicts.set(key, valid);
       }
       if (!valid) {
         c.socket?.end(code, reason);

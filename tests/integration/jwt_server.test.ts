@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
+import { WsClient } from '../../bench/load/ws_client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmmsApp, type EmmsApp } from '../../src/app/emms_app.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -34,7 +35,7 @@ beforeAll(async () => {
     .setAudience(opts.audience ?? 'emms').setSubject('alice').setIssuedAt().setExpirationTime(opts.expiresIn ?? '5m').sign(privateKey);
   const configFile = join(dir, 'main.json');
   writeFileSync(configFile, JSON.stringify({
-    security: { jwt: { algorithms: ['ES256'], public_key_file: pemFile, issuer: 'https://idp.example.org', audience: 'emms', tenant_claim: 'org', role_claim: 'emms_role' } },
+    security: { jwt: { algorithms: ['ES256'], public_key_file: pemFile, issuer: 'https://idp.example.org', audience: 'emms', tenant_claim: 'org', role_claim: 'emms_role', clock_tolerance_seconds: 0 } },
   }));
   const config = loadConfig({ configPath: configFile, env: {}, flags: { port: '0', data: join(dir, 'data') } });
   config.collector.decodeThreads = 0;
@@ -76,4 +77,17 @@ describe('JWT on the real server', () => {
     // A role claim the server does not know.
     expect((await get('/api/v1/auth/whoami', await sign({ org: 'payments', emms_role: 'root' }))).status).toBe(401);
   });
+
+  it('closes a stream opened with a JWT when the token expires', async () => {
+    const token = await sign({ org: 'payments', emms_role: 'writer' }, { expiresIn: '3s' });
+    const ws = await WsClient.open(`${base.replace('http', 'ws')}/api/v1/stream`, { headers: { authorization: `Bearer ${token}` } });
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      ws.onClose = (code, reason) => resolve({ code, reason });
+    });
+    // exp (3 s, whole seconds) plus the default 30 s clock tolerance is too long for a test:
+    // the server under test is configured with no tolerance (clock_tolerance_seconds: 0).
+    const { code, reason } = await Promise.race([closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('stream still open 10 s after its JWT expired')), 10_000))]);
+    expect(code).toBe(1008);
+    expect(reason).toMatch(/revoked or has expired/);
+  }, 15_000);
 });

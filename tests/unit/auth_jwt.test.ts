@@ -67,7 +67,7 @@ describe('JWT verifier', () => {
   it.each(['HS256', 'RS256', 'ES256', 'EdDSA'] as const)('accepts a valid %s token and maps its claims', async (alg) => {
     const verifier = new JwtVerifier(settings(alg), { now });
     const token = await sign(alg, alg === 'HS256' ? hsKey : privateOf(alg));
-    expect(await verifier.verify(token)).toEqual({ id: 'jwt:alice', role: 'writer', tenant: 'acme' });
+    expect(await verifier.verify(token)).toEqual({ id: 'jwt:alice', role: 'writer', tenant: 'acme', expiresAtMs: (NOW_S + 600 + 30) * 1000 });
   });
 
   it('refuses wrong issuer, audience, expiry, not-before, missing exp and bad signatures', async () => {
@@ -99,11 +99,11 @@ describe('JWT verifier', () => {
   it('refuses invalid tenant and role claims, honours custom claim names, and lets operators omit the tenant', async () => {
     const verifier = new JwtVerifier(settings('ES256', { tenantClaim: 'https://emms/tenant', roleClaim: 'emms_role' }), { now });
     const key = privateOf('ES256');
-    expect(await verifier.verify(await sign('ES256', key, { 'https://emms/tenant': 'beta', emms_role: 'admin' }))).toEqual({ id: 'jwt:alice', role: 'admin', tenant: 'beta' });
+    expect(await verifier.verify(await sign('ES256', key, { 'https://emms/tenant': 'beta', emms_role: 'admin' }))).toMatchObject({ id: 'jwt:alice', role: 'admin', tenant: 'beta' });
     expect(await refusedWith(verifier, await sign('ES256', key, { 'https://emms/tenant': 'beta', emms_role: 'root' }))).toBe('JWT claim "emms_role" must be one of reader, writer, admin, operator');
     expect(await refusedWith(verifier, await sign('ES256', key, { 'https://emms/tenant': 'a/b', emms_role: 'reader' }))).toMatch(/^JWT claim "https:\/\/emms\/tenant" must be a tenant name/);
     expect(await refusedWith(verifier, await sign('ES256', key, { tenant: 'acme', role: 'reader' }))).toMatch(/"emms_role" must be one of/);
-    expect(await verifier.verify(await sign('ES256', key, { emms_role: 'operator' }))).toEqual({ id: 'jwt:alice', role: 'operator', tenant: 'default' });
+    expect(await verifier.verify(await sign('ES256', key, { emms_role: 'operator' }))).toMatchObject({ id: 'jwt:alice', role: 'operator', tenant: 'default' });
   });
 
   it('verifies against a local JWKS by kid and refuses JWKS or PEM files holding secrets', async () => {
@@ -135,7 +135,7 @@ describe('JWT verifier', () => {
     const token = await sign('EdDSA', privateOf('EdDSA'), CLAIMS, { exp: NOW_S + 60 });
     expect(verifier.verifyCached(token)).toBeUndefined();
     await verifier.verify(token);
-    expect(verifier.verifyCached(token)).toEqual({ id: 'jwt:alice', role: 'writer', tenant: 'acme' });
+    expect(verifier.verifyCached(token)).toMatchObject({ id: 'jwt:alice', role: 'writer', tenant: 'acme' });
     clock.now = (NOW_S + 60 + 30) * 1000; // exp + tolerance
     expect(verifier.verifyCached(token)).toBeUndefined();
     clock.now = now();
@@ -153,12 +153,12 @@ describe('authenticator with JWT', () => {
       const token = await sign('RS256', privateOf('RS256'));
       const first = kit.authenticator.authenticate({ authorization: `Bearer ${token}`, tenantHeader: undefined, remoteAddress: '10.0.0.1' });
       expect(first).toBeInstanceOf(Promise);
-      expect(await first).toEqual({ ok: true, principal: { id: 'jwt:alice', kind: 'jwt', role: 'writer', tenant: 'acme' } });
+      expect(await first).toMatchObject({ ok: true, principal: { id: 'jwt:alice', kind: 'jwt', role: 'writer', tenant: 'acme' } });
       const second = kit.authenticator.authenticate({ authorization: `Bearer ${token}`, tenantHeader: undefined, remoteAddress: '10.0.0.1' });
       expect(second).not.toBeInstanceOf(Promise);
       expect(await kit.auth({ authorization: `Bearer ${token}`, tenantHeader: 'beta' })).toMatchObject({ ok: false, status: 403 });
       const op = await sign('RS256', privateOf('RS256'), { role: 'operator' });
-      expect(await kit.principal(op, 'beta')).toEqual({ id: 'jwt:alice', kind: 'jwt', role: 'operator', tenant: 'beta' });
+      expect(await kit.principal(op, 'beta')).toMatchObject({ id: 'jwt:alice', kind: 'jwt', role: 'operator', tenant: 'beta' });
       const expired = await sign('RS256', privateOf('RS256'), CLAIMS, { exp: NOW_S - 100 });
       const r = await kit.auth({ authorization: `Bearer ${expired}` });
       expect(r).toEqual({ ok: false, status: 401, error: 'JWT expired' });
