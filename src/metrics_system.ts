@@ -198,11 +198,6 @@ export class SqliteMetricsSystem implements MetricsSystem {
     return this.#core.options.path;
   }
 
-  /** Tenants with at least one series (for operators and per-tenant maintenance). */
-  tenants(): string[] {
-    return this.#core.store?.catalog.tenantNames() ?? [];
-  }
-
   start(): Promise<void> {
     return this.#core.start();
   }

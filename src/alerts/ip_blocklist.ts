@@ -16,7 +16,7 @@
  * A refused block is logged with its reason and surfaces in the remediation audit.
  */
 import { isIP } from 'node:net';
-import { isLoopbackAddress, NO_NETWORKS, type NetworkList } from '../net/cidr.js';
+import { ipv4OfMapped, isLoopbackAddress, NO_NETWORKS, type NetworkList } from '../net/cidr.js';
 
 /** The longest block a rule may ask for (7 days); rule validation refuses longer. */
 export const MAX_BLOCK_SECONDS = 7 * 86_400;
@@ -57,7 +57,7 @@ export interface IpBlocklistOptions {
 /** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) and `10.0.0.1` are the same address. */
 export function normalizeIp(ip: string): string {
   const trimmed = ip.trim().toLowerCase();
-  return trimmed.startsWith('::ffff:') && isIP(trimmed.slice(7)) === 4 ? trimmed.slice(7) : trimmed;
+  return ipv4OfMapped(trimmed) ?? trimmed;
 }
 
 export class IpBlocklist {

@@ -64,6 +64,16 @@ export function checkEgress(host: string, address: string, policy: EgressPolicy)
 }
 
 /**
+ * Throws EgressRefusedError when `host` is a literal address (`10.0.0.1`, `[::1]`) the policy
+ * refuses. Node calls no `lookup` for a literal, so guardedLookup never sees one: callers that
+ * connect to a URL's or a target's host check it here first.
+ */
+export function checkLiteralEgress(host: string, policy: EgressPolicy): void {
+  const bare = host.replace(/^\[|\]$/g, '');
+  if (isIP(bare) !== 0) checkEgress(bare, bare, policy);
+}
+
+/**
  * A `lookup` for `net.connect`, `tls.connect` and `http.request` that resolves as usual and
  * refuses internal addresses: the check and the connection use the same answer.
  */
@@ -93,11 +103,11 @@ export function guardedLookup(policy: EgressPolicy): LookupFunction {
  * result on, so nothing resolves again between check and connect).
  */
 export async function resolveEgress(host: string, policy: EgressPolicy): Promise<{ address: string; family: number }> {
-  const literal = isIP(host.replace(/^\[|\]$/g, ''));
+  const bare = host.replace(/^\[|\]$/g, '');
+  const literal = isIP(bare);
   if (literal !== 0) {
-    const address = host.replace(/^\[|\]$/g, '');
-    checkEgress(host, address, policy);
-    return { address, family: literal };
+    checkLiteralEgress(bare, policy);
+    return { address: bare, family: literal };
   }
   const addresses = await new Promise<LookupAddress[]>((resolve, reject) => {
     dnsLookup(host, { all: true }, (err, list) => (err !== null ? reject(err) : resolve(list)));

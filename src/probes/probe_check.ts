@@ -17,7 +17,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { checkEgress, guardedLookup, type EgressPolicy } from '../net/egress_guard.js';
+import { checkLiteralEgress, guardedLookup, type EgressPolicy } from '../net/egress_guard.js';
 import { targetUrl, type ProbeTarget, type TargetStatus } from './probe_target.js';
 
 export interface ProbeResult {
@@ -48,19 +48,13 @@ export function errorClass(err: unknown): string {
   return typeof name === 'string' && /^[A-Za-z]{1,64}$/.test(name) ? name : 'Error';
 }
 
-/** Throws EgressRefusedError for a literal address the policy refuses (names are checked by the lookup). */
-function checkLiteral(host: string, egress: EgressPolicy): void {
-  const bare = host.replace(/^\[|\]$/g, '');
-  if (net.isIP(bare) !== 0) checkEgress(bare, bare, egress);
-}
-
 /**
  * Throws EgressRefusedError when the target names a literal address the policy refuses, so a
  * target such as `http://169.254.169.254/` can be refused when it is added; a host name is only
  * judged when a check resolves it.
  */
 export function checkTargetLiteral(target: ProbeTarget, egress: EgressPolicy): void {
-  checkLiteral(target.target_type === 'http' ? targetUrl(target).hostname : target.endpoint, egress);
+  checkLiteralEgress(target.target_type === 'http' ? targetUrl(target).hostname : target.endpoint, egress);
 }
 
 function classify(target: ProbeTarget, ms: number): 'up' | 'degraded' {
@@ -105,7 +99,7 @@ function probeHttp(target: ProbeTarget, options: ProbeOptions): Promise<ProbeRes
     let url: URL;
     try {
       url = targetUrl(target);
-      checkLiteral(url.hostname, options.egress);
+      checkLiteralEgress(url.hostname, options.egress);
     } catch (err) {
       fail(err);
       return;
@@ -140,7 +134,7 @@ function probeTcp(target: ProbeTarget, options: ProbeOptions): Promise<ProbeResu
     const { finish, elapsed, settled } = settleOnce(target, options.signal, resolve, () => socket?.destroy());
     const fail = (err: unknown): void => finish({ status: 'down', responseTimeMs: elapsed(), statusCode: null, error: errorClass(err) });
     try {
-      checkLiteral(target.endpoint, options.egress);
+      checkLiteralEgress(target.endpoint, options.egress);
     } catch (err) {
       fail(err);
       return;

@@ -33,7 +33,10 @@ function engineRule<T>(parameter: string, parse: () => T): T {
   try {
     return parse();
   } catch (err) {
-    if (err instanceof MetricValidationError) throw new HttpError(400, err.message.replace(/^\w+=/, `${parameter}=`), { error: err.message.replace(/^\w+=/, `${parameter}=`), parameter });
+    if (err instanceof MetricValidationError) {
+      const message = err.message.replace(/^\w+=/, `${parameter}=`);
+      throw new HttpError(400, message, { error: message, parameter });
+    }
     throw err;
   }
 }

@@ -60,11 +60,6 @@ export class SeriesCatalog {
     return index;
   }
 
-  /** Tenants that have at least one series. */
-  tenantNames(): string[] {
-    return [...this.#tenants].filter(([, index]) => index.size > 0).map(([name]) => name);
-  }
-
   /** Forgets every series (before reloading them from the database). */
   reset(): void {
     this.generation++;
@@ -103,7 +98,6 @@ export class SeriesCatalog {
 export class SeriesIndex {
   readonly #byKey = new Map<string, number>();
   readonly #byMetric = new Map<string, SeriesInfo[]>();
-  #count = 0;
 
   constructor(
     readonly catalog: SeriesCatalog,
@@ -117,7 +111,7 @@ export class SeriesIndex {
 
   /** Series of this tenant. */
   get size(): number {
-    return this.#count;
+    return this.#byKey.size;
   }
 
   find(metricId: string, canonical: string): number | undefined {
@@ -142,7 +136,6 @@ export class SeriesIndex {
 
   /** For SeriesCatalog only. */
   addName(info: SeriesInfo): void {
-    this.#count++;
     this.#byKey.set(seriesKey(info.metricId, info.canonicalTags), info.id);
     let list = this.#byMetric.get(info.metricId);
     if (list === undefined) {
@@ -154,7 +147,6 @@ export class SeriesIndex {
 
   /** For SeriesCatalog.reset only. */
   clearNames(): void {
-    this.#count = 0;
     this.#byKey.clear();
     this.#byMetric.clear();
   }

@@ -25,8 +25,6 @@ export class GlobError extends Error {
 export class Glob {
   /** Literal text (with `?` as any character) between the `*`s. */
   readonly #segments: readonly string[];
-  /** The longest literal run at the start (no wildcard): index lookups may use it. */
-  readonly literalPrefix: string;
   /** True when the pattern has no wildcard: it matches only itself. */
   readonly isLiteral: boolean;
 
@@ -34,8 +32,6 @@ export class Glob {
     const parts = pattern.split('*');
     this.#segments = parts;
     this.isLiteral = parts.length === 1 && !pattern.includes('?');
-    const firstWildcard = pattern.search(/[*?]/);
-    this.literalPrefix = firstWildcard < 0 ? pattern : pattern.slice(0, firstWildcard);
   }
 
   /** Compiles `pattern`; throws GlobError naming it when it is not a string of 1–512 characters. */

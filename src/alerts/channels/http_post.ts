@@ -14,8 +14,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isIP } from 'node:net';
-import { checkEgress, EgressRefusedError, guardedLookup, type EgressPolicy } from '../../net/egress_guard.js';
+import { checkLiteralEgress, EgressRefusedError, guardedLookup, type EgressPolicy } from '../../net/egress_guard.js';
 import { redactUrl } from '../redact.js';
 import { ChannelDeliveryError } from './channel.js';
 
@@ -31,13 +30,10 @@ export interface PostOptions {
 export async function postOnce(url: string, body: string, headers: Record<string, string>, options: PostOptions): Promise<void> {
   const shown = redactUrl(url, options.keepPathSegments);
   const u = new URL(url);
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host) !== 0) {
-    try {
-      checkEgress(host, host, options.egress);
-    } catch (err) {
-      throw new ChannelDeliveryError(`POST ${shown} refused: ${(err as Error).message}`, false, undefined, { cause: err });
-    }
+  try {
+    checkLiteralEgress(u.hostname, options.egress);
+  } catch (err) {
+    throw new ChannelDeliveryError(`POST ${shown} refused: ${(err as Error).message}`, false, undefined, { cause: err });
   }
   const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
   const payload = Buffer.from(body, 'utf8');
