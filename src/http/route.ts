@@ -69,6 +69,11 @@ export interface HttpRequest {
    * `application/x-msgpack`; undefined when there is no body.
    */
   body: unknown;
+  /**
+   * The body's bytes as they arrived, on routes with `bodyFormat: 'raw'` only (an empty array
+   * when there was none); such routes decode and bound it themselves.
+   */
+  rawBody?: Uint8Array;
   remoteAddress: string;
   /**
    * The authenticated caller. Always set on routes whose access is a role; on `public` routes
@@ -108,7 +113,39 @@ export interface RouteDefinition {
    * route × tenant matrix test is generated from the server's route table).
    */
   access: RouteAccess;
+  /**
+   * `parsed` (the default): a JSON or MessagePack body arrives parsed in `req.body`, any other
+   * content type is a 415. `raw`: the bytes arrive in `req.rawBody` whatever their content type
+   * (line protocol, remote write, form posts); the handler checks the type and decodes.
+   * Either way the server's body size and time limits apply before the handler runs.
+   */
+  bodyFormat?: 'parsed' | 'raw';
+  /** What the route takes and answers; the OpenAPI document is generated from it. */
+  schema?: RouteSchema;
   handler: RouteHandler;
+}
+
+/** A JSON Schema (2020-12, the dialect of OpenAPI 3.1), as a plain object. */
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+export interface ParameterSchema {
+  description: string;
+  schema: JsonSchema;
+  required?: boolean;
+}
+
+export interface RouteSchema {
+  /** One line, shown in the API reference. */
+  summary: string;
+  /** The reference's section, e.g. `alerts`, `keys`, `prometheus`. */
+  tag: string;
+  description?: string;
+  /** Every query-string parameter the route reads, by name. */
+  query?: Readonly<Record<string, ParameterSchema>>;
+  /** Accepted request bodies, one per media type. */
+  body?: ReadonlyArray<{ contentType: string; schema: JsonSchema; required?: boolean }>;
+  /** Answers by status code. */
+  responses: Readonly<Record<number, { description: string; contentType?: string; schema?: JsonSchema }>>;
 }
 
 /** Thrown by a handler to answer with a 4xx/5xx; `body` defaults to `{ error: message }`. */

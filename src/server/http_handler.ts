@@ -127,12 +127,14 @@ export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req
     let counted = false;
     try {
       let parsed: unknown;
+      let raw: Uint8Array | undefined = definition.bodyFormat === 'raw' ? new Uint8Array(0) : undefined;
       if (body !== undefined) {
         // Not counted as work while the body arrives: shutdown must not wait on a client
         // that stalls mid-body (the body deadline ends that wait anyway).
         const bytes = await body.done;
         if (bytes === undefined) return;
-        parsed = parseBody(bytes, req.contentType);
+        if (raw !== undefined) raw = bytes;
+        else parsed = parseBody(bytes, req.contentType);
       }
       state.activeWork++;
       counted = true;
@@ -143,6 +145,7 @@ export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req
         query: new URLSearchParams(req.rawQuery),
         headers: req.headers,
         body: parsed,
+        ...(raw !== undefined ? { rawBody: raw } : {}),
         remoteAddress: req.remoteAddress,
         principal,
       };
