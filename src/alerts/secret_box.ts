@@ -1,18 +1,17 @@
 /**
  * Sealing of secrets kept at rest (alert channel configs with webhook secrets, header values,
- * URL tokens): AES-256-GCM with a 32-byte key in `<data dir>/secrets.key`, created once with
- * mode 0600 by an exclusive create, so two processes starting together cannot each write a
- * different key. A sealed value is `sealed:v1:<base64 of iv(12) | tag(16) | ciphertext>`; the
+ * URL tokens): AES-256-GCM with a 32-byte key in `<data dir>/secrets.key` (src/crypto/key_file.ts
+ * says how it is created and guarded). A sealed value is `sealed:v1:<base64 of iv(12) | tag(16) | ciphertext>`; the
  * additional authenticated data (e.g. `alert_channels/<tenant>/<id>`) binds it to its row, so
  * a sealed value copied into another tenant's row does not open.
  *
  * Kept free of alerting concerns: it may move to a shared place when other stores seal secrets.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { KEY_FILE_BYTES, KeyFileError, openKeyFile } from '../crypto/key_file.js';
 
 export const SECRETS_KEY_FILE = 'secrets.key';
-const KEY_BYTES = 32;
+const KEY_BYTES = KEY_FILE_BYTES;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const PREFIX = 'sealed:v1:';
@@ -43,30 +42,11 @@ export class SecretBox {
    */
   static openKeyFile(path: string): SecretBox {
     try {
-      const fd = openSync(path, 'wx', 0o600);
-      try {
-        writeSync(fd, randomBytes(KEY_BYTES));
-      } finally {
-        closeSync(fd);
-      }
+      return new SecretBox(openKeyFile(path, { purpose: 'secret' }));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new SecretBoxError(`cannot create the secret key file ${path}: ${(err as Error).message}`);
+      if (err instanceof KeyFileError) throw new SecretBoxError(err.message);
+      throw err;
     }
-    let key: Buffer;
-    try {
-      const fd = openSync(path, 'r');
-      try {
-        if ((fstatSync(fd).mode & 0o077) !== 0) throw new SecretBoxError(`secret key file ${path} is readable by group or others; chmod 600 it`);
-        key = readFileSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    } catch (err) {
-      if (err instanceof SecretBoxError) throw err;
-      throw new SecretBoxError(`cannot read the secret key file ${path}: ${(err as Error).message}`);
-    }
-    if (key.length !== KEY_BYTES) throw new SecretBoxError(`secret key file ${path} must hold exactly ${KEY_BYTES} bytes; it holds ${key.length}`);
-    return new SecretBox(key);
   }
 
   static isSealed(value: string): boolean {

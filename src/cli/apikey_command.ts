@@ -3,10 +3,14 @@
  * server stopped or running on the same directory (a running server notices a revocation
  * within a second; src/auth/auth_database.ts). `create` prints the token alone on stdout,
  * once (so `TOKEN=$(emms apikey create …)` works) and its details on stderr. Quotas are not
- * applied here: whoever runs this can read the data directory and is the operator.
+ * applied here: whoever runs this can read the data directory and is the operator. Creations
+ * and revocations go to the data directory's audit log as `cli:<user>`.
  */
 import { existsSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import { AuditTrail } from '../audit/audit_trail.js';
+import type { AuditEvent } from '../audit/audit_record.js';
 import { ApiKeyValidationError, checkTenantForRole, parseAllowedNetworks, parseExpiresAt, parseKeyName, parseRole } from '../auth/api_key_input.js';
 import { isKeyId } from '../auth/api_key_token.js';
 import { ApiKeyStore } from '../auth/api_key_store.js';
@@ -68,10 +72,18 @@ export async function runApikeyCommand(argv: string[], io: CommandIo = PROCESS_I
 
   const db = AuthDatabase.open(dataDir);
   const store = new ApiKeyStore(db, { lastUsedFlushMs: 0 });
+  const audit = (event: Pick<AuditEvent, 'action' | 'target' | 'tenant'>): void => {
+    const trail = AuditTrail.openWithoutCheckpoints(dataDir);
+    try {
+      trail.record({ ...event, actor: `cli:${userInfo().username}`, source: '', requestId: '', outcome: 'ok' });
+    } finally {
+      trail.close();
+    }
+  };
   try {
-    if (action === 'create') return create(store, values, io);
+    if (action === 'create') return create(store, values, io, audit);
     if (action === 'list') return list(store, values, io);
-    return revoke(store, positionals, io);
+    return revoke(store, positionals, io, audit);
   } catch (err) {
     if (err instanceof ApiKeyValidationError) {
       io.stderr(`emms apikey ${action}: ${err.message}\n`);
@@ -112,7 +124,9 @@ function usageError(io: CommandIo, message: string): number {
   return 2;
 }
 
-function create(store: ApiKeyStore, v: Values, io: CommandIo): number {
+type RecordAudit = (event: Pick<AuditEvent, 'action' | 'target' | 'tenant'>) => void;
+
+function create(store: ApiKeyStore, v: Values, io: CommandIo, audit: RecordAudit): number {
   const now = Date.now();
   const role = parseRole(v.role);
   const tenant = checkTenantForRole(role, v.tenant);
@@ -124,6 +138,7 @@ function create(store: ApiKeyStore, v: Values, io: CommandIo): number {
     expiresAt: v['expires-at'] === undefined ? undefined : parseExpiresAt(v['expires-at'], now),
     allowedNetworks: networks,
   });
+  audit({ action: 'apikey.create', target: `key_id=${record.keyId} role=${record.role}`, tenant: record.tenant });
   io.stdout(`${token}\n`);
   const expiry = record.expiresAt === undefined ? 'never expires' : `expires ${new Date(record.expiresAt).toISOString()}`;
   const nets = record.allowedNetworks === undefined ? 'any network' : record.allowedNetworks.join(', ');
@@ -151,7 +166,7 @@ function list(store: ApiKeyStore, v: Values, io: CommandIo): number {
   return 0;
 }
 
-function revoke(store: ApiKeyStore, positionals: string[], io: CommandIo): number {
+function revoke(store: ApiKeyStore, positionals: string[], io: CommandIo, audit: RecordAudit): number {
   const [keyId, extra] = positionals;
   if (keyId === undefined || extra !== undefined) return usageError(io, 'revoke takes exactly one KEY_ID (ak_ + 16 hex digits)');
   if (!isKeyId(keyId)) {
@@ -163,6 +178,7 @@ function revoke(store: ApiKeyStore, positionals: string[], io: CommandIo): numbe
     io.stderr(`emms apikey revoke: no API key ${keyId} in this data directory\n`);
     return 1;
   }
+  audit({ action: 'apikey.revoke', target: `key_id=${keyId}`, tenant: record.tenant });
   io.stderr(`revoked API key ${keyId} (${JSON.stringify(record.name)}, tenant ${record.tenant}) at ${new Date(record.revokedAt!).toISOString()}\n`);
   return 0;
 }

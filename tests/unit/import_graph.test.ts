@@ -16,14 +16,14 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 /** Lowest first. Names are folders of src/, or top-level files. */
 const LAYERS: readonly (readonly string[])[] = [
-  ['model', 'text', 'net', 'tenancy', 'workers'],
+  ['model', 'text', 'net', 'tenancy', 'workers', 'crypto', 'logging'],
   ['config', 'http', 'core'],
   ['storage'],
   ['query', 'ingest'],
   ['metrics_system.ts', 'index.ts'],
-  ['analytics', 'alerts', 'keys', 'probes', 'collectors', 'auth'],
-  ['server'],
-  ['app'],
+  ['analytics', 'alerts', 'keys', 'probes', 'collectors', 'auth', 'audit'],
+  ['server', 'dashboard'],
+  ['app', 'deploy'],
   ['cli'],
 ];
 
