@@ -15,6 +15,8 @@ import type {
 } from './model/api.js';
 import { describeValue, type MetricDataPoint, type MetricType, type Tags } from './model/metric.js';
 import { SqliteStore, type IngestBatch } from './storage/sqlite_store.js';
+import { SqliteStorageMaintenance } from './storage/sqlite_maintenance.js';
+import type { MaintainableStorage } from './model/maintainable_storage.js';
 import type { ChunkEncoding } from './storage/chunk_encoder.js';
 import { SeriesResolver } from './ingest/series_resolver.js';
 import { buildColumnarBatch, buildRowBatch } from './ingest/batch_builder.js';
@@ -262,12 +264,21 @@ export class SqliteMetricsSystem implements MetricsSystem {
     return this.#running().queries.latest(this.tenant, metricPattern, tags, maxSeries);
   }
 
+  metricIds(): string[] {
+    return this.#running().queries.metricIds(this.tenant);
+  }
+
   async listSeries(metricPattern: string, tags?: Tags): Promise<Array<{ metricId: string; metricType: MetricType; tags: Tags }>> {
     return this.#running().queries.listSeries(this.tenant, metricPattern, tags);
   }
 
   stats(): StorageStats {
     return this.#running().store.stats();
+  }
+
+  /** The maintenance commands' view of the running store (src/maintenance/). */
+  maintenance(): MaintainableStorage {
+    return new SqliteStorageMaintenance(this.#running().store);
   }
 
   checkWritable(): void {

@@ -16,6 +16,7 @@
 import { HttpError, principalOf, tenantOf, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
 import { isStorableTime, timeInputMs } from '../model/time.js';
 import { ALERT_STATES } from './alert.js';
+import { ALERT_SCHEMAS } from './alert_route_schemas.js';
 import type { AlertFilter, HistoryFilter } from './alert_store.js';
 import { AlertingError, type Alerting } from './alerting.js';
 import type { BlockEntry } from './ip_blocklist.js';
@@ -82,11 +83,12 @@ function blockView(b: BlockEntry): Record<string, unknown> {
 export function alertRoutes(alerting: Alerting): RouteDefinition[] {
   return [
     // Static segments first so `/api/v1/alerts/rules` never reads as an alert id.
-    { method: 'GET', pattern: '/api/v1/alerts/status', access: 'reader', handler: guard((req) => ({ body: alerting.status(tenantOf(req)) })) },
+    { method: 'GET', pattern: '/api/v1/alerts/status', access: 'reader', schema: ALERT_SCHEMAS.status, handler: guard((req) => ({ body: alerting.status(tenantOf(req)) })) },
     {
       method: 'GET',
       pattern: '/api/v1/alerts/history',
       access: 'reader',
+      schema: ALERT_SCHEMAS.history,
       handler: guard((req) => {
         const filter: HistoryFilter = { limit: limitParam(req, 1000) };
         const alertId = req.query.get('alert_id');
@@ -100,35 +102,38 @@ export function alertRoutes(alerting: Alerting): RouteDefinition[] {
         return { body: { history: alerting.history(tenantOf(req), filter) } };
       }),
     },
-    { method: 'GET', pattern: '/api/v1/alerts/rules', access: 'reader', handler: guard((req) => ({ body: { rules: alerting.listRules(tenantOf(req)) } })) },
+    { method: 'GET', pattern: '/api/v1/alerts/rules', access: 'reader', schema: ALERT_SCHEMAS.listRules, handler: guard((req) => ({ body: { rules: alerting.listRules(tenantOf(req)) } })) },
     {
       method: 'GET',
       pattern: '/api/v1/alerts/rules/:rule_id',
       access: 'reader',
+      schema: ALERT_SCHEMAS.getRule,
       handler: guard((req) => {
         const rule = alerting.getRule(tenantOf(req), req.params.rule_id ?? '');
         if (!rule) throw new HttpError(404, `rule ${JSON.stringify(req.params.rule_id)} not found`);
         return { body: rule };
       }),
     },
-    { method: 'POST', pattern: '/api/v1/alerts/rules', access: 'admin', handler: guard((req) => ({ status: 201, body: alerting.addRule(tenantOf(req), objectBody(req)) })) },
-    { method: 'PUT', pattern: '/api/v1/alerts/rules/:rule_id', access: 'admin', handler: guard((req) => ({ body: alerting.updateRule(tenantOf(req), req.params.rule_id ?? '', objectBody(req)) })) },
+    { method: 'POST', pattern: '/api/v1/alerts/rules', access: 'admin', schema: ALERT_SCHEMAS.addRule, handler: guard((req) => ({ status: 201, body: alerting.addRule(tenantOf(req), objectBody(req)) })) },
+    { method: 'PUT', pattern: '/api/v1/alerts/rules/:rule_id', access: 'admin', schema: ALERT_SCHEMAS.updateRule, handler: guard((req) => ({ body: alerting.updateRule(tenantOf(req), req.params.rule_id ?? '', objectBody(req)) })) },
     {
       method: 'DELETE',
       pattern: '/api/v1/alerts/rules/:rule_id',
       access: 'admin',
+      schema: ALERT_SCHEMAS.deleteRule,
       handler: guard((req) => {
         alerting.deleteRule(tenantOf(req), req.params.rule_id ?? '');
         return { status: 204 };
       }),
     },
-    { method: 'GET', pattern: '/api/v1/alerts/channels', access: 'admin', handler: guard((req) => ({ body: { channels: alerting.listChannels(tenantOf(req)) } })) },
-    { method: 'GET', pattern: '/api/v1/alerts/channels/:channel_id', access: 'admin', handler: guard((req) => ({ body: alerting.getChannel(tenantOf(req), req.params.channel_id ?? '') })) },
-    { method: 'POST', pattern: '/api/v1/alerts/channels', access: 'admin', handler: guard((req) => ({ status: 201, body: alerting.putChannel(tenantOf(req), objectBody(req)) })) },
+    { method: 'GET', pattern: '/api/v1/alerts/channels', access: 'admin', schema: ALERT_SCHEMAS.listChannels, handler: guard((req) => ({ body: { channels: alerting.listChannels(tenantOf(req)) } })) },
+    { method: 'GET', pattern: '/api/v1/alerts/channels/:channel_id', access: 'admin', schema: ALERT_SCHEMAS.getChannel, handler: guard((req) => ({ body: alerting.getChannel(tenantOf(req), req.params.channel_id ?? '') })) },
+    { method: 'POST', pattern: '/api/v1/alerts/channels', access: 'admin', schema: ALERT_SCHEMAS.putChannel, handler: guard((req) => ({ status: 201, body: alerting.putChannel(tenantOf(req), objectBody(req)) })) },
     {
       method: 'DELETE',
       pattern: '/api/v1/alerts/channels/:channel_id',
       access: 'admin',
+      schema: ALERT_SCHEMAS.deleteChannel,
       handler: guard((req) => {
         alerting.deleteChannel(tenantOf(req), req.params.channel_id ?? '');
         return { status: 204 };
@@ -138,23 +143,26 @@ export function alertRoutes(alerting: Alerting): RouteDefinition[] {
       method: 'GET',
       pattern: '/api/v1/alerts/remediations',
       access: 'admin',
+      schema: ALERT_SCHEMAS.remediations,
       handler: guard((req) => ({ body: { remediations: alerting.remediationAudit(tenantOf(req), limitParam(req, 1000)).map((e) => ({ ...e, at: iso(e.at), until: iso(e.until_ms) })) } })),
     },
-    { method: 'GET', pattern: '/api/v1/alerts/blocked-ips', access: 'admin', handler: guard((req) => ({ body: { blocked_ips: alerting.listBlockedIps(tenantOf(req)).map(blockView) } })) },
+    { method: 'GET', pattern: '/api/v1/alerts/blocked-ips', access: 'admin', schema: ALERT_SCHEMAS.blockedIps, handler: guard((req) => ({ body: { blocked_ips: alerting.listBlockedIps(tenantOf(req)).map(blockView) } })) },
     {
       method: 'DELETE',
       pattern: '/api/v1/alerts/blocked-ips/:ip',
       access: 'admin',
+      schema: ALERT_SCHEMAS.unblockIp,
       handler: guard((req) => {
         alerting.unblockIp(tenantOf(req), req.params.ip ?? '');
         return { status: 204 };
       }),
     },
-    { method: 'GET', pattern: '/api/v1/alerts', access: 'reader', handler: guard((req) => ({ body: { alerts: alerting.listAlerts(tenantOf(req), alertFilter(req)) } })) },
+    { method: 'GET', pattern: '/api/v1/alerts', access: 'reader', schema: ALERT_SCHEMAS.listAlerts, handler: guard((req) => ({ body: { alerts: alerting.listAlerts(tenantOf(req), alertFilter(req)) } })) },
     {
       method: 'GET',
       pattern: '/api/v1/alerts/:alert_id',
       access: 'reader',
+      schema: ALERT_SCHEMAS.getAlert,
       handler: guard((req) => {
         const alert = alerting.getAlert(tenantOf(req), req.params.alert_id ?? '');
         if (!alert) throw new HttpError(404, `alert ${JSON.stringify(req.params.alert_id)} not found`);
@@ -165,6 +173,7 @@ export function alertRoutes(alerting: Alerting): RouteDefinition[] {
       method: 'PUT',
       pattern: '/api/v1/alerts/:alert_id/acknowledge',
       access: 'writer',
+      schema: ALERT_SCHEMAS.acknowledge,
       handler: guard((req) => {
         const body = (req.body ?? {}) as Record<string, unknown>;
         if (typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'request body must be a JSON object');
@@ -174,8 +183,8 @@ export function alertRoutes(alerting: Alerting): RouteDefinition[] {
         return { body: alerting.acknowledge(tenantOf(req), req.params.alert_id ?? '', by as string, comment as string) };
       }),
     },
-    { method: 'POST', pattern: '/api/v1/silences', access: 'admin', handler: guard((req) => ({ status: 201, body: alerting.addSilence(tenantOf(req), objectBody(req)) })) },
-    { method: 'GET', pattern: '/api/v1/silences', access: 'reader', handler: guard((req) => ({ body: { silences: alerting.listSilences(tenantOf(req), req.query.get('expired') === 'true') } })) },
-    { method: 'DELETE', pattern: '/api/v1/silences/:silence_id', access: 'admin', handler: guard((req) => ({ body: alerting.expireSilence(tenantOf(req), req.params.silence_id ?? '') })) },
+    { method: 'POST', pattern: '/api/v1/silences', access: 'admin', schema: ALERT_SCHEMAS.addSilence, handler: guard((req) => ({ status: 201, body: alerting.addSilence(tenantOf(req), objectBody(req)) })) },
+    { method: 'GET', pattern: '/api/v1/silences', access: 'reader', schema: ALERT_SCHEMAS.listSilences, handler: guard((req) => ({ body: { silences: alerting.listSilences(tenantOf(req), req.query.get('expired') === 'true') } })) },
+    { method: 'DELETE', pattern: '/api/v1/silences/:silence_id', access: 'admin', schema: ALERT_SCHEMAS.expireSilence, handler: guard((req) => ({ body: alerting.expireSilence(tenantOf(req), req.params.silence_id ?? '') })) },
   ];
 }

@@ -121,7 +121,7 @@ export class Alerting {
       intervalMs: this.#intervalMs,
       staleMs: stale * 1000,
       detectorFactory: options.detectorFactory,
-      anomalyWarmupMs: (options.anomalyWarmupSeconds ?? 3600) * 1000,
+      anomalyWarmupMs: (options.anomalyWarmupSeconds ?? 6 * 3600) * 1000,
       enhancedSensitivityBoost: options.enhancedSensitivityBoost ?? 0.2,
     });
     this.#escalation = new Escalation({
@@ -331,6 +331,14 @@ export class Alerting {
 
   deleteRule(tenant: string, ruleId: string): void {
     this.#rules.delete(this.#tenant(tenant), ruleId);
+  }
+
+  /**
+   * Replaces the rules of the configuration file (`alerting.rules`, SIGHUP). Throws RangeError
+   * naming the first invalid rule, and then changes nothing.
+   */
+  reloadConfigRules(rules: readonly unknown[]): { added: string[]; changed: string[]; removed: string[] } {
+    return this.#rules.replaceConfigRules(rules);
   }
 
   // ---------------------------------------------------------------- alerts API

@@ -76,7 +76,11 @@ export interface AlertingOptions {
   secretsKeyPath?: string;
   /** Streaming anomaly detector per series for anomaly rules. */
   detectorFactory: DetectorFactory;
-  /** History fed to a new anomaly detector before it judges. Default 3600 s. */
+  /**
+   * History fed to a new anomaly detector before it judges. Default 6 h: the `auto` detector
+   * raises nothing during its first 288 points, and 6 h holds that many at intervals up to
+   * 75 s, so a rule added (or a server restarted) judges at once instead of after hours.
+   */
   anomalyWarmupSeconds?: number;
   /** Sensitivity added to anomaly rules for series under enhanced monitoring. Default 0.2. */
   enhancedSensitivityBoost?: number;

@@ -3,7 +3,8 @@
  * engine (`engine.forTenant(tenant)`): (1) newest point of every watched series through
  * `latest()` (a few globs covering all the tenant's rule patterns), (2) raw points only for
  * series of windowed or anomaly rules, one query per metric id, (3) conditions per rule and
- * series/group → state transitions (alert_lifecycle.ts). Notifications, escalation and the
+ * series/group → state transitions (alert_lifecycle.ts); forecast rules read bucketed history
+ * and judge the predicted path instead (forecast_rule.ts). Notifications, escalation and the
  * write to alerts.db follow in the facade, so a cycle's reads never wait on a channel.
  *
  * A tenant whose metrics cannot be read keeps its alert states as they are (no data, no
@@ -14,6 +15,7 @@ import type { Tags } from '../model/metric.js';
 import { conditionFalse, conditionTrue, type CycleChanges } from './alert_lifecycle.js';
 import type { DetectorFactory } from './alerting_options.js';
 import type { RuleRegistry, RuleRuntime } from './rule_registry.js';
+import { evaluateForecastRule, refreshForecasts } from './forecast_rule.js';
 import { compare, type AlertRule } from './rule.js';
 import { coveringGlobs, globForPattern, WatchedSeries } from './watched_series.js';
 import { aggregateWindow, GroupAccumulator } from './window_aggregate.js';
@@ -106,6 +108,7 @@ export class Evaluator {
     const runtimes = [...this.#rules.runtimes(tenant)].filter((rt) => rt.rule.enabled);
     for (const rt of runtimes) this.#updateRuleSeries(view, rt);
     const raw = await this.#fetchRaw(view, runtimes, now);
+    for (const rt of runtimes) if (rt.rule.forecast) await refreshForecasts(view.system, view.series, rt, now);
     for (const rt of runtimes) {
       // A rule replaced or deleted while data was being fetched is skipped this cycle.
       if (this.#rules.runtime(tenant, rt.rule.rule_id) !== rt) continue;
@@ -229,6 +232,7 @@ export class Evaluator {
 
   #evaluateRule(view: TenantView, changes: CycleChanges, rt: RuleRuntime, raw: Map<number, SeriesResult>, cycle: number): void {
     const r = rt.rule;
+    if (r.forecast) return evaluateForecastRule(changes, rt, view.series, cycle);
     const t = view.series;
     const now = changes.now;
     const staleCut = now - this.#opts.staleMs;

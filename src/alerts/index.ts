@@ -16,7 +16,7 @@
  * routes.push(...alertRoutes(alerting));
  * server consults alerting.ipBlocklist.isBlocked(remoteAddress);
  * metricsText += alertingMetrics(alerting);
- * alerting.addRule('default', { name: 'CPU', metric_pattern: 'system\\.cpu\\.usage_total', threshold_value: 90 });
+ * alerting.addRule('default', { name: 'CPU', metric_pattern: 'system.cpu.usage_total', threshold_value: 90 });
  * await alerting.stop();
  */
 export { createAlerting } from './create_alerting.js';

@@ -22,7 +22,7 @@ export type RuleAggregation = (typeof RULE_AGGREGATIONS)[number];
 
 export const DETECTOR_METHODS = ['auto', 'iforest', 'zscore', 'seasonal', 'changepoint'] as const;
 
-/** How metric_pattern reads: a fully matched RE2 regular expression, or a glob (`*`, `?`). */
+/** How metric_pattern reads: a glob (`*`, `?`, as queries take) or a fully matched RE2 regular expression. */
 export const PATTERN_MODES = ['regex', 'glob'] as const;
 export type PatternMode = (typeof PATTERN_MODES)[number];
 
@@ -54,9 +54,12 @@ export interface AlertRule {
   rule_id: string;
   name: string;
   description: string;
-  /** Metric ids the rule watches: a fully matched regular expression (`custom\.metric\..*`) or a glob. */
+  /** Metric ids the rule watches: a glob (`system.cpu.*`) or, with pattern_mode regex, a fully matched regular expression. */
   metric_pattern: string;
-  /** `regex` (default; RE2 syntax, linear time) or `glob`. */
+  /**
+   * `glob` (default, as queries) or `regex` (RE2 syntax, linear time). Rules stored before the
+   * default changed carry `regex` explicitly, or no mode at all, which reads as `regex`.
+   */
   pattern_mode: PatternMode;
   /** null: anomaly-only rule (requires use_anomaly_detection). */
   threshold_value: number | null;
@@ -85,6 +88,27 @@ export interface AlertRule {
   enabled: boolean;
   /** Flap damping: a firing alert resolves only after the condition was false this long. */
   resolve_after_seconds: number;
+  /**
+   * Failure prediction: when set, the condition is "the forecast crosses threshold_value (by
+   * comparison) within horizon_seconds", not the current value (forecast_rule.ts).
+   */
+  forecast: ForecastCondition | null;
+}
+
+export const FORECAST_RULE_METHODS = ['auto', 'holt_winters', 'linear', 'damped_trend'] as const;
+/** `expected`: the forecast's mean path crosses; `earliest`: its pessimistic interval bound does. */
+export const FORECAST_FIRE_ON = ['expected', 'earliest'] as const;
+
+export interface ForecastCondition {
+  horizon_seconds: number;
+  /** Bucket size of the history and of the forecast; default 300. */
+  interval_seconds: number;
+  /** History the forecast is fitted on; default 1000 buckets. */
+  lookback_seconds: number;
+  method: (typeof FORECAST_RULE_METHODS)[number];
+  /** Interval coverage, default 0.95. */
+  coverage: number;
+  fire_on: (typeof FORECAST_FIRE_ON)[number];
 }
 
 /** What callers hand in: name and metric_pattern are required, everything else defaults. */
@@ -285,8 +309,8 @@ export function validateRule(input: unknown, ctx: RuleValidationContext, existin
   const description = pick('description') ?? '';
   if (typeof description !== 'string') fail('description', description, 'must be a string');
 
-  const mode = oneOf('pattern_mode', pick('pattern_mode'), PATTERN_MODES, 'regex');
   const pattern = pick('metric_pattern');
+  const mode = oneOf('pattern_mode', pick('pattern_mode'), PATTERN_MODES, defaultPatternMode(pattern));
   if (typeof pattern !== 'string' || pattern === '' || pattern.length > 1000) fail('metric_pattern', pattern, `must be a non-empty ${mode === 'glob' ? 'glob' : 'regular expression'} of at most 1000 characters`);
   try {
     compileMetricPattern(pattern, mode);
@@ -349,6 +373,48 @@ export function validateRule(input: unknown, ctx: RuleValidationContext, existin
     annotations: stringMap('annotations', pick('annotations'), false),
     enabled,
     resolve_after_seconds: nonNegativeSeconds('resolve_after_seconds', pick('resolve_after_seconds'), ctx.defaultResolveAfterSeconds),
+    forecast: validateForecast(pick('forecast'), threshold as number | null, pick('comparison'), useAnomaly, groupBy as string[] | null),
+  };
+}
+
+/** Backslash escapes, groups, alternation, anchors, `+` and classes: regex syntax no glob uses. */
+const REGEX_ONLY_SYNTAX = /[\\()|+^$[\]{}]/;
+
+/**
+ * A pattern without pattern_mode is a glob, as queries take, unless it uses syntax only a
+ * regular expression has (`system\.cpu\..*`, `(a|b)`): rule patterns were regexes before they
+ * were globs, and a rule written (in a configuration file, a script, a client) for that meaning
+ * keeps it rather than becoming a glob that matches nothing. The answer carries the mode read.
+ */
+export function defaultPatternMode(pattern: unknown): PatternMode {
+  return typeof pattern === 'string' && REGEX_ONLY_SYNTAX.test(pattern) ? 'regex' : 'glob';
+}
+
+/** Buckets a forecast rule may read or predict per series and cycle. */
+export const MAX_FORECAST_RULE_BUCKETS = 20_000;
+
+function validateForecast(v: unknown, threshold: number | null, comparison: unknown, useAnomaly: boolean, groupBy: string[] | null): ForecastCondition | null {
+  if (v === undefined || v === null) return null;
+  if (!isPlainObject(v)) fail('forecast', v, 'must be null or an object {horizon_seconds, interval_seconds?, lookback_seconds?, method?, coverage?, fire_on?}');
+  const known = new Set(['horizon_seconds', 'interval_seconds', 'lookback_seconds', 'method', 'coverage', 'fire_on']);
+  for (const k of Object.keys(v)) if (!known.has(k)) fail(`forecast.${k}`, v[k], `is not a forecast field (known: ${[...known].join(', ')})`);
+  if (threshold === null) fail('threshold_value', threshold, 'is required for a forecast rule (the level whose crossing is predicted)');
+  if (comparison !== undefined && !['>', '>=', '<', '<='].includes(comparison as string)) fail('comparison', comparison, 'must be >, >=, < or <= for a forecast rule');
+  if (useAnomaly) fail('use_anomaly_detection', useAnomaly, 'cannot be combined with forecast');
+  if (groupBy !== null) fail('group_by', groupBy, 'must be null for a forecast rule (each series is forecast on its own)');
+  const interval = positiveDuration('forecast.interval_seconds', v.interval_seconds, 300, 86_400);
+  const horizon = positiveDuration('forecast.horizon_seconds', v.horizon_seconds, NaN);
+  if (Number.isNaN(horizon)) fail('forecast.horizon_seconds', v.horizon_seconds, 'is required: how far ahead to predict, in seconds');
+  const lookback = positiveDuration('forecast.lookback_seconds', v.lookback_seconds, 1000 * interval);
+  for (const [field, seconds] of [['forecast.horizon_seconds', horizon], ['forecast.lookback_seconds', lookback]] as const) {
+    if (seconds / interval > MAX_FORECAST_RULE_BUCKETS) fail(field, seconds, `is more than ${MAX_FORECAST_RULE_BUCKETS} intervals of ${interval} s`);
+  }
+  if (lookback < 3 * interval) fail('forecast.lookback_seconds', lookback, `must hold at least 3 intervals of ${interval} s`);
+  const coverage = v.coverage ?? 0.95;
+  if (typeof coverage !== 'number' || !(coverage >= 0.5 && coverage <= 0.999)) fail('forecast.coverage', coverage, 'must be a number in [0.5, 0.999]');
+  return {
+    horizon_seconds: horizon, interval_seconds: interval, lookback_seconds: lookback,
+    method: oneOf('forecast.method', v.method, FORECAST_RULE_METHODS, 'auto'), coverage, fire_on: oneOf('forecast.fire_on', v.fire_on, FORECAST_FIRE_ON, 'expected'),
   };
 }
 

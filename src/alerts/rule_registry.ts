@@ -14,6 +14,7 @@ import type { AlertStore, RuleOrigin, StoredRule } from './alert_store.js';
 import { AlertingError } from './alerting_error.js';
 import { PREDEFINED_RULES } from './predefined_rules.js';
 import { RuleValidationError, ruleView, validateRule, type AlertRule, type RuleValidationContext } from './rule.js';
+import type { ForecastVerdict } from './forecast_rule.js';
 import { PatternMatch } from './watched_series.js';
 
 export interface ActiveAlert {
@@ -42,6 +43,8 @@ export interface RuleRuntime {
   series: number[];
   alerts: Map<string, ActiveAlert>;
   detectors: Map<number, DetectorState>;
+  /** Forecast rules: the verdict per series index, recomputed once per forecast bucket (forecast_rule.ts). */
+  forecasts?: Map<number, ForecastVerdict>;
 }
 
 const META_PREDEFINED = 'predefined_rules_installed';
@@ -137,6 +140,45 @@ export class RuleRegistry {
     for (const r of fromConfig) this.#load(r);
   }
 
+  /**
+   * Replaces the rules of the configuration file while running (SIGHUP). Every rule is validated
+   * first: an invalid one throws RangeError naming it and nothing changes. A changed rule keeps
+   * its active alerts (as an API update does); a removed one resolves them.
+   */
+  replaceConfigRules(configRules: readonly unknown[]): { added: string[]; changed: string[]; removed: string[] } {
+    const fromConfig = this.#validateConfigRules(configRules);
+    const store = this.#deps.store();
+    const now = this.#deps.now();
+    const t = this.#tenant(DEFAULT_TENANT);
+    const nextIds = new Set(fromConfig.map((r) => r.rule.rule_id));
+    const out = { added: [] as string[], changed: [] as string[], removed: [] as string[] };
+    for (const rt of [...t.rules.values()]) {
+      if (rt.origin !== 'config' || nextIds.has(rt.rule.rule_id)) continue;
+      this.#deps.closeAlerts(rt, 'rule removed from the configuration file');
+      t.rules.delete(rt.rule.rule_id);
+      store.deleteRule(DEFAULT_TENANT, rt.rule.rule_id);
+      out.removed.push(rt.rule.rule_id);
+    }
+    const saved: StoredRule[] = [];
+    for (const stored of fromConfig) {
+      const id = stored.rule.rule_id;
+      const old = t.rules.get(id);
+      if (old !== undefined && old.origin === 'config' && JSON.stringify(old.rule) === JSON.stringify(stored.rule)) continue;
+      saved.push(stored);
+      (old === undefined ? out.added : out.changed).push(id);
+    }
+    store.saveRules(saved, now);
+    for (const stored of saved) {
+      const old = t.rules.get(stored.rule.rule_id);
+      this.#load(stored);
+      const next = t.rules.get(stored.rule.rule_id);
+      if (old !== undefined && next !== undefined) next.alerts = old.alerts;
+      if (next !== undefined && !next.rule.enabled) this.#deps.closeAlerts(next, 'rule disabled');
+    }
+    t.version++;
+    return out;
+  }
+
   #validateConfigRules(configRules: readonly unknown[]): StoredRule[] {
     const ctx = this.#context(DEFAULT_TENANT, true);
     const seen = new Set<string>();
@@ -158,7 +200,9 @@ export class RuleRegistry {
     const known = this.#deps.knownChannels(stored.tenant);
     let rule: AlertRule = {
       ...stored.rule,
+      // Stored before rules had a mode, when every pattern was a regex: it keeps that meaning.
       pattern_mode: stored.rule.pattern_mode ?? 'regex',
+      forecast: stored.rule.forecast ?? null,
       // A channel removed since the rule was saved is dropped, not fatal.
       channels: stored.rule.channels.filter((c) => known.has(c)),
       escalation: stored.rule.escalation.map((l) => ({ ...l, channels: l.channels.filter((c) => known.has(c)) })),

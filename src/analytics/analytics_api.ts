@@ -21,8 +21,8 @@ import { detectSeries } from './detect_series.js';
 import { DETECTOR_METHODS, thresholdForSensitivity } from './streaming_detector.js';
 import type { DetectorMethod } from './streaming_detector_contract.js';
 import { alignOnTimestamps, bestLagCorrelation, type CorrelationMethod } from './correlation.js';
-import { holtWintersForecast, linearForecast, type ForecastPath } from './forecast.js';
-import { detectPeriod } from './period_detection.js';
+import type { ForecastModelName } from './forecast.js';
+import { AUTO_FORECAST_METHODS, forecastAuto, type AutoForecast, type AutoForecastMethod } from './forecast_auto.js';
 import { scalingRecommendation, thresholdCrossing, type ScalingRecommendation } from './capacity_planning.js';
 
 function invalid(field: string, value: unknown, rule: string): never {
@@ -132,7 +132,7 @@ export async function detectAnomalies(engine: MetricsSystem, request: DetectAnom
       scores: scores.subarray(first), scoredOn: isCounter ? 'rate' : 'value', anomalies, anomalyTimestamps: anomalies.map((i) => timestamps[i]!),
     };
   });
-  return { method, sensitivity, threshold: thresholdForSensitivity(sensitivity), startTime, endTime, series };
+  return { method, sensitivity, threshold: thresholdForSensitivity(sensitivity, method), startTime, endTime, series };
 }
 
 /**
@@ -250,8 +250,9 @@ function correlatePair(primary: SeriesResult, secondary: SeriesResult, maxLag: n
 // ---------------------------------------------------------------------------------------------
 // forecast
 
-export type ForecastMethod = 'auto' | 'holt_winters' | 'linear';
-export const FORECAST_METHODS: readonly ForecastMethod[] = ['auto', 'holt_winters', 'linear'];
+/** `auto` chooses by held-out error (forecast_auto.ts); the others ask for one model family. */
+export type ForecastMethod = AutoForecastMethod;
+export const FORECAST_METHODS: readonly ForecastMethod[] = AUTO_FORECAST_METHODS;
 
 export interface ForecastRequest {
   metricPattern: string;
@@ -278,10 +279,14 @@ export interface ForecastPoint {
 export interface SeriesForecast {
   metricId: string;
   tags: Tags;
-  method: 'holt_winters' | 'linear';
+  /** The model used; may differ from the one asked for, and then `fallback` says why. */
+  method: ForecastModelName;
   /** Seasonal period in buckets (0 = none). */
   period: number;
   residualStd: number;
+  fallback?: string;
+  /** 'empirical': from held-out errors by horizon; 'model': a least-squares interval (short history). */
+  intervalSource: 'empirical' | 'model';
   lastTimestamp: number;
   lastValue: number;
   points: ForecastPoint[];
@@ -289,7 +294,7 @@ export interface SeriesForecast {
 
 interface PreparedForecast {
   series: SeriesResult;
-  path: ForecastPath;
+  path: AutoForecast;
   stepMs: number;
 }
 
@@ -312,7 +317,7 @@ async function forecastPaths(engine: MetricsSystem, request: ForecastRequest): P
   for (const s of found) {
     if (s.values.length < 3) continue;
     const filled = fillBuckets(s, intervalMs);
-    out.push({ series: s, path: forecastOne(filled.values, filled.steps, steps, method, coverage), stepMs: intervalMs });
+    out.push({ series: s, path: forecastAuto(filled, steps, { method, coverage, stepMs: intervalMs }), stepMs: intervalMs });
   }
   return out;
 }
@@ -321,15 +326,13 @@ async function forecastPaths(engine: MetricsSystem, request: ForecastRequest): P
  * Aggregates list non-empty buckets only; Holt-Winters needs a regular grid, so a missing
  * bucket is filled by linear interpolation between its neighbours.
  */
-function fillBuckets(s: SeriesResult, intervalMs: number): { values: Float64Array; steps: Float64Array } {
+export function fillBuckets(s: SeriesResult, intervalMs: number): Float64Array {
   const first = s.timestamps[0]!;
   const last = s.timestamps[s.timestamps.length - 1]!;
   const n = Math.round((last - first) / intervalMs) + 1;
   const values = new Float64Array(n);
-  const steps = new Float64Array(n);
   let j = 0;
   for (let i = 0; i < n; i++) {
-    steps[i] = i;
     const t = first + i * intervalMs;
     while (j + 1 < s.timestamps.length && s.timestamps[j + 1]! <= t) j++;
     const t0 = s.timestamps[j]!;
@@ -341,18 +344,7 @@ function fillBuckets(s: SeriesResult, intervalMs: number): { values: Float64Arra
       values[i] = v0 + ((s.values[j + 1]! - v0) * (t - t0)) / (t1 - t0);
     }
   }
-  return { values, steps };
-}
-
-function forecastOne(values: Float64Array, steps: Float64Array, horizon: number, method: ForecastMethod, coverage: number): ForecastPath {
-  if (method !== 'linear') {
-    const period = detectPeriod(values).period;
-    if (period >= 2 && values.length >= 3 * period) return holtWintersForecast(values, horizon, { period, coverage });
-    if (method === 'holt_winters') {
-      invalid('method', method, `needs a seasonal series with at least 3 cycles of history; ${values.length} buckets, period ${period || 'none found'}`);
-    }
-  }
-  return linearForecast(steps, values, horizon, 1, coverage);
+  return values;
 }
 
 export async function forecast(engine: MetricsSystem, request: ForecastRequest): Promise<{ series: SeriesForecast[] }> {
@@ -366,6 +358,7 @@ export async function forecast(engine: MetricsSystem, request: ForecastRequest):
       }
       return {
         metricId: s.metricId, tags: s.tags, method: path.method, period: path.period, residualStd: path.residualStd,
+        ...(path.fallback !== undefined ? { fallback: path.fallback } : {}), intervalSource: path.intervalSource,
         lastTimestamp, lastValue: s.values[s.values.length - 1]!, points,
       };
     }),
@@ -396,7 +389,7 @@ export interface SeriesCapacity {
   lastValue: number;
   limit: number;
   direction: 'rising' | 'falling';
-  method: 'holt_winters' | 'linear';
+  method: ForecastModelName;
   /** Predicted crossing (epoch ms), or null if not within the horizon. */
   expectedTime: number | null;
   /** 95% range of the crossing: earliest plausible and latest (null = beyond the horizon). */

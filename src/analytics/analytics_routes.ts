@@ -7,6 +7,7 @@
  *   correlations  primary_metric, secondary_patterns, correlation_threshold, interval?, max_lag?, window_hours?, end_time?, tags?
  *   forecast      metric_pattern, horizon, interval, method?, lookback?, coverage?, end_time?, tags?
  *   capacity      metric_pattern, limit, horizon?, interval?, method?, lookback?, end_time?, tags?
+ *   joint_anomalies  metric_pattern, window_hours, entity_tags?, interval?, sensitivity?, window_points?, warmup_hours?, end_time?, tags?
  *
  * Validation errors become 400 with the snake_case field name; query limits 422 (server).
  */
@@ -14,6 +15,9 @@ import type { MetricsSystem } from '../model/api.js';
 import { MetricValidationError, type Tags } from '../model/metric.js';
 import { HttpError, tenantOf, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
 import { capacity, detectAnomalies, findCorrelations, forecast, type ForecastMethod } from './analytics_api.js';
+import { ANALYTICS_SCHEMAS } from './analytics_route_schemas.js';
+import { detectJointAnomalies } from './joint_anomalies.js';
+import { JOINT_ANOMALIES_SCHEMA } from './joint_anomalies_schema.js';
 import type { DetectorMethod } from './streaming_detector_contract.js';
 
 const BASE = '/api/v1/analytics';
@@ -202,6 +206,8 @@ export function analyticsRoutes(engine: MetricsSystem): RouteDefinition[] {
         method: s.method,
         period: s.period,
         residual_std: s.residualStd,
+        ...(s.fallback !== undefined ? { fallback: s.fallback } : {}),
+        interval_source: s.intervalSource,
         last_timestamp: s.lastTimestamp,
         last_value: s.lastValue,
         points: s.points,
@@ -245,9 +251,44 @@ export function analyticsRoutes(engine: MetricsSystem): RouteDefinition[] {
     };
   });
 
+  const jointAnomalies = endpoint(engine, async (p, tenantEngine) => {
+    const r = await detectJointAnomalies(tenantEngine, {
+      metricPattern: required('metric_pattern', p.string('metric_pattern')),
+      windowHours: required('window_hours', p.number('window_hours')),
+      entityTags: p.list('entity_tags'),
+      interval: p.string('interval'),
+      sensitivity: p.number('sensitivity'),
+      windowPoints: p.number('window_points'),
+      warmupHours: p.number('warmup_hours'),
+      endTime: p.time('end_time'),
+      tags: p.tags(),
+    });
+    return {
+      sensitivity: r.sensitivity,
+      interval_ms: r.intervalMs,
+      start_time: r.startTime,
+      end_time: r.endTime,
+      entities: r.entities.map((e) => ({
+        entity: e.entity,
+        series: e.series.map((s) => ({ metric_id: s.metricId, tags: s.tags, scored_on: s.scoredOn })),
+        timestamps: arrayOf(e.timestamps),
+        // JSON has no NaN: the first rows, without a full joint window, are null.
+        scores: Array.from(e.scores, (v) => (Number.isNaN(v) ? null : v)),
+        threshold: Number.isNaN(e.threshold) ? null : e.threshold,
+        anomalies: e.anomalies,
+        anomaly_timestamps: e.anomalyTimestamps,
+      })),
+    };
+  });
+
   const routes: RouteDefinition[] = [];
   for (const [name, handler] of [['anomalies', anomalies], ['correlations', correlations], ['forecast', forecastRoute], ['capacity', capacityRoute]] as const) {
-    routes.push({ method: 'GET', pattern: `${BASE}/${name}`, access: 'reader', handler }, { method: 'POST', pattern: `${BASE}/${name}`, access: 'reader', handler });
+    const schema = ANALYTICS_SCHEMAS[name];
+    routes.push({ method: 'GET', pattern: `${BASE}/${name}`, access: 'reader', schema: schema.get, handler }, { method: 'POST', pattern: `${BASE}/${name}`, access: 'reader', schema: schema.post, handler });
   }
+  routes.push(
+    { method: 'GET', pattern: `${BASE}/joint_anomalies`, access: 'reader', handler: jointAnomalies, schema: JOINT_ANOMALIES_SCHEMA.get },
+    { method: 'POST', pattern: `${BASE}/joint_anomalies`, access: 'reader', handler: jointAnomalies, schema: JOINT_ANOMALIES_SCHEMA.post },
+  );
   return routes;
 }

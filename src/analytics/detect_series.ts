@@ -1,7 +1,8 @@
 /**
  * Runs a streaming detector over a whole series held in memory (the `emms detect` command, the
  * NAB bench, the detectAnomalies API): one score per input row, in input order, each computed
- * from that row and the earlier ones only.
+ * from that row and the earlier ones only. Rows whose timestamps repeat or step back are scored
+ * in arrival order like the others (streaming_detector.ts).
  */
 import { createStreamingDetector, thresholdForSensitivity, validateDetectorOptions, type SeededDetectorOptions } from './streaming_detector.js';
 
@@ -15,7 +16,7 @@ export function detectSeries(timestamps: ArrayLike<number>, values: ArrayLike<nu
   if (timestamps.length !== values.length) {
     throw new RangeError(`detectSeries: timestamps.length=${timestamps.length} differs from values.length=${values.length}`);
   }
-  const { sensitivity } = validateDetectorOptions(options);
+  const { method, sensitivity } = validateDetectorOptions(options);
   const detector = createStreamingDetector(options);
   const n = values.length;
   const scores = new Float64Array(n);
@@ -25,5 +26,5 @@ export function detectSeries(timestamps: ArrayLike<number>, values: ArrayLike<nu
     scores[i] = verdict.score;
     isAnomaly[i] = verdict.isAnomaly ? 1 : 0;
   }
-  return { scores, isAnomaly, threshold: thresholdForSensitivity(sensitivity) };
+  return { scores, isAnomaly, threshold: thresholdForSensitivity(sensitivity, method) };
 }

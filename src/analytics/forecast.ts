@@ -10,6 +10,9 @@
 import { detectPeriod } from './period_detection.js';
 import { normalQuantile } from './normal_distribution.js';
 
+/** The models a forecast can come from (forecast_auto.ts chooses among them). */
+export type ForecastModelName = 'holt_winters' | 'linear' | 'damped_trend' | 'seasonal_naive';
+
 export interface ForecastPath {
   /** Predicted value at each step 1..horizon after the last observation. */
   mean: Float64Array;
@@ -17,7 +20,7 @@ export interface ForecastPath {
   upper: Float64Array;
   /** Standard deviation of one-step-ahead errors on the fitted data. */
   residualStd: number;
-  method: 'holt_winters' | 'linear';
+  method: ForecastModelName;
   /** Seasonal period in steps (0 for a non-seasonal fit). */
   period: number;
 }

@@ -8,6 +8,10 @@ export type {
   DetectAnomaliesRequest, DetectAnomaliesResult, AnomalySeries, FindCorrelationsRequest, CorrelationPair,
   ForecastRequest, ForecastMethod, SeriesForecast, ForecastPoint, CapacityRequest, SeriesCapacity,
 } from './analytics_api.js';
+export { detectJointAnomalies } from './joint_anomalies.js';
+export type { JointAnomaliesRequest, JointAnomaliesResult, JointEntity } from './joint_anomalies.js';
+export { forecastAuto } from './forecast_auto.js';
+export type { AutoForecast, AutoForecastOptions, AutoForecastMethod } from './forecast_auto.js';
 export { analyticsRoutes } from './analytics_routes.js';
 export { createStreamingDetector, DETECTOR_METHODS, thresholdForSensitivity } from './streaming_detector.js';
 export type { SeededDetectorOptions } from './streaming_detector.js';

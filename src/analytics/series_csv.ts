@@ -1,8 +1,10 @@
 /**
  * Reads a `timestamp,value` series file (the input of `emms detect` and of NAB): timestamps are
  * ISO-8601 or `YYYY-MM-DD HH:MM:SS[.ffffff]`, read as UTC when they carry no zone; every row is
- * kept in file order (NAB repeats timestamps); a timestamp older than the previous row stops
- * the read, since causal detectors need time order. Errors name the line and the column.
+ * kept in file order, including rows whose timestamp repeats or steps back (real exports repeat
+ * rows and correct clocks: NAB's machine_temperature_system_failure steps back 55 minutes once);
+ * those are counted so the caller can warn. Only an unparseable cell is an error, and it names
+ * the line, the column and the value.
  */
 import { CsvInputError, parseNumberCell, splitCsv } from './numeric_csv.js';
 
@@ -29,12 +31,18 @@ export function parseTimestampCell(text: string): number {
 }
 
 export interface TimeSeriesTable {
-  /** Epoch ms per row, non-decreasing. */
+  /** Epoch ms per row, in file order (not necessarily sorted). */
   timestamps: Float64Array;
   values: Float64Array;
   /** The timestamp cells as written, so output rows can echo them. */
   timestampText: string[];
   valueText: string[];
+  /** Rows whose timestamp is earlier than the previous row's. */
+  stepsBack: number;
+  /** Rows whose timestamp equals the previous row's. */
+  repeats: number;
+  /** 1-based line of the first step back, or 0. */
+  firstStepBackLine: number;
 }
 
 export function parseSeriesCsv(text: string, source: string, timeColumn = 'timestamp', valueColumn = 'value'): TimeSeriesTable {
@@ -50,6 +58,9 @@ export function parseSeriesCsv(text: string, source: string, timeColumn = 'times
   const timestampText: string[] = new Array<string>(n);
   const valueText: string[] = new Array<string>(n);
   let prev = -Infinity;
+  let stepsBack = 0;
+  let repeats = 0;
+  let firstStepBackLine = 0;
   for (let i = 0; i < n; i++) {
     const { line, cells } = rows[i]!;
     const tCell = cells[ti];
@@ -67,11 +78,10 @@ export function parseSeriesCsv(text: string, source: string, timeColumn = 'times
       );
     }
     if (t < prev) {
-      throw new CsvInputError(
-        `${source}: line ${line}, column "${timeColumn}": ${tCell.trim()} is earlier than the previous row; rows must be in time order`,
-        line,
-        timeColumn,
-      );
+      stepsBack++;
+      if (firstStepBackLine === 0) firstStepBackLine = line;
+    } else if (t === prev) {
+      repeats++;
     }
     prev = t;
     timestamps[i] = t;
@@ -79,5 +89,5 @@ export function parseSeriesCsv(text: string, source: string, timeColumn = 'times
     timestampText[i] = tCell.trim();
     valueText[i] = vCell.trim();
   }
-  return { timestamps, values, timestampText, valueText };
+  return { timestamps, values, timestampText, valueText, stepsBack, repeats, firstStepBackLine };
 }

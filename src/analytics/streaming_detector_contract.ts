@@ -17,7 +17,10 @@ export interface AnomalyVerdict {
   isAnomaly: boolean;
 }
 
-/** One series' detector. Feed points in time order; a point older than the last is refused. */
+/**
+ * One series' detector. Points are scored in arrival order; a point older than the last (a clock
+ * correction) is scored as arriving at the last timestamp, never refused.
+ */
 export interface StreamingDetector {
   update(timestampMs: number, value: number): AnomalyVerdict;
   /** Points seen so far. */

@@ -6,7 +6,7 @@
  */
 import { normalUpperTail } from './normal_distribution.js';
 
-/** One causal component of the ensemble. `update` sees each point once, in time order. */
+/** One causal component of the ensemble. `update` sees each point once, in arrival order, with a time that never goes back. */
 export interface SurpriseComponent {
   update(timestampMs: number, value: number): number;
 }
@@ -40,6 +40,13 @@ export class RingBuffer {
   /** i = 0 is the oldest held value. */
   at(i: number): number {
     return this.#data[(this.#next - this.#size + i + this.capacity) % this.capacity]!;
+  }
+  /** Largest held value (−∞ when empty); scans storage order, no index arithmetic per value. */
+  max(): number {
+    let m = -Infinity;
+    const data = this.#data;
+    for (let i = 0; i < this.#size; i++) if (data[i]! > m) m = data[i]!;
+    return m;
   }
   /** Newest-last copy. */
   toArray(): Float64Array {
@@ -148,11 +155,30 @@ export class NoveltyNormaliser {
   static readonly #decay = Math.pow(0.5, 1 / NOVELTY_HALF_LIFE);
   #record = 0;
   #count = 0;
+  #floor = 0;
+  readonly #pending: RingBuffer | undefined;
+
+  /**
+   * `lag` > 0: a surprise joins the record only `lag` points later, so the points of one event
+   * are judged against what came before the event, not against each other (a CUSUM statistic
+   * that grows for ten points would otherwise be compared with its own previous step).
+   */
+  constructor(lag = 0) {
+    this.#pending = lag > 0 ? new RingBuffer(lag) : undefined;
+  }
 
   normalise(surprise: number): number {
-    const floor = NOVELTY_LOG_FLOOR * Math.log10(Math.min(this.#count, NOVELTY_FLOOR_POINTS) + 1);
+    // Constant once NOVELTY_FLOOR_POINTS are in: computed only while it still grows.
+    if (this.#count <= NOVELTY_FLOOR_POINTS) this.#floor = NOVELTY_LOG_FLOOR * Math.log10(this.#count + 1);
+    const floor = this.#floor;
     const novelty = surprise / (Math.max(this.#record, floor) + 1);
-    this.#record = Math.max(this.#record * NoveltyNormaliser.#decay, surprise);
+    let joining = surprise;
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      joining = pending.size === pending.capacity ? pending.at(0) : 0;
+      pending.push(surprise);
+    }
+    this.#record = Math.max(this.#record * NoveltyNormaliser.#decay, joining);
     this.#count++;
     return novelty;
   }

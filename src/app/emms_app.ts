@@ -21,6 +21,9 @@ import { alertingOptionsFromConfig } from '../alerts/alerting_config.js';
 import { alertingMetrics } from '../alerts/alerting_metrics.js';
 import type { Alerting, AlertingOptions } from '../alerts/alerting.js';
 import { createAlerting } from '../alerts/create_alerting.js';
+import { auditRoutes } from '../audit/audit_routes.js';
+import { AuditTrail } from '../audit/audit_trail.js';
+import { AuthFailureAudit } from '../audit/auth_failure_audit.js';
 import { openAuth, type AuthModule } from '../auth/auth_module.js';
 import { parseCollectorSettings, type CollectorSettings } from '../collectors/collector_config.js';
 import { CollectorSet } from '../collectors/collector_set.js';
@@ -34,7 +37,16 @@ import { DEFAULT_TENANT } from '../model/tenant.js';
 import { ProbeMonitor } from '../probes/probe_monitor.js';
 import { probeTargetRoutes } from '../probes/probe_routes.js';
 import { createServer, type EmmsServer } from '../server/server.js';
+import { createDashboard } from '../dashboard/dashboard.js';
+import { openInterop, parseRemoteWriteConfig, type RemoteWriteTarget } from '../interop/interop_module.js';
 import { AuthFailureRecorder } from './auth_failure_recorder.js';
+import { BackupScheduler } from '../maintenance/backup_schedule.js';
+import { backupMetrics } from '../maintenance/backup_metrics.js';
+import { ensureBackupAlertRule, recordBackupOutcome } from '../maintenance/backup_alert.js';
+import { MaintenanceLock } from '../maintenance/maintenance_lock.js';
+import { maintenanceRoutes } from '../maintenance/maintenance_routes.js';
+import { prometheusApiRoutes } from '../promql/prometheus_routes.js';
+import { seriesListingRoutes } from '../promql/series_listing_routes.js';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 
@@ -42,6 +54,7 @@ export interface FeatureSettings {
   keyPolicy: KeyPolicy;
   collectors: CollectorSettings;
   alerting: Partial<AlertingOptions>;
+  remoteWrite: RemoteWriteTarget[];
 }
 
 /** Parses the feature sections of main.json; throws ConfigError naming the section. */
@@ -58,6 +71,7 @@ export function configureFeatures(config: EmmsConfig): FeatureSettings {
     keyPolicy: parse('key_policies', sections.key_policies, () => parseKeyPolicy(sections.key_policies)),
     collectors: parse('collector', sections.collector, () => parseCollectorSettings(sections.collector)),
     alerting: parse('alerting', sections.alerting, () => alertingOptionsFromConfig(sections.alerting)),
+    remoteWrite: parse('remote_write', sections.remote_write, () => parseRemoteWriteConfig(sections.remote_write, config.security.egress)),
   };
 }
 
@@ -71,8 +85,12 @@ export interface EmmsApp {
   readonly alerting: Alerting;
   /** Refused authentications by address (what `block_ip` may act on). */
   readonly authFailures: AuthFailureRecorder;
+  /** Scheduled backups (storage.backup_*); idle unless storage.backup_enabled. */
+  readonly backups: BackupScheduler;
   /** Where the bootstrap operator token was written on this start (a fresh data directory), if it was. */
   readonly adminTokenPath: string | undefined;
+  /** The audit log (docs/format/audit_log.md); the server records audited routes into it. */
+  readonly audit: AuditTrail;
   /** Stops every part in reverse start order; acknowledged data is flushed. */
   stop(): Promise<void>;
 }
@@ -97,11 +115,22 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     if (first !== undefined) throw first;
   };
   try {
+    // Opened first: every later step's state changes (API keys, rules …) may be audited.
+    const audit = AuditTrail.open({
+      dataDir,
+      keyFile: config.security.auditKeyFile,
+      onError: (err) => log('error', `audit record not written (the action went ahead): ${(err as Error).message}`),
+    });
+    closers.push(async () => audit.close());
+    const authFailureAudit = new AuthFailureAudit(audit);
     let failures: AuthFailureRecorder | undefined;
     const auth = openAuth({
       dataDir,
       security: config.security,
-      onFailure: (sourceIp) => failures?.record(sourceIp),
+      onFailure: (sourceIp, reason) => {
+        failures?.record(sourceIp);
+        authFailureAudit.record(sourceIp, reason);
+      },
       onFlushError: (err) => log('warn', `recording API key use failed: ${(err as Error).message}`),
     });
     closers.push(async () => auth.close());
@@ -166,22 +195,59 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     closers.push(() => alerting.stop());
     alerting.start();
 
+    // Backups, cleanup, compaction and reindexing share one lock: the API's and the schedule's.
+    const maintenanceLock = new MaintenanceLock();
+    const maintainable = () => (engine.running ? engine.maintenance?.() : undefined);
+    const backups = new BackupScheduler({
+      settings: config.storage.backup, dataDir, storage: maintainable, lock: maintenanceLock,
+      onOutcome: (o) => {
+        if (o.ok) log('info', `scheduled backup ${o.result.output}: ${o.result.bytes} bytes in ${o.result.durationMs} ms`);
+        else log('error', `scheduled backup failed: ${o.error.message}`);
+        recordBackupOutcome(engine.forTenant(DEFAULT_TENANT), !o.ok).catch((err: unknown) => log('warn', `recording the backup outcome: ${(err as Error).message}`));
+      },
+    });
+    if (config.storage.backup.enabled) {
+      try {
+        ensureBackupAlertRule(alerting, DEFAULT_TENANT);
+      } catch (err) {
+        // A full rule quota must not stop the server; the failure counters in /metrics remain.
+        log('warn', `installing the backup failure alert rule: ${(err as Error).message}`);
+      }
+    }
+    closers.push(() => backups.stop());
+    backups.start();
+
+    const dashboard = createDashboard({
+      engine, authenticator: auth.authenticator, tls: config.security.tls !== undefined,
+      onError: (err) => log('warn', `dashboard live updates: ${(err as Error).message}`),
+    });
+    if (!dashboard.built) log('warn', 'the web dashboard is not built (dist/web/ has no index.html): run `npm run build:web`');
+    closers.push(async () => dashboard.stop());
+    // Stopped after the server (closers run in reverse): in-flight batches still reach the queue.
+    const interop = openInterop({
+      engine, quotas, egress: config.security.egress, remoteWrite: settings.remoteWrite, log,
+      limits: { maxPoints: config.collector.batchSize, maxDecompressedBytes: 4 * config.collector.maxBodyBytes },
+    });
+    closers.push(() => interop.stop());
     const server = createServer({
-      engine,
+      engine: interop.engine,
       config,
-      authenticator: auth.authenticator,
+      authenticator: dashboard.authenticator,
+      sockets: dashboard.sockets,
       quotas,
-      routes: [...auth.routes, ...keyRoutes(keys), ...probeTargetRoutes(probes), ...alertRoutes(alerting), ...analyticsRoutes(engine)],
+      routes: [...auth.routes, ...keyRoutes(keys), ...probeTargetRoutes(probes), ...alertRoutes(alerting), ...analyticsRoutes(engine), ...dashboard.routes, ...interop.routes, ...maintenanceRoutes({ dataDir, storage: maintainable, lock: maintenanceLock }), ...prometheusApiRoutes(engine), ...seriesListingRoutes(engine), ...auditRoutes(audit)],
       frameHandlers: { key_events: keyEventIngestor(keys) },
       requestStats: collectors.apiStats,
       ipBlocklist: alerting.ipBlocklist,
-      extraMetrics: () => alertingMetrics(alerting),
+      extraMetrics: () => alertingMetrics(alerting) + interop.metrics() + backupMetrics(backups.status()) + audit.metrics(),
+      audit: (answer) => audit.record(answer),
       log,
     });
     await server.listen();
     closers.push(() => server.close());
+    dashboard.start();
 
-    return { engine, server, auth, keys, probes, collectors, alerting, authFailures: recorder, adminTokenPath: boot?.tokenPath, stop: closeAll };
+    return { engine, server, auth, keys, probes, collectors, alerting, authFailures: recorder, backups, audit, adminTokenPath: boot?.tokenPath, stop: closeAll };
   } catch (err) {
     await closeAll().catch(() => undefined);
     throw err;

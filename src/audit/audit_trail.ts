@@ -6,6 +6,7 @@
  * recorded, so a write error (a full disk) is counted in `/metrics` and reported through
  * `onError`, and the next record continues the chain.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openKeyFile } from '../crypto/key_file.js';
 import { AUDIT_KEY_FILE, AUDIT_LOG_FILE, AuditLog } from './audit_log.js';
@@ -36,6 +37,8 @@ export class AuditTrail {
   }
 
   static open(opts: AuditTrailOptions): AuditTrail {
+    // The first thing a fresh server opens, so it makes the data directory (as auth.db would).
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const keyFile = opts.keyFile ?? join(opts.dataDir, AUDIT_KEY_FILE);
     const key = openKeyFile(keyFile, { purpose: 'audit checkpoint', create: opts.keyFile === undefined });
     const log = AuditLog.open({ path: join(opts.dataDir, AUDIT_LOG_FILE), checkpointKey: key, ...(opts.now ? { now: opts.now } : {}) });

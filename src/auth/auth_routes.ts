@@ -24,6 +24,7 @@ import {
 import type { ApiKeyRecord, ApiKeyStore } from './api_key_store.js';
 import { quotasToJson, type TenantRecord, type TenantRegistry } from './tenant_registry.js';
 import { ticketProtocol, WS_PROTOCOL, WsTicketLimitError, type WsTicketIssuer } from './ws_tickets.js';
+import { AUTH_SCHEMAS } from './auth_route_schemas.js';
 
 export interface AuthRoutesDeps {
   apiKeys: ApiKeyStore;
@@ -115,7 +116,7 @@ export function authRoutes(deps: AuthRoutesDeps): RouteDefinition[] {
 
   return [
     {
-      method: 'POST', pattern: '/api/v1/auth/ws-ticket', access: 'reader',
+      method: 'POST', pattern: '/api/v1/auth/ws-ticket', access: 'reader', schema: AUTH_SCHEMAS.wsTicket,
       handler: (req) => {
         try {
           const { ticket, expiresInSeconds } = tickets.issue(principalOf(req));
@@ -128,14 +129,14 @@ export function authRoutes(deps: AuthRoutesDeps): RouteDefinition[] {
       },
     },
     {
-      method: 'GET', pattern: '/api/v1/auth/whoami', access: 'reader',
+      method: 'GET', pattern: '/api/v1/auth/whoami', access: 'reader', schema: AUTH_SCHEMAS.whoami,
       handler: (req) => {
         const p = principalOf(req);
         return { body: { id: p.id, kind: p.kind, role: p.role, tenant: p.tenant } };
       },
     },
     {
-      method: 'POST', pattern: '/api/v1/auth/keys', access: 'admin',
+      method: 'POST', pattern: '/api/v1/auth/keys', access: 'admin', schema: AUTH_SCHEMAS.createKey,
       handler: wrap((req) => {
         const p = principalOf(req);
         const b = objectBody(req.body, KEY_FIELDS, '{"name", "role", "tenant"?, "expires_at"?, "allowed_networks"?}');
@@ -166,7 +167,7 @@ export function authRoutes(deps: AuthRoutesDeps): RouteDefinition[] {
       }),
     },
     {
-      method: 'GET', pattern: '/api/v1/auth/keys', access: 'admin',
+      method: 'GET', pattern: '/api/v1/auth/keys', access: 'admin', schema: AUTH_SCHEMAS.listKeys,
       handler: wrap((req) => {
         const p = principalOf(req);
         const asked = req.query.get('tenant');
@@ -184,7 +185,7 @@ export function authRoutes(deps: AuthRoutesDeps): RouteDefinition[] {
       }),
     },
     {
-      method: 'DELETE', pattern: '/api/v1/auth/keys/:key_id', access: 'admin',
+      method: 'DELETE', pattern: '/api/v1/auth/keys/:key_id', access: 'admin', schema: AUTH_SCHEMAS.revokeKey,
       handler: (req) => {
         const p = principalOf(req);
         const keyId = req.params.key_id ?? '';
@@ -197,14 +198,14 @@ export function authRoutes(deps: AuthRoutesDeps): RouteDefinition[] {
       },
     },
     {
-      method: 'GET', pattern: '/api/v1/tenants', access: 'operator',
+      method: 'GET', pattern: '/api/v1/tenants', access: 'operator', schema: AUTH_SCHEMAS.listTenants,
       handler: () => {
         const list = tenants.list().map(tenantToJson);
         return { body: { tenants: list, count: list.length } };
       },
     },
     {
-      method: 'GET', pattern: '/api/v1/tenants/:tenant', access: 'operator',
+      method: 'GET', pattern: '/api/v1/tenants/:tenant', access: 'operator', schema: AUTH_SCHEMAS.getTenant,
       handler: (req) => {
         const name = tenantParam(req);
         const found = tenants.get(name);
@@ -213,7 +214,7 @@ export function authRoutes(deps: AuthRoutesDeps): RouteDefinition[] {
       },
     },
     {
-      method: 'PUT', pattern: '/api/v1/tenants/:tenant', access: 'operator',
+      method: 'PUT', pattern: '/api/v1/tenants/:tenant', access: 'operator', schema: AUTH_SCHEMAS.putTenant,
       handler: wrap((req) => {
         const name = tenantParam(req);
         const b = objectBody(req.body, ['quotas'], '{"quotas": {"api_keys": 5, …}}');

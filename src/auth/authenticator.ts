@@ -20,6 +20,13 @@ export interface Credentials {
   wsTicket?: string | undefined;
   /** Canonical client address (src/server/remote_address.ts). */
   remoteAddress: string;
+  /**
+   * For dashboard sessions (src/dashboard/session_authenticator.ts): the `Cookie` header, the
+   * request method and the CSRF header, since a cookie alone must not authorize a state change.
+   */
+  cookie?: string | undefined;
+  method?: string | undefined;
+  csrfToken?: string | undefined;
 }
 
 export type AuthResult =

@@ -25,7 +25,7 @@ export interface TenantRecord {
 
 export class TenantRegistry {
   readonly #db: Database.Database;
-  readonly #defaults: Readonly<TenantQuotas>;
+  #defaults: Readonly<TenantQuotas>;
   readonly #now: () => number;
   /** Tenants with overrides only → their quotas in force. */
   #effective = new Map<string, Readonly<TenantQuotas>>();
@@ -81,6 +81,20 @@ export class TenantRegistry {
     if (Object.keys(overrides).length === 0) this.#effective.delete(tenant);
     else this.#effective.set(tenant, quotas);
     return { record: this.get(tenant)!, created };
+  }
+
+  /** The defaults (`security.quotas`) in force for tenants without overrides. */
+  get defaults(): Readonly<TenantQuotas> {
+    return this.#defaults;
+  }
+
+  /**
+   * New defaults (`security.quotas` re-read on SIGHUP): tenants without overrides get them at
+   * once, tenants with overrides get their overrides applied over them.
+   */
+  setDefaults(defaults: Readonly<TenantQuotas>): void {
+    this.#defaults = Object.freeze({ ...defaults });
+    this.#reload();
   }
 
   #reload(): void {

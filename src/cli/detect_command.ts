@@ -15,8 +15,10 @@ import type { DetectorMethod } from '../analytics/streaming_detector_contract.js
 const USAGE = `Usage: emms detect --input FILE.csv --output OUT.csv [--method auto] [--sensitivity 0.5]
 
 Scores every row of a timestamp,value CSV (header required; timestamps ISO-8601 or
-YYYY-MM-DD HH:MM:SS, read as UTC; rows in time order) with causal streaming detectors:
-each row's score uses only that row and earlier ones.
+YYYY-MM-DD HH:MM:SS, read as UTC) with causal streaming detectors, in arrival (file)
+order: each row's score uses only that row and earlier ones. Rows whose timestamp repeats
+or steps back are scored like the others (one warning on stderr gives their count); only an
+unparseable row stops the command.
 
 Options:
   --input FILE        input CSV (.gz accepted)
@@ -48,6 +50,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     const table = parseSeriesCsv(text, input);
+    if (table.stepsBack > 0 || table.repeats > 0) {
+      // One line, not one per row: a clock correction can move thousands of rows.
+      const back = table.stepsBack > 0 ? `${table.stepsBack} row(s) step back in time (first at line ${table.firstStepBackLine})` : '';
+      const rep = table.repeats > 0 ? `${table.repeats} row(s) repeat the previous timestamp` : '';
+      process.stderr.write(`emms detect: warning: ${input}: ${[back, rep].filter((x) => x !== '').join(', ')}; scored in arrival order\n`);
+    }
     const { scores, isAnomaly } = detectSeries(table.timestamps, table.values, { method, sensitivity });
     const lines: string[] = ['timestamp,value,anomaly_score,is_anomaly'];
     for (let i = 0; i < scores.length; i++) {

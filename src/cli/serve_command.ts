@@ -5,7 +5,10 @@
  * exits 0 within 10 s.
  */
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ADMIN_TOKEN_FILE } from '../auth/bootstrap.js';
 import { CONFIG_HELP, ConfigError, LOG_LEVELS, loadConfig, renderConfigFile, type ConfigFlags, type LogLevel } from '../config/config.js';
+import { createLogger, logFunction, wantsPrettyOutput, type LogFunction } from '../logging/logger.js';
 import { NativeUwsUnavailableError, loadNativeUws } from '../server/native_uws.js';
 
 /**
@@ -45,7 +48,10 @@ storage, monitoring, query; the security section is described in README "Securit
 EMMS_AUTH=off turns authentication off on a loopback bind):
 ${CONFIG_HELP.map((c) => `  ${c.key}${c.env === undefined ? '' : ` (${c.env})`}\n      ${c.help}`).join('\n')}
 
-Log levels: ${LOG_LEVELS.join(', ')}. Stop with SIGTERM or SIGINT (Ctrl-C): acknowledged data is never lost.
+Log levels: ${LOG_LEVELS.join(', ')}; logs are JSON lines on stderr (pretty on a terminal,
+EMMS_LOG_FORMAT=json|pretty to choose). SIGHUP re-reads the config file's live sections (log
+level, security.quotas, alerting.rules) and the TLS files; an invalid file changes nothing.
+Stop with SIGTERM or SIGINT (Ctrl-C): acknowledged data is never lost.
 `;
 }
 
@@ -83,11 +89,13 @@ function parseArgs(argv: string[]): ParsedArgs {
   return out;
 }
 
-function makeLogger(level: LogLevel): (l: 'debug' | 'info' | 'warn' | 'error', message: string) => void {
-  const rank: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
-  return (l, message) => {
-    if (rank[l] >= rank[level]) process.stderr.write(`${new Date().toISOString()} ${l} ${message}\n`);
-  };
+/**
+ * The server's log: JSON lines on stderr via pino (pretty on a terminal; see
+ * src/logging/logger.ts), and a level setter for SIGHUP.
+ */
+export function makeLogger(level: LogLevel, env: Record<string, string | undefined> = process.env, stderrIsTty = process.stderr.isTTY === true): { log: LogFunction; setLevel: (level: LogLevel) => void } {
+  const logger = createLogger({ level, pretty: wantsPrettyOutput(env, stderrIsTty) });
+  return { log: logFunction(logger), setLevel: (next) => { logger.level = next; } };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -117,7 +125,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(renderConfigFile(config));
     return 0;
   }
-  const log = makeLogger(config.logLevel);
+  const { log, setLevel } = makeLogger(config.logLevel);
   try {
     loadNativeUws();
   } catch (err) {
@@ -133,6 +141,7 @@ export async function run(argv: string[]): Promise<number> {
       + 'thread that acknowledges batches (ack p99 up to ~2x); `npm start` and the emms command pass it');
   }
   const { startEmmsApp } = await import('../app/emms_app.js');
+  const { reloadConfig, reloadTargetsOf } = await import('../app/config_reload.js');
   let app;
   try {
     app = await startEmmsApp(config, log);
@@ -148,6 +157,11 @@ export async function run(argv: string[]): Promise<number> {
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   const scheme = config.security.tls === undefined ? 'http' : 'https';
   process.stdout.write(`EMMS listening on ${scheme}://${shownHost}:${server.port} (data ${config.storage.path})\n`);
+  // A wildcard bind is reachable at localhost, which is also a Host the DNS-rebinding guard accepts.
+  const browserHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : shownHost;
+  const tokenFile = join(dirname(config.storage.path), ADMIN_TOKEN_FILE);
+  // On stderr with the other logs: stdout stays the one line that scripts parse.
+  log('info', `dashboard: ${scheme}://${browserHost}:${server.port}/ (sign in with an API key or a JWT${existsSync(tokenFile) ? `; the operator token is in ${tokenFile}` : ''})`);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -177,16 +191,24 @@ export async function run(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    // SIGHUP re-reads the TLS certificate and key (after a renewal); bad files keep the old ones.
+    // SIGHUP re-reads main.json's live sections and the TLS files (src/app/config_reload.ts);
+    // an invalid file changes nothing. Reloads run one after another, never interleaved.
+    let reloading: Promise<unknown> = Promise.resolve();
+    let running = config;
+    const targets = reloadTargetsOf(app, setLevel, config.security.tls !== undefined);
     process.on('SIGHUP', () => {
-      if (config.security.tls === undefined) {
-        log('info', 'SIGHUP: no security.tls configured; nothing to reload');
-        return;
-      }
-      server.reloadTls().then(
-        (result) => log(result.applied ? 'info' : 'warn', `SIGHUP: TLS certificate ${result.applied ? 'reloaded' : 'checked but not applied; the old one serves until restart'}: ${result.detail}`),
-        (err: unknown) => log('error', `SIGHUP: TLS certificate not reloaded, the old one stays: ${(err as Error).message}`),
-      );
+      reloading = reloading.then(async () => {
+        if (configPath === undefined) log('info', 'SIGHUP: no config file (--config or ./main.json); only the TLS files are re-read');
+        const load = () => (configPath === undefined ? running : loadConfig({ configPath, flags: args.flags, warn: (m) => log('warn', m) }));
+        const outcome = await reloadConfig(running, load, targets, log);
+        running = outcome.config;
+        // Which sections changed, never their values (a quota is harmless, a path less so).
+        app.audit.record({
+          actor: 'emms', tenant: '*', source: '', requestId: '', action: 'config.reload', target: configPath ?? '',
+          outcome: outcome.applied ? 'ok' : 'failed',
+          detail: { changes: outcome.changes.length, restartNeeded: outcome.restartNeeded.length },
+        });
+      });
     });
   });
 }

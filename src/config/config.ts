@@ -7,12 +7,14 @@
  *
  *   { "deployment": { "host", "port" },
  *     "collector":  { "batch_size", "max_body_bytes", "max_frame_bytes", "max_unacked_bytes", "decode_threads" },
- *     "storage":    { "type", "path", "compression", "retention_days", "durability" },
+ *     "storage":    { "type", "path", "compression", "retention_days", "durability",
+ *                   "backup_enabled", "backup_schedule", "backup_directory", "backup_keep" },
  *     "monitoring": { "log_level" },
  *     "query":      { "max_series", "max_points" },
  *     "security":   { … } (src/config/security_config.ts) }
  */
 import { readFileSync } from 'node:fs';
+import { CronExpressionParser } from 'cron-parser';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_DATABASE_PATH, databasePathIn } from '../model/data_directory.js';
 import { isLoopbackBind } from '../net/cidr.js';
@@ -35,6 +37,8 @@ export interface EmmsConfig {
     retentionDays: number;
     /** `process`: acked data survives the process being killed; `full`: also power loss (fsync per commit). */
     durability: 'process' | 'full';
+    /** Scheduled backups (src/maintenance/backup_schedule.ts); `directory` '' = `<data dir>-backups`. */
+    backup: { enabled: boolean; schedule: string; directory: string; keep: number };
   };
   collector: {
     /** Most points one frame or request may carry. */
@@ -55,11 +59,11 @@ export interface EmmsConfig {
    * reads them at start-up (its errors name the key too): `collector` keys of the collectors
    * (system_interval, adaptive_sampling, …), `alerting`, `key_policies`.
    */
-  featureSections: { collector: Record<string, unknown>; alerting?: unknown; key_policies?: unknown };
+  featureSections: { collector: Record<string, unknown>; alerting?: unknown; key_policies?: unknown; remote_write?: unknown };
 }
 
 /** Top-level main.json sections read by features rather than by this file. */
-const FEATURE_SECTIONS = ['alerting', 'key_policies'] as const;
+const FEATURE_SECTIONS = ['alerting', 'key_policies', 'remote_write'] as const;
 /** `collector.*` keys read by src/collectors/collector_config.ts. */
 const FEATURE_COLLECTOR_KEYS: ReadonlySet<string> = new Set(['system_interval', 'api_stats_interval', 'enhanced_interval', 'adaptive_sampling']);
 
@@ -67,7 +71,7 @@ export function defaultConfig(): EmmsConfig {
   return {
     host: '127.0.0.1',
     port: 8080,
-    storage: { type: 'sqlite', path: DEFAULT_DATABASE_PATH, compression: 'lz4', retentionDays: 0, durability: 'process' },
+    storage: { type: 'sqlite', path: DEFAULT_DATABASE_PATH, compression: 'lz4', retentionDays: 0, durability: 'process', backup: { enabled: false, schedule: '0 3 * * *', directory: '', keep: 7 } },
     collector: {
       batchSize: 1_000_000,
       maxBodyBytes: 16 * 1024 * 1024,
@@ -147,6 +151,35 @@ const SETTINGS: Setting[] = [
     read: (c) => c.storage.durability,
     apply: oneOf('storage.durability', ['process', 'full'] as const, (c, v) => { c.storage.durability = v; }),
   },
+  {
+    key: 'storage.backup_enabled', help: 'take backups on storage.backup_schedule into storage.backup_directory', read: (c) => String(c.storage.backup.enabled),
+    apply: (config, raw, source) => {
+      const v = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+      if (v === true || v === 'true') config.storage.backup.enabled = true;
+      else if (v === false || v === 'false') config.storage.backup.enabled = false;
+      else throw new ConfigError('storage.backup_enabled', raw, source, 'must be true or false');
+    },
+  },
+  {
+    key: 'storage.backup_schedule', help: 'cron expression (minute hour day month weekday, UTC) of scheduled backups', read: (c) => c.storage.backup.schedule,
+    apply: (config, raw, source) => {
+      if (typeof raw !== 'string' || raw.length > 200) throw new ConfigError('storage.backup_schedule', raw, source, 'must be a cron expression of at most 200 characters');
+      try {
+        CronExpressionParser.parse(raw, { tz: 'UTC' });
+      } catch (err) {
+        throw new ConfigError('storage.backup_schedule', raw, source, `is not a cron expression: ${(err as Error).message}`);
+      }
+      config.storage.backup.schedule = raw;
+    },
+  },
+  {
+    key: 'storage.backup_directory', help: "where scheduled backups go, '' = <data dir>-backups", read: (c) => c.storage.backup.directory,
+    apply: (config, raw, source) => {
+      if (typeof raw !== 'string') throw new ConfigError('storage.backup_directory', raw, source, 'must be a string (a directory)');
+      config.storage.backup.directory = raw;
+    },
+  },
+  { key: 'storage.backup_keep', help: 'scheduled backups kept, older ones are deleted', read: (c) => c.storage.backup.keep, apply: integer('storage.backup_keep', 1, 10_000, (c, v) => { c.storage.backup.keep = v; }) },
   { key: 'collector.batch_size', help: 'most points one frame or request may carry', read: (c) => c.collector.batchSize, env: 'METRICS_BATCH_SIZE', apply: integer('collector.batch_size', 1, 100_000_000, (c, v) => { c.collector.batchSize = v; }) },
   { key: 'collector.max_body_bytes', help: 'largest HTTP body, larger gets 413', read: (c) => c.collector.maxBodyBytes, apply: integer('collector.max_body_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxBodyBytes = v; }) },
   { key: 'collector.max_frame_bytes', help: 'largest stream frame (uWS maxPayloadLength): a larger one closes the connection', read: (c) => c.collector.maxFrameBytes, apply: integer('collector.max_frame_bytes', 1024, MAX_BYTES_SETTING, (c, v) => { c.collector.maxFrameBytes = v; }) },

@@ -71,6 +71,11 @@ export interface SecurityConfig {
   jwt: JwtSettings | undefined;
   limits: ConnectionLimits;
   quotas: TenantQuotas;
+  /**
+   * `security.audit.key_file`: the audit log's checkpoint key; default `<data>/audit.key`.
+   * Outside the data directory, a copy of the disk alone cannot rewrite the log undetected.
+   */
+  auditKeyFile: string | undefined;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
@@ -94,11 +99,12 @@ export function defaultSecurityConfig(): SecurityConfig {
     jwt: undefined,
     limits: { ...DEFAULT_CONNECTION_LIMITS },
     quotas: { ...DEFAULT_QUOTAS },
+    auditKeyFile: undefined,
   };
 }
 
 const SECTION_KEYS = new Set([
-  'auth', 'metrics_access', 'tls', 'allowed_networks', 'admin_networks', 'allowed_origins', 'allowed_hosts', 'egress_allow', 'jwt', 'limits', 'quotas',
+  'auth', 'metrics_access', 'tls', 'allowed_networks', 'admin_networks', 'allowed_origins', 'allowed_hosts', 'egress_allow', 'jwt', 'limits', 'quotas', 'audit',
 ]);
 
 type Raw = Record<string, unknown>;
@@ -180,6 +186,11 @@ export function applySecuritySection(into: SecurityConfig, raw: unknown, source:
   if (body.jwt !== undefined && body.jwt !== null) into.jwt = parseJwt(body.jwt, source);
   if (body.limits !== undefined) into.limits = parseLimits(body.limits, into.limits, source);
   if (body.quotas !== undefined) into.quotas = parseQuotas('security.quotas', body.quotas, into.quotas, source);
+  if (body.audit !== undefined && body.audit !== null) {
+    const audit = object('security.audit', body.audit, source);
+    onlyKeys('security.audit', audit, ['key_file'], source);
+    if (audit.key_file !== undefined) into.auditKeyFile = str('security.audit.key_file', audit.key_file, source);
+  }
 }
 
 function isOrigin(s: string): boolean {
@@ -290,5 +301,6 @@ export function renderSecuritySection(s: SecurityConfig): Record<string, unknown
     }),
     limits,
     quotas,
+    ...(s.auditKeyFile === undefined ? {} : { audit: { key_file: s.auditKeyFile } }),
   };
 }

@@ -122,7 +122,18 @@ export interface RouteDefinition {
   bodyFormat?: 'parsed' | 'raw';
   /** What the route takes and answers; the OpenAPI document is generated from it. */
   schema?: RouteSchema;
+  /**
+   * Whether its answered requests go to the audit log (docs/format/audit_log.md). Default
+   * (`isAuditedRoute`): every method but GET, except routes a reader may call, since what a
+   * reader may do by POST (a query) changes nothing. Data ingest routes say `false`: points are
+   * data, not changes of state, and would flood the log.
+   */
+  audited?: boolean;
   handler: RouteHandler;
+}
+
+export function isAuditedRoute(route: Pick<RouteDefinition, 'method' | 'access' | 'audited'>): boolean {
+  return route.audited ?? (route.method !== 'GET' && route.access !== 'reader');
 }
 
 /** A JSON Schema (2020-12, the dialect of OpenAPI 3.1), as a plain object. */
@@ -130,8 +141,16 @@ export type JsonSchema = Readonly<Record<string, unknown>>;
 
 export interface ParameterSchema {
   description: string;
+  /**
+   * The value's JSON Schema. Query strings carry text: the server reads `integer`, `number`
+   * and `boolean` schemas as such before checking, and `array` schemas from repeated names
+   * (`match[]=a&match[]=b`), or comma-separated when `explode` is false. `default` is the
+   * value a client gets by leaving the parameter out: errors and the reference show it.
+   */
   schema: JsonSchema;
   required?: boolean;
+  /** For array schemas: false reads `a,b,c` as three items (OpenAPI `explode: false`). */
+  explode?: boolean;
 }
 
 export interface RouteSchema {
@@ -140,10 +159,27 @@ export interface RouteSchema {
   /** The reference's section, e.g. `alerts`, `keys`, `prometheus`. */
   tag: string;
   description?: string;
-  /** Every query-string parameter the route reads, by name. */
+  /**
+   * Every query-string parameter the route reads, by name. A name ending in `{…}`
+   * (`tag.{key}`, or `tag.<key>`) declares a family: any parameter with that prefix (`tag.host=a`). The server
+   * answers 400 to any other name before the handler runs (src/http/strict_params.ts).
+   */
   query?: Readonly<Record<string, ParameterSchema>>;
-  /** Accepted request bodies, one per media type. */
+  /** The `:name` segments of the pattern; undeclared ones are documented as plain strings. */
+  params?: Readonly<Record<string, ParameterSchema>>;
+  /**
+   * Accepted request bodies, one per media type. JSON and MessagePack bodies of routes that do
+   * not say `bodyFormat: 'raw'` are checked against the first JSON-like schema before the
+   * handler runs: an object schema with `additionalProperties: false` makes unknown fields a
+   * 400 with a "did you mean" hint.
+   */
   body?: ReadonlyArray<{ contentType: string; schema: JsonSchema; required?: boolean }>;
+  /**
+   * Query parameters the route does not declare are passed through instead of refused.
+   * Only for protocols whose clients send parameters we do not read (InfluxDB's `u`, `p`,
+   * `consistency`); say which in `description`.
+   */
+  allowUnknownQuery?: boolean;
   /** Answers by status code. */
   responses: Readonly<Record<number, { description: string; contentType?: string; schema?: JsonSchema }>>;
 }

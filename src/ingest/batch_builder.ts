@@ -18,7 +18,7 @@ import {
 } from '../model/metric.js';
 import type { ColumnarSeries } from '../model/api.js';
 import type { IngestBatch } from '../storage/sqlite_store.js';
-import type { SeriesResolver } from './series_resolver.js';
+import { MetricTypeConflictError, type SeriesResolver } from './series_resolver.js';
 
 const METRIC_TYPES: ReadonlySet<unknown> = new Set(Object.values(MetricType));
 
@@ -58,6 +58,7 @@ export function buildRowBatch(points: readonly MetricDataPoint[], resolver: Seri
     } else if (p.metricType !== undefined && !METRIC_TYPES.has(p.metricType)) {
       validateMetricType(p.metricType, i);
     }
+    resolver.checkType(sid, metricId, p.metricType, i);
     ids[i] = sid;
     const t = p.timestamp;
     if (typeof t === 'number') {
@@ -112,7 +113,9 @@ export function buildColumnarBatch(series: readonly ColumnarSeries[], resolver: 
       const tagSet = resolver.tagSet(c.tags, s);
       sid = tagSet.ids.get(c.metricId) ?? resolver.resolveSlow(tagSet, c.metricId, c.metricType, s);
       if (c.metricType !== undefined) validateMetricType(c.metricType, s);
+      resolver.checkType(sid, c.metricId, c.metricType, s);
     } catch (error) {
+      if (error instanceof MetricTypeConflictError) throw new MetricTypeConflictError(error.metricId, error.storedType, error.sentType, s, 'series');
       if (!(error instanceof MetricValidationError)) throw error;
       throw new MetricValidationError(error.message.replace(/^points\[/, 'series['), error.index, error.field, error.value);
     }

@@ -9,6 +9,7 @@ import { QUOTA_CONFIG_KEYS, QuotaExceededError } from '../tenancy/quota.js';
 import type { DecodeOutcome } from './decode_pool.js';
 import type { RefusalReason } from './frame_decoder.js';
 import type { IngestRateLimiter } from './ingest_rate.js';
+import { MetricTypeConflictError } from './series_resolver.js';
 
 /** Why a decoded payload was not stored, as counted on /metrics (emms_nacks_total). */
 export type IngestRefusalReason = RefusalReason | 'quota';
@@ -17,7 +18,8 @@ export type CollectResult =
   | { ok: true; accepted: number }
   | {
       ok: false;
-      status: 400 | 413 | 429;
+      /** 409: a metric type contradicting the stored series' type (counted as `validation`). */
+      status: 400 | 409 | 413 | 429;
       reason: IngestRefusalReason;
       error: string;
       /** Point or series index and wire field, when the refusal is about one. */
@@ -45,6 +47,9 @@ export async function collectDecoded(
   } catch (err) {
     if (err instanceof QuotaExceededError) {
       return { ok: false, status: 429, reason: 'quota', error: err.message, index: -1, field: '', quota: QUOTA_CONFIG_KEYS[err.quota] };
+    }
+    if (err instanceof MetricTypeConflictError) {
+      return { ok: false, status: 409, reason: 'validation', error: err.message, index: err.index, field: err.field };
     }
     if (err instanceof MetricValidationError) {
       return { ok: false, status: 400, reason: 'validation', error: err.message, index: err.index, field: err.field };

@@ -23,6 +23,7 @@ import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest,
 import { TenantDecoders } from './tenant_decoders.js';
 import { TenantMirrors } from './tenant_mirrors.js';
 import type { Seq } from './wire.js';
+import type { TimestampPolicy } from './timestamp_precision.js';
 import { BufferPool } from '../workers/buffer_pool.js';
 
 const require = createRequire(import.meta.url);
@@ -202,12 +203,12 @@ export class DecodePool {
    * transferred to the worker, so the caller must not use it afterwards. Refusals resolve
    * (kind `refused`); only a broken worker rejects.
    */
-  decode(workerIndex: number, bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, tenant: string, stream = 0): Promise<DecodeOutcome> {
-    if (this.#inline !== undefined) return Promise.resolve(this.#decodeInline(bytes, format, requireSeq, tenant, stream));
+  decode(workerIndex: number, bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, tenant: string, stream = 0, policy?: TimestampPolicy): Promise<DecodeOutcome> {
+    if (this.#inline !== undefined) return Promise.resolve(this.#decodeInline(bytes, format, requireSeq, tenant, stream, policy));
     const slot = this.#slots[workerIndex % this.#slots.length];
     if (slot === undefined) return Promise.reject(new Error('decode pool is not started'));
     const id = this.#nextId++;
-    const req: DecodeRequest = { id, format, requireSeq, tenant, stream, bytes };
+    const req: DecodeRequest = { id, format, requireSeq, tenant, stream, bytes, ...(policy === undefined ? {} : { policy }) };
     const table = slot.mirrors.tableFor(tenant);
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject, table });
@@ -269,11 +270,11 @@ export class DecodePool {
     slot?.worker.postMessage({ forget: stream, tenant } satisfies ForgetStreamRequest);
   }
 
-  #decodeInline(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, tenant: string, stream: number): DecodeOutcome {
+  #decodeInline(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, tenant: string, stream: number, policy?: TimestampPolicy): DecodeOutcome {
     const inline = this.#inline!;
     try {
       const table = inline.mirrors.tableFor(tenant);
-      const out = inline.decoders.get(tenant).decode(bytes, format, requireSeq, Date.now(), stream);
+      const out = inline.decoders.get(tenant).decode(bytes, format, requireSeq, Date.now(), stream, policy);
       if ('handler' in out) return { kind: 'custom', seq: out.seq, handler: out.handler, items: out.items };
       return toOutcome(out, table);
     } catch (err) {

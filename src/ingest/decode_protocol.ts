@@ -3,6 +3,7 @@
  * Requests are answered in the order they were sent, one reply per decode request.
  */
 import type { DecodedBatch, DecodedCustomFrame, PayloadFormat, RefusalReason } from './frame_decoder.js';
+import type { TimestampPolicy } from './timestamp_precision.js';
 import type { Seq } from './wire.js';
 
 export interface DecodeWorkerData {
@@ -20,6 +21,8 @@ export interface DecodeRequest {
   /** The connection the frame came from (0: an HTTP body); see FrameDecoder#decode. */
   stream: number;
   bytes: Uint8Array;
+  /** How numeric timestamps are read (an HTTP body's `precision`); default milliseconds. */
+  policy?: TimestampPolicy;
   /** `bytes` lie in a buffer of the main thread's frame pool: send it back once decoded. */
   lent?: boolean;
 }

@@ -24,7 +24,7 @@ port.on('message', (req: DecodeWorkerMessage) => {
   let reply: DecodeReply;
   const transfer: ArrayBuffer[] = [];
   try {
-    const out = decoders.get(req.tenant).decode(req.bytes, req.format, req.requireSeq, Date.now(), req.stream);
+    const out = decoders.get(req.tenant).decode(req.bytes, req.format, req.requireSeq, Date.now(), req.stream, req.policy);
     if ('handler' in out) {
       // Custom items may be views into the frame (msgpack bin): its buffer stays here.
       reply = { id: req.id, ok: true, custom: out };

@@ -36,9 +36,11 @@ import {
   type MetricType,
   type Tags,
 } from '../model/metric.js';
+import { didYouMean } from '../http/did_you_mean.js';
 import { ByteKeyedSeriesTable } from './byte_keyed_series_table.js';
 import { declaredPointCount, declaredSeq } from './payload_precheck.js';
 import { scanRowFrame } from './row_frame_scanner.js';
+import { STREAM_TIMESTAMP_POLICY, floorMessage, numericTimeMs, type TimestampPolicy } from './timestamp_precision.js';
 import { WireField, isValidSeq, createWireUnpackr, type Seq } from './wire.js';
 
 export interface SeriesDescriptor {
@@ -110,8 +112,8 @@ function wireFieldOf(modelField: string): string {
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** Time of a point as epoch ms, or NaN when it is not a valid time (caller reports). */
-function timeToMs(t: unknown, nowMs: number): number {
-  if (typeof t === 'number') return t;
+function timeToMs(t: unknown, nowMs: number, policy: TimestampPolicy): number {
+  if (typeof t === 'number') return numericTimeMs(t, policy);
   if (t === undefined || t === null) return nowMs;
   if (t instanceof Date) return t.getTime();
   if (typeof t === 'string' && ISO_8601.test(t)) return Date.parse(t);
@@ -214,11 +216,12 @@ export class FrameDecoder {
    * the row fast path predicts; 0 for HTTP bodies).
    * Throws PayloadRefusedError (with the seq when it could be read).
    */
-  decode(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, nowMs = Date.now(), stream = 0): DecodedBatch | DecodedCustomFrame {
+  decode(bytes: Uint8Array, format: PayloadFormat, requireSeq: boolean, nowMs = Date.now(), stream = 0, policy: TimestampPolicy = STREAM_TIMESTAMP_POLICY): DecodedBatch | DecodedCustomFrame {
     this.#pendingKeys.length = 0;
-    if (format === 'msgpack' && this.#rowFastPath) {
+    // The fast path reads numbers as milliseconds; other units take the slow path, which scales.
+    if (format === 'msgpack' && this.#rowFastPath && policy.unitMs === 1) {
       this.#byteTable.beginFrame(stream);
-      const fast = this.#decodeRowsFast(bytes, nowMs, requireSeq);
+      const fast = this.#decodeRowsFast(bytes, nowMs, requireSeq, policy.floorMs);
       if (fast !== undefined) return fast;
     }
     if (format === 'msgpack') {
@@ -248,8 +251,8 @@ export class FrameDecoder {
       if (rows !== undefined && series !== undefined) {
         throw new PayloadRefusedError(`a payload carries either ${WireField.metrics} or ${WireField.series}, not both`, 'shape');
       }
-      if (rows !== undefined) return this.#decodeRows(rows, seq, nowMs);
-      if (series !== undefined) return this.#decodeColumns(series, seq);
+      if (rows !== undefined) return this.#decodeRows(rows, seq, nowMs, policy);
+      if (series !== undefined) return this.#decodeColumns(series, seq, policy);
       for (const name of this.#customNames) {
         const items = body[name];
         if (items === undefined) continue;
@@ -265,7 +268,7 @@ export class FrameDecoder {
   }
 
   /** Row-form fast path (row_frame_scanner.ts); undefined hands the frame to the slow path. */
-  #decodeRowsFast(bytes: Uint8Array, nowMs: number, requireSeq: boolean): DecodedBatch | undefined {
+  #decodeRowsFast(bytes: Uint8Array, nowMs: number, requireSeq: boolean, floorMs: number): DecodedBatch | undefined {
     const firstNew = this.#seriesCount;
     const added: SeriesDescriptor[] = [];
     const field = (start: number, end: number): unknown => (start < 0 ? undefined : this.#unpackr.unpack(bytes.subarray(start, end)));
@@ -282,7 +285,8 @@ export class FrameDecoder {
         },
         this.#maxPoints,
         nowMs,
-        MIN_TIMESTAMP_MS,
+        // A time below the floor gives up: the slow path names the point and the fix.
+        Math.max(MIN_TIMESTAMP_MS, floorMs),
         MAX_TIMESTAMP_MS,
         requireSeq,
       );
@@ -351,7 +355,7 @@ export class FrameDecoder {
     return err as Error;
   }
 
-  #decodeRows(rows: unknown, seq: Seq | null, nowMs: number): DecodedBatch {
+  #decodeRows(rows: unknown, seq: Seq | null, nowMs: number, policy: TimestampPolicy): DecodedBatch {
     const where = WireField.metrics;
     if (!Array.isArray(rows)) throw new PayloadRefusedError(`${where} must be an array; got ${describeValue(rows)}`, 'shape', -1, where);
     const n = rows.length;
@@ -368,6 +372,7 @@ export class FrameDecoder {
         if (typeof p !== 'object' || p === null || Array.isArray(p)) {
           throw new PayloadRefusedError(`${where}[${i}]=${describeValue(p)} must be a map with ${WireField.metricId} and ${WireField.value}`, 'validation', i, '');
         }
+        refuseUnknownFields(p, POINT_FIELDS, `${where}[${i}]`, i);
         const metricId = p[WireField.metricId];
         const metricType = p[WireField.metricType];
         const tags = p[WireField.tags];
@@ -378,7 +383,10 @@ export class FrameDecoder {
         }
         vs[i] = v;
         const t = p[WireField.timestamp];
-        const ms = timeToMs(t, nowMs);
+        const ms = timeToMs(t, nowMs, policy);
+        if (typeof t === 'number' && ms < policy.floorMs && isStorableTime(ms)) {
+          throw new PayloadRefusedError(floorMessage(`${where}[${i}].${WireField.timestamp}`, t, policy), 'validation', i, WireField.timestamp);
+        }
         if (!isStorableTime(ms)) {
           throw new PayloadRefusedError(
             `${where}[${i}].${WireField.timestamp}=${describeValue(t)} must be epoch milliseconds, an ISO-8601 string or a msgpack timestamp in [1970, 2200)`,
@@ -394,7 +402,7 @@ export class FrameDecoder {
     return { seq, points: n, newSeries: added, seriesOf, timestamps: ts, values: vs };
   }
 
-  #decodeColumns(series: unknown, seq: Seq | null): DecodedBatch {
+  #decodeColumns(series: unknown, seq: Seq | null, policy: TimestampPolicy): DecodedBatch {
     const where = WireField.series;
     if (!Array.isArray(series)) throw new PayloadRefusedError(`${where} must be an array; got ${describeValue(series)}`, 'shape', -1, where);
     if (series.length === 0) throw new PayloadRefusedError(`empty batch: ${where} holds no series`, 'empty', -1, where);
@@ -408,6 +416,7 @@ export class FrameDecoder {
         if (typeof s !== 'object' || s === null || Array.isArray(s)) {
           throw new PayloadRefusedError(`${where}[${i}]=${describeValue(s)} must be a map with ${WireField.metricId}, ${WireField.timestamps} and ${WireField.values}`, 'validation', i, '');
         }
+        refuseUnknownFields(s, SERIES_FIELDS, `${where}[${i}]`, i);
         const metricId = s[WireField.metricId];
         const metricType = s[WireField.metricType];
         const tags = s[WireField.tags];
@@ -434,7 +443,7 @@ export class FrameDecoder {
       for (let c = 0; c < columns.length; c++) {
         const col = columns[c]!;
         const start = at;
-        copyTimes(col.ts, ts, at, c);
+        copyTimes(col.ts, ts, at, c, policy);
         copyValues(col.vs, vs, at, c);
         at += col.ts.length;
         seriesOf.fill(col.id, start, at);
@@ -477,10 +486,32 @@ function columnOf(raw: unknown, index: number, field: string): ArrayLike<unknown
   );
 }
 
-function copyTimes(src: ArrayLike<unknown>, dst: Float64Array, at: number, index: number): void {
+/** Fields of one point (row form) and one series (columnar form); anything else is refused. */
+const POINT_FIELDS: readonly string[] = [WireField.metricId, WireField.metricType, WireField.value, WireField.timestamp, WireField.tags];
+const SERIES_FIELDS: readonly string[] = [WireField.metricId, WireField.metricType, WireField.tags, WireField.timestamps, WireField.values];
+
+/**
+ * A field the protocol does not have (`labels` for `tags`, `metricId`) was once dropped
+ * silently, storing the point without what the client meant to send: refuse it, with a hint.
+ */
+function refuseUnknownFields(item: Record<string, unknown>, known: readonly string[], where: string, index: number): void {
+  for (const key in item) {
+    if (known.includes(key)) continue;
+    const hint = didYouMean(key, known);
+    throw new PayloadRefusedError(
+      `${where}.${key} is not a known field${hint === undefined ? '' : ` (did you mean ${hint}?)`}; known: ${known.join(', ')}`,
+      'validation', index, key,
+    );
+  }
+}
+
+function copyTimes(src: ArrayLike<unknown>, dst: Float64Array, at: number, index: number, policy: TimestampPolicy): void {
   for (let j = 0; j < src.length; j++) {
     const t = src[j];
-    const ms = t instanceof Date ? t.getTime() : t;
+    const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? numericTimeMs(t, policy) : t;
+    if (typeof t === 'number' && (ms as number) < policy.floorMs && isStorableTime(ms as number)) {
+      throw new PayloadRefusedError(floorMessage(`${WireField.series}[${index}].${WireField.timestamps}[${j}]`, t, policy), 'validation', index, `${WireField.timestamps}[${j}]`);
+    }
     if (typeof ms !== 'number' || !isStorableTime(ms)) {
       throw new PayloadRefusedError(
         `${WireField.series}[${index}].${WireField.timestamps}[${j}]=${describeValue(t)} must be epoch milliseconds in [1970, 2200)`,

@@ -8,6 +8,7 @@ import type { DecodePool } from './decode_pool.js';
 import { collectDecoded, type IngestRefusalReason } from './collect_decoded.js';
 import type { PayloadFormat } from './frame_decoder.js';
 import type { IngestRateLimiter } from './ingest_rate.js';
+import { DEFAULT_TIMESTAMP_POLICY, type TimestampPolicy } from './timestamp_precision.js';
 import { WireField } from './wire.js';
 
 export interface HttpIngestDeps {
@@ -17,19 +18,19 @@ export interface HttpIngestDeps {
 
 export type HttpIngestResult =
   | { status: 200; body: Record<string, unknown>; accepted: number }
-  | { status: 400 | 413 | 429; body: Record<string, unknown>; reason: IngestRefusalReason };
+  | { status: 400 | 409 | 413 | 429; body: Record<string, unknown>; reason: IngestRefusalReason };
 
 /**
  * Decodes and stores `bytes` for `tenant`. Refusals resolve with their status and body
  * (`{error, index, field}`, plus `quota` for 429); failures of the engine itself reject.
  */
-export async function ingestHttpBody(deps: HttpIngestDeps, bytes: Uint8Array, format: PayloadFormat, tenant: string): Promise<HttpIngestResult> {
+export async function ingestHttpBody(deps: HttpIngestDeps, bytes: Uint8Array, format: PayloadFormat, tenant: string, policy: TimestampPolicy = DEFAULT_TIMESTAMP_POLICY): Promise<HttpIngestResult> {
   if (bytes.byteLength === 0) {
     return { status: 400, reason: 'empty', body: { error: `empty body: send {"${WireField.metrics}": [...]}`, index: -1, field: WireField.metrics } };
   }
   // Hand the worker a buffer of its own: `bytes` may be a view into a larger one.
   const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
-  const outcome = await deps.pool.decode(deps.pool.pickWorker(), owned, format, false, tenant);
+  const outcome = await deps.pool.decode(deps.pool.pickWorker(), owned, format, false, tenant, 0, policy);
   if (outcome.kind === 'custom') {
     return { status: 400, reason: 'shape', body: { error: `${outcome.handler} is only accepted on the WebSocket stream`, index: -1, field: outcome.handler } };
   }

@@ -115,6 +115,8 @@ export class ResolvedSeriesTable implements SeriesTable {
       validateIdentity(s, i);
       const tagSet = resolver.tagSet(s.tags, i);
       const id = tagSet.ids.get(s.metricId) ?? resolver.resolveSlow(tagSet, s.metricId, s.metricType, i);
+      // Once per series number of this table, not per point: a number's identity includes its type.
+      resolver.checkType(id, s.metricId, s.metricType, i);
       pending.set(local, id);
     }
     const created = resolver.hasNewSeries ? resolver.createNewSeries() : undefined;

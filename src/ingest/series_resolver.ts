@@ -14,11 +14,35 @@
  * and keyed by its canonical string, so equal tag sets in any key order share one entry.
  */
 import {
-  canonicalTags, validateMetricId, validateMetricType, validateTags, EMPTY_TAGS,
+  canonicalTags, validateMetricId, validateMetricType, validateTags, EMPTY_TAGS, MetricValidationError,
   type MetricType, type Tags,
 } from '../model/metric.js';
 import { seriesKey, type SeriesIndex } from '../storage/series_index.js';
 import { QuotaExceededError } from '../tenancy/quota.js';
+
+/**
+ * A point names a metric type other than its existing series' own (a counter sent to a gauge
+ * series). A series has one type for life: queries, rate() and federation read it, so a point
+ * may leave the type out (it then takes the stored one) but may not contradict it. The server
+ * answers 409 naming the stored type (a nack on the stream), and nothing of the batch is stored.
+ */
+export class MetricTypeConflictError extends MetricValidationError {
+  constructor(
+    readonly metricId: string,
+    readonly storedType: MetricType,
+    readonly sentType: string,
+    index: number,
+    /** `points` (row form) or `series` (columnar form). */
+    where = 'points',
+  ) {
+    super(
+      `${where}[${index}].metric_type="${sentType}" conflicts with series ${JSON.stringify(metricId)}, stored as a ${storedType}; ` +
+      `send metric_type="${storedType}" or leave it out, or use another metric id`,
+      index, 'metric_type', sentType,
+    );
+    this.name = 'MetricTypeConflictError';
+  }
+}
 
 export class TagSet {
   constructor(
@@ -172,6 +196,16 @@ export class SeriesResolver {
       this.#batchNewByKey.set(key, temp);
     }
     return -1 - temp;
+  }
+
+  /**
+   * Throws MetricTypeConflictError when `metricType` (as sent; undefined takes the stored type)
+   * is not the type of the existing series `id`. Ids of series the batch creates (< 0) pass.
+   */
+  checkType(id: number, metricId: string, metricType: unknown, index: number): void {
+    if (metricType === undefined || id < 0) return;
+    const stored = this.#index.catalog.get(id)?.metricType;
+    if (stored !== undefined && stored !== metricType) throw new MetricTypeConflictError(metricId, stored, String(metricType), index);
   }
 
   get hasNewSeries(): boolean {

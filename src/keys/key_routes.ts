@@ -21,6 +21,7 @@ import { KeyEventValidationError } from './key_events.js';
 import { keyIdProblem, keyToJson, KeyValidationError, KEY_STATES } from './key_model.js';
 import { KeyConflictError, KeyNotFoundError, type KeyListFilter, type KeyService } from './key_service.js';
 import { POLICY_RULES } from './key_policy.js';
+import { KEY_SCHEMAS } from './key_route_schemas.js';
 import type { ViolationRecord } from './key_store.js';
 
 /** Longest value of a list filter (`owner`, `algorithm` …); longer ones can match no key. */
@@ -94,11 +95,11 @@ export function keyRoutes(keys: KeyService, now: () => number = Date.now): Route
   const of = (req: HttpRequest): KeyService => keys.forTenant(tenantOf(req));
   return [
     {
-      method: 'POST', pattern: '/api/v1/keys/events', access: 'writer',
+      method: 'POST', pattern: '/api/v1/keys/events', access: 'writer', schema: KEY_SCHEMAS.events,
       handler: wrap(async (req) => ({ body: await of(req).ingestEvents(eventsOf(req.body)) })),
     },
     {
-      method: 'POST', pattern: '/api/v1/keys', access: 'admin',
+      method: 'POST', pattern: '/api/v1/keys', access: 'admin', schema: KEY_SCHEMAS.register,
       handler: wrap((req) => {
         const tenantKeys = of(req);
         const b = req.body as { keys?: unknown } | undefined;
@@ -111,7 +112,7 @@ export function keyRoutes(keys: KeyService, now: () => number = Date.now): Route
       }),
     },
     {
-      method: 'GET', pattern: '/api/v1/keys', access: 'reader',
+      method: 'GET', pattern: '/api/v1/keys', access: 'reader', schema: KEY_SCHEMAS.list,
       handler: wrap((req) => {
         const list = of(req).listKeys(listFilter(req.query));
         const t = now();
@@ -119,7 +120,7 @@ export function keyRoutes(keys: KeyService, now: () => number = Date.now): Route
       }),
     },
     {
-      method: 'GET', pattern: '/api/v1/keys/:key_id', access: 'reader',
+      method: 'GET', pattern: '/api/v1/keys/:key_id', access: 'reader', schema: KEY_SCHEMAS.get,
       handler: wrap((req) => {
         const key = of(req).getKey(req.params.key_id ?? '');
         if (key === undefined) throw new KeyNotFoundError(req.params.key_id ?? '');
@@ -127,11 +128,11 @@ export function keyRoutes(keys: KeyService, now: () => number = Date.now): Route
       }),
     },
     {
-      method: 'PATCH', pattern: '/api/v1/keys/:key_id', access: 'admin',
+      method: 'PATCH', pattern: '/api/v1/keys/:key_id', access: 'admin', schema: KEY_SCHEMAS.update,
       handler: wrap((req) => ({ body: keyToJson(of(req).updateKey(req.params.key_id ?? '', req.body), now()) })),
     },
     {
-      method: 'GET', pattern: '/api/v1/keys/:key_id/violations', access: 'reader',
+      method: 'GET', pattern: '/api/v1/keys/:key_id/violations', access: 'reader', schema: KEY_SCHEMAS.keyViolations,
       handler: wrap((req) => {
         const tenantKeys = of(req);
         const keyId = req.params.key_id ?? '';
@@ -140,7 +141,7 @@ export function keyRoutes(keys: KeyService, now: () => number = Date.now): Route
       }),
     },
     {
-      method: 'GET', pattern: '/api/v1/policy/violations', access: 'reader',
+      method: 'GET', pattern: '/api/v1/policy/violations', access: 'reader', schema: KEY_SCHEMAS.violations,
       handler: wrap((req) => {
         const rule = req.query.get('rule');
         if (rule !== null && !(POLICY_RULES as readonly string[]).includes(rule)) throw badParam('rule', rule, `must be one of ${POLICY_RULES.join(', ')}`);

@@ -7,6 +7,7 @@
  * closes). A stopped system can be started again.
  */
 import { MetricValidationError, describeValue, type MetricDataPoint, type MetricType, type Tags } from './metric.js';
+import type { MaintainableStorage } from './maintainable_storage.js';
 
 export type TimeInput = number | Date | string;
 
@@ -205,6 +206,8 @@ export interface MetricsSystem {
 
   /** Newest point of every series matching the glob (and tags); QueryLimitError past `maxSeries`. */
   latest(metricPattern: string, tags?: Tags, maxSeries?: number): Promise<LatestPoint[]>;
+  /** Distinct metric ids of this tenant's series (the Prometheus API's name map); absent for engines without it. */
+  metricIds?(): string[];
   /** Series matching the glob (and tags), without points. */
   listSeries(metricPattern: string, tags?: Tags): Promise<Array<{ metricId: string; metricType: MetricType; tags: Tags }>>;
 
@@ -214,4 +217,6 @@ export interface MetricsSystem {
 
   /** Optional fast path (the embedded engine has it): see SeriesTable. */
   createSeriesTable?(): SeriesTable;
+  /** Backup, cleanup, compaction and reindexing of the store (src/maintenance/); absent for engines without them. */
+  maintenance?(): MaintainableStorage;
 }

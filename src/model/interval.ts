@@ -17,6 +17,23 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 // `ms` must be tried before `m`; the regex alternation order does that.
 const INTERVAL_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/;
 
+/**
+ * The text of a duration, as a JSON Schema `pattern` (src/http/common_schemas.ts) and for
+ * relative times (`now-1h`, src/model/time.ts). A unit is required: `horizon=24` was once read
+ * as 24 ms, which nobody meant.
+ */
+export const DURATION_PATTERN_SOURCE = '^\\d+(?:\\.\\d+)?(?:ms|s|m|h|d|w)$';
+
+/** A number without a unit (`24`, `1.5`): what the error names as the mistake. */
+const UNITLESS = /^\d+(?:\.\d+)?$/;
+
+/** Why `text` is not a duration, for error messages: `has no unit` says which fix to make. */
+export function durationProblem(text: string): string {
+  const rule = 'must be a number followed by ms, s, m, h, d or w';
+  const bare = text.trim();
+  return UNITLESS.test(bare) ? `${rule}; it has no unit: write ${bare}h, ${bare}m or ${bare}s` : `${rule} (e.g. 30s, 5m, 1h)`;
+}
+
 /** Largest interval accepted: 100 years of weeks is far beyond any useful bucket. */
 export const MAX_INTERVAL_MS = 5_200 * UNIT_MS.w!;
 
@@ -28,7 +45,7 @@ export function parseInterval(text: string): number {
   const match = typeof text === 'string' ? INTERVAL_PATTERN.exec(text.trim()) : null;
   if (match === null) {
     throw new MetricValidationError(
-      `interval=${JSON.stringify(text)} must be a number followed by ms, s, m, h, d or w (e.g. 30s, 5m, 1h)`,
+      `interval=${JSON.stringify(text)} ${durationProblem(String(text))}`,
       -1, 'interval', text,
     );
   }

@@ -12,6 +12,7 @@
 import { HttpError, tenantOf, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
 import { CheckRateLimitedError, TargetCapacityError, TargetConflictError, TargetNotFoundError } from './probe_errors.js';
 import type { ProbeMonitor } from './probe_monitor.js';
+import { PROBE_SCHEMAS } from './probe_route_schemas.js';
 import { TargetValidationError, type TargetView } from './probe_target.js';
 
 function toJson(t: TargetView): Record<string, unknown> {
@@ -43,18 +44,18 @@ export function probeTargetRoutes(monitor: ProbeMonitor): RouteDefinition[] {
   const id = (req: HttpRequest): string => req.params.id ?? '';
   return [
     {
-      method: 'POST', pattern: '/api/v1/health/targets', access: 'admin',
+      method: 'POST', pattern: '/api/v1/health/targets', access: 'admin', schema: PROBE_SCHEMAS.add,
       handler: wrap((req) => ({ status: 201, body: toJson(monitor.addTarget(tenantOf(req), req.body)) })),
     },
     {
-      method: 'GET', pattern: '/api/v1/health/targets', access: 'reader',
+      method: 'GET', pattern: '/api/v1/health/targets', access: 'reader', schema: PROBE_SCHEMAS.list,
       handler: wrap((req) => {
         const targets = monitor.listTargets(tenantOf(req)).map(toJson);
         return { body: { targets, count: targets.length } };
       }),
     },
     {
-      method: 'GET', pattern: '/api/v1/health/targets/:id', access: 'reader',
+      method: 'GET', pattern: '/api/v1/health/targets/:id', access: 'reader', schema: PROBE_SCHEMAS.get,
       handler: wrap((req) => {
         const t = monitor.getTarget(tenantOf(req), id(req));
         if (t === undefined) throw new TargetNotFoundError(id(req));
@@ -62,11 +63,11 @@ export function probeTargetRoutes(monitor: ProbeMonitor): RouteDefinition[] {
       }),
     },
     {
-      method: 'POST', pattern: '/api/v1/health/targets/:id/check', access: 'admin',
+      method: 'POST', pattern: '/api/v1/health/targets/:id/check', access: 'admin', schema: PROBE_SCHEMAS.check,
       handler: wrap(async (req) => ({ body: toJson(await monitor.checkNow(tenantOf(req), id(req))) })),
     },
     {
-      method: 'DELETE', pattern: '/api/v1/health/targets/:id', access: 'admin',
+      method: 'DELETE', pattern: '/api/v1/health/targets/:id', access: 'admin', schema: PROBE_SCHEMAS.remove,
       handler: wrap((req) => {
         monitor.removeTarget(tenantOf(req), id(req));
         return { body: { deleted: id(req) } };

@@ -394,6 +394,11 @@ export class QueryEngine {
     return out;
   }
 
+  /** Distinct metric ids of the tenant, from the in-memory catalogue. */
+  metricIds(tenant: string): string[] {
+    return Array.from(this.#store.catalog.tenant(tenant).metrics(), ([metricId]) => metricId);
+  }
+
   listSeries(tenant: string, metricPattern: string, tags?: Tags): Array<{ metricId: string; metricType: MetricType; tags: Tags }> {
     return selectSeries(this.#store.catalog.tenant(tenant), metricPattern, tags).map((s) => ({ metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags } }));
   }

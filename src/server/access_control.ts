@@ -114,8 +114,9 @@ export class AccessControl {
   }
 
   /** Whether a request to a route of this access must present credentials. */
-  needsCredentials(access: RouteAccess, authorization: string | undefined): boolean {
-    return access !== 'public' || (authorization !== undefined && authorization !== '');
+  needsCredentials(access: RouteAccess, authorization: string | undefined, cookie?: string): boolean {
+    // A cookie may carry a dashboard session (src/dashboard/session_authenticator.ts).
+    return access !== 'public' || (authorization !== undefined && authorization !== '') || (cookie !== undefined && cookie !== '');
   }
 
   authenticate(credentials: Credentials): AuthResult | Promise<AuthResult> {

@@ -19,9 +19,11 @@ import { HttpError, type HttpResponseSpec } from '../http/route.js';
 import { CONTENT_TYPE_JSON, CONTENT_TYPE_MSGPACK, CONTENT_TYPES_MSGPACK, createWireUnpackr } from '../ingest/wire.js';
 import { MetricValidationError } from '../model/metric.js';
 import { QUOTA_CONFIG_KEYS, QuotaExceededError } from '../tenancy/quota.js';
+import { logAnsweredRequest, REQUEST_ID_HEADER } from '../logging/request_log.js';
 import type { SelfMetrics } from './self_metrics.js';
 
-export type ServerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+/** `fields`: structured extras of the event (src/logging/logger.ts); loggers without structure may ignore them. */
+export type ServerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Readonly<Record<string, unknown>>) => void;
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized',
@@ -73,12 +75,40 @@ export interface Exchange {
   route: string;
   /** Runs once when the exchange ends (answered or aborted): gives back its connection slot. */
   release: (() => void) | undefined;
+  /**
+   * Set by the HTTP handler (src/logging/request_log.ts): the answer then carries it as
+   * `X-Request-Id` and is logged once as a request event with the method and tenant.
+   */
+  requestId?: string;
+  method?: string;
+  tenant?: string;
+  remoteAddress?: string;
+  /** Set on routes that are audited (src/http/route.ts isAuditedRoute): who acted on what. */
+  audit?: { actor: string; tenant: string; action: string; target: string };
+}
+
+/** One answered request of an audited route, as the audit log takes it (src/audit/). */
+export interface AuditedAnswer {
+  actor: string;
+  tenant: string;
+  source: string;
+  requestId: string;
+  action: string;
+  target: string;
+  outcome: string;
 }
 
 export interface ResponderHooks {
   /** Every answer is recorded once into `metrics.requests` (route, status, duration). */
   metrics: SelfMetrics;
   log: ServerLog;
+  /** Every answer of an audited route, once (none on routes that are not audited). */
+  audit?: ((answer: AuditedAnswer) => void) | undefined;
+}
+
+function outcomeOf(status: number): string {
+  if (status < 400) return 'ok';
+  return status === 401 || status === 403 ? 'denied' : `error:${status}`;
 }
 
 function finish(x: Exchange): void {
@@ -110,11 +140,18 @@ export class HttpResponder {
     if (x.done) return;
     x.done = true;
     x.onAbort = undefined;
-    this.#hooks.metrics.requests.record(x.route, status, performance.now() - x.started);
+    const latencyMs = performance.now() - x.started;
+    this.#hooks.metrics.requests.record(x.route, status, latencyMs);
+    const requestId = x.requestId;
+    if (requestId !== undefined) {
+      logAnsweredRequest(this.#hooks.log, { requestId, method: x.method ?? '?', route: x.route, status, latencyMs, tenant: x.tenant, remoteAddress: x.remoteAddress });
+    }
+    if (x.audit !== undefined) this.#hooks.audit?.({ ...x.audit, source: x.remoteAddress ?? '', requestId: requestId ?? '', outcome: outcomeOf(status) });
     if (!x.aborted) {
       x.res.cork(() => {
         x.res.writeStatus(statusLine(status));
         x.res.writeHeader('content-type', contentType);
+        if (requestId !== undefined && headers?.[REQUEST_ID_HEADER] === undefined) x.res.writeHeader(REQUEST_ID_HEADER, requestId);
         if (headers !== undefined) for (const [k, v] of Object.entries(headers)) x.res.writeHeader(k, v);
         x.res.end(body, closeConnection);
       });
@@ -140,7 +177,7 @@ export class HttpResponder {
   error(x: Exchange, err: unknown, closeConnection = false): void {
     const { status, body, headers } = errorToResponse(err);
     if (status === 500 && !(err instanceof HttpError)) {
-      const requestId = randomUUID();
+      const requestId = x.requestId ?? randomUUID();
       this.#hooks.log('error', `${x.route} request_id=${requestId}: ${(err as Error)?.stack ?? String(err)}`);
       this.json(x, 500, { ...body, request_id: requestId }, { 'x-request-id': requestId }, closeConnection);
       return;

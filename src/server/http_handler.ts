@@ -10,14 +10,17 @@
 import type { HttpRequest as UwsRequest, HttpResponse as UwsResponse } from 'uWebSockets.js';
 import type { AuthResult } from '../auth/authenticator.js';
 import type { EmmsConfig } from '../config/config.js';
-import type { HttpMethod, HttpRequest, Principal, RouteDefinition } from '../http/route.js';
+import { isAuditedRoute, type HttpMethod, type HttpRequest, type Principal, type RouteDefinition } from '../http/route.js';
 import type { DecodePool } from '../ingest/decode_pool.js';
+import { checkRequest } from '../http/strict_params.js';
 import { ingestHttpBody } from '../ingest/http_ingest.js';
+import { timestampPolicy } from '../ingest/timestamp_precision.js';
 import type { IngestRateLimiter } from '../ingest/ingest_rate.js';
 import { CONTENT_TYPE_JSON, CONTENT_TYPE_MSGPACK, CONTENT_TYPES_MSGPACK } from '../ingest/wire.js';
 import { QUOTA_CONFIG_KEYS } from '../tenancy/quota.js';
+import { REQUEST_ID_HEADER, requestIdFor } from '../logging/request_log.js';
 import type { AccessControl, Refusal } from './access_control.js';
-import { INGEST_ROUTE } from './builtin_routes.js';
+import { INGEST_ROUTE, OPENAPI_ROUTE, openApiDocument, PRECISION_PARAMETER } from './builtin_routes.js';
 import type { ConnectionLimiter } from './connection_limits.js';
 import { mediaType, openExchange, parseBody, readBody, type BodyLimits, type BodyRead, type Exchange, type HttpResponder } from './http_exchange.js';
 import { canonicalRemoteAddress } from './remote_address.js';
@@ -47,8 +50,18 @@ interface Request {
   contentType: string;
 }
 
+/** Longest route parameter value kept in an audit record (ids are short; this bounds a hostile one). */
+const AUDIT_PARAMETER_CHARS = 200;
+
+/** The route's parameters as `name=value …`: what was acted on, never a body. */
+function auditTarget(params: Record<string, string>): string {
+  return Object.entries(params).map(([k, v]) => `${k}=${v.length > AUDIT_PARAMETER_CHARS ? `${v.slice(0, AUDIT_PARAMETER_CHARS)}…` : v}`).join(' ');
+}
+
 export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req: UwsRequest) => void {
   const { access, limiter, responder, router, state } = deps;
+  /** Built on first request: the route table is fixed once the server listens. */
+  let openApi: string | undefined;
   const limits: BodyLimits = { maxBytes: deps.config.collector.maxBodyBytes, maxBytesSetting: 'collector.max_body_bytes', timeoutMs: deps.bodyTimeoutMs };
 
   function refuse(x: Exchange, r: Refusal, close = r.close): void {
@@ -69,6 +82,9 @@ export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req
       remoteAddress: canonicalRemoteAddress(res.getRemoteAddressAsText()),
       contentType: mediaType(headers['content-type']),
     };
+    x.requestId = requestIdFor(headers[REQUEST_ID_HEADER]);
+    x.method = req.method;
+    x.remoteAddress = req.remoteAddress;
     const early = access.networkRefusal(req.remoteAddress) ?? access.hostRefusal(headers.host);
     if (early !== undefined) return refuse(x, early);
     if (state.shuttingDown) return responder.json(x, 503, { error: 'server is shutting down' }, undefined, true);
@@ -99,20 +115,34 @@ export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req
         body?.cancel();
         return;
       }
+      // Refused credentials (401) are recorded by the authenticator's failure hook instead,
+      // once per refusal whatever the route.
+      if (isAuditedRoute(definition) && (result === undefined || result.ok)) {
+        x.audit = {
+          actor: result?.ok === true ? result.principal.id : 'anonymous',
+          tenant: result?.ok === true ? result.principal.tenant : '*',
+          action: `${req.method} ${match.pattern}`,
+          target: auditTarget(match.params),
+        };
+      }
       const refusal = result === undefined ? undefined : access.accessRefusal(result, definition.access, `${req.method} ${match.pattern}`);
       if (refusal !== undefined) {
         body?.cancel();
         return refuse(x, refusal, refusal.close || (body !== undefined && !body.complete));
       }
       const principal = result?.ok === true ? result.principal : undefined;
+      x.tenant = principal?.tenant;
       if (definition === INGEST_ROUTE) return ingest(x, req, body, principal!);
       void dispatch(x, req, definition, match, body, principal);
     };
 
-    if (!access.needsCredentials(definition.access, headers.authorization)) return proceed(undefined);
+    if (!access.needsCredentials(definition.access, headers.authorization, headers.cookie)) return proceed(undefined);
     let result: AuthResult | Promise<AuthResult>;
     try {
-      result = access.authenticate({ authorization: headers.authorization, tenantHeader: headers['x-emms-tenant'], remoteAddress: req.remoteAddress });
+      result = access.authenticate({
+        authorization: headers.authorization, tenantHeader: headers['x-emms-tenant'], remoteAddress: req.remoteAddress,
+        cookie: headers.cookie, method: req.method, csrfToken: headers['x-emms-csrf'],
+      });
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -149,6 +179,12 @@ export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req
         remoteAddress: req.remoteAddress,
         principal,
       };
+      // Before the handler: unknown, missing and invalid parameters are one 400 (strict_params.ts).
+      checkRequest(definition, request.query, request.body);
+      if (definition === OPENAPI_ROUTE) {
+        openApi ??= JSON.stringify(openApiDocument(router.values()));
+        return responder.spec(x, { body: openApi, contentType: CONTENT_TYPE_JSON });
+      }
       responder.spec(x, await definition.handler(request));
     } catch (err) {
       responder.error(x, err);
@@ -164,12 +200,21 @@ export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req
       const error = `content-type ${JSON.stringify(req.headers['content-type'] ?? '')} is not supported; send ${CONTENT_TYPE_JSON}, ${CONTENT_TYPE_MSGPACK} or application/x-msgpack`;
       return responder.json(x, 415, { error }, undefined, body !== undefined && !body.complete);
     }
+    const query = new URLSearchParams(req.rawQuery);
+    let policy;
+    try {
+      checkRequest(INGEST_ROUTE, query, undefined);
+      policy = timestampPolicy(query.get(PRECISION_PARAMETER));
+    } catch (err) {
+      body?.cancel();
+      return responder.error(x, err, body !== undefined && !body.complete);
+    }
     void (async () => {
       const bytes = body === undefined ? new Uint8Array(0) : await body.done;
       if (bytes === undefined) return;
       state.activeWork++;
       try {
-        const r = await ingestHttpBody(deps, bytes, contentType === CONTENT_TYPE_JSON ? 'json' : 'msgpack', principal.tenant);
+        const r = await ingestHttpBody(deps, bytes, contentType === CONTENT_TYPE_JSON ? 'json' : 'msgpack', principal.tenant, policy);
         if (r.status === 200) {
           deps.metrics.points.http += r.accepted;
           deps.metrics.batches.http++;

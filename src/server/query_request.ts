@@ -6,6 +6,7 @@ import { AGGREGATIONS, parseAggregation, type AggregatedQuery, type QueryStats, 
 import { parseInterval } from '../model/interval.js';
 import { MetricValidationError, describeValue, type Tags } from '../model/metric.js';
 import { isQueryTime, timeInputMs } from '../model/time.js';
+import { MAX_BUCKETS } from '../core/aggregate_options.js';
 import { HttpError } from '../http/route.js';
 import { QueryField, QueryResponseField } from '../ingest/wire.js';
 
@@ -23,7 +24,7 @@ function bad(parameter: string, value: unknown, rule: string): never {
 function parseTime(parameter: string, raw: unknown): number | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
   const ms = timeInputMs(raw);
-  if (ms === undefined) bad(parameter, raw, 'must be epoch milliseconds or an ISO-8601 time');
+  if (ms === undefined) bad(parameter, raw, 'must be epoch milliseconds, an ISO-8601 time or a relative time such as now-1h');
   if (!isQueryTime(ms)) bad(parameter, raw, 'must be a time in [1970, 2200]');
   return ms;
 }
@@ -141,6 +142,18 @@ export function queryFromBody(body: unknown, limits: QueryLimits): RawQuery | Ag
     },
     limits,
   );
+}
+
+/**
+ * The engine's refusal of too many buckets names its internal options (`options.intervalMs`);
+ * the client wrote `interval`, `start_time` and `end_time`, so the answer says those.
+ */
+export function cleanIntervalError(err: unknown): unknown {
+  if (!(err instanceof MetricValidationError) || err.field !== 'interval' || !err.message.includes('options.')) return err;
+  const buckets = /makes (\d+) buckets/.exec(err.message)?.[1];
+  const message = `${QueryField.interval}=${describeValue(err.value)} makes ${buckets === undefined ? 'too many' : buckets} buckets over the range queried; ` +
+    `at most ${MAX_BUCKETS} (use a longer ${QueryField.interval}, or a shorter range with ${QueryField.startTime} and ${QueryField.endTime})`;
+  return new HttpError(400, message, { error: message, parameter: QueryField.interval });
 }
 
 function jsonNumber(v: number): string {

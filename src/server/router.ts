@@ -11,6 +11,8 @@ interface Compiled<T> {
   segments: string[];
   /** Number of literal segments: more is more specific. */
   literals: number;
+  /** Position in the order of `add` calls (matching order is by `literals`). */
+  order: number;
   value: T;
 }
 
@@ -31,8 +33,16 @@ export class Router<T> {
     for (const r of this.#routes) {
       if (r.method === method && r.pattern === pattern) throw new Error(`route ${method} ${pattern} is defined twice`);
     }
-    this.#routes.push({ method, pattern, segments, literals: segments.filter((s) => !s.startsWith(':')).length, value });
+    this.#routes.push({ method, pattern, segments, literals: segments.filter((s) => !s.startsWith(':')).length, order: this.#routes.length, value });
     this.#routes.sort((a, b) => b.literals - a.literals);
+  }
+
+  /**
+   * Every route's value, in the order added: the route table the OpenAPI document
+   * (src/http/openapi.ts) is generated from, so it lists exactly what the router serves.
+   */
+  values(): T[] {
+    return [...this.#routes].sort((a, b) => a.order - b.order).map((r) => r.value);
   }
 
   match(method: string, path: string): RouteMatch<T> {

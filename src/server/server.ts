@@ -29,7 +29,7 @@
  * That is the header deadline; `security.limits.header_timeout_ms` cannot move it in this uWS
  * build. The body deadline is the server's own (http_exchange.ts).
  */
-import type { AppOptions, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { AppOptions, TemplatedApp, WebSocketBehavior, us_listen_socket } from 'uWebSockets.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ApiStatsRecorder } from '../collectors/api_stats.js';
 import type { EmmsConfig } from '../config/config.js';
@@ -44,7 +44,7 @@ import { AccessControl } from './access_control.js';
 import { INGEST_ROUTE, STREAM_PATH, builtinRoutes } from './builtin_routes.js';
 import { ConnectionLimiter } from './connection_limits.js';
 import { createHttpHandler } from './http_handler.js';
-import { HttpResponder, type ServerLog } from './http_exchange.js';
+import { HttpResponder, type AuditedAnswer, type ServerLog } from './http_exchange.js';
 import { loadNativeUws } from './native_uws.js';
 import { nonListeningSocketsOnPort } from './port_sockets.js';
 import { QueryConcurrency } from './query_concurrency.js';
@@ -78,8 +78,15 @@ export interface ServerOptions {
   ipBlocklist?: { isBlocked(ip: string): boolean };
   /** Features' own Prometheus text (alerting cycle time, …), appended to GET /metrics. */
   extraMetrics?: () => string;
+  /** Where answers of audited routes go (src/http/route.ts isAuditedRoute); the app passes the audit trail. */
+  audit?: (answer: AuditedAnswer) => void;
   /** Diagnostics (listen address, shutdown steps, 500s with their request id); silent by default. */
   log?: ServerLog;
+  /**
+   * Further WebSocket paths (the dashboard's live updates); each gets the server's access
+   * control and connection limiter for its upgrade checks.
+   */
+  sockets?: ReadonlyArray<{ path: string; behavior(ctx: { access: AccessControl; limiter: ConnectionLimiter; state: ServerState }): WebSocketBehavior<any> }>;
 }
 
 export interface TlsReloadResult {
@@ -155,7 +162,7 @@ export function createServer(options: ServerOptions): EmmsServer {
   const rate = new IngestRateLimiter(options.quotas);
   const limiter = new ConnectionLimiter(security.limits);
   const access = new AccessControl({ security, authenticator: options.authenticator, bindHost: config.host, tls: tls !== undefined, ipBlocklist: options.ipBlocklist });
-  const responder = new HttpResponder({ metrics, log });
+  const responder = new HttpResponder({ metrics, log, audit: options.audit });
   const stream = new StreamServer({ config, pool, rate, metrics, frameHandlers, access, limiter, state, log });
 
   const router = new Router<RouteDefinition>();
@@ -172,11 +179,13 @@ export function createServer(options: ServerOptions): EmmsServer {
     if (!ACCESS_VALUES.has(r.access)) throw new Error(`route ${r.method} ${r.pattern}: access ${JSON.stringify(r.access)} is not one of ${[...ACCESS_VALUES].join(', ')}`);
     router.add(r.method, r.pattern, r);
   }
+  const extraSockets = (options.sockets ?? []).map((s) => ({ path: s.path, behavior: s.behavior({ access, limiter, state }) }));
   const onHttp = createHttpHandler({ config, router, responder, access, limiter, state, pool, rate, metrics, bodyTimeoutMs: security.limits.bodyTimeoutMs });
 
   function buildApp(tlsOptions: AppOptions | undefined): TemplatedApp {
     const app = tlsOptions === undefined ? uws.App() : uws.SSLApp(tlsOptions);
     app.ws(STREAM_PATH, stream.behavior());
+    for (const s of extraSockets) app.ws(s.path, s.behavior);
     app.any('/*', onHttp);
     return app;
   }

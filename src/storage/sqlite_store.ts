@@ -1002,6 +1002,11 @@ export class SqliteStore {
     return deleted;
   }
 
+  /** Reads running in other threads: maintenance commands wait for none before deleting chunks. */
+  get snapshotReaders(): number {
+    return this.#snapshotReaders;
+  }
+
   /**
    * Marks the start of a read in another thread (a query worker with its own connection):
    * chunks written after `maxChunkId` are invisible to it (their points are in the heads it was

@@ -103,12 +103,13 @@ describe('alerting over the embedded engine', () => {
   });
 
   it('fires the key-access anomaly rule on a burst of a key counter with the analytics streaming detector', async () => {
-    // One hour of a cumulative access counter (as src/keys writes it) growing 18–22 per 15 s,
-    // then 2,000 accesses within 10 s.
+    // Two hours of a cumulative access counter (as src/keys writes it) growing 18–22 per 15 s,
+    // then 2,000 accesses within 10 s. Two hours, because the `auto` detector learns for its
+    // first 288 points (src/analytics/novelty_ensemble.ts) before it may raise anything.
     const ts: number[] = [];
     const vs: number[] = [];
     let total = 5000;
-    for (let s = -3600; s < 0; s += 15) {
+    for (let s = -7200; s < 0; s += 15) {
       total += 18 + ((s / 15) % 5);
       ts.push(T0 + s * 1000);
       vs.push(total);

@@ -46,11 +46,38 @@ interface Sample {
 
 const SAMPLES: Record<string, Sample> = {
   'GET /health': { path: '/health', ok: 200 },
+  'GET /health/live': { path: '/health/live', ok: 200 },
+  'GET /api/v1/audit': { path: '/api/v1/audit', ok: 200 },
+  'GET /health/ready': { path: '/health/ready', ok: 200 },
+  'GET /': { path: '/', ok: 200 },
+  'GET /assets/:name': { path: '/assets/none-0000000000.js', ok: 404 },
+  'POST /api/v1/dashboard/session': { path: '/api/v1/dashboard/session', body: {}, ok: 400 },
+  'GET /api/v1/dashboard/session': { path: '/api/v1/dashboard/session', ok: 200 },
+  'DELETE /api/v1/dashboard/session': { path: '/api/v1/dashboard/session', ok: 200 },
   'GET /metrics': { path: '/metrics', ok: 200 },
+  'GET /api/v1/openapi.json': { path: '/api/v1/openapi.json', ok: 200 },
   'GET /federate': { path: '/federate', query: `match=${MARK}.*`, ok: 200 },
   'GET /api/v1/query': { path: '/api/v1/query', query: `metric_pattern=${MARK}.cpu&start_time=0`, ok: 200 },
   'POST /api/v1/query': { path: '/api/v1/query', body: { metric_pattern: `${MARK}.cpu`, start_time: 0 }, ok: 200 },
   'POST /api/v1/metrics': { path: '/api/v1/metrics', body: { metrics: [{ metric_id: `${SAMPLE}.cpu`, value: 2, timestamp: NOW - 1000 }] }, ok: 200 },
+  // Raw-body routes: the matrix sends JSON or nothing; an empty line-protocol body is a valid
+  // (empty) write, an empty remote-write body a 400 that the handler reached.
+  'POST /write': { path: '/write', query: 'db=mxs&precision=ms', ok: 204 },
+  'POST /api/v2/write': { path: '/api/v2/write', query: 'bucket=mxs&org=mxs', ok: 204 },
+  'POST /api/v1/write': { path: '/api/v1/write', ok: 400 },
+  // The Prometheus-compatible API (src/promql/): POSTs carry their form in the query string here.
+  ...Object.fromEntries(['GET', 'POST'].flatMap((method) => [
+    [`${method} /prometheus/api/v1/query`, { path: '/prometheus/api/v1/query', query: `query=${MARK}_cpu`, ok: 200 }],
+    [`${method} /prometheus/api/v1/query_range`, { path: '/prometheus/api/v1/query_range', query: `query=${MARK}_cpu&start=${Math.floor(NOW / 1000) - 3600}&end=${Math.floor(NOW / 1000)}&step=60`, ok: 200 }],
+    [`${method} /prometheus/api/v1/series`, { path: '/prometheus/api/v1/series', query: `match%5B%5D=${MARK}_cpu`, ok: 200 }],
+    [`${method} /prometheus/api/v1/labels`, { path: '/prometheus/api/v1/labels', ok: 200 }],
+    [`${method} /prometheus/api/v1/label/:name/values`, { path: '/prometheus/api/v1/label/__name__/values', ok: 200 }],
+    [`${method} /prometheus/api/v1/query_exemplars`, { path: '/prometheus/api/v1/query_exemplars', query: `query=${MARK}_cpu`, ok: 200 }],
+  ])),
+  'GET /prometheus/api/v1/metadata': { path: '/prometheus/api/v1/metadata', ok: 200 },
+  'GET /prometheus/api/v1/status/buildinfo': { path: '/prometheus/api/v1/status/buildinfo', ok: 200 },
+  'GET /api/v1/series': { path: '/api/v1/series', query: `match=${MARK}.*`, ok: 200 },
+  'GET /api/v1/labels': { path: '/api/v1/labels', ok: 200 },
   'POST /api/v1/auth/keys': { path: '/api/v1/auth/keys', body: { name: `${SAMPLE}-extra`, role: 'reader' }, ok: 201 },
   'GET /api/v1/auth/keys': { path: '/api/v1/auth/keys', ok: 200 },
   'DELETE /api/v1/auth/keys/:key_id': { path: '/api/v1/auth/keys/{apiKey}', ok: 200, object: true, last: true },
@@ -88,11 +115,16 @@ const SAMPLES: Record<string, Sample> = {
   'DELETE /api/v1/alerts/blocked-ips/:ip': { path: '/api/v1/alerts/blocked-ips/203.0.113.7', ok: 204, object: true, last: true },
   'GET /api/v1/alerts/:alert_id': { path: '/api/v1/alerts/{alert}', ok: 200, object: true },
   'PUT /api/v1/alerts/:alert_id/acknowledge': { path: '/api/v1/alerts/{alert}/acknowledge', body: { comment: 'on it' }, ok: 200, object: true },
+  'POST /api/v1/admin/backup': { path: '/api/v1/admin/backup', ok: 200 },
+  'POST /api/v1/admin/cleanup': { path: '/api/v1/admin/cleanup', query: 'older_than=36500d', ok: 200 },
+  'POST /api/v1/admin/compact': { path: '/api/v1/admin/compact', ok: 200 },
+  'POST /api/v1/admin/reindex': { path: '/api/v1/admin/reindex', ok: 200 },
   'GET /api/v1/silences': { path: '/api/v1/silences', ok: 200 },
   'POST /api/v1/silences': { path: '/api/v1/silences', body: { priority: 'LOW', duration_seconds: 60 }, ok: 201 },
   'DELETE /api/v1/silences/:silence_id': { path: '/api/v1/silences/{silence}', ok: 200, object: true, last: true },
-  ...Object.fromEntries(['anomalies', 'correlations', 'forecast', 'capacity'].flatMap((name) => {
+  ...Object.fromEntries(['anomalies', 'correlations', 'forecast', 'capacity', 'joint_anomalies'].flatMap((name) => {
     const query = {
+      joint_anomalies: `metric_pattern=${MARK}.*&window_hours=1`,
       anomalies: `metric_pattern=${MARK}.cpu&window_hours=1`,
       correlations: `primary_metric=${MARK}.cpu&secondary_patterns=${MARK}.*&correlation_threshold=0.5&window_hours=1`,
       forecast: `metric_pattern=${MARK}.cpu&horizon=1h&interval=5m`,
@@ -100,6 +132,8 @@ const SAMPLES: Record<string, Sample> = {
     }[name]!;
     const body = Object.fromEntries(new URLSearchParams(query));
     if (name === 'correlations') (body as Record<string, unknown>).secondary_patterns = [`${MARK}.*`];
+    // A JSON body carries numbers as numbers: the route's schema refuses "1".
+    if (name === 'joint_anomalies') (body as Record<string, unknown>).window_hours = 1;
     return [
       [`GET /api/v1/analytics/${name}`, { path: `/api/v1/analytics/${name}`, query, ok: 200 }],
       [`POST /api/v1/analytics/${name}`, { path: `/api/v1/analytics/${name}`, body, ok: 200 }],

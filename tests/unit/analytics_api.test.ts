@@ -115,6 +115,15 @@ describe('engine-backed analytics API', () => {
     await expect(detectAnomalies(ms, { metricPattern: 'x', windowHours: 1, sensitivity: 2 })).rejects.toThrow('sensitivity=2 must be a number in [0, 1]');
     await expect(forecast(ms, { metricPattern: 'x', horizon: 'soon', interval: '1h' })).rejects.toThrow(/horizon="soon" must be a duration/);
   });
+
+  it('forecast with method holt_winters on too short a history falls back and says so', async () => {
+    const r = await forecast(ms, { metricPattern: 'hsm.partition_used', horizon: '6h', interval: '1h', endTime: END, lookback: '30h', method: 'holt_winters' });
+    const s = r.series[0]!;
+    expect(s.method).not.toBe('holt_winters');
+    expect(s.fallback).toMatch(/holt_winters needs three cycles/);
+    expect(s.points).toHaveLength(6);
+    expect(s.points[5]!.value).toBeGreaterThan(s.lastValue);
+  });
 });
 
 describe('HTTP routes /api/v1/analytics/*', () => {
@@ -136,10 +145,12 @@ describe('HTTP routes /api/v1/analytics/*', () => {
     }
   };
 
-  it('mounts GET and POST for the four endpoints', () => {
+  it('mounts GET and POST for the five endpoints', () => {
     expect(routes.map((r) => `${r.method} ${r.pattern}`).sort()).toEqual([
       'GET /api/v1/analytics/anomalies', 'GET /api/v1/analytics/capacity', 'GET /api/v1/analytics/correlations', 'GET /api/v1/analytics/forecast',
+      'GET /api/v1/analytics/joint_anomalies',
       'POST /api/v1/analytics/anomalies', 'POST /api/v1/analytics/capacity', 'POST /api/v1/analytics/correlations', 'POST /api/v1/analytics/forecast',
+      'POST /api/v1/analytics/joint_anomalies',
     ]);
   });
 

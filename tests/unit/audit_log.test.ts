@@ -203,6 +203,12 @@ describe('audit queries', () => {
     trail.close();
   });
 
+  it('makes the data directory of a fresh server', () => {
+    const fresh = join(dir, 'a', 'b');
+    AuditTrail.open({ dataDir: fresh }).close();
+    expect(statSync(fresh).mode & 0o777).toBe(0o700);
+  });
+
   it('counts a record it could not write and goes on', () => {
     const errors: unknown[] = [];
     const trail = AuditTrail.open({ dataDir: dir, onError: (e) => errors.push(e) });

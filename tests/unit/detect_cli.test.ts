@@ -39,24 +39,26 @@ function file(name: string, text: string | Uint8Array): string {
 describe('emms detect', () => {
   it('writes one row per input row, in order, keeping repeated timestamps', async () => {
     const rows = ['timestamp,value'];
-    for (let i = 0; i < 300; i++) {
+    // Past the detectors' first day (no alarm is raised before 288 points).
+    for (let i = 0; i < 400; i++) {
       const t = new Date(Date.UTC(2024, 0, 1) + Math.floor(i / 2) * 300_000).toISOString().replace('T', ' ').slice(0, 19);
-      rows.push(`${t},${i === 250 ? 1000 : 10 + (i % 7) * 0.1}`);
+      rows.push(`${t},${i === 350 ? 1000 : 10 + (i % 7) * 0.1}`);
     }
     const input = file('in.csv', rows.join('\n')); // no final newline, like some NAB files
     const output = join(dir, 'out.csv');
     expect(await detect(['--input', input, '--output', output, '--method', 'zscore', '--sensitivity', '0.5'])).toBe(0);
     const lines = readFileSync(output, 'utf8').trimEnd().split('\n');
     expect(lines[0]).toBe('timestamp,value,anomaly_score,is_anomaly');
-    expect(lines).toHaveLength(301);
-    for (let i = 1; i <= 300; i++) {
+    expect(lines).toHaveLength(401);
+    for (let i = 1; i <= 400; i++) {
       const [t, v, score, flag] = lines[i]!.split(',');
       expect(`${t},${v}`).toBe(rows[i]);
       expect(Number(score)).toBeGreaterThanOrEqual(0);
       expect(Number(score)).toBeLessThanOrEqual(1);
       expect(['0', '1']).toContain(flag);
     }
-    expect(lines[251]!.endsWith(',1')).toBe(true);
+    expect(lines[351]!.endsWith(',1')).toBe(true);
+    expect(stderr).toBe(`emms detect: warning: ${input}: 200 row(s) repeat the previous timestamp; scored in arrival order\n`);
   });
 
   for (const method of DETECTOR_METHODS) {
@@ -95,6 +97,34 @@ describe('emms detect', () => {
     });
   }
 
+  it('scores rows whose timestamps step back or repeat in arrival order, one row out per row in, with one warning', async () => {
+    // As NAB's machine_temperature_system_failure.csv: the clock steps back 55 minutes once
+    // (line 10151 there), plus repeated timestamps as in ec2_disk_write_bytes_1ef3de.csv.
+    const rows = ['timestamp,value'];
+    const start = Date.UTC(2013, 11, 2, 21, 15);
+    for (let i = 0; i < 600; i++) {
+      const minutes = i < 400 ? 5 * i : 5 * i - 55; // step back at row 400 (line 402)
+      const repeat = i >= 500 && i < 510 ? 500 : i; // rows 500..509 share one timestamp
+      const t = start + (repeat === i ? minutes : 5 * 500 - 55) * 60_000;
+      rows.push(`${new Date(t).toISOString().replace('T', ' ').slice(0, 19)},${(70 + 5 * Math.sin(i / 20) + (i % 3) * 0.2).toFixed(3)}`);
+    }
+    const input = file('stepback.csv', rows.join('\n'));
+    const output = join(dir, 'out.csv');
+    expect(await detect(['--input', input, '--output', output])).toBe(0);
+    const lines = readFileSync(output, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(601);
+    lines.slice(1).forEach((line, i) => expect(line.split(',').slice(0, 2).join(',')).toBe(rows[i + 1]));
+    // Row 400 steps back below 11 earlier rows' timestamps: only the first row of a step back
+    // counts, and the later rows that fall between old timestamps are not steps back.
+    expect(stderr).toBe(`emms detect: warning: ${input}: 1 row(s) step back in time (first at line 402), 9 row(s) repeat the previous timestamp; scored in arrival order\n`);
+  });
+
+  it('only an unparseable row is an error, naming its line and value', async () => {
+    const input = file('bad_row.csv', 'timestamp,value\n2024-01-01 00:10:00,1\n2024-01-01 00:05:00,2\n2024-01-01 00:06:00,n/a\n');
+    expect(await detect(['--input', input, '--output', join(dir, 'o.csv')])).toBe(1);
+    expect(stderr).toMatch(/line 4, column "value": "n\/a" is not a finite number/);
+  });
+
   it('accepts ISO-8601 timestamps with a zone', async () => {
     const input = file('iso.csv', 'timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:05:00.000+00:00,2\n');
     expect(await detect(['--input', input, '--output', '-'])).toBe(0);
@@ -107,7 +137,6 @@ describe('emms detect', () => {
     ['bad timestamp', 'timestamp,value\n2024-13-01 00:00:00,1\n', /line 2, column "timestamp": "2024-13-01 00:00:00" is not a timestamp/],
     ['empty file', '', /line 1: the file is empty/],
     ['header only', 'timestamp,value\n', /line 2: no data rows after the header/],
-    ['unsorted timestamps', 'timestamp,value\n2024-01-01 00:10:00,1\n2024-01-01 00:05:00,2\n', /line 3, column "timestamp": 2024-01-01 00:05:00 is earlier than the previous row/],
     ['short row', 'timestamp,value\n2024-01-01 00:10:00\n', /line 2, column "value": missing/],
   ];
   for (const [what, text, message] of bad) {

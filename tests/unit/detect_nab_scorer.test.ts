@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asWrittenToCsv, loadNabCorpus, probationRows, scaledSigmoid, scoreNab, windowedGaussianScores } from '../../bench/nab_score.js';
+import { asWrittenToCsv, loadNabCorpus, NAB_PROFILES, probationRows, scaledSigmoid, scoreNab, windowedGaussianScores } from '../../bench/nab_score.js';
+import { categoryOf, crossValidateByCategory } from '../../bench/nab_cross_validation.js';
 import { detectSeries } from '../../src/analytics/detect_series.js';
 
 const fixtureDir = fileURLToPath(new URL('../fixtures/nab', import.meta.url));
@@ -122,5 +123,47 @@ describe('NAB-style scorer (nab/sweeper.py semantics)', () => {
     const gauss = scoreNab(files.map((f) => ({ name: f.name, scores: windowedGaussianScores(f.values), windows: f.windows })))[0]!;
     const auto = scoreNab(files.map((f) => ({ name: f.name, scores: detectSeries(f.timestamps, f.values).scores, windows: f.windows })))[0]!;
     expect(auto.normalised).toBeGreaterThan(gauss.normalised);
+  });
+});
+
+describe('cross-validation by NAB category (bench/nab_cross_validation.ts)', () => {
+  // Two categories of two files, one window each at rows 50..59 of 100.
+  const names = ['catA/1.csv', 'catA/2.csv', 'catB/1.csv', 'catB/2.csv'];
+  const window: [number, number] = [50, 59];
+  const input = (name: string, fires: number[], level = 1): { name: string; scores: Float64Array; windows: Array<[number, number]> } => ({
+    name,
+    scores: scoresWith(100, fires, level),
+    windows: [window],
+  });
+
+  it('chooses candidate and threshold on the training categories only, never on the held-out one', () => {
+    // "good on A" fires in the window on catA files and outside it on catB files; "good on B" the
+    // reverse. Holding out catA, training sees catB only, so it must choose "good on B" and
+    // score badly on catA although "good on A" would be perfect there.
+    const goodOnA = names.map((n) => input(n, n.startsWith('catA') ? [50] : [20]));
+    const goodOnB = names.map((n) => input(n, n.startsWith('catB') ? [50] : [20]));
+    const cv = crossValidateByCategory([{ label: 'A', inputs: goodOnA }, { label: 'B', inputs: goodOnB }], [NAB_PROFILES[0]!]);
+    expect(cv.folds.map((f) => [f.category, f.chosen[0]])).toEqual([['catA', 'B'], ['catB', 'A']]);
+    // Held-out at the training threshold: both catA files fire only outside their window.
+    const foldA = cv.folds[0]!.heldOut[0]!;
+    expect(foldA.tp).toBe(0);
+    expect(foldA.fp).toBe(2);
+    expect(foldA.raw).toBeCloseTo(-2 - 2 * 0.11, 10);
+    expect(cv.mean[0]).toBeCloseTo(cv.folds[0]!.heldOut[0]!.normalised, 10);
+    expect(cv.worst[0]).toBeCloseTo(foldA.normalised, 10);
+    // Pooled: raw scores summed, normalised over the 4 windows.
+    expect(cv.pooled[0]).toBeCloseTo((100 * (2 * foldA.raw + 4)) / 8, 10);
+  });
+
+  it('a fixed threshold scores only rows at or above it; a held-out category without windows counts its false positives', () => {
+    const files = [input('catA/1.csv', [50], 0.9), { name: 'clean/1.csv', scores: scoresWith(100, [30], 0.95), windows: [] as Array<[number, number]> }];
+    const atHigh = scoreNab(files, [NAB_PROFILES[0]!], [0.95])[0]!;
+    expect([atHigh.tp, atHigh.fp]).toEqual([0, 1]);
+    const cv = crossValidateByCategory([{ label: 'only', inputs: files }], [NAB_PROFILES[0]!]);
+    const clean = cv.folds.find((f) => f.category === 'clean')!;
+    expect(clean.windows).toBe(0);
+    // Trained on catA alone, the threshold is 0.9: the clean file's 0.95 is a false positive.
+    expect(clean.heldOut[0]!.fp).toBe(1);
+    expect(categoryOf('realTweets/Twitter_volume_KO.csv')).toBe('realTweets');
   });
 });

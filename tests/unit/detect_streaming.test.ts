@@ -117,6 +117,8 @@ describe('streaming detectors on synthetic series with injected anomalies', () =
       previous = flags;
     }
     expect(thresholdForSensitivity(0.5)).toBeCloseTo(0.5, 12);
+    expect(thresholdForSensitivity(0.5, 'zscore')).toBeCloseTo(0.5, 12);
+    expect(thresholdForSensitivity(0.9)).toBeLessThan(thresholdForSensitivity(0.5));
   });
 
   it('is causal: changing later points never changes earlier scores', () => {
@@ -130,13 +132,28 @@ describe('streaming detectors on synthetic series with injected anomalies', () =
 });
 
 describe('streaming detector contract', () => {
-  it('keeps points sharing a timestamp, refuses older ones, ignores NaN values', () => {
+  it('keeps points sharing a timestamp, scores older ones in arrival order, ignores NaN values', () => {
     const d = createStreamingDetector({ method: 'zscore' });
     d.update(1000, 1);
     d.update(1000, 2);
     expect(d.count).toBe(2);
     expect(d.update(2000, NaN)).toEqual({ score: 0, isAnomaly: false });
-    expect(() => d.update(1500, 1)).toThrow(/timestampMs=1500 is older than the previous point \(2000\)/);
+    expect(d.update(1500, 1).score).toBeGreaterThanOrEqual(0);
+    expect(d.count).toBe(4);
+    expect(() => d.update(Number.NaN, 1)).toThrow(/timestampMs=NaN must be a finite/);
+  });
+
+  it('a step back in time is scored as arriving at the latest time: same scores as the corrected clock', () => {
+    // A clock correction: rows 1500.. are stamped 55 minutes early. Every method must score them
+    // exactly as if stamped at the time they arrived (the latest time seen), never refuse them.
+    const { t, v } = series(6, 20);
+    const stepped = t.slice();
+    for (let i = 1500; i < 1520; i++) stepped[i] = t[i]! - 55 * 60_000;
+    const asArrived = stepped.slice();
+    for (let i = 1; i < N; i++) asArrived[i] = Math.max(asArrived[i]!, asArrived[i - 1]!);
+    for (const method of ['auto', 'seasonal'] as const) {
+      expect(Array.from(detectSeries(stepped, v, { method }).scores)).toEqual(Array.from(detectSeries(asArrived, v, { method }).scores));
+    }
   });
 
   it('validates options, naming the value and the allowed range', () => {

@@ -21,7 +21,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['storage'],
   ['query', 'ingest'],
   ['metrics_system.ts', 'index.ts'],
-  ['analytics', 'alerts', 'keys', 'probes', 'collectors', 'auth', 'audit'],
+  ['analytics', 'alerts', 'keys', 'probes', 'collectors', 'auth', 'audit', 'interop', 'maintenance', 'promql'],
   ['server', 'dashboard'],
   ['app', 'deploy'],
   ['cli'],

@@ -217,6 +217,7 @@ describe('the route table', () => {
     expect(table).toEqual({
       'GET /api/v1/query': 'reader', 'POST /api/v1/query': 'reader', 'GET /health': 'public', 'GET /metrics': 'public',
       'GET /federate': 'reader', 'POST /api/v1/metrics': 'writer', 'GET /api/v1/tenants': 'operator',
+      'GET /health/live': 'public', 'GET /health/ready': 'public', 'GET /api/v1/openapi.json': 'public',
     });
     const config = defaultConfig();
     const bad = { method: 'GET', pattern: '/x', access: 'everyone', handler: () => ({}) } as unknown as RouteDefinition;

@@ -108,13 +108,14 @@ afterAll(async () => {
 describe('HTTP ingest', () => {
   it('accepts JSON and msgpack and answers once collectSeries resolved', async () => {
     const before = engine.batches.length;
-    const r1 = await fetch(`${base}/api/v1/metrics`, {
+    // Timestamps of 1970 need an explicit precision: unqualified ones before 2000 look like seconds.
+    const r1 = await fetch(`${base}/api/v1/metrics?precision=ms`, {
       method: 'POST', headers: { ...WRITER, 'content-type': 'application/json; charset=utf-8' },
       body: JSON.stringify({ metrics: [{ metric_id: 'a', value: 1, timestamp: 1000, tags: { h: 'x' } }, { metric_id: 'a', value: 2, timestamp: 2000, tags: { h: 'x' } }] }),
     });
     expect(r1.status).toBe(200);
     expect(await r1.json()).toEqual({ accepted: 2 });
-    const r2 = await fetch(`${base}/api/v1/metrics`, {
+    const r2 = await fetch(`${base}/api/v1/metrics?precision=ms`, {
       method: 'POST', headers: { ...WRITER, 'content-type': 'application/x-msgpack' },
       body: new Uint8Array(packr.pack({ metrics: [{ metric_id: "b", value: 3, timestamp: 3000 }] })),
     });

@@ -282,8 +282,8 @@ describe('row-form fast path', () => {
     expect(a.seq).toBe(big);
     const iso = d.decode(pack({ seq: 1, metrics: [{ metric_id: 'a', value: 1, timestamp: '2024-01-01T00:00:00Z' }] }), 'msgpack', true) as DecodedBatch;
     expect(iso.timestamps[0]).toBe(T0);
-    const extra = d.decode(pack({ seq: 2, metrics: [{ metric_id: 'a', value: 1, timestamp: T0, note: 'x' }] }), 'msgpack', true) as DecodedBatch;
-    expect(extra.points).toBe(1);
+    // An unknown point field is refused (strict API), not silently dropped.
+    expect(() => d.decode(pack({ seq: 2, metrics: [{ metric_id: 'a', value: 1, timestamp: T0, note: 'x' }] }), 'msgpack', true)).toThrow('metrics[0].note is not a known field');
     expect(d.fastPathFrames).toBe(1);
   });
 });

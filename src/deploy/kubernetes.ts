@@ -1,0 +1,206 @@
+/**
+ * Kubernetes manifests, one object per file plus a kustomization.yaml (`kubectl apply -k`).
+ *
+ * SQLite keeps its data in one file with one writer: a StatefulSet of exactly one replica with
+ * a volumeClaimTemplate, a headless Service for its stable name, and no autoscaler (a second
+ * replica would be a second, separate database). Redis and PostgreSQL hold the data outside
+ * the pod, so EMMS runs as a stateless Deployment of two or more replicas with an HPA and a
+ * PodDisruptionBudget that keeps one serving through drains.
+ *
+ * Every pod: non-root fixed UID, read-only root filesystem, no capabilities, RuntimeDefault
+ * seccomp; liveness on /health/live, readiness on /health/ready, and a startup probe that gives
+ * the write-ahead replay time before liveness counts.
+ */
+import { stringify } from 'yaml';
+import { YAML_OPTIONS } from './compose.js';
+import { serverCommand } from './dockerfile.js';
+import { DEFAULT_POD_RESOURCES, type Tuning } from './auto_tune.js';
+import type { DeployOptions } from './deploy_options.js';
+import { CONFIG_DIR, DATA_DIR, EMMS_UID, HEALTH_LIVE_PATH, HEALTH_READY_PATH, PROMETHEUS_API_PATH, SECRETS_DIR, renderMainJson, storageUrlEnv } from './emms_settings.js';
+
+const NAME = 'emms';
+const LABELS = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/component': 'server' };
+/** Shutdown takes at most 9.5 s (serve_command.ts SHUTDOWN_DEADLINE_MS); the kubelet waits longer. */
+const TERMINATION_GRACE_SECONDS = 20;
+
+export interface Manifest {
+  /** File name under kubernetes/. */
+  file: string;
+  object: Record<string, unknown>;
+}
+
+function metadata(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, labels: { ...LABELS }, ...extra };
+}
+
+export function isStateful(o: DeployOptions): boolean {
+  return o.storage === 'sqlite';
+}
+
+function resources(tuning: Tuning | undefined): Record<string, unknown> {
+  const r = tuning ?? DEFAULT_POD_RESOURCES;
+  return {
+    requests: { cpu: `${r.cpuRequestMilli}m`, memory: `${r.memoryRequestMiB}Mi` },
+    limits: { cpu: `${r.cpuLimitMilli}m`, memory: `${r.memoryLimitMiB}Mi` },
+  };
+}
+
+function podTemplate(o: DeployOptions, tuning: Tuning | undefined): Record<string, unknown> {
+  const urlEnv = storageUrlEnv(o);
+  const env: unknown[] = [{ name: 'LOG_LEVEL', value: o.mode === 'production' ? 'info' : 'debug' }];
+  if (urlEnv !== undefined) env.push({ name: urlEnv.name, valueFrom: { secretKeyRef: { name: `${NAME}-secrets`, key: 'storage-url' } } });
+  const probe = (path: string, extra: Record<string, unknown>) => ({ httpGet: { path, port: 'http' }, timeoutSeconds: 3, ...extra });
+  const annotations = o.enablePrometheus ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(o.port), 'prometheus.io/path': '/metrics' } : undefined;
+  return {
+    metadata: { labels: { ...LABELS }, ...(annotations === undefined ? {} : { annotations }) },
+    spec: {
+      terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, runAsUser: EMMS_UID, runAsGroup: EMMS_UID, fsGroup: EMMS_UID, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{
+        name: NAME,
+        image: o.image,
+        imagePullPolicy: 'IfNotPresent',
+        command: serverCommand(tuning, true),
+        ports: [{ name: 'http', containerPort: o.port, protocol: 'TCP' }],
+        env,
+        resources: resources(tuning),
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        startupProbe: probe(HEALTH_LIVE_PATH, { periodSeconds: 5, failureThreshold: 60 }),
+        livenessProbe: probe(HEALTH_LIVE_PATH, { periodSeconds: 10, failureThreshold: 3 }),
+        readinessProbe: probe(HEALTH_READY_PATH, { periodSeconds: 5, failureThreshold: 2 }),
+        volumeMounts: [
+          { name: 'data', mountPath: DATA_DIR },
+          { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+          { name: 'secrets', mountPath: SECRETS_DIR, readOnly: true },
+          { name: 'tmp', mountPath: '/tmp' },
+        ],
+      }],
+      volumes: [
+        { name: 'config', configMap: { name: `${NAME}-config` } },
+        { name: 'secrets', secret: { secretName: `${NAME}-secrets`, defaultMode: 0o400 } },
+        { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+        // Stateless back-ends: the pod's data directory holds only the operator token and caches.
+        ...(isStateful(o) ? [] : [{ name: 'data', emptyDir: { sizeLimit: '1Gi' } }]),
+      ],
+    },
+  };
+}
+
+export function kubernetesManifests(o: DeployOptions, tuning: Tuning | undefined): Manifest[] {
+  const selector = { matchLabels: { ...LABELS } };
+  const urlEnv = storageUrlEnv(o);
+  const out: Manifest[] = [
+    { file: 'configmap.yaml', object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(`${NAME}-config`), data: { 'main.json': renderMainJson(o, tuning) } } },
+    {
+      file: 'secret.yaml',
+      object: {
+        apiVersion: 'v1', kind: 'Secret', metadata: metadata(`${NAME}-secrets`), type: 'Opaque',
+        // Placeholders: replace before applying (or manage with your secret store). Mounted read-only
+        // at /etc/emms/secrets; main.json names files there (e.g. alerting.smtp_servers.*.password_file).
+        stringData: {
+          'smtp-password': 'CHANGE_ME',
+          ...(urlEnv === undefined ? {} : { 'storage-url': urlEnv.example }),
+        },
+      },
+    },
+    {
+      file: 'service.yaml',
+      object: {
+        apiVersion: 'v1', kind: 'Service', metadata: metadata(NAME),
+        spec: { type: 'ClusterIP', selector: { ...LABELS }, ports: [{ name: 'http', port: o.port, targetPort: 'http', protocol: 'TCP' }] },
+      },
+    },
+    {
+      file: 'pvc-backups.yaml',
+      object: {
+        apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: metadata(`${NAME}-backups`),
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '20Gi' } } },
+      },
+    },
+  ];
+  if (isStateful(o)) {
+    out.push({
+      file: 'service-headless.yaml',
+      object: {
+        apiVersion: 'v1', kind: 'Service', metadata: metadata(`${NAME}-headless`),
+        spec: { clusterIP: 'None', selector: { ...LABELS }, ports: [{ name: 'http', port: o.port, targetPort: 'http', protocol: 'TCP' }] },
+      },
+    });
+    out.push({
+      file: 'statefulset.yaml',
+      object: {
+        apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: metadata(NAME),
+        spec: {
+          serviceName: `${NAME}-headless`,
+          // One writer per SQLite file: never more than one replica.
+          replicas: 1,
+          selector,
+          podManagementPolicy: 'OrderedReady',
+          updateStrategy: { type: 'RollingUpdate' },
+          template: podTemplate(o, tuning),
+          volumeClaimTemplates: [{
+            metadata: { name: 'data', labels: { ...LABELS } },
+            spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: o.mode === 'production' ? '50Gi' : '5Gi' } } },
+          }],
+        },
+      },
+    });
+    // A single replica cannot stay available through a drain; this budget lets drains proceed
+    // (the pod restarts with its volume, clients retry) rather than blocking them forever.
+    out.push({ file: 'pdb.yaml', object: { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: metadata(NAME), spec: { maxUnavailable: 1, selector } } });
+  } else {
+    const replicas = o.mode === 'production' ? 2 : 1;
+    out.push({
+      file: 'deployment.yaml',
+      object: {
+        apiVersion: 'apps/v1', kind: 'Deployment', metadata: metadata(NAME),
+        spec: {
+          replicas, selector,
+          strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+          template: podTemplate(o, tuning),
+        },
+      },
+    });
+    out.push({ file: 'pdb.yaml', object: { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: metadata(NAME), spec: { minAvailable: 1, selector } } });
+    out.push({
+      file: 'hpa.yaml',
+      object: {
+        apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: metadata(NAME),
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: NAME },
+          minReplicas: replicas, maxReplicas: o.mode === 'production' ? 10 : 3,
+          metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }],
+        },
+      },
+    });
+  }
+  if (o.enableGrafana) {
+    out.push({
+      file: 'grafana-datasource.yaml',
+      object: {
+        apiVersion: 'v1', kind: 'ConfigMap',
+        // The label the Grafana Helm chart's sidecar watches for data source files.
+        metadata: metadata(`${NAME}-grafana-datasource`, { labels: { ...LABELS, grafana_datasource: '1' } }),
+        data: {
+          'emms.yaml': stringify({
+            apiVersion: 1,
+            datasources: [{
+              name: 'EMMS', uid: 'emms', type: 'prometheus', access: 'proxy', url: `http://${NAME}:${o.port}${PROMETHEUS_API_PATH}`, editable: false,
+              jsonData: { httpMethod: 'POST', httpHeaderName1: 'Authorization' }, secureJsonData: { httpHeaderValue1: 'Bearer $EMMS_GRAFANA_TOKEN' },
+            }],
+          }, YAML_OPTIONS),
+        },
+      },
+    });
+  }
+  return out;
+}
+
+export function renderManifest(m: Manifest, o: DeployOptions): string {
+  return `# Generated by \`emms deploy\` (${o.mode}, storage ${o.storage}).\n${stringify(m.object, YAML_OPTIONS)}`;
+}
+
+export function renderKustomization(manifests: readonly Manifest[]): string {
+  return `# kubectl apply -k <this directory>\n${stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: manifests.map((m) => m.file) }, YAML_OPTIONS)}`;
+}

@@ -1,0 +1,47 @@
+/**
+ * Reduces a copy of a metrics database (a backup's staged snapshot, never the live file) to
+ * one tenant: its series, their chunks and their points not yet cut, nothing of any other
+ * tenant. Write-ahead records hold every tenant's points side by side, so the copy is opened
+ * as a store (replaying them into heads), flushed into chunks, and only then are the other
+ * tenants' chunks and series rows deleted; the file is then vacuumed, so no byte of another
+ * tenant's data stays behind in free space.
+ */
+import Database from 'better-sqlite3';
+import { TABLE } from './schema.js';
+import { SqliteStore } from './sqlite_store.js';
+
+export interface TenantExtract {
+  series: number;
+  points: number;
+}
+
+export function reduceStoreToTenant(copyPath: string, tenant: string): TenantExtract {
+  const store = SqliteStore.open({ path: copyPath, chunkEncoding: 'inline' });
+  let kept: TenantExtract = { series: 0, points: 0 };
+  try {
+    store.checkpoint();
+    store.db.transaction(() => {
+      for (const sid of [...store.chunks.seriesWithChunks()]) {
+        if (store.catalog.get(sid)?.tenant === tenant) continue;
+        store.chunks.delete(sid, new Set(store.chunks.chunksOf(sid).map((c) => c.id)));
+      }
+      store.db.prepare(`DELETE FROM ${TABLE.series} WHERE tenant <> ?`).run(tenant);
+    })();
+    const names = store.catalog.tenant(tenant);
+    let points = 0;
+    for (const [, list] of names.metrics()) for (const info of list) for (const c of store.chunks.chunksOf(info.id)) points += c.count;
+    kept = { series: names.size, points };
+  } finally {
+    store.close();
+  }
+  // close() vacuums only when pages were freed; a deleted row's bytes stay in a page that is
+  // still in use until the file is rewritten, so it is rewritten here whatever close() did.
+  const db = new Database(copyPath);
+  try {
+    db.pragma('journal_mode = DELETE');
+    db.exec('VACUUM');
+  } finally {
+    db.close();
+  }
+  return kept;
+}
