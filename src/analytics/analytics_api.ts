@@ -14,8 +14,7 @@
  * ```
  */
 import type { MetricsSystem, SeriesResult, TimeInput } from '../model/api.js';
-import { MetricValidationError, describeValue, type MetricType, type Tags } from '../model/metric.js';
-import { parseInterval } from '../model/interval.js';
+import type { MetricType, Tags } from '../model/metric.js';
 import { parseTimeInput } from '../model/time.js';
 import { detectSeries } from './detect_series.js';
 import { DETECTOR_METHODS, thresholdForSensitivity } from './streaming_detector.js';
@@ -24,36 +23,7 @@ import { alignOnTimestamps, bestLagCorrelation, type CorrelationMethod } from '.
 import type { ForecastModelName } from './forecast.js';
 import { AUTO_FORECAST_METHODS, forecastAuto, type AutoForecast, type AutoForecastMethod } from './forecast_auto.js';
 import { scalingRecommendation, thresholdCrossing, type ScalingRecommendation } from './capacity_planning.js';
-
-function invalid(field: string, value: unknown, rule: string): never {
-  throw new MetricValidationError(`${field}=${describeValue(value)} ${rule}`, -1, field, value);
-}
-
-function numberIn(field: string, value: unknown, lo: number, hi: number, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= lo && value <= hi)) invalid(field, value, `must be a number in [${lo}, ${hi}]`);
-  return value;
-}
-
-function nonEmptyString(field: string, value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') invalid(field, value, 'must be a non-empty string');
-  return value;
-}
-
-/** Duration as an interval string (`7d`) or milliseconds. */
-function durationMs(field: string, value: unknown, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value === 'number') {
-    if (!(Number.isInteger(value) && value > 0)) invalid(field, value, 'must be a positive whole number of milliseconds or a duration like 7d');
-    return value;
-  }
-  if (typeof value !== 'string') invalid(field, value, 'must be a duration like 6h or 7d, or milliseconds');
-  try {
-    return parseInterval(value);
-  } catch {
-    return invalid(field, value, 'must be a duration like 6h or 7d, or milliseconds');
-  }
-}
+import { durationMs, invalid, nonEmptyString, numberIn } from './analytics_input.js';
 
 /** Guards memory and CPU of one request. */
 export const MAX_ANALYTICS_SERIES = 1000;

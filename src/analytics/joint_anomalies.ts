@@ -11,10 +11,11 @@
  * ```
  */
 import type { MetricsSystem, SeriesResult, TimeInput } from '../model/api.js';
-import { MetricValidationError, describeValue, type Tags } from '../model/metric.js';
+import type { Tags } from '../model/metric.js';
 import { parseInterval } from '../model/interval.js';
 import { parseTimeInput } from '../model/time.js';
 import { counterRates, MAX_ANALYTICS_POINTS, MAX_ANALYTICS_SERIES } from './analytics_api.js';
+import { invalid, numberIn } from './analytics_input.js';
 import { jointWindowScores, MAX_JOINT_SERIES } from './joint_window_scores.js';
 
 export interface JointAnomaliesRequest {
@@ -55,17 +56,6 @@ export interface JointAnomaliesResult {
   entities: JointEntity[];
 }
 
-function invalid(field: string, value: unknown, rule: string): never {
-  throw new MetricValidationError(`${field}=${describeValue(value)} ${rule}`, -1, field, value);
-}
-
-function numberIn(field: string, value: unknown, lo: number, hi: number, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= lo && value <= hi)) invalid(field, value, `must be a number in [${lo}, ${hi}]`);
-  return value;
-}
-
-/** Times present in every series: a bucket missing from one has no joint value. */
 function alignColumns(group: SeriesResult[]): { timestamps: Float64Array; columns: Float64Array[] } {
   const prepared = group.map((s) => ({ t: s.timestamps, v: s.metricType === 'counter' ? counterRates(s.timestamps, s.values) : s.values }));
   const counts = new Map<number, number>();

@@ -1,7 +1,6 @@
 /**
- * One remote-write request to a receiver, through node:http/https with the egress guard's
- * `lookup` (src/net/egress_guard.ts), so a receiver on a loopback or private address needs
- * `security.egress_allow`, and the address checked is the address connected to.
+ * One remote-write request to a receiver, through the egress guard (src/net/guarded_post.ts),
+ * so a receiver on a loopback or private address needs `security.egress_allow`.
  *
  * The outcome decides what the forwarder does with the batch, as Prometheus's own queue does:
  * 2xx delivered; network errors, timeouts, 408, 429 and 5xx are retried; any other answer
@@ -11,9 +10,8 @@
  * until it is fixed. Errors name the destination and status, never the token or the receiver's
  * body.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { checkLiteralEgress, EgressRefusedError, guardedLookup, type EgressPolicy } from '../net/egress_guard.js';
+import { checkLiteralEgress, EgressRefusedError, type EgressPolicy } from '../net/egress_guard.js';
+import { guardedPost } from '../net/guarded_post.js';
 import type { RemoteWriteTarget } from './remote_write_config.js';
 
 export type SendOutcome = { kind: 'delivered' } | { kind: 'retry' | 'drop'; detail: string };
@@ -26,37 +24,15 @@ export async function sendRemoteWrite(target: RemoteWriteTarget, body: Uint8Arra
   } catch (err) {
     return { kind: 'retry', detail: `${where}: ${(err as Error).message}` };
   }
-  const request = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
   const headers: Record<string, string> = {
     'content-type': 'application/x-protobuf',
     'content-encoding': 'snappy',
     'x-prometheus-remote-write-version': '0.1.0',
     'user-agent': 'emms-remote-write/1',
-    'content-length': String(body.byteLength),
   };
   if (target.bearerToken !== undefined) headers.authorization = `Bearer ${target.bearerToken}`;
   try {
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = request(target.url, { method: 'POST', headers, lookup: guardedLookup(egress), ...(signal === undefined ? {} : { signal }) });
-      // One deadline for connect, send and answer: a receiver trickling bytes is cut off too.
-      const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { code: 'ETIMEDOUT' })), target.timeoutMs);
-      req.on('response', (res: IncomingMessage) => {
-        res.resume();
-        res.on('end', () => {
-          clearTimeout(deadline);
-          resolve(res.statusCode ?? 0);
-        });
-        res.on('error', (err) => {
-          clearTimeout(deadline);
-          reject(err);
-        });
-      });
-      req.on('error', (err) => {
-        clearTimeout(deadline);
-        reject(err);
-      });
-      req.end(body);
-    });
+    const status = await guardedPost(target.url, body, headers, { timeoutMs: target.timeoutMs, egress, signal });
     if (status >= 200 && status < 300) return { kind: 'delivered' };
     const retry = status >= 500 || status === 429 || status === 408;
     return { kind: retry ? 'retry' : 'drop', detail: `${where} answered ${status}` };

@@ -15,6 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { HttpResponse as UwsResponse } from 'uWebSockets.js';
+import type { AuditEvent } from '../audit/audit_record.js';
 import { HttpError, type HttpResponseSpec } from '../http/route.js';
 import { CONTENT_TYPE_JSON, CONTENT_TYPE_MSGPACK, CONTENT_TYPES_MSGPACK, createWireUnpackr } from '../ingest/wire.js';
 import { MetricValidationError } from '../model/metric.js';
@@ -87,16 +88,8 @@ export interface Exchange {
   audit?: { actor: string; tenant: string; action: string; target: string };
 }
 
-/** One answered request of an audited route, as the audit log takes it (src/audit/). */
-export interface AuditedAnswer {
-  actor: string;
-  tenant: string;
-  source: string;
-  requestId: string;
-  action: string;
-  target: string;
-  outcome: string;
-}
+/** One answered request of an audited route, as the audit log takes it. */
+export type AuditedAnswer = Omit<AuditEvent, 'detail'>;
 
 export interface ResponderHooks {
   /** Every answer is recorded once into `metrics.requests` (route, status, duration). */

@@ -1,10 +1,7 @@
 /**
  * One HTTP POST attempt for the HTTP channels (webhook, Slack, Alertmanager) and the webhook
- * remediation action, through node:http/https so the connection resolves with the egress
- * guard's `lookup` (src/net/egress_guard.ts): loopback, private, link-local and metadata
- * addresses are refused after DNS resolution unless `security.egress_allow` lists them, and
- * the address checked is the address connected to (no DNS rebinding in between). Node skips
- * `lookup` for literal IP hosts, so those are checked here before connecting.
+ * remediation action, through the egress guard (src/net/guarded_post.ts): loopback, private,
+ * link-local and metadata addresses are refused unless `security.egress_allow` lists them.
  *
  * Failures are classified for the dispatcher's retry decision: network errors, timeouts, 408,
  * 429 and 5xx are worth retrying; other 4xx answers, redirects (never followed: they would
@@ -12,9 +9,8 @@
  * Errors carry the redacted URL and the status code only, never the response body: an internal
  * service's answer must not come back to an API client through a channel's last_error.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { checkLiteralEgress, EgressRefusedError, guardedLookup, type EgressPolicy } from '../../net/egress_guard.js';
+import { checkLiteralEgress, EgressRefusedError, type EgressPolicy } from '../../net/egress_guard.js';
+import { guardedPost } from '../../net/guarded_post.js';
 import { redactUrl } from '../redact.js';
 import { ChannelDeliveryError } from './channel.js';
 
@@ -35,36 +31,8 @@ export async function postOnce(url: string, body: string, headers: Record<string
   } catch (err) {
     throw new ChannelDeliveryError(`POST ${shown} refused: ${(err as Error).message}`, false, undefined, { cause: err });
   }
-  const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
   const payload = Buffer.from(body, 'utf8');
-  const status = await new Promise<number>((resolve, reject) => {
-    const req = request(u, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'emms-alerting/1', ...headers, 'content-length': String(payload.length) },
-      lookup: guardedLookup(options.egress),
-    });
-    // One deadline for connect, send and answer (a socket idle timeout alone lets a slow
-    // receiver trickle bytes forever).
-    const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' })), options.timeoutMs);
-    deadline.unref();
-    req.on('response', (res: IncomingMessage) => {
-      // Drain without keeping: the body never reaches an error or a log.
-      res.resume();
-      res.on('end', () => {
-        clearTimeout(deadline);
-        resolve(res.statusCode ?? 0);
-      });
-      res.on('error', (err) => {
-        clearTimeout(deadline);
-        reject(err);
-      });
-    });
-    req.on('error', (err) => {
-      clearTimeout(deadline);
-      reject(err);
-    });
-    req.end(payload);
-  }).catch((err: unknown) => {
+  const status = await guardedPost(u, payload, { 'content-type': 'application/json', 'user-agent': 'emms-alerting/1', ...headers }, options).catch((err: unknown) => {
     if (err instanceof EgressRefusedError) throw new ChannelDeliveryError(`POST ${shown} refused: ${err.message}`, false, undefined, { cause: err });
     const e = err as NodeJS.ErrnoException;
     throw new ChannelDeliveryError(`POST ${shown} failed: ${e.code ?? e.message}`, true, undefined, { cause: err });
