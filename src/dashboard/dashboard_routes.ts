@@ -59,6 +59,7 @@ export function dashboardRoutes(deps: DashboardRouteDeps): RouteDefinition[] {
     const { id, session } = sessions.create(token, result.principal);
     return {
       status: 201,
+      auditPrincipal: result.principal,
       headers: { 'set-cookie': sessionCookie(id, session.expiresMs - session.createdMs, deps.secure), 'cache-control': 'no-store' },
       body: describe(result.principal, session.csrfToken, session.expiresMs),
     };

@@ -96,6 +96,11 @@ export function tenantOf(req: HttpRequest): string {
 export interface HttpResponseSpec {
   /** Default 200. */
   status?: number;
+  /**
+   * Who the caller turned out to be, on a public route that establishes it (the dashboard's
+   * sign-in): the audit record names them instead of `anonymous`.
+   */
+  auditPrincipal?: Principal;
   /** Serialised as JSON unless `contentType` says otherwise and it is a string or bytes. */
   body?: unknown;
   contentType?: string;

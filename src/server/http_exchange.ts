@@ -139,7 +139,11 @@ export class HttpResponder {
     if (requestId !== undefined) {
       logAnsweredRequest(this.#hooks.log, { requestId, method: x.method ?? '?', route: x.route, status, latencyMs, tenant: x.tenant, remoteAddress: x.remoteAddress });
     }
-    if (x.audit !== undefined) this.#hooks.audit?.({ ...x.audit, source: x.remoteAddress ?? '', requestId: requestId ?? '', outcome: outcomeOf(status) });
+    // A refused anonymous call changed nothing. Refused credentials are recorded by the
+    // authenticator's failure hook (summarized per address under a flood); recording every
+    // other refusal of an anonymous caller would let anyone grow the log at will.
+    const anonymousRefusal = x.audit?.actor === 'anonymous' && status >= 400;
+    if (x.audit !== undefined && !anonymousRefusal) this.#hooks.audit?.({ ...x.audit, source: x.remoteAddress ?? '', requestId: requestId ?? '', outcome: outcomeOf(status) });
     if (!x.aborted) {
       x.res.cork(() => {
         x.res.writeStatus(statusLine(status));
@@ -158,6 +162,7 @@ export class HttpResponder {
 
   spec(x: Exchange, spec: HttpResponseSpec, closeConnection = false): void {
     const status = spec.status ?? 200;
+    if (x.audit !== undefined && spec.auditPrincipal !== undefined) x.audit = { ...x.audit, actor: spec.auditPrincipal.id, tenant: spec.auditPrincipal.tenant };
     const body = spec.body;
     if (body === undefined) return this.respond(x, status, '', spec.contentType ?? CONTENT_TYPE_JSON, spec.headers, closeConnection);
     if ((typeof body === 'string' || body instanceof Uint8Array) && spec.contentType !== undefined) {

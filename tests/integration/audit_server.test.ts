@@ -70,6 +70,16 @@ describe('audit log of a running server', () => {
     expect(records.some((r) => r.action.startsWith('GET '))).toBe(false);
   });
 
+  it('names who signed in to the dashboard, and adds nothing for refused anonymous calls', async () => {
+    const before = (await call('GET', '/api/v1/audit?limit=1000', server.auth)).body.records.length as number;
+    for (let i = 0; i < 5; i++) expect((await call('POST', '/api/v1/dashboard/session', {}, {})).status).toBe(400);
+    const signedIn = await call('POST', '/api/v1/dashboard/session', {}, { token: adminToken });
+    expect(signedIn.status).toBe(201);
+    const records = (await call('GET', '/api/v1/audit?limit=1000', server.auth)).body.records as any[];
+    expect(records.slice(before).map((r) => [r.action, r.outcome, r.tenant])).toEqual([['POST /api/v1/dashboard/session', 'ok', 'acme']]);
+    expect(records[records.length - 1].actor).toBe(created.body.key_id);
+  });
+
   it("shows a tenant admin only their tenant's records", async () => {
     await call('POST', '/api/v1/auth/keys', { ...server.auth, 'x-emms-tenant': 'globex' }, { name: 'globex-reader', role: 'reader' });
     const own = await call('GET', '/api/v1/audit', { authorization: `Bearer ${adminToken}` });
