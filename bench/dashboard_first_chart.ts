@@ -1,5 +1,6 @@
 /**
- * Dashboard figures (issue 18), against a real `emms serve` (from source, tsx) and Debian's
+ * Dashboard figures (issue 18), against a real `emms serve` (from dist/, as `npm start` runs it;
+ * see bench/load/built_server.ts) and Debian's
  * chromium driven by playwright-core:
  *
  *   1. time to first chart on the System Overview with 1,000 series × 24 h stored
@@ -17,7 +18,6 @@
  * The machine is shared: 2 cores for the server, the browser and this client, with other work
  * running; read the figures as an upper bound.
  */
-import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import { chromium } from 'playwright-core';
+import { startServerProcess } from './load/server_process.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CHROMIUM = process.env.EMMS_CHROMIUM ?? '/usr/bin/chromium';
@@ -42,19 +43,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-dash-bench-'));
   const config = join(dir, 'main.json');
   writeFileSync(config, JSON.stringify({ collector: { max_body_bytes: 64 * 1024 * 1024 }, query: { max_series: 2000, max_points: 5_000_000 } }));
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--data', dir, '--config', config], {
-    cwd: REPO_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const server = await startServerProcess(dir, {}, ['--config', config]);
   try {
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      proc.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m !== null) resolve(m[1]!);
-      });
-      proc.on('exit', () => reject(new Error('server exited before listening')));
-    });
+    const base = server.base;
     const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
     const auth = { authorization: `Bearer ${token}` };
 
@@ -144,8 +135,7 @@ async function main(): Promise<void> {
       rmSync(profile, { recursive: true, force: true });
     }
   } finally {
-    proc.kill('SIGTERM');
-    await new Promise((resolve) => proc.once('exit', resolve));
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -11,18 +11,18 @@
  * after their own durability point: EMMS after its group commit, VictoriaMetrics after
  * buffering in memory, which it flushes to disk within seconds).
  *
- * Both servers are child processes; the client is this process. EMMS runs from src/ through tsx
- * (dist/ is rebuilt by whoever merges, not by a bench), after a warm-up that pays tsx's compile.
+ * Both servers are child processes; the client is this process. EMMS runs from dist/ as
+ * `npm start` does (bench/load/server_process.ts; run `npm run build:ts` after editing src/),
+ * after a warm-up.
  * The machine has 2 cores, shared by the client, the server under test and other work: treat the
  * figures as a ratio measured on one noisy machine, not as absolute capacities.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { compressSync } from 'snappy';
 import { encodeWriteRequest } from '../src/interop/remote_write_proto.js';
+import { startServerProcess } from './load/server_process.js';
 import { freePort, startVictoriaMetrics, waitUntil } from '../tests/integration/remote_write_peers.js';
 
 const SECONDS = Number(process.env.EMMS_BENCH_SECONDS ?? 8);
@@ -33,7 +33,6 @@ const SCRAPES_PER_REQUEST = 10;
 const POINTS_PER_REQUEST = HOSTS * FIELDS.length * SCRAPES_PER_REQUEST;
 const PAYLOADS = 160;
 const STEP_MS = 10_000;
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /** Payload k covers scrapes [k·10, k·10+10); `lap` shifts a whole round of payloads later in time. */
 function value(h: number, f: number, s: number): number {
@@ -101,23 +100,11 @@ async function drive(target: Target, path: string, payloads: Uint8Array[], heade
   return { pointsPerSecond: points / elapsed, failures, p50Ms: latencies[Math.floor(latencies.length * 0.5)] ?? 0, p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? 0 };
 }
 
-async function startEmms(dataDir: string): Promise<{ target: Target; proc: ChildProcess; stop: () => Promise<void> }> {
+async function startEmms(dataDir: string): Promise<{ target: Target; stop: () => Promise<void> }> {
   mkdirSync(dataDir, { recursive: true });
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--data', dataDir], {
-    cwd: REPO_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
-  const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/[0-9A-Za-z.:\[\]-]+)/.exec(out);
-      if (m !== null) resolve(m[1]!);
-    });
-    void exited.then(() => reject(new Error('emms exited before listening')));
-  });
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-  return { proc, target: { name: 'emms', base, headers: { authorization: `Bearer ${token}` } }, stop: async () => { proc.kill('SIGTERM'); await exited; } };
+  const server = await startServerProcess(dataDir);
+  const token = readFileSync(server.adminTokenFile, 'utf8').trim();
+  return { target: { name: 'emms', base: server.base, headers: { authorization: `Bearer ${token}` } }, stop: server.stop };
 }
 
 async function main(): Promise<void> {

@@ -37,8 +37,9 @@ export interface ServerProcess {
   stop: () => Promise<void>;
 }
 
-export async function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [...builtServerArgs(), 'serve', '--port', '0', '--data', dataDir], {
+/** `serveArgs`: further `emms serve` arguments, e.g. `['--config', file]`. */
+export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, serveArgs: readonly string[] = []): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [...builtServerArgs(), 'serve', '--port', '0', '--data', dataDir, ...serveArgs], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
