@@ -83,10 +83,10 @@ export interface ServerOptions {
   /** Diagnostics (listen address, shutdown steps, 500s with their request id); silent by default. */
   log?: ServerLog;
   /**
-   * Further WebSocket paths (the dashboard's live updates); each gets the server's access
-   * control and connection limiter for its upgrade checks.
+   * Further WebSocket paths (the dashboard's live updates); each builds its upgrade on the
+   * server's one gate (ws_upgrade_gate.ts) with the access control, limiter, state and log given.
    */
-  sockets?: ReadonlyArray<{ path: string; behavior(ctx: { access: AccessControl; limiter: ConnectionLimiter; state: ServerState }): WebSocketBehavior<any> }>;
+  sockets?: ReadonlyArray<{ path: string; behavior(ctx: { access: AccessControl; limiter: ConnectionLimiter; state: ServerState; log: ServerLog }): WebSocketBehavior<any> }>;
 }
 
 export interface TlsReloadResult {
@@ -179,7 +179,7 @@ export function createServer(options: ServerOptions): EmmsServer {
     if (!ACCESS_VALUES.has(r.access)) throw new Error(`route ${r.method} ${r.pattern}: access ${JSON.stringify(r.access)} is not one of ${[...ACCESS_VALUES].join(', ')}`);
     router.add(r.method, r.pattern, r);
   }
-  const extraSockets = (options.sockets ?? []).map((s) => ({ path: s.path, behavior: s.behavior({ access, limiter, state }) }));
+  const extraSockets = (options.sockets ?? []).map((s) => ({ path: s.path, behavior: s.behavior({ access, limiter, state, log }) }));
   const onHttp = createHttpHandler({ config, router, responder, access, limiter, state, pool, rate, metrics, bodyTimeoutMs: security.limits.bodyTimeoutMs });
 
   function buildApp(tlsOptions: AppOptions | undefined): TemplatedApp {

@@ -20,21 +20,19 @@
  * `maxPayloadLength` is that limit, and uWS drops the connection rather than buffer it.
  */
 import { randomUUID } from 'node:crypto';
-import type { HttpRequest as UwsRequest, HttpResponse as UwsResponse, WebSocket, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
-import type { AuthResult } from '../auth/authenticator.js';
-import { WS_PROTOCOL, ticketFromProtocols } from '../auth/ws_tickets.js';
+import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import type { EmmsConfig } from '../config/config.js';
 import type { Principal } from '../http/route.js';
 import { collectDecoded } from '../ingest/collect_decoded.js';
 import type { DecodeOutcome, DecodePool } from '../ingest/decode_pool.js';
 import type { IngestRateLimiter } from '../ingest/ingest_rate.js';
-import { CONTENT_TYPE_JSON, encodeAck, encodeNack, type Seq } from '../ingest/wire.js';
-import { authRefusal, roleRefusal, type AccessControl, type Refusal } from './access_control.js';
+import { encodeAck, encodeNack, type Seq } from '../ingest/wire.js';
+import type { AccessControl } from './access_control.js';
 import { INGEST_ACCESS, STREAM_PATH } from './builtin_routes.js';
 import type { ConnectionLimiter } from './connection_limits.js';
-import { statusLine, type ServerLog } from './http_exchange.js';
-import { canonicalRemoteAddress } from './remote_address.js';
+import type { ServerLog } from './http_exchange.js';
 import type { SelfMetrics } from './self_metrics.js';
+import { gatedUpgrade } from './ws_upgrade_gate.js';
 
 export interface FrameContext {
   remoteAddress: string;
@@ -132,7 +130,29 @@ export class StreamServer {
       closeOnBackpressureLimit: 1,
       idleTimeout: 120,
       sendPingsAutomatically: true,
-      upgrade: (res, req, context) => this.#upgrade(res, req, context),
+      upgrade: gatedUpgrade<StreamConnection>({
+        access: this.#deps.access,
+        limiter: this.#deps.limiter,
+        state: this.#deps.state,
+        route: STREAM_ROUTE,
+        role: INGEST_ACCESS,
+        what: `the stream ${STREAM_PATH}`,
+        onRefusal: (status, startedMs) => metrics.requests.record(STREAM_ROUTE, status, performance.now() - startedMs),
+        log: this.#deps.log,
+        admit: (principal, remoteAddress) => ({
+          flushQueued: false,
+          stream: this.#nextStream++,
+          worker: this.#deps.pool.pickWorker(),
+          remoteAddress,
+          principal,
+          open: true,
+          replies: [],
+          inflightBytes: 0,
+          waiting: [],
+          waitingBytes: 0,
+          socket: undefined,
+        }),
+      }),
       open: (ws) => {
         const c = ws.getUserData();
         c.socket = ws;
@@ -190,80 +210,6 @@ export class StreamServer {
       }
     }
     return closed;
-  }
-
-  // ---------------------------------------------------------------- upgrade
-  #upgrade(res: UwsResponse, req: UwsRequest, context: us_socket_context_t): void {
-    const { access, limiter, state } = this.#deps;
-    // Everything of `req` is read now: it is invalid once this callback returns.
-    const key = req.getHeader('sec-websocket-key');
-    const protocols = req.getHeader('sec-websocket-protocol');
-    const extensions = req.getHeader('sec-websocket-extensions');
-    const authorization = req.getHeader('authorization');
-    const tenantHeader = req.getHeader('x-emms-tenant');
-    const host = req.getHeader('host');
-    const origin = req.getHeader('origin');
-    const started = performance.now();
-    const remoteAddress = canonicalRemoteAddress(res.getRemoteAddressAsText());
-    const refuse = (r: Refusal): void => {
-      this.#deps.metrics.requests.record(STREAM_ROUTE, r.status, performance.now() - started);
-      res.writeStatus(statusLine(r.status));
-      res.writeHeader('content-type', CONTENT_TYPE_JSON);
-      if (r.headers !== undefined) for (const [k, v] of Object.entries(r.headers)) res.writeHeader(k, v);
-      res.end(JSON.stringify(r.body), true);
-    };
-    const early = access.networkRefusal(remoteAddress) ?? access.hostRefusal(host) ?? access.originRefusal(origin, host)
-      ?? (state.shuttingDown ? { status: 503, body: { error: 'server is shutting down' }, close: true } : undefined);
-    if (early !== undefined) return refuse(early);
-    const slot = limiter.tryOpen(remoteAddress);
-    if (slot !== 'ok') return refuse(limiter.refusal(slot, remoteAddress));
-
-    const finish = (result: AuthResult): void => {
-      const refusal = result.ok ? roleRefusal(result.principal, INGEST_ACCESS, `the stream ${STREAM_PATH}`) : authRefusal(result);
-      if (refusal !== undefined || !result.ok || state.shuttingDown) {
-        limiter.close(remoteAddress);
-        return refuse(refusal ?? { status: 503, body: { error: 'server is shutting down' }, close: true });
-      }
-      const data: StreamConnection = {
-        flushQueued: false,
-        stream: this.#nextStream++,
-        worker: this.#deps.pool.pickWorker(),
-        remoteAddress,
-        principal: result.principal,
-        open: true,
-        replies: [],
-        inflightBytes: 0,
-        waiting: [],
-        waitingBytes: 0,
-        socket: undefined,
-      };
-      const offered = protocols.split(',').some((p) => p.trim() === WS_PROTOCOL);
-      res.upgrade(data, key, offered ? WS_PROTOCOL : '', extensions, context);
-    };
-
-    let result: AuthResult | Promise<AuthResult>;
-    try {
-      result = access.authenticate({ authorization: authorization || undefined, tenantHeader: tenantHeader || undefined, wsTicket: ticketFromProtocols(protocols), remoteAddress });
-    } catch (err) {
-      result = Promise.reject(err);
-    }
-    if (!(result instanceof Promise)) return finish(result);
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    result.then(
-      (r) => {
-        if (aborted) limiter.close(remoteAddress);
-        else res.cork(() => finish(r));
-      },
-      (err: unknown) => {
-        limiter.close(remoteAddress);
-        const requestId = randomUUID();
-        this.#deps.log('error', `${STREAM_ROUTE} upgrade request_id=${requestId}: authentication failed: ${(err as Error)?.stack ?? String(err)}`);
-        if (!aborted) res.cork(() => refuse({ status: 500, body: { error: 'internal error', request_id: requestId }, close: true }));
-      },
-    );
   }
 
   // ---------------------------------------------------------------- frames
