@@ -11,7 +11,8 @@
  * files are sealed when the file is opened.
  */
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '../crypto/sqlite_cipher.js';
 import type { AlertRecord, AlertState, HistoryEvent, HistoryEventKind } from './alert.js';
 import {
   ALERTS_DDL, ALERTS_MIGRATE_V1_TO_V2, ALERTS_SCHEMA_VERSION, ALERTS_V1_INDEXES, ALERTS_V1_TABLES,
@@ -82,7 +83,7 @@ export class AlertStore {
   constructor(readonly path: string, secretBox: SecretBox) {
     this.#box = secretBox;
     if (path !== ':memory:') createPrivate(path);
-    this.#db = new Database(path);
+    this.#db = openSqlite(path);
     this.#db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode is durable against process crashes, which is what restarts need;
     // the alert state is rebuilt from the metrics themselves after a power loss anyway.

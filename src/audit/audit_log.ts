@@ -14,6 +14,7 @@
  * recorded as an `audit.recovered` event, so the chain stays verifiable and the loss is visible.
  */
 import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import type { AuditRecordCipher } from './audit_cipher.js';
 import { GENESIS_HASH, MAX_AUDIT_LINE_BYTES, chainHash, checkpointJson, checkpointMac, eventJson, parseAuditLine, type AuditEvent } from './audit_record.js';
 
 export const AUDIT_LOG_FILE = 'audit.log';
@@ -27,6 +28,8 @@ export interface AuditLogOptions {
    * not know where the server keeps its key, leaves checkpoints to the server.
    */
   checkpointKey: Uint8Array | undefined;
+  /** Seals each record when encryption at rest is on (audit_cipher.ts). */
+  cipher?: AuditRecordCipher | undefined;
   /** A checkpoint after this many records … */
   checkpointEvery?: number;
   /** … or when this long has passed since the last one, whichever comes first. */
@@ -50,6 +53,7 @@ export class AuditLog {
   readonly path: string;
   readonly #lockPath: string;
   readonly #key: Uint8Array | undefined;
+  readonly #cipher: AuditRecordCipher | undefined;
   readonly #checkpointEvery: number;
   readonly #checkpointIntervalMs: number;
   readonly #lockTimeoutMs: number;
@@ -67,6 +71,7 @@ export class AuditLog {
     this.path = opts.path;
     this.#lockPath = `${opts.path}.lock`;
     this.#key = opts.checkpointKey;
+    this.#cipher = opts.cipher;
     this.#checkpointEvery = opts.checkpointEvery ?? 256;
     this.#checkpointIntervalMs = opts.checkpointIntervalMs ?? 60_000;
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 2_000;
@@ -104,7 +109,7 @@ export class AuditLog {
     if (this.#fd < 0) throw new AuditLogError('the audit log is closed');
     this.#locked(() => {
       this.#catchUp();
-      this.#write(this.#lastSeq + 1, eventJson(this.#lastSeq + 1, this.#now(), event));
+      this.#writeEvent(event);
       this.#sinceCheckpoint++;
       if (this.#key !== undefined && this.#sinceCheckpoint >= this.#checkpointEvery || this.#now() - this.#lastCheckpointMs >= this.#checkpointIntervalMs) this.#writeCheckpoint();
     });
@@ -141,6 +146,13 @@ export class AuditLog {
     this.#write(this.#lastSeq + 1, checkpointJson(this.#lastSeq + 1, this.#now(), checkpointMac(this.#key, this.#lastHash)));
     this.#sinceCheckpoint = 0;
     this.#lastCheckpointMs = this.#now();
+  }
+
+  #writeEvent(event: AuditEvent): void {
+    const seq = this.#lastSeq + 1;
+    const timeMs = this.#now();
+    const json = eventJson(seq, timeMs, event);
+    this.#write(seq, this.#cipher === undefined ? json : this.#cipher.seal(seq, new Date(timeMs).toISOString(), json));
   }
 
   #write(seq: number, json: string): void {
@@ -187,7 +199,7 @@ export class AuditLog {
       this.#lastSeq = 0;
     } else {
       const text = tail.subarray(start, end - 1).toString('utf8');
-      const { hash, line } = parseAuditLine(text, 0);
+      const { hash, line } = parseAuditLine(text, 0, this.#cipher);
       this.#lastHash = hash;
       this.#lastSeq = line.record.seq;
       // Records another writer left without a checkpoint (the command line writes none) are
@@ -197,7 +209,7 @@ export class AuditLog {
     this.#size = size - torn;
     if (torn > 0) {
       ftruncateSync(this.#fd, this.#size);
-      this.#write(this.#lastSeq + 1, eventJson(this.#lastSeq + 1, this.#now(), { actor: 'emms', tenant: '*', source: '', requestId: '', action: 'audit.recovered', target: AUDIT_LOG_FILE, outcome: 'ok', detail: { truncatedBytes: torn } }));
+      this.#writeEvent({ actor: 'emms', tenant: '*', source: '', requestId: '', action: 'audit.recovered', target: AUDIT_LOG_FILE, outcome: 'ok', detail: { truncatedBytes: torn } });
     }
   }
 

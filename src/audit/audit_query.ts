@@ -7,6 +7,7 @@
  * 1…k-1. A filter that matches little still reads the log from the cursor on; `maxScanLines`
  * bounds that read per request, and the answer's cursor says where to continue.
  */
+import type { AuditRecordCipher } from './audit_cipher.js';
 import { parseAuditLine, type AuditRecord } from './audit_record.js';
 import { readAuditLines } from './audit_reader.js';
 
@@ -58,14 +59,14 @@ export class AuditOffsetIndex {
   }
 }
 
-export function queryAuditLog(path: string, filter: AuditFilter, index = new AuditOffsetIndex()): AuditPage {
+export function queryAuditLog(path: string, filter: AuditFilter, index = new AuditOffsetIndex(), cipher?: AuditRecordCipher): AuditPage {
   const afterSeq = filter.afterSeq ?? 0;
   const start = index.startFor(afterSeq);
   const records: AuditRecord[] = [];
   let scanned = 0;
   let lastSeq = afterSeq;
   for (const raw of readAuditLines(path, start.offset, start.lineNumber)) {
-    const { line } = parseAuditLine(raw.text, raw.lineNumber);
+    const { line } = parseAuditLine(raw.text, raw.lineNumber, cipher);
     index.note(line.record.seq, raw.offset, raw.lineNumber);
     if (line.record.seq <= afterSeq) continue;
     lastSeq = line.record.seq;

@@ -14,6 +14,7 @@
  * shows. What follows the last checkpoint is protected by the chain alone.
  */
 import { createHash, createHmac } from 'node:crypto';
+import type { AuditRecordCipher, SealedAuditFields } from './audit_cipher.js';
 
 /** The chain's start: the "previous hash" of the first line. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -98,8 +99,11 @@ export class AuditFormatError extends Error {
 
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
 
-/** Splits one line into its hash and record; throws AuditFormatError naming the line. */
-export function parseAuditLine(text: string, lineNumber: number): { hash: string; json: string; line: AuditLine } {
+/**
+ * Splits one line into its hash and record; throws AuditFormatError naming the line. A sealed
+ * record (encryption at rest, audit_cipher.ts) is opened with `cipher`; without one it is an error.
+ */
+export function parseAuditLine(text: string, lineNumber: number, cipher?: AuditRecordCipher): { hash: string; json: string; line: AuditLine } {
   if (text.length > MAX_AUDIT_LINE_BYTES) throw new AuditFormatError(lineNumber, `longer than ${MAX_AUDIT_LINE_BYTES} bytes`);
   const space = text.indexOf(' ');
   const hash = space < 0 ? '' : text.slice(0, space);
@@ -116,8 +120,24 @@ export function parseAuditLine(text: string, lineNumber: number): { hash: string
   if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1) throw new AuditFormatError(lineNumber, `seq=${JSON.stringify(r.seq)} is not a positive integer`);
   if (typeof r.time !== 'string') throw new AuditFormatError(lineNumber, 'time is missing');
   if (typeof r.checkpoint === 'string') return { hash, json, line: { kind: 'checkpoint', record: r as unknown as CheckpointRecord } };
+  if (typeof r.sealed === 'string') return { hash, json, line: { kind: 'event', record: openSealed(r as unknown as SealedAuditFields, lineNumber, cipher) } };
   for (const field of ['actor', 'tenant', 'source', 'requestId', 'action', 'target', 'outcome'] as const) {
     if (typeof r[field] !== 'string') throw new AuditFormatError(lineNumber, `${field} is missing or not a string`);
   }
   return { hash, json, line: { kind: 'event', record: r as unknown as AuditRecord } };
+}
+
+function openSealed(fields: SealedAuditFields, lineNumber: number, cipher: AuditRecordCipher | undefined): AuditRecord {
+  if (cipher === undefined) throw new AuditFormatError(lineNumber, `record ${fields.seq} is encrypted (audit key ${String(fields.key)}): give the master key (security.encryption.key_file or EMMS_ENCRYPTION_KEY_FILE)`);
+  let plain: string;
+  try {
+    plain = cipher.open(fields);
+  } catch (err) {
+    throw new AuditFormatError(lineNumber, (err as Error).message);
+  }
+  const inner = parseAuditLine(`${GENESIS_HASH} ${plain}`, lineNumber).line;
+  if (inner.kind !== 'event' || inner.record.seq !== fields.seq || inner.record.time !== fields.time) {
+    throw new AuditFormatError(lineNumber, `record ${fields.seq} opens to a record numbered ${inner.record.seq} at ${inner.record.time}`);
+  }
+  return inner.record;
 }

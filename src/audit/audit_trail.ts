@@ -9,6 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openKeyFile } from '../crypto/key_file.js';
+import type { AuditRecordCipher } from './audit_cipher.js';
 import { AUDIT_KEY_FILE, AUDIT_LOG_FILE, AuditLog } from './audit_log.js';
 import { AuditOffsetIndex, queryAuditLog, type AuditFilter, type AuditPage } from './audit_query.js';
 import type { AuditEvent } from './audit_record.js';
@@ -20,6 +21,8 @@ export interface AuditTrailOptions {
   keyFile?: string | undefined;
   onError?: (err: unknown) => void;
   now?: () => number;
+  /** Seals records under the keyring's audit key when encryption at rest is on. */
+  cipher?: AuditRecordCipher | undefined;
 }
 
 export class AuditTrail {
@@ -27,13 +30,15 @@ export class AuditTrail {
   readonly #key: Buffer | undefined;
   readonly #index = new AuditOffsetIndex();
   readonly #onError: (err: unknown) => void;
+  readonly #cipher: AuditRecordCipher | undefined;
   #recorded = 0;
   #failures = 0;
 
-  private constructor(log: AuditLog, key: Buffer | undefined, onError: (err: unknown) => void) {
+  private constructor(log: AuditLog, key: Buffer | undefined, onError: (err: unknown) => void, cipher: AuditRecordCipher | undefined) {
     this.#log = log;
     this.#key = key;
     this.#onError = onError;
+    this.#cipher = cipher;
   }
 
   static open(opts: AuditTrailOptions): AuditTrail {
@@ -41,8 +46,8 @@ export class AuditTrail {
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const keyFile = opts.keyFile ?? join(opts.dataDir, AUDIT_KEY_FILE);
     const key = openKeyFile(keyFile, { purpose: 'audit checkpoint', create: opts.keyFile === undefined });
-    const log = AuditLog.open({ path: join(opts.dataDir, AUDIT_LOG_FILE), checkpointKey: key, ...(opts.now ? { now: opts.now } : {}) });
-    return new AuditTrail(log, key, opts.onError ?? (() => undefined));
+    const log = AuditLog.open({ path: join(opts.dataDir, AUDIT_LOG_FILE), checkpointKey: key, cipher: opts.cipher, ...(opts.now ? { now: opts.now } : {}) });
+    return new AuditTrail(log, key, opts.onError ?? (() => undefined), opts.cipher);
   }
 
   /**
@@ -50,8 +55,8 @@ export class AuditTrail {
    * to the same chain but writes no checkpoints, since only the server knows where its
    * checkpoint key lives (security.audit.key_file).
    */
-  static openWithoutCheckpoints(dataDir: string): AuditTrail {
-    return new AuditTrail(AuditLog.open({ path: join(dataDir, AUDIT_LOG_FILE), checkpointKey: undefined }), undefined, () => undefined);
+  static openWithoutCheckpoints(dataDir: string, cipher?: AuditRecordCipher): AuditTrail {
+    return new AuditTrail(AuditLog.open({ path: join(dataDir, AUDIT_LOG_FILE), checkpointKey: undefined, cipher }), undefined, () => undefined, cipher);
   }
 
   get path(): string {
@@ -70,11 +75,11 @@ export class AuditTrail {
 
   page(filter: AuditFilter): AuditPage {
     this.#log.flush();
-    return queryAuditLog(this.#log.path, filter, this.#index);
+    return queryAuditLog(this.#log.path, filter, this.#index, this.#cipher);
   }
 
   verify(): AuditVerification {
-    return verifyAuditLog(this.#log.path, this.#key);
+    return verifyAuditLog(this.#log.path, this.#key, this.#cipher);
   }
 
   /** Prometheus text for /metrics. */

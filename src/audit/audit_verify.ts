@@ -7,9 +7,12 @@
  *   before it was rewritten with a recomputed hash (the chain then breaks one line later);
  * - a checkpoint whose MAC does not match the hash it follows: everything before it was
  *   rewritten consistently, which only someone without the checkpoint key would get wrong.
+ * - with encryption at rest, a sealed record whose AES-GCM tag fails under its audit key: its
+ *   ciphertext, number or time was altered (audit_cipher.ts);
  * A log cut short after its last checkpoint cannot be told from a shorter log; the result says
  * how many records only the chain protects.
  */
+import type { AuditRecordCipher } from './audit_cipher.js';
 import { AuditFormatError, GENESIS_HASH, chainHash, checkpointMac, parseAuditLine } from './audit_record.js';
 import { readAuditLines } from './audit_reader.js';
 
@@ -17,7 +20,7 @@ export type AuditVerification =
   | { ok: true; records: number; checkpoints: number; unanchoredRecords: number; lastSeq: number }
   | { ok: false; line: number; seq: number | undefined; problem: string; recordsBefore: number };
 
-export function verifyAuditLog(path: string, checkpointKey: Uint8Array | undefined): AuditVerification {
+export function verifyAuditLog(path: string, checkpointKey: Uint8Array | undefined, cipher?: AuditRecordCipher): AuditVerification {
   let previousHash = GENESIS_HASH;
   let expectedSeq = 1;
   let records = 0;
@@ -26,7 +29,7 @@ export function verifyAuditLog(path: string, checkpointKey: Uint8Array | undefin
   const broken = (line: number, seq: number | undefined, problem: string): AuditVerification => ({ ok: false, line, seq, problem, recordsBefore: records });
   try {
     for (const raw of readAuditLines(path)) {
-      const { hash, json, line } = parseAuditLine(raw.text, raw.lineNumber);
+      const { hash, json, line } = parseAuditLine(raw.text, raw.lineNumber, cipher);
       const seq = line.record.seq;
       if (seq > expectedSeq) return broken(raw.lineNumber, seq, `record ${seq} follows record ${expectedSeq - 1}: ${seq - expectedSeq} record(s) before it were removed`);
       if (seq < expectedSeq) return broken(raw.lineNumber, seq, `record ${seq} comes after record ${expectedSeq - 1}: records were moved or duplicated`);

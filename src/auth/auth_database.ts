@@ -13,7 +13,8 @@
  * Permissions: the file holds token hashes and the tenant registry, so it is created with mode
  * 0600 before SQLite opens it; SQLite creates `-wal` and `-shm` with the database file's mode.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '../crypto/sqlite_cipher.js';
 import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUTH_DB_FILE, AUTH_DDL, AUTH_SCHEMA_VERSION, AUTH_SQL } from './auth_schema.js';
@@ -49,7 +50,7 @@ export class AuthDatabase {
     // O_CREAT without O_TRUNC: creates the file 0600 (before umask, which only removes bits),
     // and leaves an existing file as it is.
     closeSync(openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600));
-    const db = new Database(path);
+    const db = openSqlite(path);
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma('journal_mode = WAL');

@@ -10,6 +10,8 @@ import { existsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AuditTrail } from '../audit/audit_trail.js';
+import { openCommandEncryption } from '../crypto/command_encryption.js';
+import { AuditRecordCipher } from '../audit/audit_cipher.js';
 import type { AuditEvent } from '../audit/audit_record.js';
 import { ApiKeyValidationError, checkTenantForRole, parseAllowedNetworks, parseExpiresAt, parseKeyName, parseRole } from '../auth/api_key_input.js';
 import { isKeyId } from '../auth/api_key_token.js';
@@ -70,10 +72,13 @@ export async function runApikeyCommand(argv: string[], io: CommandIo = PROCESS_I
   if (action !== 'create' && action !== 'list' && action !== 'revoke') return usageError(io, `unknown action ${JSON.stringify(action)}; expected create, list or revoke`);
   if (action !== 'revoke' && positionals.length > 0) return usageError(io, `unexpected argument ${JSON.stringify(positionals[0])}`);
 
+  // An encrypted directory: auth.db and the audit records need the master key (EMMS_ENCRYPTION_KEY_FILE).
+  const encryption = await openCommandEncryption(dataDir);
+  const cipher = encryption === undefined ? undefined : new AuditRecordCipher(encryption.auditKeys, encryption.auditKey.id);
   const db = AuthDatabase.open(dataDir);
   const store = new ApiKeyStore(db, { lastUsedFlushMs: 0 });
   const audit = (event: Pick<AuditEvent, 'action' | 'target' | 'tenant'>): void => {
-    const trail = AuditTrail.openWithoutCheckpoints(dataDir);
+    const trail = AuditTrail.openWithoutCheckpoints(dataDir, cipher);
     try {
       trail.record({ ...event, actor: `cli:${userInfo().username}`, source: '', requestId: '', outcome: 'ok' });
     } finally {

@@ -10,6 +10,8 @@ import { AUDIT_KEY_FILE, AUDIT_LOG_FILE } from '../audit/audit_log.js';
 import { AuditOffsetIndex, queryAuditLog } from '../audit/audit_query.js';
 import type { AuditRecord } from '../audit/audit_record.js';
 import { verifyAuditLog } from '../audit/audit_verify.js';
+import { AuditRecordCipher } from '../audit/audit_cipher.js';
+import { openCommandEncryption } from '../crypto/command_encryption.js';
 import { openKeyFile } from '../crypto/key_file.js';
 import { timeInputMs } from '../model/time.js';
 
@@ -22,6 +24,8 @@ const USAGE = `Usage:
   --since, --until  epoch milliseconds or ISO-8601 times
   --tenant TENANT   one tenant's records
   --format          jsonl (default) or csv
+
+An encrypted data directory (encryption at rest) needs its master key: EMMS_ENCRYPTION_KEY_FILE.
   -h, --help        this text
 
 verify exits 0 when the chain and every checkpoint hold, 1 naming the first broken record.`;
@@ -75,17 +79,20 @@ export async function run(argv: string[], io: CommandIo = PROCESS_IO): Promise<n
     io.stderr(`emms audit: ${logPath} does not exist (has a server with this data directory run?)\n`);
     return 1;
   }
-  if (action === 'verify') return verify(logPath, (values['key-file'] as string | undefined) ?? join(dataDir, AUDIT_KEY_FILE), io);
-  if (action === 'export') return exportRecords(logPath, values, io);
+  // Sealed records (encryption at rest) open with the master key of EMMS_ENCRYPTION_KEY_FILE.
+  const encryption = await openCommandEncryption(dataDir);
+  const cipher = encryption === undefined ? undefined : new AuditRecordCipher(encryption.auditKeys, encryption.auditKey.id);
+  if (action === 'verify') return verify(logPath, (values['key-file'] as string | undefined) ?? join(dataDir, AUDIT_KEY_FILE), io, cipher);
+  if (action === 'export') return exportRecords(logPath, values, io, cipher);
   io.stderr(`emms audit: unknown action ${JSON.stringify(action)}; use verify or export\n\n${USAGE}\n`);
   return 2;
 }
 
-function verify(logPath: string, keyFile: string, io: CommandIo): number {
+function verify(logPath: string, keyFile: string, io: CommandIo, cipher: AuditRecordCipher | undefined): number {
   let key: Buffer | undefined;
   if (existsSync(keyFile)) key = openKeyFile(keyFile, { purpose: 'audit checkpoint', create: false });
   else io.stderr(`emms audit: warning: no checkpoint key at ${keyFile}; checking the hash chain only\n`);
-  const result = verifyAuditLog(logPath, key);
+  const result = verifyAuditLog(logPath, key, cipher);
   if (!result.ok) {
     io.stdout(`BROKEN at line ${result.line}${result.seq !== undefined ? ` (record ${result.seq})` : ''}: ${result.problem}\n`);
     io.stdout(`${result.recordsBefore} record(s) before it verified.\n`);
@@ -96,7 +103,7 @@ function verify(logPath: string, keyFile: string, io: CommandIo): number {
   return 0;
 }
 
-function exportRecords(logPath: string, values: Record<string, string | boolean | undefined>, io: CommandIo): number {
+function exportRecords(logPath: string, values: Record<string, string | boolean | undefined>, io: CommandIo, cipher: AuditRecordCipher | undefined): number {
   const format = values.format as string;
   if (format !== 'jsonl' && format !== 'csv') {
     io.stderr(`emms audit: --format=${JSON.stringify(format)} must be jsonl or csv\n`);
@@ -119,7 +126,7 @@ function exportRecords(logPath: string, values: Record<string, string | boolean 
   let afterSeq: number | undefined = 0;
   const index = new AuditOffsetIndex();
   while (afterSeq !== undefined) {
-    const page = queryAuditLog(logPath, { sinceMs, untilMs, tenant: values.tenant as string | undefined, afterSeq, limit: EXPORT_PAGE }, index);
+    const page = queryAuditLog(logPath, { sinceMs, untilMs, tenant: values.tenant as string | undefined, afterSeq, limit: EXPORT_PAGE }, index, cipher);
     for (const record of page.records) io.stdout(format === 'jsonl' ? JSON.stringify(record) + '\n' : csvRow(record));
     afterSeq = page.nextAfterSeq;
   }

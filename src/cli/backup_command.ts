@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { remoteBackup } from '../maintenance/admin_client.js';
 import { createBackup } from '../maintenance/backup.js';
+import { openCommandEncryption } from '../crypto/command_encryption.js';
 import { TARGET_OPTIONS, TARGET_USAGE, UsageError, processIo, runCommand, targetOf, type CommandIo } from '../maintenance/command_target.js';
 
 const USAGE = `Usage: emms backup --output FILE.tar.gz [--tenant T] (--data DIR | --url URL --token-file F)
@@ -32,6 +33,7 @@ export async function runBackupCommand(argv: string[], io: CommandIo = processIo
     if (values.output === undefined) throw new UsageError('--output FILE.tar.gz is required');
     const target = targetOf(values);
     if (target.kind === 'data') {
+      await openCommandEncryption(target.dataDir);
       const r = await createBackup({ dataDir: target.dataDir, output: values.output, tenant: values.tenant, progress: io.progress });
       io.stdout(`backup ${r.output}: ${r.bytes} bytes (${r.dataBytes} bytes of data, ${r.manifest.files.length} files, ${r.manifest.series} series, tenants ${r.manifest.tenants.join(', ') || '(none)'}) in ${(r.durationMs / 1000).toFixed(2)} s\n`);
     } else {

@@ -34,19 +34,23 @@ export function openKeyFile(path: string, options: { create?: boolean; purpose: 
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyFileError(`cannot create the ${options.purpose} key file ${path}: ${(err as Error).message}`);
     }
   }
-  let key: Buffer;
+  const key = readPrivateFile(path, options.purpose);
+  if (key.length !== KEY_FILE_BYTES) throw new KeyFileError(`${options.purpose} key file ${path} must hold exactly ${KEY_FILE_BYTES} bytes; it holds ${key.length}`);
+  return key;
+}
+
+/** The bytes of a key file that only its owner may read; errors name the file, never its contents. */
+export function readPrivateFile(path: string, purpose: string): Buffer {
   try {
     const fd = openSync(path, 'r');
     try {
-      if ((fstatSync(fd).mode & 0o077) !== 0) throw new KeyFileError(`${options.purpose} key file ${path} is readable by group or others; chmod 600 it`);
-      key = readFileSync(fd);
+      if ((fstatSync(fd).mode & 0o077) !== 0) throw new KeyFileError(`${purpose} key file ${path} is readable by group or others; chmod 600 it`);
+      return readFileSync(fd);
     } finally {
       closeSync(fd);
     }
   } catch (err) {
     if (err instanceof KeyFileError) throw err;
-    throw new KeyFileError(`cannot read the ${options.purpose} key file ${path}: ${(err as Error).message}`);
+    throw new KeyFileError(`cannot read the ${purpose} key file ${path}: ${(err as Error).message}`);
   }
-  if (key.length !== KEY_FILE_BYTES) throw new KeyFileError(`${options.purpose} key file ${path} must hold exactly ${KEY_FILE_BYTES} bytes; it holds ${key.length}`);
-  return key;
 }

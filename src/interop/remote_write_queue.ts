@@ -12,7 +12,8 @@
  *
  * Lifecycle: open(), then any calls from the one thread that owns it, then close().
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '../crypto/sqlite_cipher.js';
 import { join } from 'node:path';
 
 export const QUEUE_FILE_NAME = 'remote_write_queue.db';
@@ -59,7 +60,7 @@ export class RemoteWriteQueue {
 
   /** Opens (creating) the queue file in `dataDir`. */
   static open(dataDir: string): RemoteWriteQueue {
-    const db = new Database(join(dataDir, QUEUE_FILE_NAME));
+    const db = openSqlite(join(dataDir, QUEUE_FILE_NAME));
     try {
       db.pragma('journal_mode = WAL');
       // FULL: the WAL is fsynced at every commit, so an appended batch survives power loss.

@@ -5,7 +5,8 @@
  * changes in one transaction. A file of schema version 1 (before tenants) is migrated on open;
  * its rows become tenant `default`.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '../crypto/sqlite_cipher.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { KeyBackend, KeyRecord, KeyState, KeyType } from './key_model.js';
@@ -61,7 +62,7 @@ export class KeyStore {
 
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true });
-    this.#db = new Database(path);
+    this.#db = openSqlite(path);
     try {
       this.#db.pragma('journal_mode = WAL');
       // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the

@@ -42,8 +42,12 @@ export interface BackupManifest {
   tenant: string | null;
   /** Tenants with data in the archive. */
   tenants: string[];
-  /** Encryption at rest of the stored data (issue 14): `off` until it exists. */
-  encryption: 'off';
+  /**
+   * Encryption at rest of the stored data: `on` when the databases and the audit log are
+   * encrypted, as in the data directory, under the data keys of the archive's keyring.json,
+   * which only the directory's master key unwraps (docs/format/encryption.md).
+   */
+  encryption: 'off' | 'on';
   /** Series of the metrics store in the archive. */
   series: number;
   files: ManifestFile[];
@@ -90,7 +94,7 @@ export function parseManifest(text: string, archive: string): BackupManifest {
   if (typeof m.backend !== 'string' || m.backend.length > 32) fail('backend', m.backend, 'must be a back-end name');
   if (m.tenant !== null && (typeof m.tenant !== 'string' || m.tenant.length > TENANT_MAX)) fail('tenant', m.tenant, 'must be null or a tenant name');
   if (!Array.isArray(m.tenants) || m.tenants.length > 1_000_000 || !m.tenants.every((t) => typeof t === 'string' && t.length <= TENANT_MAX)) fail('tenants', m.tenants, 'must be a list of tenant names');
-  if (m.encryption !== 'off') fail('encryption', m.encryption, 'must be "off" (encryption at rest is not supported by this build)');
+  if (m.encryption !== 'off' && m.encryption !== 'on') fail('encryption', m.encryption, 'must be "off" or "on"');
   if (typeof m.series !== 'number' || !Number.isInteger(m.series) || m.series < 0) fail('series', m.series, 'must be a count');
   if (!Array.isArray(m.files) || m.files.length === 0 || m.files.length > MAX_FILES) fail('files', m.files, `must list 1 to ${MAX_FILES} files`);
   const names = new Set<string>();

@@ -17,6 +17,7 @@ import { promises as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { MaintainableStorage } from '../model/maintainable_storage.js';
 import { DATABASE_FILE_NAME, databasePathIn } from '../model/data_directory.js';
+import { KEYRING_FILE } from '../crypto/keyring.js';
 import { snapshotSqliteFile } from '../storage/sqlite_snapshot.js';
 import { reduceStoreToTenant } from '../storage/sqlite_tenant_extract.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, hashFile, type BackupManifest, type ManifestFile } from './archive_manifest.js';
@@ -105,7 +106,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
       backend: options.storage?.backend ?? 'sqlite',
       tenant: options.tenant ?? null,
       tenants: options.tenant === undefined ? tenants : tenants.filter((t) => t === options.tenant),
-      encryption: 'off',
+      encryption: keys.includes(KEYRING_FILE) ? 'on' : 'off',
       series: seriesIn(staging),
       files,
     };

@@ -19,7 +19,8 @@
  * shared by every tenant, is held, so that the tenant's sealed channel secrets open after a
  * restore; an archive is as sensitive as the data directory.
  */
-import Database from 'better-sqlite3';
+import { openSqlite } from '../crypto/sqlite_cipher.js';
+import { KEYRING_FILE } from '../crypto/keyring.js';
 import { createReadStream, createWriteStream, existsSync, promises as fs, readdirSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
@@ -48,8 +49,10 @@ const KEY_NAME = /^[a-z0-9_]+\.key$/;
  * rows do not open or verify after a restore.
  */
 export function keyFiles(dataDir: string, tenant?: string): string[] {
-  const names = readdirSync(dataDir).filter((name) => KEY_NAME.test(name)).sort();
-  return tenant === undefined ? names : names.filter((name) => name === SECRETS_KEY_FILE);
+  // keyring.json: the wrapped data keys of encryption at rest, without which an encrypted
+  // copy does not open (the master key, never in the data directory, is not copied).
+  const names = readdirSync(dataDir).filter((name) => KEY_NAME.test(name) || name === KEYRING_FILE).sort();
+  return tenant === undefined ? names : names.filter((name) => name === SECRETS_KEY_FILE || name === KEYRING_FILE);
 }
 
 /**
@@ -86,7 +89,7 @@ export async function copyCompleteLines(source: string, destination: string): Pr
 
 /** Deletes every row of another tenant from a staged copy of a feature database, then vacuums it. */
 export function reduceFeatureDatabaseToTenant(path: string, tenant: string): void {
-  const db = new Database(path);
+  const db = openSqlite(path);
   try {
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).pluck().all() as string[];
     db.transaction(() => {
@@ -110,7 +113,7 @@ export function tenantsIn(stagingDir: string): string[] {
   const collect = (file: string, sql: string): void => {
     const path = join(stagingDir, file);
     if (!existsSync(path)) return;
-    const db = new Database(path, { readonly: true });
+    const db = openSqlite(path, { readonly: true });
     try {
       for (const t of db.prepare(sql).pluck().all() as string[]) tenants.add(t);
     } catch {
@@ -127,7 +130,7 @@ export function tenantsIn(stagingDir: string): string[] {
 
 /** Series in the staged metrics store. */
 export function seriesIn(stagingDir: string): number {
-  const db = new Database(join(stagingDir, DATABASE_FILE_NAME), { readonly: true });
+  const db = openSqlite(join(stagingDir, DATABASE_FILE_NAME), { readonly: true });
   try {
     return db.prepare(`SELECT COUNT(*) FROM ${TABLE.series}`).pluck().get() as number;
   } finally {

@@ -4,6 +4,7 @@
  * close: closing flushes, compacts and vacuums the file, so the bytes after are measured then).
  */
 import type { MaintainableStorage, StorageUsage } from '../model/maintainable_storage.js';
+import { openCommandEncryption } from '../crypto/command_encryption.js';
 import { SqliteStorageMaintenance, databaseFileBytes, openStoppedStore } from '../storage/sqlite_maintenance.js';
 
 export interface OperationReport<Outcome> {
@@ -35,6 +36,8 @@ export async function onStoppedDirectory<Outcome>(
   dataDir: string,
   run: (storage: MaintainableStorage) => Promise<OperationReport<Outcome>>,
 ): Promise<OperationReport<Outcome>> {
+  // An encrypted directory opens with the master key of EMMS_ENCRYPTION_KEY_FILE.
+  await openCommandEncryption(dataDir);
   const store = openStoppedStore(dataDir);
   let report: OperationReport<Outcome>;
   try {

@@ -3,7 +3,8 @@
  * restart. Opened once by the ProbeMonitor, which keeps the same rows in memory and writes
  * through; nothing else opens the file.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '../crypto/sqlite_cipher.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MIGRATE_V1_TO_V2, PROBE_DDL, PROBE_SCHEMA_VERSION, PROBE_SQL } from './probe_schema.js';
@@ -36,7 +37,7 @@ export class ProbeStore {
   /** Opens (creating or migrating) the file; errors name the path and the version found. */
   static open(path: string): ProbeStore {
     mkdirSync(dirname(path), { recursive: true });
-    const db = new Database(path);
+    const db = openSqlite(path);
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');

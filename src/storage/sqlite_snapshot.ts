@@ -13,16 +13,25 @@
  *   acknowledgement for the length of the copy (about a second per 100 MB here).
  */
 import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
+import { WORKER_APPLY_KEY_SOURCE, evaluatedWorkerDriver } from '../crypto/sqlite_cipher.js';
 
 /** Worker body (CommonJS, evaluated, like wal_checkpointer.ts): one backup in one step. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driverPath);
+${WORKER_APPLY_KEY_SOURCE}
 let db;
 try {
   db = new Database(workerData.source, { readonly: true, fileMustExist: true, timeout: 10000 });
-  db.backup(workerData.destination, { progress: () => 0x7fffffff }).then(
+  applyWorkerKey(db);
+  if (workerData.keyHex) {
+    // Encrypted: the backup API refuses a destination without the key, and VACUUM INTO
+    // writes the copy under the source's key and cipher, in one read transaction (a snapshot).
+    db.prepare('VACUUM INTO ?').run(workerData.destination);
+    const pages = db.pragma('page_count', { simple: true });
+    db.close();
+    parentPort.postMessage({ pages });
+  } else db.backup(workerData.destination, { progress: () => 0x7fffffff }).then(
     (p) => { db.close(); parentPort.postMessage({ pages: p.totalPages }); },
     (e) => { db.close(); parentPort.postMessage({ error: String(e && e.message || e) }); },
   );
@@ -39,8 +48,7 @@ export interface SnapshotResult {
 
 /** Copies the database `sourcePath` into a new file `destinationPath` (which must not exist). */
 export function snapshotSqliteFile(sourcePath: string, destinationPath: string): Promise<SnapshotResult> {
-  const driverPath = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { source: sourcePath, destination: destinationPath, driverPath } });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { source: sourcePath, destination: destinationPath, ...evaluatedWorkerDriver() } });
   return new Promise<SnapshotResult>((resolve, reject) => {
     worker.once('message', (m: { pages?: number; error?: string }) => {
       if (m.error !== undefined) reject(new Error(`snapshot of ${sourcePath}: ${m.error}`));

@@ -6,7 +6,7 @@
  * tenants' chunks and series rows deleted; the file is then vacuumed, so no byte of another
  * tenant's data stays behind in free space.
  */
-import Database from 'better-sqlite3';
+import { openSqlite } from '../crypto/sqlite_cipher.js';
 import { TABLE } from './schema.js';
 import { SqliteStore } from './sqlite_store.js';
 
@@ -36,7 +36,7 @@ export function reduceStoreToTenant(copyPath: string, tenant: string): TenantExt
   }
   // close() vacuums only when pages were freed; a deleted row's bytes stay in a page that is
   // still in use until the file is rewritten, so it is rewritten here whatever close() did.
-  const db = new Database(copyPath);
+  const db = openSqlite(copyPath);
   try {
     db.pragma('journal_mode = DELETE');
     db.exec('VACUUM');

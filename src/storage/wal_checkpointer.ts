@@ -19,7 +19,7 @@
  * writer connection closes.
  */
 import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
+import { WORKER_APPLY_KEY_SOURCE, evaluatedWorkerDriver } from '../crypto/sqlite_cipher.js';
 import { BACKGROUND_NICE } from '../workers/background_priority.js';
 
 /** Time between two passes of the worker. Short: each pass then has few frames to copy. */
@@ -44,9 +44,11 @@ function markClosed() {
   Atomics.notify(closed, 0);
 }
 let db;
+${WORKER_APPLY_KEY_SOURCE}
 try {
   const Database = require(workerData.driverPath);
   db = new Database(workerData.path, { fileMustExist: true, timeout: 0 });
+  applyWorkerKey(db);
 } catch (error) {
   markClosed();
   throw error;
@@ -105,10 +107,11 @@ export class WalCheckpointer {
   start(): void {
     if (this.#worker !== undefined) return;
     Atomics.store(this.#closed, 0, 0);
-    const driverPath = createRequire(import.meta.url).resolve('better-sqlite3');
+    // The driver, and the database key when encryption at rest is on (src/crypto/sqlite_cipher.ts).
+    const driver = evaluatedWorkerDriver();
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { path: this.#path, driverPath, periodMs: CHECKPOINT_PERIOD_MS, closed: this.#closed.buffer },
+      workerData: { path: this.#path, ...driver, periodMs: CHECKPOINT_PERIOD_MS, closed: this.#closed.buffer },
     });
     worker.on('message', (m: { log?: number; checkpointed?: number; error?: string }) => {
       if (m.error !== undefined) this.#lastError = m.error;

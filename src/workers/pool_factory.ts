@@ -7,6 +7,7 @@
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { workerDataForDatabases } from '../crypto/sqlite_cipher.js';
 
 export interface PoolOptions {
   /** Default: number of CPUs. */
@@ -44,5 +45,8 @@ export function createWorkerPool(callerUrl: string, workerStem: string, options:
     // which need not be this repository's.
     execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : [],
     stricterFIFO: options.strictOrder ?? false,
+    // The database key when encryption at rest is on: workers that open the database by path
+    // (query workers) need it; workerData, never argv or the environment (src/crypto/sqlite_cipher.ts).
+    workerData: workerDataForDatabases(),
   });
 }
