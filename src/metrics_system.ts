@@ -38,6 +38,7 @@ interface ResolvedOptions {
   seriesLimit: (tenant: string) => number;
   retentionDaysOf: ((tenant: string) => number) | undefined;
   compression: 'lz4' | 'none';
+  anonymizeTags: MetricsSystemOptions['anonymizeTags'];
 }
 
 function optionError(field: string, value: unknown, rule: string): never {
@@ -66,7 +67,9 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
   if (retentionDaysOf !== undefined && typeof retentionDaysOf !== 'function') optionError('retentionDaysOf', retentionDaysOf, 'must be a function (tenant) => days');
   const compression = options.compression ?? 'lz4';
   if (compression !== 'lz4' && compression !== 'none') optionError('compression', compression, "must be 'lz4' or 'none'");
-  return { path: resolve(path), tenant, queryWorkers, retentionDays, durability, seriesLimit, retentionDaysOf, compression };
+  const anonymizeTags = options.anonymizeTags;
+  if (anonymizeTags !== undefined && typeof anonymizeTags !== 'function') optionError('anonymizeTags', anonymizeTags, 'must be a function (tenant) => tag rewrite or undefined');
+  return { path: resolve(path), tenant, queryWorkers, retentionDays, durability, seriesLimit, retentionDaysOf, compression, anonymizeTags };
 }
 
 /**
@@ -157,7 +160,7 @@ class EngineCore {
     let resolver = this.resolvers.get(tenant);
     if (resolver === undefined) {
       const limit = this.options.seriesLimit;
-      resolver = new SeriesResolver(store.catalog.tenant(tenant), () => limit(tenant));
+      resolver = new SeriesResolver(store.catalog.tenant(tenant), () => limit(tenant), this.options.anonymizeTags?.(tenant));
       this.resolvers.set(tenant, resolver);
     }
     return { store, resolver, committer: this.committer!, queries: this.queries! };

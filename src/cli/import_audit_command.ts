@@ -5,9 +5,14 @@
  * violations are the same as if the events had been sent live by a writer of that tenant.
  * Keys the trail reveals that are not yet registered are registered first; records the tenant
  * imported before (same Vault request id or CloudTrail eventID) are not counted again.
+ * With --config, the file's `security.anonymize` rules (and key file) apply exactly as in the
+ * server, so actors and source addresses of the trail are anonymized before anything is written.
  */
+import { openCommandEncryption } from '../crypto/command_encryption.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseAnonymizeSettings, NO_ANONYMIZATION, type AnonymizeSettings } from '../anonymize/anonymize_rules.js';
+import { TenantAnonymizers } from '../anonymize/tenant_anonymizers.js';
 import { createMetricsSystem } from '../index.js';
 import { importAudit, type AuditImport } from '../keys/audit/audit_import.js';
 import { parseCloudTrail } from '../keys/audit/cloudtrail_audit.js';
@@ -27,7 +32,8 @@ Options:
   --format F          vault or cloudtrail (required)
   --data DIR          data directory; the database is DIR/metrics.db (default ./data)
   --tenant T          tenant whose keys and series receive the trail (default ${DEFAULT_TENANT})
-  --config FILE       main.json whose "key_policies" section sets the policies checked
+  --config FILE       main.json whose "key_policies" section sets the policies checked and
+                      whose "security.anonymize" rules apply (as in the server)
   --no-register       refuse events of keys not yet registered instead of registering them
   --key-id-prefix P   (vault) prefix for key ids, e.g. "vault:transit/"
   --owner NAME        owner recorded for newly registered keys
@@ -78,10 +84,19 @@ function parseArgs(argv: string[]): Args {
   return { ...args, format, file };
 }
 
-async function policySection(configPath: string | null): Promise<unknown> {
-  if (configPath === null) return undefined;
+interface ImportConfig {
+  keyPolicies: unknown;
+  anonymize: AnonymizeSettings;
+  anonymizeKeyFile: string | undefined;
+}
+
+async function importConfig(configPath: string | null): Promise<ImportConfig> {
+  if (configPath === null) return { keyPolicies: undefined, anonymize: NO_ANONYMIZATION, anonymizeKeyFile: undefined };
   const doc = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
-  return doc.key_policies;
+  const security = (typeof doc.security === 'object' && doc.security !== null ? doc.security : {}) as Record<string, unknown>;
+  const keyFile = security.anonymize_key_file;
+  if (keyFile !== undefined && typeof keyFile !== 'string') throw new UsageError(`${configPath}: security.anonymize_key_file must be a file name`);
+  return { keyPolicies: doc.key_policies, anonymize: parseAnonymizeSettings(security.anonymize), anonymizeKeyFile: keyFile };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -107,11 +122,15 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${args.file}: ${data.events.length} key events for ${data.keys.size} keys, ${data.skipped.length} records skipped, ${data.ignored} not about keys (dry run, nothing written)\n`);
     return 0;
   }
-  const policy = parseKeyPolicy(await policySection(args.config));
-  const system = createMetricsSystem({ path: join(args.data, 'metrics.db') });
+  const config = await importConfig(args.config);
+  const policy = parseKeyPolicy(config.keyPolicies);
+  const anonymizers = TenantAnonymizers.open(config.anonymize, { dataDir: args.data, keyFile: config.anonymizeKeyFile });
+  // An encrypted data directory opens with the master key of EMMS_ENCRYPTION_KEY_FILE.
+  await openCommandEncryption(args.data);
+  const system = createMetricsSystem({ path: join(args.data, 'metrics.db'), ...(anonymizers.configured ? { anonymizeTags: anonymizers.tagRewriter } : {}) });
   await system.start();
   try {
-    const keys = await KeyService.open(system, { policy });
+    const keys = await KeyService.open(system, { policy, ...(anonymizers.configured ? { anonymizeField: anonymizers.fieldRewriter } : {}) });
     try {
       const summary = await importAudit(keys.forTenant(args.tenant), data, args.register, args.format);
       process.stdout.write(

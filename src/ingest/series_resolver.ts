@@ -12,6 +12,14 @@
  * keys cannot contain `=`): equal to a key seen before means the same, already validated keys
  * and values, so validation, sorting and escaping are skipped. Only a new raw key is validated
  * and keyed by its canonical string, so equal tag sets in any key order share one entry.
+ *
+ * Anonymization (security.anonymize) happens here, at that one slow step every protocol passes
+ * through (stream, HTTP, line protocol, remote write, the byte-keyed worker path, key events'
+ * derived series): a new tag set is validated as sent, rewritten, and keyed by the canonical
+ * string of the rewrite. So nothing downstream (series index, write-ahead records, chunks,
+ * forwarded batches resolved from stored series) ever holds a raw value, and two raw tag sets
+ * that rewrite alike (same /24, a dropped tag) share one entry and thus one series. The raw
+ * keys and values stay in memory only, to recognize the caller's object next time.
  */
 import {
   canonicalTags, validateMetricId, validateMetricType, validateTags, EMPTY_TAGS, MetricValidationError,
@@ -56,15 +64,18 @@ export class TagSet {
     readonly ids: Map<string, number>,
   ) {}
 
-  /** An entry for `tags` (already validated), with a fresh id map. */
-  static of(tags: Tags): TagSet {
+  /**
+   * An entry for `tags` (already validated), with a fresh id map; `stored` is what the series
+   * carries (the anonymized tags; `tags` itself when no rule applies).
+   */
+  static of(tags: Tags, stored: Tags = tags): TagSet {
     const keys: string[] = [];
     const values: string[] = [];
     for (const k in tags) {
       keys.push(k);
       values.push(tags[k]!);
     }
-    return new TagSet(keys, values, Object.isFrozen(tags) ? tags : Object.freeze({ ...tags }), canonicalTags(tags), new Map());
+    return new TagSet(keys, values, Object.isFrozen(stored) ? stored : Object.freeze({ ...stored }), canonicalTags(stored), new Map());
   }
 
   /** Whether `tags` still has exactly the keys and values this entry was built from. */
@@ -116,15 +127,18 @@ export class SeriesResolver {
   readonly #batchNew: NewSeries[] = [];
 
   readonly #seriesLimit: () => number;
+  readonly #anonymize: ((tags: Tags) => Tags) | undefined;
 
   /**
    * @param index the tenant's series names
    * @param seriesLimit the tenant's active-series quota, read when a batch creates series
+   * @param anonymize the tenant's tag rewrite (security.anonymize), applied to each new tag set
    */
-  constructor(index: SeriesIndex, seriesLimit: () => number = () => Infinity) {
+  constructor(index: SeriesIndex, seriesLimit: () => number = () => Infinity, anonymize?: (tags: Tags) => Tags) {
     this.#index = index;
     this.#generation = index.generation;
     this.#seriesLimit = seriesLimit;
+    this.#anonymize = anonymize;
   }
 
   /** Starts a batch; drops every cached id when the index was reloaded. */
@@ -161,7 +175,7 @@ export class SeriesResolver {
       }
     }
     const valid = validateTags(tags, index);
-    const fresh = TagSet.of(valid);
+    const fresh = this.#anonymize === undefined ? TagSet.of(valid) : TagSet.of(valid, this.#anonymize(valid));
     let entry = this.#byCanonical.get(fresh.canonical);
     if (entry === undefined) {
       entry = fresh;

@@ -48,6 +48,24 @@ export interface KeyServiceOptions {
   resolutionMs?: number;
   /** Quotas per tenant (`keys`: keys in the tenant's inventory); default fixedQuotas(). */
   quotas?: QuotaLookup;
+  /**
+   * A tenant's key-event field rewrite (security.anonymize: `actor`, `source_ip`, `reason`),
+   * applied to every event right after validation, before policies, violation records and
+   * derived series see it; undefined (dropped) becomes null. Default: fields kept as sent.
+   */
+  anonymizeField?: (tenant: string) => ((name: string, value: string) => string | undefined) | undefined;
+}
+
+/** Key-event fields that security.anonymize rules apply to (the others are ids, types, counts, times). */
+export const ANONYMIZED_EVENT_FIELDS = ['actor', 'source_ip', 'reason'] as const;
+
+function anonymizeEvents(events: KeyEvent[], rewrite: (name: string, value: string) => string | undefined): void {
+  for (const e of events) {
+    for (const name of ANONYMIZED_EVENT_FIELDS) {
+      const v = e[name];
+      if (v !== null) e[name] = rewrite(name, v) ?? null;
+    }
+  }
 }
 
 export interface KeyListFilter {
@@ -91,6 +109,7 @@ class KeyServiceCore implements KeyServiceShared {
     readonly quotas: QuotaLookup,
     /** min_backfill_ts per tenant as loaded; read when a tenant's state is created. */
     readonly minBackfill: Map<string, number>,
+    readonly anonymizeField: KeyServiceOptions['anonymizeField'] = undefined,
   ) {}
 
   stateOf(tenant: string): TenantKeys {
@@ -134,7 +153,7 @@ export class KeyService {
     try {
       const core = new KeyServiceCore(
         engine, store, options.policy ?? parseKeyPolicy(undefined), options.now ?? Date.now, resolutionMs,
-        options.quotas ?? fixedQuotas(), store.metaByTenant(META_MIN_BACKFILL_TS),
+        options.quotas ?? fixedQuotas(), store.metaByTenant(META_MIN_BACKFILL_TS), options.anonymizeField,
       );
       for (const { tenant, record } of store.loadKeys()) core.stateOf(tenant).add(record);
       for (const o of store.loadOpenConditions()) core.tenants.get(o.tenant)?.keys.get(o.key_id)?.open.set(o.rule, o.since);
@@ -160,6 +179,17 @@ export class KeyService {
   /** Tenants that have at least one key. */
   tenants(): string[] {
     return [...this.#core.tenants.values()].filter((s) => s.keys.size > 0).map((s) => s.tenant);
+  }
+
+  /**
+   * Tenant deletion: forgets this tenant's keys in memory. The rows go with the tenant's other
+   * key-inventory rows (eraseTenantKeyEvents in key_event_erasure.ts).
+   */
+  forgetTenant(): number {
+    const keys = this.#core.tenants.get(this.tenant)?.keys.size ?? 0;
+    this.#core.tenants.delete(this.tenant);
+    this.#state = undefined;
+    return keys;
   }
 
   #tenantState(): TenantKeys {
@@ -300,6 +330,10 @@ export class KeyService {
     try {
       state = this.#open();
       events = validateKeyEventBatch(items, now, (id) => state.keys.has(id));
+      // The one point every event source passes (HTTP, the stream, the Vault and CloudTrail
+      // importers): nothing after this holds a raw actor, address or reason.
+      const rewrite = this.#core.anonymizeField?.(this.tenant);
+      if (rewrite !== undefined) anonymizeEvents(events, rewrite);
     } catch (err) {
       return Promise.reject(err);
     }

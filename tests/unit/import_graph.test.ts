@@ -16,7 +16,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 /** Lowest first. Names are folders of src/, or top-level files. */
 const LAYERS: readonly (readonly string[])[] = [
-  ['model', 'text', 'net', 'tenancy', 'workers', 'crypto', 'logging'],
+  ['model', 'text', 'net', 'tenancy', 'workers', 'crypto', 'logging', 'anonymize'],
   ['config', 'http', 'core'],
   ['storage'],
   ['query', 'ingest'],
