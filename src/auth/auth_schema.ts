@@ -57,6 +57,9 @@ export const AUTH_SQL = {
   upsertTenantQuotas: `INSERT INTO ${T_TENANTS} (tenant, quotas, created_at, updated_at) VALUES (@tenant, @quotas, @now, @now)
                        ON CONFLICT (tenant) DO UPDATE SET quotas = excluded.quotas, updated_at = excluded.updated_at`,
   tenantByName: `SELECT * FROM ${T_TENANTS} WHERE tenant = ?`,
+  /** Tenant deletion: the registry row and the tenant's API keys (revoked first, so open streams close). */
+  deleteTenant: `DELETE FROM ${T_TENANTS} WHERE tenant = ?`,
+  deleteKeysOfTenant: `DELETE FROM ${T_KEYS} WHERE tenant = ? AND revoked_at IS NOT NULL`,
   listTenants: `SELECT * FROM ${T_TENANTS} ORDER BY tenant`,
   tenantsWithOverrides: `SELECT tenant, quotas FROM ${T_TENANTS} WHERE quotas <> '{}'`,
   dataVersion: 'PRAGMA data_version',

@@ -83,6 +83,27 @@ export class TenantRegistry {
     return { record: this.get(tenant)!, created };
   }
 
+  /**
+   * Tenant deletion (src/app/tenant_deletion.ts): the registry row and the tenant's API keys,
+   * which the caller has revoked (revocation is what closes their open streams). Returns the
+   * API keys deleted. secure_delete, so the key names leave the pages they were on.
+   */
+  remove(tenant: string): number {
+    const keys = this.#db.transaction(() => {
+      this.#db.prepare(AUTH_SQL.deleteTenant).run(tenant);
+      return this.#db.prepare(AUTH_SQL.deleteKeysOfTenant).run(tenant).changes;
+    });
+    const previous = this.#db.pragma('secure_delete', { simple: true }) as number;
+    this.#db.pragma('secure_delete = ON');
+    try {
+      const deleted = keys.immediate();
+      this.#effective.delete(tenant);
+      return deleted;
+    } finally {
+      this.#db.pragma(`secure_delete = ${previous === 1 ? 'ON' : 'OFF'}`);
+    }
+  }
+
   /** The defaults (`security.quotas`) in force for tenants without overrides. */
   get defaults(): Readonly<TenantQuotas> {
     return this.#defaults;

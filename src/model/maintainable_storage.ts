@@ -33,6 +33,30 @@ export interface ReindexOutcome {
   orphanChunksDeleted: number;
 }
 
+/** Points to erase: one tenant's series by metric glob and exact tags, in [startMs, endMs) (default all time). */
+export interface ErasureSelection {
+  metricPattern: string;
+  tags?: Readonly<Record<string, string>> | undefined;
+  startMs?: number | undefined;
+  endMs?: number | undefined;
+}
+
+export interface ErasurePreview {
+  series: Array<{ metricId: string; tags: Readonly<Record<string, string>>; points: number }>;
+  points: number;
+}
+
+export interface ErasureOutcome {
+  series: number;
+  pointsDeleted: number;
+  chunksDeleted: number;
+  chunksRewritten: number;
+  /** Series left without points: their rows (names, tags) are deleted too. */
+  seriesRemoved: number;
+  /** The rewrite of the files that removes the erased bytes from free pages and the -wal file. */
+  scrub: { complete: boolean; durationMs: number; fileBytesAfter: number };
+}
+
 /** Called as an operation advances: `done` of `total` series. */
 export type SeriesProgress = (done: number, total: number) => void;
 
@@ -55,4 +79,11 @@ export interface MaintainableStorage {
    * write acknowledged before the call is in it, and nothing half-written. Ingest continues.
    */
   snapshot(destinationPath: string): Promise<void>;
+  /** What `erase` would delete, changing nothing. */
+  previewErasure?(tenant: string, selection: ErasureSelection): Promise<ErasurePreview>;
+  /**
+   * Deletes the selected points durably (acknowledged = survives a kill) and scrubs the files
+   * so that the erased bytes are in none of them (src/storage/point_erasure.ts).
+   */
+  erase?(tenant: string, selection: ErasureSelection): Promise<ErasureOutcome>;
 }

@@ -91,6 +91,12 @@ export const SQL = {
   writeHealthCheck: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES ('last_write_check_ms', ?)`,
 
   insertSeries: `INSERT INTO ${TABLE.series} (tenant, metric_id, tags, id, metric_type) VALUES (?, ?, ?, ?, ?)`,
+  /** An erasure removing a series whose every point it deleted (src/storage/point_erasure.ts). */
+  deleteSeries: `DELETE FROM ${TABLE.series} WHERE tenant = ? AND metric_id = ? AND tags = ?`,
+  /** Set in an erasure's transaction, cleared once the file holds none of the erased bytes. */
+  markScrubPending: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES ('erasure_scrub_pending', ?)`,
+  readScrubPending: `SELECT value FROM ${TABLE.meta} WHERE key = 'erasure_scrub_pending'`,
+  clearScrubPending: `DELETE FROM ${TABLE.meta} WHERE key = 'erasure_scrub_pending'`,
   allSeries: `SELECT id, tenant, metric_id, tags, metric_type FROM ${TABLE.series}`,
 
   insertChunk: `INSERT INTO ${TABLE.chunks} (series_id, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data)

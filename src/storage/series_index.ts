@@ -77,6 +77,22 @@ export class SeriesCatalog {
     this.tenant(info.tenant).addName(info);
   }
 
+  /**
+   * Forgets series whose rows an erasure deleted (src/storage/point_erasure.ts). Bumps the
+   * generation: ingest's resolvers cache ids, and a point for a removed name must create a
+   * new series rather than reach the deleted id.
+   */
+  remove(ids: Iterable<number>): void {
+    for (const id of ids) {
+      const info = this.#byId[id];
+      if (info === undefined) continue;
+      this.#byId[id] = undefined;
+      this.#count--;
+      this.#tenants.get(info.tenant)?.removeName(info);
+    }
+    this.generation++;
+  }
+
   /** Series created since the last call: the caller inserts them in its transaction. */
   takePending(): SeriesInfo[] {
     const pending = this.#pending;
@@ -143,6 +159,16 @@ export class SeriesIndex {
       this.#byMetric.set(info.metricId, list);
     }
     list.push(info);
+  }
+
+  /** For SeriesCatalog.remove only. */
+  removeName(info: SeriesInfo): void {
+    this.#byKey.delete(seriesKey(info.metricId, info.canonicalTags));
+    const list = this.#byMetric.get(info.metricId);
+    if (list === undefined) return;
+    const kept = list.filter((s) => s.id !== info.id);
+    if (kept.length === 0) this.#byMetric.delete(info.metricId);
+    else this.#byMetric.set(info.metricId, kept);
   }
 
   /** For SeriesCatalog.reset only. */

@@ -10,12 +10,15 @@
  * large store); these are operator commands, not background work.
  */
 import { existsSync } from 'node:fs';
-import type { CleanupOutcome, MaintainableStorage, ReindexOutcome, SeriesProgress, StorageUsage } from '../model/maintainable_storage.js';
+import type {
+  CleanupOutcome, ErasureOutcome, ErasurePreview, ErasureSelection, MaintainableStorage, ReindexOutcome, SeriesProgress, StorageUsage,
+} from '../model/maintainable_storage.js';
 import { databasePathIn } from '../model/data_directory.js';
 import { decodeStored } from './chunk_encoding.js';
 import { CorruptChunkError } from './chunk_store.js';
 import { TABLE } from './schema.js';
 import { snapshotSqliteFile } from './sqlite_snapshot.js';
+import { erasePoints, previewErasure, scrubErasedBytes, selectSeriesForErasure } from './point_erasure.js';
 import { SqliteStore, databaseFileBytes } from './sqlite_store.js';
 
 /** Longest an operation waits for query workers' reads to finish before giving up. */
@@ -129,6 +132,22 @@ export class SqliteStorageMaintenance implements MaintainableStorage {
 
   async snapshot(destinationPath: string): Promise<void> {
     await snapshotSqliteFile(this.store.path, destinationPath);
+  }
+
+  async previewErasure(tenant: string, selection: ErasureSelection): Promise<ErasurePreview> {
+    const selected = previewErasure(this.store, tenant, selection);
+    let points = 0;
+    for (const s of selected) points += s.points;
+    return { series: selected.map((s) => ({ metricId: s.series.metricId, tags: s.series.tags, points: s.points })), points };
+  }
+
+  async erase(tenant: string, selection: ErasureSelection): Promise<ErasureOutcome> {
+    const { store } = this;
+    await this.#noReaders();
+    // From here to the end without a pause: no query starts and no commit lands in between.
+    const counts = erasePoints(store, selectSeriesForErasure(store, tenant, selection), selection);
+    const scrub = scrubErasedBytes(store);
+    return { ...counts, scrub };
   }
 
   /** Whether a series id belongs to the operation's scope. */

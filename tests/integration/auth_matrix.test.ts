@@ -119,6 +119,11 @@ const SAMPLES: Record<string, Sample> = {
   'POST /api/v1/admin/cleanup': { path: '/api/v1/admin/cleanup', query: 'older_than=36500d', ok: 200 },
   'POST /api/v1/admin/compact': { path: '/api/v1/admin/compact', ok: 200 },
   'POST /api/v1/admin/reindex': { path: '/api/v1/admin/reindex', ok: 200 },
+  'GET /api/v1/series/deletion-preview': { path: '/api/v1/series/deletion-preview', query: `match=${MARK}.*`, ok: 200 },
+  // Selects nothing: the matrix checks who may call them; tests/integration/erasure_server.test.ts what they do.
+  'DELETE /api/v1/series': { path: '/api/v1/series', query: `match=${SAMPLE}.none`, ok: 200, last: true },
+  'POST /api/v1/erasure': { path: '/api/v1/erasure', body: { tag_key: 'subject', value: `${SAMPLE}-nobody` }, ok: 200, last: true },
+  'DELETE /api/v1/tenants/:tenant': { path: `/api/v1/tenants/${SAMPLE}-none`, ok: 404, last: true },
   'GET /api/v1/silences': { path: '/api/v1/silences', ok: 200 },
   'POST /api/v1/silences': { path: '/api/v1/silences', body: { priority: 'LOW', duration_seconds: 60 }, ok: 201 },
   'DELETE /api/v1/silences/:silence_id': { path: '/api/v1/silences/{silence}', ok: 200, object: true, last: true },
