@@ -134,6 +134,11 @@ export interface RouteDefinition {
    * data, not changes of state, and would flood the log.
    */
   audited?: boolean;
+  /**
+   * Also accept `Authorization: Token <token>` as Bearer: InfluxDB 2.x clients (Telegraf's
+   * outputs.influxdb_v2) send that scheme. Only the line-protocol write routes set it.
+   */
+  acceptsTokenScheme?: boolean;
   handler: RouteHandler;
 }
 

@@ -10,6 +10,10 @@
  * that tenant's decoder (tenant_decoders.ts) and the reply lands in that tenant's mirror
  * (tenant_mirrors.ts), which bounds how many tenants a worker keeps state for.
  *
+ * Other protocols (line protocol, remote write) decode here too, through codecs the pool loads
+ * by module URL (protocol_codec.ts, decodeWithCodec): their series share the tenant's table and
+ * mirror with native payloads.
+ *
  * `threads: 0` decodes on the calling thread (embedding, tests, and the single-core baseline
  * in bench/server_ingest.bench.ts).
  */
@@ -19,7 +23,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SeriesTable } from '../model/api.js';
 import { PayloadRefusedError, type DecodedBatch, type PayloadFormat, type RefusalReason } from './frame_decoder.js';
-import type { DecodeReply, DecodeRequest, DecodeWorkerData, ForgetStreamRequest, ForgetTenantRequest } from './decode_protocol.js';
+import type { DecodeRequest, DecodeWorkerData, DecodeWorkerReply, ForgetStreamRequest, ForgetTenantRequest } from './decode_protocol.js';
+import { runCodec, type CodecDecodeRequest, type CodecReply } from './codec_decoding.js';
+import { loadCodecs, type CodecOptions, type ProtocolCodec } from './protocol_codec.js';
 import { TenantDecoders } from './tenant_decoders.js';
 import { TenantMirrors } from './tenant_mirrors.js';
 import type { Seq } from './wire.js';
@@ -47,6 +53,17 @@ export type DecodeOutcome =
   | { kind: 'custom'; seq: Seq | null; handler: string; items: unknown[] }
   | { kind: 'refused'; seq: Seq | null; error: string; reason: RefusalReason; index: number; field: string };
 
+/** What decodeWithCodec resolves with: columns for the tenant's mirror, or the codec's refusal. */
+export type CodecOutcome =
+  | {
+      kind: 'series'; points: number;
+      /** The tenant's mirror of the decoding worker's table, where the codec's new series were added. */
+      table: SeriesTable;
+      seriesOf: Int32Array; timestamps: Float64Array; values: Float64Array;
+      counts: Record<string, number>;
+    }
+  | { kind: 'refused'; status: number; error: string; details: Record<string, string | number> };
+
 export interface DecodePoolOptions {
   threads: number;
   maxPointsPerBatch: number;
@@ -60,6 +77,8 @@ export interface DecodePoolOptions {
   maxTenantsPerWorker?: number;
   /** A tenant without payloads for this long loses its decode state. Default 10 minutes. */
   tenantIdleMs?: number;
+  /** Other protocols' codecs, name → module URL, loaded by every worker (protocol_codec.ts). */
+  codecs?: Record<string, string>;
 }
 
 const DEFAULT_MAX_TENANTS_PER_WORKER = 256;
@@ -84,6 +103,7 @@ function lentBufferBytes(bytes: number): number {
 }
 
 interface Pending {
+  /** Takes a CodecOutcome instead for a codec request (settleCodec). */
   resolve: (outcome: DecodeOutcome) => void;
   reject: (err: Error) => void;
   /** The tenant's mirror when the request was sent: its reply's series numbers index it. */
@@ -99,7 +119,7 @@ interface WorkerSlot {
 export class DecodePool {
   readonly #options: DecodePoolOptions;
   readonly #slots: WorkerSlot[] = [];
-  #inline: { decoders: TenantDecoders; mirrors: TenantMirrors } | undefined;
+  #inline: { decoders: TenantDecoders; mirrors: TenantMirrors; codecs: Map<string, ProtocolCodec> } | undefined;
   /** Frame buffers back from the workers, for decodeCopy to fill again. */
   readonly #lendable = new BufferPool<ArrayBuffer>(MAX_POOLED_BYTES);
   #nextId = 1;
@@ -120,7 +140,8 @@ export class DecodePool {
   async start(): Promise<void> {
     if (this.#options.threads === 0) {
       const decoders = new TenantDecoders({ maxPointsPerBatch: this.#options.maxPointsPerBatch, customFrameNames: this.#options.customFrameNames });
-      this.#inline = { decoders, mirrors: this.#mirrors((tenant) => decoders.forgetTenant(tenant)) };
+      const codecs = await loadCodecs(this.#options.codecs ?? {});
+      this.#inline = { decoders, mirrors: this.#mirrors((tenant) => decoders.forgetTenant(tenant)), codecs };
       return;
     }
     const started: Promise<void>[] = [];
@@ -149,6 +170,7 @@ export class DecodePool {
     const workerData: DecodeWorkerData = {
       maxPointsPerBatch: this.#options.maxPointsPerBatch,
       customFrameNames: this.#options.customFrameNames,
+      ...(this.#options.codecs === undefined ? {} : { codecs: this.#options.codecs }),
     };
     const worker = fromSource
       ? // From src/ (tests, tsx) the worker is TypeScript: register tsx's loader inside the
@@ -171,7 +193,7 @@ export class DecodePool {
     const readyPromise = new Promise<void>((resolve) => {
       ready = resolve;
     });
-    worker.on('message', (reply: DecodeReply | 'ready') => {
+    worker.on('message', (reply: DecodeWorkerReply | 'ready') => {
       if (reply === 'ready') ready();
       else this.#onReply(slot, reply);
     });
@@ -260,6 +282,31 @@ export class DecodePool {
     });
   }
 
+  /**
+   * Decodes a body of another protocol with codec `codec` (DecodePoolOptions.codecs) on worker
+   * `workerIndex`, numbering new series in `tenant`'s table as the native decoder does. The
+   * bytes' buffer is transferred. Refusals resolve (kind `refused`); a codec failing on
+   * something other than the client's input, or a broken worker, rejects.
+   */
+  decodeWithCodec(workerIndex: number, bytes: Uint8Array, codec: string, options: CodecOptions, tenant: string): Promise<CodecOutcome> {
+    const id = this.#nextId++;
+    const req: CodecDecodeRequest = { id, codec, tenant, bytes, options };
+    if (this.#inline !== undefined) {
+      const inline = this.#inline;
+      const table = inline.mirrors.tableFor(tenant);
+      return new Promise((resolve, reject) => {
+        settleCodec(runCodec(inline.codecs.get(codec), inline.decoders.get(tenant), req, Date.now()), { resolve: resolve as unknown as Pending['resolve'], reject, table });
+      });
+    }
+    const slot = this.#slots[workerIndex % this.#slots.length];
+    if (slot === undefined) return Promise.reject(new Error('decode pool is not started'));
+    const table = slot.mirrors.tableFor(tenant);
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve: resolve as unknown as Pending['resolve'], reject, table });
+      slot.worker.postMessage(req, [bytes.buffer as ArrayBuffer]);
+    });
+  }
+
   /** The connection `stream` of `tenant` (decoded on `workerIndex`) closed. */
   forgetStream(workerIndex: number, tenant: string, stream: number): void {
     if (this.#inline !== undefined) {
@@ -285,7 +332,14 @@ export class DecodePool {
     }
   }
 
-  #onReply(slot: WorkerSlot, reply: DecodeReply): void {
+  #onReply(slot: WorkerSlot, reply: DecodeWorkerReply): void {
+    if (isCodecReply(reply)) {
+      const pending = slot.pending.get(reply.id);
+      if (pending === undefined) return;
+      slot.pending.delete(reply.id);
+      settleCodec(reply, pending);
+      return;
+    }
     if (reply.frameBuffer !== undefined) this.#lendable.give(reply.frameBuffer);
     const pending = slot.pending.get(reply.id);
     if (pending === undefined) return;
@@ -310,4 +364,22 @@ export class DecodePool {
 function toOutcome(batch: DecodedBatch, table: SeriesTable): DecodeOutcome {
   for (const d of batch.newSeries) table.add(d);
   return { kind: 'series', seq: batch.seq, points: batch.points, table, seriesOf: batch.seriesOf, timestamps: batch.timestamps, values: batch.values };
+}
+
+function isCodecReply(reply: DecodeWorkerReply): reply is CodecReply {
+  return 'codec' in reply || 'codecRefusal' in reply || 'codecFailure' in reply;
+}
+
+/** Mirrors the codec's new series (in the order the worker numbered them) and settles the request. */
+function settleCodec(reply: CodecReply, pending: Pending): void {
+  const resolve = pending.resolve as unknown as (outcome: CodecOutcome) => void;
+  if (reply.ok) {
+    const c = reply.codec;
+    for (const identity of c.newSeries) pending.table.add(identity);
+    resolve({ kind: 'series', points: c.points, table: pending.table, seriesOf: c.seriesOf, timestamps: c.timestamps, values: c.values, counts: c.counts });
+  } else if ('codecRefusal' in reply) {
+    resolve({ kind: 'refused', status: reply.codecRefusal.status, error: reply.codecRefusal.error, details: reply.codecRefusal.details });
+  } else {
+    pending.reject(new Error(reply.codecFailure));
+  }
 }

@@ -2,6 +2,7 @@
  * Messages between the main thread and the decode workers (src/ingest/decode_worker.ts).
  * Requests are answered in the order they were sent, one reply per decode request.
  */
+import type { CodecDecodeRequest, CodecReply } from './codec_decoding.js';
 import type { DecodedBatch, DecodedCustomFrame, PayloadFormat, RefusalReason } from './frame_decoder.js';
 import type { TimestampPolicy } from './timestamp_precision.js';
 import type { Seq } from './wire.js';
@@ -9,6 +10,8 @@ import type { Seq } from './wire.js';
 export interface DecodeWorkerData {
   maxPointsPerBatch: number;
   customFrameNames: string[];
+  /** Other protocols' codecs to import at start, name → module URL (protocol_codec.ts). */
+  codecs?: Record<string, string>;
 }
 
 export interface DecodeRequest {
@@ -38,7 +41,7 @@ export interface ForgetTenantRequest {
   forgetTenant: string;
 }
 
-export type DecodeWorkerMessage = DecodeRequest | ForgetStreamRequest | ForgetTenantRequest;
+export type DecodeWorkerMessage = DecodeRequest | CodecDecodeRequest | ForgetStreamRequest | ForgetTenantRequest;
 
 /**
  * `frameBuffer`: the request's buffer, handed back for reuse when the request lent one
@@ -49,3 +52,6 @@ export type DecodeReply = (
   | { id: number; ok: true; custom: DecodedCustomFrame }
   | { id: number; ok: false; error: string; reason: RefusalReason; index: number; field: string; seq: Seq | null }
 ) & { frameBuffer?: ArrayBuffer };
+
+/** Every message a decode worker sends back besides 'ready'. */
+export type DecodeWorkerReply = DecodeReply | CodecReply;

@@ -1,16 +1,32 @@
 /**
  * Decode worker thread: owns one FrameDecoder (and so one series table) per tenant
  * (tenant_decoders.ts) and answers decode requests from the main thread in arrival order.
- * Columns go back in the transfer list, so no point is copied between threads.
+ * Columns go back in the transfer list, so no point is copied between threads. Requests naming
+ * a codec (line protocol, remote write: protocol_codec.ts) run it against the same tenant's
+ * decoder (codec_decoding.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PayloadRefusedError } from './frame_decoder.js';
 import type { DecodeReply, DecodeRequest, DecodeWorkerData, DecodeWorkerMessage } from './decode_protocol.js';
 import { TenantDecoders } from './tenant_decoders.js';
+import { codecTransfer, runCodec, type CodecReply } from './codec_decoding.js';
+import { loadCodecs, type ProtocolCodec } from './protocol_codec.js';
 
 const data = workerData as DecodeWorkerData;
 const decoders = new TenantDecoders({ maxPointsPerBatch: data.maxPointsPerBatch, customFrameNames: data.customFrameNames });
 const port = parentPort!;
+// 'ready' goes first: loading the codecs (protobufjs, snappy: ~0.3 s) must not hold up the
+// server's start. Requests sent meanwhile wait in the port, in order, until the listener below
+// is attached. A codec that fails to load fails its requests, not the worker (a worker that
+// exits is started again, and would fail again).
+port.postMessage('ready');
+let codecs = new Map<string, ProtocolCodec>();
+let codecLoadError: string | undefined;
+try {
+  codecs = await loadCodecs(data.codecs ?? {});
+} catch (err) {
+  codecLoadError = (err as Error).message;
+}
 
 port.on('message', (req: DecodeWorkerMessage) => {
   if ('forget' in req) {
@@ -19,6 +35,13 @@ port.on('message', (req: DecodeWorkerMessage) => {
   }
   if ('forgetTenant' in req) {
     decoders.forgetTenant(req.forgetTenant);
+    return;
+  }
+  if ('codec' in req) {
+    const codecReply: CodecReply = codecLoadError !== undefined
+      ? { id: req.id, ok: false, codecFailure: `decode codecs failed to load: ${codecLoadError}` }
+      : runCodec(codecs.get(req.codec), decoders.get(req.tenant), req, Date.now());
+    port.postMessage(codecReply, codecTransfer(codecReply));
     return;
   }
   let reply: DecodeReply;
@@ -57,5 +80,3 @@ function lendBack(req: DecodeRequest, reply: DecodeReply, transfer: ArrayBuffer[
   reply.frameBuffer = buffer;
   transfer.push(buffer);
 }
-
-port.postMessage('ready');

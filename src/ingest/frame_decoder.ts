@@ -172,6 +172,20 @@ export class FrameDecoder {
     return this.#seriesCount;
   }
 
+  /**
+   * A series number for another protocol's codec (codec_decoding.ts), from this decoder's own
+   * count: a tenant's series from every protocol then share one table here and one mirror on
+   * the main thread. The codec keeps its own cache of what it numbered; nothing is keyed here.
+   */
+  takeSeriesNumber(): number {
+    return this.#seriesCount++;
+  }
+
+  /** Hands the numbers from `firstNew` on out again: the codec's request was refused. */
+  releaseSeriesNumbers(firstNew: number): void {
+    this.#seriesCount = firstNew;
+  }
+
   /** Forgets what the row fast path predicts for `stream` (its connection closed). */
   forgetStream(stream: number): void {
     this.#byteTable.forgetStream(stream);

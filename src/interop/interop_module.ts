@@ -8,8 +8,8 @@ import type { RouteDefinition } from '../http/route.js';
 import type { MetricsSystem } from '../model/api.js';
 import { checkLiteralEgress, type EgressPolicy } from '../net/egress_guard.js';
 import type { QuotaLookup } from '../tenancy/quota.js';
-import { forwardingEngine } from './forwarding_engine.js';
-import { InteropSink, type InteropLimits } from './interop_sink.js';
+import { forwardingEngine, type TagRewriteOf } from './forwarding_engine.js';
+import { INTEROP_CODECS, InteropSink, type IngestServices, type InteropLimits } from './interop_sink.js';
 import { lineProtocolRoutes } from './line_protocol_routes.js';
 import { parseRemoteWriteSection, type RemoteWriteTarget } from './remote_write_config.js';
 import { RemoteWriteForwarder } from './remote_write_forwarder.js';
@@ -42,6 +42,8 @@ export interface InteropOptions {
   limits: InteropLimits;
   remoteWrite: readonly RemoteWriteTarget[];
   log: Log;
+  /** security.anonymize's tag rewrite: the forwarder gets tags as the engine stores them. */
+  anonymizeTags?: TagRewriteOf;
 }
 
 export interface Interop {
@@ -49,6 +51,10 @@ export interface Interop {
   readonly engine: MetricsSystem;
   readonly routes: RouteDefinition[];
   readonly forwarder: RemoteWriteForwarder | undefined;
+  /** Decode-worker codecs for the server's decode pool (DecodePoolOptions.codecs). */
+  readonly codecs: Readonly<Record<string, string>>;
+  /** Decode in the server's pool and charge its rate limiter; call once the server exists. */
+  attach(ingest: IngestServices): void;
   metrics(): string;
   stop(): Promise<void>;
 }
@@ -59,7 +65,7 @@ export function openInterop(options: InteropOptions): Interop {
   if (options.remoteWrite.length > 0) {
     forwarder = RemoteWriteForwarder.open(options.engine.dataDirectory, options.remoteWrite, { egress: options.egress, log: options.log });
     const f = forwarder;
-    engine = forwardingEngine(options.engine, (tenant, series) => f.offer(tenant, series));
+    engine = forwardingEngine(options.engine, (tenant, series) => f.offer(tenant, series), options.anonymizeTags);
     f.start();
     for (const t of options.remoteWrite) options.log('info', `remote_write ${t.name}: forwarding ${t.match.length} pattern(s) to ${t.url.origin}${t.url.pathname}`);
   }
@@ -68,6 +74,8 @@ export function openInterop(options: InteropOptions): Interop {
     engine,
     forwarder,
     routes: [...lineProtocolRoutes(sink), ...remoteWriteRoutes(sink)],
+    codecs: INTEROP_CODECS,
+    attach: (ingest) => sink.attach(ingest),
     metrics() {
       let out = '# HELP emms_interop_points_ingested_total Points stored through line protocol and remote write in.\n# TYPE emms_interop_points_ingested_total counter\n';
       for (const [protocol, n] of Object.entries(sink.pointsStored)) out += `emms_interop_points_ingested_total{protocol="${protocol}"} ${n}\n`;

@@ -1,23 +1,27 @@
 /**
- * Where the interoperability protocols (line protocol, remote write) put what they decoded:
- * the caller's tenant, charged to its `ingest_points_per_second` budget, stored as one batch
- * through the engine's resolved ingest path (a SeriesTable per tenant, series_numbering.ts).
- * `collect` resolves only once the batch is durable and refuses it whole on any bad point, so
- * a 2xx here means the same as an ack on the stream, and a refused request stores nothing.
+ * Where the interoperability protocols (line protocol, remote write) put what they send: the
+ * caller's tenant, charged to its `ingest_points_per_second` budget, stored as one batch.
+ *
+ * Decoding runs in the server's decode workers, as the native protocol's does: the route hands
+ * the raw body to the decode pool with the protocol's codec (line_protocol_codec.ts,
+ * remote_write_codec.ts; the pool loads them by the module URLs in INTEROP_CODECS), gets back
+ * columns of (series number, timestamp, value) numbered in the tenant's table of that worker,
+ * and stores them through the pool's mirror SeriesTable: the same main-thread series path as
+ * a native payload's. The budget is the server's one IngestRateLimiter, so a tenant has one
+ * bucket across every protocol.
+ *
+ * `store` resolves only once the batch is durable and refuses it whole on any bad point, so a
+ * 2xx here means the same as an ack on the stream, and a refused request stores nothing.
  */
 import { CollectSeriesTable } from '../ingest/collect_series_table.js';
+import { DecodePool } from '../ingest/decode_pool.js';
 import { IngestRateLimiter } from '../ingest/ingest_rate.js';
-import type { MetricsSystem, SeriesIdentity, SeriesTable } from '../model/api.js';
+import type { CodecOptions } from '../ingest/protocol_codec.js';
+import type { MetricsSystem } from '../model/api.js';
 import type { QuotaLookup } from '../tenancy/quota.js';
-import type { LineSeriesEntry, SeriesNumbering } from './series_numbering.js';
 
 /** Inflated-body cap when the app sets none: 4× the default body limit of 16 MiB. */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
-/**
- * Series a tenant's numbering remembers before it starts over with a fresh table: bounds the
- * caches' memory (a few hundred bytes per series) against a client that invents series.
- */
-export const MAX_NUMBERED_SERIES = 1_000_000;
 
 export interface InteropLimits {
   /** Most points one request may carry (`collector.batch_size`). */
@@ -26,63 +30,96 @@ export interface InteropLimits {
   maxDecompressedBytes: number;
 }
 
-/** One tenant's SeriesTable and the caches that number series into it. */
-class TenantNumbering implements SeriesNumbering {
-  readonly lines = new Map<string, LineSeriesEntry>();
-  readonly keyed = new Map<string, number>();
-  constructor(readonly table: SeriesTable) {}
+/** The protocols' decode-worker codecs, by the name requests use: module URLs for the pool. */
+const fromSource = import.meta.url.endsWith('.ts');
+export const INTEROP_CODECS: Readonly<Record<InteropProtocol, string>> = Object.freeze({
+  line_protocol: new URL(`./line_protocol_codec.${fromSource ? 'ts' : 'js'}`, import.meta.url).href,
+  remote_write: new URL(`./remote_write_codec.${fromSource ? 'ts' : 'js'}`, import.meta.url).href,
+});
 
-  add(identity: SeriesIdentity): number {
-    return this.table.add(identity);
-  }
+export type InteropProtocol = 'line_protocol' | 'remote_write';
 
-  get size(): number {
-    return this.table.size;
+/** The server's ingest machinery the sink shares (src/server/server.ts `ingest`). */
+export interface IngestServices {
+  /** Started, with INTEROP_CODECS among its codecs. */
+  pool: DecodePool;
+  rate: IngestRateLimiter;
+}
+
+/** A refusal by the protocol's decoder: status, message and where (`line`/`column`, `field`). */
+export class InteropRefusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details: Readonly<Record<string, string | number>>,
+  ) {
+    super(message);
+    this.name = 'InteropRefusal';
   }
 }
 
-export interface PointColumnsIn {
-  seriesOf: Int32Array;
-  timestamps: Float64Array;
-  values: Float64Array;
+export interface InteropStored {
+  accepted: number;
+  /** The codec's own counts (skippedStringFields, skippedNonFinite). */
+  counts: Record<string, number>;
 }
 
 export class InteropSink {
-  readonly #engine: MetricsSystem;
-  readonly #rate: IngestRateLimiter;
-  readonly #tenants = new Map<string, TenantNumbering>();
   readonly limits: InteropLimits;
   /** Points stored through each protocol, for /metrics. */
-  readonly pointsStored = { line_protocol: 0, remote_write: 0 };
+  readonly pointsStored: Record<InteropProtocol, number> = { line_protocol: 0, remote_write: 0 };
+  #ingest: IngestServices | undefined;
+  /** Embedded use and tests (no server): a pool decoding on the calling thread, and a bucket of its own. */
+  #standalone: Promise<IngestServices> | undefined;
+  readonly #engine: MetricsSystem;
+  readonly #quotas: QuotaLookup;
 
   constructor(engine: MetricsSystem, quotas: QuotaLookup, limits: InteropLimits) {
     this.#engine = engine;
-    // A budget of its own per tenant, next to the server's: see docs/ingest_protocols.md.
-    this.#rate = new IngestRateLimiter(quotas);
+    this.#quotas = quotas;
     this.limits = limits;
   }
 
-  /** The numbering to decode a request of `tenant` with (hand the result to store()). */
-  numbering(tenant: string): SeriesNumbering {
-    let n = this.#tenants.get(tenant);
-    if (n === undefined || n.size > MAX_NUMBERED_SERIES) {
-      const view = this.#engine.forTenant(tenant);
-      n = new TenantNumbering(view.createSeriesTable !== undefined ? view.createSeriesTable() : new CollectSeriesTable(view));
-      this.#tenants.set(tenant, n);
-    }
-    return n;
+  /** From now on decode in `ingest.pool` and charge `ingest.rate` (the server's). */
+  attach(ingest: IngestServices): void {
+    this.#ingest = ingest;
+  }
+
+  #services(): IngestServices | Promise<IngestServices> {
+    if (this.#ingest !== undefined) return this.#ingest;
+    this.#standalone ??= (async () => {
+      const pool = new DecodePool({
+        threads: 0,
+        maxPointsPerBatch: this.limits.maxPoints,
+        customFrameNames: [],
+        codecs: { ...INTEROP_CODECS },
+        createSeriesTable: (tenant) => {
+          const view = this.#engine.forTenant(tenant);
+          return view.createSeriesTable !== undefined ? view.createSeriesTable() : new CollectSeriesTable(view);
+        },
+      });
+      await pool.start();
+      return { pool, rate: new IngestRateLimiter(this.#quotas) };
+    })();
+    return this.#standalone;
   }
 
   /**
-   * Stores columns numbered by `numbering` for `tenant`; rejects whole (QuotaExceededError,
-   * MetricValidationError). Takes ownership of the columns.
+   * Decodes `body` (transferred: the caller must not use it again) with `protocol`'s codec in
+   * a decode worker and stores it whole for `tenant`. Throws InteropRefusal for the decoder's
+   * refusals, QuotaExceededError and MetricValidationError (MetricTypeConflictError: 409) as
+   * the native path does; nothing is stored then.
    */
-  async store(tenant: string, numbering: SeriesNumbering, columns: PointColumnsIn, protocol: keyof InteropSink['pointsStored']): Promise<number> {
-    const points = columns.seriesOf.length;
-    if (points === 0) return 0;
-    this.#rate.take(tenant, points);
-    const { accepted } = await (numbering as TenantNumbering).table.collect(columns.seriesOf, columns.timestamps, columns.values);
+  async store(tenant: string, protocol: InteropProtocol, body: Uint8Array, options: CodecOptions): Promise<InteropStored> {
+    const { pool, rate } = await this.#services();
+    // The worker gets the buffer itself: a view into a larger one is copied first.
+    const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+    const outcome = await pool.decodeWithCodec(pool.pickWorker(), owned, protocol, options, tenant);
+    if (outcome.kind === 'refused') throw new InteropRefusal(outcome.status, outcome.error, outcome.details);
+    if (outcome.points === 0) return { accepted: 0, counts: outcome.counts };
+    rate.take(tenant, outcome.points);
+    const { accepted } = await outcome.table.collect(outcome.seriesOf, outcome.timestamps, outcome.values);
     this.pointsStored[protocol] += accepted;
-    return accepted;
+    return { accepted, counts: outcome.counts };
   }
 }

@@ -9,8 +9,8 @@
  */
 import { HttpError, tenantOf, type HttpRequest, type HttpResponseSpec, type RouteDefinition, type RouteSchema } from '../http/route.js';
 import { decodedBody } from './content_encoding.js';
-import type { InteropSink } from './interop_sink.js';
-import { LineProtocolError, parseLineProtocolColumns, type LinePrecision } from './line_protocol_parser.js';
+import { InteropRefusal, type InteropSink } from './interop_sink.js';
+import type { LinePrecision } from './line_protocol_parser.js';
 
 export const LINE_PROTOCOL_V1_PATH = '/write';
 export const LINE_PROTOCOL_V2_PATH = '/api/v2/write';
@@ -44,26 +44,19 @@ async function write(sink: InteropSink, dialect: Dialect, req: HttpRequest): Pro
     throw invalid(400, `precision=${JSON.stringify(precisionParam)} must be one of ${Object.keys(dialect.precisions).join(', ')} (default ns)`, { parameter: 'precision' });
   }
   const bytes = await decodedBody(req.rawBody ?? new Uint8Array(0), req.headers['content-encoding'], sink.limits.maxDecompressedBytes);
-  let text: string;
+  // The UTF-8 check and the parse run in a decode worker (line_protocol_codec.ts).
+  let stored;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw invalid(400, 'the body is not valid UTF-8 text');
-  }
-  const numbering = sink.numbering(tenant);
-  let parsed;
-  try {
-    parsed = parseLineProtocolColumns(text, { precision, nowMs: Date.now(), maxPoints: sink.limits.maxPoints }, numbering);
+    stored = await sink.store(tenant, 'line_protocol', bytes, { precision, maxPoints: sink.limits.maxPoints });
   } catch (err) {
-    if (err instanceof LineProtocolError) throw invalid(400, err.message, { line: err.line, column: err.column });
+    if (err instanceof InteropRefusal) throw invalid(err.status, err.message, { ...err.details });
     throw err;
   }
-  const accepted = await sink.store(tenant, numbering, parsed, 'line_protocol');
   return {
     status: 204,
     headers: {
-      'x-emms-points-accepted': String(accepted),
-      'x-emms-skipped-string-fields': String(parsed.skippedStringFields),
+      'x-emms-points-accepted': String(stored.accepted),
+      'x-emms-skipped-string-fields': String(stored.counts.skippedStringFields ?? 0),
     },
   };
 }
@@ -103,7 +96,9 @@ function schemaOf(dialect: Dialect, summary: string): RouteSchema {
 
 export function lineProtocolRoutes(sink: InteropSink): RouteDefinition[] {
   return [
-    { method: 'POST', pattern: V1.path, access: 'writer', bodyFormat: 'raw', schema: schemaOf(V1, 'Write line protocol (InfluxDB 1.x)'), handler: (req) => write(sink, V1, req) },
-    { method: 'POST', pattern: V2.path, access: 'writer', bodyFormat: 'raw', schema: schemaOf(V2, 'Write line protocol (InfluxDB 2.x)'), handler: (req) => write(sink, V2, req) },
+    // acceptsTokenScheme: Telegraf's outputs.influxdb_v2 sends `Authorization: Token <key>`.
+    // Not audited: points are data, as on POST /api/v1/metrics (one record per batch flooded the log).
+    { method: 'POST', pattern: V1.path, access: 'writer', bodyFormat: 'raw', audited: false, acceptsTokenScheme: true, schema: schemaOf(V1, 'Write line protocol (InfluxDB 1.x)'), handler: (req) => write(sink, V1, req) },
+    { method: 'POST', pattern: V2.path, access: 'writer', bodyFormat: 'raw', audited: false, acceptsTokenScheme: true, schema: schemaOf(V2, 'Write line protocol (InfluxDB 2.x)'), handler: (req) => write(sink, V2, req) },
   ];
 }

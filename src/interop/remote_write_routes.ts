@@ -7,8 +7,7 @@
  * with `retry_on_http_429`). Remote write 2.0 is refused with 415, as its specification asks.
  */
 import { HttpError, tenantOf, type HttpRequest, type HttpResponseSpec, type RouteDefinition } from '../http/route.js';
-import type { InteropSink } from './interop_sink.js';
-import { RemoteWriteError, decodeRemoteWrite } from './remote_write_decoder.js';
+import { InteropRefusal, type InteropSink } from './interop_sink.js';
 
 export const REMOTE_WRITE_PATH = '/api/v1/write';
 
@@ -25,27 +24,27 @@ async function write(sink: InteropSink, req: HttpRequest): Promise<HttpResponseS
     throw new HttpError(415, `remote write ${version ?? 'v2'} is not supported: send remote write 1.0 (prometheus.WriteRequest, X-Prometheus-Remote-Write-Version 0.1.0)`);
   }
   for (const name of req.query.keys()) throw new HttpError(400, `unknown parameter ${JSON.stringify(name)}: ${REMOTE_WRITE_PATH} takes none`, { error: `unknown parameter ${JSON.stringify(name)}`, parameter: name });
-  const numbering = sink.numbering(tenant);
-  let decoded;
+  // Snappy, protobuf and validation run in a decode worker (remote_write_codec.ts).
+  let stored;
   try {
-    decoded = decodeRemoteWrite(req.rawBody ?? new Uint8Array(0), {
+    stored = await sink.store(tenant, 'remote_write', req.rawBody ?? new Uint8Array(0), {
       maxDecompressedBytes: sink.limits.maxDecompressedBytes,
       maxSeries: MAX_REMOTE_WRITE_SERIES,
       maxSamples: sink.limits.maxPoints,
-    }, numbering);
+    });
   } catch (err) {
-    if (err instanceof RemoteWriteError) throw new HttpError(err.status, err.message, { error: err.message, field: err.field });
+    if (err instanceof InteropRefusal) throw new HttpError(err.status, err.message, { error: err.message, ...err.details });
     throw err;
   }
-  const accepted = await sink.store(tenant, numbering, decoded, 'remote_write');
-  return { status: 204, headers: { 'x-emms-samples-accepted': String(accepted), 'x-emms-samples-skipped-non-finite': String(decoded.skippedNonFinite) } };
+  return { status: 204, headers: { 'x-emms-samples-accepted': String(stored.accepted), 'x-emms-samples-skipped-non-finite': String(stored.counts.skippedNonFinite ?? 0) } };
 }
 
 const ERROR_BODY = { type: 'object', properties: { error: { type: 'string' }, field: { type: 'string' } }, required: ['error'] };
 
 export function remoteWriteRoutes(sink: InteropSink): RouteDefinition[] {
   return [{
-    method: 'POST', pattern: REMOTE_WRITE_PATH, access: 'writer', bodyFormat: 'raw',
+    // Not audited: samples are data, as on POST /api/v1/metrics.
+    method: 'POST', pattern: REMOTE_WRITE_PATH, access: 'writer', bodyFormat: 'raw', audited: false,
     schema: {
       summary: 'Prometheus remote write 1.0',
       tag: 'ingest',

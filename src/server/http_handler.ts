@@ -9,6 +9,7 @@
  */
 import type { HttpRequest as UwsRequest, HttpResponse as UwsResponse } from 'uWebSockets.js';
 import type { AuthResult } from '../auth/authenticator.js';
+import { influxTokenAsBearer } from '../auth/influx_token_scheme.js';
 import type { EmmsConfig } from '../config/config.js';
 import { isAuditedRoute, type HttpMethod, type HttpRequest, type Principal, type RouteDefinition } from '../http/route.js';
 import type { DecodePool } from '../ingest/decode_pool.js';
@@ -140,7 +141,8 @@ export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req
     let result: AuthResult | Promise<AuthResult>;
     try {
       result = access.authenticate({
-        authorization: headers.authorization, tenantHeader: headers['x-emms-tenant'], remoteAddress: req.remoteAddress,
+        authorization: definition.acceptsTokenScheme === true ? influxTokenAsBearer(headers.authorization) : headers.authorization,
+        tenantHeader: headers['x-emms-tenant'], remoteAddress: req.remoteAddress,
         cookie: headers.cookie, method: req.method, csrfToken: headers['x-emms-csrf'],
       });
     } catch (err) {

@@ -69,6 +69,8 @@ export interface ServerOptions {
   /** Feature routes (keys, alerts, analytics …), mounted next to the built-in ones. */
   routes?: RouteDefinition[];
   frameHandlers?: Record<string, FrameHandler>;
+  /** Other protocols' decode-worker codecs, name → module URL (src/ingest/protocol_codec.ts). */
+  codecs?: Readonly<Record<string, string>>;
   /**
    * Where every answered HTTP request (route pattern or `unmatched`, status, duration) and
    * stream frame is recorded, once: GET /metrics renders it, and the app hands the same
@@ -114,6 +116,11 @@ export interface EmmsServer {
    * writer) is not an HTTP route.
    */
   readonly routes: readonly RouteDefinition[];
+  /**
+   * The decode pool and the ingest rate limiter, for the routes of other protocols
+   * (src/interop/): they decode in the same workers and charge the same per-tenant bucket.
+   */
+  readonly ingest: { readonly pool: DecodePool; readonly rate: IngestRateLimiter };
 }
 
 const HTTP_METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -150,6 +157,7 @@ export function createServer(options: ServerOptions): EmmsServer {
     threads: config.collector.decodeThreads,
     maxPointsPerBatch: config.collector.batchSize,
     customFrameNames: Object.keys(frameHandlers),
+    ...(options.codecs === undefined ? {} : { codecs: { ...options.codecs } }),
     // The engine's resolved path when it has one: series validated and looked up once per
     // (worker, tenant) table, then points go to the group commit as the worker's own columns.
     createSeriesTable: (tenant) => {
@@ -254,6 +262,7 @@ export function createServer(options: ServerOptions): EmmsServer {
   return {
     metrics,
     routes,
+    ingest: { pool, rate },
     reloadTls,
     get port() {
       return boundPort;

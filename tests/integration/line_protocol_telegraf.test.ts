@@ -2,8 +2,9 @@
  * Line protocol against a real `emms serve`, sent with curl the way Telegraf's outputs send:
  * `outputs.influxdb` posts `/write?db=telegraf` (text/plain, nanosecond timestamps, gzip when
  * content_encoding = "gzip"); `outputs.influxdb_v2` posts `/api/v2/write?bucket=…&org=…`
- * gzip-compressed by default. EMMS takes the credentials as `Authorization: Bearer <key>`
- * (Telegraf: http_headers = {"Authorization" = "Bearer <key>"}), into the key's tenant.
+ * gzip-compressed by default, with `Authorization: Token <token>`. EMMS takes an API key as
+ * `Bearer <key>` or, on these two routes only, as `Token <key>` (outputs.influxdb_v2's `token`
+ * setting), into the key's tenant. The server decodes in one decode worker, as it does by default.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -46,7 +47,7 @@ async function stored(pattern: string): Promise<Array<{ metric_id: string; tags:
 
 beforeAll(async () => {
   tmp = tempDir('emms-lp-telegraf-');
-  server = await startServer(['--data', tmp.dir], { EMMS_DECODE_THREADS: '0' });
+  server = await startServer(['--data', tmp.dir], { EMMS_DECODE_THREADS: '1' });
   const r = await fetch(`${server.base}/api/v1/auth/keys`, {
     method: 'POST', headers: { ...server.auth, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'telegraf', tenant: 'telegraf', role: 'writer' }),
@@ -85,7 +86,7 @@ describe('Telegraf-style line protocol over curl', () => {
   });
 
   it('outputs.influxdb_v2: POST /api/v2/write?bucket=&org=, gzip, every precision', async () => {
-    const common = ['-X', 'POST', '-H', `Authorization: Bearer ${writer}`, '-H', 'Content-Encoding: gzip', '-H', 'Content-Type: text/plain; charset=utf-8'];
+    const common = ['-X', 'POST', '-H', `Authorization: Token ${writer}`, '-H', 'Content-Encoding: gzip', '-H', 'Content-Type: text/plain; charset=utf-8'];
     const seconds = Math.floor(Date.now() / 1000) - 30;
     const cases: Array<[string, string]> = [['s', `${seconds}`], ['ms', `${seconds}001`], ['us', `${seconds}002000`], ['ns', `${seconds}003000000`]];
     for (const [precision, ts] of cases) {
@@ -110,5 +111,15 @@ describe('Telegraf-style line protocol over curl', () => {
   it('needs a writer: no credentials is 401', async () => {
     const r = await curl(['-X', 'POST', '--data-binary', 'x v=1', `${server.base}/api/v2/write?bucket=b`]);
     expect(r.status).toBe(401);
+  });
+
+  it('takes `Token <key>` on the line-protocol routes only; a bad token is still 401', async () => {
+    const v1 = await curl(['-X', 'POST', '-H', `Authorization: token ${writer}`, '--data-binary', `tokv1 v=1 ${NOW_NS}`, `${server.base}/write?db=telegraf`]);
+    expect(v1.status, v1.body).toBe(204);
+    expect((await stored('tokv1.v'))[0]!.points[0]).toEqual([Number(NOW_NS / 1_000_000n), 1]);
+    const bad = await curl(['-X', 'POST', '-H', 'Authorization: Token emms_not_a_key', '--data-binary', 'x v=1', `${server.base}/api/v2/write?bucket=b`]);
+    expect(bad.status).toBe(401);
+    const elsewhere = await curl(['-H', `Authorization: Token ${writer}`, `${server.base}/api/v1/query?metric_pattern=tokv1.v&start_time=now-1h`]);
+    expect(elsewhere.status).toBe(401);
   });
 });
