@@ -140,6 +140,43 @@ export function decodeChunk(bytes: Uint8Array): ChunkColumns {
   }
 }
 
+/** First index of `a` with a[i] >= x. */
+function firstAtOrAfter(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Decodes a chunk and copies its points in [startMs, endMs) into `outTs`/`outVs` from index
+ * `at`, straight from the WASM heap: readers that concatenate a series' chunks (PromQL reads
+ * whole days of points) skip the per-chunk arrays decodeChunk would allocate and copy once
+ * more. `decoded` is the chunk's whole point count, for the caller's checks.
+ * Throws {@link ChunkDecodeError} for anything that is not a valid chunk.
+ */
+export function decodeChunkRangeInto(
+  bytes: Uint8Array, startMs: number, endMs: number, outTs: Float64Array, outVs: Float64Array, at: number,
+): { decoded: number; copied: number } {
+  const inst = codecInstance();
+  try {
+    const { tsPtr, valPtr, n } = decodeChunkIntoWasm(inst, bytes);
+    const heap = inst.f64();
+    const ts = heap.subarray(tsPtr >>> 3, (tsPtr >>> 3) + n);
+    const a = firstAtOrAfter(ts, startMs);
+    const b = firstAtOrAfter(ts, endMs);
+    outTs.set(ts.subarray(a, b), at);
+    outVs.set(heap.subarray((valPtr >>> 3) + a, (valPtr >>> 3) + b), at);
+    return { decoded: n, copied: b - a };
+  } finally {
+    inst.reset();
+  }
+}
+
 // ---- header (docs/format/chunk.md "Header"; the same checks as assembly/chunk.ts decodeChunk) ----
 
 /** The xxHash32 trailer. */

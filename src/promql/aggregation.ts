@@ -41,34 +41,73 @@ function groupSeries(input: readonly StepSeries[], grouping: readonly string[], 
   return [...byKey.values()];
 }
 
-function reduceStep(op: AggregationOp, members: readonly StepSeries[], i: number): number | undefined {
-  let count = 0;
-  let value = 0;
+/**
+ * Folds one group's members into `value`/`count` step by step, a member at a time: each step
+ * still sees the members in input order, as Prometheus' loop does, so the sums are the same
+ * float for float, while the inner loop runs over typed arrays with the operator chosen once.
+ */
+function reduceGroup(op: AggregationOp, members: readonly StepSeries[], value: Float64Array, count: Uint32Array): void {
+  const steps = value.length;
   for (const s of members) {
-    if (s.present[i] === 0) continue;
-    const v = s.values[i]!;
-    count++;
-    if (count === 1) {
-      value = op === 'count' ? 1 : v;
-      continue;
-    }
+    const present = s.present;
+    const vs = s.values;
     switch (op) {
-      case 'sum': value += v; break;
-      case 'count': value++; break;
-      case 'min': if (value > v || Number.isNaN(value)) value = v; break;
-      case 'max': if (value < v || Number.isNaN(value)) value = v; break;
-      case 'avg':
-        if (!Number.isFinite(value) && !Number.isNaN(value)) {
-          if (!Number.isFinite(v) && !Number.isNaN(v) && (value > 0) === (v > 0)) break;
-          if (Number.isFinite(v)) break;
+      case 'sum':
+        for (let i = 0; i < steps; i++) {
+          if (present[i] === 0) continue;
+          const seen = count[i]!;
+          count[i] = seen + 1;
+          value[i] = seen === 0 ? vs[i]! : value[i]! + vs[i]!;
         }
-        // Each side divided by the count first, to avoid overflowing float64 (Prometheus does the same).
-        value += v / count - value / count;
+        break;
+      case 'count':
+        for (let i = 0; i < steps; i++) {
+          if (present[i] === 0) continue;
+          const seen = count[i]! + 1;
+          count[i] = seen;
+          value[i] = seen;
+        }
+        break;
+      case 'min':
+        for (let i = 0; i < steps; i++) {
+          if (present[i] === 0) continue;
+          const v = vs[i]!;
+          const seen = count[i]!;
+          count[i] = seen + 1;
+          if (seen === 0 || value[i]! > v || Number.isNaN(value[i]!)) value[i] = v;
+        }
+        break;
+      case 'max':
+        for (let i = 0; i < steps; i++) {
+          if (present[i] === 0) continue;
+          const v = vs[i]!;
+          const seen = count[i]!;
+          count[i] = seen + 1;
+          if (seen === 0 || value[i]! < v || Number.isNaN(value[i]!)) value[i] = v;
+        }
+        break;
+      case 'avg':
+        for (let i = 0; i < steps; i++) {
+          if (present[i] === 0) continue;
+          const v = vs[i]!;
+          const n = count[i]! + 1;
+          count[i] = n;
+          if (n === 1) {
+            value[i] = v;
+            continue;
+          }
+          const mean = value[i]!;
+          if (!Number.isFinite(mean) && !Number.isNaN(mean)) {
+            if (!Number.isFinite(v) && !Number.isNaN(v) && (mean > 0) === (v > 0)) continue;
+            if (Number.isFinite(v)) continue;
+          }
+          // Each side divided by the count first, to avoid overflowing float64 (Prometheus does the same).
+          value[i] = mean + (v / n - mean / n);
+        }
         break;
       default: throw new Error(`BUG: ${op} is not a reducing aggregation`);
     }
   }
-  return count === 0 ? undefined : value;
 }
 
 /** Series order for topk (larger first) and bottomk (smaller first); NaN always last. */
@@ -108,13 +147,14 @@ export function evalAggregation(
     return [...picked.values()];
   }
   const out: StepSeries[] = [];
+  const count = new Uint32Array(steps);
   for (const g of groups) {
     const result = newStepSeries(g.labels, steps);
+    count.fill(0);
+    reduceGroup(op, g.members, result.values, count);
     let any = false;
     for (let i = 0; i < steps; i++) {
-      const v = reduceStep(op, g.members, i);
-      if (v === undefined) continue;
-      result.values[i] = v;
+      if (count[i] === 0) continue;
       result.present[i] = 1;
       any = true;
     }

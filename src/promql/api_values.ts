@@ -68,6 +68,8 @@ function special(v: number): string | undefined {
  * own number printing; Go writes the exponent with at least two digits (`5e-07`).
  */
 export function formatSampleValue(v: number): string {
+  // JS prints 1e-6 <= |v| < 1e21 without an exponent, as Go does: the common case needs no fixing.
+  if ((v >= 1e-6 && v < 1e21) || (v <= -1e-6 && v > -1e21)) return String(v);
   const s = special(v) ?? String(v);
   return s.includes('e') ? s.replace(/e([+-])(\d)$/, 'e$10$2') : s;
 }

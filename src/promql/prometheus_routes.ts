@@ -37,14 +37,17 @@ function errorAnswer(err: unknown): never {
   throw err;
 }
 
-/** A `data` already written as JSON text (result_json.ts writes matrices so). */
+/** A whole success answer already written as JSON bytes (result_json.ts writes matrices so). */
 class SerialisedJson {
-  constructor(readonly text: string) {}
+  constructor(readonly bytes: Uint8Array) {}
 }
 
-/** The success envelope; `data` already serialised (a matrix) is spliced in as it is. */
+/** What result_json.ts writes around a matrix's `data`, so that the answer is one buffer. */
+const SUCCESS_ENVELOPE = { head: '{"status":"success","data":', tail: '}' };
+
+/** The success envelope; an answer already serialised (a matrix) is sent as it is. */
 function success(data: unknown): HttpResponseSpec {
-  if (data instanceof SerialisedJson) return { body: `{"status":"success","data":${data.text}}`, contentType: 'application/json' };
+  if (data instanceof SerialisedJson) return { body: data.bytes, contentType: 'application/json' };
   return { body: { status: 'success', data } };
 }
 
@@ -79,7 +82,7 @@ async function instantQuery(params: ApiParams, source: EngineSeriesSource, limit
   const timeMs = time === undefined || time === '' ? Date.now() : parseApiTime('time', time);
   const effective = limitsWithTimeout(params, limits);
   const expr = parsePromQL(requiredQuery(params));
-  if (expr.kind === 'matrix_selector') return new SerialisedJson(renderRaw(await evaluateMatrixSelector(expr, source, timeMs, effective)));
+  if (expr.kind === 'matrix_selector') return new SerialisedJson(renderRaw(await evaluateMatrixSelector(expr, source, timeMs, effective), SUCCESS_ENVELOPE));
   if (typeOf(expr) === 'matrix') throw new PromQLUnsupportedError('range vector expressions other than a selector');
   const { value } = await evaluateRange(expr, source, timeMs, timeMs, 1, effective);
   return renderInstant(value, timeMs);
@@ -97,7 +100,7 @@ async function rangeQuery(params: ApiParams, source: EngineSeriesSource, limits:
   const type = typeOf(expr);
   if (type !== 'scalar' && type !== 'vector') throw new BadDataError(`invalid expression type "${type === 'matrix' ? 'range vector' : type}" for range query, must be Scalar or instant Vector`);
   const { steps, value } = await evaluateRange(expr, source, startMs, endMs, stepMs, effective);
-  return new SerialisedJson(renderMatrix(value, steps));
+  return new SerialisedJson(renderMatrix(value, steps, SUCCESS_ENVELOPE));
 }
 
 /** The matchers of every `match[]`, each a vector selector; validates start/end when given. */

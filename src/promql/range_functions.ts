@@ -6,10 +6,13 @@
  * last two points, Kahan-compensated sums, and quantile's linear interpolation.
  *
  * The window's two ends only move forward as the steps advance, so a series costs one pass
- * over its points plus the work of each window.
+ * over its points plus the work of each window. rate, increase, delta and sum/avg_over_time
+ * do not even re-read the window: window_kernels.ts keeps them up to date as points enter
+ * and leave.
  */
 import type { RawSeries } from './series_source.js';
 import { dropMetricName, mergeSameLabels, newStepSeries, type StepSeries } from './step_values.js';
+import { neumaierSum, rateKernel, sumKernel, type RateKind } from './window_kernels.js';
 
 /** One window: points lo..hi-1 of ts/vs, inside [rangeStart, rangeEnd]. */
 interface Window {
@@ -22,50 +25,10 @@ interface Window {
   rangeMs: number;
   /** quantile_over_time's φ at this step. */
   param: number;
-  /**
-   * For rate/increase over a series without NaN or ±Inf: resets[k] is the sum of the values
-   * before each counter reset at or before point k, so a window's correction is one
-   * subtraction instead of a pass over its points.
-   */
-  resets: Float64Array | undefined;
 }
 
 /** Returns the value for the window, or undefined for no sample at this step. */
 type WindowFunction = (w: Window) => number | undefined;
-
-function extrapolatedRate(w: Window, isCounter: boolean, isRate: boolean): number | undefined {
-  const { ts, vs, lo, hi } = w;
-  const n = hi - lo;
-  if (n < 2) return undefined;
-  const first = vs[lo]!;
-  let result = vs[hi - 1]! - first;
-  if (isCounter && w.resets !== undefined) {
-    result += w.resets[hi - 1]! - w.resets[lo]!;
-  } else if (isCounter) {
-    let prev = first;
-    for (let k = lo + 1; k < hi; k++) {
-      const v = vs[k]!;
-      if (v < prev) result += prev;
-      prev = v;
-    }
-  }
-  let durationToStart = (ts[lo]! - w.rangeStart) / 1000;
-  const durationToEnd = (w.rangeEnd - ts[hi - 1]!) / 1000;
-  const sampledInterval = (ts[hi - 1]! - ts[lo]!) / 1000;
-  const averageDurationBetweenSamples = sampledInterval / (n - 1);
-  if (isCounter && result > 0 && first >= 0) {
-    // Counters cannot be negative: extrapolate no further back than the counter's zero point.
-    const durationToZero = sampledInterval * (first / result);
-    if (durationToZero < durationToStart) durationToStart = durationToZero;
-  }
-  const extrapolationThreshold = averageDurationBetweenSamples * 1.1;
-  let extrapolateToInterval = sampledInterval;
-  extrapolateToInterval += durationToStart < extrapolationThreshold ? durationToStart : averageDurationBetweenSamples / 2;
-  extrapolateToInterval += durationToEnd < extrapolationThreshold ? durationToEnd : averageDurationBetweenSamples / 2;
-  let factor = extrapolateToInterval / sampledInterval;
-  if (isRate) factor /= w.rangeMs / 1000;
-  return result * factor;
-}
 
 function instantRate(w: Window): number | undefined {
   if (w.hi - w.lo < 2) return undefined;
@@ -106,16 +69,7 @@ function avgOverTime(w: Window): number {
 }
 
 function sumOverTime(w: Window): number {
-  let sum = 0;
-  let c = 0;
-  for (let k = w.lo; k < w.hi; k++) {
-    const inc = w.vs[k]!;
-    const t = sum + inc;
-    if (Math.abs(sum) >= Math.abs(inc)) c += (sum - t) + inc;
-    else c += (inc - t) + sum;
-    sum = t;
-  }
-  return !Number.isFinite(sum) && !Number.isNaN(sum) ? sum : sum + c;
+  return neumaierSum(w.vs, w.lo, w.hi);
 }
 
 function minOverTime(w: Window): number {
@@ -152,9 +106,6 @@ export function quantile(q: number, values: number[]): number {
 }
 
 const WINDOW_FUNCTIONS: Readonly<Record<string, WindowFunction>> = {
-  rate: (w) => extrapolatedRate(w, true, true),
-  increase: (w) => extrapolatedRate(w, true, false),
-  delta: (w) => extrapolatedRate(w, false, false),
   irate: instantRate,
   avg_over_time: avgOverTime,
   sum_over_time: sumOverTime,
@@ -165,56 +116,7 @@ const WINDOW_FUNCTIONS: Readonly<Record<string, WindowFunction>> = {
   quantile_over_time: (w) => quantile(w.param, Array.from(w.vs.subarray(w.lo, w.hi))),
 };
 
-/**
- * sum/avg/count_over_time through prefix sums: O(points + steps) per series instead of
- * O(steps × window) (a 1 h window at a 60 s step re-adds each point 60 times; 24 h of 100
- * series took ~0.5 s that way). The prefix sums are kept in double-double (a value and its
- * rounding error, Knuth's TwoSum), so a window's sum is exact to ~1e-30 of the running total:
- * as close to the true sum as Prometheus' own compensated sum, within the 1e-9 of the
- * conformance test. Series holding NaN or ±Inf take the direct loop, whose IEEE semantics
- * (Inf - Inf) the prefix differences would not keep.
- */
-class PrefixSums {
-  readonly hi: Float64Array;
-  readonly lo: Float64Array;
-
-  constructor(vs: Float64Array) {
-    this.hi = new Float64Array(vs.length + 1);
-    this.lo = new Float64Array(vs.length + 1);
-    let hi = 0;
-    let lo = 0;
-    for (let k = 0; k < vs.length; k++) {
-      const v = vs[k]!;
-      const t = hi + v;
-      const bv = t - hi;
-      lo += (hi - (t - bv)) + (v - bv);
-      hi = t;
-      this.hi[k + 1] = hi;
-      this.lo[k + 1] = lo;
-    }
-  }
-
-  /** Sum of points a..b-1. */
-  sum(a: number, b: number): number {
-    const x = this.hi[b]!;
-    const y = -this.hi[a]!;
-    const d = x + y;
-    const bv = d - x;
-    const err = (x - (d - bv)) + (y - bv);
-    return d + (err + (this.lo[b]! - this.lo[a]!));
-  }
-}
-
-const PREFIX_FUNCTIONS: Readonly<Record<string, (p: PrefixSums, lo: number, hi: number) => number>> = {
-  sum_over_time: (p, lo, hi) => p.sum(lo, hi),
-  avg_over_time: (p, lo, hi) => p.sum(lo, hi) / (hi - lo),
-};
-
-function resetPrefix(vs: Float64Array): Float64Array {
-  const out = new Float64Array(vs.length);
-  for (let k = 1; k < vs.length; k++) out[k] = out[k - 1]! + (vs[k]! < vs[k - 1]! ? vs[k - 1]! : 0);
-  return out;
-}
+const RATE_KINDS: ReadonlySet<string> = new Set<RateKind>(['rate', 'increase', 'delta']);
 
 function allFinite(vs: Float64Array): boolean {
   for (let k = 0; k < vs.length; k++) if (!Number.isFinite(vs[k]!)) return false;
@@ -222,7 +124,7 @@ function allFinite(vs: Float64Array): boolean {
 }
 
 export function isRangeFunction(name: string): boolean {
-  return WINDOW_FUNCTIONS[name] !== undefined;
+  return WINDOW_FUNCTIONS[name] !== undefined || RATE_KINDS.has(name);
 }
 
 /**
@@ -234,21 +136,27 @@ export function evalRangeFunction(
   param: Float64Array | undefined, checkDeadline: () => void,
 ): StepSeries[] {
   const fn = WINDOW_FUNCTIONS[func];
-  if (fn === undefined) throw new Error(`BUG: ${func} is not a range function`);
+  if (fn === undefined && !RATE_KINDS.has(func)) throw new Error(`BUG: ${func} is not a range function`);
   const out: StepSeries[] = [];
-  const w: Window = { ts: new Float64Array(0), vs: new Float64Array(0), lo: 0, hi: 0, rangeStart: 0, rangeEnd: 0, rangeMs, param: NaN, resets: undefined };
+  const w: Window = { ts: new Float64Array(0), vs: new Float64Array(0), lo: 0, hi: 0, rangeStart: 0, rangeEnd: 0, rangeMs, param: NaN };
+  const sumLike = func === 'sum_over_time' || func === 'avg_over_time';
   for (const s of input) {
     checkDeadline();
     // last_over_time acts like an offset and keeps the metric name; the others drop it.
     const result = newStepSeries(func === 'last_over_time' ? s.labels : dropMetricName(s.labels), stepsMs.length);
     const ts = s.timestamps;
     const n = ts.length;
+    if (RATE_KINDS.has(func)) {
+      // NaN and ±Inf need no other path here: the kernel's arithmetic is the per-window one.
+      if (rateKernel(func as RateKind, ts, s.values, stepsMs, rangeMs, offsetMs, result)) out.push(result);
+      continue;
+    }
+    if (sumLike && allFinite(s.values)) {
+      if (sumKernel(func === 'avg_over_time', ts, s.values, stepsMs, rangeMs, offsetMs, result)) out.push(result);
+      continue;
+    }
     w.ts = ts;
     w.vs = s.values;
-    const prefixFn = PREFIX_FUNCTIONS[func];
-    const finite = allFinite(s.values);
-    const prefix = prefixFn !== undefined && finite ? new PrefixSums(s.values) : undefined;
-    w.resets = (func === 'rate' || func === 'increase') && finite ? resetPrefix(s.values) : undefined;
     let lo = 0;
     let hi = 0;
     let any = false;
@@ -263,7 +171,7 @@ export function evalRangeFunction(
       w.rangeStart = rangeStart;
       w.rangeEnd = rangeEnd;
       if (param !== undefined) w.param = param[i]!;
-      const v = prefix !== undefined ? prefixFn!(prefix, lo, hi) : fn(w);
+      const v = fn!(w);
       if (v === undefined) continue;
       result.values[i] = v;
       result.present[i] = 1;

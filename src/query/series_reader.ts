@@ -13,7 +13,7 @@
  */
 import type Database from 'better-sqlite3';
 import { SQL } from '../storage/schema.js';
-import { CorruptChunkError, decodeChunkRow, type ChunkRow } from '../storage/chunk_store.js';
+import { CorruptChunkError, decodeChunkRow, decodeChunkRowInto, type ChunkRow } from '../storage/chunk_store.js';
 import { sortDedupLastWins, type PointColumns } from '../storage/head.js';
 import { BucketAccumulator } from '../core/bucket_accumulator.js';
 import { summaryUsable } from '../core/chunk_summary.js';
@@ -166,27 +166,21 @@ export function readSeriesPoints(reader: ChunkReader, req: SeriesReadRequest): P
     const r = sliceRange(merged, req.startMs, req.endMs);
     return { timestamps: r.timestamps.slice(), values: r.values.slice() };
   }
-  const slices: PointColumns[] = [];
-  let total = 0;
-  for (const row of rows) {
-    const s = sliceRange(decodeChunkRow(row, req.seriesName), req.startMs, req.endMs);
-    slices.push(s);
-    total += s.timestamps.length;
-  }
-  if (head !== undefined) {
-    const s = sliceRange(head, req.startMs, req.endMs);
-    slices.push(s);
-    total += s.timestamps.length;
-  }
-  const timestamps = new Float64Array(total);
-  const values = new Float64Array(total);
+  // In order and disjoint: each chunk's in-range points go straight from the decoder into
+  // the result (room for every point; only the first and last chunk can come up short).
+  const fromHead = head === undefined ? undefined : sliceRange(head, req.startMs, req.endMs);
+  let room = fromHead?.timestamps.length ?? 0;
+  for (const row of rows) room += row.count;
+  const timestamps = new Float64Array(room);
+  const values = new Float64Array(room);
   let o = 0;
-  for (const s of slices) {
-    timestamps.set(s.timestamps, o);
-    values.set(s.values, o);
-    o += s.timestamps.length;
+  for (const row of rows) o += decodeChunkRowInto(row, req.seriesName, req.startMs, req.endMs, timestamps, values, o);
+  if (fromHead !== undefined) {
+    timestamps.set(fromHead.timestamps, o);
+    values.set(fromHead.values, o);
+    o += fromHead.timestamps.length;
   }
-  return { timestamps, values };
+  return o === room ? { timestamps, values } : { timestamps: timestamps.slice(0, o), values: values.slice(0, o) };
 }
 
 /** Series per prefetch statement (rowsForAggregationMany): amortises the statement, bounds memory. */

@@ -9,7 +9,7 @@
  * head (not yet cut) is newer than every chunk of its series.
  */
 import type Database from 'better-sqlite3';
-import { CHUNK_FORMAT_VERSION } from '../core/codec.js';
+import { CHUNK_FORMAT_VERSION, chunkPointCount, decodeChunkRangeInto } from '../core/codec.js';
 import { SQL } from './schema.js';
 import { CODEC_EMMS_CHUNK, STORED_CHUNK_MAX_POINTS, decodeStored, encodeChunks, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { canonicalTags } from '../model/metric.js';
@@ -72,6 +72,33 @@ export function decodeChunkRow(row: ChunkRow, seriesName: string): { timestamps:
     throw new CorruptChunkError(row.series_id, seriesName, row.id, decoded.detail, decoded.cause === undefined ? undefined : { cause: decoded.cause });
   }
   return decoded;
+}
+
+/**
+ * decodeChunkRow for readers that concatenate: copies the row's points in [startMs, endMs)
+ * into `outTs`/`outVs` from `at` (room for row.count points) and returns how many, with the
+ * same checks and the same CorruptChunkError.
+ */
+export function decodeChunkRowInto(
+  row: ChunkRow, seriesName: string, startMs: number, endMs: number, outTs: Float64Array, outVs: Float64Array, at: number,
+): number {
+  if (row.data === undefined || row.data === null) throw new Error(`BUG: chunk ${row.id} was read without its data`);
+  const corrupt = (detail: string, cause?: unknown): CorruptChunkError =>
+    new CorruptChunkError(row.series_id, seriesName, row.id, detail, cause === undefined ? undefined : { cause });
+  if (row.codec !== CODEC_EMMS_CHUNK) throw corrupt(`codec=${row.codec} is unknown (expected ${CODEC_EMMS_CHUNK})`);
+  // The declared count bounds the copy: a chunk holding more points must not write past the room made for it.
+  let header: number;
+  try {
+    header = chunkPointCount(row.data);
+  } catch (error) {
+    throw corrupt((error as Error).message, error);
+  }
+  if (header !== row.count) throw corrupt(`it holds ${header} points, its row says count=${row.count}`);
+  try {
+    return decodeChunkRangeInto(row.data, startMs, endMs, outTs, outVs, at).copied;
+  } catch (error) {
+    throw corrupt((error as Error).message, error);
+  }
 }
 
 export class ChunkStore {

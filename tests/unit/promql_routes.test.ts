@@ -60,7 +60,8 @@ async function call(method: HttpMethod, url: string, opts: { tenant?: string; fo
   try {
     const res = await route.handler(req);
     // Matrices come pre-serialised, as the server sends them.
-    const body = typeof res.body === 'string' && res.contentType === 'application/json' ? JSON.parse(res.body) : res.body;
+    const text = res.body instanceof Uint8Array ? new TextDecoder().decode(res.body) : res.body;
+    const body = typeof text === 'string' && res.contentType === 'application/json' ? JSON.parse(text) : text;
     return { status: res.status ?? 200, body };
   } catch (err) {
     if (err instanceof HttpError) return { status: err.status, body: err.body };
