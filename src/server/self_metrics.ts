@@ -101,6 +101,16 @@ export class SelfMetrics {
         out += familyHeader('emms_storage_maintenance_failures_total', 'counter', 'Background storage steps that failed, by part (chunk encoder thread, SQLite).');
         out += sampleLine('emms_storage_maintenance_failures_total', { part: 'encoder' }, m.encoderFailures);
         out += sampleLine('emms_storage_maintenance_failures_total', { part: 'sqlite' }, m.failures);
+        if (m.settled !== undefined) {
+          // Settling after ingest goes quiet (src/storage/settle_policy.ts).
+          out += familyHeader('emms_storage_settled', 'gauge', 'Ingest is quiet and nothing is left to cut, checkpoint or compact (1 = settled).') + sampleLine('emms_storage_settled', {}, m.settled ? 1 : 0);
+          out += familyHeader('emms_storage_last_settled_timestamp_seconds', 'gauge', 'When settling last finished (0 = never).') + sampleLine('emms_storage_last_settled_timestamp_seconds', {}, (m.lastSettledAtMs ?? 0) / 1000);
+          out += familyHeader('emms_storage_heads_to_settle', 'gauge', 'Heads settling would cut, now or once their series are idle long enough.') + sampleLine('emms_storage_heads_to_settle', {}, m.headsToSettle ?? 0);
+          out += familyHeader('emms_head_bytes', 'gauge', 'Memory holding head and pending-cut points.') + sampleLine('emms_head_bytes', {}, m.headBytes ?? 0);
+          out += familyHeader('emms_wal_oldest_record_age_seconds', 'gauge', 'Age of the oldest write-ahead record (0 when there is none).') + sampleLine('emms_wal_oldest_record_age_seconds', {}, (m.walOldestAgeMs ?? 0) / 1000);
+          out += familyHeader('emms_storage_compaction_backlog_series', 'gauge', 'Series a compaction still has to look at.') + sampleLine('emms_storage_compaction_backlog_series', {}, m.compactionBacklog ?? 0);
+          out += familyHeader('emms_ingest_recent_points_per_second', 'gauge', 'Points committed per second over the settle policy\'s quiet window.') + sampleLine('emms_ingest_recent_points_per_second', {}, m.recentPointsPerSecond ?? 0);
+        }
       }
     }
     out += this.ingestToAck.render('emms_ingest_ack_seconds', 'Time from receiving a frame or request to acknowledging it.');

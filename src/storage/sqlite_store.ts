@@ -26,6 +26,12 @@
  * MAINTENANCE_PAUSE_PER_WORK so that commits keep up with the load. At stop the checkpoint is
  * one transaction (`checkpoint()`) and compaction runs on this thread.
  *
+ * Settling (settle_policy.ts decides when): once ingest is quiet, `settleIfQuiet()` runs a
+ * background checkpoint limited to the heads of idle series worth a chunk, which deletes the
+ * records below the oldest one any remaining head or unlanded cut holds (`#deletableUpTo`),
+ * then packs the series cut since the last settle; both stop when load returns. Heads and
+ * pending cuts past HEAD_POINTS_LIMIT start a full checkpoint, as the write-ahead limits do.
+ *
  * Lifecycle: `SqliteStore.open()` (loads series and chunk catalogue, replays records), any
  * number of commit()/reads, `close()` (checkpoint, compaction, file compaction, close).
  *
@@ -40,15 +46,17 @@ import { acquireWriterLock } from './writer_lock.js';
 import { openDatabase, type Durability } from './database.js';
 import { SQL } from './schema.js';
 import { SeriesCatalog, type SeriesInfo } from './series_index.js';
-import { GatheredPoints, HeadTable, type HeadPoints } from './head.js';
+import { BLOCK_POINTS, GatheredPoints, HeadTable, type HeadPoints } from './head.js';
 import { ChunkStore, CorruptChunkError, STORED_CHUNK_MAX_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
 import { encodeCut, mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { createChunkEncoder, type ChunkEncoder, type ChunkEncoding } from './chunk_encoder.js';
 import type { EncodeResult } from './chunk_encode_task.js';
 import { decodeWalRecord, encodeWalRecord } from './write_ahead_log.js';
 import { WalCheckpointer, WAL_CATCH_UP_PAGES } from './wal_checkpointer.js';
+import { CommitRateWindow, HeadAges, deletableUpTo, isQuiet, pickSettleCuts, resolveSettleConfig, type SettleConfig } from './settle_policy.js';
+import { resumeErasureScrub } from './point_erasure.js';
 import { parseCanonicalTags, type MetricType } from '../model/metric.js';
-import type { StorageStats } from '../model/api.js';
+import type { StorageMaintenance, StorageStats } from '../model/api.js';
 
 /**
  * Points at which a head is cut into a chunk (each series at its own point in [2048, 4096],
@@ -63,6 +71,19 @@ export const WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
 export const WAL_MAX_AGE_MS = 2 * 3600_000;
 /** Background compaction packs a run of small chunks only when it merges at least this many. */
 const PACK_RUN_BACKGROUND = 4;
+/**
+ * The compaction after settling packs every run of two or more: the server is quiet, and a
+ * chunk that is not full is rewritten at most STORED_CHUNK_MAX_POINTS / minCutPoints times
+ * (settle_policy.ts) before it is, once per quiet period.
+ */
+const PACK_RUN_SETTLE = 2;
+/**
+ * Points in heads and pending cuts past which a checkpoint starts (as the write-ahead limit
+ * would): 16M points, 256 MiB of columns. At the usual ~5 bytes per point of records the
+ * 64 MiB record limit (~12M points) comes first; this bounds head memory when records
+ * compress better than 4 bytes per point (constant values) or when many series hold few points.
+ */
+const HEAD_POINTS_LIMIT = 16 * 1024 * 1024;
 /**
  * Longest the background checkpoint or compaction holds the event loop per slice; commits (and
  * their acks) run between slices. A commit arriving meanwhile waits up to this long. At half the
@@ -84,6 +105,15 @@ const MAINTENANCE_PAUSE_PER_WORK = 3;
  * compaction after a burst (~30,000 chunks) kept the ack p50 at 11–13 ms for the next 10 s.
  */
 const COMPACTION_PAUSE_PER_WORK_UNDER_LOAD = 15;
+/**
+ * The same for settling (settle_policy.ts), which runs only while ingest is quiet: a commit
+ * arriving then waits at most one slice whatever the pause, and the pause only matters to a
+ * sustained stream, which stops settling once it passes the quiet rate. Half the writer thread
+ * instead of a quarter halves the time from quiet to settled.
+ */
+const SETTLE_PAUSE_PER_WORK = 1;
+/** How often stats() recomputes what settling would do while ingest is busy (see #settleStats). */
+const STATS_SETTLE_REFRESH_MS = 1000;
 const INGEST_ACTIVE_MS = 100;
 /**
  * Cuts per task sent to the chunk encoder at most. (A task's points used to be cloned on this
@@ -155,6 +185,12 @@ export interface StoreOptions {
   compression?: 'lz4' | 'none' | undefined;
   /** Replaces the encoder chunkEncoding picks: tests decide when its tasks finish. */
   chunkEncoder?: ChunkEncoder | undefined;
+  /** When to settle (settle_policy.ts); the EMMS_SETTLE_* environment variables override it. */
+  settle?: Partial<SettleConfig> | undefined;
+  /** HEAD_POINTS_LIMIT; tests shrink it. */
+  headPointsLimit?: number | undefined;
+  /** The settle policy's clock (Date.now); tests move it. */
+  clock?: (() => number) | undefined;
 }
 
 /**
@@ -165,6 +201,8 @@ interface PendingCut {
   seriesId: number;
   /** The newest record whose points of this series the cut holds. */
   walId: number;
+  /** The oldest such record (a checkpoint deletes none from it on until the cut landed). */
+  firstWal: number;
   timestamps: Float64Array;
   values: Float64Array;
   inOrder: boolean;
@@ -191,6 +229,8 @@ interface CommitOutcome {
 interface BackgroundCompaction {
   sids: number[];
   next: number;
+  /** Started by settling: packs runs of PACK_RUN_SETTLE, and stops when the server is no longer quiet. */
+  settle?: boolean;
   merging: PlannedMerge[] | undefined;
   landing: PlannedMerge[] | undefined;
 }
@@ -233,7 +273,7 @@ export class SqliteStore {
    * A checkpoint in progress: the heads of `sids` from `next` on are still to cut; once they
    * are and the cuts up to `lastCut` landed, records ≤ upTo go.
    */
-  #backgroundCheckpoint: { upTo: number; sids: number[]; next: number; lastCut: number } | undefined;
+  #backgroundCheckpoint: { upTo: number; sids: number[]; next: number; lastCut: number; settle?: boolean } | undefined;
   #backgroundCompaction: BackgroundCompaction | undefined;
   readonly #encoder: ChunkEncoder;
   /** Per series, its cuts not landed yet, oldest first. */
@@ -273,6 +313,17 @@ export class SqliteStore {
   readonly #sqliteWal: WalCheckpointer;
   #commitsSinceWalProbe = 0;
   #catchUpScheduled = false;
+  readonly #settleConfig: SettleConfig;
+  readonly #headPointsLimit: number;
+  readonly #clock: () => number;
+  readonly #commitRate: CommitRateWindow;
+  readonly #headAges = new HeadAges();
+  #settleTimer: NodeJS.Timeout | undefined;
+  /** When the last settle's compaction finished (0 = never); a settle compaction that load stopped. */
+  #lastSettledAt = 0;
+  /** Series cut since the last settle compaction: what it packs. */
+  #settleDirty = new Set<number>();
+  #settleStatsCache: { atMs: number; work: { cut: number[]; waiting: number; recordsDue: boolean } } | undefined;
   readonly #releaseLock: () => void;
   /**
    * The transactions run at every commit and landing, made once: made afresh per call (a new
@@ -292,6 +343,10 @@ export class SqliteStore {
     const retentionDays = options.retentionDays ?? 0;
     this.#retentionDaysOf = options.retentionDaysOf ?? (() => retentionDays);
     this.#compressRecords = options.compression !== 'none';
+    this.#settleConfig = resolveSettleConfig(options.settle, process.env);
+    this.#headPointsLimit = options.headPointsLimit ?? HEAD_POINTS_LIMIT;
+    this.#clock = options.clock ?? Date.now;
+    this.#commitRate = new CommitRateWindow(this.#settleConfig.quietWindowMs);
     this.db = openDatabase(options.path, { durability: options.durability ?? 'process', pageSizeBytes: options.pageSizeBytes });
     this.chunks = new ChunkStore(this.db);
     this.#insertSeries = this.db.prepare(SQL.insertSeries);
@@ -326,6 +381,8 @@ export class SqliteStore {
     try {
       store.#loadState();
       store.applyRetention(Date.now());
+      // An erasure killed between its deletion and its scrub: the erased bytes may still sit in free pages.
+      resumeErasureScrub(store);
     } catch (error) {
       store.db.close();
       releaseLock();
@@ -333,6 +390,8 @@ export class SqliteStore {
     }
     store.#timer = setInterval(() => store.#maintain(), MAINTENANCE_INTERVAL_MS);
     store.#timer.unref();
+    store.#settleTimer = setInterval(() => store.settleIfQuiet(), store.#settleConfig.checkIntervalMs);
+    store.#settleTimer.unref();
     return store;
   }
 
@@ -347,6 +406,7 @@ export class SqliteStore {
     this.#forgetPendingCuts();
     this.#heads.reset();
     this.#headPoints = 0;
+    this.#headAges.reset();
     const marks = new Map<number, number>();
     for (const [sid, walId] of this.db.prepare(SQL.allHeadMarks).raw().iterate() as IterableIterator<[number, number]>) marks.set(sid, walId);
     this.#walBytes = 0;
@@ -365,6 +425,7 @@ export class SqliteStore {
         if (mark !== undefined && mark >= walId) continue;
         this.#heads.append(sid, timestamps[i]!, values[i]!);
         this.#headPoints++;
+        this.#headAges.noteAppend(sid, walId, createdMs);
       }
       this.#walBytes += data.length;
       this.#walRecords++;
@@ -404,7 +465,7 @@ export class SqliteStore {
     const merged = batches.length === 1 ? batches[0]! : concatBatches(batches, total);
     const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total, this.#compressRecords);
     const newSeries = this.catalog.takePending();
-    const nowMs = Date.now();
+    const nowMs = this.#clock();
     let outcome: CommitOutcome;
     try {
       outcome = this.#commitTransaction(merged, record, newSeries, nowMs);
@@ -424,10 +485,11 @@ export class SqliteStore {
     this.#walLog.push(walId, record.length, nowMs);
     this.#lastWalId = walId;
     this.#lastCommitAt = performance.now();
+    this.#commitRate.note(this.#clock(), total);
     this.#pointsIngested += total;
     this.#batchesIngested += batches.length;
     this.#watchSqliteWal();
-    if (this.#walBytes > this.#walCheckpointBytes && !this.#maintenanceScheduled) {
+    if (this.#overLimits() && !this.#maintenanceScheduled) {
       // After the acknowledgement, not before: the batch that crossed the limit should not wait.
       this.#maintenanceScheduled = true;
       setImmediate(() => {
@@ -447,6 +509,7 @@ export class SqliteStore {
     const { seriesIds, timestamps, values } = merged;
     const total = merged.length;
     const heads = this.#heads;
+    const ages = this.#headAges;
     let cutNow: Set<number> | undefined;
     for (let i = 0; i < total;) {
       const sid = seriesIds[i]!;
@@ -455,6 +518,7 @@ export class SqliteStore {
       while (end < total && seriesIds[end] === sid) end++;
       const full = end - i === 1 ? heads.append(sid, timestamps[i]!, values[i]!) : heads.appendRun(sid, timestamps, values, i, end);
       if (full) (cutNow ??= new Set()).add(sid);
+      ages.noteAppend(sid, walId, nowMs);
       i = end;
     }
     if (this.#pendingCutPoints > this.#maxPendingCutPoints) this.#encodeFrontCutsHere(total);
@@ -502,7 +566,10 @@ export class SqliteStore {
   #cut(seriesId: number, walId: number): void {
     if (this.#heads.length(seriesId) === 0) return;
     const taken = this.#heads.take(seriesId);
-    const cut: PendingCut = { seriesId, walId, ...taken, chunks: undefined, atEncoder: false, landed: false };
+    // 1 (the oldest record there can be) if unknown: it only holds a checkpoint back.
+    const firstWal = this.#headAges.firstWal[seriesId] || 1;
+    this.#headAges.noteCut(seriesId);
+    const cut: PendingCut = { seriesId, walId, firstWal, ...taken, chunks: undefined, atEncoder: false, landed: false };
     (this.#pendingCutsOf[seriesId] ??= []).push(cut);
     this.#cutQueue.push(cut);
     this.#cutsToSend.push(cut);
@@ -608,6 +675,7 @@ export class SqliteStore {
       this.#upsertMark.run(cut.seriesId, cut.walId);
       this.#cutQueueStart++;
       this.#cutsLanded++;
+      this.#settleDirty.add(cut.seriesId);
       this.#pendingCutPoints -= cut.timestamps.length;
       this.#pendingCutsOf[cut.seriesId]!.shift();
       this.#headPoints -= cut.timestamps.length;
@@ -672,6 +740,17 @@ export class SqliteStore {
     this.#pendingCutPoints = 0;
   }
 
+  /**
+   * Before an erasure rewrites chunks (src/storage/point_erasure.ts): checkpoint() puts every
+   * head and pending cut into chunks and deletes every write-ahead record, and a background
+   * compaction's plan is dropped, since its members may be rewritten and the generation bump
+   * makes its task's result be ignored (the plan would otherwise wait for it forever).
+   */
+  flushForErasure(): void {
+    this.checkpoint();
+    this.#backgroundCompaction = undefined;
+  }
+
   /** Cuts every head (and pending cut) into chunks and deletes every write-ahead record, in one transaction. */
   checkpoint(): void {
     const touched: number[] = [];
@@ -688,6 +767,7 @@ export class SqliteStore {
       this.#deleteAllMarks.run();
     })();
     for (const sid of touched) this.#heads.clear(sid);
+    this.#headAges.reset();
     // Pending cuts were written above with the heads; encoder results for them are dropped.
     this.#forgetPendingCuts();
     this.#headPoints = 0;
@@ -703,11 +783,15 @@ export class SqliteStore {
    * holds points (the encoder thread does the encoding); once those cuts landed, slices delete
    * the records. Cutting 4,000 heads in one go copied ~130 MB and stalled acks for 200 ms.
    */
-  #startBackgroundCheckpoint(): void {
+  #startBackgroundCheckpoint(settleSids?: number[]): void {
     if (this.#backgroundCheckpoint !== undefined) return;
-    const sids: number[] = [];
-    for (let sid = 0; sid < this.#heads.size; sid++) if (this.#heads.length(sid) > 0) sids.push(sid);
-    this.#backgroundCheckpoint = { upTo: this.#lastWalId, sids, next: 0, lastCut: 0 };
+    // A settle checkpoint cuts the heads the policy picked; the records it deletes are bounded by the heads it leaves (see deletableUpTo).
+    let sids = settleSids;
+    if (sids === undefined) {
+      sids = [];
+      for (let sid = 0; sid < this.#heads.size; sid++) if (this.#heads.length(sid) > 0) sids.push(sid);
+    }
+    this.#backgroundCheckpoint = { upTo: this.#lastWalId, sids, next: 0, lastCut: 0, settle: settleSids !== undefined };
     this.#scheduleSlice(0);
   }
 
@@ -735,6 +819,11 @@ export class SqliteStore {
     let more = false;
     try {
       const cp = this.#backgroundCheckpoint;
+      if (cp?.settle === true && cp.next < cp.sids.length && !this.#isQuiet()) {
+        // Load returned: the heads cut so far land and their records go; the rest waits for quiet.
+        cp.sids.length = cp.next;
+        cp.lastCut = this.#cutsQueued;
+      }
       if (cp !== undefined && cp.next < cp.sids.length) {
         // A head holds the points of every record up to the newest one: cut it as a commit would.
         const walId = this.#lastWalId;
@@ -745,16 +834,22 @@ export class SqliteStore {
         more = cp.next < cp.sids.length || this.#cutsLanded >= cp.lastCut;
       } else if (cp !== undefined) {
         if (this.#cutsLanded < cp.lastCut) return;
-        more = this.#deleteCheckpointedRecords(cp.upTo);
+        more = this.#deleteCheckpointedRecords(this.#deletableUpTo(cp.upTo));
         if (!more) {
           this.#backgroundCheckpoint = undefined;
-          this.#backgroundCompaction = { sids: [...this.chunks.seriesWithChunks()], next: 0, merging: undefined, landing: undefined };
+          this.#backgroundCompaction = cp.settle === true ? this.#settleCompaction()
+            : { sids: [...this.chunks.seriesWithChunks()], next: 0, merging: undefined, landing: undefined };
           // Records kept coming meanwhile: if they passed the limit again, checkpoint again first.
-          if (this.#walBytes > this.#walCheckpointBytes) this.#startBackgroundCheckpoint();
+          if (this.#overLimits()) this.#startBackgroundCheckpoint();
           more = true;
         }
+      } else if (this.#backgroundCompaction?.settle === true && !this.#isQuiet()) {
+        // Load returned: settling stops; its series are packed at the next quiet period.
+        for (const sid of this.#backgroundCompaction.sids) this.#settleDirty.add(sid);
+        this.#backgroundCompaction = undefined;
       } else if (this.#backgroundCompaction !== undefined) {
         const step = this.#compactionSlice(this.#backgroundCompaction, deadline);
+        if (step === 'done' && this.#backgroundCompaction.settle === true) this.#lastSettledAt = this.#clock();
         if (step === 'done') this.#backgroundCompaction = undefined;
         // 'waiting': the encoder's result, or the end of a snapshot read, schedules the next slice.
         more = step === 'more';
@@ -771,7 +866,9 @@ export class SqliteStore {
     // interleave on setImmediate.
     const now = performance.now();
     const compacting = this.#backgroundCheckpoint === undefined && this.#backgroundCompaction !== undefined;
-    const factor = compacting && now - this.#lastCommitAt < INGEST_ACTIVE_MS ? COMPACTION_PAUSE_PER_WORK_UNDER_LOAD : MAINTENANCE_PAUSE_PER_WORK;
+    const settling = (this.#backgroundCheckpoint ?? this.#backgroundCompaction)?.settle === true;
+    const factor = compacting && now - this.#lastCommitAt < INGEST_ACTIVE_MS ? COMPACTION_PAUSE_PER_WORK_UNDER_LOAD
+      : settling ? SETTLE_PAUSE_PER_WORK : MAINTENANCE_PAUSE_PER_WORK;
     this.#scheduleSlice(this.#maintenanceSliceMs > 0 && now >= deadline ? Math.ceil((now - sliceStart) * factor) : 0);
   }
 
@@ -842,7 +939,7 @@ export class SqliteStore {
     while (c.next < c.sids.length && points < MERGE_TASK_POINTS && (first || performance.now() < deadline)) {
       first = false;
       const seriesId = c.sids[c.next++]!;
-      const clusters = this.#planCompaction(seriesId, PACK_RUN_BACKGROUND);
+      const clusters = this.#planCompaction(seriesId, c.settle === true ? PACK_RUN_SETTLE : PACK_RUN_BACKGROUND);
       if (clusters.length === 0) continue;
       planned.push({ seriesId, clusters, maxChunkIdAtPlan: this.chunks.maxChunkId, result: undefined });
       series.push({
@@ -1030,12 +1127,101 @@ export class SqliteStore {
     const now = Date.now();
     // A checkpoint only adds chunks, so snapshot readers do not hold it back; compaction's
     // landing and retention wait for them (they delete chunks).
-    if (this.#walBytes > this.#walCheckpointBytes || (this.#walRecords > 0 && now - this.#walOldestMs > WAL_MAX_AGE_MS)) {
+    if (this.#overLimits() || (this.#walRecords > 0 && now - this.#walOldestMs > WAL_MAX_AGE_MS)) {
       this.#startBackgroundCheckpoint();
     } else if (this.#backgroundCompaction !== undefined) {
       this.#scheduleSlice(0);
     }
     this.applyRetention(now);
+  }
+
+  /** Whether a checkpoint is due for size: write-ahead bytes or head points past their limits. */
+  #overLimits(): boolean {
+    return this.#walBytes > this.#walCheckpointBytes || this.#headPoints > this.#headPointsLimit;
+  }
+
+  #isQuiet(): boolean {
+    return isQuiet(this.#commitRate, this.#clock(), this.#settleConfig);
+  }
+
+  /** The newest record a checkpoint may delete: none that a head or an unlanded cut holds points of. */
+  #deletableUpTo(upTo: number): number {
+    const unlanded: number[] = [];
+    for (let k = this.#cutQueueStart; k < this.#cutQueue.length; k++) unlanded.push(this.#cutQueue[k]!.firstWal);
+    return deletableUpTo(deletableUpTo(upTo, this.#headAges.firstWal), unlanded);
+  }
+
+  /** The compaction after settling: the series whose cuts landed since the last one, runs of PACK_RUN_SETTLE. */
+  #settleCompaction(): BackgroundCompaction {
+    const sids = [...this.#settleDirty].sort((a, b) => a - b);
+    this.#settleDirty.clear();
+    return { sids, next: 0, merging: undefined, landing: undefined, settle: true };
+  }
+
+  /**
+   * What settling would do now (settle_policy.ts): heads to cut or waiting for their series to
+   * go idle, and whether records no head needs add up to pinBytes (or are all of them).
+   */
+  #settleWork(): { cut: number[]; waiting: number; recordsDue: boolean } {
+    const { cut, waiting } = pickSettleCuts({
+      nowMs: this.#clock(), seriesCount: this.#heads.size, headLength: (sid) => this.#heads.length(sid),
+      ages: this.#headAges, walLog: this.#walLog, walMaxAgeMs: WAL_MAX_AGE_MS,
+    }, this.#settleConfig);
+    const log = this.#walLog;
+    const deletable = log.length > 0 ? this.#deletableUpTo(this.#lastWalId) : 0;
+    let bytes = 0;
+    for (let k = 0; k < log.length && log[k]! <= deletable; k += 3) bytes += log[k + 1]!;
+    const recordsDue = bytes > 0 && (bytes >= this.#settleConfig.pinBytes || deletable >= this.#lastWalId);
+    return { cut, waiting, recordsDue };
+  }
+
+  /**
+   * One settle check (every checkIntervalMs; see settle_policy.ts). While the server is quiet
+   * and no background work runs: cuts the heads the policy picks and deletes the records no
+   * head needs (a background checkpoint limited to those heads), or else packs the series cut
+   * since the last settle. Both run in maintenance slices and stop when load returns.
+   */
+  settleIfQuiet(): 'closed' | 'busy' | 'loud' | 'checkpoint' | 'compaction' | 'waiting' | 'settled' {
+    if (this.#closed) return 'closed';
+    if (this.#backgroundCheckpoint !== undefined || this.#backgroundCompaction !== undefined || this.#cutQueueStart < this.#cutQueue.length) return 'busy';
+    if (!this.#isQuiet()) return 'loud';
+    const work = this.#settleWork();
+    if (work.cut.length > 0 || work.recordsDue) {
+      this.#startBackgroundCheckpoint(work.cut);
+      return 'checkpoint';
+    }
+    if (this.#settleDirty.size > 0) {
+      this.#backgroundCompaction = this.#settleCompaction();
+      this.#scheduleSlice(0);
+      return 'compaction';
+    }
+    return work.waiting > 0 ? 'waiting' : 'settled';
+  }
+
+  /** The settling figures of stats() (StorageMaintenance). */
+  #settleStats(): Pick<StorageMaintenance, 'settled' | 'lastSettledAtMs' | 'headsToSettle' | 'headBytes' | 'walOldestAgeMs' | 'compactionBacklog' | 'recentPointsPerSecond'> {
+    const nowMs = this.#clock();
+    const quiet = this.#isQuiet();
+    // A pass over every series and record: under load (the dashboard asks 10 times a second)
+    // at most once a second; when quiet, fresh, for whoever waits for `settled`.
+    const wall = performance.now();
+    if (quiet || this.#settleStatsCache === undefined || wall - this.#settleStatsCache.atMs >= STATS_SETTLE_REFRESH_MS) {
+      this.#settleStatsCache = { atMs: wall, work: this.#settleWork() };
+    }
+    const work = this.#settleStatsCache.work;
+    const c = this.#backgroundCompaction;
+    const compactionBacklog = this.#settleDirty.size + (c === undefined ? 0 : c.sids.length - c.next + (c.merging?.length ?? 0) + (c.landing?.length ?? 0));
+    const idle = this.#backgroundCheckpoint === undefined && c === undefined && this.#cutQueueStart === this.#cutQueue.length;
+    return {
+      settled: quiet && idle && work.cut.length === 0 && work.waiting === 0 && !work.recordsDue && this.#settleDirty.size === 0,
+      lastSettledAtMs: this.#lastSettledAt === 0 ? undefined : this.#lastSettledAt,
+      headsToSettle: work.cut.length + work.waiting,
+      // Live heads' blocks plus pending cuts' columns, 16 bytes a point.
+      headBytes: this.#heads.blocksInUse * BLOCK_POINTS * 16 + this.#pendingCutPoints * 16,
+      walOldestAgeMs: this.#walRecords > 0 ? Math.max(0, nowMs - this.#walOldestMs) : 0,
+      compactionBacklog,
+      recentPointsPerSecond: this.#commitRate.pointsPerSecond(nowMs),
+    };
   }
 
   stats(): StorageStats {
@@ -1056,6 +1242,7 @@ export class SqliteStore {
         encoderFailures: this.#encoderFailures,
         failures: this.#maintenanceFailures,
         lastError: this.#lastMaintenanceError ?? this.#sqliteWal.lastError ?? this.#encoder.lastError,
+        ...this.#settleStats(),
       },
     };
   }
@@ -1100,6 +1287,7 @@ export class SqliteStore {
   close(): void {
     if (this.#closed) return;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#settleTimer !== undefined) clearInterval(this.#settleTimer);
     this.#sqliteWal.close();
     this.#encoder.close();
     this.#backgroundCompaction = undefined;
@@ -1126,6 +1314,7 @@ export class SqliteStore {
   abandon(): void {
     if (this.#closed) return;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#settleTimer !== undefined) clearInterval(this.#settleTimer);
     this.#sqliteWal.close();
     this.#encoder.close();
     this.#closed = true;
