@@ -37,9 +37,12 @@ export interface ServerProcess {
   stop: () => Promise<void>;
 }
 
-/** `serveArgs`: further `emms serve` arguments, e.g. `['--config', file]`. */
-export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, serveArgs: readonly string[] = []): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [...builtServerArgs(), 'serve', '--port', '0', '--data', dataDir, ...serveArgs], {
+/**
+ * `serveArgs`: further `emms serve` arguments, e.g. `['--config', file]`; `nodeArgs`: node
+ * flags NODE_OPTIONS does not take, e.g. `['--cpu-prof', '--cpu-prof-dir=DIR']`.
+ */
+export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, serveArgs: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [...nodeArgs, ...builtServerArgs(), 'serve', '--port', '0', '--data', dataDir, ...serveArgs], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -29,6 +29,7 @@ import { ChunkReader, PREFETCH_SERIES, accumulateSeries, readSeriesPoints, type 
 import { selectSeries } from './selection.js';
 import { openReaderConnection } from './reader_connection.js';
 import { QueryLimitError } from './errors.js';
+import { queryPressure } from './query_pressure.js';
 import type Database from 'better-sqlite3';
 
 /**
@@ -50,6 +51,11 @@ const TASKS_PER_WORKER = 4;
  * (the work itself was 9 ms of CPU over two threads); with one task per worker it does not.
  */
 const MIN_POINTS_PER_TASK = 1_000_000;
+/**
+ * Estimated points from which an aggregated query goes to workers while other queries wait for
+ * admission (query_pressure.ts): ~1 ms of inline decoding, about a worker round trip.
+ */
+export const CONTENDED_WORKER_MIN_POINTS = 100_000;
 
 interface Group {
   key: string;
@@ -130,6 +136,16 @@ export class QueryEngine {
     return this.#store.head(seriesId)?.sorted();
   }
 
+  /**
+   * The series' head when it may hold points before `endMs`. A series written to now while
+   * an older range is read (a dashboard over yesterday during ingest) has a head of newer
+   * points only: sorting and copying it out cost the main thread for nothing.
+   */
+  #headBefore(seriesId: number, endMs: number): HeadPoints | undefined {
+    const head = this.#store.head(seriesId);
+    return head === undefined || head.minTs >= endMs ? undefined : head;
+  }
+
   async raw(tenant: string, query: RawQuery): Promise<{ series: SeriesResult[]; stats: QueryStats }> {
     const started = performance.now();
     const q = queryObject(query);
@@ -141,7 +157,7 @@ export class QueryEngine {
     let total = 0;
     for (const s of selected) {
       const points = readSeriesPoints(this.#reader, {
-        seriesId: s.id, seriesName: describeSeries(s), head: this.#headOf(s.id), startMs, endMs, maxChunkId,
+        seriesId: s.id, seriesName: describeSeries(s), head: this.#headBefore(s.id, endMs)?.sorted(), startMs, endMs, maxChunkId,
       });
       if (points.timestamps.length === 0) continue;
       total += points.timestamps.length;
@@ -173,12 +189,19 @@ export class QueryEngine {
       throw new MetricValidationError(`interval=${describeValue(q.interval)}: ${(error as Error).message}`, -1, 'interval', q.interval);
     }
 
+    // Each head once per query: with pending cuts, store.head() builds a merged copy.
+    const heads = new Map<number, HeadPoints | undefined>();
     let estimate = 0;
-    for (const s of selected) estimate += this.#estimatePoints(s.id, startMs, endMs);
+    for (const s of selected) {
+      const head = this.#headBefore(s.id, endMs);
+      heads.set(s.id, head);
+      estimate += this.#estimatePoints(s.id, startMs, endMs, head);
+    }
     let results: Array<BucketAccumulator | AggregateResult>;
     let pointsScanned = 0;
-    if (this.#workers > 0 && estimate >= this.#workerMinPoints && selected.length > 1) {
-      ({ results, pointsScanned } = await this.#fanOut(groups, options, estimate));
+    const minPoints = queryPressure.waiting > 0 ? Math.min(this.#workerMinPoints, CONTENDED_WORKER_MIN_POINTS) : this.#workerMinPoints;
+    if (this.#workers > 0 && estimate >= minPoints && selected.length > 1) {
+      ({ results, pointsScanned } = await this.#fanOut(groups, options, estimate, heads));
     } else {
       const accumulators = groups.map(() => new BucketAccumulator(options));
       results = accumulators;
@@ -198,7 +221,7 @@ export class QueryEngine {
             const acc = accumulators[gi]!;
             acc.beginSeries();
             pointsScanned += accumulateSeries(reader, acc, {
-              seriesId: s.id, seriesName: describeSeries(s), head: headScratch.read(this.#store.head(s.id)), startMs, endMs, maxChunkId,
+              seriesId: s.id, seriesName: describeSeries(s), head: headScratch.read(heads.get(s.id)), startMs, endMs, maxChunkId,
             }, prefetched.get(s.id));
           }
         }
@@ -237,8 +260,8 @@ export class QueryEngine {
   }
 
   /** Points in the series' chunks overlapping [start, end) plus its head (an upper bound). */
-  #estimatePoints(seriesId: number, startMs: number, endMs: number): number {
-    let n = this.#store.head(seriesId)?.length ?? 0;
+  #estimatePoints(seriesId: number, startMs: number, endMs: number, head: HeadPoints | undefined): number {
+    let n = head?.length ?? 0;
     for (const c of this.#store.chunks.chunksOf(seriesId)) if (c.maxTs >= startMs && c.minTs < endMs) n += c.count;
     return n;
   }
@@ -278,6 +301,7 @@ export class QueryEngine {
 
   async #fanOut(
     groups: Group[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, estimate: number,
+    headOf: ReadonlyMap<number, HeadPoints | undefined>,
   ): Promise<{ results: Array<BucketAccumulator | AggregateResult>; pointsScanned: number }> {
     // Once a query needed workers, keep them: spawning one costs more than the query.
     this.#pool ??= createWorkerPool(import.meta.url, './aggregate_task', { maxThreads: this.#workers, minThreads: this.#workers });
@@ -288,7 +312,8 @@ export class QueryEngine {
     const snapshot = this.#store.beginSnapshotRead();
     this.#inFlight++;
     try {
-      // Heads are copied now, in the same tick as the snapshot bound: chunks cut later are skipped.
+      // Heads were read in the same synchronous run as this snapshot bound (aggregated() has not
+      // awaited yet) and are copied now: chunks cut later are skipped.
       let ids: number[] = [];
       let groupOf: number[] = [];
       let heads: Array<HeadPoints | undefined> = [];
@@ -307,10 +332,11 @@ export class QueryEngine {
         for (const s of g.series) {
           ids.push(s.id);
           groupOf.push(gi);
-          heads.push(this.#store.head(s.id));
+          const head = headOf.get(s.id);
+          heads.push(head);
           const t = tasks.length;
           taskOfGroup[gi] = taskOfGroup[gi] === -2 || taskOfGroup[gi] === t ? t : -1;
-          taskPoints += this.#estimatePoints(s.id, options.startMs, options.endMs);
+          taskPoints += this.#estimatePoints(s.id, options.startMs, options.endMs, head);
           if (taskPoints >= perTask && tasks.length < taskCount - 1) emit();
         }
       });

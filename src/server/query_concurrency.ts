@@ -1,38 +1,233 @@
 /**
- * The `query_concurrency` quota: queries (and /federate scrapes) of one tenant running at once.
- * One past the quota is refused at once with QuotaExceededError (429, Retry-After 1) rather
- * than queued, so a tenant's burst cannot hold the query workers or the main thread from the
- * others.
+ * Admission of queries (and /federate scrapes): a fair queue in front of the engine, so that
+ * many users at once neither stall the ingest acks nor each other.
+ *
+ * - **Bounded main-thread work per event-loop turn.** Aggregations of small and middling
+ *   queries run inline on the thread that also acknowledges ingest (a worker round trip costs
+ *   more than they do, see src/query/query_engine.ts). Started as they arrived, 64 clients'
+ *   requests read in one poll phase ran back to back: measured with 64 query clients and
+ *   half-rate ingest, the acks waited 6–8 s (bench/concurrent_users.bench.ts). Now queries start
+ *   while the turn's query time is under TURN_BUDGET_MS (at least one per turn); the rest wait
+ *   for the next turn's check phase (setImmediate), and between two turns the poll phase runs
+ *   the ingest callbacks.
+ * - **Fair.** Waiting queries queue per (tenant, client) and are started round-robin over
+ *   those queues, so one client's burst does not push everyone else's queries back. A tenant
+ *   runs at most its `query_concurrency` quota at once; past it its queries wait.
+ * - **Bounded.** A query waits at most `maxWaitMs`, and a tenant has at most `maxQueued`
+ *   waiting; past either it is refused with QuotaExceededError (429, Retry-After 1).
+ * - **Alike queries share one run.** A query whose key equals that of a query of the same
+ *   tenant still waiting (not started), whichever client asked it, joins it and gets the same
+ *   answer. Only waiting ones: their read starts after
+ *   every joiner arrived, so each sees every write acknowledged before it asked. A dashboard
+ *   open on many screens asks the same query many times at once.
  */
 import { QuotaExceededError, type QuotaLookup } from '../tenancy/quota.js';
+import { queryPressure } from '../query/query_pressure.js';
+
+/** Query time per event-loop turn after which further queries wait for the next turn. */
+export const TURN_BUDGET_MS = 4;
+/** Longest wait for a slot before a query is refused (a client then retries after 1 s). */
+export const MAX_WAIT_MS = 2_000;
+/** Waiting queries per tenant, joined ones included. */
+export const MAX_QUEUED_PER_TENANT = 256;
+
+export interface QueryAdmissionOptions {
+  maxWaitMs?: number;
+  maxQueuedPerTenant?: number;
+  turnBudgetMs?: number;
+}
+
+/** Who asks: the tenant the query reads, the client within it (a credential id), alike queries' key. */
+export interface QueryOrigin {
+  client?: string | undefined;
+  /** Queries with equal keys (of one tenant) give equal answers; undefined: never shared. */
+  key?: string | undefined;
+}
+
+interface Waiter {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Entry {
+  tenant: string;
+  queue: string;
+  key: string | undefined;
+  query: () => Promise<unknown>;
+  waiters: Waiter[];
+}
 
 export class QueryConcurrency {
   readonly #quotas: QuotaLookup;
+  readonly #maxWaitMs: number;
+  readonly #maxQueued: number;
+  readonly #turnBudgetMs: number;
   readonly #running = new Map<string, number>();
+  /** Waiting entries per queue (tenant + client), in rotation order: served ones move to the end. */
+  readonly #queues = new Map<string, Entry[]>();
+  readonly #queuedOfTenant = new Map<string, number>();
+  /** Query time spent in the current turn; a turn ends at the next check phase. */
+  #spentMs = 0;
+  #turnOpen = false;
 
-  constructor(quotas: QuotaLookup) {
+  constructor(quotas: QuotaLookup, options: QueryAdmissionOptions = {}) {
     this.#quotas = quotas;
+    this.#maxWaitMs = options.maxWaitMs ?? MAX_WAIT_MS;
+    this.#maxQueued = options.maxQueuedPerTenant ?? MAX_QUEUED_PER_TENANT;
+    this.#turnBudgetMs = options.turnBudgetMs ?? TURN_BUDGET_MS;
   }
 
-  /** Runs `query` as one of the tenant's concurrent queries, or throws QuotaExceededError. */
-  async run<T>(tenant: string, query: () => Promise<T>): Promise<T> {
+  /** Runs `query` as one of the tenant's queries: now, after a wait, or refused (QuotaExceededError). */
+  run<T>(tenant: string, query: () => Promise<T>, origin: QueryOrigin = {}): Promise<T> {
     const limit = this.#quotas(tenant).queryConcurrency;
+    const queueName = `${tenant}\u0000${origin.client ?? ''}`;
     const running = this.#running.get(tenant) ?? 0;
-    if (running >= limit) throw new QuotaExceededError(tenant, 'queryConcurrency', limit, `${running} queries of this tenant are running; retry when one finishes`);
-    this.#running.set(tenant, running + 1);
-    try {
-      return await query();
-    } finally {
-      const left = this.#running.get(tenant)! - 1;
-      if (left === 0) this.#running.delete(tenant);
-      else this.#running.set(tenant, left);
+    // Nobody waiting (of any tenant) and budget left: start now, in this turn.
+    if (running < limit && this.#queues.size === 0 && this.#budgetLeft()) {
+      return this.#start(tenant, query) as Promise<T>;
     }
+    const queued = this.#queuedOfTenant.get(tenant) ?? 0;
+    if (queued >= this.#maxQueued) {
+      return Promise.reject(new QuotaExceededError(tenant, 'queryConcurrency', limit, `${running} queries of this tenant are running and ${queued} waiting; retry later`));
+    }
+    let queue = this.#queues.get(queueName);
+    const alike = origin.key === undefined ? undefined : this.#waitingAlike(tenant, origin.key);
+    const entry: Entry = alike ?? { tenant, queue: queueName, key: origin.key, query, waiters: [] };
+    if (alike === undefined) {
+      if (queue === undefined) this.#queues.set(queueName, (queue = []));
+      queue.push(entry);
+    }
+    this.#queuedOfTenant.set(tenant, queued + 1);
+    queryPressure.add(1);
+    const answer = new Promise<T>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        timer: setTimeout(() => this.#giveUp(entry, waiter, limit), this.#maxWaitMs),
+      };
+      entry.waiters.push(waiter);
+    });
+    this.#scheduleTurn();
+    return answer;
   }
 
-  /** Queries running now, over every tenant (for tests). */
+  /** Queries running now, over every tenant. */
   get running(): number {
     let n = 0;
     for (const v of this.#running.values()) n += v;
     return n;
+  }
+
+  /** Queries waiting now, over every tenant (joined ones included). */
+  get waiting(): number {
+    let n = 0;
+    for (const v of this.#queuedOfTenant.values()) n += v;
+    return n;
+  }
+
+  #budgetLeft(): boolean {
+    this.#scheduleTurn();
+    return this.#spentMs < this.#turnBudgetMs;
+  }
+
+  /** Opens a turn if none is open: its end (the next check phase) resets the budget and starts waiting queries. */
+  #scheduleTurn(): void {
+    if (this.#turnOpen) return;
+    this.#turnOpen = true;
+    this.#spentMs = 0;
+    setImmediate(() => {
+      this.#turnOpen = false;
+      this.#spentMs = 0;
+      this.#drain();
+    });
+  }
+
+  /** `waited`: the query queued first, so others compete with it (query_pressure.ts). */
+  #start(tenant: string, query: () => Promise<unknown>, waited = false): Promise<unknown> {
+    this.#running.set(tenant, (this.#running.get(tenant) ?? 0) + 1);
+    const began = performance.now();
+    let answer: Promise<unknown>;
+    if (waited) queryPressure.add(1);
+    try {
+      answer = query();
+    } catch (error) {
+      answer = Promise.reject(error);
+    } finally {
+      if (waited) queryPressure.add(-1);
+    }
+    // The synchronous part is what held this thread (inline reads); the rest ran elsewhere.
+    this.#spentMs += performance.now() - began;
+    return answer.finally(() => {
+      const left = this.#running.get(tenant)! - 1;
+      if (left === 0) this.#running.delete(tenant);
+      else this.#running.set(tenant, left);
+      if (this.#queues.size > 0) this.#scheduleTurn();
+    });
+  }
+
+  /** Starts waiting queries round-robin while the turn's budget lasts; at least one per turn. */
+  #drain(): void {
+    let startedOne = false;
+    while (this.#queues.size > 0 && (!startedOne || this.#spentMs < this.#turnBudgetMs)) {
+      const entry = this.#nextEligible();
+      if (entry === undefined) return;
+      startedOne = true;
+      this.#dequeue(entry);
+      for (const w of entry.waiters) clearTimeout(w.timer);
+      this.#start(entry.tenant, entry.query, true).then(
+        (value) => { for (const w of entry.waiters) w.resolve(value); },
+        (error: unknown) => { for (const w of entry.waiters) w.reject(error); },
+      );
+    }
+    if (this.#queues.size > 0) this.#scheduleTurn();
+  }
+
+  /** A waiting entry of `tenant` (any client's: the answer depends on the query only) with `key`. */
+  #waitingAlike(tenant: string, key: string): Entry | undefined {
+    for (const queue of this.#queues.values()) {
+      if (queue[0]!.tenant !== tenant) continue;
+      const found = queue.find((e) => e.key === key);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  /** The head of the first queue, in rotation order, whose tenant is under its quota. */
+  #nextEligible(): Entry | undefined {
+    for (const [name, queue] of this.#queues) {
+      const entry = queue[0]!;
+      if ((this.#running.get(entry.tenant) ?? 0) >= this.#quotas(entry.tenant).queryConcurrency) continue;
+      queue.shift();
+      // Served: the queue goes to the end of the rotation (or away when empty).
+      this.#queues.delete(name);
+      if (queue.length > 0) this.#queues.set(name, queue);
+      return entry;
+    }
+    return undefined;
+  }
+
+  #dequeue(entry: Entry): void {
+    queryPressure.add(-entry.waiters.length);
+    const left = (this.#queuedOfTenant.get(entry.tenant) ?? 0) - entry.waiters.length;
+    if (left <= 0) this.#queuedOfTenant.delete(entry.tenant);
+    else this.#queuedOfTenant.set(entry.tenant, left);
+  }
+
+  #giveUp(entry: Entry, waiter: Waiter, limit: number): void {
+    entry.waiters.splice(entry.waiters.indexOf(waiter), 1);
+    queryPressure.add(-1);
+    const left = (this.#queuedOfTenant.get(entry.tenant) ?? 1) - 1;
+    if (left <= 0) this.#queuedOfTenant.delete(entry.tenant);
+    else this.#queuedOfTenant.set(entry.tenant, left);
+    if (entry.waiters.length === 0) {
+      const queue = this.#queues.get(entry.queue);
+      if (queue !== undefined) {
+        queue.splice(queue.indexOf(entry), 1);
+        if (queue.length === 0) this.#queues.delete(entry.queue);
+      }
+    }
+    const running = this.#running.get(entry.tenant) ?? 0;
+    waiter.reject(new QuotaExceededError(entry.tenant, 'queryConcurrency', limit, `the query waited ${this.#maxWaitMs} ms behind ${running} running queries of this tenant and others waiting; retry later`));
   }
 }

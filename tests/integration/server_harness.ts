@@ -53,7 +53,9 @@ export async function startServer(args: string[], env: Record<string, string> = 
   });
   const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s: ${out} ${err}`)), 20_000);
+    // 60 s, not 20: a start under a loaded CI runner (module loading, WASM compilation, the ingest
+    // warm-up of src/server/warm_up.ts) was seen taking up to ~29 s at load average 20.
+    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s: ${out} ${err}`)), 60_000);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (https?:\/\/[^\s]+)/.exec(out);

@@ -1,0 +1,84 @@
+/**
+ * A fresh server's first second (issue 16): ack latency of a server started on an empty data
+ * directory and streamed to at half its maximum rate from the moment it listens.
+ *
+ *   npx tsx bench/fresh_server_acks.bench.ts [--max-rate POINTS_PER_S] [--seconds 10] [--rounds 3]
+ *     [--cpu-prof DIR]
+ *
+ * Each round starts a new `emms serve` (from dist/, as `npm start` does) on an empty directory,
+ * times it from spawn to its "listening" line (the start-up time), and at once runs the load
+ * generator: row form, 4 connections of 100 hosts (4,000 series created during the run), 64
+ * frames in flight, at half the maximum row-form rate (measured for 4 s on a scratch server
+ * unless `--max-rate` gives it). Prints ack latency p50/p99/max over the whole run and over
+ * frames sent in its first second. Target: overall p99 ≤ 50 ms, first second included. The load
+ * generator and the server share the machine's cores.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLoadGenerator, startServerProcess } from './load/server_process.js';
+import { measureMaxRowRate } from './load/max_rate.js';
+import { acksSentBetween, describe, readAckLog, summarize } from './load/latency_stats.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const SECONDS = Number(arg('seconds') ?? 10);
+const ROUNDS = Number(arg('rounds') ?? 3);
+const CPU_PROF = arg('cpu-prof');
+const GIVEN_MAX = arg('max-rate');
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'emms-bench-fresh-'));
+  const lines: string[] = [];
+  try {
+    let maxRate: number;
+    if (GIVEN_MAX !== undefined) maxRate = Number(GIVEN_MAX);
+    else {
+      mkdirSync(join(dir, 'scratch'));
+      maxRate = await measureMaxRowRate(join(dir, 'scratch'));
+    }
+    const half = Math.round(maxRate / 2);
+    for (let round = 0; round < ROUNDS; round++) {
+      const data = join(dir, `round-${round}`);
+      mkdirSync(data);
+      const nodeArgs = CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF, `round-${round}`)}`];
+      const spawned = performance.now();
+      const server = await startServerProcess(data, {}, [], nodeArgs);
+      const startupMs = performance.now() - spawned;
+      try {
+        const log = join(dir, `acks-${round}.csv`);
+        const r = await runLoadGenerator([
+          '--url', server.wsUrl, '--token-file', server.adminTokenFile, '--seconds', String(SECONDS), '--form', 'rows',
+          '--connections', '4', '--window', '64', '--rate', String(half), '--latency-log', log,
+        ]);
+        const acks = readAckLog(log);
+        const first = Math.min(...acks.map((a) => a.sentEpochMs));
+        const overall = summarize(acks.map((a) => a.latencyMs));
+        const firstSecond = summarize(acksSentBetween(acks, first, first + 1000));
+        const rest = summarize(acksSentBetween(acks, first + 1000, Infinity));
+        lines.push(`round ${round + 1}: start-up ${startupMs.toFixed(0)} ms; ${(r.pointsPerSecond / 1e6).toFixed(2)} M points/s achieved${r.closedEarly.length > 0 ? ` (closed early: ${r.closedEarly.join('; ')})` : ''}`);
+        lines.push(`  overall      ${describe(overall)}${overall.p99 <= 50 ? '' : '   (over the 50 ms target)'}`);
+        lines.push(`  first second ${describe(firstSecond)}`);
+        lines.push(`  after it     ${describe(rest)}`);
+      } finally {
+        await server.stop();
+      }
+    }
+    const cpu = cpus();
+    console.log(`\nEMMS fresh server, ${SECONDS} s at half the maximum row-form rate from the moment it listens (${new Date().toISOString()})`);
+    console.log(`machine: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores, Node ${process.version}; the load generator and the server share these cores`);
+    console.log(`maximum row-form ingest: ${(maxRate / 1e6).toFixed(2)} M points/s (${GIVEN_MAX === undefined ? 'measured 4 s on a scratch server' : 'given by --max-rate'}); half: ${(half / 1e6).toFixed(2)} M points/s`);
+    console.log('load: rows, 4 connections × 100 hosts (4,000 new series), 64 frames in flight; target: overall ack p99 ≤ 50 ms, first second included');
+    for (const l of lines) console.log(l);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

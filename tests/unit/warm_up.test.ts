@@ -1,0 +1,126 @@
+/**
+ * The fresh server's warm-up (src/server/warm_up.ts): synthetic frames go through a real decode
+ * pool and decode to points for the warm-up tenant only; nothing is collected (no store), the
+ * warm-up stream is forgotten on every worker, and a refused frame is a bug, not a silent pass.
+ */
+import { Unpackr } from 'msgpackr';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SeriesIdentity, SeriesTable } from '../../src/model/api.js';
+import { DecodePool, type DecodeOutcome } from '../../src/ingest/decode_pool.js';
+import { TENANT_NAME_PATTERN } from '../../src/model/tenant.js';
+import { POINTS_PER_FRAME, WARM_UP_TENANT, syntheticRowFrame, warmUpIngest, type WarmUpDecodePool } from '../../src/server/warm_up.js';
+
+/** Records identities; fails the test if anything tries to store (collect). */
+class DecodeOnlyTable implements SeriesTable {
+  readonly identities: SeriesIdentity[] = [];
+  collected = 0;
+  get size(): number {
+    return this.identities.length;
+  }
+  add(series: SeriesIdentity): number {
+    return this.identities.push(series) - 1;
+  }
+  collect(): Promise<{ accepted: number }> {
+    this.collected++;
+    return Promise.reject(new Error('warm-up must not store anything'));
+  }
+}
+
+let pool: DecodePool | undefined;
+afterEach(async () => {
+  await pool?.close();
+  pool = undefined;
+});
+
+describe('warm-up of the ingest path', () => {
+  it('decodes synthetic frames on every worker for the warm-up tenant only, storing nothing', async () => {
+    const tables = new Map<string, DecodeOnlyTable[]>();
+    pool = new DecodePool({
+      threads: 2, maxPointsPerBatch: 5000, customFrameNames: [],
+      createSeriesTable: (tenant) => {
+        const t = new DecodeOnlyTable();
+        tables.set(tenant, [...(tables.get(tenant) ?? []), t]);
+        return t;
+      },
+    });
+    await pool.start();
+    // A budget no test machine reaches: every frame must come back here.
+    const report = await warmUpIngest(pool, { framesInFlight: 6, rounds: 2, pointsPerFrame: 200, budgetMs: 120_000 });
+    expect(report).toMatchObject({ frames: 12, points: 12 * 200, complete: true });
+    expect(report.elapsedMs).toBeGreaterThan(0);
+    expect([...tables.keys()]).toEqual([WARM_UP_TENANT]);
+    // One mirror per worker, each holding the frame's 200 series once, none collected.
+    const mirrors = tables.get(WARM_UP_TENANT)!;
+    expect(mirrors).toHaveLength(2);
+    for (const m of mirrors) {
+      expect(m.identities).toHaveLength(200);
+      expect(m.collected).toBe(0);
+    }
+    expect(mirrors[0]!.identities[13]).toMatchObject({ metricId: 'warm_up.metric_3', tags: { hostname: 'warm-up-1', region: 'warm-up-1', rack: '13' } });
+  });
+
+  it('sends every frame, spreads them over the workers and forgets the warm-up stream on each', async () => {
+    const calls: Array<{ worker: number; tenant: string; stream: number | undefined; bytes: number }> = [];
+    const forgotten: Array<[number, string, number]> = [];
+    const fake: WarmUpDecodePool = {
+      threads: 3,
+      decodeCopy: async (worker, view, _format, requireSeq, tenant, stream) => {
+        expect(requireSeq).toBe(true);
+        calls.push({ worker, tenant, stream, bytes: view.byteLength });
+        return { kind: 'series', seq: 0, points: 7, table: new DecodeOnlyTable(), seriesOf: new Int32Array(0), timestamps: new Float64Array(0), values: new Float64Array(0) } satisfies DecodeOutcome;
+      },
+      forgetStream: (worker, tenant, stream) => forgotten.push([worker, tenant, stream]),
+    };
+    const report = await warmUpIngest(fake, { framesInFlight: 5, rounds: 3 });
+    expect(report.complete).toBe(true);
+    expect(report.frames).toBe(15);
+    expect(report.points).toBe(15 * 7);
+    expect(new Set(calls.map((c) => c.worker))).toEqual(new Set([0, 1, 2]));
+    expect(calls.every((c) => c.tenant === WARM_UP_TENANT && c.stream === 1)).toBe(true);
+    expect(forgotten).toEqual([[0, WARM_UP_TENANT, 1], [1, WARM_UP_TENANT, 1], [2, WARM_UP_TENANT, 1]]);
+  });
+
+  it('past its budget start-up stops waiting; frames still out finish (or fail) in the background', async () => {
+    const late: Array<(o: DecodeOutcome) => void> = [];
+    const failLate: Array<(e: Error) => void> = [];
+    const forgotten: number[] = [];
+    const fake: WarmUpDecodePool = {
+      threads: 1,
+      decodeCopy: (_w, _v, _f, _r, _t, _s) => new Promise<DecodeOutcome>((resolve, reject) => {
+        late.push(resolve);
+        failLate.push(reject);
+      }),
+      forgetStream: (w) => forgotten.push(w),
+    };
+    const report = await warmUpIngest(fake, { framesInFlight: 3, rounds: 2, budgetMs: 40 });
+    expect(report).toMatchObject({ frames: 0, points: 0, complete: false });
+    expect(report.elapsedMs).toBeGreaterThanOrEqual(35);
+    // One round only: the second is not started past the budget.
+    expect(late).toHaveLength(3);
+    expect(forgotten).toEqual([0]);
+    // A late failure is not an unhandled rejection (vitest would fail the run).
+    failLate[0]!(new Error('worker gone'));
+    late[1]!({ kind: 'series', seq: 0, points: 1, table: new DecodeOnlyTable(), seriesOf: new Int32Array(0), timestamps: new Float64Array(0), values: new Float64Array(0) });
+    await new Promise((r) => setTimeout(r, 10));
+  });
+
+  it('a refused warm-up frame is reported, not passed over', async () => {
+    const fake: WarmUpDecodePool = {
+      threads: 0,
+      decodeCopy: async () => ({ kind: 'refused', seq: 0, error: 'bad frame', reason: 'decode', index: -1, field: '' }),
+      forgetStream: () => undefined,
+    };
+    await expect(warmUpIngest(fake, { framesInFlight: 1, rounds: 1 })).rejects.toThrow(/not decoded as points: bad frame/);
+  });
+
+  it('the synthetic frame is a row frame the size agents send, for a valid tenant name', () => {
+    expect(TENANT_NAME_PATTERN.test(WARM_UP_TENANT)).toBe(true);
+    const bytes = syntheticRowFrame(9, POINTS_PER_FRAME, 1_700_000_000_000);
+    // Lent buffers come in power-of-two classes up to 256 KiB: the frame must use the largest.
+    expect(bytes.byteLength).toBeGreaterThan(128 * 1024);
+    expect(bytes.byteLength).toBeLessThanOrEqual(256 * 1024);
+    const decoded = new Unpackr({ useRecords: false, mapsAsObjects: true }).unpack(bytes) as { seq: number; metrics: unknown[] };
+    expect(decoded.seq).toBe(9);
+    expect(decoded.metrics).toHaveLength(POINTS_PER_FRAME);
+  });
+});
