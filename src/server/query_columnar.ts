@@ -9,8 +9,8 @@
  *     stats: { series, points_scanned, elapsed_ms } }
  *
  * Float64 columns carry every value bit for bit (NaN payloads and ±Infinity included), which
- * JSON cannot: the JSON answer writes non-finite values as strings. Field names come from
- * src/ingest/wire.ts.
+ * JSON cannot: the JSON answer (query_json_writer.ts) writes non-finite values as null. Field
+ * names come from src/ingest/wire.ts.
  */
 import { Packr } from 'msgpackr';
 import { endianness } from 'node:os';

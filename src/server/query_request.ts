@@ -1,6 +1,7 @@
 /**
  * GET/POST /api/v1/query: turns query-string or JSON parameters into an engine query, and the
- * engine's columnar result into the response JSON. A bad parameter is a 400 naming it.
+ * engine's columnar result into the response JSON (written by query_json_writer.ts). A bad
+ * parameter is a 400 naming it.
  */
 import { AGGREGATIONS, parseAggregation, type AggregatedQuery, type QueryStats, type RawQuery, type SeriesResult } from '../model/api.js';
 import { parseInterval } from '../model/interval.js';
@@ -8,7 +9,8 @@ import { MetricValidationError, describeValue, type Tags } from '../model/metric
 import { isQueryTime, timeInputMs } from '../model/time.js';
 import { MAX_BUCKETS } from '../core/aggregate_options.js';
 import { HttpError } from '../http/route.js';
-import { QueryField, QueryResponseField } from '../ingest/wire.js';
+import { QueryField } from '../ingest/wire.js';
+import { writeQueryJson } from './query_json_writer.js';
 
 export interface QueryLimits {
   maxSeries: number;
@@ -156,26 +158,10 @@ export function cleanIntervalError(err: unknown): unknown {
   return new HttpError(400, message, { error: message, parameter: QueryField.interval });
 }
 
-function jsonNumber(v: number): string {
-  // JSON has no NaN/Infinity; an aggregate such as stddev of nothing is reported as null.
-  return Number.isFinite(v) ? String(v) : 'null';
-}
-
 /**
- * Response JSON built as one string: `JSON.stringify` of an array of [ts, v] pairs would
- * allocate two objects per point first.
+ * The response JSON as a string (for callers that want text; the route sends the bytes of
+ * writeQueryJson without decoding them).
  */
 export function renderQueryResponse(series: readonly SeriesResult[], stats: QueryStats): string {
-  const F = QueryResponseField;
-  const parts: string[] = [];
-  for (const s of series) {
-    let out = `{"${F.metricId}":${JSON.stringify(s.metricId)},"${F.metricType}":${JSON.stringify(s.metricType)},"${F.tags}":${JSON.stringify(s.tags)},"${F.points}":[`;
-    const ts = s.timestamps;
-    const vs = s.values;
-    for (let i = 0; i < ts.length; i++) {
-      out += (i === 0 ? '[' : ',[') + jsonNumber(ts[i]!) + ',' + jsonNumber(vs[i]!) + ']';
-    }
-    parts.push(out + ']}');
-  }
-  return `{"${F.series}":[${parts.join(',')}],"${F.stats}":{"series":${stats.series},"${F.pointsScanned}":${stats.pointsScanned},"${F.elapsedMs}":${jsonNumber(stats.elapsedMs)}}}`;
+  return writeQueryJson(series, stats).toString('utf8');
 }
