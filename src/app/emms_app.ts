@@ -16,6 +16,7 @@
  */
 import { dirname } from 'node:path';
 import { analyticsRoutes } from '../analytics/analytics_routes.js';
+import { TenantAnonymizers } from '../anonymize/tenant_anonymizers.js';
 import { alertRoutes } from '../alerts/alert_routes.js';
 import { alertingOptionsFromConfig } from '../alerts/alerting_config.js';
 import { alertingMetrics } from '../alerts/alerting_metrics.js';
@@ -23,6 +24,8 @@ import type { Alerting, AlertingOptions } from '../alerts/alerting.js';
 import { createAlerting } from '../alerts/create_alerting.js';
 import { auditRoutes } from '../audit/audit_routes.js';
 import { AuditTrail } from '../audit/audit_trail.js';
+import { AuditRecordCipher } from '../audit/audit_cipher.js';
+import { openAtRestEncryption } from '../crypto/at_rest.js';
 import { AuthFailureAudit } from '../audit/auth_failure_audit.js';
 import { openAuth, type AuthModule } from '../auth/auth_module.js';
 import { parseCollectorSettings, type CollectorSettings } from '../collectors/collector_config.js';
@@ -37,14 +40,17 @@ import { DEFAULT_TENANT } from '../model/tenant.js';
 import { ProbeMonitor } from '../probes/probe_monitor.js';
 import { probeTargetRoutes } from '../probes/probe_routes.js';
 import { createServer, type EmmsServer } from '../server/server.js';
+import { warmUpIngest } from '../server/warm_up.js';
 import { createDashboard } from '../dashboard/dashboard.js';
 import { openInterop, parseRemoteWriteConfig, type RemoteWriteTarget } from '../interop/interop_module.js';
 import { AuthFailureRecorder } from './auth_failure_recorder.js';
+import { tenantDeletionRoutes } from './tenant_deletion.js';
 import { BackupScheduler } from '../maintenance/backup_schedule.js';
 import { backupMetrics } from '../maintenance/backup_metrics.js';
 import { ensureBackupAlertRule, recordBackupOutcome } from '../maintenance/backup_alert.js';
 import { MaintenanceLock } from '../maintenance/maintenance_lock.js';
 import { maintenanceRoutes } from '../maintenance/maintenance_routes.js';
+import { erasureRoutes } from '../maintenance/erasure_routes.js';
 import { prometheusApiRoutes } from '../promql/prometheus_routes.js';
 import { seriesListingRoutes } from '../promql/series_listing_routes.js';
 
@@ -115,8 +121,14 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     if (first !== undefined) throw first;
   };
   try {
+    // Before anything touches the data directory: a wrong or missing master key stops start-up
+    // here with nothing changed on disk, and every database opened after this is encrypted.
+    const encryption = await openAtRestEncryption({
+      dataDir, keyFile: config.security.encryption.keyFile, dataKeyMaxAgeDays: config.security.encryption.dataKeyMaxAgeDays, log,
+    });
     // Opened first: every later step's state changes (API keys, rules …) may be audited.
     const audit = AuditTrail.open({
+      cipher: encryption === undefined ? undefined : new AuditRecordCipher(encryption.auditKeys, encryption.auditKey.id),
       dataDir,
       keyFile: config.security.auditKeyFile,
       onError: (err) => log('error', `audit record not written (the action went ahead): ${(err as Error).message}`),
@@ -139,6 +151,9 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     if (boot !== undefined) log('info', `operator API key ${boot.keyId} created; its token is in ${boot.tokenPath} (mode 0600): send it as "Authorization: Bearer <token>"`);
     if (config.security.auth === 'off') log('warn', `authentication is off (security.auth): every client of ${config.host} acts as the operator`);
     const quotas = auth.quotaLookup;
+    // Before the engine: a missing or unreadable key stops start-up before anything is ingested.
+    const anonymizers = TenantAnonymizers.open(config.security.anonymize, { dataDir, keyFile: config.security.anonymizeKeyFile });
+    const anonymizeTags = anonymizers.configured ? anonymizers.tagRewriter : undefined;
 
     const engine = createMetricsSystem({
       storage: config.storage.type,
@@ -148,6 +163,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       compression: config.storage.compression,
       seriesLimit: (tenant) => quotas(tenant).activeSeries,
       retentionDaysOf: (tenant) => quotas(tenant).retentionDays || config.storage.retentionDays,
+      anonymizeTags,
     });
     await engine.start();
     closers.push(() => engine.stop());
@@ -156,7 +172,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     closers.push(() => failures!.stop());
     failures.start();
 
-    const keys = await KeyService.open(engine, { policy: settings.keyPolicy, quotas });
+    const keys = await KeyService.open(engine, { policy: settings.keyPolicy, quotas, ...(anonymizers.configured ? { anonymizeField: anonymizers.fieldRewriter } : {}) });
     closers.push(() => keys.close());
     keys.start((err) => log('warn', `key evaluation failed: ${(err as Error).message}`));
 
@@ -225,7 +241,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     closers.push(async () => dashboard.stop());
     // Stopped after the server (closers run in reverse): in-flight batches still reach the queue.
     const interop = openInterop({
-      engine, quotas, egress: config.security.egress, remoteWrite: settings.remoteWrite, log,
+      engine, quotas, egress: config.security.egress, remoteWrite: settings.remoteWrite, log, anonymizeTags,
       limits: { maxPoints: config.collector.batchSize, maxDecompressedBytes: 4 * config.collector.maxBodyBytes },
     });
     closers.push(() => interop.stop());
@@ -235,16 +251,22 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       authenticator: dashboard.authenticator,
       sockets: dashboard.sockets,
       quotas,
-      routes: [...auth.routes, ...keyRoutes(keys), ...probeTargetRoutes(probes), ...alertRoutes(alerting), ...analyticsRoutes(engine), ...dashboard.routes, ...interop.routes, ...maintenanceRoutes({ dataDir, storage: maintainable, lock: maintenanceLock }), ...prometheusApiRoutes(engine), ...seriesListingRoutes(engine), ...auditRoutes(audit)],
+      routes: [...auth.routes, ...keyRoutes(keys), ...probeTargetRoutes(probes), ...alertRoutes(alerting), ...analyticsRoutes(engine), ...dashboard.routes, ...interop.routes, ...maintenanceRoutes({ dataDir, storage: maintainable, lock: maintenanceLock }), ...erasureRoutes({ dataDir, storage: maintainable, lock: maintenanceLock, audit: (e) => audit.record(e), ...(anonymizers.configured ? { storedFormOf: anonymizers.fieldRewriter } : {}) }), ...tenantDeletionRoutes({ dataDir, auth, keys, alerting, probes, storage: maintainable, lock: maintenanceLock }), ...prometheusApiRoutes(engine), ...seriesListingRoutes(engine), ...auditRoutes(audit)],
       frameHandlers: { key_events: keyEventIngestor(keys) },
+      codecs: interop.codecs,
       requestStats: collectors.apiStats,
       ipBlocklist: alerting.ipBlocklist,
       extraMetrics: () => alertingMetrics(alerting) + interop.metrics() + backupMetrics(backups.status()) + audit.metrics(),
       audit: (answer) => audit.record(answer),
       log,
     });
+    // Line protocol and remote write decode in the server's workers and share its rate buckets.
+    interop.attach(server.ingest);
     await server.listen();
     closers.push(() => server.close());
+    // Before start-up reports ready: the first real frames find warm decode workers and reusable frame buffers.
+    const warm = await warmUpIngest(server.ingest.pool);
+    log('info', `ingest warm-up: ${warm.frames} synthetic frames decoded in ${warm.elapsedMs.toFixed(0)} ms${warm.complete ? '' : ' (budget reached; the rest finish in the background)'}; nothing stored`);
     dashboard.start();
 
     return { engine, server, auth, keys, probes, collectors, alerting, authFailures: recorder, backups, audit, adminTokenPath: boot?.tokenPath, stop: closeAll };

@@ -13,15 +13,19 @@ interface Subcommand {
 const SUBCOMMANDS: Record<string, Subcommand> = {
   serve: { summary: 'run the HTTP/WebSocket server over the embedded SQLite engine', load: () => import('./serve_command.js') },
   'import-audit': { summary: 'import a Vault or CloudTrail KMS audit trail as key events', load: () => import('./import_audit_command.js') },
+  anonymize: { summary: 'print the stored (anonymized) form of a tag or key-event value under security.anonymize', load: () => import('./anonymize_command.js') },
   audit: { summary: 'verify the audit log\'s hash chain and checkpoints, or export its records', load: () => import('./audit_command.js') },
   backup: { summary: 'write a consistent backup archive of a data directory or a running server', load: () => import('./backup_command.js') },
   restore: { summary: 'restore a backup archive into a data directory (checksums verified first)', load: () => import('./restore_command.js') },
   cleanup: { summary: 'delete points older than an age (--older-than=90d)', load: () => import('./cleanup_command.js') },
+  erase: { summary: 'delete selected points or a data subject, scrubbed from every file', load: () => import('./erase_command.js') },
   compact: { summary: 'merge small chunks and return free space to the file system', load: () => import('./compact_command.js') },
   reindex: { summary: "rebuild the store's indexes and chunk catalogue", load: () => import('./reindex_command.js') },
   apikey: { summary: 'create, list or revoke API keys of a data directory (server stopped or running)', load: () => import('./apikey_command.js') },
   detect: { summary: 'score a timestamp,value CSV with the streaming anomaly detectors', load: () => import('./detect_command.js') },
   deploy: { summary: 'write Dockerfile, compose, Kubernetes manifests or a systemd unit for a deployment', load: () => import('./deploy_command.js') },
+  keygen: { summary: 'write a new master key for encryption at rest (32 random bytes, hex, mode 0600)', load: () => import('./keygen_command.js') },
+  encryption: { summary: 'encryption at rest: status, rotate-master, rotate-data, verify', load: () => import('./encryption_command.js') },
   iforest: { summary: 'fit an isolation forest on a numeric CSV and write one score per row', load: () => import('./iforest_command.js') },
 };
 

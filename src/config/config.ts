@@ -240,6 +240,7 @@ export function loadConfig(options: LoadConfigOptions = {}): EmmsConfig {
     if (raw !== undefined && raw !== '') s.apply(config, raw, `environment ${s.env}`);
   }
   if (env.EMMS_AUTH !== undefined && env.EMMS_AUTH !== '') config.security.auth = parseAuthSwitch('security.auth', env.EMMS_AUTH, 'environment EMMS_AUTH');
+  if (env.EMMS_ENCRYPTION_KEY_FILE !== undefined && env.EMMS_ENCRYPTION_KEY_FILE !== '') config.security.encryption.keyFile = env.EMMS_ENCRYPTION_KEY_FILE;
   const flags = options.flags ?? {};
   if (flags.host !== undefined) settingFor('deployment.host').apply(config, flags.host, 'flag --host');
   if (flags.port !== undefined) settingFor('deployment.port').apply(config, flags.port, 'flag --port');

@@ -17,9 +17,14 @@
  *     "limits": { "max_connections", "max_connections_per_address", "header_timeout_ms", "body_timeout_ms",
  *                 "auth_failures_per_minute" },
  *     "quotas": { "active_series", "ingest_points_per_second", "query_concurrency", "rules", "targets",
- *                 "channels", "silences", "keys", "api_keys" }
+ *                 "channels", "silences", "keys", "api_keys" },
+ *     "anonymize": { "source_ip": "truncate_ip", "actor": "hmac" },  // or { "rules", "tenants" }: src/anonymize/anonymize_rules.ts
+ *     "anonymize_key_file": "/etc/emms/anonymize.key",                 // default <data>/anonymize.key
+ *     "encryption": { "key_file": "/etc/emms/master.key",   // EMMS_ENCRYPTION_KEY_FILE; on when set
+ *                     "data_key_max_age_days": 90 }          // docs/format/encryption.md
  *   }
  */
+import { AnonymizeConfigError, NO_ANONYMIZATION, parseAnonymizeSettings, renderAnonymizeSettings, type AnonymizeSettings } from '../anonymize/anonymize_rules.js';
 import { NetworkListError, parseNetworkList, type NetworkList } from '../net/cidr.js';
 import { parseEgressPolicy, type EgressPolicy } from '../net/egress_guard.js';
 import { DEFAULT_QUOTAS, QUOTA_CONFIG_KEYS, QUOTA_NAMES, type TenantQuotas } from '../tenancy/quota.js';
@@ -76,7 +81,22 @@ export interface SecurityConfig {
    * Outside the data directory, a copy of the disk alone cannot rewrite the log undetected.
    */
   auditKeyFile: string | undefined;
+  /** `security.encryption`: encryption at rest (src/crypto/at_rest.ts); off while keyFile is undefined. */
+  encryption: EncryptionSettings;
+  /** `security.anonymize`: rules applied to tags and key-event fields before anything is stored. */
+  anonymize: AnonymizeSettings;
+  /** `security.anonymize_key_file`: the pseudonym master key; default `<data>/anonymize.key`. */
+  anonymizeKeyFile: string | undefined;
 }
+
+export interface EncryptionSettings {
+  /** The master key file (64 hex digits or base64 of 32 bytes, mode 0600). */
+  keyFile: string | undefined;
+  /** Data keys older than this are rotated at start-up (0 = never by age). */
+  dataKeyMaxAgeDays: number;
+}
+
+export const DEFAULT_DATA_KEY_MAX_AGE_DAYS = 90;
 
 export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
   maxConnections: 10_000,
@@ -100,11 +120,15 @@ export function defaultSecurityConfig(): SecurityConfig {
     limits: { ...DEFAULT_CONNECTION_LIMITS },
     quotas: { ...DEFAULT_QUOTAS },
     auditKeyFile: undefined,
+    encryption: { keyFile: undefined, dataKeyMaxAgeDays: DEFAULT_DATA_KEY_MAX_AGE_DAYS },
+    anonymize: NO_ANONYMIZATION,
+    anonymizeKeyFile: undefined,
   };
 }
 
 const SECTION_KEYS = new Set([
-  'auth', 'metrics_access', 'tls', 'allowed_networks', 'admin_networks', 'allowed_origins', 'allowed_hosts', 'egress_allow', 'jwt', 'limits', 'quotas', 'audit',
+  'auth', 'metrics_access', 'tls', 'allowed_networks', 'admin_networks', 'allowed_origins', 'allowed_hosts', 'egress_allow', 'jwt', 'limits', 'quotas', 'audit', 'encryption',
+  'anonymize', 'anonymize_key_file',
 ]);
 
 type Raw = Record<string, unknown>;
@@ -191,6 +215,21 @@ export function applySecuritySection(into: SecurityConfig, raw: unknown, source:
     onlyKeys('security.audit', audit, ['key_file'], source);
     if (audit.key_file !== undefined) into.auditKeyFile = str('security.audit.key_file', audit.key_file, source);
   }
+  if (body.encryption !== undefined && body.encryption !== null) {
+    const encryption = object('security.encryption', body.encryption, source);
+    onlyKeys('security.encryption', encryption, ['key_file', 'data_key_max_age_days'], source);
+    if (encryption.key_file !== undefined) into.encryption.keyFile = str('security.encryption.key_file', encryption.key_file, source);
+    if (encryption.data_key_max_age_days !== undefined) into.encryption.dataKeyMaxAgeDays = int('security.encryption.data_key_max_age_days', encryption.data_key_max_age_days, 0, 36_500, source);
+  }
+  if (body.anonymize !== undefined) {
+    try {
+      into.anonymize = parseAnonymizeSettings(body.anonymize, 'security.anonymize');
+    } catch (err) {
+      if (err instanceof AnonymizeConfigError) throw new ConfigError(err.field, err.value, source, err.rule);
+      throw err;
+    }
+  }
+  if (body.anonymize_key_file !== undefined) into.anonymizeKeyFile = str('security.anonymize_key_file', body.anonymize_key_file, source);
 }
 
 function isOrigin(s: string): boolean {
@@ -302,5 +341,8 @@ export function renderSecuritySection(s: SecurityConfig): Record<string, unknown
     limits,
     quotas,
     ...(s.auditKeyFile === undefined ? {} : { audit: { key_file: s.auditKeyFile } }),
+    encryption: { ...(s.encryption.keyFile === undefined ? {} : { key_file: s.encryption.keyFile }), data_key_max_age_days: s.encryption.dataKeyMaxAgeDays },
+    ...(Object.keys(s.anonymize.rules).length === 0 && Object.keys(s.anonymize.tenants).length === 0 ? {} : { anonymize: renderAnonymizeSettings(s.anonymize) }),
+    ...(s.anonymizeKeyFile === undefined ? {} : { anonymize_key_file: s.anonymizeKeyFile }),
   };
 }

@@ -47,6 +47,12 @@ export interface MetricsSystemOptions {
   /** A tenant's own retention in days (0 = keep forever), read once per retention pass; default `retentionDays`. */
   retentionDaysOf?: (tenant: string) => number;
   /**
+   * A tenant's tag rewrite (security.anonymize, src/anonymize/), applied when a tag set is first
+   * seen, before its series is looked up or created: stored series carry only its output, and
+   * tag sets it maps to the same output are one series. undefined: tags are stored as sent.
+   */
+  anonymizeTags?: (tenant: string) => ((tags: Tags) => Tags) | undefined;
+  /**
    * `process` (default): an acknowledged batch survives the process being killed (SIGKILL,
    * crash); `full` also survives power loss, at the cost of an fsync per group commit.
    */
@@ -170,6 +176,23 @@ export interface StorageMaintenance {
   failures: number;
   /** The latest such error, or the SQLite WAL checkpointer's latest error. */
   lastError?: string | undefined;
+  /**
+   * Settling after ingest goes quiet (src/storage/settle_policy.ts): true when ingest is quiet
+   * and no head, write-ahead record or compaction is left for settling to do.
+   */
+  settled?: boolean;
+  /** When settling last finished its compaction (ms since the epoch), if ever. */
+  lastSettledAtMs?: number | undefined;
+  /** Heads settling would cut: now, or once their series have been idle long enough. */
+  headsToSettle?: number;
+  /** Memory holding head points and pending cuts' points. */
+  headBytes?: number;
+  /** Age of the oldest write-ahead record (0 when there is none). */
+  walOldestAgeMs?: number;
+  /** Series a compaction still has to look at (the running one's rest, and those cut since the last settle). */
+  compactionBacklog?: number;
+  /** Points committed per second over the settle policy's quiet window. */
+  recentPointsPerSecond?: number;
 }
 
 export interface MetricsSystem {

@@ -13,7 +13,8 @@ import type { MetricsSystem } from '../model/api.js';
 import { FEDERATE_SCHEMA, HEALTH_SCHEMA, INGEST_SCHEMA, METRICS_SCHEMA, OPENAPI_SCHEMA, QUERY_GET_SCHEMA, QUERY_POST_SCHEMA } from './builtin_schemas.js';
 import { PROMETHEUS_CONTENT_TYPE, renderFederation } from './prometheus_text.js';
 import type { QueryConcurrency } from './query_concurrency.js';
-import { cleanIntervalError, queryFromBody, queryFromSearchParams, renderQueryResponse, type QueryLimits } from './query_request.js';
+import { cleanIntervalError, queryFromBody, queryFromSearchParams, type QueryLimits } from './query_request.js';
+import { writeQueryJson } from './query_json_writer.js';
 import { CONTENT_TYPE_COLUMNAR, acceptsColumnar, encodeColumnarQuery } from './query_columnar.js';
 import type { SelfMetrics } from './self_metrics.js';
 
@@ -81,6 +82,17 @@ export function openApiDocument(routes: readonly RouteDefinition[]): Record<stri
   });
 }
 
+type QueryAnswer = Awaited<ReturnType<MetricsSystem['queryWithStats']>>;
+/** Bodies of answers shared by alike queries (query_concurrency.ts), by form: rendered once, not once per client. */
+const renderedBodies = new WeakMap<QueryAnswer, { json?: ReturnType<typeof writeQueryJson>; columnar?: Uint8Array }>();
+
+function renderedAnswer(answer: QueryAnswer, columnar: boolean): HttpResponseSpec {
+  let bodies = renderedBodies.get(answer);
+  if (bodies === undefined) renderedBodies.set(answer, (bodies = {}));
+  if (columnar) return { body: (bodies.columnar ??= encodeColumnarQuery(answer.series, answer.stats)), contentType: CONTENT_TYPE_COLUMNAR };
+  return { body: (bodies.json ??= writeQueryJson(answer.series, answer.stats)), contentType: CONTENT_TYPE_JSON };
+}
+
 export function builtinRoutes(deps: BuiltinRouteDeps): RouteDefinition[] {
   const { engine, limits, metrics } = deps;
 
@@ -88,9 +100,10 @@ export function builtinRoutes(deps: BuiltinRouteDeps): RouteDefinition[] {
     const tenant = tenantOf(req);
     const started = performance.now();
     try {
-      const { series, stats } = await deps.queries.run(tenant, () => engine.forTenant(tenant).queryWithStats(query));
-      if (acceptsColumnar(req.headers.accept)) return { body: encodeColumnarQuery(series, stats), contentType: CONTENT_TYPE_COLUMNAR };
-      return { body: renderQueryResponse(series, stats), contentType: CONTENT_TYPE_JSON };
+      // Alike queries waiting at once share one run (query_concurrency.ts): the key is the whole query.
+      const origin = { client: req.principal?.id, key: JSON.stringify(query) };
+      const answer = await deps.queries.run(tenant, () => engine.forTenant(tenant).queryWithStats(query), origin);
+      return renderedAnswer(answer, acceptsColumnar(req.headers.accept));
     } catch (err) {
       throw cleanIntervalError(err);
     } finally {
@@ -118,7 +131,7 @@ export function builtinRoutes(deps: BuiltinRouteDeps): RouteDefinition[] {
         const match = req.query.get('match') ?? req.query.get('match[]');
         if (match === null || match === '') throw new HttpError(400, 'match is required: a glob over metric ids, e.g. match=crypto.*', { error: 'match is required', parameter: 'match' });
         const tenant = tenantOf(req);
-        const latest = await deps.queries.run(tenant, () => engine.forTenant(tenant).latest(match, undefined, limits.maxSeries));
+        const latest = await deps.queries.run(tenant, () => engine.forTenant(tenant).latest(match, undefined, limits.maxSeries), { client: req.principal?.id, key: `federate\u0000${match}` });
         return { body: renderFederation(latest), contentType: PROMETHEUS_CONTENT_TYPE };
       },
     },
@@ -193,6 +206,11 @@ function health(deps: BuiltinRouteDeps, detailed: boolean): HttpResponseSpec {
       status: 'ok', series: s.series, chunks: s.chunks, head_points: s.headPoints, wal_bytes: s.walBytes, disk_bytes: s.diskBytes,
       ...(m === undefined ? {} : {
         pending_cuts: m.pendingCuts, pending_cut_points: m.pendingCutPoints, cuts_encoded_by_writer: m.cutsEncodedByWriter, checkpoint_running: m.checkpointRunning, compaction_running: m.compactionRunning,
+        // Settling after ingest goes quiet (src/storage/settle_policy.ts): a benchmark or an operator waits for settled.
+        ...(m.settled === undefined ? {} : {
+          settled: m.settled, last_settled_at: m.lastSettledAtMs === undefined ? null : new Date(m.lastSettledAtMs).toISOString(), heads_to_settle: m.headsToSettle,
+          head_bytes: m.headBytes, wal_oldest_age_ms: m.walOldestAgeMs, compaction_backlog: m.compactionBacklog, recent_points_per_second: m.recentPointsPerSecond,
+        }),
         maintenance_failures: m.failures + m.encoderFailures,
         // Writes still succeed (status ok), but an operator should see why maintenance is stuck.
         ...(m.lastError === undefined ? {} : { last_maintenance_error: m.lastError }),

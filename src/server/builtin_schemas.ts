@@ -85,7 +85,7 @@ const QUERY_RESPONSE: JsonSchema = {
 const QUERY_RESPONSES: RouteSchema['responses'] = {
   200: ok('Matching series with their points (raw, or one per bucket when aggregated).', QUERY_RESPONSE),
   422: error('Past `query.max_series` or `query.max_points`.'),
-  429: error('Past the tenant\'s `query_concurrency`.'),
+  429: error('Past the tenant\'s `query_concurrency`, the query waited 2 s in the fair queue or 256 of the tenant\'s queries were already waiting (Retry-After: 1).'),
 };
 
 const QUERY_DESCRIPTION = 'Without `aggregation`, raw points; with it, one value per `interval` bucket (aligned to the epoch), per series or per `group_by` tag values.';
@@ -139,11 +139,38 @@ export const FEDERATE_SCHEMA: RouteSchema = {
   },
 };
 
+/** `components` of GET /health; `storage` lists its figures (more may be added, hence no strictness). */
+const HEALTH_COMPONENTS: JsonSchema = {
+  type: 'object',
+  properties: {
+    storage: {
+      type: 'object',
+      properties: {
+        status: enumSchema(['ok', 'error']),
+        series: { type: 'integer' }, chunks: { type: 'integer' },
+        head_points: { type: 'integer', description: 'Points in heads and pending cuts, not yet in chunks.' },
+        wal_bytes: { type: 'integer', description: 'Bytes of write-ahead records not yet checkpointed.' },
+        disk_bytes: { type: 'integer' },
+        pending_cuts: { type: 'integer' }, pending_cut_points: { type: 'integer' },
+        checkpoint_running: { type: 'boolean' }, compaction_running: { type: 'boolean' },
+        settled: { type: 'boolean', description: 'Ingest is quiet and nothing is left to cut, checkpoint or compact: reads see compacted chunks.' },
+        last_settled_at: { type: ['string', 'null'], format: 'date-time', description: 'When settling last finished, if ever.' },
+        heads_to_settle: { type: 'integer', description: 'Heads settling would cut, now or once their series have been idle long enough.' },
+        head_bytes: { type: 'integer', description: 'Memory holding head and pending-cut points.' },
+        wal_oldest_age_ms: { type: 'number', description: 'Age of the oldest write-ahead record (0 when none).' },
+        compaction_backlog: { type: 'integer', description: 'Series a compaction still has to look at.' },
+        recent_points_per_second: { type: 'number', description: 'Ingest rate over the quiet window of the settle policy.' },
+        error: STRING,
+      },
+    },
+  },
+};
+
 export const HEALTH_SCHEMA: RouteSchema = {
   summary: 'Whether storage takes writes (details with credentials)',
   tag: 'operations',
   responses: {
-    200: ok('`{status: "ok"}`; with valid credentials, also `components` (storage backlog, connections, decoders).', { type: 'object', properties: { status: enumSchema(['ok', 'error']), components: ANY_OBJECT }, required: ['status'] }),
+    200: ok('`{status: "ok"}`; with valid credentials, also `components` (storage backlog and settling, connections, decoders).', { type: 'object', properties: { status: enumSchema(['ok', 'error']), components: HEALTH_COMPONENTS }, required: ['status'] }),
     503: ok('Storage cannot be written: `{status: "error"}` (and `failing`, `components` with credentials).', { type: 'object', properties: { status: STRING, failing: STRING, components: ANY_OBJECT }, required: ['status'] }),
   },
 };
