@@ -29,12 +29,14 @@ export interface OpenOptions {
 
 /**
  * Page size of a new database under encryption at rest, where each page keeps 32 bytes for its
- * nonce and tag (docs/format/encryption.md). With 1 KiB pages the 6 h TSBS chunks (~2.4 KB)
- * took 19.5 % more file than in plaintext (their overflow split falls badly on 992-byte pages);
- * with 2 KiB pages they took the same as plaintext 1 KiB, and ~9.5 KB chunks (24 h) took +5.3 %
- * at 1, 2 and 4 KiB alike (the chunk rows of a 6 h store re-laid out under each page size, VACUUMed).
+ * nonce and tag (docs/format/encryption.md). Chosen for the store a user keeps for months, whose
+ * chunks are full after compaction (~9.5 KB for a day of 10 s TSBS points): there, 8 KiB pages
+ * cost +1.1 % bytes/point over plaintext 1 KiB pages, against +5.1–5.3 % at 1, 2 and 4 KiB
+ * (`bench/encryption.bench.ts`, 24 h). A young store of small chunks pays more at 8 KiB: +7.5 %
+ * with 6 h chunks (~2.4 KB; `EMMS_BENCH_QUICK=1`), where 2 KiB pages cost nothing, because
+ * three such cells fill an 8 KiB leaf page to ~88 %. Reads fetch 2 pages per full chunk instead of 5.
  */
-const ENCRYPTED_PAGE_SIZE_BYTES = 2048;
+const ENCRYPTED_PAGE_SIZE_BYTES = 8192;
 
 /** Page cache per connection; negative = KiB. 64 MiB keeps the chunk index hot. */
 const CACHE_SIZE_KIB = 65_536;
