@@ -6,7 +6,7 @@
  * Why one synchronous pass instead of tombstones honoured by replay and reads: the engine's
  * writer is this thread, so a pass that runs without yielding sees no commit in between.
  * It first checkpoints (every head and pending cut into chunks, every write-ahead record
- * deleted: SqliteStore.flushForErasure), then rewrites the affected chunks and deletes the
+ * deleted: SqliteStore.checkpoint), then rewrites the affected chunks and deletes the
  * emptied series' rows in one transaction. A kill before that transaction commits leaves every
  * point (the checkpoint alone changes no answer); after it, none of the selected ones. Replay
  * has nothing to resurrect: no record older than the erasure survives it. The callers wait
@@ -128,7 +128,7 @@ export function erasePoints(store: SqliteStore, series: readonly SeriesInfo[], s
   const { db } = store;
   const restore = secureDelete(db);
   try {
-    store.flushForErasure();
+    store.checkpoint();
     // Overlapping chunks are merged first: a rewritten chunk gets a new (higher) id, which would
     // otherwise let its older points outrank a newer chunk's at equal timestamps.
     for (const s of series) store.compactSeries(s.id, Infinity);

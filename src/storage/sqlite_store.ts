@@ -741,17 +741,10 @@ export class SqliteStore {
   }
 
   /**
-   * Before an erasure rewrites chunks (src/storage/point_erasure.ts): checkpoint() puts every
-   * head and pending cut into chunks and deletes every write-ahead record, and a background
-   * compaction's plan is dropped, since its members may be rewritten and the generation bump
-   * makes its task's result be ignored (the plan would otherwise wait for it forever).
+   * Cuts every head (and pending cut) into chunks and deletes every write-ahead record, in one
+   * transaction, and drops a background compaction's plan. An erasure (point_erasure.ts) starts
+   * with it, so that no chunk it rewrites is also being merged.
    */
-  flushForErasure(): void {
-    this.checkpoint();
-    this.#backgroundCompaction = undefined;
-  }
-
-  /** Cuts every head (and pending cut) into chunks and deletes every write-ahead record, in one transaction. */
   checkpoint(): void {
     const touched: number[] = [];
     this.db.transaction(() => {
@@ -776,6 +769,11 @@ export class SqliteStore {
     this.#walOldestMs = 0;
     this.#walLog = [];
     this.#backgroundCheckpoint = undefined;
+    // A background compaction's merge task, if one is out, now belongs to the old generation
+    // and its result will be ignored: a plan kept waiting for it never finished (settle() and
+    // /health's compactionRunning waited forever). Its series are packed by the next one.
+    if (this.#backgroundCompaction?.settle === true) for (const sid of this.#backgroundCompaction.sids) this.#settleDirty.add(sid);
+    this.#backgroundCompaction = undefined;
   }
 
   /**

@@ -237,6 +237,40 @@ describe('cuts and compaction off the writer thread', () => {
     }
   });
 
+  it('a checkpoint while a background compaction waits for its merge task drops the plan: settle() returns, nothing is lost', async () => {
+    // The checkpoint's generation bump makes the merge result be ignored when it comes back; a
+    // plan still waiting for it kept compactionRunning true and settle() waiting forever.
+    const heldMerges: Array<() => void> = [];
+    const encoder: ChunkEncoder = {
+      run(task: EncodeTask): Promise<EncodeResult> {
+        if (task.kind === 'cut') return Promise.resolve(runEncodeTask(task));
+        return new Promise((resolve) => heldMerges.push(() => resolve(runEncodeTask(task))));
+      },
+      warm: () => undefined,
+      lastError: undefined,
+      close: () => undefined,
+    };
+    const rnd = mulberry32(44);
+    const store = SqliteStore.open({ ...options(join(dir, 'held-merge.db'), 'worker'), chunkEncoder: encoder, walCheckpointBytes: 1e12 });
+    const resolver = new SeriesResolver(store.catalog.tenant('default'));
+    const model: Model = Array.from({ length: SERIES }, () => new Map());
+    try {
+      for (let step = 0; step < 40; step++) commitRandom(store, resolver, model, rnd, 50);
+      const settling = store.settle(10_000, { checkpoint: true }).catch((error: unknown) => error);
+      const started = Date.now();
+      while (heldMerges.length === 0 && Date.now() - started < 10_000) await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(heldMerges.length, 'a background merge task reached the encoder').toBeGreaterThan(0);
+      store.checkpoint();
+      for (const release of heldMerges.splice(0)) release();
+      expect(await settling).toBeUndefined();
+      expect(store.stats().maintenance).toMatchObject({ compactionRunning: false });
+      expectModel(store, model, 'after the checkpoint dropped the compaction');
+    } finally {
+      for (const release of heldMerges) release();
+      store.close();
+    }
+  });
+
   it.each(['close', 'abandon'] as const)('%s with cuts still at the encoder loses nothing', async (how) => {
     const rnd = mulberry32(how === 'close' ? 31 : 32);
     const path = join(dir, `${how}.db`);

@@ -163,7 +163,7 @@ describe('point erasure', () => {
     store.chunks.write = write0;
     expect((await storage.previewErasure('default', { metricPattern: 'half.x' })).points).toBe(500);
     // A kill after the checkpoint, before the deletion's transaction: the same.
-    store.flushForErasure();
+    store.checkpoint();
     store.abandon();
     const reopened = SqliteStore.open({ path, chunkEncoding: 'inline' });
     expect((await new SqliteStorageMaintenance(reopened).previewErasure('default', { metricPattern: 'half.x' })).points).toBe(500);
