@@ -29,10 +29,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Packr, Unpackr } from 'msgpackr';
-import { TICKS_PER_DAY, TSBS_CPU_METRICS, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
-import { WsClient } from './load/ws_client.js';
-import { processCpuSeconds, runLoadGenerator, startServerProcess, type ServerProcess } from './load/server_process.js';
+import type { Tags } from '../src/model/metric.js';
+import { TSBS_CPU_METRICS, TSBS_DEFAULT_START_MS } from './workload/tsbs_devops.js';
+import { streamTsbsColumns } from './load/tsbs_column_stream.js';
+import { processCpuSeconds, runLoadGenerator, startServerProcess } from './load/server_process.js';
 import { measureMaxRowRate } from './load/max_rate.js';
 import { acksSentBetween, describe, readAckLog, summarize } from './load/latency_stats.js';
 
@@ -51,46 +51,9 @@ const DISTINCT = process.argv.includes('--distinct');
 const CPU_PROF = arg('cpu-prof');
 const GIVEN_MAX = arg('max-rate');
 
-const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-
-/** 24 h of the workload for the hosts connection 0 of the load generator reports (seed 1, `-c0`). */
-async function preload(server: ServerProcess, headers: Record<string, string>): Promise<{ points: number; seconds: number }> {
-  const gen = new TsbsDevopsGenerator({ hosts: HOSTS, seed: 1 });
-  const tagsOf = new Map(gen.hostTags.map((t) => [t, { ...t, hostname: `${t.hostname}-c0` }]));
-  const ws = await WsClient.open(server.wsUrl, { zeroMask: true, headers });
-  let inflight = 0;
-  let points = 0;
-  let failure: string | undefined;
-  let wake: (() => void) | undefined;
-  ws.onMessage = (m) => {
-    const reply = unpackr.unpack(m.data) as { ack?: number; accepted?: number; error?: string };
-    if (reply.ack !== undefined) points += reply.accepted ?? 0;
-    else failure ??= reply.error ?? 'nack';
-    inflight--;
-    wake?.();
-  };
-  const started = performance.now();
-  let seq = 0;
-  const ticksPerHour = TICKS_PER_DAY / 24;
-  for (let h = 0; h < 24; h++) {
-    const block = gen.nextColumns(ticksPerHour);
-    for (let from = 0; from < block.length; from += 100) {
-      while (inflight >= 8) await new Promise<void>((r) => (wake = r));
-      const frame = packr.pack({
-        seq: seq++,
-        series: block.slice(from, from + 100).map((s) => ({
-          metric_id: s.metricId, tags: tagsOf.get(s.tags)!, timestamps: Buffer.from(s.timestamps.buffer), values: Buffer.from(s.values.buffer),
-        })),
-      });
-      inflight++;
-      if (!ws.send(frame)) await ws.waitDrain();
-    }
-  }
-  while (inflight > 0) await new Promise<void>((r) => (wake = r));
-  ws.close();
-  if (failure !== undefined) throw new Error(`preload refused: ${failure}`);
-  return { points, seconds: (performance.now() - started) / 1000 };
+/** The tags of connection 0 of the load generator (seed 1, hostnames `-c0`), so the preloaded day and the live load are the same hosts' series. */
+function hostsOfConnection0(tags: Tags): Record<string, string> {
+  return { ...tags, hostname: `${tags.hostname}-c0` };
 }
 
 interface QueryKind {
@@ -161,7 +124,7 @@ async function main(): Promise<void> {
     const server = await startServerProcess(join(dir, 'data'), {}, [], nodeArgs);
     const headers = { authorization: `Bearer ${readFileSync(server.adminTokenFile, 'utf8').trim()}` };
     try {
-      const loaded = await preload(server, headers);
+      const loaded = await streamTsbsColumns(server.wsUrl, headers, { hours: 24, hosts: HOSTS, tagsOf: hostsOfConnection0 });
       const kinds = queryKinds(server.base);
       // Check the answers once before timing them.
       const raw = (await (await fetch(kinds[0]!.urlOf(0), { headers })).json()) as { series: Array<{ points: unknown[] }> };

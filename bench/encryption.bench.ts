@@ -21,22 +21,17 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Packr, Unpackr } from 'msgpackr';
 import { writeNewMasterKeyFile } from '../src/crypto/master_key.js';
 import { builtServerArgs } from './load/built_server.js';
 import { startServerProcess } from './load/server_process.js';
-import { WsClient } from './load/ws_client.js';
-import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
+import { TICKS_PER_HOUR, streamTsbsColumns } from './load/tsbs_column_stream.js';
+import { TSBS_DEFAULT_START_MS } from './workload/tsbs_devops.js';
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const HOURS = QUICK ? 6 : 24;
 const QUERY_RUNS = QUICK ? 40 : 100;
 const HOUR_MS = 3_600_000;
-const TICKS_PER_HOUR = TICKS_PER_DAY / 24;
 const ORDER = ['off', 'on', 'off', 'on'] as const;
-
-const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 interface RunResult {
   mode: 'off' | 'on';
@@ -45,40 +40,6 @@ interface RunResult {
   serverMedianMs: number;
   bytesPerPoint: number;
   rekeyMBps?: number;
-}
-
-async function ingest(wsUrl: string, headers: Record<string, string>): Promise<{ points: number; seconds: number }> {
-  const gen = new TsbsDevopsGenerator({ hosts: 100, seed: 1 });
-  const ws = await WsClient.open(wsUrl, { zeroMask: true, headers });
-  let inflight = 0;
-  let points = 0;
-  let failure: string | undefined;
-  let wake: (() => void) | undefined;
-  ws.onMessage = (m) => {
-    const reply = unpackr.unpack(m.data) as { ack?: number; accepted?: number; error?: string };
-    if (reply.ack !== undefined) points += reply.accepted ?? 0;
-    else failure ??= reply.error ?? 'nack';
-    inflight--;
-    wake?.();
-  };
-  const started = performance.now();
-  let seq = 0;
-  for (let h = 0; h < HOURS; h++) {
-    const block = gen.nextColumns(TICKS_PER_HOUR);
-    for (let from = 0; from < block.length; from += 100) {
-      while (inflight >= 8) await new Promise<void>((r) => (wake = r));
-      const frame = packr.pack({
-        seq: seq++,
-        series: block.slice(from, from + 100).map((s) => ({ metric_id: s.metricId, tags: s.tags, timestamps: Buffer.from(s.timestamps.buffer), values: Buffer.from(s.values.buffer) })),
-      });
-      inflight++;
-      if (!ws.send(frame)) await ws.waitDrain();
-    }
-  }
-  while (inflight > 0) await new Promise<void>((r) => (wake = r));
-  ws.close();
-  if (failure !== undefined) throw new Error(`ingest refused: ${failure}`);
-  return { points, seconds: (performance.now() - started) / 1000 };
 }
 
 function median(xs: number[]): number {
@@ -96,7 +57,7 @@ async function oneRun(mode: 'off' | 'on', keyFile: string): Promise<RunResult> {
   const server = await startServerProcess(dir, env);
   try {
     const headers = { authorization: `Bearer ${readFileSync(server.adminTokenFile, 'utf8').trim()}` };
-    const loaded = await ingest(server.wsUrl, headers);
+    const loaded = await streamTsbsColumns(server.wsUrl, headers, { hours: HOURS });
     const start = TSBS_DEFAULT_START_MS;
     const aggUrl = `${server.base}/api/v1/query?${new URLSearchParams({ metric_pattern: 'cpu.usage_user', aggregation: 'avg', interval: '1h', start_time: String(start), end_time: String(start + HOURS * HOUR_MS) })}`;
     const check = (await (await fetch(aggUrl, { headers })).json()) as { series: Array<{ points: unknown[] }> };

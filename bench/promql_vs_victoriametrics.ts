@@ -16,6 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, tempDir } from '../tests/integration/server_harness.js';
 import { freePort, startPeer } from '../tests/integration/remote_write_peers.js';
+import { mulberry32 } from './data_shapes.js';
 
 const HOSTS = 100;
 const INTERVAL_S = 10;
@@ -24,17 +25,6 @@ const DURATION_S = 24 * 3600;
 const T0 = 1_767_225_600;
 const iterations = Number(process.argv[2] ?? 20);
 const stepS = Number(process.argv[3] ?? 60);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface HostSeries {
   host: string;

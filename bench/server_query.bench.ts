@@ -13,60 +13,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Packr, Unpackr } from 'msgpackr';
 import { Bench } from 'tinybench';
-import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
-import { WsClient } from './load/ws_client.js';
+import { TSBS_DEFAULT_START_MS } from './workload/tsbs_devops.js';
+import { TICKS_PER_HOUR, streamTsbsColumns } from './load/tsbs_column_stream.js';
 import { startServerProcess } from './load/server_process.js';
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const HOURS = QUICK ? 6 : 24;
 const TASK_TIME_MS = QUICK ? 300 : 2_000;
 const HOUR_MS = 3_600_000;
-const TICKS_PER_HOUR = TICKS_PER_DAY / 24;
-
-const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-
-async function ingest(wsUrl: string, headers: Record<string, string>): Promise<{ points: number; seconds: number }> {
-  const gen = new TsbsDevopsGenerator({ hosts: 100, seed: 1 });
-  const ws = await WsClient.open(wsUrl, { zeroMask: true, headers });
-  const window = 8;
-  let inflight = 0;
-  let points = 0;
-  let failure: string | undefined;
-  let wake: (() => void) | undefined;
-  ws.onMessage = (m) => {
-    const reply = unpackr.unpack(m.data) as { ack?: number; accepted?: number; error?: string };
-    if (reply.ack !== undefined) points += reply.accepted ?? 0;
-    else failure ??= reply.error ?? 'nack';
-    inflight--;
-    wake?.();
-  };
-  const started = performance.now();
-  let seq = 0;
-  for (let h = 0; h < HOURS; h++) {
-    const block = gen.nextColumns(TICKS_PER_HOUR);
-    for (let from = 0; from < block.length; from += 100) {
-      while (inflight >= window) await new Promise<void>((r) => (wake = r));
-      const frame = packr.pack({
-        seq: seq++,
-        series: block.slice(from, from + 100).map((s) => ({
-          metric_id: s.metricId,
-          tags: s.tags,
-          timestamps: Buffer.from(s.timestamps.buffer),
-          values: Buffer.from(s.values.buffer),
-        })),
-      });
-      inflight++;
-      if (!ws.send(frame)) await ws.waitDrain();
-    }
-  }
-  while (inflight > 0) await new Promise<void>((r) => (wake = r));
-  ws.close();
-  if (failure !== undefined) throw new Error(`ingest refused: ${failure}`);
-  return { points, seconds: (performance.now() - started) / 1000 };
-}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-bench-query-'));
@@ -76,7 +31,7 @@ async function main(): Promise<void> {
   const get = (url: string): Promise<Response> => fetch(url, { headers });
   try {
     const base = server.base;
-    const loaded = await ingest(server.wsUrl, headers);
+    const loaded = await streamTsbsColumns(server.wsUrl, headers, { hours: HOURS });
     const start = TSBS_DEFAULT_START_MS;
     const end = start + HOURS * HOUR_MS;
     const rawUrl = `${base}/api/v1/query?${new URLSearchParams({

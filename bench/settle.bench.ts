@@ -15,59 +15,18 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Packr, Unpackr } from 'msgpackr';
-import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
-import { WsClient } from './load/ws_client.js';
+import { TSBS_DEFAULT_START_MS } from './workload/tsbs_devops.js';
+import { streamTsbsColumns } from './load/tsbs_column_stream.js';
 import { startServerProcess } from './load/server_process.js';
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const HOURS = QUICK ? 6 : 24;
 const HOUR_MS = 3_600_000;
-const TICKS_PER_HOUR = TICKS_PER_DAY / 24;
 const OFFSETS_S = [1, 5, 15, 30, 60];
 /** Queries timed at each offset (their median is reported); ~1 s of queries at most. */
 const RUNS = 15;
 const modeArg = process.argv.indexOf('--mode');
 const MODES = modeArg >= 0 ? [process.argv[modeArg + 1] as 'on' | 'off'] : (['off', 'on'] as const);
-
-const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-
-async function ingest(wsUrl: string, headers: Record<string, string>): Promise<{ points: number; seconds: number }> {
-  const gen = new TsbsDevopsGenerator({ hosts: 100, seed: 1 });
-  const ws = await WsClient.open(wsUrl, { zeroMask: true, headers });
-  let inflight = 0;
-  let points = 0;
-  let failure: string | undefined;
-  let wake: (() => void) | undefined;
-  ws.onMessage = (m) => {
-    const reply = unpackr.unpack(m.data) as { ack?: number; accepted?: number; error?: string };
-    if (reply.ack !== undefined) points += reply.accepted ?? 0;
-    else failure ??= reply.error ?? 'nack';
-    inflight--;
-    wake?.();
-  };
-  const started = performance.now();
-  let seq = 0;
-  for (let h = 0; h < HOURS; h++) {
-    const block = gen.nextColumns(TICKS_PER_HOUR);
-    for (let from = 0; from < block.length; from += 100) {
-      while (inflight >= 8) await new Promise<void>((r) => (wake = r));
-      const frame = packr.pack({
-        seq: seq++,
-        series: block.slice(from, from + 100).map((s) => ({
-          metric_id: s.metricId, tags: s.tags, timestamps: Buffer.from(s.timestamps.buffer), values: Buffer.from(s.values.buffer),
-        })),
-      });
-      inflight++;
-      if (!ws.send(frame)) await ws.waitDrain();
-    }
-  }
-  while (inflight > 0) await new Promise<void>((r) => (wake = r));
-  ws.close();
-  if (failure !== undefined) throw new Error(`ingest refused: ${failure}`);
-  return { points, seconds: (performance.now() - started) / 1000 };
-}
 
 interface Row {
   mode: string;
@@ -89,7 +48,7 @@ async function runMode(mode: 'on' | 'off'): Promise<Row[]> {
   const headers = { authorization: `Bearer ${readFileSync(server.adminTokenFile, 'utf8').trim()}` };
   const rows: Row[] = [];
   try {
-    const loaded = await ingest(server.wsUrl, headers);
+    const loaded = await streamTsbsColumns(server.wsUrl, headers, { hours: HOURS });
     const ended = performance.now();
     console.log(`settling ${mode}: ${loaded.points.toLocaleString('en-US')} points in ${loaded.seconds.toFixed(1)} s`);
     const start = TSBS_DEFAULT_START_MS;

@@ -3,19 +3,9 @@
  * engine returns (ascending timestamps), and the combination of per-series values into a
  * group value for rules with group_by.
  */
+import { lowerBound } from '../core/sorted_search.js';
 import type { RuleAggregation } from './rule.js';
 
-/** First index with ts[i] >= t (binary search on ascending timestamps). */
-export function lowerBound(ts: Float64Array, t: number): number {
-  let lo = 0;
-  let hi = ts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ts[mid]! < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /**
  * NaN when the window holds no point (no data: the condition is false). `rate` is the

@@ -14,6 +14,7 @@
  * Every call here copies its inputs into the instance's heap and `reset()`s the heap when done,
  * which invalidates pointers from an earlier {@link decodeChunkIntoWasm} on the same thread.
  */
+import { lowerBound } from './sorted_search.js';
 import { wasmInstance, type ScratchExports, type WasmInstance } from './wasm_instance.js';
 import {
   CHUNK_FORMAT_VERSION,
@@ -140,18 +141,6 @@ export function decodeChunk(bytes: Uint8Array): ChunkColumns {
   }
 }
 
-/** First index of `a` with a[i] >= x. */
-function firstAtOrAfter(a: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /**
  * Decodes a chunk and copies its points in [startMs, endMs) into `outTs`/`outVs` from index
  * `at`, straight from the WASM heap: readers that concatenate a series' chunks (PromQL reads
@@ -167,8 +156,8 @@ export function decodeChunkRangeInto(
     const { tsPtr, valPtr, n } = decodeChunkIntoWasm(inst, bytes);
     const heap = inst.f64();
     const ts = heap.subarray(tsPtr >>> 3, (tsPtr >>> 3) + n);
-    const a = firstAtOrAfter(ts, startMs);
-    const b = firstAtOrAfter(ts, endMs);
+    const a = lowerBound(ts, startMs);
+    const b = lowerBound(ts, endMs);
     outTs.set(ts.subarray(a, b), at);
     outVs.set(heap.subarray((valPtr >>> 3) + a, (valPtr >>> 3) + b), at);
     return { decoded: n, copied: b - a };

@@ -10,7 +10,7 @@
  * (most of it the shortest-digits printing of each value, String(v)).
  */
 import { formatSampleTime, formatSampleValue, formatScalarValue } from './api_values.js';
-import { JsonBytes } from './json_bytes.js';
+import { JsonByteBuffer } from '../text/json_byte_buffer.js';
 import type { RawSeries } from './series_source.js';
 import { labelsKey, sortedLabels, type StepSeries, type StepValue } from './step_values.js';
 import type { Labels } from './name_mapping.js';
@@ -43,7 +43,7 @@ export function renderInstant(value: StepValue, timeMs: number): unknown {
 interface MatrixRow {
   labels: Labels;
   /** Writes the row's samples, `[t,"v"],…`. */
-  write(out: JsonBytes): void;
+  write(out: JsonByteBuffer): void;
 }
 
 const COMMA = 0x2c;
@@ -51,7 +51,7 @@ const QUOTE = 0x22;
 const CLOSE_BRACKET = 0x5d;
 
 /** One sample's value as `"v"]` (the time and `,` are written by the caller). */
-function writeValue(out: JsonBytes, text: string): void {
+function writeValue(out: JsonByteBuffer, text: string): void {
   out.ascii(text);
   out.byte(QUOTE);
   out.byte(CLOSE_BRACKET);
@@ -61,7 +61,7 @@ function writeValue(out: JsonBytes, text: string): void {
 function matrixJson(rows: MatrixRow[], envelope: Envelope, expectedBytes: number): Uint8Array {
   const keyed = rows.map((row) => ({ key: labelsKey(row.labels), row }));
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const out = new JsonBytes(expectedBytes);
+  const out = new JsonByteBuffer(expectedBytes);
   out.text(envelope.head);
   out.ascii('{"resultType":"matrix","result":[');
   for (let r = 0; r < keyed.length; r++) {
@@ -100,7 +100,7 @@ const MAX_VALUE_CHARS = 25;
  * Writes a series' present samples, `[t,"v"],…`. The hot loop of a large answer: room for the
  * whole row is reserved once, and bytes go into the buffer through a local offset.
  */
-function writeStepSamples(out: JsonBytes, s: StepSeries, count: number, prefixes: ReturnType<typeof stepPrefixes>): void {
+function writeStepSamples(out: JsonByteBuffer, s: StepSeries, count: number, prefixes: ReturnType<typeof stepPrefixes>): void {
   const { bytes, at } = prefixes;
   const buf = out.reserve(count * (prefixes.longest + MAX_VALUE_CHARS + 3));
   let o = out.length;

@@ -16,6 +16,7 @@ import { SQL } from '../storage/schema.js';
 import { CorruptChunkError, decodeChunkRow, decodeChunkRowInto, type ChunkRow } from '../storage/chunk_store.js';
 import { sortDedupLastWins, type PointColumns } from '../storage/head.js';
 import { BucketAccumulator } from '../core/bucket_accumulator.js';
+import { lowerBound } from '../core/sorted_search.js';
 import { summaryUsable } from '../core/chunk_summary.js';
 
 export type { PointColumns };
@@ -114,18 +115,6 @@ function overlaps(rows: readonly ChunkRow[], head: PointColumns | undefined): bo
     if (r.max_ts > maxSoFar) maxSoFar = r.max_ts;
   }
   return head !== undefined && head.timestamps.length > 0 && head.timestamps[0]! <= maxSoFar;
-}
-
-/** First index with a[i] >= x. */
-function lowerBound(a: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function sliceRange(p: PointColumns, startMs: number, endMs: number): PointColumns {

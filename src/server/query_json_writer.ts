@@ -18,6 +18,7 @@
  */
 import type { QueryStats, SeriesResult } from '../model/api.js';
 import { QueryResponseField } from '../ingest/wire.js';
+import { JsonByteBuffer } from '../text/json_byte_buffer.js';
 
 /** Decimal places tried for the direct path; v·10^k is exact enough for k ≤ 3 (see above). */
 const SCALES = [1, 10, 100, 1000] as const;
@@ -44,49 +45,18 @@ function decimalPlaces(v: number): number {
   return -1;
 }
 
-/** A byte buffer that grows by doubling; `bytes()` is a view of what was written. */
-export class JsonByteSink {
-  #buf: Buffer;
-  #at = 0;
-
-  constructor(initialBytes = 4096) {
-    this.#buf = Buffer.allocUnsafe(Math.max(64, initialBytes));
-  }
-
-  get length(): number {
-    return this.#at;
-  }
-
-  ensure(bytes: number): void {
-    if (this.#at + bytes <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < this.#at + bytes) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.#buf.copy(next, 0, 0, this.#at);
-    this.#buf = next;
-  }
-
-  /** One ASCII byte; the caller has ensured room. */
-  byte(code: number): void {
-    this.#buf[this.#at++] = code;
-  }
-
-  /** Text of any characters (already JSON-escaped where it is a JSON string). */
-  text(s: string): void {
-    this.ensure(s.length * 3);
-    this.#at += this.#buf.write(s, this.#at, 'utf8');
-  }
-
+/** The byte buffer with the number writing of this answer. */
+export class JsonByteSink extends JsonByteBuffer {
   /** `v` as JSON.stringify(v) writes it. */
   number(v: number): void {
-    this.ensure(MAX_NUMBER_BYTES);
+    this.reserve(MAX_NUMBER_BYTES);
     if (v !== v || v === Infinity || v === -Infinity) {
-      this.#ascii('null');
+      this.ascii('null');
       return;
     }
     const k = decimalPlaces(v);
     if (k >= 0) this.#scaled(Math.round(v * SCALES[k]!), k);
-    else this.#ascii(String(v));
+    else this.ascii(String(v));
   }
 
   /**
@@ -94,23 +64,19 @@ export class JsonByteSink {
    * null, ended by `,` or `]`); returns the index after its terminator.
    */
   copyNumber(json: string, at: number): number {
-    this.ensure(MAX_NUMBER_BYTES);
-    const buf = this.#buf;
-    let end = this.#at;
+    this.reserve(MAX_NUMBER_BYTES);
+    const buf = this.buf;
+    let end = this.at;
     for (let c = json.charCodeAt(at); c !== COMMA && c !== CLOSE_PAIR; c = json.charCodeAt(++at)) buf[end++] = c;
-    this.#at = end;
+    this.at = end;
     return at + 1;
-  }
-
-  #ascii(s: string): void {
-    for (let i = 0; i < s.length; i++) this.#buf[this.#at++] = s.charCodeAt(i);
   }
 
   /** s·10^-k with trailing fraction zeros dropped; s is an integer, |s| < 10^15 (−0 writes 0). */
   #scaled(s: number, k: number): void {
     let a = s;
     if (a < 0) {
-      this.#buf[this.#at++] = MINUS;
+      this.buf[this.at++] = MINUS;
       a = -a;
     }
     let frac = 0;
@@ -125,14 +91,14 @@ export class JsonByteSink {
     }
     this.#digits(a);
     if (k === 0) return;
-    this.#buf[this.#at++] = POINT;
+    this.buf[this.at++] = POINT;
     // The fraction's k digits, leading zeros included (0.05 → "05").
     for (let i = k - 1; i >= 0; i--) {
       const d = frac % 10;
-      this.#buf[this.#at + i] = ZERO + d;
+      this.buf[this.at + i] = ZERO + d;
       frac = (frac - d) / 10;
     }
-    this.#at += k;
+    this.at += k;
   }
 
   /**
@@ -154,19 +120,16 @@ export class JsonByteSink {
     let len = 1;
     for (let p = 10; p <= n; p *= 10) len++;
     if (len < width) len = width;
-    const buf = this.#buf;
-    const at = this.#at;
+    const buf = this.buf;
+    const at = this.at;
     for (let i = len - 1; i >= 0; i--) {
       const q = (n / 10) | 0;
       buf[at + i] = ZERO + (n - q * 10);
       n = q;
     }
-    this.#at = at + len;
+    this.at = at + len;
   }
 
-  bytes(): Buffer {
-    return this.#buf.subarray(0, this.#at);
-  }
 }
 
 /** Bytes per point of a typical answer, to size the buffer once for most answers. */
@@ -210,15 +173,12 @@ export function writeQueryJson(series: readonly SeriesResult[], stats: QueryStat
     const column = direct ? '' : JSON.stringify(Array.from(vs));
     let at = 1;
     for (let i = 0; i < ts.length; i++) {
-      out.ensure(3);
       if (i > 0) out.byte(COMMA);
       out.byte(OPEN_PAIR);
       out.number(ts[i]!);
-      out.ensure(1);
       out.byte(COMMA);
       if (direct) out.number(vs[i]!);
       else at = out.copyNumber(column, at);
-      out.ensure(1);
       out.byte(CLOSE_PAIR);
     }
     out.text(']}');

@@ -6,6 +6,7 @@
  * series (extrapolation thresholds), and a metric id with dots (`node.cpu.usage`, queried as
  * `node_cpu_usage`).
  */
+import { mulberry32 } from '../../bench/data_shapes.js';
 
 /** 2026-01-01T00:00:00Z, in Unix seconds. */
 export const T0 = 1_767_225_600;
@@ -20,17 +21,6 @@ export interface DatasetSeries {
   tags: Record<string, string>;
   timestamps: number[];
   values: number[];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function scrapeTimes(rand: () => number, everyS: number, skip?: (s: number) => boolean): number[] {

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PREDEFINED_RULES } from '../../src/alerts/predefined_rules.js';
 import { compare, compileMetricPattern, raisePriority, validateRule, RuleValidationError, type Comparison } from '../../src/alerts/rule.js';
 import { coveringGlobs, globForPattern, literalOfPattern } from '../../src/alerts/watched_series.js';
-import { aggregateWindow, lowerBound } from '../../src/alerts/window_aggregate.js';
+import { aggregateWindow } from '../../src/alerts/window_aggregate.js';
+import { lowerBound } from '../../src/core/sorted_search.js';
 import { cycleAt, harness, T0, type Harness } from './alerts_test_kit.js';
 
 const ctx = { knownChannels: new Set(['ops', 'oncall']), defaultResolveAfterSeconds: 0 };

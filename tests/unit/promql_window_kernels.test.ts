@@ -15,17 +15,7 @@ import { renderMatrix, renderRaw } from '../../src/promql/result_json.js';
 import type { RawSeries } from '../../src/promql/series_source.js';
 import { newStepSeries, type StepSeries } from '../../src/promql/step_values.js';
 import { neumaierSum, rateKernel, sumKernel, type RateKind } from '../../src/promql/window_kernels.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../bench/data_shapes.js';
 
 type Shape = 'counter' | 'gauge' | 'special' | 'cancelling';
 
