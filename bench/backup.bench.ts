@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteMetricsSystem } from '../src/metrics_system.js';
+import { EngineMetricsSystem } from '../src/metrics_system.js';
 import { createBackup, type BackupResult } from '../src/maintenance/backup.js';
 import { restoreBackup } from '../src/maintenance/restore.js';
 import { TICKS_PER_DAY, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
@@ -47,7 +47,7 @@ async function restoreAndCount(step: string, backup: BackupResult, scratch: stri
   const target = join(scratch, `${step}-restored`);
   const r = await timed(() => restoreBackup({ input: backup.output, dataDir: target }));
   row(`restore (${step})`, r.seconds, r.value.dataBytes, backup.bytes);
-  const system = new SqliteMetricsSystem({ path: join(target, 'metrics.db'), queryWorkers: 0 });
+  const system = new EngineMetricsSystem({ path: join(target, 'metrics.db'), queryWorkers: 0 });
   await system.start();
   const usage = await system.maintenance().usage();
   await system.stop();

@@ -14,9 +14,9 @@
  *   npx tsx bench/erasure.bench.ts            (8 h, 2.88M points)
  *   npx tsx bench/erasure.bench.ts --quick    (2 h, 0.72M points)
  */
-import { SqliteStorageMaintenance } from '../src/storage/sqlite_maintenance.js';
+import type { StoreMaintenance } from '../src/storage/store_maintenance.js';
 import { erasePoints, scrubErasedBytes, selectSeriesForErasure } from '../src/storage/point_erasure.js';
-import { databaseFileBytes } from '../src/storage/sqlite_store.js';
+import { databaseFileBytes } from '../src/storage/sqlite/sqlite_backend.js';
 import type { ErasureSelection } from '../src/model/maintainable_storage.js';
 import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS, TsbsDevopsGenerator } from './workload/tsbs_devops.js';
 import { loadTsbsColumnar, machineLine, openBenchDatabase, quick } from './workload/embedded_fixture.js';
@@ -33,25 +33,25 @@ try {
   const t0 = performance.now();
   await loadTsbsColumnar(db.system, ticks);
   console.log(`loaded ${points.toLocaleString('en-US')} points in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const store = (db.system.maintenance() as SqliteStorageMaintenance).store;
+  const store = (db.system.maintenance() as StoreMaintenance).store;
 
-  const erase = (label: string, selection: ErasureSelection): void => {
-    const before = databaseFileBytes(store.path);
+  const erase = async (label: string, selection: ErasureSelection): Promise<void> => {
+    const before = databaseFileBytes(store.location);
     const d0 = performance.now();
-    const counts = erasePoints(store, selectSeriesForErasure(store, 'default', selection), selection);
+    const counts = await erasePoints(store, selectSeriesForErasure(store, 'default', selection), selection);
     const d1 = performance.now();
-    const scrub = scrubErasedBytes(store);
+    const scrub = await scrubErasedBytes(store);
     rows.push({
       erasure: label, series: counts.series, 'points deleted': counts.pointsDeleted, 'deletion ms': Math.round(d1 - d0), 'scrub ms': scrub.durationMs,
       'file MB before': (before / 1e6).toFixed(1), 'file MB after': (scrub.fileBytesAfter / 1e6).toFixed(1),
     });
   };
 
-  erase('one series, right after ingest', { metricPattern: 'cpu.usage_user', tags: { hostname: 'host_1' } });
+  await erase('one series, right after ingest', { metricPattern: 'cpu.usage_user', tags: { hostname: 'host_1' } });
   await db.system.settle();
   const midMs = TSBS_DEFAULT_START_MS + (HOURS / 2) * 3_600_000;
-  erase('half of one series, packed chunks', { metricPattern: 'cpu.usage_system', tags: { hostname: 'host_2' }, startMs: midMs });
-  erase('subject: one host (10 series)', { metricPattern: '*', tags: { hostname: 'host_3' } });
+  await erase('half of one series, packed chunks', { metricPattern: 'cpu.usage_system', tags: { hostname: 'host_2' }, startMs: midMs });
+  await erase('subject: one host (10 series)', { metricPattern: '*', tags: { hostname: 'host_3' } });
   console.table(rows);
   console.log(machineLine('2 cores shared with other helpers\' builds and tests while measured: figures are noisy, take them as upper bounds'));
 } finally {

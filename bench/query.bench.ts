@@ -12,7 +12,7 @@
 import { Bench } from 'tinybench';
 import { TICKS_PER_DAY, TSBS_DEFAULT_START_MS } from './workload/tsbs_devops.js';
 import { loadTsbsColumnar, machineLine, openBenchDatabase, quick } from './workload/embedded_fixture.js';
-import { SqliteMetricsSystem } from '../src/metrics_system.js';
+import { EngineMetricsSystem } from '../src/metrics_system.js';
 import type { AggregatedQuery, RawQuery } from '../src/model/api.js';
 
 const HOURS = quick ? 2 : 24;
@@ -28,7 +28,7 @@ try {
   await db.system.start();
   const loadSeconds = (performance.now() - loadStarted) / 1000;
 
-  interface Case { name: string; run: (ms: SqliteMetricsSystem) => Promise<unknown>; points: number }
+  interface Case { name: string; run: (ms: EngineMetricsSystem) => Promise<unknown>; points: number }
   const all = HOURS * 360 * 1000;
   const hourlyAvg: AggregatedQuery = { metricPattern: 'cpu.*', aggregation: 'avg', interval: '1h', startTime: START, endTime: END };
   const withWorkers: Case[] = [
@@ -56,7 +56,7 @@ try {
   const rows: Array<Record<string, string | number>> = [];
   // One engine per database file at a time (src/storage/writer_lock.ts): the inline case runs
   // on a second engine after the first one stopped.
-  async function measure(system: SqliteMetricsSystem, cases: Case[]): Promise<void> {
+  async function measure(system: EngineMetricsSystem, cases: Case[]): Promise<void> {
     const bench = new Bench({ time: TASK_TIME_MS, warmupTime: quick ? 100 : 500, warmupIterations: 3 });
     for (const c of cases) bench.add(c.name, async () => { await c.run(system); });
     await bench.run();
@@ -76,7 +76,7 @@ try {
   }
   await measure(db.system, withWorkers);
   await db.system.stop();
-  const inline = new SqliteMetricsSystem({ path: db.path, queryWorkers: 0 });
+  const inline = new EngineMetricsSystem({ path: db.path, queryWorkers: 0 });
   await inline.start();
   try {
     await measure(inline, inlineOnly);

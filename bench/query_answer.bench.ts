@@ -14,7 +14,7 @@
  *
  * Timings are medians of repeated calls on a machine shared with other work.
  */
-import { SqliteMetricsSystem } from '../src/metrics_system.js';
+import { EngineMetricsSystem } from '../src/metrics_system.js';
 import type { QueryStats, SeriesResult } from '../src/model/api.js';
 import { QueryResponseField } from '../src/ingest/wire.js';
 import { writeQueryJson } from '../src/server/query_json_writer.js';
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   try {
     await loadTsbsColumnar(db.system, (TICKS_PER_DAY / 24) * HOURS);
     await db.system.stop();
-    const system = new SqliteMetricsSystem({ path: db.path });
+    const system = new EngineMetricsSystem({ path: db.path });
     await system.start();
     const start = TSBS_DEFAULT_START_MS;
     const end = start + HOURS * HOUR_MS;

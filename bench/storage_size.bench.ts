@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { TsbsDevopsGenerator, TICKS_PER_DAY } from './workload/tsbs_devops.js';
 import { directoryBytes, machineLine, openBenchDatabase, quick } from './workload/embedded_fixture.js';
-import { PAGE_SIZE_BYTES, TABLE } from '../src/storage/schema.js';
+import { PAGE_SIZE_BYTES, TABLE } from '../src/storage/sqlite/schema.js';
 
 const HOURS = quick ? 2 : 24;
 const PAGE_SIZES = quick ? [PAGE_SIZE_BYTES] : [...new Set([PAGE_SIZE_BYTES, 4096, 512])];

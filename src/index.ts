@@ -1,7 +1,8 @@
 /**
  * EMMS — Enterprise Metrics Management System, embedded: a metrics engine in your process,
- * storing points in one SQLite file with a WebAssembly codec (≈1.1 bytes per point) and
- * answering range and aggregation queries, with no server.
+ * storing points in one SQLite file (or a PostgreSQL schema, or Redis keys: `storage`) with a
+ * WebAssembly codec (≈1.1 bytes per point) and answering range and aggregation queries, with
+ * no server.
  *
  * @example
  * ```ts
@@ -29,15 +30,16 @@
  * hands out the one instance per file). The WASM codec and aggregation kernels alone (no
  * SQLite) are the `emms/core` entry.
  */
-import type { MetricsSystem, MetricsSystemOptions } from './model/api.js';
-import { SqliteMetricsSystem } from './metrics_system.js';
+import type { MetricsSystem, MetricsSystemOptions, StorageType } from './model/api.js';
+import { EngineMetricsSystem } from './metrics_system.js';
 import { DEFAULT_DATABASE_PATH } from './model/data_directory.js';
 import { resolve } from 'node:path';
 
 export { MetricType, MetricValidationError } from './model/metric.js';
 export { AGGREGATIONS } from './model/api.js';
 export { QueryLimitError } from './query/errors.js';
-export { CorruptChunkError } from './storage/chunk_store.js';
+export { CorruptChunkError } from './storage/chunk_rows.js';
+export { WriterLeaseLostError } from './storage/storage_errors.js';
 export { ChunkDecodeError } from './core/codec.js';
 
 export type {
@@ -48,18 +50,22 @@ export type { MetricDataPoint, NormalizedPoint, Tags } from './model/metric.js';
 
 /** A new engine instance; call `start()` before use. */
 export function createMetricsSystem(options: MetricsSystemOptions = {}): MetricsSystem {
-  return new SqliteMetricsSystem(options);
+  return new EngineMetricsSystem(options);
 }
 
 const registry = new Map<string, MetricsSystem>();
 
 /**
- * The process-wide engine for a database file: one engine per path (one writer per file),
- * created on first use, and its view of `options.tenant`. Start it before use; it may already
- * be running. The engine's other options come from the first call for that path.
+ * The process-wide engine for a store: one engine per SQLite file, PostgreSQL schema or Redis
+ * key prefix (one writer per store), created on first use, and its view of `options.tenant`.
+ * Start it before use; it may already be running. The engine's other options come from the
+ * first call for that store.
  */
-export function getMetricsSystem(storage: 'sqlite', options: Omit<MetricsSystemOptions, 'storage'> = {}): MetricsSystem {
-  const key = `${storage}:${resolve(options.path ?? DEFAULT_DATABASE_PATH)}`;
+export function getMetricsSystem(storage: StorageType, options: Omit<MetricsSystemOptions, 'storage'> = {}): MetricsSystem {
+  const where = storage === 'postgresql' ? `${options.postgres?.url}#${options.postgres?.schema ?? 'emms'}`
+    : storage === 'redis' ? `${options.redis?.url}#${options.redis?.prefix ?? 'emms:'}`
+      : resolve(options.path ?? DEFAULT_DATABASE_PATH);
+  const key = `${storage}:${where}`;
   let system = registry.get(key);
   if (system === undefined) {
     system = createMetricsSystem({ ...options, storage });

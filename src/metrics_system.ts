@@ -1,7 +1,8 @@
 /**
- * The embedded engine: `MetricsSystem` (src/model/api.ts) over SQLite. Wires ingest (batch
- * validation, series resolution, group commit), storage (SqliteStore) and queries
- * (QueryEngine); owns their lifecycle.
+ * The engine: `MetricsSystem` (src/model/api.ts) over a storage back-end (SQLite by default,
+ * PostgreSQL or Redis: src/storage/backends.ts). Wires ingest (batch validation, series
+ * resolution, group commit), storage (StorageEngine) and queries (QueryEngine); owns their
+ * lifecycle.
  *
  * Tenants: one engine serves every tenant of its database with one writer, one group commit
  * and one query pool (`EngineCore`); `forTenant()` hands out views that differ only in the
@@ -14,8 +15,14 @@ import type {
   AggregatedQuery, ColumnarSeries, LatestPoint, MetricsSystem, MetricsSystemOptions, QueryStats, RawQuery, SeriesResult, SeriesTable, StorageStats,
 } from './model/api.js';
 import { describeValue, type MetricDataPoint, type MetricType, type Tags } from './model/metric.js';
-import { SqliteStore, type IngestBatch } from './storage/sqlite_store.js';
-import { SqliteStorageMaintenance } from './storage/sqlite_maintenance.js';
+import { StorageEngine } from './storage/storage_engine.js';
+import type { IngestBatch } from './storage/ingest_batch.js';
+import { openBackend } from './storage/backends.js';
+import { acquireWriterLease } from './cluster/writer_lease.js';
+import type { Lease } from './cluster/lease.js';
+import type { ClusterLeaseSettings } from './cluster/cluster_lease.js';
+import type { PostgresStorageOptions, RedisStorageOptions, StorageType } from './model/api.js';
+import { StoreMaintenance } from './storage/store_maintenance.js';
 import type { MaintainableStorage } from './model/maintainable_storage.js';
 import type { ChunkEncoding } from './storage/chunk_encoder.js';
 import { SeriesResolver } from './ingest/series_resolver.js';
@@ -30,6 +37,10 @@ export { DEFAULT_DATABASE_PATH } from './model/data_directory.js';
 
 /** Options after validation, with every default filled in. */
 interface ResolvedOptions {
+  onWriterLease: MetricsSystemOptions['onWriterLease'];
+  storage: StorageType;
+  postgres: PostgresStorageOptions | undefined;
+  redis: RedisStorageOptions | undefined;
   path: string;
   tenant: string;
   queryWorkers: number;
@@ -48,7 +59,15 @@ function optionError(field: string, value: unknown, rule: string): never {
 function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) optionError('', options, 'must be an object');
   const storage = options.storage ?? 'sqlite';
-  if (storage !== 'sqlite') optionError('storage', storage, "must be 'sqlite'");
+  if (storage !== 'sqlite' && storage !== 'postgresql' && storage !== 'redis') optionError('storage', storage, "must be 'sqlite', 'postgresql' or 'redis'");
+  const postgres = options.postgres;
+  if (storage === 'postgresql' && (typeof postgres !== 'object' || postgres === null || typeof postgres.url !== 'string' || postgres.url.length === 0)) {
+    optionError('postgres.url', postgres?.url === undefined ? undefined : '(redacted)', "must be a postgres:// URL when storage is 'postgresql'");
+  }
+  const redis = options.redis;
+  if (storage === 'redis' && (typeof redis !== 'object' || redis === null || typeof redis.url !== 'string' || redis.url.length === 0)) {
+    optionError('redis.url', redis?.url === undefined ? undefined : '(redacted)', "must be a redis:// URL when storage is 'redis'");
+  }
   const path = options.path ?? DEFAULT_DATABASE_PATH;
   if (typeof path !== 'string' || path.length === 0) optionError('path', path, 'must be a non-empty file path');
   const tenant = options.tenant ?? 'default';
@@ -69,7 +88,7 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
   if (compression !== 'lz4' && compression !== 'none') optionError('compression', compression, "must be 'lz4' or 'none'");
   const anonymizeTags = options.anonymizeTags;
   if (anonymizeTags !== undefined && typeof anonymizeTags !== 'function') optionError('anonymizeTags', anonymizeTags, 'must be a function (tenant) => tag rewrite or undefined');
-  return { path: resolve(path), tenant, queryWorkers, retentionDays, durability, seriesLimit, retentionDaysOf, compression, anonymizeTags };
+  return { onWriterLease: options.onWriterLease, storage, postgres, redis, path: resolve(path), tenant, queryWorkers, retentionDays, durability, seriesLimit, retentionDaysOf, compression, anonymizeTags };
 }
 
 /**
@@ -77,9 +96,9 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
  * points. Production code leaves them at their defaults (see each constant's comment).
  */
 export interface EngineTuning {
-  /** HEAD_CUT_POINTS in src/storage/sqlite_store.ts. */
+  /** HEAD_CUT_POINTS in src/storage/storage_engine.ts. */
   headCutPoints?: number;
-  /** WAL_CHECKPOINT_BYTES in src/storage/sqlite_store.ts. */
+  /** WAL_CHECKPOINT_BYTES in src/storage/storage_engine.ts. */
   walCheckpointBytes?: number;
   /** WORKER_MIN_POINTS in src/query/query_engine.ts. */
   workerMinPoints?: number;
@@ -87,14 +106,18 @@ export interface EngineTuning {
   pageSizeBytes?: number;
   /** Where chunks are encoded and merged (src/storage/chunk_encoder.ts): 'worker' (default) or 'inline'. */
   chunkEncoding?: ChunkEncoding;
+  /** The writer lease's timing (src/cluster/): tests shorten the handover. */
+  writerLeaseTiming?: Pick<ClusterLeaseSettings, 'postgresTiming' | 'redisTiming'>;
 }
 
 /** What every tenant view of one engine shares: the store and the parts built on it. */
 class EngineCore {
-  readonly views = new Map<string, SqliteMetricsSystem>();
-  store: SqliteStore | undefined;
+  readonly views = new Map<string, EngineMetricsSystem>();
+  store: StorageEngine | undefined;
   committer: GroupCommitter | undefined;
   queries: QueryEngine | undefined;
+  /** A shared store's writer lease (PostgreSQL, Redis), held while running. */
+  writerLease: Lease | undefined;
   /** One resolver per tenant (its caches are the tenant's), created on first ingest. */
   readonly resolvers = new Map<string, SeriesResolver>();
   starting: Promise<void> | undefined;
@@ -113,11 +136,25 @@ class EngineCore {
     if (this.stopping !== undefined) await this.stopping;
     if (this.store !== undefined) return;
     this.starting ??= (async () => {
-      const store = SqliteStore.open({
-        path: this.options.path, durability: this.options.durability, retentionDays: this.options.retentionDays, retentionDaysOf: this.options.retentionDaysOf, compression: this.options.compression,
-        headCutPoints: this.tuning.headCutPoints, walCheckpointBytes: this.tuning.walCheckpointBytes, pageSizeBytes: this.tuning.pageSizeBytes,
-        chunkEncoding: this.tuning.chunkEncoding,
+      const { storage, path, durability, postgres, redis } = this.options;
+      // A shared store has one writer at a time: a standby waits here for the lease.
+      const lease = storage === 'sqlite' ? undefined : await acquireWriterLease({ storage, postgres, redis, ...this.tuning.writerLeaseTiming }, {
+        onWaiting: () => this.options.onWriterLease?.('waiting', `another node writes ${storage}; waiting to take over`),
+        onLost: (reason) => this.options.onWriterLease?.('lost', reason),
       });
+      let store: StorageEngine;
+      try {
+        const backend = await openBackend({ type: storage, path, durability, pageSizeBytes: this.tuning.pageSizeBytes, postgres, redis });
+        store = await StorageEngine.open({
+          backend, retentionDays: this.options.retentionDays, retentionDaysOf: this.options.retentionDaysOf, compression: this.options.compression,
+          headCutPoints: this.tuning.headCutPoints, walCheckpointBytes: this.tuning.walCheckpointBytes,
+          chunkEncoding: this.tuning.chunkEncoding, mayWrite: lease === undefined ? undefined : () => lease.held,
+        });
+      } catch (error) {
+        await lease?.close();
+        throw error;
+      }
+      this.writerLease = lease;
       this.resolvers.clear();
       this.committer = new GroupCommitter((batches: IngestBatch[]) => store.commit(batches));
       this.queries = new QueryEngine(store, { workers: this.options.queryWorkers, workerMinPoints: this.tuning.workerMinPoints });
@@ -132,14 +169,16 @@ class EngineCore {
     if (this.store === undefined) return;
     this.stopping ??= (async () => {
       try {
-        this.committer!.flush();
+        await this.committer!.flush();
         await this.queries!.close();
       } finally {
         // Even when a step fails the file is closed and its lock released: a later start()
         // recovers whatever the write-ahead records hold.
         try {
-          this.store!.close();
+          await this.store!.close();
         } finally {
+          await this.writerLease?.close();
+          this.writerLease = undefined;
           this.store = undefined;
           this.resolvers.clear();
           this.committer = undefined;
@@ -152,7 +191,7 @@ class EngineCore {
     return this.stopping;
   }
 
-  partsFor(tenant: string): { store: SqliteStore; resolver: SeriesResolver; committer: GroupCommitter; queries: QueryEngine } {
+  partsFor(tenant: string): { store: StorageEngine; resolver: SeriesResolver; committer: GroupCommitter; queries: QueryEngine } {
     const store = this.store;
     if (store === undefined || this.stopping !== undefined) {
       throw new Error(`metrics system ${this.options.path} is not running; call start() first`);
@@ -167,7 +206,7 @@ class EngineCore {
   }
 }
 
-export class SqliteMetricsSystem implements MetricsSystem {
+export class EngineMetricsSystem implements MetricsSystem {
   readonly #core: EngineCore;
   readonly tenant: string;
 
@@ -187,7 +226,7 @@ export class SqliteMetricsSystem implements MetricsSystem {
     const known = this.#core.views.get(tenant);
     if (known !== undefined) return known;
     if (typeof tenant !== 'string' || !TENANT_NAME_PATTERN.test(tenant)) optionError('tenant', tenant, `must match ${TENANT_NAME_PATTERN.source}`);
-    return new SqliteMetricsSystem({ tenant }, this.#core.tuning, this.#core);
+    return new EngineMetricsSystem({ tenant }, this.#core.tuning, this.#core);
   }
 
   get running(): boolean {
@@ -219,7 +258,7 @@ export class SqliteMetricsSystem implements MetricsSystem {
     return this.#core.stop();
   }
 
-  #running(): { store: SqliteStore; resolver: SeriesResolver; committer: GroupCommitter; queries: QueryEngine } {
+  #running(): { store: StorageEngine; resolver: SeriesResolver; committer: GroupCommitter; queries: QueryEngine } {
     return this.#core.partsFor(this.tenant);
   }
 
@@ -281,10 +320,10 @@ export class SqliteMetricsSystem implements MetricsSystem {
 
   /** The maintenance commands' view of the running store (src/maintenance/). */
   maintenance(): MaintainableStorage {
-    return new SqliteStorageMaintenance(this.#running().store);
+    return new StoreMaintenance(this.#running().store);
   }
 
-  checkWritable(): void {
-    this.#running().store.checkWritable();
+  checkWritable(): Promise<void> {
+    return this.#running().store.checkWritable();
   }
 }

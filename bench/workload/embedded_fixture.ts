@@ -5,7 +5,7 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteMetricsSystem, type EngineTuning } from '../../src/metrics_system.js';
+import { EngineMetricsSystem, type EngineTuning } from '../../src/metrics_system.js';
 import type { MetricsSystemOptions } from '../../src/model/api.js';
 import { TsbsDevopsGenerator, type TsbsDevopsOptions } from './tsbs_devops.js';
 
@@ -20,7 +20,7 @@ export function machineLine(note: string): string {
 export interface BenchDatabase {
   dir: string;
   path: string;
-  system: SqliteMetricsSystem;
+  system: EngineMetricsSystem;
   remove(): Promise<void>;
 }
 
@@ -29,7 +29,7 @@ export async function openBenchDatabase(
 ): Promise<BenchDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-bench-'));
   const path = join(dir, 'metrics.db');
-  const system = new SqliteMetricsSystem({ ...options, path }, tuning);
+  const system = new EngineMetricsSystem({ ...options, path }, tuning);
   await system.start();
   return {
     dir, path, system,
@@ -41,7 +41,7 @@ export async function openBenchDatabase(
 }
 
 /** Loads `ticks` ticks of the workload columnar, `ticksPerCall` ticks per collectSeries call. */
-export async function loadTsbsColumnar(system: SqliteMetricsSystem, ticks: number, options: TsbsDevopsOptions = {}, ticksPerCall = 360): Promise<TsbsDevopsGenerator> {
+export async function loadTsbsColumnar(system: EngineMetricsSystem, ticks: number, options: TsbsDevopsOptions = {}, ticksPerCall = 360): Promise<TsbsDevopsGenerator> {
   const gen = new TsbsDevopsGenerator(options);
   for (let done = 0; done < ticks; done += ticksPerCall) {
     await system.collectSeries(gen.nextColumns(Math.min(ticksPerCall, ticks - done)));

@@ -19,7 +19,7 @@ import { openKeyFile } from '../crypto/key_file.js';
 import { writeNewMasterKeyFile } from '../crypto/master_key.js';
 import { verifyDatabasePages } from '../crypto/page_verify.js';
 import { databasePathIn } from '../model/data_directory.js';
-import { acquireWriterLock } from '../storage/writer_lock.js';
+import { acquireWriterLock } from '../storage/sqlite/writer_lock.js';
 
 const KEYGEN_USAGE = `Usage: emms keygen --output FILE
 

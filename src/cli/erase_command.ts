@@ -13,7 +13,7 @@ import { BACKUP_NOTICE, selectionOf, subjectReference } from '../maintenance/era
 import { TARGET_OPTIONS, TARGET_USAGE, UsageError, processIo, runCommand, targetOf, type CommandIo } from '../maintenance/command_target.js';
 import type { RemoteServer } from '../maintenance/admin_client.js';
 import { DEFAULT_TENANT } from '../model/tenant.js';
-import { SqliteStorageMaintenance, openStoppedStore } from '../storage/sqlite_maintenance.js';
+import { StoreMaintenance, openStoppedStore } from '../storage/store_maintenance.js';
 
 const USAGE = `Usage: emms erase (--match GLOB [--tag K=V]... [--start T] [--end T] | --subject K=V) [--dry-run]
                   [--tenant T] (--data DIR | --url URL --token-file F)
@@ -93,9 +93,9 @@ export async function runEraseCommand(argv: string[], io: CommandIo = processIo(
 
 /** The same requests on a stopped data directory. */
 async function onStopped(dataDir: string, tenant: string, subject: string | undefined, query: URLSearchParams, dryRun: boolean): Promise<Record<string, unknown>> {
-  const store = openStoppedStore(dataDir);
+  const store = await openStoppedStore(dataDir);
   try {
-    const storage = new SqliteStorageMaintenance(store);
+    const storage = new StoreMaintenance(store);
     if (subject === undefined) {
       let selection;
       try {
@@ -116,7 +116,7 @@ async function onStopped(dataDir: string, tenant: string, subject: string | unde
     record(dataDir, tenant, 'erasure.subject', `tag_key=${tagKey}`, { reference, series: outcome.series, points: outcome.pointsDeleted, key_events: keyEvents, alert_history: alerts.historyEvents });
     return { ...outcome, key_events_deleted: keyEvents, alert_history_deleted: alerts.historyEvents, remediation_entries_deleted: alerts.remediationEntries, reference, backups: BACKUP_NOTICE };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

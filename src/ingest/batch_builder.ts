@@ -17,7 +17,7 @@ import {
   validateMetricType, type MetricDataPoint,
 } from '../model/metric.js';
 import type { ColumnarSeries } from '../model/api.js';
-import type { IngestBatch } from '../storage/sqlite_store.js';
+import type { IngestBatch } from '../storage/ingest_batch.js';
 import { MetricTypeConflictError, type SeriesResolver } from './series_resolver.js';
 
 const METRIC_TYPES: ReadonlySet<unknown> = new Set(Object.values(MetricType));

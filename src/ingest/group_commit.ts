@@ -1,14 +1,18 @@
 /**
- * Group commit: batches submitted in the same turn of the event loop share one SQLite
+ * Group commit: batches submitted in the same turn of the event loop share one write
  * transaction (one write-ahead record, one commit), so many concurrent small batches cost
  * about as much as one big one. A batch resolves only after the transaction holding it
  * committed; if the commit fails every batch of the group rejects.
  *
- * Lifecycle: submit() any number of times; flush() commits now. The owner calls flush() once
- * more before closing the store (EngineCore#stop in src/metrics_system.ts), so no submitted
- * batch is left pending.
+ * One group is committed at a time: while a network back-end's commit is in flight, the next
+ * batches gather and go together when it returns (with SQLite a commit has returned before the
+ * next turn, so this never waits).
+ *
+ * Lifecycle: submit() any number of times; flush() commits now (or as soon as the commit in
+ * flight returns). The owner awaits flush() once more before closing the store (EngineCore#stop
+ * in src/metrics_system.ts), so no submitted batch is left pending.
  */
-import type { IngestBatch } from '../storage/sqlite_store.js';
+import type { IngestBatch } from '../storage/ingest_batch.js';
 
 /**
  * Pending points at which the group is committed at once instead of at the next turn: a batch
@@ -23,12 +27,14 @@ interface Pending {
 }
 
 export class GroupCommitter {
-  readonly #commit: (batches: IngestBatch[]) => void;
+  readonly #commit: (batches: IngestBatch[]) => Promise<void>;
   #pending: Pending[] = [];
   #pendingPoints = 0;
   #scheduled = false;
+  /** The commit in flight; the next group waits for it. */
+  #inFlight: Promise<void> | undefined;
 
-  constructor(commit: (batches: IngestBatch[]) => void) {
+  constructor(commit: (batches: IngestBatch[]) => Promise<void>) {
     this.#commit = commit;
   }
 
@@ -37,27 +43,40 @@ export class GroupCommitter {
       this.#pending.push({ batch, resolve, reject });
       this.#pendingPoints += batch.length;
       if (this.#pendingPoints >= COMMIT_NOW_POINTS) {
-        this.flush();
+        void this.flush();
       } else if (!this.#scheduled) {
         this.#scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => void this.flush());
       }
     });
   }
 
-  /** Commits every pending batch in one transaction and settles their promises. */
-  flush(): void {
+  /** Commits every pending batch in one transaction and settles their promises; resolves when nothing is pending or in flight. */
+  async flush(): Promise<void> {
     this.#scheduled = false;
+    while (this.#inFlight !== undefined) await this.#inFlight;
     const group = this.#pending;
     if (group.length === 0) return;
     this.#pending = [];
     this.#pendingPoints = 0;
+    let committed: Promise<void>;
     try {
-      this.#commit(group.map((p) => p.batch));
+      committed = this.#commit(group.map((p) => p.batch));
     } catch (error) {
-      for (const p of group) p.reject(error);
-      return;
+      committed = Promise.reject(error);
     }
-    for (const p of group) p.resolve();
+    this.#inFlight = committed.then(
+      () => {
+        for (const p of group) p.resolve();
+      },
+      (error: unknown) => {
+        for (const p of group) p.reject(error);
+      },
+    ).finally(() => {
+      this.#inFlight = undefined;
+    });
+    await this.#inFlight;
+    // Batches that arrived while this group was in flight go next.
+    if (this.#pending.length > 0 && !this.#scheduled) await this.flush();
   }
 }

@@ -19,7 +19,7 @@ import {
   validateTimestamp, validateValue,
 } from '../model/metric.js';
 import type { SeriesIdentity, SeriesTable } from '../model/api.js';
-import type { IngestBatch } from '../storage/sqlite_store.js';
+import type { IngestBatch } from '../storage/ingest_batch.js';
 import type { SeriesResolver } from './series_resolver.js';
 
 /** What the table needs from a running engine, fetched once per batch. */

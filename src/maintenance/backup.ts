@@ -18,8 +18,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { MaintainableStorage } from '../model/maintainable_storage.js';
 import { DATABASE_FILE_NAME, databasePathIn } from '../model/data_directory.js';
 import { KEYRING_FILE } from '../crypto/keyring.js';
-import { snapshotSqliteFile } from '../storage/sqlite_snapshot.js';
-import { reduceStoreToTenant } from '../storage/sqlite_tenant_extract.js';
+import { snapshotSqliteFile } from '../storage/sqlite/sqlite_snapshot.js';
+import { reduceStoreToTenant } from './sqlite_tenant_extract.js';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, hashFile, type BackupManifest, type ManifestFile } from './archive_manifest.js';
 import { temporarySibling, writeArchive } from './archive_file.js';
 import { appendOnlyLogs, copyCompleteLines, featureDatabases, keyFiles, reduceFeatureDatabaseToTenant, seriesIn, tenantsIn } from './backup_files.js';
@@ -81,7 +81,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
 
     if (options.tenant !== undefined) {
       progress.phase(`keep tenant ${options.tenant} only`, 1 + features.length, 'files');
-      reduceStoreToTenant(metricsCopy, options.tenant);
+      await reduceStoreToTenant(metricsCopy, options.tenant);
       progress.update(1);
       for (const [i, name] of features.entries()) {
         reduceFeatureDatabaseToTenant(join(staging, name), options.tenant);

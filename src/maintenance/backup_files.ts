@@ -25,7 +25,7 @@ import { createReadStream, createWriteStream, existsSync, promises as fs, readdi
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { DATABASE_FILE_NAME } from '../model/data_directory.js';
-import { TABLE } from '../storage/schema.js';
+import { TABLE } from '../storage/sqlite/schema.js';
 
 /** The key sealing alert channel secrets (src/alerts/secret_box.ts SECRETS_KEY_FILE). */
 export const SECRETS_KEY_FILE = 'secrets.key';

@@ -5,7 +5,8 @@
  */
 import type { MaintainableStorage, StorageUsage } from '../model/maintainable_storage.js';
 import { openCommandEncryption } from '../crypto/command_encryption.js';
-import { SqliteStorageMaintenance, databaseFileBytes, openStoppedStore } from '../storage/sqlite_maintenance.js';
+import { StoreMaintenance, openStoppedStore } from '../storage/store_maintenance.js';
+import { databaseFileBytes } from '../storage/sqlite/sqlite_backend.js';
 
 export interface OperationReport<Outcome> {
   operation: 'cleanup' | 'compact' | 'reindex';
@@ -38,14 +39,14 @@ export async function onStoppedDirectory<Outcome>(
 ): Promise<OperationReport<Outcome>> {
   // An encrypted directory opens with the master key of EMMS_ENCRYPTION_KEY_FILE.
   await openCommandEncryption(dataDir);
-  const store = openStoppedStore(dataDir);
+  const store = await openStoppedStore(dataDir);
   let report: OperationReport<Outcome>;
   try {
-    report = await run(new SqliteStorageMaintenance(store));
+    report = await run(new StoreMaintenance(store));
   } finally {
-    store.close();
+    await store.close();
   }
-  report.after = { ...report.after, bytes: databaseFileBytes(store.path) };
+  report.after = { ...report.after, bytes: databaseFileBytes(store.location) };
   return report;
 }
 

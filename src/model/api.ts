@@ -27,9 +27,53 @@ export function parseAggregation(value: unknown): Aggregation {
   return value as Aggregation;
 }
 
+/** PostgreSQL back-end (src/storage/postgres/): one database shared by any number of EMMS nodes. */
+export interface PostgresStorageOptions {
+  /** `postgres://user:password@host:port/database`; the password never appears in messages. */
+  url: string;
+  /** Connections of the writer's pool. Default 4. */
+  poolSize?: number;
+  /** Longest one statement may run, ms. Default 30,000. */
+  statementTimeoutMs?: number;
+  /** Schema holding EMMS's tables (created if missing). Default `emms`. */
+  schema?: string;
+}
+
+/** Redis back-end (src/storage/redis/). */
+export interface RedisStorageOptions {
+  /** `redis://[:password@]host:port[/db]`; the password never appears in messages. */
+  url: string;
+  /** Prefix of every key EMMS writes. Default `emms:`. */
+  prefix?: string;
+  /**
+   * The least durability the server must be configured for, checked at open (CONFIG GET):
+   * `always` (default) needs appendonly yes + appendfsync always, so an acknowledged point
+   * survives a killed Redis and a power loss; `everysec` also accepts appendfsync everysec (a
+   * power loss can lose the last ~2 s) and a server whose CONFIG command is disabled.
+   */
+  durability?: 'always' | 'everysec';
+}
+
+export type StorageType = 'sqlite' | 'postgresql' | 'redis';
+
 export interface MetricsSystemOptions {
-  storage?: 'sqlite';
-  /** SQLite database file; its directory is created if missing. Default `data/metrics.db`. */
+  /** Which back-end holds the data. Default `sqlite` (the file at `path`). */
+  storage?: StorageType;
+  /** Required when storage is `postgresql`. */
+  postgres?: PostgresStorageOptions;
+  /** Required when storage is `redis`. */
+  redis?: RedisStorageOptions;
+  /**
+   * PostgreSQL and Redis stores have one writing node at a time (the writer lease,
+   * src/cluster/writer_lease.ts); start() waits while another node holds it. Called with
+   * `waiting` when start() begins to wait, and with `lost` when this node lost the lease: it
+   * writes nothing more, and its owner should stop it.
+   */
+  onWriterLease?: (event: 'waiting' | 'lost', detail: string) => void;
+  /**
+   * SQLite database file; its directory is created if missing. Default `data/metrics.db`.
+   * With another back-end, its directory still holds the node's own files (keys, alerts, audit).
+   */
   path?: string;
   /** Tenant of every series written or read through this instance (see forTenant). Default `default`. */
   tenant?: string;
@@ -235,8 +279,8 @@ export interface MetricsSystem {
   listSeries(metricPattern: string, tags?: Tags): Promise<Array<{ metricId: string; metricType: MetricType; tags: Tags }>>;
 
   stats(): StorageStats;
-  /** Throws when the database cannot be written (used by GET /health). */
-  checkWritable(): void;
+  /** Rejects when the back-end cannot be written (used by GET /health): a real one-row write. */
+  checkWritable(): Promise<void>;
 
   /** Optional fast path (the embedded engine has it): see SeriesTable. */
   createSeriesTable?(): SeriesTable;

@@ -1,8 +1,7 @@
 /**
  * What the maintenance commands (backup, cleanup, compact, reindex: src/maintenance/) need
- * from a storage back-end. Only the SQLite back-end implements it today
- * (src/storage/sqlite_maintenance.ts); the back-ends of issue 15 implement the same contract,
- * so the commands, their routes and their reports stay back-end neutral.
+ * from the storage engine, whatever its back-end (src/storage/store_maintenance.ts), so the
+ * commands, their routes and their reports stay back-end neutral.
  *
  * Every operation works on a running engine (ingest continues; the operation waits for
  * readers in other threads where it must) and on a store opened over a stopped data directory.

@@ -1,24 +1,25 @@
 /**
- * Query worker (piscina): decodes and aggregates whole series in WASM over its own read-only
- * connection and returns one partial aggregate per group it touched, never points.
+ * Query worker (piscina): decodes and aggregates whole series in WASM over its own ChunkSource
+ * (a read-only SQLite connection, or a PostgreSQL or Redis client: chunk_sources.ts) and
+ * returns one partial aggregate per group it touched, never points.
  *
  * The main thread hands over the heads' points of the series (the worker cannot see that
  * memory) and a snapshot bound `maxChunkId`: chunks cut after the heads were copied hold the
  * same points and are skipped. Corrupt chunks come back as data (`corrupt`), because an Error
  * crossing threads loses its class; the main thread rebuilds the CorruptChunkError.
  */
-import type Database from 'better-sqlite3';
-import { openReaderConnection } from './reader_connection.js';
 import { BucketAccumulator } from '../core/bucket_accumulator.js';
 import { summaryUsable } from '../core/chunk_summary.js';
 import { packPartials, packResults, packedTransferList, resultsTransferList, type PackedPartials, type PackedResults } from './partial_packing.js';
-import { CorruptChunkError, type ChunkRow } from '../storage/chunk_store.js';
-import { ChunkReader, PREFETCH_SERIES, accumulateSeries } from './series_reader.js';
+import { CorruptChunkError } from '../storage/chunk_rows.js';
+import { PREFETCH_SERIES, accumulateSeries, prefetchAggregation, type PrefetchedSeries } from './series_reader.js';
+import { openChunkSource, sourceKey } from '../storage/chunk_sources.js';
+import type { ChunkSource, WorkerSourceSpec } from '../storage/backend.js';
 import type { Aggregation } from '../model/api.js';
 import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 
 export interface AggregateTaskInput {
-  dbPath: string;
+  source: WorkerSourceSpec;
   aggregation: Aggregation;
   intervalMs: number;
   startMs: number;
@@ -45,52 +46,56 @@ export interface AggregateTaskOutput {
   corrupt?: { seriesId: number; chunkId: number; detail: string };
 }
 
-const connections = new Map<string, { db: Database.Database; reader: ChunkReader }>();
+/** One source per store, kept for the worker's life (opening one is a file open or a connection). */
+const sources = new Map<string, Promise<ChunkSource>>();
 
-function readerFor(path: string): ChunkReader {
-  let c = connections.get(path);
-  if (c === undefined) {
-    const db = openReaderConnection(path);
-    c = { db, reader: new ChunkReader(db) };
-    connections.set(path, c);
+function sourceFor(spec: WorkerSourceSpec): Promise<ChunkSource> {
+  const key = sourceKey(spec);
+  let source = sources.get(key);
+  if (source === undefined) {
+    source = openChunkSource(spec);
+    sources.set(key, source);
+    source.catch(() => sources.delete(key));
   }
-  return c.reader;
+  return source;
 }
 
-export default function aggregateTask(input: AggregateTaskInput): unknown {
-  const reader = readerFor(input.dbPath);
+export default async function aggregateTask(input: AggregateTaskInput): Promise<unknown> {
+  const source = await sourceFor(input.source);
   const options = { aggregation: input.aggregation, intervalMs: input.intervalMs, startMs: input.startMs, endMs: input.endMs };
   const accumulators = new Map<number, BucketAccumulator>();
   let pointsScanned = 0;
+  const headOf = (k: number): { timestamps: Float64Array; values: Float64Array } | undefined => {
+    const a = input.headOffsets[k]!;
+    const b = input.headOffsets[k + 1]!;
+    return b > a ? { timestamps: input.headTimestamps.subarray(a, b), values: input.headValues.subarray(a, b) } : undefined;
+  };
+  const read = { startMs: input.startMs, endMs: input.endMs, maxChunkId: input.maxChunkId, intervalMs: input.intervalMs, summaries: summaryUsable(input.aggregation) };
   try {
-    // One read transaction for the whole task: every series sees the same database state.
-    reader.snapshot(() => {
-      const summaries = summaryUsable(input.aggregation);
-      let prefetched = new Map<number, ChunkRow[]>();
-      for (let k = 0; k < input.seriesIds.length; k++) {
-        if (k % PREFETCH_SERIES === 0) {
-          const slice = Array.from(input.seriesIds.subarray(k, k + PREFETCH_SERIES));
-          prefetched = reader.rowsForAggregationMany(slice, input.startMs, input.endMs, input.maxChunkId, input.intervalMs, summaries);
-        }
-        const group = input.groupOf[k]!;
-        let acc = accumulators.get(group);
-        if (acc === undefined) {
-          acc = new BucketAccumulator(options);
-          accumulators.set(group, acc);
-        }
-        acc.beginSeries();
-        const a = input.headOffsets[k]!;
-        const b = input.headOffsets[k + 1]!;
-        pointsScanned += accumulateSeries(reader, acc, {
-          seriesId: input.seriesIds[k]!,
-          seriesName: '',
-          head: b > a ? { timestamps: input.headTimestamps.subarray(a, b), values: input.headValues.subarray(a, b) } : undefined,
-          startMs: input.startMs,
-          endMs: input.endMs,
-          maxChunkId: input.maxChunkId,
-        }, prefetched.get(input.seriesIds[k]!));
+    // The main thread holds the snapshot bound: chunks up to maxChunkId stay until the task returns.
+    let prefetched = new Map<number, PrefetchedSeries>();
+    for (let k = 0; k < input.seriesIds.length; k++) {
+      if (k % PREFETCH_SERIES === 0) {
+        const slice: Array<{ seriesId: number; headMinTs: number | undefined }> = [];
+        for (let j = k; j < Math.min(k + PREFETCH_SERIES, input.seriesIds.length); j++) slice.push({ seriesId: input.seriesIds[j]!, headMinTs: headOf(j)?.timestamps[0] });
+        prefetched = await prefetchAggregation(source, slice, read, input.aggregation === 'rate');
       }
-    });
+      const group = input.groupOf[k]!;
+      let acc = accumulators.get(group);
+      if (acc === undefined) {
+        acc = new BucketAccumulator(options);
+        accumulators.set(group, acc);
+      }
+      acc.beginSeries();
+      pointsScanned += accumulateSeries(acc, {
+        seriesId: input.seriesIds[k]!,
+        seriesName: '',
+        head: headOf(k),
+        startMs: input.startMs,
+        endMs: input.endMs,
+        maxChunkId: input.maxChunkId,
+      }, prefetched.get(input.seriesIds[k]!)!);
+    }
   } catch (error) {
     if (error instanceof CorruptChunkError) {
       const detail = error.message.replace(/^.*? cannot be decoded: /, '');

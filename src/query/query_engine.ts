@@ -20,17 +20,14 @@ import { summaryUsable } from '../core/chunk_summary.js';
 import { createWorkerPool } from '../workers/pool_factory.js';
 import type { AggregateTaskInput, AggregateTaskOutput } from './aggregate_task.js';
 import { forEachPartial, forEachResult } from './partial_packing.js';
-import { CorruptChunkError, describeSeries } from '../storage/chunk_store.js';
-import type { SqliteStore } from '../storage/sqlite_store.js';
+import { CorruptChunkError, describeSeries } from '../storage/chunk_rows.js';
+import type { StorageEngine } from '../storage/storage_engine.js';
 import type { SeriesInfo } from '../storage/series_index.js';
 import type { HeadPoints } from '../storage/head.js';
-import { SQL } from '../storage/schema.js';
-import { ChunkReader, PREFETCH_SERIES, accumulateSeries, readSeriesPoints, type PointColumns } from './series_reader.js';
+import { PREFETCH_SERIES, accumulateSeries, prefetchAggregation, readSeriesPoints, type PointColumns } from './series_reader.js';
 import { selectSeries } from './selection.js';
-import { openReaderConnection } from './reader_connection.js';
 import { QueryLimitError } from './errors.js';
 import { queryPressure } from './query_pressure.js';
-import type Database from 'better-sqlite3';
 
 /**
  * Estimated points from which an aggregated query fans out to workers. Below it the handoffs
@@ -96,22 +93,15 @@ function queryObject(query: unknown): Record<string, unknown> {
 }
 
 export class QueryEngine {
-  readonly #store: SqliteStore;
-  readonly #reader: ChunkReader;
-  /** Inline aggregated reads: a memory-mapped read-only connection, opened on first use. */
-  #aggregationDb: Database.Database | undefined;
-  #aggregationReader: ChunkReader | undefined;
-  readonly #newestChunk: Database.Statement;
+  readonly #store: StorageEngine;
   readonly #workers: number;
   readonly #workerMinPoints: number;
   #pool: Piscina | undefined;
   #inFlight = 0;
   #idle: (() => void)[] = [];
 
-  constructor(store: SqliteStore, options: QueryEngineOptions) {
+  constructor(store: StorageEngine, options: QueryEngineOptions) {
     this.#store = store;
-    this.#reader = new ChunkReader(store.db);
-    this.#newestChunk = store.db.prepare(SQL.newestChunkOfSeries);
     this.#workers = options.workers;
     this.#workerMinPoints = options.workerMinPoints ?? WORKER_MIN_POINTS;
   }
@@ -152,17 +142,25 @@ export class QueryEngine {
     const { startMs, endMs } = this.#timeRange(q);
     const maxPoints = validateLimit(q.maxPoints, 'maxPoints');
     const selected = this.#select(tenant, q);
-    const maxChunkId = this.#store.chunks.maxChunkId;
+    await this.#store.snapshotReady();
+    // Every head first, then the snapshot bound (chunks cut later hold points these heads have),
+    // in one synchronous step after the wait.
+    const heads = selected.map((s) => this.#headBefore(s.id, endMs)?.sorted());
+    const { maxChunkId } = this.#store.beginSnapshotRead();
     const out: SeriesResult[] = [];
     let total = 0;
-    for (const s of selected) {
-      const points = readSeriesPoints(this.#reader, {
-        seriesId: s.id, seriesName: describeSeries(s), head: this.#headBefore(s.id, endMs)?.sorted(), startMs, endMs, maxChunkId,
-      });
-      if (points.timestamps.length === 0) continue;
-      total += points.timestamps.length;
-      if (total > maxPoints) throw new QueryLimitError('maxPoints', maxPoints, total);
-      out.push({ metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags }, timestamps: points.timestamps, values: points.values });
+    try {
+      for (const [k, s] of selected.entries()) {
+        const points = await readSeriesPoints(this.#store.chunkSource, {
+          seriesId: s.id, seriesName: describeSeries(s), head: heads[k], startMs, endMs, maxChunkId,
+        });
+        if (points.timestamps.length === 0) continue;
+        total += points.timestamps.length;
+        if (total > maxPoints) throw new QueryLimitError('maxPoints', maxPoints, total);
+        out.push({ metricId: s.metricId, metricType: s.metricType, tags: { ...s.tags }, timestamps: points.timestamps, values: points.values });
+      }
+    } finally {
+      this.#store.endSnapshotRead();
     }
     return { series: out, stats: { series: out.length, pointsScanned: total, elapsedMs: performance.now() - started } };
   }
@@ -189,6 +187,8 @@ export class QueryEngine {
       throw new MetricValidationError(`interval=${describeValue(q.interval)}: ${(error as Error).message}`, -1, 'interval', q.interval);
     }
 
+    // From here to the snapshot bound (taken below or in #fanOut) in one synchronous step.
+    await this.#store.snapshotReady();
     // Each head once per query: with pending cuts, store.head() builds a merged copy.
     const heads = new Map<number, HeadPoints | undefined>();
     let estimate = 0;
@@ -205,27 +205,30 @@ export class QueryEngine {
     } else {
       const accumulators = groups.map(() => new BucketAccumulator(options));
       results = accumulators;
-      const maxChunkId = this.#store.chunks.maxChunkId;
-      const summaries = summaryUsable(aggregation);
+      const read = { startMs, endMs, intervalMs, maxChunkId: 0, summaries: summaryUsable(aggregation) };
       const order = groups.flatMap((g, gi) => g.series.map((s) => ({ s, gi })));
-      // The same reads as a query worker's (aggregate_task.ts): committed chunks up to
-      // maxChunkId, over a mapped connection, in one read transaction. Nothing else runs on this
-      // thread meanwhile, so the writer connection cannot commit in between.
-      const reader = this.#aggregationReaderOf();
-      const headScratch = new HeadScratch();
-      reader.snapshot(() => {
+      // The same reads as a query worker's (aggregate_task.ts): committed chunks up to the
+      // snapshot bound, which compaction and retention respect until endSnapshotRead().
+      // Heads are copied before the first read: a network back-end's reads wait for I/O, and
+      // meanwhile commits append to heads and cuts take them (their buffers are reused).
+      const headCopies = new Map<number, PointColumns | undefined>();
+      for (const [id, head] of heads) headCopies.set(id, head?.sorted());
+      read.maxChunkId = this.#store.beginSnapshotRead().maxChunkId;
+      try {
         for (let k = 0; k < order.length; k += PREFETCH_SERIES) {
           const slice = order.slice(k, k + PREFETCH_SERIES);
-          const prefetched = reader.rowsForAggregationMany(slice.map((e) => e.s.id), startMs, endMs, maxChunkId, intervalMs, summaries);
+          const prefetched = await prefetchAggregation(this.#store.chunkSource, slice.map(({ s }) => ({ seriesId: s.id, headMinTs: headCopies.get(s.id)?.timestamps[0] })), read, aggregation === 'rate');
           for (const { s, gi } of slice) {
             const acc = accumulators[gi]!;
             acc.beginSeries();
-            pointsScanned += accumulateSeries(reader, acc, {
-              seriesId: s.id, seriesName: describeSeries(s), head: headScratch.read(heads.get(s.id)), startMs, endMs, maxChunkId,
-            }, prefetched.get(s.id));
+            pointsScanned += accumulateSeries(acc, {
+              seriesId: s.id, seriesName: describeSeries(s), head: headCopies.get(s.id), startMs, endMs, maxChunkId: read.maxChunkId,
+            }, prefetched.get(s.id)!);
           }
         }
-      });
+      } finally {
+        this.#store.endSnapshotRead();
+      }
     }
     const out: SeriesResult[] = [];
     let total = 0;
@@ -238,14 +241,6 @@ export class QueryEngine {
       out.push({ metricId: g.metricId, metricType: g.metricType, tags: g.tags, timestamps, values });
     });
     return { series: out, stats: { series: out.length, pointsScanned, elapsedMs: performance.now() - started } };
-  }
-
-  #aggregationReaderOf(): ChunkReader {
-    if (this.#aggregationReader === undefined) {
-      this.#aggregationDb = openReaderConnection(this.#store.path);
-      this.#aggregationReader = new ChunkReader(this.#aggregationDb);
-    }
-    return this.#aggregationReader;
   }
 
   #earliestPoint(selected: readonly SeriesInfo[]): number {
@@ -387,25 +382,29 @@ export class QueryEngine {
       headOffsets[k + 1] = at + (h === undefined ? 0 : h.sortedInto(headTimestamps, headValues, at));
     });
     return {
-      dbPath: this.#store.path, ...options, maxChunkId,
+      source: this.#store.workerSource(), ...options, maxChunkId,
       seriesIds: Int32Array.from(ids), groupOf: Int32Array.from(groupOf), headOffsets, headTimestamps, headValues,
     };
   }
 
   /** Newest point of each selected series of `tenant`; refuses (QueryLimitError) more than `maxSeries`. */
-  latest(tenant: string, metricPattern: string, tags?: Tags, maxSeries = Infinity): LatestPoint[] {
+  async latest(tenant: string, metricPattern: string, tags?: Tags, maxSeries = Infinity): Promise<LatestPoint[]> {
     const out: LatestPoint[] = [];
     const selected = selectSeries(this.#store.catalog.tenant(tenant), metricPattern, tags);
     if (selected.length > maxSeries) throw new QueryLimitError('maxSeries', maxSeries, selected.length);
-    for (const s of selected) {
+    await this.#store.snapshotReady();
+    // Heads before chunks: a cut landing in between moves points from the head into a chunk, never out of both.
+    const heads = selected.map((s) => this.#headOf(s.id));
+    const newest = await this.#store.chunkSource.newest(selected.map((s) => s.id));
+    for (const [k, s] of selected.entries()) {
       let timestamp = -Infinity;
       let value = NaN;
-      const chunk = this.#newestChunk.get(s.id) as { max_ts: number; last: number } | undefined;
+      const chunk = newest.get(s.id);
       if (chunk !== undefined) {
         timestamp = chunk.max_ts;
         value = chunk.last;
       }
-      const head = this.#headOf(s.id);
+      const head = heads[k];
       if (head !== undefined) {
         const n = head.timestamps.length;
         // The head is newer than every chunk: it wins a tie.
@@ -434,34 +433,7 @@ export class QueryEngine {
     if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const pool = this.#pool;
     this.#pool = undefined;
-    const db = this.#aggregationDb;
-    this.#aggregationDb = undefined;
-    this.#aggregationReader = undefined;
-    db?.close();
     if (pool !== undefined) await pool.destroy();
-  }
-}
-
-/**
- * One buffer that heads are read into in turn, for reads that consume each series' points
- * before the next (inline aggregation: the accumulator copies what it keeps). A fresh pair of
- * arrays per series cost ~0.4 ms of the 24 h hourly average of 100 series (~8 ms in-process),
- * whose heads hold ~95,000 points after the day's ingest.
- */
-class HeadScratch {
-  #timestamps = new Float64Array(4096);
-  #values = new Float64Array(4096);
-
-  /** The head's sorted points, as views valid until the next read. */
-  read(head: HeadPoints | undefined): PointColumns | undefined {
-    if (head === undefined) return undefined;
-    if (head.length > this.#timestamps.length) {
-      const capacity = Math.max(head.length, this.#timestamps.length * 2);
-      this.#timestamps = new Float64Array(capacity);
-      this.#values = new Float64Array(capacity);
-    }
-    const n = head.sortedInto(this.#timestamps, this.#values, 0);
-    return { timestamps: this.#timestamps.subarray(0, n), values: this.#values.subarray(0, n) };
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * Reads one series over [start, end) from chunks plus head points, for raw results or into a
  * BucketAccumulator. Used on the main thread (inline queries) and in query workers (each with
- * its own read-only connection), so both answer the same.
+ * its own ChunkSource), so both answer the same. Chunk rows come from the back-end's
+ * ChunkSource (backend.ts) in as few calls as possible: an aggregation reads 64 series per
+ * call (prefetchAggregation), then accumulates synchronously.
  *
  * Fast path / slow path pair:
  * - readFast: the series' chunks do not overlap one another and the head starts after them
@@ -11,9 +13,8 @@
  * - readMerged: anything overlaps. Every chunk is decoded, then chunks by age and the head last
  *   are merged, the newest write winning on equal timestamps.
  */
-import type Database from 'better-sqlite3';
-import { SQL } from '../storage/schema.js';
-import { CorruptChunkError, decodeChunkRow, decodeChunkRowInto, type ChunkRow } from '../storage/chunk_store.js';
+import { CorruptChunkError, decodeChunkRow, decodeChunkRowInto, type ChunkRow } from '../storage/chunk_rows.js';
+import type { AggregationRead, ChunkEdge, ChunkSource } from '../storage/backend.js';
 import { sortDedupLastWins, type PointColumns } from '../storage/head.js';
 import { BucketAccumulator } from '../core/bucket_accumulator.js';
 import { lowerBound } from '../core/sorted_search.js';
@@ -22,79 +23,6 @@ import { summaryUsable } from '../core/chunk_summary.js';
 export type { PointColumns };
 
 const NO_POINTS: PointColumns = { timestamps: new Float64Array(0), values: new Float64Array(0) };
-
-/** Prepared statements of one connection. */
-export class ChunkReader {
-  readonly #withData: Database.Statement;
-  readonly #forAggregation: Database.Statement;
-  readonly #forAggregationMany: Database.Statement;
-  readonly #data: Database.Statement;
-  readonly #newestBefore: Database.Statement;
-  readonly #db: Database.Database;
-
-  constructor(db: Database.Database) {
-    this.#db = db;
-    this.#withData = db.prepare(SQL.chunksInRange);
-    this.#forAggregation = db.prepare(SQL.chunksForAggregation);
-    this.#forAggregationMany = db.prepare(SQL.chunksForAggregationMany);
-    this.#data = db.prepare(SQL.chunkData);
-    this.#newestBefore = db.prepare(SQL.newestChunkBefore);
-  }
-
-  /** Runs `fn` in one read transaction: every statement inside sees the same database state. */
-  snapshot(fn: () => void): void {
-    this.#db.transaction(fn)();
-  }
-
-  /** Chunks overlapping [start, end), by (min_ts, id), with their data. */
-  rows(seriesId: number, startMs: number, endMs: number, maxChunkId: number): ChunkRow[] {
-    return inMinTsOrder(this.#withData.all(seriesId, startMs, endMs, maxChunkId) as ChunkRow[]);
-  }
-
-  /** Same, with data only for chunks that do not fit one bucket of `intervalMs` (when `summaries`). */
-  rowsForAggregation(seriesId: number, startMs: number, endMs: number, maxChunkId: number, intervalMs: number, summaries: boolean): ChunkRow[] {
-    return inMinTsOrder(this.#forAggregation.all(
-      summaries ? 1 : 0, startMs, endMs, intervalMs, intervalMs, seriesId, startMs, endMs, maxChunkId,
-    ) as ChunkRow[]);
-  }
-
-  /**
-   * rowsForAggregation of several series in one statement, by series id. Callers pass a
-   * bounded slice (PREFETCH_SERIES) so the blobs held at once stay small.
-   */
-  rowsForAggregationMany(seriesIds: readonly number[], startMs: number, endMs: number, maxChunkId: number, intervalMs: number, summaries: boolean): Map<number, ChunkRow[]> {
-    const rows = this.#forAggregationMany.all(
-      summaries ? 1 : 0, startMs, endMs, intervalMs, intervalMs, JSON.stringify(seriesIds), startMs, endMs, maxChunkId,
-    ) as ChunkRow[];
-    const bySeries = new Map<number, ChunkRow[]>();
-    for (const id of seriesIds) bySeries.set(id, []);
-    for (const row of rows) bySeries.get(row.series_id)?.push(row);
-    for (const list of bySeries.values()) inMinTsOrder(list);
-    return bySeries;
-  }
-
-  data(row: ChunkRow): Uint8Array {
-    const r = this.#data.get(row.id) as { codec: number; data: Uint8Array } | undefined;
-    if (r === undefined) throw new Error(`BUG: chunk ${row.id} of series ${row.series_id} vanished during a read`);
-    return r.data;
-  }
-
-  newestBefore(seriesId: number, timeMs: number, maxChunkId: number): { max_ts: number; last: number } | undefined {
-    return this.#newestBefore.get(seriesId, timeMs, maxChunkId) as { max_ts: number; last: number } | undefined;
-  }
-}
-
-/** Rows come in max_ts order (schema.ts); readers need (min_ts, id) order. */
-function inMinTsOrder(rows: ChunkRow[]): ChunkRow[] {
-  for (let k = 1; k < rows.length; k++) {
-    const a = rows[k - 1]!;
-    const b = rows[k]!;
-    if (a.min_ts > b.min_ts || (a.min_ts === b.min_ts && a.id > b.id)) {
-      return rows.sort((x, y) => x.min_ts - y.min_ts || x.id - y.id);
-    }
-  }
-  return rows;
-}
 
 export interface SeriesReadRequest {
   seriesId: number;
@@ -109,12 +37,17 @@ export interface SeriesReadRequest {
 }
 
 function overlaps(rows: readonly ChunkRow[], head: PointColumns | undefined): boolean {
+  return overlapsFrom(rows, head !== undefined && head.timestamps.length > 0 ? head.timestamps[0]! : undefined);
+}
+
+/** Whether chunks overlap one another, or a head starting at headMinTs starts before their end. */
+function overlapsFrom(rows: readonly ChunkRow[], headMinTs: number | undefined): boolean {
   let maxSoFar = -Infinity;
   for (const r of rows) {
     if (r.min_ts <= maxSoFar) return true;
     if (r.max_ts > maxSoFar) maxSoFar = r.max_ts;
   }
-  return head !== undefined && head.timestamps.length > 0 && head.timestamps[0]! <= maxSoFar;
+  return headMinTs !== undefined && headMinTs <= maxSoFar;
 }
 
 function sliceRange(p: PointColumns, startMs: number, endMs: number): PointColumns {
@@ -144,8 +77,8 @@ function decodeAll(rows: readonly ChunkRow[], seriesName: string): PointColumns[
 }
 
 /** The series' points in [start, end), ascending, one per timestamp. */
-export function readSeriesPoints(reader: ChunkReader, req: SeriesReadRequest): PointColumns {
-  const rows = reader.rows(req.seriesId, req.startMs, req.endMs, req.maxChunkId);
+export async function readSeriesPoints(source: ChunkSource, req: SeriesReadRequest): Promise<PointColumns> {
+  const rows = await source.rangeRows(req.seriesId, req.startMs, req.endMs, req.maxChunkId);
   const head = req.head;
   if (rows.length === 0 && head === undefined) return NO_POINTS;
   if (overlaps(rows, head)) {
@@ -172,32 +105,79 @@ export function readSeriesPoints(reader: ChunkReader, req: SeriesReadRequest): P
   return o === room ? { timestamps, values } : { timestamps: timestamps.slice(0, o), values: values.slice(0, o) };
 }
 
-/** Series per prefetch statement (rowsForAggregationMany): amortises the statement, bounds memory. */
+/** Series per prefetch call (ChunkSource.aggregationRows): amortises the statement or round trip, bounds memory. */
 export const PREFETCH_SERIES = 64;
+
+/** What accumulateSeries needs of one series beyond its head: its chunk rows (with data where needed) and rate's predecessor. */
+export interface PrefetchedSeries {
+  rows: ChunkRow[];
+  predecessor: ChunkEdge | undefined;
+}
+
+/**
+ * Reads the chunks of up to PREFETCH_SERIES series for an aggregation: their rows (a chunk
+ * answered by its stats comes without data), the data of chunks that overlap (they must be
+ * decoded and merged after all), and for rate each series' newest chunk point before the range.
+ */
+export async function prefetchAggregation(
+  source: ChunkSource, series: ReadonlyArray<{ seriesId: number; headMinTs: number | undefined }>, read: AggregationRead, isRate: boolean,
+): Promise<Map<number, PrefetchedSeries>> {
+  const ids = series.map((s) => s.seriesId);
+  const bySeries = await source.aggregationRows(ids, read);
+  const missing: number[] = [];
+  // Rate's predecessor is looked up only where accumulateSeries will use it (a lookup per
+  // series costs a statement each in SQLite).
+  const needPredecessor: number[] = [];
+  for (const { seriesId, headMinTs } of series) {
+    const rows = bySeries.get(seriesId) ?? [];
+    if (!overlapsFrom(rows, headMinTs)) {
+      const first = rows.length > 0 ? rows[0]!.min_ts : headMinTs ?? Infinity;
+      if (isRate && first >= read.startMs) needPredecessor.push(seriesId);
+      continue;
+    }
+    if (isRate) needPredecessor.push(seriesId);
+    for (const r of rows) if (r.data === null || r.data === undefined) missing.push(r.id);
+  }
+  if (missing.length > 0) {
+    const data = await source.chunkData(missing);
+    for (const rows of bySeries.values()) {
+      for (let k = 0; k < rows.length; k++) {
+        const r = rows[k]!;
+        if (r.data !== null && r.data !== undefined) continue;
+        const bytes = data.get(r.id);
+        if (bytes !== undefined) rows[k] = { ...r, data: bytes };
+      }
+    }
+  }
+  const predecessors = needPredecessor.length > 0 ? await source.newestBefore(needPredecessor, read.startMs, read.maxChunkId) : undefined;
+  const out = new Map<number, PrefetchedSeries>();
+  for (const id of ids) out.set(id, { rows: bySeries.get(id) ?? [], predecessor: predecessors?.get(id) });
+  return out;
+}
 
 /**
  * Feeds the series' points to `acc` (after the caller's beginSeries()). Returns the number of
- * points scanned: decoded or summarised. `prefetched`: the series' rows from
- * rowsForAggregationMany, read with the same range, snapshot bound and interval.
+ * points scanned: decoded or summarised. `prefetched`: from prefetchAggregation with the same
+ * range, snapshot bound and interval.
  */
-export function accumulateSeries(reader: ChunkReader, acc: BucketAccumulator, req: SeriesReadRequest, prefetched?: ChunkRow[]): number {
+export function accumulateSeries(acc: BucketAccumulator, req: SeriesReadRequest, prefetched: PrefetchedSeries): number {
   const useSummaries = summaryUsable(acc.aggregation);
-  const rows = prefetched ?? reader.rowsForAggregation(req.seriesId, req.startMs, req.endMs, req.maxChunkId, acc.intervalMs, useSummaries);
+  const rows = prefetched.rows;
   const head = req.head;
   const isRate = acc.aggregation === 'rate';
   let scanned = 0;
   if (overlaps(rows, head)) {
-    const withData = rows.map((r) => (r.data === null || r.data === undefined ? { ...r, data: reader.data(r) } : r));
-    const parts = decodeAll(withData, req.seriesName);
+    for (const r of rows) if (r.data === null || r.data === undefined) throw new Error(`BUG: chunk ${r.id} of series ${req.seriesId} vanished during a read`);
+    const parts = decodeAll(rows, req.seriesName);
     if (head !== undefined) parts.push(head);
     const merged = mergeByAge(parts);
-    if (isRate) feedRatePredecessor(reader, acc, req, merged.timestamps[0] ?? Infinity);
+    if (isRate) feedRatePredecessor(acc, prefetched.predecessor, merged.timestamps[0] ?? Infinity);
     acc.addPoints(merged.timestamps, merged.values);
     return merged.timestamps.length;
   }
   if (isRate) {
     const first = rows.length > 0 ? rows[0]!.min_ts : head !== undefined ? head.timestamps[0]! : Infinity;
-    if (first >= req.startMs) feedRatePredecessor(reader, acc, req, first);
+    if (first >= req.startMs) feedRatePredecessor(acc, prefetched.predecessor, first);
   }
   for (const row of rows) {
     scanned += row.count;
@@ -208,9 +188,9 @@ export function accumulateSeries(reader: ChunkReader, acc: BucketAccumulator, re
       });
       continue;
     }
-    const data = row.data === null || row.data === undefined ? reader.data(row) : row.data;
+    if (row.data === null || row.data === undefined) throw new Error(`BUG: chunk ${row.id} of series ${req.seriesId} was read without its data`);
     try {
-      acc.addChunk(data);
+      acc.addChunk(row.data);
     } catch (cause) {
       throw new CorruptChunkError(req.seriesId, req.seriesName, row.id, (cause as Error).message, { cause });
     }
@@ -223,8 +203,7 @@ export function accumulateSeries(reader: ChunkReader, acc: BucketAccumulator, re
 }
 
 /** Rate's predecessor: the newest point before the range, when no fed chunk holds one. */
-function feedRatePredecessor(reader: ChunkReader, acc: BucketAccumulator, req: SeriesReadRequest, firstFedTs: number): void {
-  const prev = reader.newestBefore(req.seriesId, req.startMs, req.maxChunkId);
+function feedRatePredecessor(acc: BucketAccumulator, prev: ChunkEdge | undefined, firstFedTs: number): void {
   if (prev !== undefined && prev.max_ts < firstFedTs) {
     acc.addPoints(Float64Array.of(prev.max_ts), Float64Array.of(prev.last));
   }

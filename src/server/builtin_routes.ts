@@ -115,7 +115,7 @@ export function builtinRoutes(deps: BuiltinRouteDeps): RouteDefinition[] {
   return [
     { method: 'GET', pattern: '/api/v1/query', access: 'reader', schema: QUERY_GET_SCHEMA, handler: (req) => runQuery(req, queryFromSearchParams(req.query, limits)) },
     { method: 'POST', pattern: '/api/v1/query', access: 'reader', schema: QUERY_POST_SCHEMA, handler: (req) => runQuery(req, queryFromBody(req.body, limits)) },
-    { method: 'GET', pattern: '/health', access: 'public', schema: HEALTH_SCHEMA, handler: (req) => health(deps, req.principal !== undefined) },
+    { method: 'GET', pattern: '/health', access: 'public', schema: HEALTH_SCHEMA, handler: async (req) => health(deps, req.principal !== undefined) },
     OPENAPI_ROUTE,
     ...probeRoutes(deps),
     {
@@ -164,20 +164,20 @@ function probeRoutes(deps: BuiltinRouteDeps): RouteDefinition[] {
         summary: 'Readiness: storage open, replay done, back-end reachable', tag: 'health',
         responses: { 200: { description: 'ready for traffic', schema: PROBE_ANSWER }, 503: { description: 'not ready; `reason` says why', schema: PROBE_ANSWER } },
       },
-      handler: () => {
-        const reason = notReadyReason(deps);
+      handler: async () => {
+        const reason = await notReadyReason(deps);
         return reason === undefined ? { body: { status: 'ready' } } : { status: 503, body: { status: 'not_ready', reason } };
       },
     },
   ];
 }
 
-function notReadyReason(deps: BuiltinRouteDeps): string | undefined {
+async function notReadyReason(deps: BuiltinRouteDeps): Promise<string | undefined> {
   if (deps.status().shuttingDown) return 'server is shutting down';
   const { engine } = deps;
   if (!engine.running) return 'storage is not open (start-up replay not finished, or stopped)';
   try {
-    engine.checkWritable();
+    await engine.checkWritable();
   } catch {
     // The error itself (paths, SQLite codes) is for GET /health with credentials, not the public.
     return 'storage back-end does not take writes (details: GET /health with credentials)';
@@ -190,7 +190,7 @@ function notReadyReason(deps: BuiltinRouteDeps): string | undefined {
  * connection counts, the last maintenance error) only for a caller with valid credentials;
  * anyone else learns the status alone.
  */
-function health(deps: BuiltinRouteDeps, detailed: boolean): HttpResponseSpec {
+async function health(deps: BuiltinRouteDeps, detailed: boolean): Promise<HttpResponseSpec> {
   const { engine } = deps;
   const state = deps.status();
   const components: Record<string, unknown> = {
@@ -199,7 +199,7 @@ function health(deps: BuiltinRouteDeps, detailed: boolean): HttpResponseSpec {
   };
   try {
     if (!engine.running) throw new Error('engine is not running');
-    engine.checkWritable();
+    await engine.checkWritable();
     const s = engine.stats();
     const m = s.maintenance;
     components.storage = {

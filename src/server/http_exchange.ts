@@ -20,6 +20,7 @@ import { HttpError, type HttpResponseSpec } from '../http/route.js';
 import { CONTENT_TYPE_JSON, CONTENT_TYPE_MSGPACK, CONTENT_TYPES_MSGPACK, createWireUnpackr } from '../ingest/wire.js';
 import { MetricValidationError } from '../model/metric.js';
 import { QUOTA_CONFIG_KEYS, QuotaExceededError } from '../tenancy/quota.js';
+import { WriterLeaseLostError } from '../storage/storage_errors.js';
 import { logAnsweredRequest, REQUEST_ID_HEADER } from '../logging/request_log.js';
 import type { SelfMetrics } from './self_metrics.js';
 
@@ -62,6 +63,8 @@ export function errorToResponse(err: unknown): { status: number; body: Record<st
   }
   const e = err as Error | undefined;
   if (e?.name === 'QueryLimitError') return { status: 422, body: { error: e.message } };
+  // A standby takes over the shared store: the client retries on another node.
+  if (err instanceof WriterLeaseLostError) return { status: 503, body: { error: err.message }, headers: { 'retry-after': '1' } };
   return { status: 500, body: { error: 'internal error' } };
 }
 

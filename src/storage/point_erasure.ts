@@ -1,16 +1,17 @@
 /**
- * Erasure of selected points and series from the SQLite store (`DELETE /api/v1/series`,
- * `POST /api/v1/erasure`, tenant deletion), and the scrub that makes the erased bytes leave the
- * files.
+ * Erasure of selected points and series from the store, whatever its back-end
+ * (`DELETE /api/v1/series`, `POST /api/v1/erasure`, tenant deletion), and the scrub that makes
+ * the erased bytes leave the back-end.
  *
- * Why one synchronous pass instead of tombstones honoured by replay and reads: the engine's
- * writer is this thread, so a pass that runs without yielding sees no commit in between.
- * It first checkpoints (every head and pending cut into chunks, every write-ahead record
- * deleted: SqliteStore.checkpoint), then rewrites the affected chunks and deletes the
- * emptied series' rows in one transaction. A kill before that transaction commits leaves every
- * point (the checkpoint alone changes no answer); after it, none of the selected ones. Replay
- * has nothing to resurrect: no record older than the erasure survives it. The callers wait
- * until no query worker reads a snapshot, so a query sees the store before or after.
+ * Why rewriting chunks instead of tombstones honoured by replay and reads: the pass first
+ * checkpoints (every head and pending cut into chunks, every write-ahead record deleted:
+ * StorageEngine.checkpoint), then rewrites the affected chunks and deletes the emptied series'
+ * rows in one write transaction. A kill before that transaction commits leaves every point
+ * (the checkpoint alone changes no answer); after it, none of the selected ones. Replay has
+ * nothing to resurrect: no record older than the erasure survives it. Points written between
+ * the checkpoint and the rewrite are in heads and records and are not erased (they arrived
+ * after the erasure was asked for). The callers wait until no query reads a snapshot, so a
+ * query sees the store before or after.
  *
  * The cost is that ingest acknowledgements wait for the pass (the checkpoint of every head,
  * then the scrub): an operator action, measured in bench/erasure.bench.ts.
@@ -22,14 +23,11 @@
  * A flag in `meta`, set in the erasure's transaction and cleared after the scrub, makes the
  * next open() scrub again when a kill came in between.
  */
-import type Database from 'better-sqlite3';
 import type { Tags } from '../model/metric.js';
 import { Glob } from '../text/glob.js';
-import { decodeStored } from './chunk_encoding.js';
-import type { ChunkMeta } from './chunk_store.js';
-import { SQL } from './schema.js';
+import type { ChunkMeta } from './chunk_catalog.js';
 import type { SeriesInfo } from './series_index.js';
-import type { SqliteStore } from './sqlite_store.js';
+import { SCRUB_PENDING_KEY, type StorageEngine } from './storage_engine.js';
 
 /** Which points: series of one tenant by metric glob and exact tags, and a time range [startMs, endMs). */
 export interface PointSelector {
@@ -61,15 +59,12 @@ export interface ScrubOutcome {
   fileBytesAfter: number;
 }
 
-/** Times a busy `wal_checkpoint(TRUNCATE)` is retried (each waits the connection's busy timeout). */
-const TRUNCATE_ATTEMPTS = 5;
-
 /**
  * Series of `tenant` the selector names, as src/query/selection.ts selects them (glob over
  * metric ids, exact tag values), ordered by metric id then tags. The glob is compiled here
  * because storage sits below the query layer; callers validate the pattern first for their error.
  */
-export function selectSeriesForErasure(store: SqliteStore, tenant: string, selector: PointSelector): SeriesInfo[] {
+export function selectSeriesForErasure(store: StorageEngine, tenant: string, selector: PointSelector): SeriesInfo[] {
   const glob = Glob.compile(selector.metricPattern);
   const index = store.catalog.tenant(tenant);
   const filters = Object.entries(selector.tags ?? {});
@@ -94,57 +89,68 @@ function overlaps(meta: ChunkMeta, startMs: number, endMs: number): boolean {
   return meta.maxTs >= startMs && meta.minTs < endMs;
 }
 
-function decodedPoints(store: SqliteStore, seriesId: number, meta: ChunkMeta): { timestamps: Float64Array; values: Float64Array } {
-  const decoded = decodeStored(store.chunks.readStored(seriesId, meta));
-  if ('detail' in decoded) throw new Error(`chunk ${meta.id} of series ${seriesId} cannot be decoded (${decoded.detail}); run emms reindex or restore it before erasing`);
-  return decoded;
+async function decodedPoints(store: StorageEngine, seriesId: number, meta: ChunkMeta): Promise<{ timestamps: Float64Array; values: Float64Array }> {
+  try {
+    return await store.chunkPoints(seriesId, meta);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; run emms reindex or restore it before erasing`, { cause: error });
+  }
 }
 
 /** What an erasure with this selector would delete: each series and its points in range, changing nothing. */
-export function previewErasure(store: SqliteStore, tenant: string, selector: PointSelector): SelectedSeries[] {
+export async function previewErasure(store: StorageEngine, tenant: string, selector: PointSelector): Promise<SelectedSeries[]> {
   const [startMs, endMs] = rangeOf(selector);
-  return selectSeriesForErasure(store, tenant, selector).map((series) => {
+  const out: SelectedSeries[] = [];
+  for (const series of selectSeriesForErasure(store, tenant, selector)) {
     let points = 0;
     for (const meta of store.chunks.chunksOf(series.id)) {
       if (!overlaps(meta, startMs, endMs)) continue;
       if (inside(meta, startMs, endMs)) points += meta.count;
-      else for (const t of decodedPoints(store, series.id, meta).timestamps) if (t >= startMs && t < endMs) points++;
+      else for (const t of (await decodedPoints(store, series.id, meta)).timestamps) if (t >= startMs && t < endMs) points++;
     }
     const head = store.head(series.id);
     if (head !== undefined) for (const t of head.sorted().timestamps) if (t >= startMs && t < endMs) points++;
-    return { series, points };
-  });
+    out.push({ series, points });
+  }
+  return out;
 }
 
 /**
  * Deletes the selected points of `series` (every point in [startMs, endMs)) durably, and the
- * rows of series left without points. Synchronous from start to end (see the file comment);
- * the caller makes sure no snapshot reader runs. Call scrubErasedBytes afterwards.
+ * rows of series left without points (see the file comment); the caller makes sure no
+ * snapshot reader runs. Call scrubErasedBytes afterwards.
  */
-export function erasePoints(store: SqliteStore, series: readonly SeriesInfo[], selector: Pick<PointSelector, 'startMs' | 'endMs'>): PointErasureCounts {
+export async function erasePoints(store: StorageEngine, series: readonly SeriesInfo[], selector: Pick<PointSelector, 'startMs' | 'endMs'>): Promise<PointErasureCounts> {
   const [startMs, endMs] = rangeOf(selector);
   const counts: PointErasureCounts = { series: series.length, pointsDeleted: 0, chunksDeleted: 0, chunksRewritten: 0, seriesRemoved: 0 };
   if (series.length === 0) return counts;
-  const { db } = store;
-  const restore = secureDelete(db);
+  const restore = store.backend.beginSecureDelete?.() ?? (() => undefined);
   try {
-    store.checkpoint();
+    await store.checkpoint();
     // Overlapping chunks are merged first: a rewritten chunk gets a new (higher) id, which would
     // otherwise let its older points outrank a newer chunk's at equal timestamps.
-    for (const s of series) store.compactSeries(s.id, Infinity);
-    const removed: number[] = [];
-    const deleteSeries = db.prepare(SQL.deleteSeries);
-    const erase = db.transaction(() => {
+    for (const s of series) await store.compactSeries(s.id, Infinity);
+    // Chunks straddling the range are read before the transaction (network back-ends read asynchronously).
+    const straddling = new Map<number, { timestamps: Float64Array; values: Float64Array }>();
+    for (const s of series) {
+      for (const meta of store.chunks.chunksOf(s.id)) {
+        if (overlaps(meta, startMs, endMs) && !inside(meta, startMs, endMs)) straddling.set(meta.id, await decodedPoints(store, s.id, meta));
+      }
+    }
+    const removed = await store.write((tx) => {
+      const emptied: number[] = [];
       for (const s of series) {
         for (const meta of [...store.chunks.chunksOf(s.id)]) {
           if (!overlaps(meta, startMs, endMs)) continue;
           if (inside(meta, startMs, endMs)) {
-            store.chunks.delete(s.id, new Set([meta.id]));
+            store.chunks.delete(tx, s.id, new Set([meta.id]));
             counts.chunksDeleted++;
             counts.pointsDeleted += meta.count;
             continue;
           }
-          const { timestamps, values } = decodedPoints(store, s.id, meta);
+          const points = straddling.get(meta.id);
+          if (points === undefined) throw new Error(`chunk ${meta.id} of series ${s.id} appeared during the erasure; run it again`);
+          const { timestamps, values } = points;
           const keptTs: number[] = [];
           const keptValues: number[] = [];
           for (let i = 0; i < timestamps.length; i++) {
@@ -153,26 +159,20 @@ export function erasePoints(store: SqliteStore, series: readonly SeriesInfo[], s
             keptValues.push(values[i]!);
           }
           if (keptTs.length === timestamps.length) continue;
-          store.chunks.delete(s.id, new Set([meta.id]));
-          if (keptTs.length > 0) store.chunks.write(s.id, Float64Array.from(keptTs), Float64Array.from(keptValues));
+          store.chunks.delete(tx, s.id, new Set([meta.id]));
+          if (keptTs.length > 0) store.chunks.write(tx, s.id, Float64Array.from(keptTs), Float64Array.from(keptValues));
           counts.chunksRewritten++;
           counts.pointsDeleted += timestamps.length - keptTs.length;
         }
-        if (store.chunks.chunksOf(s.id).length === 0) {
-          deleteSeries.run(s.tenant, s.metricId, s.canonicalTags);
-          removed.push(s.id);
+        // A series with points written since the checkpoint keeps its row.
+        if (store.chunks.chunksOf(s.id).length === 0 && store.head(s.id) === undefined) {
+          tx.deleteSeries({ id: s.id, tenant: s.tenant, metricId: s.metricId, canonicalTags: s.canonicalTags, metricType: s.metricType });
+          emptied.push(s.id);
         }
       }
-      db.prepare(SQL.markScrubPending).run(String(Date.now()));
-    });
-    try {
-      erase();
-    } catch (error) {
-      // Rolled back (disk full, a chunk that does not decode): the in-memory chunk catalogue
-      // already dropped what the transaction deleted, so it is read again from the file.
-      store.chunks.load(db);
-      throw error;
-    }
+      tx.setMeta(SCRUB_PENDING_KEY, String(Date.now()));
+      return emptied;
+    }, undefined, { deletesChunks: true });
     store.catalog.remove(removed);
     counts.seriesRemoved = removed.length;
     return counts;
@@ -182,47 +182,18 @@ export function erasePoints(store: SqliteStore, series: readonly SeriesInfo[], s
 }
 
 /**
- * Makes the file hold none of the erased bytes: VACUUM (no free pages, no remnants in live
- * pages) and an emptied -wal file, then clears the pending flag. Synchronous: commits wait.
+ * Makes the back-end hold none of the erased bytes (SQLite: VACUUM and an emptied -wal file),
+ * then clears the pending flag. Commits wait meanwhile.
  */
-export function scrubErasedBytes(store: SqliteStore): ScrubOutcome {
+export async function scrubErasedBytes(store: StorageEngine): Promise<ScrubOutcome> {
   const started = performance.now();
-  const { db } = store;
-  const restore = secureDelete(db);
-  let complete: boolean;
+  let complete = true;
   try {
-    truncateWal(db);
-    db.exec('VACUUM');
-    complete = truncateWal(db);
-    if (complete) {
-      db.prepare(SQL.clearScrubPending).run();
-      complete = truncateWal(db);
-    }
-  } finally {
-    restore();
+    await store.finishErasureScrub();
+  } catch (error) {
+    // The flag stays set: the next open() scrubs again (SQLite: a reader kept the -wal file from being emptied).
+    complete = false;
+    if (store.backend.kind !== 'sqlite') throw error;
   }
-  return { complete, durationMs: Math.round(performance.now() - started), fileBytesAfter: store.stats().diskBytes };
-}
-
-/** At open: scrubs when an erasure was killed between its deletion and its scrub. */
-export function resumeErasureScrub(store: SqliteStore): void {
-  if (store.db.prepare(SQL.readScrubPending).get() !== undefined) scrubErasedBytes(store);
-}
-
-/** Turns secure_delete on for this connection; returns what puts the previous setting back. */
-function secureDelete(db: Database.Database): () => void {
-  const previous = db.pragma('secure_delete', { simple: true }) as number;
-  db.pragma('secure_delete = ON');
-  return () => {
-    db.pragma(`secure_delete = ${previous === 1 ? 'ON' : 'OFF'}`);
-  };
-}
-
-/** `wal_checkpoint(TRUNCATE)` until it was not kept busy by a reader; whether it succeeded. */
-export function truncateWal(db: Database.Database): boolean {
-  for (let attempt = 0; attempt < TRUNCATE_ATTEMPTS; attempt++) {
-    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-    if (result === undefined || result.busy === 0) return true;
-  }
-  return false;
+  return { complete, durationMs: Math.round(performance.now() - started), fileBytesAfter: (await store.backend.size()).bytes };
 }

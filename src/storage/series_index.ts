@@ -82,6 +82,11 @@ export class SeriesCatalog {
    * generation: ingest's resolvers cache ids, and a point for a removed name must create a
    * new series rather than reach the deleted id.
    */
+  /** Every series of every tenant (a copy: callers may remove while iterating). */
+  all(): SeriesInfo[] {
+    return this.#byId.filter((s): s is SeriesInfo => s !== undefined);
+  }
+
   remove(ids: Iterable<number>): void {
     for (const id of ids) {
       const info = this.#byId[id];

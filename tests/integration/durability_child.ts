@@ -5,7 +5,7 @@
  *
  * Usage: node --import tsx tests/integration/durability_child.ts <database path> [first round]
  */
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import type { MetricDataPoint } from '../../src/model/metric.js';
 
 export const DURABILITY_T0 = Date.UTC(2026, 3, 1);
@@ -29,7 +29,7 @@ export function smallPoint(round: number, j: number): MetricDataPoint {
 
 async function main(path: string, firstRound: number): Promise<void> {
   // Small heads so that chunks are cut (and head marks written) while the child runs.
-  const ms = new SqliteMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 300 });
+  const ms = new EngineMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 300 });
   await ms.start();
   for (let round = firstRound; ; round++) {
     await ms.collectMetrics(bigBatch(round));

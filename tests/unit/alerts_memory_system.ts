@@ -151,5 +151,5 @@ export class MemoryMetricsSystem implements MetricsSystem {
     return { series: this.series.size, chunks: 0, headPoints: 0, walBytes: 0, pointsIngested: 0, batchesIngested: 0, diskBytes: 0 };
   }
 
-  checkWritable(): void {}
+  async checkWritable(): Promise<void> {}
 }

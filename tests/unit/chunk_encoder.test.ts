@@ -8,13 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteStore, type StoreOptions } from '../../src/storage/sqlite_store.js';
+import type { StorageEngine } from '../../src/storage/storage_engine.js';
+import { openSqliteStore, readStoredPoints, type SqliteStoreOptions } from './sqlite_store_kit.js';
 import type { ChunkEncoder } from '../../src/storage/chunk_encoder.js';
 import { runEncodeTask, type EncodeResult, type EncodeTask } from '../../src/storage/chunk_encode_task.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
 import { buildRowBatch } from '../../src/ingest/batch_builder.js';
-import { ChunkReader, readSeriesPoints } from '../../src/query/series_reader.js';
-import { TABLE } from '../../src/storage/schema.js';
+import { TABLE } from '../../src/storage/sqlite/schema.js';
 import { encodeChunks, mergeCluster, CODEC_EMMS_CHUNK } from '../../src/storage/chunk_encoding.js';
 import { decodeChunk } from '../../src/core/codec.js';
 import { mulberry32 } from '../../bench/data_shapes.js';
@@ -33,15 +33,14 @@ afterEach(() => {
 type Model = Array<Map<number, number>>;
 
 /** Commits random points (late, repeated and out-of-order timestamps included) and records them in the model. */
-function commitRandom(store: SqliteStore, resolver: SeriesResolver, model: Model, rnd: () => number, points: number): void {
+async function commitRandom(store: StorageEngine, resolver: SeriesResolver, model: Model, rnd: () => number, points: number): Promise<void> {
   const batch = Array.from({ length: points }, () => ({ s: Math.floor(rnd() * SERIES), t: Math.floor(rnd() * 3000), v: Math.round(rnd() * 1e5) / 100 }));
-  store.commit([buildRowBatch(batch.map((p) => ({ metricId: `enc.s${p.s}`, timestamp: T0 + p.t * 1000, value: p.v })), resolver, T0)]);
+  await store.commit([buildRowBatch(batch.map((p) => ({ metricId: `enc.s${p.s}`, timestamp: T0 + p.t * 1000, value: p.v })), resolver, T0)]);
   for (const p of batch) model[p.s]!.set(T0 + p.t * 1000, p.v);
 }
 
 /** Every series read through chunks and the store's pending points equals the model. */
-function expectModel(store: SqliteStore, model: Model, label: string): void {
-  const reader = new ChunkReader(store.db);
+async function expectModel(store: StorageEngine, model: Model, label: string): Promise<void> {
   for (let s = 0; s < SERIES; s++) {
     const want = [...model[s]!.entries()].sort((a, b) => a[0] - b[0]);
     const id = store.catalog.tenant('default').find(`enc.s${s}`, '');
@@ -49,13 +48,13 @@ function expectModel(store: SqliteStore, model: Model, label: string): void {
       expect(want, `${label} series ${s}`).toEqual([]);
       continue;
     }
-    const got = readSeriesPoints(reader, { seriesId: id, seriesName: `enc.s${s}`, head: store.head(id)?.sorted(), startMs: 0, endMs: T0 + 1e7, maxChunkId: store.chunks.maxChunkId });
+    const got = await readStoredPoints(store, id, 0, T0 + 1e7);
     expect([...got.timestamps], `${label} series ${s}`).toEqual(want.map((e) => e[0]));
     expect([...got.values], `${label} series ${s}`).toEqual(want.map((e) => e[1]));
   }
 }
 
-function options(path: string, chunkEncoding: 'worker' | 'inline'): StoreOptions {
+function options(path: string, chunkEncoding: 'worker' | 'inline'): SqliteStoreOptions {
   return { path, headCutPoints: 40, walCheckpointBytes: 20_000, chunkEncoding };
 }
 
@@ -98,23 +97,23 @@ describe('chunk encoding pieces', () => {
 describe('cuts and compaction off the writer thread', () => {
   it.each(['worker', 'inline'] as const)('%s: every committed point is readable at every moment, and after settling', async (mode) => {
     const rnd = mulberry32(mode === 'worker' ? 11 : 12);
-    const store = SqliteStore.open(options(join(dir, `${mode}.db`), mode));
+    const store = await openSqliteStore(options(join(dir, `${mode}.db`), mode));
     const resolver = new SeriesResolver(store.catalog.tenant('default'));
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     try {
       for (let step = 0; step < 120; step++) {
-        commitRandom(store, resolver, model, rnd, 1 + Math.floor(rnd() * 60));
+        await commitRandom(store, resolver, model, rnd, 1 + Math.floor(rnd() * 60));
         // Right after a commit cuts are usually still at the encoder: their points must read.
-        expectModel(store, model, `${mode} step ${step}`);
+        await expectModel(store, model, `${mode} step ${step}`);
         if (rnd() < 0.3) await new Promise((resolve) => setTimeout(resolve, Math.floor(rnd() * 3)));
       }
       await store.settle();
       const maintenance = store.stats().maintenance!;
       expect(maintenance).toMatchObject({ pendingCuts: 0, checkpointRunning: false, compactionRunning: false, encoderFailures: 0, failures: 0 });
-      expectModel(store, model, `${mode} settled`);
+      await expectModel(store, model, `${mode} settled`);
       expect(store.stats().chunks).toBeGreaterThan(0);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -123,12 +122,12 @@ describe('cuts and compaction off the writer thread', () => {
       const rnd = mulberry32(21);
       const path = join(dir, `same-${mode}.db`);
       // No checkpoint by size: its timing depends on the encoder; only cuts, then stop().
-      const store = SqliteStore.open({ ...options(path, mode), walCheckpointBytes: 1e12 });
+      const store = await openSqliteStore({ ...options(path, mode), walCheckpointBytes: 1e12 });
       const resolver = new SeriesResolver(store.catalog.tenant('default'));
       const model: Model = Array.from({ length: SERIES }, () => new Map());
-      for (let step = 0; step < 60; step++) commitRandom(store, resolver, model, rnd, 30);
+      for (let step = 0; step < 60; step++) await commitRandom(store, resolver, model, rnd, 30);
       await store.settle();
-      store.close();
+      await store.close();
       const db = new Database(path, { readonly: true });
       try {
         return db.prepare(`SELECT series_id, min_ts, max_ts, count, sum, min, max, first, last, data FROM ${TABLE.chunks} ORDER BY series_id, min_ts`).raw().all();
@@ -140,7 +139,7 @@ describe('cuts and compaction off the writer thread', () => {
   });
 
   it.each(['worker', 'inline'] as const)('%s: background compaction after a checkpoint packs the small cut chunks', async (mode) => {
-    const store = SqliteStore.open({ ...options(join(dir, `pack-${mode}.db`), mode), walCheckpointBytes: 1e12 });
+    const store = await openSqliteStore({ ...options(join(dir, `pack-${mode}.db`), mode), walCheckpointBytes: 1e12 });
     const resolver = new SeriesResolver(store.catalog.tenant('default'));
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     try {
@@ -148,7 +147,7 @@ describe('cuts and compaction off the writer thread', () => {
       for (let tick = 0; tick < 2000; tick += 50) {
         const batch = [];
         for (let s = 0; s < SERIES; s++) for (let t = tick; t < tick + 50; t++) batch.push({ s, t, v: s * 10_000 + t });
-        store.commit([buildRowBatch(batch.map((p) => ({ metricId: `enc.s${p.s}`, timestamp: T0 + p.t * 1000, value: p.v })), resolver, T0)]);
+        await store.commit([buildRowBatch(batch.map((p) => ({ metricId: `enc.s${p.s}`, timestamp: T0 + p.t * 1000, value: p.v })), resolver, T0)]);
         for (const p of batch) model[p.s]!.set(T0 + p.t * 1000, p.v);
       }
       await store.settle();
@@ -156,25 +155,26 @@ describe('cuts and compaction off the writer thread', () => {
       expect(cutChunks).toBeGreaterThanOrEqual(SERIES * 40);
       // A background checkpoint, as the size or age limit would start, then its compaction.
       await store.settle(60_000, { checkpoint: true });
-      expectModel(store, model, `${mode} packed`);
+      await expectModel(store, model, `${mode} packed`);
       // Each series' 2,000 points fit one chunk: a run of 4+ small chunks is merged whole.
       expect(store.stats().chunks).toBeLessThanOrEqual(SERIES * 2);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
   it('the writer encodes cuts itself when the encoder thread falls behind, so pending points stay bounded', async () => {
     const rnd = mulberry32(41);
     const limit = 200;
-    const store = SqliteStore.open({ ...options(join(dir, 'behind.db'), 'worker'), walCheckpointBytes: 1e12, maxPendingCutPoints: limit });
+    const store = await openSqliteStore({ ...options(join(dir, 'behind.db'), 'worker'), walCheckpointBytes: 1e12, maxPendingCutPoints: limit });
     const resolver = new SeriesResolver(store.catalog.tenant('default'));
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     try {
-      // No await between commits: the encoder thread's results cannot arrive, as if it starved.
+      // Only microtasks between commits (SQLite's commit has settled its promise when it returns):
+      // the encoder thread's results, messages of a later turn, cannot arrive, as if it starved.
       let peak = 0;
       for (let step = 0; step < 200; step++) {
-        commitRandom(store, resolver, model, rnd, 30);
+        await commitRandom(store, resolver, model, rnd, 30);
         peak = Math.max(peak, store.stats().maintenance!.pendingCutPoints);
       }
       const m = store.stats().maintenance!;
@@ -182,11 +182,11 @@ describe('cuts and compaction off the writer thread', () => {
       // Bounded by the limit plus what a few commits add (30 points each, cut in 40s), not by
       // the 6,000 points committed.
       expect(peak).toBeLessThan(limit + 400);
-      expectModel(store, model, 'behind');
+      await expectModel(store, model, 'behind');
       await store.settle();
-      expectModel(store, model, 'behind settled');
+      await expectModel(store, model, 'behind settled');
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -209,14 +209,14 @@ describe('cuts and compaction off the writer thread', () => {
       close: () => undefined,
     };
     const rnd = mulberry32(43);
-    const store = SqliteStore.open({ ...options(join(dir, 'shared.db'), 'worker'), chunkEncoder: encoder, walCheckpointBytes: 1e12, maxPendingCutPoints: 100 });
+    const store = await openSqliteStore({ ...options(join(dir, 'shared.db'), 'worker'), chunkEncoder: encoder, walCheckpointBytes: 1e12, maxPendingCutPoints: 100 });
     const resolver = new SeriesResolver(store.catalog.tenant('default'));
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     try {
       // Cuts go to the held encoder; past 100 pending points the writer encodes them itself and
       // lands them, with their encoder tasks still out; later commits cut again and want buffers.
       for (let step = 0; step < 60; step++) {
-        commitRandom(store, resolver, model, rnd, 30);
+        await commitRandom(store, resolver, model, rnd, 30);
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
       expect(store.stats().maintenance!.cutsEncodedByWriter).toBeGreaterThan(0);
@@ -229,11 +229,11 @@ describe('cuts and compaction off the writer thread', () => {
       holding = false;
       for (const h of held) h.finish();
       await store.settle();
-      expectModel(store, model, 'after the held tasks returned');
+      await expectModel(store, model, 'after the held tasks returned');
     } finally {
       holding = false;
       for (const h of held) h.finish();
-      store.close();
+      await store.close();
     }
   });
 
@@ -251,23 +251,23 @@ describe('cuts and compaction off the writer thread', () => {
       close: () => undefined,
     };
     const rnd = mulberry32(44);
-    const store = SqliteStore.open({ ...options(join(dir, 'held-merge.db'), 'worker'), chunkEncoder: encoder, walCheckpointBytes: 1e12 });
+    const store = await openSqliteStore({ ...options(join(dir, 'held-merge.db'), 'worker'), chunkEncoder: encoder, walCheckpointBytes: 1e12 });
     const resolver = new SeriesResolver(store.catalog.tenant('default'));
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     try {
-      for (let step = 0; step < 40; step++) commitRandom(store, resolver, model, rnd, 50);
+      for (let step = 0; step < 40; step++) await commitRandom(store, resolver, model, rnd, 50);
       const settling = store.settle(10_000, { checkpoint: true }).catch((error: unknown) => error);
       const started = Date.now();
       while (heldMerges.length === 0 && Date.now() - started < 10_000) await new Promise((resolve) => setTimeout(resolve, 2));
       expect(heldMerges.length, 'a background merge task reached the encoder').toBeGreaterThan(0);
-      store.checkpoint();
+      await store.checkpoint();
       for (const release of heldMerges.splice(0)) release();
       expect(await settling).toBeUndefined();
       expect(store.stats().maintenance).toMatchObject({ compactionRunning: false });
-      expectModel(store, model, 'after the checkpoint dropped the compaction');
+      await expectModel(store, model, 'after the checkpoint dropped the compaction');
     } finally {
       for (const release of heldMerges) release();
-      store.close();
+      await store.close();
     }
   });
 
@@ -276,18 +276,18 @@ describe('cuts and compaction off the writer thread', () => {
     const path = join(dir, `${how}.db`);
     const model: Model = Array.from({ length: SERIES }, () => new Map());
     for (let round = 0; round < 5; round++) {
-      const store = SqliteStore.open(options(path, 'worker'));
+      const store = await openSqliteStore(options(path, 'worker'));
       const resolver = new SeriesResolver(store.catalog.tenant('default'));
-      for (let step = 0; step < 20; step++) commitRandom(store, resolver, model, rnd, 50);
+      for (let step = 0; step < 20; step++) await commitRandom(store, resolver, model, rnd, 50);
       expect(store.stats().maintenance!.pendingCuts).toBeGreaterThan(0);
-      if (how === 'close') store.close();
-      else store.abandon();
-      const reopened = SqliteStore.open(options(path, 'worker'));
+      if (how === 'close') await store.close();
+      else await store.abandon();
+      const reopened = await openSqliteStore(options(path, 'worker'));
       try {
-        expectModel(reopened, model, `${how} round ${round}`);
+        await expectModel(reopened, model, `${how} round ${round}`);
         if (how === 'close') expect(reopened.stats()).toMatchObject({ headPoints: 0, walBytes: 0 });
       } finally {
-        reopened.abandon();
+        await reopened.abandon();
       }
     }
   });

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeChunk, decodeChunkRangeInto, encodeChunk } from '../../src/core/codec.js';
-import { CODEC_EMMS_CHUNK, CorruptChunkError, decodeChunkRowInto, type ChunkRow } from '../../src/storage/chunk_store.js';
+import { CODEC_EMMS_CHUNK, CorruptChunkError, decodeChunkRowInto, type ChunkRow } from '../../src/storage/chunk_rows.js';
 
 const ts = Float64Array.from({ length: 500 }, (_, k) => 1_700_000_000_000 + k * 10_000 + (k % 7));
 const vs = Float64Array.from({ length: 500 }, (_, k) => Math.sin(k) * 1e6 + (k % 3 === 0 ? NaN : 0));

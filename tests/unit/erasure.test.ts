@@ -1,5 +1,5 @@
 /**
- * Erasure in-process: src/storage/point_erasure.ts through SqliteStorageMaintenance and the
+ * Erasure in-process: src/storage/point_erasure.ts through StoreMaintenance and the
  * routes of src/maintenance/erasure_routes.ts. Survivors are compared with the points written
  * minus the selection, computed here; durability by abandoning the store (what a kill leaves)
  * and reopening it; the scrub by reading every byte of the files.
@@ -16,12 +16,14 @@ import { KEYS_DB_FILE, KEYS_DDL } from '../../src/keys/key_schema.js';
 import { ALERTS_DDL } from '../../src/alerts/alert_schema.js';
 import { BACKUP_NOTICE, erasureRoutes, selectionOf, subjectReference } from '../../src/maintenance/erasure_routes.js';
 import { MaintenanceLock } from '../../src/maintenance/maintenance_lock.js';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import type { AuditEvent } from '../../src/audit/audit_record.js';
 import type { MetricDataPoint } from '../../src/model/metric.js';
-import { SqliteStore } from '../../src/storage/sqlite_store.js';
-import { SqliteStorageMaintenance } from '../../src/storage/sqlite_maintenance.js';
-import { SQL } from '../../src/storage/schema.js';
+import { SCRUB_PENDING_KEY } from '../../src/storage/storage_engine.js';
+import { StoreMaintenance } from '../../src/storage/store_maintenance.js';
+import type { SqliteBackend } from '../../src/storage/sqlite/sqlite_backend.js';
+import { openSqliteStore } from './sqlite_store_kit.js';
+import { SQL } from '../../src/storage/sqlite/schema.js';
 import { runEraseCommand } from '../../src/cli/erase_command.js';
 import { callRoute, principal } from './route_test_kit.js';
 
@@ -51,17 +53,17 @@ function pointsOf(metricId: string, hosts: string[], perSeries: number): MetricD
   return out;
 }
 
-async function engineIn(dir: string): Promise<SqliteMetricsSystem> {
-  const engine = new SqliteMetricsSystem({ path: join(dir, 'metrics.db'), queryWorkers: 0 }, { headCutPoints: 100, chunkEncoding: 'inline' });
+async function engineIn(dir: string): Promise<EngineMetricsSystem> {
+  const engine = new EngineMetricsSystem({ path: join(dir, 'metrics.db'), queryWorkers: 0 }, { headCutPoints: 100, chunkEncoding: 'inline' });
   await engine.start();
   return engine;
 }
 
-async function write(engine: SqliteMetricsSystem, points: MetricDataPoint[]): Promise<void> {
+async function write(engine: EngineMetricsSystem, points: MetricDataPoint[]): Promise<void> {
   for (let i = 0; i < points.length; i += 150) await engine.collectMetrics(points.slice(i, i + 150));
 }
 
-async function raw(engine: SqliteMetricsSystem, metric: string, host: string): Promise<Array<[number, number]>> {
+async function raw(engine: EngineMetricsSystem, metric: string, host: string): Promise<Array<[number, number]>> {
   const [series] = await engine.queryMetrics({ metricPattern: metric, tags: { host }, startTime: T0 - MIN, endTime: T0 + 10_000 * MIN });
   if (series === undefined) return [];
   return Array.from(series.timestamps, (t, i) => [t, series.values[i]!]);
@@ -79,7 +81,7 @@ describe('point erasure', () => {
     await write(engine, [...pointsOf('erase.cpu', ['alpha', 'beta'], 450), ...pointsOf('erase.mem', ['alpha'], 450)]);
     const memBefore = await raw(engine, 'erase.mem', 'alpha');
     const betaBefore = await raw(engine, 'erase.cpu', 'beta');
-    const storage = engine.maintenance() as SqliteStorageMaintenance;
+    const storage = engine.maintenance() as StoreMaintenance;
     const selection = { metricPattern: 'erase.c*', tags: { host: 'alpha' }, startMs: T0 + 100 * MIN, endMs: T0 + 350 * MIN };
     const preview = await storage.previewErasure('default', selection);
     expect(preview.points).toBe(250);
@@ -98,7 +100,7 @@ describe('point erasure', () => {
     const dir = tempDir();
     const engine = await engineIn(dir);
     await write(engine, [...pointsOf('subject.logins', ['carol-erasable-host', 'dave'], 120)]);
-    const storage = engine.maintenance() as SqliteStorageMaintenance;
+    const storage = engine.maintenance() as StoreMaintenance;
     const outcome = await storage.erase('default', { metricPattern: '*', tags: { host: 'carol-erasable-host' } });
     expect(outcome).toMatchObject({ series: 1, pointsDeleted: 120, seriesRemoved: 1 });
     expect((await engine.listSeries('*')).map((s) => s.tags.host)).toEqual(['dave']);
@@ -115,22 +117,22 @@ describe('point erasure', () => {
     await write(engine, pointsOf('durable.x', ['a', 'b'], 300));
     await engine.stop();
     // Heads only in write-ahead records, as a running server has them.
-    let store = SqliteStore.open({ path, headCutPoints: 1000, chunkEncoding: 'inline' });
-    const storage = new SqliteStorageMaintenance(store);
+    let store = await openSqliteStore({ path, headCutPoints: 1000, chunkEncoding: 'inline' });
+    const storage = new StoreMaintenance(store);
     await storage.erase('default', { metricPattern: 'durable.x', tags: { host: 'a' }, startMs: T0 + 50 * MIN });
-    store.abandon();
-    store = SqliteStore.open({ path, chunkEncoding: 'inline' });
-    const reopened = new SqliteStorageMaintenance(store);
+    await store.abandon();
+    store = await openSqliteStore({ path, chunkEncoding: 'inline' });
+    const reopened = new StoreMaintenance(store);
     expect((await reopened.previewErasure('default', { metricPattern: 'durable.x', tags: { host: 'a' } })).points).toBe(50);
     expect((await reopened.previewErasure('default', { metricPattern: 'durable.x', tags: { host: 'b' } })).points).toBe(300);
-    store.close();
+    await store.close();
   });
 
   it('waits for queries reading a snapshot in another thread: they see the store before the erasure', async () => {
     const dir = tempDir();
     const engine = await engineIn(dir);
     await write(engine, pointsOf('snap.x', ['a'], 200));
-    const storage = engine.maintenance() as SqliteStorageMaintenance;
+    const storage = engine.maintenance() as StoreMaintenance;
     const { maxChunkId } = storage.store.beginSnapshotRead();
     let done = false;
     const erasing = storage.erase('default', { metricPattern: 'snap.x' }).then(() => (done = true));
@@ -151,39 +153,40 @@ describe('point erasure', () => {
     const engine = await engineIn(dir);
     await write(engine, pointsOf('half.x', ['a', 'b'], 250));
     await engine.stop();
-    const store = SqliteStore.open({ path, headCutPoints: 1000, chunkEncoding: 'inline' });
-    const storage = new SqliteStorageMaintenance(store);
+    const store = await openSqliteStore({ path, headCutPoints: 1000, chunkEncoding: 'inline' });
+    const storage = new StoreMaintenance(store);
     const write0 = store.chunks.write.bind(store.chunks);
     let calls = 0;
-    store.chunks.write = (sid, ts, vs) => {
+    store.chunks.write = (tx, sid, ts, vs) => {
       if (++calls === 2) throw new Error('disk full (injected)');
-      write0(sid, ts, vs);
+      write0(tx, sid, ts, vs);
     };
     await expect(storage.erase('default', { metricPattern: 'half.x', startMs: T0 + 10 * MIN, endMs: T0 + 20 * MIN })).rejects.toThrow(/injected/);
     store.chunks.write = write0;
     expect((await storage.previewErasure('default', { metricPattern: 'half.x' })).points).toBe(500);
     // A kill after the checkpoint, before the deletion's transaction: the same.
-    store.checkpoint();
-    store.abandon();
-    const reopened = SqliteStore.open({ path, chunkEncoding: 'inline' });
-    expect((await new SqliteStorageMaintenance(reopened).previewErasure('default', { metricPattern: 'half.x' })).points).toBe(500);
-    reopened.close();
+    await store.checkpoint();
+    await store.abandon();
+    const reopened = await openSqliteStore({ path, chunkEncoding: 'inline' });
+    expect((await new StoreMaintenance(reopened).previewErasure('default', { metricPattern: 'half.x' })).points).toBe(500);
+    await reopened.close();
   });
 
   it('scrubs again at open when a kill came between the deletion and the scrub', async () => {
     const dir = tempDir();
     const path = join(dir, 'metrics.db');
-    const store = SqliteStore.open({ path, chunkEncoding: 'inline' });
-    store.db.prepare(SQL.markScrubPending).run('1');
-    store.abandon();
-    const reopened = SqliteStore.open({ path, chunkEncoding: 'inline' });
-    expect(reopened.db.prepare(SQL.readScrubPending).get()).toBeUndefined();
-    reopened.close();
+    const store = await openSqliteStore({ path, chunkEncoding: 'inline' });
+    (store.backend as SqliteBackend).db.prepare(SQL.upsertMeta).run(SCRUB_PENDING_KEY, '1');
+    await store.abandon();
+    const reopened = await openSqliteStore({ path, chunkEncoding: 'inline' });
+    const meta = new Map((reopened.backend as SqliteBackend).db.prepare(SQL.allMeta).raw().all() as Array<[string, string]>);
+    expect(meta.get(SCRUB_PENDING_KEY)).toBeUndefined();
+    await reopened.close();
   });
 });
 
 describe('erasure routes', () => {
-  async function setup(): Promise<{ dir: string; engine: SqliteMetricsSystem; routes: ReturnType<typeof erasureRoutes>; audited: AuditEvent[] }> {
+  async function setup(): Promise<{ dir: string; engine: EngineMetricsSystem; routes: ReturnType<typeof erasureRoutes>; audited: AuditEvent[] }> {
     const dir = tempDir();
     const engine = await engineIn(dir);
     const audited: AuditEvent[] = [];
@@ -194,7 +197,7 @@ describe('erasure routes', () => {
   it('previews and deletes for a tenant admin, scoped to its tenant; readers and writers are refused', async () => {
     const { engine, routes } = await setup();
     await write(engine, pointsOf('route.m', ['x'], 50));
-    await write(engine.forTenant('other') as SqliteMetricsSystem, pointsOf('route.m', ['x'], 50));
+    await write(engine.forTenant('other') as EngineMetricsSystem, pointsOf('route.m', ['x'], 50));
     const admin = principal('admin', 'default');
     expect((await callRoute(routes, principal('writer', 'default'), 'DELETE', '/api/v1/series?match=route.m')).status).toBe(403);
     const preview = await callRoute(routes, admin, 'GET', `/api/v1/series/deletion-preview?match=route.*&tag.host=x&start_time=${T0 + 10 * MIN}`);

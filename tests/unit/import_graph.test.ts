@@ -17,7 +17,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 /** Lowest first. Names are folders of src/, or top-level files. */
 const LAYERS: readonly (readonly string[])[] = [
   ['model', 'text', 'net', 'tenancy', 'workers', 'crypto', 'logging', 'anonymize'],
-  ['config', 'http', 'core'],
+  ['config', 'http', 'core', 'cluster'],
   ['storage'],
   ['query', 'ingest'],
   ['metrics_system.ts', 'index.ts'],
@@ -126,6 +126,24 @@ describe('import graph of src/', () => {
     const units = [...new Set(files.map(unitOf))];
     const next = (u: string): string[] => [...new Set(edges.filter((e) => unitOf(e.from) === u && unitOf(e.to) !== u).map((e) => unitOf(e.to)))];
     expect(rings(units, next)).toEqual([]);
+  });
+
+  it('reaches storage back-ends only through the contract: engine → backend.ts ← sqlite/, postgres/, redis/', () => {
+    const backendFolder = (f: string): string | undefined => /^storage\/(sqlite|postgres|redis)\//.exec(relative(SRC, f))?.[1];
+    // In the data path only the two registries open a back-end; the engine, ingest, queries and
+    // the server hold a StorageBackend or a ChunkSource. (Commands that work on a stopped SQLite
+    // data directory's files, such as backup and encryption, are SQLite's by nature.)
+    const registries = new Set(['storage/backends.ts', 'storage/chunk_sources.ts']);
+    const dataPath = new Set(['storage', 'query', 'ingest', 'metrics_system.ts', 'index.ts', 'server']);
+    const intoBackends = edges
+      .filter((e) => backendFolder(e.to) !== undefined && backendFolder(e.from) !== backendFolder(e.to) && dataPath.has(unitOf(e.from)) && !registries.has(relative(SRC, e.from)))
+      .map((e) => `${relative(SRC, e.from)} → ${relative(SRC, e.to)}`);
+    expect(intoBackends).toEqual([]);
+    // A back-end knows the contract and the chunk formats, never the engine above it.
+    const upward = edges
+      .filter((e) => backendFolder(e.from) !== undefined && /^storage\/(storage_engine|store_maintenance|point_erasure|backends|chunk_sources)\.ts$/.test(relative(SRC, e.to)))
+      .map((e) => `${relative(SRC, e.from)} → ${relative(SRC, e.to)}`);
+    expect(upward).toEqual([]);
   });
 
   it('has no ring of files through runtime imports', () => {

@@ -12,7 +12,7 @@ import { createMetricsSystem, MetricValidationError, type MetricsSystem } from '
 import type { MetricDataPoint } from '../../src/model/metric.js';
 import { normalizePoint } from '../../src/model/metric.js';
 import { GroupCommitter } from '../../src/ingest/group_commit.js';
-import type { IngestBatch } from '../../src/storage/sqlite_store.js';
+import type { IngestBatch } from '../../src/storage/ingest_batch.js';
 
 const T0 = Date.UTC(2026, 1, 1);
 let dir: string;
@@ -148,7 +148,9 @@ describe('series resolution caches', () => {
 describe('group commit', () => {
   it('batches submitted in one turn share one commit', async () => {
     const groups: number[] = [];
-    const committer = new GroupCommitter((batches) => groups.push(batches.length));
+    const committer = new GroupCommitter(async (batches) => {
+      groups.push(batches.length);
+    });
     const batch = (): IngestBatch => ({ seriesIds: Uint32Array.of(1), timestamps: Float64Array.of(1), values: Float64Array.of(1), length: 1 });
     await Promise.all(Array.from({ length: 100 }, () => committer.submit(batch())));
     expect(groups).toEqual([100]);

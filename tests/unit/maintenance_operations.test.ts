@@ -1,6 +1,6 @@
 /**
  * cleanup, compact and reindex in-process (src/maintenance/{cleanup,compact,reindex,
- * operation_report}.ts over src/storage/sqlite_maintenance.ts), on a running engine and on a
+ * operation_report}.ts over src/storage/store_maintenance.ts), on a running engine and on a
  * stopped data directory; every before/after figure is checked against counts computed here
  * from the points written, or read from SQLite directly.
  */
@@ -9,14 +9,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import type { MetricDataPoint } from '../../src/model/metric.js';
 import { parseAge, runCleanup } from '../../src/maintenance/cleanup.js';
 import { runCompact } from '../../src/maintenance/compact.js';
 import { runReindex } from '../../src/maintenance/reindex.js';
 import { formatReport, onStoppedDirectory } from '../../src/maintenance/operation_report.js';
-import { SqliteStorageMaintenance, openStoppedStore } from '../../src/storage/sqlite_maintenance.js';
-import { STORED_CHUNK_MAX_POINTS } from '../../src/storage/chunk_store.js';
+import { StoreMaintenance, openStoppedStore } from '../../src/storage/store_maintenance.js';
+import type { SqliteBackend } from '../../src/storage/sqlite/sqlite_backend.js';
+import { STORED_CHUNK_MAX_POINTS } from '../../src/storage/chunk_rows.js';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 1);
@@ -43,9 +44,9 @@ async function collectInBatches(engine: { collectMetrics(p: readonly MetricDataP
   for (let i = 0; i < all.length; i += 500) await engine.collectMetrics(all.slice(i, i + 500));
 }
 
-async function engineIn(dir: string): Promise<SqliteMetricsSystem> {
+async function engineIn(dir: string): Promise<EngineMetricsSystem> {
   // Small cuts: many chunks from few points, so cleanup meets whole chunks and straddling ones.
-  const engine = new SqliteMetricsSystem({ path: join(dir, 'metrics.db'), queryWorkers: 0 }, { headCutPoints: 500, chunkEncoding: 'inline' });
+  const engine = new EngineMetricsSystem({ path: join(dir, 'metrics.db'), queryWorkers: 0 }, { headCutPoints: 500, chunkEncoding: 'inline' });
   await engine.start();
   return engine;
 }
@@ -157,9 +158,11 @@ describe('compact and reindex', () => {
     try {
       await engine.collectMetrics(points(2, 1500));
       await engine.settle();
-      const storage = engine.maintenance() as SqliteStorageMaintenance;
-      const { db } = storage.store;
-      db.prepare('INSERT INTO chunks (series_id, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data) SELECT 9999, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data FROM chunks LIMIT 1').run();
+      const storage = engine.maintenance() as StoreMaintenance;
+      // A row written behind the running engine's back: reindex reads the back-end again (the
+      // engine's chunk catalogue, chunk_catalog.ts, was loaded at open) and finds it.
+      const { db } = storage.store.backend as SqliteBackend;
+      db.prepare('INSERT INTO chunks (id, series_id, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data) SELECT (SELECT max(id) + 1000 FROM chunks), 9999, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data FROM chunks LIMIT 1').run();
       const withOrphan = sqliteCounts(dir).chunks;
       const r = await runReindex(storage);
       expect(r.outcome.orphanChunksDeleted).toBe(1);
@@ -193,7 +196,7 @@ describe('on a stopped data directory', () => {
 
   it('refuses a directory without a store, and one a server holds', async () => {
     const empty = tempDir();
-    expect(() => openStoppedStore(empty)).toThrow(/holds no metrics\.db: not an EMMS data directory/);
+    await expect(openStoppedStore(empty)).rejects.toThrow(/holds no metrics\.db: not an EMMS data directory/);
     const dir = tempDir();
     const engine = await engineIn(dir);
     try {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpError, type HttpMethod, type HttpRequest, type RouteDefinition } from '../../src/http/route.js';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import { formatSampleValue, formatScalarValue, parseApiDuration, parseApiTime } from '../../src/promql/api_values.js';
 import { DEFAULT_EVAL_LIMITS } from '../../src/promql/evaluator.js';
 import { METRIC_ID_LABEL, PromNameMap, promLabelName, promMetricName } from '../../src/promql/name_mapping.js';
@@ -19,13 +19,13 @@ import { sanitizeLabelName, sanitizeMetricName } from '../../src/server/promethe
 import { principal } from './route_test_kit.js';
 
 let dir: string;
-let engine: SqliteMetricsSystem;
+let engine: EngineMetricsSystem;
 let routes: RouteDefinition[];
 const T = 1_767_225_600_000;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'emms-promql-routes-'));
-  engine = new SqliteMetricsSystem({ path: join(dir, 'p.db'), queryWorkers: 0 });
+  engine = new EngineMetricsSystem({ path: join(dir, 'p.db'), queryWorkers: 0 });
   await engine.start();
   const ts = Array.from({ length: 41 }, (_, k) => T + k * 15_000);
   await engine.collectSeries([

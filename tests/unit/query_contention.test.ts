@@ -10,7 +10,7 @@ import { Piscina } from 'piscina';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import type { SeriesResult } from '../../src/model/api.js';
 import { CONTENDED_WORKER_MIN_POINTS } from '../../src/query/query_engine.js';
 import { queryPressure } from '../../src/query/query_pressure.js';
@@ -23,7 +23,7 @@ const PER_SERIES = Math.ceil((CONTENDED_WORKER_MIN_POINTS * 1.2) / HOSTS);
 const STEP_MS = Math.floor((6 * HOUR) / PER_SERIES);
 
 let dir: string;
-let ms: SqliteMetricsSystem;
+let ms: EngineMetricsSystem;
 /** Tasks handed to piscina pools; the query workers' are those with `seriesIds` (aggregate_task.ts). */
 const taskRuns = vi.spyOn(Piscina.prototype, 'run');
 const queryTasks = (): number => taskRuns.mock.calls.filter(([task]) => typeof task === 'object' && task !== null && 'seriesIds' in task).length;
@@ -44,7 +44,7 @@ function plain(series: readonly SeriesResult[]): Array<{ tags: unknown; timestam
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'emms-contention-'));
-  ms = new SqliteMetricsSystem({ path: join(dir, 'c.db'), queryWorkers: 2 });
+  ms = new EngineMetricsSystem({ path: join(dir, 'c.db'), queryWorkers: 2 });
   await ms.start();
   // Six hours of history per host, then a restart: it lands in chunks.
   await ms.collectSeries(Array.from({ length: HOSTS }, (_, h) => columns(h, T0, PER_SERIES, STEP_MS, 10)));

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import { AGGREGATIONS, type Aggregation, type SeriesResult } from '../../src/model/api.js';
 import { QueryLimitError } from '../../src/query/errors.js';
 import { MetricValidationError, type MetricDataPoint, type Tags } from '../../src/model/metric.js';
@@ -152,7 +152,7 @@ function checkAggregate(result: SeriesResult, expected: Map<number, number>, wha
 }
 
 let dir: string;
-let ms: SqliteMetricsSystem;
+let ms: EngineMetricsSystem;
 
 async function restart(): Promise<void> {
   await ms.stop();
@@ -162,7 +162,7 @@ async function restart(): Promise<void> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'emms-query-'));
   // Tiny heads: chunks get cut mid-batch and out-of-order points make chunks overlap.
-  ms = new SqliteMetricsSystem({ path: join(dir, 'q.db'), queryWorkers: 2 }, { headCutPoints: 40 });
+  ms = new EngineMetricsSystem({ path: join(dir, 'q.db'), queryWorkers: 2 }, { headCutPoints: 40 });
   await ms.start();
   const batches = makeBatches(7, 12, 250);
   for (let b = 0; b < batches.length; b++) {
@@ -266,7 +266,7 @@ describe('aggregated queries', () => {
   });
 
   it('fans out to workers with the same answer as inline', async () => {
-    const forced = new SqliteMetricsSystem({ path: join(dir, 'q.db'), queryWorkers: 2 }, { workerMinPoints: 1, headCutPoints: 40 });
+    const forced = new EngineMetricsSystem({ path: join(dir, 'q.db'), queryWorkers: 2 }, { workerMinPoints: 1, headCutPoints: 40 });
     await ms.stop();
     await forced.start();
     try {
@@ -356,7 +356,7 @@ describe('defaults and health', () => {
 describe('inline aggregated reads on their own connection', () => {
   it('see every acknowledged point, while ingest cuts heads and checkpoints between queries', async () => {
     const path = join(dir, 'inline.db');
-    const sys = new SqliteMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 20, walCheckpointBytes: 4000 });
+    const sys = new EngineMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 20, walCheckpointBytes: 4000 });
     await sys.start();
     const stored = new Map<string, number>();
     try {
@@ -380,7 +380,7 @@ describe('inline aggregated reads on their own connection', () => {
 describe('snapshot isolation of worker queries', () => {
   it('a query fanned out to workers sees the data of its start, while ingest cuts heads and checkpoints underneath', async () => {
     const path = join(dir, 'snap.db');
-    const sys = new SqliteMetricsSystem({ path, queryWorkers: 2 }, { workerMinPoints: 1, headCutPoints: 20, walCheckpointBytes: 4000 });
+    const sys = new EngineMetricsSystem({ path, queryWorkers: 2 }, { workerMinPoints: 1, headCutPoints: 20, walCheckpointBytes: 4000 });
     await sys.start();
     const stored = new Map<string, number>();
     const ingest = async (points: MetricDataPoint[]): Promise<void> => {

@@ -11,7 +11,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WsClient } from '../../bench/load/ws_client.js';
 import { defaultConfig } from '../../src/config/config.js';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import type { SeriesIdentity } from '../../src/model/api.js';
 import { MetricValidationError, type MetricDataPoint } from '../../src/model/metric.js';
 import { FrameDecoder, type DecodedBatch } from '../../src/ingest/frame_decoder.js';
@@ -19,20 +19,20 @@ import { createServer } from '../../src/server/server.js';
 import { fixedQuotas } from '../../src/tenancy/quota.js';
 import { FakeAuthenticator, bearer } from './server_fakes.js';
 import { BLOCK_POINTS, HeadTable, sortDedupLastWins } from '../../src/storage/head.js';
-import { SqliteStore } from '../../src/storage/sqlite_store.js';
+import type { StorageEngine } from '../../src/storage/storage_engine.js';
+import { openSqliteStore, readStoredPoints } from './sqlite_store_kit.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
 import { buildRowBatch } from '../../src/ingest/batch_builder.js';
-import { ChunkReader, readSeriesPoints } from '../../src/query/series_reader.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 let dir: string;
-let engine: SqliteMetricsSystem;
+let engine: EngineMetricsSystem;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'emms-ingest-path-'));
-  engine = new SqliteMetricsSystem({ path: join(dir, 'm.db'), queryWorkers: 0 });
+  engine = new EngineMetricsSystem({ path: join(dir, 'm.db'), queryWorkers: 0 });
   await engine.start();
 });
 afterEach(async () => {
@@ -456,31 +456,30 @@ describe('background checkpoint', () => {
       };
       const SERIES = 12;
       const model = Array.from({ length: SERIES }, () => new Map<number, number>());
-      let store = SqliteStore.open(options);
+      let store = await openSqliteStore(options);
       let resolver = new SeriesResolver(store.catalog.tenant('default'));
       try {
         for (let step = 0; step < 80; step++) {
           const r = rnd();
           if (r < 0.6) {
             const points = Array.from({ length: 1 + Math.floor(rnd() * 30) }, () => ({ s: Math.floor(rnd() * SERIES), t: Math.floor(rnd() * 200), v: Math.floor(rnd() * 2000) - 1000 }));
-            store.commit([buildRowBatch(points.map((p) => ({ metricId: `bg.s${p.s}`, timestamp: T0 + p.t * 1000, value: p.v })), resolver, T0)]);
+            await store.commit([buildRowBatch(points.map((p) => ({ metricId: `bg.s${p.s}`, timestamp: T0 + p.t * 1000, value: p.v })), resolver, T0)]);
             for (const p of points) model[p.s]!.set(T0 + p.t * 1000, p.v);
           } else if (r < 0.9) {
             // Let scheduled maintenance slices run.
             for (let k = Math.floor(rnd() * 4); k >= 0; k--) await new Promise((resolve) => setImmediate(resolve));
           } else {
-            if (r < 0.95) store.abandon();
-            else store.close();
-            store = SqliteStore.open(options);
+            if (r < 0.95) await store.abandon();
+            else await store.close();
+            store = await openSqliteStore(options);
             resolver = new SeriesResolver(store.catalog.tenant('default'));
           }
         }
         // A commit checks the record size (a reopened store has not yet), then the slices run.
-        store.commit([buildRowBatch([{ metricId: 'bg.s0', timestamp: T0 + 500_000, value: 1 }], resolver, T0)]);
+        await store.commit([buildRowBatch([{ metricId: 'bg.s0', timestamp: T0 + 500_000, value: 1 }], resolver, T0)]);
         model[0]!.set(T0 + 500_000, 1);
         await store.settle(5000);
-        const check = (s: SqliteStore): void => {
-          const reader = new ChunkReader(s.db);
+        const check = async (s: StorageEngine): Promise<void> => {
           for (let m = 0; m < SERIES; m++) {
             const expected = [...model[m]!.entries()].sort((a, b) => a[0] - b[0]);
             const id = s.catalog.tenant('default').find(`bg.s${m}`, '');
@@ -488,20 +487,20 @@ describe('background checkpoint', () => {
               expect(expected).toEqual([]);
               continue;
             }
-            const got = readSeriesPoints(reader, { seriesId: id, seriesName: `bg.s${m}`, head: s.head(id)?.sorted(), startMs: 0, endMs: T0 + 1e6, maxChunkId: s.chunks.maxChunkId });
+            const got = await readStoredPoints(s, id, 0, T0 + 1e6);
             expect([...got.timestamps], `trial ${trial} series ${m}`).toEqual(expected.map((e) => e[0]));
             expect([...got.values], `trial ${trial} series ${m}`).toEqual(expected.map((e) => e[1]));
           }
         };
-        check(store);
+        await check(store);
         // Maintenance caught up: the records were checkpointed away.
         expect(store.stats().walBytes).toBeLessThan(300 + 1000);
         // And after a crash: what the records and marks left on disk replays to the same points.
-        store.abandon();
-        store = SqliteStore.open(options);
-        check(store);
+        await store.abandon();
+        store = await openSqliteStore(options);
+        await check(store);
       } finally {
-        store.close();
+        await store.close();
       }
     }
   });

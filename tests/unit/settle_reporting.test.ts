@@ -13,7 +13,8 @@ import addFormats from 'ajv-formats';
 import { builtinRoutes } from '../../src/server/builtin_routes.js';
 import { HEALTH_SCHEMA } from '../../src/server/builtin_schemas.js';
 import { SelfMetrics } from '../../src/server/self_metrics.js';
-import { SqliteStore } from '../../src/storage/sqlite_store.js';
+import type { StorageEngine } from '../../src/storage/storage_engine.js';
+import { openSqliteStore } from './sqlite_store_kit.js';
 import type { MetricsSystem } from '../../src/model/api.js';
 import { callRoute, principal } from './route_test_kit.js';
 
@@ -22,9 +23,9 @@ const dir = mkdtempSync(join(tmpdir(), 'emms-settle-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A store that took a burst and settled on its fake clock. */
-async function settledStore(): Promise<SqliteStore> {
+async function settledStore(): Promise<StorageEngine> {
   const clock = { now: T0 };
-  const store = SqliteStore.open({ path: join(dir, 'r.db'), chunkEncoding: 'inline', clock: () => clock.now, settle: { seriesIdleMs: 1000, quietWindowMs: 1000, quietMaxPointsPerSecond: 10 } });
+  const store = await openSqliteStore({ path: join(dir, 'r.db'), chunkEncoding: 'inline', clock: () => clock.now, settle: { seriesIdleMs: 1000, quietWindowMs: 1000, quietMaxPointsPerSecond: 10 } });
   const tenant = store.catalog.tenant('default');
   const ids = [0, 1, 2].map((s) => tenant.create(`report.s${s}`, 'gauge', {}, '').id);
   const n = 3 * 300;
@@ -34,7 +35,7 @@ async function settledStore(): Promise<SqliteStore> {
     batch.timestamps[i] = T0 + (i % 300) * 1000;
     batch.values[i] = i;
   }
-  store.commit([batch]);
+  await store.commit([batch]);
   return Object.assign(store, {
     async settleNow(): Promise<void> {
       clock.now += 1500;
@@ -44,7 +45,7 @@ async function settledStore(): Promise<SqliteStore> {
   });
 }
 
-function routesFor(store: SqliteStore) {
+function routesFor(store: StorageEngine) {
   const engine = { running: true, stats: () => store.stats(), checkWritable: () => store.checkWritable() } as unknown as MetricsSystem;
   return builtinRoutes({
     engine, limits: { maxSeries: 10, maxPoints: 10 }, metrics: new SelfMetrics(), metricsAccess: 'open',
@@ -54,7 +55,7 @@ function routesFor(store: SqliteStore) {
 
 describe('settling on /health and /metrics', () => {
   it('shows unsettled work, then settled, in the schema of GET /health and as valid Prometheus text', async () => {
-    const store = await settledStore() as SqliteStore & { settleNow(): Promise<void> };
+    const store = await settledStore() as StorageEngine & { settleNow(): Promise<void> };
     try {
       const routes = routesFor(store);
       const ajv = new Ajv2020({ strict: false });
@@ -82,7 +83,7 @@ describe('settling on /health and /metrics', () => {
       // promtool's lint exits non-zero on invalid exposition text.
       execFileSync('promtool', ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
-import { TABLE } from '../../src/storage/schema.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
+import { TABLE } from '../../src/storage/sqlite/schema.js';
 
 let dir: string;
 beforeEach(() => {
@@ -17,7 +17,7 @@ afterEach(() => {
 
 async function recordBytes(compression: 'lz4' | 'none'): Promise<{ flags: number[]; bytes: number }> {
   const path = join(dir, `${compression}.db`);
-  const engine = new SqliteMetricsSystem({ path, queryWorkers: 0, compression });
+  const engine = new EngineMetricsSystem({ path, queryWorkers: 0, compression });
   await engine.start();
   const t0 = Date.UTC(2026, 0, 1);
   // 2,000 points of 20 hosts: repeated timestamps and ids, as lz4 likes them.
@@ -41,6 +41,6 @@ describe('storage.compression', () => {
   });
 
   it('refuses other values naming the option', () => {
-    expect(() => new SqliteMetricsSystem({ path: join(dir, 'x.db'), compression: 'zstd' as never })).toThrow(/options\.compression="zstd"/);
+    expect(() => new EngineMetricsSystem({ path: join(dir, 'x.db'), compression: 'zstd' as never })).toThrow(/options\.compression="zstd"/);
   });
 });

@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { decodeWalRecord, encodeWalRecord, WalRecordError } from '../../src/storage/write_ahead_log.js';
 import { GatheredPoints, HeadTable, sortDedupLastWins } from '../../src/storage/head.js';
-import { SqliteStore } from '../../src/storage/sqlite_store.js';
-import { STORED_CHUNK_MAX_POINTS, CorruptChunkError } from '../../src/storage/chunk_store.js';
-import { TABLE } from '../../src/storage/schema.js';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import type { StorageEngine } from '../../src/storage/storage_engine.js';
+import { openSqliteStore } from './sqlite_store_kit.js';
+import { STORED_CHUNK_MAX_POINTS, CorruptChunkError } from '../../src/storage/chunk_rows.js';
+import { TABLE } from '../../src/storage/sqlite/schema.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import { createMetricsSystem, getMetricsSystem } from '../../src/index.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
 import { buildRowBatch } from '../../src/ingest/batch_builder.js';
@@ -117,21 +118,21 @@ describe('heads', () => {
 });
 
 /** Ingests through the real ingest path into a bare store (no MetricsSystem). */
-function ingest(store: SqliteStore, resolver: SeriesResolver, points: Array<{ m: string; t: number; v: number }>): void {
-  store.commit([buildRowBatch(points.map((p) => ({ metricId: p.m, timestamp: p.t, value: p.v, tags: { h: 'x' } })), resolver, T0)]);
+async function ingest(store: StorageEngine, resolver: SeriesResolver, points: Array<{ m: string; t: number; v: number }>): Promise<void> {
+  await store.commit([buildRowBatch(points.map((p) => ({ metricId: p.m, timestamp: p.t, value: p.v, tags: { h: 'x' } })), resolver, T0)]);
 }
 
 describe('crash recovery (closed without checkpoint)', () => {
   it('replays records into heads, skipping points already cut into chunks, without duplicates', async () => {
     const path = join(dir, 'crash.db');
-    let store = SqliteStore.open({ path, headCutPoints: 10 });
+    let store = await openSqliteStore({ path, headCutPoints: 10 });
     let resolver = new SeriesResolver(store.catalog.tenant('default'));
     const expected = new Map<number, number>();
     for (let b = 0; b < 7; b++) {
       const pts = Array.from({ length: 6 }, (_, i) => ({ m: 'crash.m', t: T0 + (b * 6 + i) * 1000, v: b * 100 + i }));
       // Re-send an earlier timestamp with a new value: the newer write must win after replay.
       if (b > 0) pts.push({ m: 'crash.m', t: T0, v: -b });
-      ingest(store, resolver, pts);
+      await ingest(store, resolver, pts);
       for (const p of pts) expected.set(p.t, p.v);
     }
     // Cuts land asynchronously (the chunk encoder thread): wait for them before looking.
@@ -140,13 +141,13 @@ describe('crash recovery (closed without checkpoint)', () => {
     expect(store.stats().headPoints).toBeGreaterThan(0);
     const headPointsBefore = store.stats().headPoints;
     // Simulated crash: no checkpoint, no compaction; the -wal file stays.
-    store.abandon();
+    await store.abandon();
     // Replay puts back exactly the points that were not cut yet (head marks skip the rest).
-    const replayed = SqliteStore.open({ path, headCutPoints: 10 });
+    const replayed = await openSqliteStore({ path, headCutPoints: 10 });
     expect(replayed.stats().headPoints).toBe(headPointsBefore);
-    replayed.abandon();
+    await replayed.abandon();
 
-    const ms = new SqliteMetricsSystem({ path, queryWorkers: 0 });
+    const ms = new EngineMetricsSystem({ path, queryWorkers: 0 });
     await ms.start();
     const [r] = await ms.queryMetrics({ metricPattern: 'crash.m', startTime: 0 });
     const want = [...expected.entries()].sort((a, b) => a[0] - b[0]);
@@ -155,17 +156,17 @@ describe('crash recovery (closed without checkpoint)', () => {
     await ms.stop();
 
     // After a clean stop: every point in chunks, no records, one compacted chunk.
-    store = SqliteStore.open({ path });
+    store = await openSqliteStore({ path });
     resolver = new SeriesResolver(store.catalog.tenant('default'));
     expect(store.stats()).toMatchObject({ headPoints: 0, walBytes: 0, chunks: 1, series: 1 });
-    store.close();
+    await store.close();
   });
 });
 
 describe('restart persistence and compaction', () => {
   it('stop() flushes heads, compacts chunks and the file; start() sees every point', async () => {
     const path = join(dir, 'p.db');
-    const ms = new SqliteMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 100 });
+    const ms = new EngineMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 100 });
     await ms.start();
     const n = 2500;
     // Out of order: odd seconds first, then even ones, then a rewrite of some.
@@ -265,7 +266,7 @@ describe('restart persistence and compaction', () => {
 describe('corrupted chunks', () => {
   it('make raw and aggregated queries fail naming the series and the chunk, inline and in workers', async () => {
     const path = join(dir, 'c.db');
-    const ms = new SqliteMetricsSystem({ path, queryWorkers: 1 }, { workerMinPoints: 1 });
+    const ms = new EngineMetricsSystem({ path, queryWorkers: 1 }, { workerMinPoints: 1 });
     await ms.start();
     const pts = Array.from({ length: 500 }, (_, i) => ({ metricId: 'bad.m', timestamp: T0 + i * 1000, value: i * 1.5, tags: { host: 'h7' } }));
     await ms.collectMetrics([...pts, { metricId: 'good.m', timestamp: T0, value: 1 }]);
@@ -307,7 +308,7 @@ describe('corrupted chunks', () => {
 describe('edge values', () => {
   it('stores fractional-ms timestamps, -0, subnormals and extremes bit for bit; endTime is exclusive', async () => {
     const path = join(dir, 'e.db');
-    const ms = new SqliteMetricsSystem({ path, queryWorkers: 0 });
+    const ms = new EngineMetricsSystem({ path, queryWorkers: 0 });
     await ms.start();
     const values = [-0, 5e-324, Number.MAX_VALUE, -Number.MAX_VALUE, 0.1 + 0.2, 1e-300, 42];
     const points = values.map((value, i) => ({ metricId: 'edge.m', value, timestamp: T0 + i * 0.25 }));
@@ -324,7 +325,7 @@ describe('edge values', () => {
 describe('checkpoint by write-ahead size', () => {
   it('cuts every head and drops the records once they pass the limit, then compacts', async () => {
     const path = join(dir, 'w.db');
-    const ms = new SqliteMetricsSystem({ path, queryWorkers: 0 }, { walCheckpointBytes: 2000 });
+    const ms = new EngineMetricsSystem({ path, queryWorkers: 0 }, { walCheckpointBytes: 2000 });
     await ms.start();
     for (let b = 0; b < 20; b++) {
       await ms.collectMetrics(Array.from({ length: 50 }, (_, i) => ({ metricId: `w.m${i % 5}`, value: b * 50 + i, timestamp: T0 + (b * 50 + i) * 1000 })));

@@ -9,10 +9,9 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore } from '../../src/storage/sqlite_store.js';
+import { openSqliteStore, readStoredPoints } from './sqlite_store_kit.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
 import { buildRowBatch } from '../../src/ingest/batch_builder.js';
-import { ChunkReader, readSeriesPoints } from '../../src/query/series_reader.js';
 
 const T0 = Date.UTC(2026, 5, 1);
 
@@ -28,34 +27,33 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 );
 
 describe('storage engine against a model', () => {
-  it('reads back every acknowledged point, newest write winning, through cuts, checkpoints, restarts and crashes', () => {
-    fc.assert(
-      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 3, max: 30 }), (steps, headCutPoints) => {
+  it('reads back every acknowledged point, newest write winning, through cuts, checkpoints, restarts and crashes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 3, max: 30 }), async (steps, headCutPoints) => {
         const dir = mkdtempSync(join(tmpdir(), 'emms-model-'));
         const path = join(dir, 'm.db');
         const options = { path, headCutPoints, walCheckpointBytes: 600 };
         const model = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()];
-        let store = SqliteStore.open(options);
+        let store = await openSqliteStore(options);
         let resolver = new SeriesResolver(store.catalog.tenant('default'));
         try {
           for (const step of steps) {
             if (step.kind === 'batch') {
               const rows = step.points.map((p) => ({ metricId: `model.s${p.s}`, timestamp: T0 + p.t * 1000, value: p.v }));
-              store.commit([buildRowBatch(rows, resolver, T0)]);
+              await store.commit([buildRowBatch(rows, resolver, T0)]);
               for (const p of step.points) model[p.s]!.set(T0 + p.t * 1000, p.v);
               // What the engine's maintenance would do between batches when records pile up.
               if (store.stats().walBytes > 600) {
-                store.checkpoint();
-                store.compactAll(4);
+                await store.checkpoint();
+                await store.compactAll(4);
               }
             } else {
-              if (step.kind === 'restart') store.close();
-              else store.abandon();
-              store = SqliteStore.open(options);
+              if (step.kind === 'restart') await store.close();
+              else await store.abandon();
+              store = await openSqliteStore(options);
               resolver = new SeriesResolver(store.catalog.tenant('default'));
             }
           }
-          const reader = new ChunkReader(store.db);
           for (let s = 0; s < 3; s++) {
             const id = store.catalog.tenant('default').find(`model.s${s}`, '');
             const expected = [...model[s]!.entries()].sort((a, b) => a[0] - b[0]);
@@ -63,15 +61,13 @@ describe('storage engine against a model', () => {
               expect(expected).toEqual([]);
               continue;
             }
-            const got = readSeriesPoints(reader, {
-              seriesId: id, seriesName: `model.s${s}`, head: store.head(id)?.sorted(), startMs: 0, endMs: T0 + 1e6, maxChunkId: store.chunks.maxChunkId,
-            });
+            const got = await readStoredPoints(store, id, 0, T0 + 1e6);
             expect([...got.timestamps]).toEqual(expected.map((e) => e[0]));
             expect([...got.values]).toEqual(expected.map((e) => e[1]));
           }
         } finally {
           try {
-            store.close();
+            await store.close();
           } catch {
             // Already closed by a crash step at the very end.
           }

@@ -10,9 +10,9 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore, type StoreOptions } from '../../src/storage/sqlite_store.js';
-import { ChunkReader, readSeriesPoints } from '../../src/query/series_reader.js';
-import type { IngestBatch } from '../../src/storage/sqlite_store.js';
+import type { StorageEngine } from '../../src/storage/storage_engine.js';
+import type { IngestBatch } from '../../src/storage/ingest_batch.js';
+import { openSqliteStore, readStoredPoints, type SqliteStoreOptions } from './sqlite_store_kit.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const dirs: string[] = [];
@@ -21,20 +21,20 @@ afterEach(() => {
 });
 
 /** A store on a fake clock, its series pre-registered as s0..s{n-1}. */
-function openStore(series: number, extra: Partial<StoreOptions> = {}): { store: SqliteStore; clock: { now: number }; ids: number[]; options: StoreOptions } {
+async function openStore(series: number, extra: Partial<SqliteStoreOptions> = {}): Promise<{ store: StorageEngine; clock: { now: number }; ids: number[]; options: SqliteStoreOptions }> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-settle-'));
   dirs.push(dir);
   const clock = { now: T0 };
-  const options: StoreOptions = {
+  const options: SqliteStoreOptions = {
     path: join(dir, 's.db'), chunkEncoding: 'inline', clock: () => clock.now,
     settle: { seriesIdleMs: 2000, quietWindowMs: 2000, minCutPoints: 50, pinBytes: 1024 * 1024, quietMaxPointsPerSecond: 1000 }, ...extra,
   };
-  const store = SqliteStore.open(options);
+  const store = await openSqliteStore(options);
   const ids = registerSeries(store, series);
   return { store, clock, ids, options };
 }
 
-function registerSeries(store: SqliteStore, n: number): number[] {
+function registerSeries(store: StorageEngine, n: number): number[] {
   const tenant = store.catalog.tenant('default');
   const ids: number[] = [];
   for (let s = 0; s < n; s++) ids.push(tenant.find(`settle.s${s}`, '') ?? tenant.create(`settle.s${s}`, 'gauge', {}, '').id);
@@ -58,10 +58,9 @@ function batch(ids: number[], from: number, perSeries: number): IngestBatch {
 
 const value = (s: number, k: number): number => s * 1000 + Math.sin(k) * 100;
 
-function expectPoints(store: SqliteStore, ids: number[], count: number): void {
-  const reader = new ChunkReader(store.db);
+async function expectPoints(store: StorageEngine, ids: number[], count: number): Promise<void> {
   for (const [s, id] of ids.entries()) {
-    const got = readSeriesPoints(reader, { seriesId: id, seriesName: `settle.s${s}`, head: store.head(id)?.sorted(), startMs: 0, endMs: T0 + 1e12, maxChunkId: store.chunks.maxChunkId });
+    const got = await readStoredPoints(store, id, 0, T0 + 1e12);
     expect(got.timestamps.length).toBe(count);
     for (let k = 0; k < count; k++) {
       expect(got.timestamps[k]).toBe(T0 + k * 10_000);
@@ -72,10 +71,10 @@ function expectPoints(store: SqliteStore, ids: number[], count: number): void {
 
 describe('settling when ingest goes quiet', () => {
   it('after a burst: waits for quiet, cuts the heads, deletes the records, packs the chunks', async () => {
-    const { store, clock, ids } = openStore(20, { headCutPoints: 256 });
+    const { store, clock, ids } = await openStore(20, { headCutPoints: 256 });
     try {
       for (let k = 0; k < 1000; k += 100) {
-        store.commit([batch(ids, k, 100)]);
+        await store.commit([batch(ids, k, 100)]);
         clock.now += 50;
       }
       const before = store.stats();
@@ -96,30 +95,30 @@ describe('settling when ingest goes quiet', () => {
       // 1000 points per series, cuts of 128–256 points packed into one chunk each.
       expect(after.chunks).toBe(ids.length);
       expect(store.settleIfQuiet()).toBe('settled');
-      expectPoints(store, ids, 1000);
+      await expectPoints(store, ids, 1000);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
   it('settles by itself on its check interval, without anyone asking', async () => {
-    const { store, clock, ids } = openStore(5, { settle: { seriesIdleMs: 2000, quietWindowMs: 2000, minCutPoints: 50, quietMaxPointsPerSecond: 1000, checkIntervalMs: 20 } });
+    const { store, clock, ids } = await openStore(5, { settle: { seriesIdleMs: 2000, quietWindowMs: 2000, minCutPoints: 50, quietMaxPointsPerSecond: 1000, checkIntervalMs: 20 } });
     try {
-      store.commit([batch(ids, 0, 300)]);
+      await store.commit([batch(ids, 0, 300)]);
       clock.now += 2100;
       await expect.poll(() => store.stats().maintenance?.settled, { timeout: 10_000, interval: 20 }).toBe(true);
       expect(store.stats()).toMatchObject({ headPoints: 0, walBytes: 0, chunks: 5 });
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
   it('counts heads of live series as waiting, and cuts them once their series go idle', async () => {
-    const { store, clock, ids } = openStore(4);
+    const { store, clock, ids } = await openStore(4);
     try {
-      store.commit([batch(ids, 0, 100)]);
+      await store.commit([batch(ids, 0, 100)]);
       clock.now += 2100;
-      store.commit([batch(ids.slice(0, 1), 100, 1)]);
+      await store.commit([batch(ids.slice(0, 1), 100, 1)]);
       // Series 1–3 idle and cut; series 0 written just now: waiting.
       expect(store.settleIfQuiet()).toBe('checkpoint');
       await store.settle();
@@ -133,15 +132,15 @@ describe('settling when ingest goes quiet', () => {
       expect(store.stats()).toMatchObject({ headPoints: 0, walBytes: 0, chunks: 4 });
       expect(store.stats().maintenance?.settled).toBe(true);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
   it('gives a trickle writer no chunk per point', async () => {
-    const { store, clock, ids } = openStore(10);
+    const { store, clock, ids } = await openStore(10);
     try {
       for (let k = 0; k < 40; k++) {
-        store.commit([batch(ids, k, 1)]);
+        await store.commit([batch(ids, k, 1)]);
         clock.now += 1000;
         store.settleIfQuiet();
         await store.settle();
@@ -152,23 +151,23 @@ describe('settling when ingest goes quiet', () => {
       expect(store.settleIfQuiet()).toBe('settled');
       expect(store.stats()).toMatchObject({ chunks: 0, headPoints: 400 });
       expect(store.stats().maintenance?.settled).toBe(true);
-      expectPoints(store, ids, 40);
+      await expectPoints(store, ids, 40);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
   it('stops cutting when load returns, and a crash then loses no point', async () => {
-    const { store, clock, ids, options } = openStore(40, { maintenanceSliceMs: 0 });
-    let reopened: SqliteStore | undefined;
+    const { store, clock, ids, options } = await openStore(40, { maintenanceSliceMs: 0 });
+    let reopened: StorageEngine | undefined;
     try {
-      store.commit([batch(ids, 0, 100)]);
+      await store.commit([batch(ids, 0, 100)]);
       clock.now += 2100;
       expect(store.settleIfQuiet()).toBe('checkpoint');
       // One head per slice (slice 0): a burst arrives after the first few.
       await new Promise((resolve) => setImmediate(resolve));
       await new Promise((resolve) => setImmediate(resolve));
-      store.commit([batch(ids, 100, 1000)]);
+      await store.commit([batch(ids, 100, 1000)]);
       await store.settle();
       const s = store.stats();
       // Some heads were cut and landed before the burst; the rest kept their points.
@@ -176,18 +175,18 @@ describe('settling when ingest goes quiet', () => {
       expect(s.chunks).toBeLessThan(ids.length);
       expect(s.walBytes).toBeGreaterThan(0);
       expect(s.maintenance?.settled).toBe(false);
-      store.abandon();
-      reopened = SqliteStore.open(options);
-      expectPoints(reopened, ids, 1100);
+      await store.abandon();
+      reopened = await openSqliteStore(options);
+      await expectPoints(reopened, ids, 1100);
     } finally {
-      (reopened ?? store).close();
+      await (reopened ?? store).close();
     }
   });
 
   it('drops a settle compaction when load returns and packs its series at the next quiet period', async () => {
-    const { store, clock, ids } = openStore(8, { headCutPoints: 64, maintenanceSliceMs: 0 });
+    const { store, clock, ids } = await openStore(8, { headCutPoints: 64, maintenanceSliceMs: 0 });
     try {
-      store.commit([batch(ids, 0, 400)]);
+      await store.commit([batch(ids, 0, 400)]);
       await store.settle();
       clock.now += 2100;
       expect(store.settleIfQuiet()).toBe('checkpoint');
@@ -195,42 +194,42 @@ describe('settling when ingest goes quiet', () => {
       const deadline = Date.now() + 10_000;
       while (!store.stats().maintenance?.compactionRunning && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
       expect(store.stats().maintenance?.compactionRunning).toBe(true);
-      store.commit([batch(ids, 400, 100)]);
+      await store.commit([batch(ids, 400, 100)]);
       await store.settle();
       expect(store.stats().maintenance?.compactionBacklog).toBeGreaterThan(0);
       clock.now += 2100;
       expect(store.settleIfQuiet()).toBe('checkpoint');
       await store.settle();
       expect(store.stats()).toMatchObject({ headPoints: 0, walBytes: 0, chunks: ids.length });
-      expectPoints(store, ids, 500);
+      await expectPoints(store, ids, 500);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
   it('cuts small idle heads that pin enough records, deleting records no head needs', async () => {
-    const { store, clock, ids } = openStore(3, { settle: { seriesIdleMs: 2000, quietWindowMs: 2000, minCutPoints: 1000, pinBytes: 1, quietMaxPointsPerSecond: 1000 } });
+    const { store, clock, ids } = await openStore(3, { settle: { seriesIdleMs: 2000, quietWindowMs: 2000, minCutPoints: 1000, pinBytes: 1, quietMaxPointsPerSecond: 1000 } });
     try {
-      store.commit([batch(ids, 0, 10)]);
+      await store.commit([batch(ids, 0, 10)]);
       clock.now += 2100;
       expect(store.settleIfQuiet()).toBe('checkpoint');
       await store.settle();
       expect(store.stats()).toMatchObject({ headPoints: 0, walBytes: 0, chunks: 3 });
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
   it('starts a checkpoint when head points pass their limit, whatever the load', async () => {
-    const { store, ids } = openStore(10, { headPointsLimit: 500 });
+    const { store, ids } = await openStore(10, { headPointsLimit: 500 });
     try {
-      store.commit([batch(ids, 0, 60)]);
+      await store.commit([batch(ids, 0, 60)]);
       await store.settle();
       expect(store.stats()).toMatchObject({ headPoints: 0, walBytes: 0 });
       expect(store.stats().maintenance?.settled).toBe(false);
-      expectPoints(store, ids, 60);
+      await expectPoints(store, ids, 60);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
@@ -255,12 +254,12 @@ describe('settling against a model', () => {
         const dir = mkdtempSync(join(tmpdir(), 'emms-settle-model-'));
         dirs.push(dir);
         const clock = { now: T0 };
-        const options: StoreOptions = {
+        const options: SqliteStoreOptions = {
           path: join(dir, 'm.db'), chunkEncoding: 'inline', clock: () => clock.now, headCutPoints, maintenanceSliceMs: 0,
           settle: { seriesIdleMs: 1000, quietWindowMs: 1000, quietMaxPointsPerSecond: 20, minCutPoints, pinBytes },
         };
         const model = [0, 1, 2, 3].map(() => new Map<number, number>());
-        let store = SqliteStore.open(options);
+        let store = await openSqliteStore(options);
         try {
           for (const step of steps) {
             if (step.kind === 'batch') {
@@ -272,7 +271,7 @@ describe('settling against a model', () => {
                 b.timestamps[i] = T0 + p.t * 1000;
                 b.values[i] = p.v;
               });
-              store.commit([b]);
+              await store.commit([b]);
               for (const p of step.points) model[p.s]!.set(T0 + p.t * 1000, p.v);
             } else if (step.kind === 'wait') {
               clock.now += step.ms;
@@ -283,28 +282,27 @@ describe('settling against a model', () => {
               if (step.crashMidway) {
                 // One slice, then a crash in the middle of settling.
                 await new Promise((resolve) => setImmediate(resolve));
-                store.abandon();
-                store = SqliteStore.open(options);
+                await store.abandon();
+                store = await openSqliteStore(options);
               } else {
                 await store.settle();
               }
             } else {
-              store.abandon();
-              store = SqliteStore.open(options);
+              await store.abandon();
+              store = await openSqliteStore(options);
             }
           }
-          store.abandon();
-          store = SqliteStore.open(options);
+          await store.abandon();
+          store = await openSqliteStore(options);
           const ids = registerSeries(store, 4);
-          const reader = new ChunkReader(store.db);
           for (let s = 0; s < 4; s++) {
             const expected = [...model[s]!.entries()].sort((a, b) => a[0] - b[0]);
-            const got = readSeriesPoints(reader, { seriesId: ids[s]!, seriesName: `settle.s${s}`, head: store.head(ids[s]!)?.sorted(), startMs: 0, endMs: T0 + 1e6, maxChunkId: store.chunks.maxChunkId });
+            const got = await readStoredPoints(store, ids[s]!, 0, T0 + 1e6);
             expect([...got.timestamps]).toEqual(expected.map((e) => e[0]));
             expect([...got.values]).toEqual(expected.map((e) => e[1]));
           }
         } finally {
-          store.close();
+          await store.close();
         }
       }),
       { numRuns: 40, seed: 20261207 },

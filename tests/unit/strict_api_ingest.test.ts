@@ -14,7 +14,7 @@ import { defaultConfig } from '../../src/config/config.js';
 import { FrameDecoder, PayloadRefusedError } from '../../src/ingest/frame_decoder.js';
 import { MetricTypeConflictError } from '../../src/ingest/series_resolver.js';
 import { DEFAULT_TIMESTAMP_POLICY, floorMessage, numericTimeMs, timestampPolicy } from '../../src/ingest/timestamp_precision.js';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import { createServer, type EmmsServer } from '../../src/server/server.js';
 import { fixedQuotas } from '../../src/tenancy/quota.js';
 import { FakeAuthenticator, bearer } from './server_fakes.js';
@@ -23,14 +23,14 @@ const T = Date.UTC(2026, 0, 1);
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 let dir: string;
-let engine: SqliteMetricsSystem;
+let engine: EngineMetricsSystem;
 let server: EmmsServer;
 let base: string;
 let port: number;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'emms-strict-ingest-'));
-  engine = new SqliteMetricsSystem({ path: join(dir, 'm.db'), queryWorkers: 0 });
+  engine = new EngineMetricsSystem({ path: join(dir, 'm.db'), queryWorkers: 0 });
   await engine.start();
   const config = defaultConfig();
   config.port = 0;

@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { WalCheckpointer } from '../../src/storage/wal_checkpointer.js';
-import { SqliteStore } from '../../src/storage/sqlite_store.js';
-import { openDatabase } from '../../src/storage/database.js';
+import { WalCheckpointer } from '../../src/storage/sqlite/wal_checkpointer.js';
+import { openSqliteStore } from './sqlite_store_kit.js';
+import { openDatabase } from '../../src/storage/sqlite/database.js';
 
 let dir: string;
 beforeEach(() => {
@@ -70,7 +70,7 @@ describe('WalCheckpointer', () => {
   it('a store past the start size keeps every point through close, and through abandon + replay', async () => {
     for (const ending of ['close', 'abandon'] as const) {
       const path = join(dir, `${ending}.db`);
-      const store = SqliteStore.open({ path });
+      const store = await openSqliteStore({ path });
       const series = 64;
       const ids: number[] = [];
       for (let s = 0; s < series; s++) ids.push(store.catalog.tenant('default').create('m', 'gauge', { s: String(s) }, `s=${s}`).id);
@@ -85,20 +85,20 @@ describe('WalCheckpointer', () => {
           timestamps[i] = 1_767_225_600_000 + (b * perBatch + i) * 10;
           values[i] = Math.sin(b * perBatch + i) * 1e6;
         }
-        store.commit([{ seriesIds, timestamps, values, length: perBatch }]);
+        await store.commit([{ seriesIds, timestamps, values, length: perBatch }]);
         expected += perBatch;
         if (b % 20 === 19) await sleep(10);
       }
-      if (ending === 'close') store.close();
-      else store.abandon();
-      const reopened = SqliteStore.open({ path });
+      if (ending === 'close') await store.close();
+      else await store.abandon();
+      const reopened = await openSqliteStore({ path });
       let found = 0;
       for (const id of ids) {
         found += reopened.head(id)?.length ?? 0;
         for (const c of reopened.chunks.chunksOf(id)) found += c.count;
       }
       expect(found).toBe(expected);
-      reopened.close();
+      await reopened.close();
     }
   }, 30_000);
 });

@@ -22,12 +22,12 @@ import iforestScoreTask from '../../src/analytics/iforest_score_task.js';
 import { fitIsolationForest, scoreIsolationForest } from '../../src/analytics/iforest_wasm.js';
 import type { AggregateResult } from '../../src/core/aggregate_options.js';
 import { BucketAccumulator } from '../../src/core/bucket_accumulator.js';
-import { SqliteMetricsSystem } from '../../src/metrics_system.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import type { Aggregation } from '../../src/model/api.js';
 import { canonicalTags, type MetricDataPoint } from '../../src/model/metric.js';
 import aggregateTask, { type AggregateTaskInput, type AggregateTaskOutput } from '../../src/query/aggregate_task.js';
 import { forEachPartial, forEachResult } from '../../src/query/partial_packing.js';
-import { TABLE } from '../../src/storage/schema.js';
+import { TABLE } from '../../src/storage/sqlite/schema.js';
 import { lowerThisThreadPriority } from '../../src/workers/background_priority.js';
 
 const T0 = Date.UTC(2026, 0, 5);
@@ -48,8 +48,8 @@ function headPoints(s: number): MetricDataPoint[] {
 }
 
 /** The task's answer as the pool hands it over: unwrapped when it came in piscina's transfer wrapper. */
-function runTask(input: AggregateTaskInput): AggregateTaskOutput {
-  const out = aggregateTask(input) as Record<symbol, AggregateTaskOutput>;
+async function runTask(input: AggregateTaskInput): Promise<AggregateTaskOutput> {
+  const out = await aggregateTask(input) as Record<symbol, AggregateTaskOutput>;
   return valueSymbol in out ? out[valueSymbol]! : (out as unknown as AggregateTaskOutput);
 }
 
@@ -67,13 +67,13 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'emms-worker-tasks-'));
   path = join(dir, 'metrics.db');
   const stored = SERIES.flatMap((tags, s) => Array.from({ length: STORED }, (_, i) => ({ metricId: 'w', tags, timestamp: T0 + i * STEP_MS, value: value(s, i) })));
-  const ms = new SqliteMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 128, chunkEncoding: 'inline' });
+  const ms = new EngineMetricsSystem({ path, queryWorkers: 0 }, { headCutPoints: 128, chunkEncoding: 'inline' });
   await ms.start();
   await ms.collectMetrics(stored);
   await ms.stop();
   // The same points plus the head points in a second database, queried inline (stopping would
   // compact the first database's chunks into new ones, past the task's maxChunkId).
-  const inline = new SqliteMetricsSystem({ path: join(dir, 'inline.db'), queryWorkers: 0 }, { headCutPoints: 128, chunkEncoding: 'inline' });
+  const inline = new EngineMetricsSystem({ path: join(dir, 'inline.db'), queryWorkers: 0 }, { headCutPoints: 128, chunkEncoding: 'inline' });
   await inline.start();
   try {
     await inline.collectMetrics(stored);
@@ -105,20 +105,20 @@ describe('aggregate_task in-process', () => {
     expect(expected.size).toBe(AGGREGATIONS.length * INTERVALS.length * 2);
   });
 
-  it('answers as the inline query does: a finished group and a packed partial, head points included', () => {
+  it('answers as the inline query does: a finished group and a packed partial, head points included', async () => {
     const heads = [headPoints(0), [], headPoints(2)];
     const headOffsets = new Int32Array(4);
     heads.forEach((h, k) => (headOffsets[k + 1] = headOffsets[k]! + h.length));
     for (const aggregation of AGGREGATIONS) {
       for (const [interval, intervalMs] of INTERVALS) {
         const input: AggregateTaskInput = {
-          dbPath: path, aggregation, intervalMs, startMs: T0, endMs: END, maxChunkId,
+          source: { kind: 'sqlite', path }, aggregation, intervalMs, startMs: T0, endMs: END, maxChunkId,
           seriesIds: Int32Array.from(ids), groupOf: Int32Array.from([0, 1, 1]), headOffsets,
           headTimestamps: Float64Array.from(heads.flat().map((p) => p.timestamp)),
           headValues: Float64Array.from(heads.flat().map((p) => p.value)),
           finishGroups: Int32Array.from([0]),
         };
-        const out = runTask(input);
+        const out = await runTask(input);
         expect(out.corrupt).toBeUndefined();
         expect(out.pointsScanned).toBeGreaterThan(0);
         const finished: Array<[number, AggregateResult]> = [];
@@ -141,15 +141,15 @@ describe('aggregate_task in-process', () => {
     }
   });
 
-  it('answers a corrupt chunk as data naming the series and chunk (an Error loses its class between threads)', () => {
+  it('answers a corrupt chunk as data naming the series and chunk (an Error loses its class between threads)', async () => {
     const db = new Database(path);
     const row = db.prepare(`SELECT id, data FROM ${TABLE.chunks} WHERE series_id = ? ORDER BY id LIMIT 1`).get(ids[2]) as { id: number; data: Buffer };
     const damaged = Buffer.from(row.data);
     damaged[Math.floor(damaged.length / 2)]! ^= 0x5a;
     db.prepare(`UPDATE ${TABLE.chunks} SET data = ? WHERE id = ?`).run(damaged, row.id);
     db.close();
-    const out = runTask({
-      dbPath: path, aggregation: 'p50', intervalMs: 1000, startMs: T0, endMs: END, maxChunkId,
+    const out = await runTask({
+      source: { kind: 'sqlite', path }, aggregation: 'p50', intervalMs: 1000, startMs: T0, endMs: END, maxChunkId,
       seriesIds: Int32Array.from(ids), groupOf: Int32Array.from([0, 1, 2]), headOffsets: new Int32Array(4),
       headTimestamps: new Float64Array(0), headValues: new Float64Array(0),
     });

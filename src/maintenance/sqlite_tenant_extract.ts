@@ -7,32 +7,34 @@
  * tenant's data stays behind in free space.
  */
 import { openSqlite } from '../crypto/sqlite_cipher.js';
-import { TABLE } from './schema.js';
-import { SqliteStore } from './sqlite_store.js';
+import { StorageEngine } from '../storage/storage_engine.js';
+import { SqliteBackend } from '../storage/sqlite/sqlite_backend.js';
 
 export interface TenantExtract {
   series: number;
   points: number;
 }
 
-export function reduceStoreToTenant(copyPath: string, tenant: string): TenantExtract {
-  const store = SqliteStore.open({ path: copyPath, chunkEncoding: 'inline' });
+export async function reduceStoreToTenant(copyPath: string, tenant: string): Promise<TenantExtract> {
+  const store = await StorageEngine.open({ backend: SqliteBackend.open({ path: copyPath }), chunkEncoding: 'inline' });
   let kept: TenantExtract = { series: 0, points: 0 };
   try {
-    store.checkpoint();
-    store.db.transaction(() => {
+    await store.checkpoint();
+    await store.write((tx) => {
       for (const sid of [...store.chunks.seriesWithChunks()]) {
         if (store.catalog.get(sid)?.tenant === tenant) continue;
-        store.chunks.delete(sid, new Set(store.chunks.chunksOf(sid).map((c) => c.id)));
+        store.chunks.delete(tx, sid, new Set(store.chunks.chunksOf(sid).map((c) => c.id)));
       }
-      store.db.prepare(`DELETE FROM ${TABLE.series} WHERE tenant <> ?`).run(tenant);
-    })();
+      for (const info of store.catalog.all()) {
+        if (info.tenant !== tenant) tx.deleteSeries({ id: info.id, tenant: info.tenant, metricId: info.metricId, canonicalTags: info.canonicalTags, metricType: info.metricType });
+      }
+    }, undefined, { deletesChunks: true });
     const names = store.catalog.tenant(tenant);
     let points = 0;
     for (const [, list] of names.metrics()) for (const info of list) for (const c of store.chunks.chunksOf(info.id)) points += c.count;
     kept = { series: names.size, points };
   } finally {
-    store.close();
+    await store.close();
   }
   // close() vacuums only when pages were freed; a deleted row's bytes stay in a page that is
   // still in use until the file is rewritten, so it is rewritten here whatever close() did.

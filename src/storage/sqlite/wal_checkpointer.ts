@@ -19,8 +19,8 @@
  * writer connection closes.
  */
 import { Worker } from 'node:worker_threads';
-import { WORKER_APPLY_KEY_SOURCE, evaluatedWorkerDriver } from '../crypto/sqlite_cipher.js';
-import { BACKGROUND_NICE } from '../workers/background_priority.js';
+import { WORKER_APPLY_KEY_SOURCE, evaluatedWorkerDriver } from '../../crypto/sqlite_cipher.js';
+import { BACKGROUND_NICE } from '../../workers/background_priority.js';
 
 /** Time between two passes of the worker. Short: each pass then has few frames to copy. */
 const CHECKPOINT_PERIOD_MS = 50;

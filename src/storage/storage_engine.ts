@@ -1,30 +1,38 @@
 /**
- * The SQLite storage engine: series catalogue, write-ahead records, heads, chunks, compaction
- * and retention over one database file. Ingest hands it validated columnar batches
- * (`commit`); queries read chunks through their own statements and heads through `head()`.
+ * The storage engine, the same over every back-end (backend.ts): series catalogue,
+ * write-ahead records, heads, the cut pipeline, compaction, retention and settling. Ingest
+ * hands it validated columnar batches (`commit`); queries read chunks through the back-end's
+ * ChunkSource and heads through `head()`.
  *
- * Write path of one group commit (one SQLite transaction):
+ * Write path of one group commit (one back-end write transaction):
  *   1. rows for series created since the last commit;
  *   2. one write-ahead record holding every point of the group (columnar, lz4);
  *   3. points appended to their series' heads.
- * The promise of every batch of the group resolves after the commit returns.
+ * The promise of every batch of the group resolves after the transaction committed.
+ *
+ * Writes: one transaction at a time (#write). Each fills its transaction and changes the
+ * in-memory state in one synchronous step, then awaits the commit; its after-commit step runs
+ * before the next transaction starts. When a commit fails, the in-memory state is rebuilt from
+ * the back-end (#reload), where nothing acknowledged was lost (heads come back from the
+ * write-ahead records). With SQLite a commit has finished when commit() returns, so the write
+ * path runs as one synchronous step, as it did before back-ends existed.
  *
  * Cuts: a head reaching its cut size becomes a pending cut, and the chunk encoder thread
  * (chunk_encoder.ts) sorts and encodes it. Its chunk rows land later, in a short transaction
- * of their own together with the series' `head_marks` row (the series' points of records up to
- * the cut's record are in chunks; replay skips them). Until then the cut's points are read
- * from memory, and a kill before the landing replays them from the records. Encoding on this
- * thread took ~15% of it at 3 M points/s, and every batch is acknowledged here.
+ * of their own together with the series' mark (the series' points of records up to the cut's
+ * record are in chunks; replay skips them). Until then the cut's points are read from memory,
+ * and a kill before the landing replays them from the records. Encoding on this thread took
+ * ~15% of it at 3 M points/s, and every batch is acknowledged here.
  *
  * Checkpoint (when the records exceed WAL_CHECKPOINT_BYTES or the oldest is older than
  * WAL_MAX_AGE_MS): every head is cut (marked with the newest record, W); once those cuts
  * landed, slices delete the records ≤ W and then the marks ≤ W. Compaction follows: the writer
  * plans which of a series' chunks to merge (small or overlapping ones) and reads their bytes,
- * the encoder thread merges them into chunks of up to STORED_CHUNK_MAX_POINTS (newest write winning
- * on equal timestamps), and the writer swaps the rows unless the series changed meanwhile.
- * Writer-thread steps run in slices of MAINTENANCE_SLICE_MS between commits, paced by
- * MAINTENANCE_PAUSE_PER_WORK so that commits keep up with the load. At stop the checkpoint is
- * one transaction (`checkpoint()`) and compaction runs on this thread.
+ * the encoder thread merges them into chunks of up to STORED_CHUNK_MAX_POINTS (newest write
+ * winning on equal timestamps), and the writer swaps the rows unless the series changed
+ * meanwhile. Writer-thread steps run in slices of MAINTENANCE_SLICE_MS between commits, paced
+ * by MAINTENANCE_PAUSE_PER_WORK so that commits keep up with the load. At stop the checkpoint
+ * is one transaction (`checkpoint()`) and compaction runs on this thread.
  *
  * Settling (settle_policy.ts decides when): once ingest is quiet, `settleIfQuiet()` runs a
  * background checkpoint limited to the heads of idle series worth a chunk, which deletes the
@@ -32,33 +40,31 @@
  * then packs the series cut since the last settle; both stop when load returns. Heads and
  * pending cuts past HEAD_POINTS_LIMIT start a full checkpoint, as the write-ahead limits do.
  *
- * Lifecycle: `SqliteStore.open()` (loads series and chunk catalogue, replays records), any
- * number of commit()/reads, `close()` (checkpoint, compaction, file compaction, close).
+ * Lifecycle: `StorageEngine.open()` (opens the back-end, loads series and chunk catalogue,
+ * replays records), any number of commit()/reads, `close()` (checkpoint, compaction, close).
  *
- * Size: ~1,400 lines, over the house limit of ~500 (settling and erasure's hooks added ~200;
- * their logic lives in settle_policy.ts and point_erasure.ts). The storage back-ends issue (15)
- * splits this class into a back-end-neutral engine (heads, cut pipeline, compaction, retention,
- * settling) and a SQLite back-end behind one contract; it stays whole until then so the split is
- * designed once, not twice while features still land in it.
+ * Size: ~1,400 lines, over the house limit of ~500. The compaction planning (compaction_plan.ts)
+ * and the settling policy (settle_policy.ts) are outside; the cut pipeline, checkpoint and
+ * compaction slices share the pending-cut queue and the maintenance scheduler, which is why they
+ * are still one class: splitting them is the next step of issue 15's engine work.
  */
-import type Database from 'better-sqlite3';
-import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { acquireWriterLock } from './writer_lock.js';
-import { openDatabase, type Durability } from './database.js';
-import { SQL } from './schema.js';
 import { SeriesCatalog, type SeriesInfo } from './series_index.js';
 import { BLOCK_POINTS, GatheredPoints, HeadTable, type HeadPoints } from './head.js';
-import { ChunkStore, CorruptChunkError, STORED_CHUNK_MAX_POINTS, describeSeries, type ChunkMeta } from './chunk_store.js';
-import { encodeCut, mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
+import { ChunkCatalog, type ChunkMeta } from './chunk_catalog.js';
+import { CODEC_EMMS_CHUNK, CorruptChunkError, STORED_CHUNK_MAX_POINTS, describeSeries } from './chunk_rows.js';
+import { decodeStored, encodeCut, mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { createChunkEncoder, type ChunkEncoder, type ChunkEncoding } from './chunk_encoder.js';
 import type { EncodeResult } from './chunk_encode_task.js';
 import { decodeWalRecord, encodeWalRecord } from './write_ahead_log.js';
-import { WalCheckpointer, WAL_CATCH_UP_PAGES } from './wal_checkpointer.js';
 import { CommitRateWindow, HeadAges, deletableUpTo, isQuiet, pickSettleCuts, resolveSettleConfig, type SettleConfig } from './settle_policy.js';
-import { resumeErasureScrub } from './point_erasure.js';
-import { parseCanonicalTags, type MetricType } from '../model/metric.js';
+import { hasOverlap, overlapsCluster, planCompaction } from './compaction_plan.js';
+import { parseCanonicalTags } from '../model/metric.js';
 import type { StorageMaintenance, StorageStats } from '../model/api.js';
+import type { ChunkSource, StorageBackend, WorkerSourceSpec, WriteTransaction } from './backend.js';
+import type { IngestBatch } from './ingest_batch.js';
+import { WriterLeaseLostError } from './storage_errors.js';
+
+export type { IngestBatch };
 
 /**
  * Points at which a head is cut into a chunk (each series at its own point in [2048, 4096],
@@ -144,30 +150,21 @@ const LAND_IN_COMMIT_MS = 1;
 const MERGE_TASK_POINTS = 262_144;
 /** Write-ahead bytes a checkpoint deletes per slice: freeing ~64 MiB of pages at once took 20+ ms. */
 const WAL_DELETE_BYTES_PER_SLICE = 4 * 1024 * 1024;
+/** Times compactSeries plans again when the series changed between its read and its write. */
+const COMPACT_SERIES_ATTEMPTS = 5;
 /** Time stop() spends packing chunks at most (see close()). */
 const CLOSE_COMPACTION_BUDGET_MS = 3000;
 /** How often the age of the write-ahead records and retention are checked. */
 const MAINTENANCE_INTERVAL_MS = 30_000;
-/** stop() rewrites files up to this size with VACUUM; bigger ones only when a quarter is free pages. */
-const VACUUM_MAX_BYTES = 512 * 1024 * 1024;
-const VACUUM_MIN_FREE_SHARE = 4;
+/** How often stats() asks the back-end for its size (a network round trip for PostgreSQL and Redis). */
+const SIZE_REFRESH_MS = 2000;
 const DAY_MS = 86_400_000;
-/** Size of SQLite's -wal file at which the checkpoint worker starts (small stores never need it). */
-const SQLITE_WAL_WORKER_START_BYTES = 4 * 1024 * 1024;
-/** Commits between two looks at the -wal file's size until the worker runs. */
-const SQLITE_WAL_PROBE_COMMITS = 32;
-
-/** A validated, series-resolved batch: entry i is point i. */
-export interface IngestBatch {
-  seriesIds: Uint32Array;
-  timestamps: Float64Array;
-  values: Float64Array;
-  length: number;
-}
+/** Set in an erasure's transaction, cleared once the back-end holds none of the erased bytes. */
+export const SCRUB_PENDING_KEY = 'erasure_scrub_pending';
 
 export interface StoreOptions {
-  path: string;
-  durability?: Durability;
+  /** The opened back-end (backends.ts); the engine closes it. */
+  backend: StorageBackend;
   /** 0 = keep forever. */
   retentionDays?: number;
   /** A tenant's own retention in days (0 = keep forever); default `retentionDays` for every tenant. */
@@ -179,8 +176,6 @@ export interface StoreOptions {
   maintenanceSliceMs?: number | undefined;
   /** MAX_PENDING_CUT_POINTS; tests shrink it to make the writer take over encoding. */
   maxPendingCutPoints?: number | undefined;
-  /** Page size of a new database file. */
-  pageSizeBytes?: number | undefined;
   /** Where chunks are encoded and merged: a thread of their own (default) or inline. */
   chunkEncoding?: ChunkEncoding | undefined;
   /** lz4 for write-ahead records where it pays (default), or none. */
@@ -193,6 +188,11 @@ export interface StoreOptions {
   headPointsLimit?: number | undefined;
   /** The settle policy's clock (Date.now); tests move it. */
   clock?: (() => number) | undefined;
+  /**
+   * Asked before each write transaction: false once this node may no longer write the store
+   * (it lost the writer lease of a shared back-end, src/cluster/writer_lease.ts).
+   */
+  mayWrite?: (() => boolean) | undefined;
 }
 
 /**
@@ -220,11 +220,11 @@ interface PendingCut {
   landed: boolean;
 }
 
-/** What a commit's transaction did: its record's id, the heads that reached their cut, whether cuts landed. */
+/** What a commit's transaction did: its record's id, the heads that reached their cut, the cuts it landed. */
 interface CommitOutcome {
   walId: number;
   cutNow: Set<number> | undefined;
-  landed: boolean;
+  landed: PendingCut[] | undefined;
 }
 
 /** Background compaction over `sids` from `next` on; `merging` is the task at the encoder, `landing` its result. */
@@ -246,12 +246,15 @@ interface PlannedMerge {
   result: EncodedChunk[][] | ChunkDefect | undefined;
 }
 
-export class SqliteStore {
-  readonly path: string;
+export class StorageEngine {
+  /** Where the data is (the back-end's location, password redacted). */
+  readonly location: string;
+  readonly backend: StorageBackend;
   /** Every tenant's series; `catalog.tenant(name)` is one tenant's names. */
   readonly catalog = new SeriesCatalog();
-  readonly chunks: ChunkStore;
-  readonly db: Database.Database;
+  readonly chunks = new ChunkCatalog();
+  /** Reads of committed chunks on this thread. */
+  readonly chunkSource: ChunkSource;
 
   readonly #heads: HeadTable;
   readonly #walCheckpointBytes: number;
@@ -261,13 +264,6 @@ export class SqliteStore {
   #pendingCutPoints = 0;
   readonly #retentionDaysOf: (tenant: string) => number;
   readonly #compressRecords: boolean;
-  readonly #insertSeries: Database.Statement;
-  readonly #insertWal: Database.Statement;
-  readonly #upsertMark: Database.Statement;
-  readonly #deleteAllWal: Database.Statement;
-  readonly #deleteAllMarks: Database.Statement;
-  readonly #deleteWalUpTo: Database.Statement;
-  readonly #deleteMarksUpTo: Database.Statement;
   /** Flat [id, bytes, createdMs] of every write-ahead record, oldest first. */
   #walLog: number[] = [];
   #lastWalId = 0;
@@ -299,25 +295,39 @@ export class SqliteStore {
   #maintenanceFailures = 0;
   #lastMaintenanceError: string | undefined;
   #sliceScheduled = false;
-  readonly #healthWrite: Database.Statement;
   #walBytes = 0;
   #walRecords = 0;
   #walOldestMs = 0;
   #headPoints = 0;
   #pointsIngested = 0;
   #batchesIngested = 0;
-  /** Reads running in other threads against a snapshot; compaction waits for them. */
+  /** Reads running against a snapshot bound (queries, here or in workers); compaction waits for them. */
   #snapshotReaders = 0;
-  #maintenanceDeferred = false;
   #maintenanceScheduled = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
-  readonly #sqliteWal: WalCheckpointer;
-  #commitsSinceWalProbe = 0;
-  #catchUpScheduled = false;
+  /** close() started: no background step starts a write any more. */
+  #closing = false;
+  /** A write transaction is between its start and the end of its after-commit step. */
+  #writing = false;
+  readonly #writeQueue: Array<() => void> = [];
+  /** Set while the in-memory state is rebuilt after a failed write: writes wait for it. */
+  #reloading: Promise<void> | undefined;
+  /** The newest committed chunk id: what reads may see (beginSnapshotRead). */
+  #readBound = 0;
+  /** Writes that delete chunks, queued or running: new snapshot reads wait while there are any (see write()). */
+  #chunkDeleters = 0;
+  /** Snapshot reads waiting for the chunk deleters to finish. */
+  #snapshotGate: Array<() => void> = [];
+  /** A chunk-deleting write waiting for the running snapshot reads to end. */
+  #readersDrained: Array<() => void> = [];
+  #backendBytes = 0;
+  #backendBytesAt = -Infinity;
+  #sizeRefreshing = false;
   readonly #settleConfig: SettleConfig;
   readonly #headPointsLimit: number;
   readonly #clock: () => number;
+  readonly #mayWrite: (() => boolean) | undefined;
   readonly #commitRate: CommitRateWindow;
   readonly #headAges = new HeadAges();
   #settleTimer: NodeJS.Timeout | undefined;
@@ -326,18 +336,11 @@ export class SqliteStore {
   /** Series cut since the last settle compaction: what it packs. */
   #settleDirty = new Set<number>();
   #settleStatsCache: { atMs: number; work: { cut: number[]; waiting: number; recordsDue: boolean } } | undefined;
-  readonly #releaseLock: () => void;
-  /**
-   * The transactions run at every commit and landing, made once: made afresh per call (a new
-   * closure each time), V8 kept re-optimizing the commit loop (`--trace-opt`: ~10 rounds of
-   * compile, OSR and deopt in 6 s at 1 M points/s), running it unoptimized in between.
-   */
-  readonly #commitTransaction: (merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number) => CommitOutcome;
-  readonly #landTransaction: (deadline: number) => void;
 
-  private constructor(options: StoreOptions, releaseLock: () => void) {
-    this.#releaseLock = releaseLock;
-    this.path = options.path;
+  private constructor(options: StoreOptions) {
+    this.backend = options.backend;
+    this.location = options.backend.location;
+    this.chunkSource = options.backend.chunkSource();
     this.#heads = new HeadTable(Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, STORED_CHUNK_MAX_POINTS));
     this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#maintenanceSliceMs = options.maintenanceSliceMs ?? MAINTENANCE_SLICE_MS;
@@ -348,46 +351,33 @@ export class SqliteStore {
     this.#settleConfig = resolveSettleConfig(options.settle, process.env);
     this.#headPointsLimit = options.headPointsLimit ?? HEAD_POINTS_LIMIT;
     this.#clock = options.clock ?? Date.now;
+    this.#mayWrite = options.mayWrite;
     this.#commitRate = new CommitRateWindow(this.#settleConfig.quietWindowMs);
-    this.db = openDatabase(options.path, { durability: options.durability ?? 'process', pageSizeBytes: options.pageSizeBytes });
-    this.chunks = new ChunkStore(this.db);
-    this.#insertSeries = this.db.prepare(SQL.insertSeries);
-    this.#insertWal = this.db.prepare(SQL.insertWalRecord);
-    this.#upsertMark = this.db.prepare(SQL.upsertHeadMark);
-    this.#deleteAllWal = this.db.prepare(SQL.deleteAllWalRecords);
-    this.#deleteAllMarks = this.db.prepare(SQL.deleteAllHeadMarks);
-    this.#deleteWalUpTo = this.db.prepare(SQL.deleteWalRecordsUpTo);
-    this.#deleteMarksUpTo = this.db.prepare(SQL.deleteHeadMarksUpTo);
-    this.#healthWrite = this.db.prepare(SQL.writeHealthCheck);
-    this.#commitTransaction = this.db.transaction((merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number) =>
-      this.#writeCommit(merged, record, newSeries, nowMs),
-    );
-    this.#landTransaction = this.db.transaction((deadline: number) => this.#landEncodedCuts(deadline));
-    this.#sqliteWal = new WalCheckpointer(this.path);
     this.#encoder = options.chunkEncoder ?? createChunkEncoder(options.chunkEncoding ?? 'worker');
     // Before any load: started at the first commit instead, its start-up (module loading, WASM
     // compilation) competed with the first second of ingest and stretched it (ack p99 90 ms).
     this.#encoder.warm();
   }
 
-  static open(options: StoreOptions): SqliteStore {
-    const path = resolve(options.path);
-    const releaseLock = acquireWriterLock(path);
-    let store: SqliteStore;
+  /** Rebuilds the state from the back-end, applies retention, finishes an erasure's scrub. Closes the back-end on failure. */
+  static async open(options: StoreOptions): Promise<StorageEngine> {
+    let store: StorageEngine;
     try {
-      store = new SqliteStore({ ...options, path }, releaseLock);
+      store = new StorageEngine(options);
     } catch (error) {
-      releaseLock();
+      await options.backend.abandon();
       throw error;
     }
     try {
-      store.#loadState();
-      store.applyRetention(Date.now());
-      // An erasure killed between its deletion and its scrub: the erased bytes may still sit in free pages.
-      resumeErasureScrub(store);
+      const meta = await store.#loadState();
+      await store.applyRetention(Date.now());
+      // An erasure killed between its deletion and its scrub: the erased bytes may still be in the back-end's free space.
+      if (meta.has(SCRUB_PENDING_KEY)) await store.finishErasureScrub();
+      await store.#refreshSize();
     } catch (error) {
-      store.db.close();
-      releaseLock();
+      store.#closed = true;
+      store.#encoder.close();
+      await options.backend.abandon();
       throw error;
     }
     store.#timer = setInterval(() => store.#maintain(), MAINTENANCE_INTERVAL_MS);
@@ -397,20 +387,20 @@ export class SqliteStore {
     return store;
   }
 
-  /** (Re)builds every in-memory structure from the database: series, chunk catalogue, heads. */
-  #loadState(): void {
+  /** (Re)builds every in-memory structure from the back-end: series, chunk catalogue, heads. Returns its meta. */
+  async #loadState(): Promise<Map<string, string>> {
+    const state = await this.backend.load();
     this.catalog.reset();
-    const series = this.db.prepare(SQL.allSeries).raw().all() as Array<[number, string, string, string, string]>;
-    for (const [id, tenant, metricId, tags, metricType] of series) {
-      this.catalog.load({ id, tenant, metricId, metricType: metricType as MetricType, tags: Object.freeze(parseCanonicalTags(tags)), canonicalTags: tags });
+    for (const { id, tenant, metricId, canonicalTags, metricType } of state.series) {
+      this.catalog.load({ id, tenant, metricId, metricType, tags: Object.freeze(parseCanonicalTags(canonicalTags)), canonicalTags });
     }
-    this.chunks.load(this.db);
+    this.chunks.load(state.chunks);
+    this.#readBound = this.chunks.maxChunkId;
     this.#forgetPendingCuts();
     this.#heads.reset();
     this.#headPoints = 0;
     this.#headAges.reset();
-    const marks = new Map<number, number>();
-    for (const [sid, walId] of this.db.prepare(SQL.allHeadMarks).raw().iterate() as IterableIterator<[number, number]>) marks.set(sid, walId);
+    const marks = state.marks;
     this.#walBytes = 0;
     this.#walRecords = 0;
     this.#walOldestMs = 0;
@@ -418,8 +408,7 @@ export class SqliteStore {
     this.#lastWalId = 0;
     this.#backgroundCheckpoint = undefined;
     this.#backgroundCompaction = undefined;
-    const records = this.db.prepare(SQL.allWalRecords).raw().iterate() as IterableIterator<[number, Uint8Array, number]>;
-    for (const [walId, data, createdMs] of records) {
+    for await (const { id: walId, data, createdMs } of state.walRecords()) {
       const { seriesIds, timestamps, values } = decodeWalRecord(data, walId);
       for (let i = 0; i < seriesIds.length; i++) {
         const sid = seriesIds[i]!;
@@ -435,6 +424,128 @@ export class SqliteStore {
       this.#walLog.push(walId, data.length, createdMs);
       this.#lastWalId = walId;
     }
+    // Ids the engine hands out continue after every id the back-end holds (a failed commit's are skipped).
+    for (const [, walId] of marks) if (walId > this.#lastWalId) this.#lastWalId = walId;
+    return state.meta;
+  }
+
+  /**
+   * Runs one write transaction (see the file comment): `fill` records its operations and
+   * changes the in-memory state; `after` runs once it committed, before any other write.
+   * A failed commit rebuilds the in-memory state from the back-end and rejects.
+   *
+   * `deletesChunks`: the transaction deletes chunks that a snapshot read may be reading
+   * (compaction, retention, erasure, cleanup). From this call until its commit returned, new
+   * snapshot reads wait (snapshotReady()), and its fill waits for the running ones to end: a
+   * read never loses chunks under its bound mid-way, and a steady stream of queries cannot
+   * starve compaction. With SQLite the commit returns at once, so reads wait only while
+   * earlier readers drain.
+   */
+  write<T>(fill: (tx: WriteTransaction) => T, after?: (result: T) => void, options: { deletesChunks?: boolean } = {}): Promise<T> {
+    const deletes = options.deletesChunks === true;
+    if (deletes) this.#chunkDeleters++;
+    const run = (): Promise<T> => this.#runWrite(fill, after, deletes);
+    if (this.#writing || this.#reloading !== undefined) {
+      return new Promise<T>((resolve, reject) => {
+        this.#writeQueue.push(() => {
+          run().then(resolve, reject);
+        });
+      });
+    }
+    return run();
+  }
+
+  async #runWrite<T>(fill: (tx: WriteTransaction) => T, after: ((result: T) => void) | undefined, deletes: boolean): Promise<T> {
+    try {
+      return await this.#runWriteTransaction(fill, after, deletes);
+    } finally {
+      if (deletes && --this.#chunkDeleters === 0) for (const open of this.#snapshotGate.splice(0)) open();
+    }
+  }
+
+  async #runWriteTransaction<T>(fill: (tx: WriteTransaction) => T, after: ((result: T) => void) | undefined, deletes: boolean): Promise<T> {
+    if (this.#closed) throw new Error(`${this.location}: storage is closed`);
+    if (this.#mayWrite !== undefined && !this.#mayWrite()) {
+      throw new WriterLeaseLostError(this.location);
+    }
+    this.#writing = true;
+    if (deletes && this.#snapshotReaders > 0) {
+      await new Promise<void>((resolve) => this.#readersDrained.push(resolve));
+    }
+    let result: T;
+    let tx: WriteTransaction;
+    try {
+      tx = this.backend.beginWrite();
+    } catch (error) {
+      this.#writeDone();
+      throw error;
+    }
+    try {
+      result = fill(tx);
+    } catch (error) {
+      tx.rollback();
+      await this.#reload();
+      this.#writeDone();
+      throw error;
+    }
+    try {
+      await tx.commit();
+    } catch (error) {
+      await this.#reload();
+      this.#writeDone();
+      throw error;
+    }
+    this.#readBound = this.chunks.maxChunkId;
+    try {
+      after?.(result);
+    } finally {
+      this.#writeDone();
+    }
+    return result;
+  }
+
+  /**
+   * Rebuilds every in-memory structure from the back-end between two writes (`emms reindex`:
+   * the catalogue then holds what the back-end holds, rows written behind the engine's back
+   * included). Heads come back from the write-ahead records; a background step restarts later.
+   */
+  reloadFromBackend(): Promise<void> {
+    const run = async (): Promise<void> => {
+      this.#writing = true;
+      try {
+        await this.#loadState();
+      } finally {
+        this.#writeDone();
+      }
+    };
+    if (this.#writing || this.#reloading !== undefined) {
+      return new Promise<void>((resolve, reject) => {
+        this.#writeQueue.push(() => {
+          run().then(resolve, reject);
+        });
+      });
+    }
+    return run();
+  }
+
+  #writeDone(): void {
+    this.#writing = false;
+    const next = this.#writeQueue.shift();
+    if (next !== undefined) next();
+  }
+
+  /** After a failed write: the state is read again from the back-end, where nothing acknowledged was lost. */
+  async #reload(): Promise<void> {
+    if (this.#closed) return;
+    this.#reloading ??= this.#loadState().then(
+      () => undefined,
+      (error: unknown) => {
+        this.#lastMaintenanceError = `rebuilding state failed: ${(error as Error).message}`;
+      },
+    ).finally(() => {
+      this.#reloading = undefined;
+    });
+    await this.#reloading;
   }
 
   /**
@@ -455,59 +566,39 @@ export class SqliteStore {
     return gathered;
   }
 
-  /**
-   * Makes a group of batches durable (see the file comment). Throws when SQLite does; the
-   * in-memory state is then rebuilt from the database, so nothing of the group remains.
-   */
-  commit(batches: readonly IngestBatch[]): void {
-    if (this.#closed) throw new Error('storage is closed');
-    let total = 0;
-    for (const b of batches) total += b.length;
-    if (total === 0) return;
-    const merged = batches.length === 1 ? batches[0]! : concatBatches(batches, total);
-    const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total, this.#compressRecords);
-    const newSeries = this.catalog.takePending();
-    const nowMs = this.#clock();
-    let outcome: CommitOutcome;
-    try {
-      outcome = this.#commitTransaction(merged, record, newSeries, nowMs);
-    } catch (error) {
-      this.#loadState();
-      throw error;
-    }
-    const { walId, cutNow, landed } = outcome;
-    if (cutNow !== undefined) {
-      for (const sid of cutNow) this.#cut(sid, walId);
-      this.#sendCuts();
-    }
-    if (landed) this.#afterLanding();
-    this.#headPoints += total;
-    this.#walBytes += record.length;
-    if (this.#walRecords++ === 0) this.#walOldestMs = nowMs;
-    this.#walLog.push(walId, record.length, nowMs);
-    this.#lastWalId = walId;
-    this.#lastCommitAt = performance.now();
-    this.#commitRate.note(this.#clock(), total);
-    this.#pointsIngested += total;
-    this.#batchesIngested += batches.length;
-    this.#watchSqliteWal();
-    if (this.#overLimits() && !this.#maintenanceScheduled) {
-      // After the acknowledgement, not before: the batch that crossed the limit should not wait.
-      this.#maintenanceScheduled = true;
-      setImmediate(() => {
-        this.#maintenanceScheduled = false;
-        this.#maintain();
-      });
-    }
+  /** How a query worker reaches this store's chunks. */
+  workerSource(): WorkerSourceSpec {
+    return this.backend.workerSource();
   }
 
   /**
-   * The SQLite side of commit (inside #commitTransaction): new series, the write-ahead record,
-   * the points appended to their heads, and encoded cuts landed on the way.
+   * Makes a group of batches durable (see the file comment). Rejects when the back-end's
+   * commit does; the in-memory state is then rebuilt from it, so nothing of the group remains.
    */
-  #writeCommit(merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number): CommitOutcome {
-    for (const s of newSeries) this.#insertSeries.run(s.tenant, s.metricId, s.canonicalTags, s.id, s.metricType);
-    const walId = Number(this.#insertWal.run(nowMs, merged.length, record).lastInsertRowid);
+  commit(batches: readonly IngestBatch[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error(`${this.location}: storage is closed`));
+    let total = 0;
+    for (const b of batches) total += b.length;
+    if (total === 0) return Promise.resolve();
+    // A write that waits its turn must not share the reused group columns with the next group.
+    const queued = this.#writing || this.#reloading !== undefined;
+    const merged = batches.length === 1 ? batches[0]! : concatBatches(batches, total, !queued);
+    const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total, this.#compressRecords);
+    const nowMs = this.#clock();
+    return this.write(
+      (tx) => this.#writeCommit(tx, merged, record, this.catalog.takePending(), nowMs),
+      (outcome) => this.#afterCommit(outcome, total, batches.length, record.length, nowMs),
+    ).then(() => undefined);
+  }
+
+  /**
+   * The transaction side of commit: new series, the write-ahead record, the points appended
+   * to their heads, and encoded cuts landed on the way.
+   */
+  #writeCommit(tx: WriteTransaction, merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number): CommitOutcome {
+    for (const s of newSeries) tx.insertSeries({ id: s.id, tenant: s.tenant, metricId: s.metricId, canonicalTags: s.canonicalTags, metricType: s.metricType });
+    const walId = ++this.#lastWalId;
+    tx.appendWalRecord({ id: walId, createdMs: nowMs, points: merged.length, data: record });
     const { seriesIds, timestamps, values } = merged;
     const total = merged.length;
     const heads = this.#heads;
@@ -523,39 +614,34 @@ export class SqliteStore {
       ages.noteAppend(sid, walId, nowMs);
       i = end;
     }
+    this.#headPoints += total;
     if (this.#pendingCutPoints > this.#maxPendingCutPoints) this.#encodeFrontCutsHere(total);
-    let landed = false;
-    if (this.#frontCutEncoded()) {
-      this.#landEncodedCuts(performance.now() + LAND_IN_COMMIT_MS);
-      landed = true;
-    }
+    const landed = this.#frontCutEncoded() ? this.#landEncodedCuts(tx, performance.now() + LAND_IN_COMMIT_MS) : undefined;
     return { walId, cutNow, landed };
   }
 
-  /**
-   * Starts the -wal checkpoint worker once the file has grown, and checkpoints on this
-   * connection when the worker has not caught up (see wal_checkpointer.ts).
-   */
-  #watchSqliteWal(): void {
-    const worker = this.#sqliteWal;
-    if (!worker.running) {
-      if (++this.#commitsSinceWalProbe < SQLITE_WAL_PROBE_COMMITS) return;
-      this.#commitsSinceWalProbe = 0;
-      let bytes = 0;
-      try {
-        bytes = statSync(this.path + '-wal').size;
-      } catch {
-        return;
-      }
-      if (bytes >= SQLITE_WAL_WORKER_START_BYTES) worker.start();
-    } else if (worker.walPages > WAL_CATCH_UP_PAGES && !this.#catchUpScheduled) {
-      // After the acknowledgements of this commit, not before.
-      this.#catchUpScheduled = true;
+  #afterCommit(outcome: CommitOutcome, total: number, batches: number, recordBytes: number, nowMs: number): void {
+    const { walId, cutNow, landed } = outcome;
+    if (landed !== undefined) this.#cutsHaveLanded(landed);
+    if (cutNow !== undefined) {
+      for (const sid of cutNow) this.#cut(sid, walId);
+      this.#sendCuts();
+    }
+    if (landed !== undefined) this.#afterLanding();
+    this.#walBytes += recordBytes;
+    if (this.#walRecords++ === 0) this.#walOldestMs = nowMs;
+    this.#walLog.push(walId, recordBytes, nowMs);
+    this.#lastCommitAt = performance.now();
+    this.#commitRate.note(this.#clock(), total);
+    this.#pointsIngested += total;
+    this.#batchesIngested += batches;
+    this.backend.afterCommit?.();
+    if (this.#overLimits() && !this.#maintenanceScheduled) {
+      // After the acknowledgement, not before: the batch that crossed the limit should not wait.
+      this.#maintenanceScheduled = true;
       setImmediate(() => {
-        this.#catchUpScheduled = false;
-        if (this.#closed || worker.walPages <= WAL_CATCH_UP_PAGES) return;
-        this.db.pragma('wal_checkpoint(PASSIVE)');
-        worker.walPages = 0;
+        this.#maintenanceScheduled = false;
+        this.#maintain();
       });
     }
   }
@@ -653,29 +739,42 @@ export class SqliteStore {
 
   /** Lands encoded cuts in their own transaction, for up to MAINTENANCE_SLICE_MS. */
   #landCuts(): void {
-    if (this.#closed || !this.#frontCutEncoded()) return;
-    const deadline = performance.now() + this.#maintenanceSliceMs;
-    try {
-      this.#landTransaction(deadline);
-    } catch (error) {
-      this.#maintenanceFailed(error);
+    if (this.#closed || this.#closing || !this.#frontCutEncoded()) return;
+    if (this.#writing) {
+      // The write in progress (a commit) may carry them; if not, its end is soon.
+      this.#scheduleLanding();
       return;
     }
-    this.#afterLanding();
+    const deadline = performance.now() + this.#maintenanceSliceMs;
+    this.write((tx) => this.#landEncodedCuts(tx, deadline), (landed) => {
+      this.#cutsHaveLanded(landed);
+      this.#afterLanding();
+    }).catch((error: unknown) => this.#maintenanceFailed(error));
   }
 
   /**
-   * Commits encoded cuts in queue order (at least one; the front one must be encoded) until
-   * the deadline: their chunk rows and the series' marks; the cut's points then leave the
-   * pending list (they are in chunks). Inside the caller's transaction.
+   * Records encoded cuts in queue order (at least one; the front one must be encoded) until
+   * the deadline: their chunk rows and the series' marks. Inside the caller's transaction;
+   * the cuts stay readable from memory until it committed (#cutsHaveLanded).
    */
-  #landEncodedCuts(deadline: number): void {
+  #landEncodedCuts(tx: WriteTransaction, deadline: number): PendingCut[] {
     const queue = this.#cutQueue;
+    const landed: PendingCut[] = [];
+    // A landing that waited its turn may find the queue emptied (a checkpoint wrote every cut).
+    if (!this.#frontCutEncoded()) return landed;
     do {
       const cut = queue[this.#cutQueueStart]!;
-      for (const chunk of cut.chunks!) this.chunks.insert(cut.seriesId, chunk);
-      this.#upsertMark.run(cut.seriesId, cut.walId);
+      for (const chunk of cut.chunks!) this.chunks.insert(tx, cut.seriesId, chunk);
+      tx.setMark(cut.seriesId, cut.walId);
       this.#cutQueueStart++;
+      landed.push(cut);
+    } while (this.#frontCutEncoded() && performance.now() < deadline);
+    return landed;
+  }
+
+  /** Landed cuts' points are in committed chunks now: they leave the pending lists and memory. */
+  #cutsHaveLanded(landed: readonly PendingCut[]): void {
+    for (const cut of landed) {
       this.#cutsLanded++;
       this.#settleDirty.add(cut.seriesId);
       this.#pendingCutPoints -= cut.timestamps.length;
@@ -684,7 +783,7 @@ export class SqliteStore {
       // head() copies pending cuts, so only the encoder thread may still read the buffers.
       cut.landed = true;
       if (!cut.atEncoder) this.#releaseCutBuffers(cut);
-    } while (this.#frontCutEncoded() && performance.now() < deadline);
+    }
   }
 
   /** Gives a landed cut's buffers back to the pool, once no encoder task holds them. */
@@ -710,20 +809,15 @@ export class SqliteStore {
   }
 
   /**
-   * A background step failed in SQLite (disk full, I/O error): every in-memory structure is
-   * rebuilt from the file, where nothing acknowledged was lost (heads come back from the
-   * write-ahead records), and the step is retried at the next maintenance round.
+   * A background step failed in the back-end (disk full, I/O error, connection lost): the
+   * write already rebuilt every in-memory structure from the back-end, where nothing
+   * acknowledged was lost, and the step is retried at the next maintenance round.
    */
   #maintenanceFailed(error: unknown): void {
     this.#maintenanceFailures++;
     this.#lastMaintenanceError = (error as Error)?.message ?? String(error);
     this.#backgroundCheckpoint = undefined;
     this.#backgroundCompaction = undefined;
-    try {
-      this.#loadState();
-    } catch (reloadError) {
-      this.#lastMaintenanceError += `; rebuilding state failed too: ${(reloadError as Error).message}`;
-    }
   }
 
   /**
@@ -747,20 +841,25 @@ export class SqliteStore {
    * transaction, and drops a background compaction's plan. An erasure (point_erasure.ts) starts
    * with it, so that no chunk it rewrites is also being merged.
    */
-  checkpoint(): void {
-    const touched: number[] = [];
-    this.db.transaction(() => {
+  checkpoint(): Promise<void> {
+    return this.write((tx) => {
+      const touched: number[] = [];
       const seriesCount = Math.max(this.#heads.size, this.#pendingCutsOf.length);
       for (let sid = 0; sid < seriesCount; sid++) {
         const points = this.head(sid);
         if (points === undefined) continue;
         const { timestamps, values } = points.sorted();
-        this.chunks.write(sid, timestamps, values);
+        this.chunks.write(tx, sid, timestamps, values);
         touched.push(sid);
       }
-      this.#deleteAllWal.run();
-      this.#deleteAllMarks.run();
-    })();
+      tx.deleteWalRecordsUpTo(Infinity);
+      tx.deleteMarksUpTo(Infinity);
+      return touched;
+    }, (touched) => this.#checkpointed(touched)).then(() => undefined);
+  }
+
+  /** After checkpoint()'s commit: heads, pending cuts and record accounting are empty. */
+  #checkpointed(touched: readonly number[]): void {
     for (const sid of touched) this.#heads.clear(sid);
     this.#headAges.reset();
     // Pending cuts were written above with the heads; encoder results for them are dropped.
@@ -813,7 +912,13 @@ export class SqliteStore {
    * encoder costs nothing: its results schedule the next slice.
    */
   #maintenanceSlice(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#closing) return;
+    if (this.#writing) {
+      // One write at a time: this slice's would queue behind a commit in flight (a network
+      // back-end) and its bookkeeping would run ahead of it.
+      this.#scheduleSlice(1);
+      return;
+    }
     const sliceStart = performance.now();
     const deadline = sliceStart + this.#maintenanceSliceMs;
     let more = false;
@@ -889,11 +994,11 @@ export class SqliteStore {
       k += 3;
     }
     const last = !(k < log.length && log[k]! <= upTo);
-    this.db.transaction(() => {
-      if (bound > 0) this.#deleteWalUpTo.run(bound);
-      if (last) this.#deleteMarksUpTo.run(upTo);
-    })();
-    if (bound > 0) this.#dropWalLogUpTo(bound);
+    this.write((tx) => {
+      if (bound > 0) tx.deleteWalRecordsUpTo(bound);
+      if (last) tx.deleteMarksUpTo(upTo);
+      if (bound > 0) this.#dropWalLogUpTo(bound);
+    }).catch((error: unknown) => this.#maintenanceFailed(error));
     return !last;
   }
 
@@ -910,41 +1015,35 @@ export class SqliteStore {
   }
 
   /**
-   * One compaction step: lands merged series (not while snapshot readers run: it deletes
-   * chunks they may be reading), or plans the next task and sends it to the encoder. Returns
-   * 'more' when there is work for the next slice, 'waiting' while a task is at the encoder or
-   * landing waits for snapshot readers (their end schedules the next slice), 'done' at the end.
+   * One compaction step: lands merged series (a write that deletes chunks, so it waits for
+   * running snapshot reads: see write()), or plans the next task and sends it to the encoder.
+   * Returns 'more' when there is work for the next slice, 'waiting' while a task is at the
+   * encoder or a landing runs (their end schedules the next slice), 'done' at the end.
    */
   #compactionSlice(c: BackgroundCompaction, deadline: number): 'more' | 'waiting' | 'done' {
     if (c.landing !== undefined) {
-      if (this.#snapshotReaders > 0) {
-        // Resumed by endSnapshotRead().
-        this.#maintenanceDeferred = true;
-        return 'waiting';
-      }
       const landing = c.landing;
-      this.db.transaction(() => {
-        do this.#applyMerge(landing.shift()!);
-        while (landing.length > 0 && performance.now() < deadline);
-      })();
-      if (landing.length === 0) c.landing = undefined;
-      return c.landing !== undefined || c.next < c.sids.length ? 'more' : 'done';
+      // A write that deletes chunks: it waits for running snapshot reads to end and holds new
+      // ones back until it committed (see write()); its end schedules the next slice.
+      this.write((tx) => {
+        const until = Math.max(deadline, performance.now() + this.#maintenanceSliceMs);
+        do this.#applyMerge(tx, landing.shift()!);
+        while (landing.length > 0 && performance.now() < until);
+        if (landing.length === 0 && c.landing === landing) c.landing = undefined;
+      }, undefined, { deletesChunks: true }).then(() => this.#scheduleSlice(0), (error: unknown) => this.#maintenanceFailed(error));
+      return 'waiting';
     }
     if (c.merging !== undefined) return 'waiting';
     const planned: PlannedMerge[] = [];
-    const series: Array<{ clusters: Array<{ members: StoredChunk[]; overlapping: boolean }> }> = [];
     let points = 0;
     // At least one series per slice, then more until the task is big enough or time is up.
     let first = true;
     while (c.next < c.sids.length && points < MERGE_TASK_POINTS && (first || performance.now() < deadline)) {
       first = false;
       const seriesId = c.sids[c.next++]!;
-      const clusters = this.#planCompaction(seriesId, c.settle === true ? PACK_RUN_SETTLE : PACK_RUN_BACKGROUND);
+      const clusters = planCompaction(this.chunks.chunksOf(seriesId), c.settle === true ? PACK_RUN_SETTLE : PACK_RUN_BACKGROUND);
       if (clusters.length === 0) continue;
       planned.push({ seriesId, clusters, maxChunkIdAtPlan: this.chunks.maxChunkId, result: undefined });
-      series.push({
-        clusters: clusters.map((cluster) => ({ members: cluster.map((m) => this.chunks.readStored(seriesId, m)), overlapping: hasOverlap(cluster) })),
-      });
       for (const cluster of clusters) for (const m of cluster) points += m.count;
     }
     if (planned.length === 0) return c.next < c.sids.length ? 'more' : 'done';
@@ -965,8 +1064,20 @@ export class SqliteStore {
       }
       this.#scheduleSlice(0);
     };
-    this.#encoder.run({ kind: 'merge', series }).then(done, (error: unknown) => done(error as Error));
+    this.#storedClusters(planned).then(
+      (series) => this.#encoder.run({ kind: 'merge', series }),
+    ).then(done, (error: unknown) => done(error as Error));
     return 'waiting';
+  }
+
+  /** The stored bytes of planned clusters, read through the back-end, for the encoder thread. */
+  async #storedClusters(planned: readonly PlannedMerge[]): Promise<Array<{ clusters: Array<{ members: StoredChunk[]; overlapping: boolean }> }>> {
+    const ids: number[] = [];
+    for (const p of planned) for (const cluster of p.clusters) for (const m of cluster) ids.push(m.id);
+    const data = await this.chunkSource.chunkData(ids);
+    return planned.map((p) => ({
+      clusters: p.clusters.map((cluster) => ({ members: cluster.map((m) => storedChunk(p.seriesId, m, data)), overlapping: hasOverlap(cluster) })),
+    }));
   }
 
   /**
@@ -975,88 +1086,54 @@ export class SqliteStore {
    * planning overlaps a cluster (its points are newer; the merged chunk would get a higher id
    * and outrank them). Then the series waits for the next compaction. Inside a transaction.
    */
-  #applyMerge(p: PlannedMerge): void {
+  #applyMerge(tx: WriteTransaction, p: PlannedMerge): boolean {
     const result = p.result;
-    if (result === undefined || !Array.isArray(result)) return; // A defect: queries report the chunk.
+    if (result === undefined || !Array.isArray(result)) return false; // A defect: queries report the chunk.
     for (const cluster of p.clusters) {
-      for (const m of cluster) if (!this.chunks.has(p.seriesId, m.id)) return;
+      for (const m of cluster) if (!this.chunks.has(p.seriesId, m.id)) return false;
     }
     for (const c of this.chunks.chunksOf(p.seriesId)) {
       if (c.id <= p.maxChunkIdAtPlan) continue;
-      for (const cluster of p.clusters) if (overlapsCluster(c, cluster)) return;
+      for (const cluster of p.clusters) if (overlapsCluster(c, cluster)) return false;
     }
     p.clusters.forEach((cluster, k) => {
-      this.chunks.delete(p.seriesId, new Set(cluster.map((m) => m.id)));
-      for (const chunk of result[k]!) this.chunks.insert(p.seriesId, chunk);
+      this.chunks.delete(tx, p.seriesId, new Set(cluster.map((m) => m.id)));
+      for (const chunk of result[k]!) this.chunks.insert(tx, p.seriesId, chunk);
     });
-  }
-
-  /**
-   * The clusters of a series' chunks to rewrite: chunks overlapping one another (merged with
-   * precedence, newer id wins), and runs of consecutive small chunks packed into chunks of up
-   * to STORED_CHUNK_MAX_POINTS. A cluster's output replaces all of its members, so no chunk outside a
-   * cluster shares a timestamp with it and precedence elsewhere is untouched.
-   *
-   * `minPackRun`: a run of non-overlapping chunks is rewritten only if it has at least this many
-   * chunks. Background compaction uses PACK_RUN_BACKGROUND so that a point is rewritten about
-   * log4(STORED_CHUNK_MAX_POINTS / cut size) times, not once per checkpoint; stop() packs every run.
-   */
-  #planCompaction(seriesId: number, minPackRun: number): ChunkMeta[][] {
-    const list = this.chunks.chunksOf(seriesId);
-    if (list.length < 2) return [];
-    const clusters: ChunkMeta[][] = [];
-    let current: ChunkMeta[] = [list[0]!];
-    let currentMax = list[0]!.maxTs;
-    let currentCount = list[0]!.count;
-    for (let k = 1; k < list.length; k++) {
-      const c = list[k]!;
-      if (c.minTs <= currentMax || currentCount + c.count <= STORED_CHUNK_MAX_POINTS) {
-        current.push(c);
-        currentCount += c.count;
-        if (c.maxTs > currentMax) currentMax = c.maxTs;
-      } else {
-        clusters.push(current);
-        current = [c];
-        currentMax = c.maxTs;
-        currentCount = c.count;
-      }
-    }
-    clusters.push(current);
-    return clusters.filter((c) => c.length >= minPackRun || (c.length > 1 && hasOverlap(c)));
-  }
-
-  /**
-   * Compacts one series on this thread, now (stop(), tests): see #planCompaction. Throws
-   * CorruptChunkError, naming the chunk, when a member does not decode.
-   */
-  compactSeries(seriesId: number, minPackRun = 2): boolean {
-    const work = this.#planCompaction(seriesId, minPackRun);
-    if (work.length === 0) return false;
-    const merged = work.map((cluster) => {
-      const out = mergeCluster(cluster.map((m) => this.chunks.readStored(seriesId, m)), hasOverlap(cluster));
-      if (!Array.isArray(out)) throw new CorruptChunkError(seriesId, describeSeries(this.catalog.get(seriesId)), out.chunkId, out.detail);
-      return out;
-    });
-    this.db.transaction(() => {
-      work.forEach((cluster, k) => {
-        this.chunks.delete(seriesId, new Set(cluster.map((c) => c.id)));
-        for (const chunk of merged[k]!) this.chunks.insert(seriesId, chunk);
-      });
-    })();
     return true;
   }
+
   /**
-   * Compacts every series (stop(), checkpoints). Deferred while snapshot readers run. A series
+   * Compacts one series on this thread, now (stop(), erasure, tests): see planCompaction
+   * (compaction_plan.ts). Throws CorruptChunkError, naming the chunk, when a member does not
+   * decode. The caller makes sure no other write changes the series meanwhile.
+   */
+  async compactSeries(seriesId: number, minPackRun = 2): Promise<boolean> {
+    // The chunks are read and merged before the write; a series changed meanwhile (a cut
+    // landed over the same range, background compaction merged it) is planned again.
+    for (let attempt = 0; attempt < COMPACT_SERIES_ATTEMPTS; attempt++) {
+      const clusters = planCompaction(this.chunks.chunksOf(seriesId), minPackRun);
+      if (clusters.length === 0) return false;
+      const plan: PlannedMerge = { seriesId, clusters, maxChunkIdAtPlan: this.chunks.maxChunkId, result: undefined };
+      const [stored] = (await this.#storedClusters([plan])) as [{ clusters: Array<{ members: StoredChunk[]; overlapping: boolean }> }];
+      plan.result = stored.clusters.map(({ members, overlapping }) => {
+        const out = mergeCluster(members, overlapping);
+        if (!Array.isArray(out)) throw new CorruptChunkError(seriesId, describeSeries(this.catalog.get(seriesId)), out.chunkId, out.detail);
+        return out;
+      });
+      if (await this.write((tx) => this.#applyMerge(tx, plan), undefined, { deletesChunks: true })) return true;
+    }
+    throw new Error(`series ${describeSeries(this.catalog.get(seriesId))} kept changing during ${COMPACT_SERIES_ATTEMPTS} compaction attempts; try again when ingest is lower`);
+  }
+
+  /**
+   * Compacts every series (stop(), maintenance). A series
    * with a chunk that does not decode is left as it is: queries report it, naming the chunk.
    */
-  compactAll(minPackRun = 2, deadlineMs = Infinity): void {
-    if (this.#snapshotReaders > 0) {
-      this.#maintenanceDeferred = true;
-      return;
-    }
+  async compactAll(minPackRun = 2, deadlineMs = Infinity): Promise<void> {
     for (const sid of [...this.chunks.seriesWithChunks()]) {
       try {
-        this.compactSeries(sid, minPackRun);
+        await this.compactSeries(sid, minPackRun);
       } catch (error) {
         if (!(error instanceof CorruptChunkError)) throw error;
       }
@@ -1065,11 +1142,7 @@ export class SqliteStore {
   }
 
   /** Deletes chunks whose newest point is older than their tenant's retention period. */
-  applyRetention(nowMs: number): number {
-    if (this.#snapshotReaders > 0) {
-      this.#maintenanceDeferred = true;
-      return 0;
-    }
+  async applyRetention(nowMs: number): Promise<number> {
     // Looked up once per tenant per pass: the lookup may read operator settings.
     const cutoffs = new Map<string, number>();
     const cutoffOf = (tenant: string): number => {
@@ -1081,45 +1154,67 @@ export class SqliteStore {
       }
       return cutoff;
     };
-    let deleted = 0;
-    this.db.transaction(() => {
-      for (const sid of [...this.chunks.seriesWithChunks()]) {
-        const info = this.catalog.get(sid);
-        if (info === undefined) continue;
-        const cutoff = cutoffOf(info.tenant);
-        if (cutoff === -Infinity) continue;
-        const old = new Set<number>();
-        for (const c of this.chunks.chunksOf(sid)) if (c.maxTs < cutoff) old.add(c.id);
-        if (old.size > 0) {
-          this.chunks.delete(sid, old);
-          deleted += old.size;
-        }
+    const expired: Array<[number, Set<number>]> = [];
+    for (const sid of this.chunks.seriesWithChunks()) {
+      const info = this.catalog.get(sid);
+      if (info === undefined) continue;
+      const cutoff = cutoffOf(info.tenant);
+      if (cutoff === -Infinity) continue;
+      const old = new Set<number>();
+      for (const c of this.chunks.chunksOf(sid)) if (c.maxTs < cutoff) old.add(c.id);
+      if (old.size > 0) expired.push([sid, old]);
+    }
+    if (expired.length === 0) return 0;
+    return this.write((tx) => {
+      let deleted = 0;
+      for (const [sid, old] of expired) {
+        // A chunk deleted meanwhile (an erasure) is not in the catalogue any more: deleting it again is harmless.
+        this.chunks.delete(tx, sid, old);
+        deleted += old.size;
       }
-    })();
-    return deleted;
+      return deleted;
+    }, undefined, { deletesChunks: true });
   }
 
-  /** Reads running in other threads: maintenance commands wait for none before deleting chunks. */
+  /**
+   * A committed chunk's points, decoded (maintenance and erasure rewrite chunks from them).
+   * Throws naming the chunk when it cannot be decoded.
+   */
+  async chunkPoints(seriesId: number, meta: ChunkMeta): Promise<{ timestamps: Float64Array; values: Float64Array }> {
+    const decoded = decodeStored(storedChunk(seriesId, meta, await this.chunkSource.chunkData([meta.id])));
+    if ('detail' in decoded) throw new CorruptChunkError(seriesId, describeSeries(this.catalog.get(seriesId)), meta.id, decoded.detail);
+    return decoded;
+  }
+
+  /** Reads running against a snapshot bound: maintenance commands wait for none before deleting chunks. */
   get snapshotReaders(): number {
     return this.#snapshotReaders;
   }
 
   /**
-   * Marks the start of a read in another thread (a query worker with its own connection):
-   * chunks written after `maxChunkId` are invisible to it (their points are in the heads it was
-   * handed), and compaction/retention wait until `endSnapshotRead()`.
+   * Marks the start of a read of chunks (here or in a query worker), after the caller copied
+   * the heads it needs: chunks written after `maxChunkId` are invisible to it (their points are
+   * in those heads), and compaction/retention wait until `endSnapshotRead()`. The bound is the
+   * newest committed chunk: a chunk still in a transaction in flight is not in the back-end yet,
+   * and its points are still in the heads.
    */
   beginSnapshotRead(): { maxChunkId: number } {
     this.#snapshotReaders++;
-    return { maxChunkId: this.chunks.maxChunkId };
+    return { maxChunkId: this.#readBound };
+  }
+
+  /**
+   * Resolves when a snapshot read may begin: no write that deletes chunks is queued or in
+   * flight. Callers await it, then read the heads and call beginSnapshotRead() in one
+   * synchronous step.
+   */
+  async snapshotReady(): Promise<void> {
+    while (this.#chunkDeleters > 0 && !this.#closed) await new Promise<void>((resolve) => this.#snapshotGate.push(resolve));
   }
 
   endSnapshotRead(): void {
     this.#snapshotReaders--;
-    if (this.#snapshotReaders === 0 && this.#maintenanceDeferred) {
-      this.#maintenanceDeferred = false;
-      setImmediate(() => this.#maintain());
-    }
+    if (this.#snapshotReaders === 0) for (const resolve of this.#readersDrained.splice(0)) resolve();
   }
 
   #maintain(): void {
@@ -1132,7 +1227,7 @@ export class SqliteStore {
     } else if (this.#backgroundCompaction !== undefined) {
       this.#scheduleSlice(0);
     }
-    this.applyRetention(now);
+    this.applyRetention(now).catch((error: unknown) => this.#maintenanceFailed(error));
   }
 
   /** Whether a checkpoint is due for size: write-ahead bytes or head points past their limits. */
@@ -1232,7 +1327,7 @@ export class SqliteStore {
       walBytes: this.#walBytes,
       pointsIngested: this.#pointsIngested,
       batchesIngested: this.#batchesIngested,
-      diskBytes: databaseFileBytes(this.path),
+      diskBytes: this.#diskBytes(),
       maintenance: {
         pendingCuts: this.#cutQueue.length - this.#cutQueueStart,
         pendingCutPoints: this.#pendingCutPoints,
@@ -1241,7 +1336,7 @@ export class SqliteStore {
         compactionRunning: this.#backgroundCompaction !== undefined,
         encoderFailures: this.#encoderFailures,
         failures: this.#maintenanceFailures,
-        lastError: this.#lastMaintenanceError ?? this.#sqliteWal.lastError ?? this.#encoder.lastError,
+        lastError: this.#lastMaintenanceError ?? this.backend.lastError ?? this.#encoder.lastError,
         ...this.#settleStats(),
       },
     };
@@ -1257,7 +1352,7 @@ export class SqliteStore {
     const deadline = Date.now() + timeoutMs;
     if (options.checkpoint === true && !this.#closed) this.#startBackgroundCheckpoint();
     const busy = (): boolean => this.#cutQueueStart < this.#cutQueue.length || this.#backgroundCheckpoint !== undefined
-      || this.#backgroundCompaction !== undefined || this.#maintenanceScheduled;
+      || this.#backgroundCompaction !== undefined || this.#maintenanceScheduled || this.#writing;
     while (!this.#closed) {
       if (!busy()) {
         // A checkpoint that is due but not started yet (the commit that crossed the limit schedules it).
@@ -1265,105 +1360,101 @@ export class SqliteStore {
         this.#startBackgroundCheckpoint();
       }
       if (Date.now() > deadline) {
-        throw new Error(`${this.path}: background maintenance did not finish within ${timeoutMs} ms `
+        throw new Error(`${this.location}: background maintenance did not finish within ${timeoutMs} ms `
           + `(cuts pending ${this.#cutQueue.length - this.#cutQueueStart}, checkpoint ${JSON.stringify(this.#backgroundCheckpoint)}, landed ${this.#cutsLanded}, `
           + `compaction ${this.#backgroundCompaction === undefined ? 'none' : `${this.#backgroundCompaction.next}/${this.#backgroundCompaction.sids.length} merging=${this.#backgroundCompaction.merging !== undefined} landing=${this.#backgroundCompaction.landing !== undefined}`})`);
       }
-      if (this.#snapshotReaders === 0 && this.#maintenanceDeferred) this.#scheduleSlice(0);
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
   }
 
-  /** Throws when the database cannot be written: performs a one-row write and commit. */
-  checkWritable(): void {
-    if (this.#closed) throw new Error(`${this.path}: storage is closed`);
-    this.#healthWrite.run(String(Date.now()));
+  /**
+   * The back-end's size as last measured: stats() is synchronous and asked often (/health,
+   * /metrics), and for PostgreSQL and Redis the size is a round trip, so it is refreshed in
+   * the background at most every SIZE_REFRESH_MS.
+   */
+  #diskBytes(): number {
+    if (!this.#closed && !this.#sizeRefreshing && performance.now() - this.#backendBytesAt >= SIZE_REFRESH_MS) {
+      this.#refreshSize().catch(() => undefined);
+    }
+    return this.#backendBytes;
+  }
+
+  async #refreshSize(): Promise<void> {
+    this.#sizeRefreshing = true;
+    try {
+      this.#backendBytes = (await this.backend.size()).bytes;
+      this.#backendBytesAt = performance.now();
+    } finally {
+      this.#sizeRefreshing = false;
+    }
+  }
+
+  /** Throws when the back-end cannot be written: performs a one-row write and commit. */
+  async checkWritable(): Promise<void> {
+    if (this.#closed) throw new Error(`${this.location}: storage is closed`);
+    await this.backend.checkWritable();
   }
 
   /**
-   * Flushes every head into chunks, deletes the write-ahead records, compacts chunks and the
-   * file, and closes. A later open() finds every point in chunks.
+   * After an erasure's deletions committed (with SCRUB_PENDING_KEY set in the same
+   * transaction): the back-end gives back the deleted space, so the erased bytes are gone from
+   * it, then the flag is cleared. Also run at open when a kill came in between.
    */
-  close(): void {
-    if (this.#closed) return;
+  async finishErasureScrub(): Promise<void> {
+    await this.backend.reclaimDeletedSpace();
+    await this.write((tx) => tx.setMeta(SCRUB_PENDING_KEY, undefined));
+  }
+
+  /**
+   * Flushes every head into chunks, deletes the write-ahead records, compacts chunks and
+   * (SQLite) the file, and closes. A later open() finds every point in chunks.
+   */
+  async close(): Promise<void> {
+    if (this.#closed || this.#closing) return;
+    this.#closing = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#settleTimer !== undefined) clearInterval(this.#settleTimer);
-    this.#sqliteWal.close();
     this.#encoder.close();
     this.#backgroundCompaction = undefined;
+    this.#backgroundCheckpoint = undefined;
+    let compact = true;
     try {
-      this.checkpoint();
+      await this.checkpoint();
       this.#snapshotReaders = 0;
       // Bounded: a supervisor allows 10 s after SIGTERM, and packing every series after a busy
       // run took 8 s (bench/server_ingest.bench.ts, 8,000 series). Chunks left unpacked are
       // valid, only smaller; later compactions pack them.
-      this.compactAll(2, Date.now() + CLOSE_COMPACTION_BUDGET_MS);
-      this.applyRetention(Date.now());
-      this.#compactFile();
+      await this.compactAll(2, Date.now() + CLOSE_COMPACTION_BUDGET_MS);
+      await this.applyRetention(Date.now());
+    } catch (error) {
+      compact = false;
+      throw error;
     } finally {
       this.#closed = true;
-      this.db.close();
-      this.#releaseLock();
+      await this.backend.close({ compact });
     }
   }
 
   /**
    * Closes without checkpoint, compaction or anything else: what a killed process leaves
-   * behind (heads only in write-ahead records, the -wal file in place). For crash tests.
+   * behind (heads only in write-ahead records). For crash tests.
    */
-  abandon(): void {
+  async abandon(): Promise<void> {
     if (this.#closed) return;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#settleTimer !== undefined) clearInterval(this.#settleTimer);
-    this.#sqliteWal.close();
     this.#encoder.close();
     this.#closed = true;
-    this.db.close();
-    this.#releaseLock();
-  }
-
-  /**
-   * Returns free pages (deleted write-ahead records, rewritten chunks) to the file system.
-   * VACUUM rewrites the live data compactly; its cost follows the live size, so it runs when
-   * the file is small or the garbage is a good share of it. Otherwise incremental_vacuum moves
-   * pages into the holes one by one (measured: 5.1 s vs 1.3 s for VACUUM on the 24 h TSBS file,
-   * 10 MB live and ~45 MB of deleted records; both leave ~1.155 bytes/point).
-   */
-  #compactFile(): void {
-    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
-    const pages = this.db.pragma('page_count', { simple: true }) as number;
-    const free = this.db.pragma('freelist_count', { simple: true }) as number;
-    if (free === 0) {
-      // Nothing to return.
-    } else if (pages * pageSize <= VACUUM_MAX_BYTES || free * VACUUM_MIN_FREE_SHARE >= pages) {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-      this.db.exec('VACUUM');
-    } else {
-      this.db.pragma('incremental_vacuum');
-    }
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    await this.backend.abandon();
   }
 }
 
-/** Whether a chunk shares any part of the time range of a cluster. */
-function overlapsCluster(c: ChunkMeta, cluster: readonly ChunkMeta[]): boolean {
-  let minTs = Infinity;
-  let maxTs = -Infinity;
-  for (const m of cluster) {
-    if (m.minTs < minTs) minTs = m.minTs;
-    if (m.maxTs > maxTs) maxTs = m.maxTs;
-  }
-  return c.minTs <= maxTs && c.maxTs >= minTs;
-}
-
-/** Whether chunks given in (minTs, id) order overlap in time. */
-function hasOverlap(sortedByMinTs: readonly ChunkMeta[]): boolean {
-  let maxSoFar = -Infinity;
-  for (const c of sortedByMinTs) {
-    if (c.minTs <= maxSoFar) return true;
-    if (c.maxTs > maxSoFar) maxSoFar = c.maxTs;
-  }
-  return false;
+/** A planned member's stored bytes, or an error naming it when the back-end no longer has it. */
+function storedChunk(seriesId: number, meta: ChunkMeta, data: ReadonlyMap<number, Uint8Array>): StoredChunk {
+  const bytes = data.get(meta.id);
+  if (bytes === undefined) throw new Error(`chunk ${meta.id} of series ${seriesId} was deleted while compaction read it`);
+  return { id: meta.id, codec: CODEC_EMMS_CHUNK, count: meta.count, data: bytes };
 }
 
 /**
@@ -1376,8 +1467,9 @@ let groupColumns: IngestBatch = { seriesIds: new Uint32Array(0), timestamps: new
 /** Points of the largest group whose columns are kept (20 bytes each). */
 const GROUP_COLUMNS_KEEP_POINTS = 1 << 19;
 
-function concatBatches(batches: readonly IngestBatch[], total: number): IngestBatch {
-  if (total > GROUP_COLUMNS_KEEP_POINTS) {
+/** `reuse`: the group's columns may be the shared ones (the commit reads them before the next group is made). */
+function concatBatches(batches: readonly IngestBatch[], total: number, reuse: boolean): IngestBatch {
+  if (!reuse || total > GROUP_COLUMNS_KEEP_POINTS) {
     return concatInto({ seriesIds: new Uint32Array(total), timestamps: new Float64Array(total), values: new Float64Array(total), length: 0 }, batches, total);
   }
   if (groupColumns.seriesIds.length < total) {
@@ -1397,17 +1489,4 @@ function concatInto(into: IngestBatch, batches: readonly IngestBatch[], total: n
     o += b.length;
   }
   return { seriesIds, timestamps, values, length: total };
-}
-
-/** Bytes of the database file and its -wal and -shm companions. */
-export function databaseFileBytes(path: string): number {
-  let total = 0;
-  for (const suffix of ['', '-wal', '-shm']) {
-    try {
-      total += statSync(path + suffix).size;
-    } catch {
-      // A missing -wal/-shm (after close) counts as zero.
-    }
-  }
-  return total;
 }

@@ -87,20 +87,18 @@ const CHUNK_COLUMNS = 'id, series_id, min_ts, max_ts, count, codec, format_versi
 export const SQL = {
   readSchemaVersion: `SELECT value FROM ${TABLE.meta} WHERE key = 'schema_version'`,
   writeSchemaVersion: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES ('schema_version', ?)`,
-  /** checkWritable(): a real one-row write, so a full disk or read-only file shows. */
-  writeHealthCheck: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES ('last_write_check_ms', ?)`,
 
   insertSeries: `INSERT INTO ${TABLE.series} (tenant, metric_id, tags, id, metric_type) VALUES (?, ?, ?, ?, ?)`,
+  upsertMeta: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES (?, ?)`,
+  deleteMeta: `DELETE FROM ${TABLE.meta} WHERE key = ?`,
+  allMeta: `SELECT key, value FROM ${TABLE.meta}`,
   /** An erasure removing a series whose every point it deleted (src/storage/point_erasure.ts). */
   deleteSeries: `DELETE FROM ${TABLE.series} WHERE tenant = ? AND metric_id = ? AND tags = ?`,
-  /** Set in an erasure's transaction, cleared once the file holds none of the erased bytes. */
-  markScrubPending: `INSERT OR REPLACE INTO ${TABLE.meta} (key, value) VALUES ('erasure_scrub_pending', ?)`,
-  readScrubPending: `SELECT value FROM ${TABLE.meta} WHERE key = 'erasure_scrub_pending'`,
-  clearScrubPending: `DELETE FROM ${TABLE.meta} WHERE key = 'erasure_scrub_pending'`,
   allSeries: `SELECT id, tenant, metric_id, tags, metric_type FROM ${TABLE.series}`,
 
-  insertChunk: `INSERT INTO ${TABLE.chunks} (series_id, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  /** Ids come from the engine (chunk_catalog.ts): a higher id is a newer write. */
+  insertChunk: `INSERT INTO ${TABLE.chunks} (id, series_id, min_ts, max_ts, count, codec, format_version, sum, min, max, first, last, mean, m2, data)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   deleteChunk: `DELETE FROM ${TABLE.chunks} WHERE id = ?`,
   /**
    * Chunks of one series overlapping [start, end), up to a snapshot chunk id, in max_ts order:
@@ -144,13 +142,12 @@ export const SQL = {
   /** Newest point of a series in chunks; of two chunks ending at the same time the newer write wins. */
   newestChunkOfSeries: `SELECT max_ts, last FROM ${TABLE.chunks} WHERE series_id = ? ORDER BY max_ts DESC, id DESC LIMIT 1`,
 
-  insertWalRecord: `INSERT INTO ${TABLE.walRecords} (created_ms, points, data) VALUES (?, ?, ?)`,
-  allWalRecords: `SELECT id, data, created_ms FROM ${TABLE.walRecords} ORDER BY id`,
-  deleteAllWalRecords: `DELETE FROM ${TABLE.walRecords}`,
+  insertWalRecord: `INSERT INTO ${TABLE.walRecords} (id, created_ms, points, data) VALUES (?, ?, ?, ?)`,
+  /** Replay reads records in steps (bounded memory): those after an id, oldest first. */
+  walRecordsAfter: `SELECT id, data, created_ms, points FROM ${TABLE.walRecords} WHERE id > ? ORDER BY id LIMIT ?`,
   deleteWalRecordsUpTo: `DELETE FROM ${TABLE.walRecords} WHERE id <= ?`,
 
   upsertHeadMark: `INSERT OR REPLACE INTO ${TABLE.headMarks} (series_id, wal_id) VALUES (?, ?)`,
   allHeadMarks: `SELECT series_id, wal_id FROM ${TABLE.headMarks}`,
-  deleteAllHeadMarks: `DELETE FROM ${TABLE.headMarks}`,
   deleteHeadMarksUpTo: `DELETE FROM ${TABLE.headMarks} WHERE wal_id <= ?`,
 } as const;

@@ -13,7 +13,7 @@
  *   acknowledgement for the length of the copy (about a second per 100 MB here).
  */
 import { Worker } from 'node:worker_threads';
-import { WORKER_APPLY_KEY_SOURCE, evaluatedWorkerDriver } from '../crypto/sqlite_cipher.js';
+import { WORKER_APPLY_KEY_SOURCE, evaluatedWorkerDriver } from '../../crypto/sqlite_cipher.js';
 
 /** Worker body (CommonJS, evaluated, like wal_checkpointer.ts): one backup in one step. */
 const WORKER_SOURCE = `

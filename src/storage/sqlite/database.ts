@@ -13,7 +13,7 @@
  *   file system without rewriting the whole file.
  */
 import type Database from 'better-sqlite3';
-import { databaseEncryptionOn, openSqlite } from '../crypto/sqlite_cipher.js';
+import { databaseEncryptionOn, openSqlite } from '../../crypto/sqlite_cipher.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DDL, PAGE_SIZE_BYTES, SCHEMA_VERSION, SQL } from './schema.js';
