@@ -190,6 +190,15 @@ export interface StorageBackend {
    *   without it is backed up with its database's own tools.
    */
   beginSecureDelete?(): () => void;
+  /**
+   * Retention by whole time ranges, for a back-end that partitions chunks by time
+   * (PostgreSQL drops month partitions instead of deleting rows, which leaves no dead rows to
+   * vacuum): removes every chunk whose max_ts lies below a boundary ≤ cutoffMs and returns that
+   * boundary. The engine calls it with the oldest cutoff of every tenant, outside any write
+   * transaction, while no other write or snapshot read runs; chunks between the boundary and
+   * each tenant's cutoff are deleted one by one as usual.
+   */
+  dropChunksBefore?(cutoffMs: number): Promise<number>;
   returnFreeSpace?(): void;
   rebuildIndexes?(): Promise<void>;
   snapshotTo?(destinationPath: string): Promise<void>;

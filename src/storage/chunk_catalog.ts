@@ -87,6 +87,23 @@ export class ChunkCatalog {
     else this.#bySeries.set(seriesId, kept);
   }
 
+  /**
+   * Forgets every chunk with maxTs below `boundMs` without a transaction: the back-end removed
+   * them itself (StorageBackend.dropChunksBefore). Returns how many.
+   */
+  forgetBefore(boundMs: number): number {
+    let forgotten = 0;
+    for (const [seriesId, list] of this.#bySeries) {
+      const kept = list.filter((c) => c.maxTs >= boundMs);
+      if (kept.length === list.length) continue;
+      forgotten += list.length - kept.length;
+      if (kept.length === 0) this.#bySeries.delete(seriesId);
+      else this.#bySeries.set(seriesId, kept);
+    }
+    this.#chunks -= forgotten;
+    return forgotten;
+  }
+
   #add(seriesId: number, meta: ChunkMeta): ChunkMeta[] {
     let list = this.#bySeries.get(seriesId);
     if (list === undefined) {

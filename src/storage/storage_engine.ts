@@ -442,9 +442,28 @@ export class StorageEngine {
    * earlier readers drain.
    */
   write<T>(fill: (tx: WriteTransaction) => T, after?: (result: T) => void, options: { deletesChunks?: boolean } = {}): Promise<T> {
-    const deletes = options.deletesChunks === true;
-    if (deletes) this.#chunkDeleters++;
-    const run = (): Promise<T> => this.#runWrite(fill, after, deletes);
+    return this.#inWriteTurn(() => this.#transaction(fill, after), options.deletesChunks === true);
+  }
+
+  /**
+   * Runs `body` in the write turn: after every write queued before it, alone (this.#writing).
+   * `deletesChunks`: from this call on, new snapshot reads wait (snapshotReady()); the body
+   * starts once the running ones ended (see write()).
+   */
+  #inWriteTurn<T>(body: () => Promise<T>, deletesChunks: boolean): Promise<T> {
+    if (deletesChunks) this.#chunkDeleters++;
+    const run = async (): Promise<T> => {
+      this.#writing = true;
+      try {
+        if (this.#closed) throw new Error(`${this.location}: storage is closed`);
+        if (this.#mayWrite !== undefined && !this.#mayWrite()) throw new WriterLeaseLostError(this.location);
+        if (deletesChunks && this.#snapshotReaders > 0) await new Promise<void>((resolve) => this.#readersDrained.push(resolve));
+        return await body();
+      } finally {
+        this.#writeDone();
+        if (deletesChunks && --this.#chunkDeleters === 0) for (const open of this.#snapshotGate.splice(0)) open();
+      }
+    };
     if (this.#writing || this.#reloading !== undefined) {
       return new Promise<T>((resolve, reject) => {
         this.#writeQueue.push(() => {
@@ -455,53 +474,31 @@ export class StorageEngine {
     return run();
   }
 
-  async #runWrite<T>(fill: (tx: WriteTransaction) => T, after: ((result: T) => void) | undefined, deletes: boolean): Promise<T> {
-    try {
-      return await this.#runWriteTransaction(fill, after, deletes);
-    } finally {
-      if (deletes && --this.#chunkDeleters === 0) for (const open of this.#snapshotGate.splice(0)) open();
-    }
-  }
-
-  async #runWriteTransaction<T>(fill: (tx: WriteTransaction) => T, after: ((result: T) => void) | undefined, deletes: boolean): Promise<T> {
-    if (this.#closed) throw new Error(`${this.location}: storage is closed`);
-    if (this.#mayWrite !== undefined && !this.#mayWrite()) {
-      throw new WriterLeaseLostError(this.location);
-    }
-    this.#writing = true;
-    if (deletes && this.#snapshotReaders > 0) {
-      await new Promise<void>((resolve) => this.#readersDrained.push(resolve));
-    }
+  /** One write transaction (in the write turn): fill, commit, after; a failure rebuilds the state from the back-end. */
+  async #transaction<T>(fill: (tx: WriteTransaction) => T, after: ((result: T) => void) | undefined): Promise<T> {
+    const tx = this.backend.beginWrite();
     let result: T;
-    let tx: WriteTransaction;
-    try {
-      tx = this.backend.beginWrite();
-    } catch (error) {
-      this.#writeDone();
-      throw error;
-    }
     try {
       result = fill(tx);
     } catch (error) {
       tx.rollback();
       await this.#reload();
-      this.#writeDone();
       throw error;
     }
     try {
       await tx.commit();
     } catch (error) {
       await this.#reload();
-      this.#writeDone();
       throw error;
     }
     this.#readBound = this.chunks.maxChunkId;
-    try {
-      after?.(result);
-    } finally {
-      this.#writeDone();
-    }
+    after?.(result);
     return result;
+  }
+
+  #hasChunkBefore(boundMs: number): boolean {
+    for (const sid of this.chunks.seriesWithChunks()) if ((this.chunks.chunksOf(sid)[0]?.minTs ?? Infinity) < boundMs) return true;
+    return false;
   }
 
   /**
@@ -510,22 +507,9 @@ export class StorageEngine {
    * included). Heads come back from the write-ahead records; a background step restarts later.
    */
   reloadFromBackend(): Promise<void> {
-    const run = async (): Promise<void> => {
-      this.#writing = true;
-      try {
-        await this.#loadState();
-      } finally {
-        this.#writeDone();
-      }
-    };
-    if (this.#writing || this.#reloading !== undefined) {
-      return new Promise<void>((resolve, reject) => {
-        this.#writeQueue.push(() => {
-          run().then(resolve, reject);
-        });
-      });
-    }
-    return run();
+    return this.#inWriteTurn(async () => {
+      await this.#loadState();
+    }, false);
   }
 
   #writeDone(): void {
@@ -1154,6 +1138,19 @@ export class StorageEngine {
       }
       return cutoff;
     };
+    let dropped = 0;
+    const dropBefore = this.backend.dropChunksBefore;
+    if (dropBefore !== undefined) {
+      // The oldest cutoff that every tenant with chunks has passed; none while a tenant keeps forever.
+      let oldest = Infinity;
+      for (const sid of this.chunks.seriesWithChunks()) {
+        const info = this.catalog.get(sid);
+        if (info !== undefined) oldest = Math.min(oldest, cutoffOf(info.tenant));
+      }
+      if (oldest > -Infinity && oldest < Infinity && this.#hasChunkBefore(oldest)) {
+        dropped = await this.#inWriteTurn(async () => this.chunks.forgetBefore(await dropBefore.call(this.backend, oldest)), true);
+      }
+    }
     const expired: Array<[number, Set<number>]> = [];
     for (const sid of this.chunks.seriesWithChunks()) {
       const info = this.catalog.get(sid);
@@ -1164,9 +1161,9 @@ export class StorageEngine {
       for (const c of this.chunks.chunksOf(sid)) if (c.maxTs < cutoff) old.add(c.id);
       if (old.size > 0) expired.push([sid, old]);
     }
-    if (expired.length === 0) return 0;
+    if (expired.length === 0) return dropped;
     return this.write((tx) => {
-      let deleted = 0;
+      let deleted = dropped;
       for (const [sid, old] of expired) {
         // A chunk deleted meanwhile (an erasure) is not in the catalogue any more: deleting it again is harmless.
         this.chunks.delete(tx, sid, old);

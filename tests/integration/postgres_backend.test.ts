@@ -14,6 +14,8 @@ import { partitionName } from '../../src/storage/postgres/postgres_partitions.js
 import { encodeChunks, type EncodedChunk } from '../../src/storage/chunk_encoding.js';
 import { decodeStored } from '../../src/storage/chunk_encoding.js';
 import type { BackendState, SeriesRow, WalRecordRow } from '../../src/storage/backend.js';
+import { createMetricsSystem } from '../../src/index.js';
+import { tmpdir } from 'node:os';
 
 let server: PostgresInstance;
 let admin: pg.Client;
@@ -375,6 +377,40 @@ describe('PostgreSQL back-end: partitions, schema, nodes', () => {
     await again.commit();
     expect((await loadAll(b)).chunks.map((c) => c.id).sort()).toEqual([4, 5, 6]);
     expect((await b.chunkSource().rangeRows(1, 0, MONTH(3), 100)).map((r) => r.id)).toEqual([5, 6, 4]);
+  });
+
+  it('engine retention drops whole month partitions, and deletes the rest of the expired chunks row by row', async () => {
+    const schema = nextSchema();
+    const DAY = 86_400_000;
+    const now = Date.now();
+    const options = { storage: 'postgresql' as const, postgres: { url: server.url, schema }, path: `${tmpdir()}/emms-pg-retention-${schema}/metrics.db`, queryWorkers: 0 };
+    const writer = createMetricsSystem(options);
+    await writer.start();
+    const ages = [120, 90, 45, 31, 1];
+    // One series per age: each becomes a chunk of its own, in the partition of its month.
+    await writer.collectMetrics(ages.map((age) => ({ metricId: 'retention.m', value: age, timestamp: now - age * DAY, tags: { age: String(age) } })));
+    await writer.stop();
+    const monthOf = (t: number): string => partitionName(new Date(t).getUTCFullYear() * 12 + new Date(t).getUTCMonth());
+    const partitions = async (): Promise<string[]> => (await admin.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1`, [schema],
+    )).rows.map((r) => r.relname);
+    expect(await partitions()).toContain(monthOf(now - 120 * DAY));
+    // Opening with a 30-day retention applies it: the months wholly before the cutoff's month go as partitions.
+    const kept = createMetricsSystem({ ...options, retentionDays: 30 });
+    await kept.start();
+    try {
+      const cutoff = now - 30 * DAY;
+      const left = await partitions();
+      expect(left).not.toContain(monthOf(now - 120 * DAY));
+      expect(left).not.toContain(monthOf(now - 90 * DAY));
+      expect(left).toContain(monthOf(cutoff));
+      // 45 and 31 days: in the cutoff's month or after a dropped one, deleted row by row.
+      const series = await kept.queryMetrics({ metricPattern: 'retention.m', startTime: 0, endTime: now + DAY });
+      expect(series.map((s) => Array.from(s.values))).toEqual([[1]]);
+    } finally {
+      await kept.stop();
+    }
   });
 
   it('two nodes creating the same new month at once both commit', async () => {

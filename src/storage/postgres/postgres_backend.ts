@@ -250,6 +250,12 @@ export class PostgresBackend implements StorageBackend, ChunkPartitionRetention 
     }
   }
 
+  /** The contract's retention by time range (backend.ts): drops the month partitions below the cutoff's month. */
+  async dropChunksBefore(cutoffMs: number): Promise<number> {
+    await this.dropChunkPartitionsBefore(cutoffMs);
+    return partitionFloor(cutoffMs);
+  }
+
   /** See ChunkPartitionRetention: chunks with maxTs below this are gone after dropChunkPartitionsBefore(cutoffMs). */
   partitionFloor(cutoffMs: number): number {
     return partitionFloor(cutoffMs);
