@@ -25,8 +25,9 @@ function help(): string {
 Writes what that deployment needs into DIR:
   docker      Dockerfile (multi-stage, non-root), docker-compose.yml (EMMS, Redis or PostgreSQL,
               Prometheus, Grafana as asked), main.json, .env with generated secrets (0600)
-  kubernetes  Dockerfile, kubernetes/*.yaml: StatefulSet (sqlite) or Deployment + HPA (redis,
-              postgresql), Services, ConfigMap, Secret, PVC, PodDisruptionBudget, kustomization
+  kubernetes  Dockerfile, kubernetes/*.yaml: StatefulSet + PodDisruptionBudget (sqlite) or a
+              Deployment of a writer and a standby (redis, postgresql), Services, ConfigMap,
+              Secret, PVC, kustomization
   systemd     emms.service (DynamicUser, ProtectSystem=strict, …), main.json
 
 Options:
@@ -37,8 +38,9 @@ Options:
   --setup-systemd       the same as --infrastructure systemd
   --force               write into a non-empty DIR (files of the same name are replaced)
 
-Storage redis and postgresql: this build of the server serves only sqlite (issue 15); their
-artifacts are written with a warning.
+Storage redis and postgresql: the URL goes in METRICS_REDIS_URL or METRICS_POSTGRES_URL, from a
+secret. One node writes to a shared store at a time, the others wait as standbys; API keys are
+per node (use security.jwt with several). Redis must run with --appendonly yes --appendfsync always.
 `;
 }
 

@@ -6,12 +6,14 @@
  *
  * Secrets (the PostgreSQL password, Grafana's admin password, the Grafana reader token) live in
  * `.env` (mode 0600), which compose reads by itself; the compose file only references them.
+ * EMMS gets its back-end's URL in the variable the server reads (storageUrlEnv), with the
+ * PostgreSQL password interpolated from `.env`.
  */
 import { stringify } from 'yaml';
 import { serverCommand } from './dockerfile.js';
 import type { DeployOptions } from './deploy_options.js';
 import type { Tuning } from './auto_tune.js';
-import { CONFIG_FILE, DATA_DIR, HEALTH_READY_PATH, PROMETHEUS_API_PATH, storageUrlEnv } from './emms_settings.js';
+import { CONFIG_FILE, DATA_DIR, HEALTH_READY_PATH, PROMETHEUS_API_PATH, REDIS_DURABLE_ARGS, storageUrlEnv } from './emms_settings.js';
 
 export const REDIS_IMAGE = 'redis:7-bookworm';
 export const POSTGRES_IMAGE = 'postgres:15-bookworm';
@@ -63,7 +65,7 @@ export function renderCompose(o: DeployOptions, tuning: Tuning | undefined, buil
   const volumes: Record<string, unknown> = { 'emms-data': {} };
   if (o.storage === 'redis') {
     services.redis = {
-      image: REDIS_IMAGE, command: ['redis-server', '--appendonly', 'yes'], volumes: ['redis-data:/data'], restart: 'unless-stopped',
+      image: REDIS_IMAGE, command: ['redis-server', ...REDIS_DURABLE_ARGS], volumes: ['redis-data:/data'], restart: 'unless-stopped',
       healthcheck: { test: ['CMD', 'redis-cli', 'ping'], interval: '10s', timeout: '3s', retries: 5 },
     };
     volumes['redis-data'] = {};

@@ -12,9 +12,6 @@ export type DeployMode = (typeof DEPLOY_MODES)[number];
 export type DeployInfrastructure = (typeof DEPLOY_INFRASTRUCTURES)[number];
 export type DeployStorage = (typeof DEPLOY_STORAGES)[number];
 
-/** Storage back-ends this build of the server serves (src/config/config.ts `storage.type`). */
-export const SERVED_STORAGES: readonly DeployStorage[] = ['sqlite'];
-
 export interface DeployTarget {
   /** CPUs of the machine or pod the server will run on. */
   cpus: number;
@@ -67,7 +64,11 @@ export function checkDeployOptions(o: DeployOptions): DeployOptions {
   return o;
 }
 
-/** True when the server of this build refuses `storage` (issue 15 adds Redis and PostgreSQL). */
-export function isUnservedStorage(storage: DeployStorage): boolean {
-  return !SERVED_STORAGES.includes(storage);
+/**
+ * True when the data lives outside the EMMS node (a PostgreSQL schema or a Redis prefix that
+ * several nodes may point at). Of those nodes one writes at a time and the others wait as
+ * standbys (src/cluster/writer_lease.ts); SQLite is a file inside the node's data directory.
+ */
+export function isSharedStorage(storage: DeployStorage): boolean {
+  return storage !== 'sqlite';
 }

@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { autoTune, type Tuning } from './auto_tune.js';
 import { renderCompose, renderGrafanaDatasources, renderPrometheusConfig } from './compose.js';
-import { isUnservedStorage, type DeployOptions } from './deploy_options.js';
+import { isSharedStorage, type DeployOptions } from './deploy_options.js';
 import { renderDockerfile, renderDockerignore } from './dockerfile.js';
-import { DATA_DIR, HEALTH_READY_PATH, renderMainJson, storageUrlEnv } from './emms_settings.js';
-import { isStateful, kubernetesManifests, renderKustomization, renderManifest } from './kubernetes.js';
+import { DATA_DIR, HEALTH_READY_PATH, REDIS_DURABLE_ARGS, hostStorageUrlExample, renderMainJson, storageUrlEnv } from './emms_settings.js';
+import { isStateful, kubernetesManifests, renderKustomization, renderManifest, sharedStoreReplicas } from './kubernetes.js';
 import { SYSTEMD_UNIT_NAME, renderSystemdUnit } from './systemd_unit.js';
 
 export interface PlannedFile {
@@ -42,6 +42,38 @@ function generatedSecret(): string {
   return randomBytes(24).toString('base64url');
 }
 
+/**
+ * What a user of a shared store must know: one node writes and the others are standbys; API
+ * keys are per node; Redis must fsync every write. Said once, for every infrastructure.
+ */
+export function sharedStorageNotes(o: DeployOptions): string[] {
+  const where = o.storage === 'postgresql' ? 'one PostgreSQL schema (storage.postgres.schema)' : 'one Redis prefix (storage.redis.prefix)';
+  const notes = [
+    `storage ${o.storage}: the URL goes in ${storageUrlEnv(o)!.name} (from a secret, never main.json). Of the EMMS nodes on ${where} one writes at a time; `
+      + 'the others wait as standbys inside start-up, not listening (so /health/ready fails on them), and one takes over when the writer dies. '
+      + (o.infrastructure === 'kubernetes'
+        ? `The Deployment runs ${sharedStoreReplicas(o)} ${sharedStoreReplicas(o) === 1 ? 'replica' : 'replicas (a writer and a standby)'}; the Service routes to the Ready one, the writer; its liveness probe passes while a standby waits; `
+          + 'updates use the Recreate strategy (a rolling update would wait forever for a new standby to become Ready); there is no HPA (more replicas are more standbys, not more capacity). '
+          + (sharedStoreReplicas(o) > 1 ? 'Expect the Deployment to show 1 of 2 available and, after its progress deadline, Progressing=False (ProgressDeadlineExceeded): that is the standby waiting, not a failure; silence replica-mismatch alerts for it.' : '')
+        : 'Point a second node at the same store for fail-over, and put both behind a load balancer that checks /health/ready.'),
+    "API keys and the operator token live in each node's own data directory (auth.db), not in the shared store: "
+      + (o.infrastructure === 'kubernetes' ? 'on Kubernetes that is an emptyDir, so they vanish with the pod; ' : '')
+      + 'with more than one node use JWT (security.jwt in main.json), or create the same keys on each node.',
+  ];
+  if (o.storage === 'redis') {
+    notes.push(`storage redis: EMMS refuses a Redis server that does not run with ${REDIS_DURABLE_ARGS.join(' ')} (an acknowledged point must survive a killed Redis and a power loss) or whose maxmemory-policy is allkeys-*; `
+      + (o.infrastructure === 'docker' ? 'the compose redis service runs so.' : 'configure the Redis you point it at so (appendonly yes, appendfsync always in redis.conf).'));
+  }
+  return notes;
+}
+
+/** systemd: writes the back-end's URL into the unit's EnvironmentFile, private to root. */
+function storageEnvCommand(o: DeployOptions): string | undefined {
+  const env = storageUrlEnv(o);
+  if (env === undefined) return undefined;
+  return `sudo install -m 0600 /dev/null /etc/emms/storage.env && echo '${env.name}=${hostStorageUrlExample(o)!}' | sudo tee /etc/emms/storage.env >/dev/null   # your database's URL`;
+}
+
 export function planDeployment(o: DeployOptions, paths: PlanPaths): DeployPlan {
   const tuning = o.autoTune ? autoTune(o.target) : undefined;
   const files: PlannedFile[] = [];
@@ -51,12 +83,7 @@ export function planDeployment(o: DeployOptions, paths: PlanPaths): DeployPlan {
   const warnings: string[] = [];
   const notes: string[] = [];
   const next: string[] = [];
-  if (isUnservedStorage(o.storage)) {
-    const env = storageUrlEnv(o)!;
-    warnings.push(`storage ${o.storage}: this EMMS build serves only sqlite (Redis and PostgreSQL back-ends are issue 15). `
-      + `The artifacts are written for the ${o.storage} deployment shape (${env.name}, ${o.infrastructure === 'kubernetes' ? 'a stateless Deployment with an HPA' : `a ${o.storage} service`}), `
-      + `but this server refuses storage.type="${o.storage}" at start-up; deploy a build with ${o.storage} support, or use --storage sqlite.`);
-  }
+  if (isSharedStorage(o.storage)) notes.push(...sharedStorageNotes(o));
   add('main.json', renderMainJson(o, tuning));
   const dockerfile = `${paths.outputFromSource}/Dockerfile`;
   if (o.infrastructure === 'docker' || o.infrastructure === 'kubernetes') {
@@ -92,10 +119,14 @@ export function planDeployment(o: DeployOptions, paths: PlanPaths): DeployPlan {
       `docker build -f ${dockerfile} -t ${o.image} .   # from the EMMS source tree; push it where the cluster pulls from`,
       `edit ${paths.output}/kubernetes/secret.yaml   # replace the CHANGE_ME placeholders`,
       `kubectl apply -k ${paths.output}/kubernetes`,
-      `kubectl rollout status ${workload}`,
-      `kubectl exec ${isStateful(o) ? 'emms-0' : workload} -- cat ${DATA_DIR}/admin.token   # the operator token`,
+      ...(isStateful(o)
+        ? [`kubectl rollout status ${workload}`, `kubectl exec emms-0 -- cat ${DATA_DIR}/admin.token   # the operator token`]
+        // A standby is never Ready, so `rollout status` would wait forever: wait for the writer instead.
+        : [
+          `kubectl wait --for=jsonpath='{.status.availableReplicas}'=1 ${workload} --timeout=600s   # the writer; a standby stays unready`,
+          `kubectl exec "$(kubectl get pods -l app.kubernetes.io/name=emms -o jsonpath='{.items[?(@.status.containerStatuses[0].ready==true)].metadata.name}')" -- cat ${DATA_DIR}/admin.token   # the writer's operator token`,
+        ]),
     );
-    if (!isStateful(o)) warnings.push('kubernetes with a stateless back-end: each replica bootstraps its own operator token in its emptyDir; create API keys through one replica once the shared back-end holds them (issue 15).');
   }
   if (o.infrastructure === 'systemd') {
     add(SYSTEMD_UNIT_NAME, renderSystemdUnit(o, tuning));
@@ -103,6 +134,7 @@ export function planDeployment(o: DeployOptions, paths: PlanPaths): DeployPlan {
       `(cd <EMMS source tree> && npm ci && npm run build) && sudo cp -r <EMMS source tree> ${o.installDir}   # dist/, build/, node_modules/, docs/`,
       `sudo install -D -m 0644 ${paths.output}/main.json /etc/emms/main.json`,
       `sudo install -D -m 0644 ${paths.output}/${SYSTEMD_UNIT_NAME} /etc/systemd/system/${SYSTEMD_UNIT_NAME}`,
+      ...(storageEnvCommand(o) === undefined ? [] : [storageEnvCommand(o)!]),
       `sudo systemd-analyze verify /etc/systemd/system/${SYSTEMD_UNIT_NAME}`,
       'sudo systemctl daemon-reload && sudo systemctl enable --now emms',
       `curl -fsS http://127.0.0.1:${o.port}${HEALTH_READY_PATH}`,

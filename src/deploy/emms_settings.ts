@@ -63,9 +63,29 @@ export function nodeFlags(tuning: Tuning | undefined): string[] {
   return ['--initial-old-space-size=128', ...(tuning === undefined ? [] : [`--max-old-space-size=${tuning.heapMiB}`])];
 }
 
-/** Environment the back-end needs; the URL comes from a secret (see issue 15 for the key names). */
+/**
+ * The variable the server reads the back-end's URL from (src/config/storage_settings.ts), and
+ * an example value. The URL carries the database password, so every artifact passes it as an
+ * environment variable from a secret (compose .env, a systemd EnvironmentFile of mode 0600, a
+ * Kubernetes Secret), never in main.json.
+ */
 export function storageUrlEnv(o: DeployOptions): { name: string; example: string } | undefined {
-  if (o.storage === 'redis') return { name: 'EMMS_REDIS_URL', example: 'redis://redis:6379/0' };
-  if (o.storage === 'postgresql') return { name: 'EMMS_POSTGRES_URL', example: 'postgresql://emms:CHANGE_ME@postgres:5432/emms' };
+  if (o.storage === 'redis') return { name: 'METRICS_REDIS_URL', example: 'redis://redis:6379/0' };
+  if (o.storage === 'postgresql') return { name: 'METRICS_POSTGRES_URL', example: 'postgresql://emms:CHANGE_ME@postgres:5432/emms' };
   return undefined;
 }
+
+/** The URL of a database on the same host, for the systemd EnvironmentFile (PASSWORD is the user's to fill in). */
+export function hostStorageUrlExample(o: DeployOptions): string | undefined {
+  if (o.storage === 'redis') return 'redis://127.0.0.1:6379/0';
+  if (o.storage === 'postgresql') return 'postgresql://emms:PASSWORD@127.0.0.1:5432/emms';
+  return undefined;
+}
+
+/**
+ * redis-server flags the Redis back-end demands (src/storage/redis/redis_server_checks.ts): it
+ * refuses a server without the append-only file fsynced on every write, because an
+ * acknowledged point must survive a killed Redis and a power loss. Main.json has no setting to
+ * accept less (`everysec`), so every Redis a deployment points EMMS at must run with these.
+ */
+export const REDIS_DURABLE_ARGS: readonly string[] = ['--appendonly', 'yes', '--appendfsync', 'always'];

@@ -4,18 +4,30 @@
  * SQLite keeps its data in one file with one writer: a StatefulSet of exactly one replica with
  * a volumeClaimTemplate, a headless Service for its stable name, and no autoscaler (a second
  * replica would be a second, separate database). Redis and PostgreSQL hold the data outside
- * the pod, so EMMS runs as a stateless Deployment of two or more replicas with an HPA and a
- * PodDisruptionBudget that keeps one serving through drains.
+ * the pod, so EMMS runs as a Deployment with an emptyDir; but a shared store has one writing
+ * node at a time (src/cluster/writer_lease.ts): in production the second replica is a standby
+ * that does not listen until the writer dies, then takes over. Consequences, each deliberate:
+ * - readiness (/health/ready) fails on the standby, so the Service sends traffic to the
+ *   writer only; liveness must not kill the standby for not listening (standbyTolerantLiveness);
+ * - strategy Recreate: a rolling update waits for a new pod to be Ready, which a new standby
+ *   never is while the old writer holds the lease, so the rollout would hang;
+ * - the Deployment never counts the standby available, so it shows 1 of 2 and, after its
+ *   progress deadline, Progressing=False; `kubectl rollout status` would wait forever (the
+ *   plan's next commands wait for one available replica instead);
+ * - no HorizontalPodAutoscaler: more replicas are more standbys, not more capacity;
+ * - no PodDisruptionBudget: a budget counts Ready pods, only the writer is Ready, so any
+ *   budget that protects it would make every drain of its node hang (the standby is the
+ *   availability mechanism: it takes over within the lease's bound).
  *
  * Every pod: non-root fixed UID, read-only root filesystem, no capabilities, RuntimeDefault
- * seccomp; liveness on /health/live, readiness on /health/ready, and a startup probe that gives
- * the write-ahead replay time before liveness counts.
+ * seccomp; readiness on /health/ready; SQLite's pod has liveness on /health/live and a startup
+ * probe that gives the write-ahead replay time before liveness counts.
  */
 import { stringify } from 'yaml';
 import { YAML_OPTIONS } from './compose.js';
 import { serverCommand } from './dockerfile.js';
 import { DEFAULT_POD_RESOURCES, type Tuning } from './auto_tune.js';
-import type { DeployOptions } from './deploy_options.js';
+import { isSharedStorage, type DeployOptions } from './deploy_options.js';
 import { CONFIG_DIR, DATA_DIR, EMMS_UID, HEALTH_LIVE_PATH, HEALTH_READY_PATH, PROMETHEUS_API_PATH, SECRETS_DIR, renderMainJson, storageUrlEnv } from './emms_settings.js';
 
 const NAME = 'emms';
@@ -34,7 +46,24 @@ function metadata(name: string, extra: Record<string, unknown> = {}): Record<str
 }
 
 export function isStateful(o: DeployOptions): boolean {
-  return o.storage === 'sqlite';
+  return !isSharedStorage(o.storage);
+}
+
+/** Replicas of the Deployment of a shared store: the writer, plus a standby in production. */
+export function sharedStoreReplicas(o: DeployOptions): number {
+  return o.mode === 'production' ? 2 : 1;
+}
+
+/**
+ * Liveness of a node on a shared store, run in the container (`node` is the image's runtime):
+ * healthy when /health/live answers 2xx, and also when nothing listens on the port, because a
+ * standby (and a writer still replaying) does not listen yet, and restarting it would only
+ * restart the wait. What fails: a listening server that answers an error or not within 2.5 s
+ * (hung). A node whose process died is restarted by the kubelet without any probe.
+ */
+export function standbyTolerantLivenessScript(port: number): string {
+  return `fetch('http://127.0.0.1:${port}${HEALTH_LIVE_PATH}', { signal: AbortSignal.timeout(2500) })`
+    + `.then((r) => process.exit(r.ok ? 0 : 1), (e) => process.exit(e && e.cause && e.cause.code === 'ECONNREFUSED' ? 0 : 1))`;
 }
 
 function resources(tuning: Tuning | undefined): Record<string, unknown> {
@@ -66,8 +95,13 @@ function podTemplate(o: DeployOptions, tuning: Tuning | undefined): Record<strin
         env,
         resources: resources(tuning),
         securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-        startupProbe: probe(HEALTH_LIVE_PATH, { periodSeconds: 5, failureThreshold: 60 }),
-        livenessProbe: probe(HEALTH_LIVE_PATH, { periodSeconds: 10, failureThreshold: 3 }),
+        ...(isStateful(o)
+          ? {
+            startupProbe: probe(HEALTH_LIVE_PATH, { periodSeconds: 5, failureThreshold: 60 }),
+            livenessProbe: probe(HEALTH_LIVE_PATH, { periodSeconds: 10, failureThreshold: 3 }),
+          }
+          // No startup probe: the liveness below already passes while the node waits or replays.
+          : { livenessProbe: { exec: { command: ['node', '-e', standbyTolerantLivenessScript(o.port)] }, timeoutSeconds: 5, periodSeconds: 15, failureThreshold: 3 } }),
         readinessProbe: probe(HEALTH_READY_PATH, { periodSeconds: 5, failureThreshold: 2 }),
         volumeMounts: [
           { name: 'data', mountPath: DATA_DIR },
@@ -150,27 +184,15 @@ export function kubernetesManifests(o: DeployOptions, tuning: Tuning | undefined
     // (the pod restarts with its volume, clients retry) rather than blocking them forever.
     out.push({ file: 'pdb.yaml', object: { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: metadata(NAME), spec: { maxUnavailable: 1, selector } } });
   } else {
-    const replicas = o.mode === 'production' ? 2 : 1;
     out.push({
       file: 'deployment.yaml',
       object: {
         apiVersion: 'apps/v1', kind: 'Deployment', metadata: metadata(NAME),
         spec: {
-          replicas, selector,
-          strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+          // One writer; in production one standby that takes over when the writer dies.
+          replicas: sharedStoreReplicas(o), selector,
+          strategy: { type: 'Recreate' },
           template: podTemplate(o, tuning),
-        },
-      },
-    });
-    out.push({ file: 'pdb.yaml', object: { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: metadata(NAME), spec: { minAvailable: 1, selector } } });
-    out.push({
-      file: 'hpa.yaml',
-      object: {
-        apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: metadata(NAME),
-        spec: {
-          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: NAME },
-          minReplicas: replicas, maxReplicas: o.mode === 'production' ? 10 : 3,
-          metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }],
         },
       },
     });

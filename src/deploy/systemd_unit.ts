@@ -10,7 +10,7 @@
  */
 import type { Tuning } from './auto_tune.js';
 import type { DeployOptions } from './deploy_options.js';
-import { CONFIG_FILE, DATA_DIR, nodeFlags, storageUrlEnv } from './emms_settings.js';
+import { CONFIG_FILE, DATA_DIR, REDIS_DURABLE_ARGS, hostStorageUrlExample, nodeFlags, storageUrlEnv } from './emms_settings.js';
 
 export const SYSTEMD_UNIT_NAME = 'emms.service';
 
@@ -36,7 +36,11 @@ export function renderSystemdUnit(o: DeployOptions, tuning: Tuning | undefined):
     'RestartSec=2s',
     `WorkingDirectory=${o.installDir}`,
     `Environment=NODE_ENV=production LOG_LEVEL=${o.mode === 'production' ? 'info' : 'debug'}`,
-    ...(urlEnv === undefined ? [] : [`# ${urlEnv.name} (e.g. ${urlEnv.example.replace(/:[^:@/]+@/, ':…@')}) comes from this file, mode 0600:`, 'EnvironmentFile=-/etc/emms/storage.env']),
+    ...(urlEnv === undefined ? [] : [
+      `# ${urlEnv.name}=${hostStorageUrlExample(o)!} (the storage back-end's URL, a secret) comes from this file, mode 0600:`,
+      'EnvironmentFile=-/etc/emms/storage.env',
+      ...(o.storage === 'redis' ? [`# That Redis must run with ${REDIS_DURABLE_ARGS.join(' ')} (EMMS refuses it otherwise).`] : []),
+    ]),
     '',
     '# Identity and files',
     'DynamicUser=yes',

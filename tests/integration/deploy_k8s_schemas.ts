@@ -20,10 +20,15 @@ const selector = strict({ matchLabels: labels }, ['matchLabels']);
 const portName: Schema = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 15 };
 const intOrName: Schema = { oneOf: [{ type: 'integer', minimum: 1, maximum: 65535 }, portName] };
 
-const probe = strict({
-  httpGet: strict({ path: { type: 'string', enum: ['/health/live', '/health/ready'] }, port: intOrName }, ['path', 'port']),
-  timeoutSeconds: { type: 'integer', minimum: 1 }, periodSeconds: { type: 'integer', minimum: 1 }, failureThreshold: { type: 'integer', minimum: 1 },
-}, ['httpGet']);
+// A probe has exactly one handler: an HTTP GET of a health path, or a command in the container.
+const probe: Schema = {
+  ...strict({
+    httpGet: strict({ path: { type: 'string', enum: ['/health/live', '/health/ready'] }, port: intOrName }, ['path', 'port']),
+    exec: strict({ command: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } } }, ['command']),
+    timeoutSeconds: { type: 'integer', minimum: 1 }, periodSeconds: { type: 'integer', minimum: 1 }, failureThreshold: { type: 'integer', minimum: 1 },
+  }),
+  oneOf: [{ required: ['httpGet'] }, { required: ['exec'] }],
+};
 
 const resources = strict({
   requests: strict({ cpu: quantity, memory: quantity }, ['cpu', 'memory']),

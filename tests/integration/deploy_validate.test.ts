@@ -5,11 +5,12 @@
  * - promtool check config for the Prometheus scrape configuration;
  * - the Kubernetes manifests: YAML parse, then the JSON Schemas of deploy_k8s_schemas.ts (ajv),
  *   plus the cross-references a schema cannot see (selectors, volumes, secret keys, probes);
- * - main.json through the server's own config loader.
+ * - main.json through the server's own config loader, with the URL environment the compose
+ *   file, the Kubernetes Secret or the systemd EnvironmentFile command gives it.
  * No container runtime builds the image here (no network, no base image); see the admin guide.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -17,6 +18,8 @@ import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { run as deploy } from '../../src/cli/deploy_command.js';
 import { loadConfig } from '../../src/config/config.js';
+import { planDeployment } from '../../src/deploy/deploy_plan.js';
+import { parsePostgresLocation } from '../../src/storage/postgres/postgres_location.js';
 import { K8S_SCHEMAS } from './deploy_k8s_schemas.js';
 
 const root = mkdtempSync(join(tmpdir(), 'emms-deploy-validate-'));
@@ -83,8 +86,13 @@ describe('docker compose', () => {
         // The generated password reached both services through .env, and the file is private.
         const password = config.services.postgres.environment.POSTGRES_PASSWORD as string;
         expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
-        expect(emms.environment.EMMS_POSTGRES_URL).toContain(password);
+        expect(emms.environment.METRICS_POSTGRES_URL).toContain(password);
         expect(statSync(join(dir, '.env')).mode & 0o777).toBe(0o600);
+      }
+      if (storage === 'redis') {
+        // The Redis back-end refuses a server that does not fsync every write.
+        expect(config.services.redis.command).toEqual(['redis-server', '--appendonly', 'yes', '--appendfsync', 'always']);
+        expect(emms.environment.METRICS_REDIS_URL).toBe('redis://redis:6379/0');
       }
       const promtool = tool('promtool', ['check', 'config', join(dir, 'prometheus', 'prometheus.yml')]);
       expect(promtool.status, promtool.stderr + promtool.stdout).toBe(0);
@@ -135,7 +143,11 @@ describe('kubernetes manifests', () => {
           expect(byKind('HorizontalPodAutoscaler')).toHaveLength(0);
           expect(byKind('Service').map((s) => s.metadata.name)).toContain(spec.serviceName);
         } else {
-          expect(byKind('HorizontalPodAutoscaler')[0].spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: workload[0].metadata.name });
+          // One writer (plus a standby in production): no autoscaler, no budget, Recreate updates.
+          expect(spec.replicas).toBe(mode === 'production' ? 2 : 1);
+          expect(spec.strategy).toEqual({ type: 'Recreate' });
+          expect(byKind('HorizontalPodAutoscaler')).toHaveLength(0);
+          expect(byKind('PodDisruptionBudget')).toHaveLength(0);
         }
         // Selectors match the pod labels; every mounted volume is declared or claimed; secrets exist.
         const podLabels = spec.template.metadata.labels;
@@ -151,8 +163,15 @@ describe('kubernetes manifests', () => {
           expect(e.valueFrom.secretKeyRef.name).toBe(secret.metadata.name);
           expect(Object.keys(secret.stringData)).toContain(e.valueFrom.secretKeyRef.key);
         }
-        expect(container.livenessProbe.httpGet.path).toBe('/health/live');
         expect(container.readinessProbe.httpGet.path).toBe('/health/ready');
+        if (storage === 'sqlite') {
+          expect(container.livenessProbe.httpGet.path).toBe('/health/live');
+        } else {
+          // A standby does not listen: its liveness is a command that tolerates that (tested in deploy.test.ts).
+          expect(container.livenessProbe.exec.command.slice(0, 2)).toEqual(['node', '-e']);
+          expect(container.livenessProbe.exec.command[2]).toContain(`http://127.0.0.1:${container.ports[0].containerPort}/health/live`);
+          expect(container.startupProbe).toBeUndefined();
+        }
         const configMap = byKind('ConfigMap').find((c) => c.metadata.name === 'emms-config');
         expect(JSON.parse(configMap.data['main.json']).storage.type).toBe(storage);
       });
@@ -161,11 +180,59 @@ describe('kubernetes manifests', () => {
 });
 
 describe('main.json', () => {
-  it('loads with the server\'s own config loader for sqlite; redis is refused by this build, as the warning says', async () => {
+  it('sqlite: loads with the server\'s own config loader', async () => {
     const sqlite = await generate(['--mode', 'production', '--infrastructure', 'systemd', '--storage', 'sqlite', '--auto-tune']);
     const config = loadConfig({ configPath: join(sqlite, 'main.json'), env: {} });
     expect(config).toMatchObject({ host: '0.0.0.0', storage: { type: 'sqlite', durability: 'full', path: '/var/lib/emms/metrics.db' }, logLevel: 'info' });
-    const redis = await generate(['--mode', 'production', '--infrastructure', 'docker', '--storage', 'redis']);
-    expect(() => loadConfig({ configPath: join(redis, 'main.json'), env: {} })).toThrow(/storage\.type.*redis.*sqlite/);
   });
+
+  for (const [storage, name, key] of [['redis', 'METRICS_REDIS_URL', 'redis'], ['postgresql', 'METRICS_POSTGRES_URL', 'postgres']] as const) {
+    it(`${storage}: main.json plus the URL variable of each artifact loads with the server's own config loader; without it the error names ${name}`, async () => {
+      const compose = await generate(['--mode', 'production', '--infrastructure', 'docker', '--storage', storage]);
+      const mainJson = join(compose, 'main.json');
+      // Without the URL the server refuses to start, naming the variable the artifacts set.
+      expect(() => loadConfig({ configPath: mainJson, env: {} })).toThrow(new RegExp(`storage\\.${key}\\.url.*${name}`));
+
+      // docker: the environment compose gives the emms service (with .env interpolated).
+      const r = tool('docker-compose', ['config'], compose);
+      expect(r.status, r.stderr).toBe(0);
+      const composeEnv = (parse(r.stdout) as { services: Record<string, any> }).services.emms.environment as Record<string, string>;
+      expect(Object.keys(composeEnv)).toContain(name);
+      const fromCompose = loadConfig({ configPath: mainJson, env: composeEnv });
+      expect(fromCompose.storage.type).toBe(storage);
+      expect(fromCompose.storage[key].url).toBe(composeEnv[name]);
+      // The back-end's own URL check (postgres_location.ts) accepts the generated scheme too.
+      if (storage === 'postgresql') expect(parsePostgresLocation(fromCompose.storage.postgres.url).redacted).toMatch(/^postgresql:\/\/emms:\*\*\*@postgres:5432\/emms$/);
+
+      // kubernetes: the Deployment's env entry names the Secret key holding the URL.
+      const k8s = await generate(['--mode', 'production', '--infrastructure', 'kubernetes', '--storage', storage]);
+      const deployment = parse(readFileSync(join(k8s, 'kubernetes', 'deployment.yaml'), 'utf8')) as any;
+      const secret = parse(readFileSync(join(k8s, 'kubernetes', 'secret.yaml'), 'utf8')) as any;
+      const configMap = parse(readFileSync(join(k8s, 'kubernetes', 'configmap.yaml'), 'utf8')) as any;
+      const entry = deployment.spec.template.spec.containers[0].env.find((e: any) => e.name === name);
+      expect(entry, `Deployment env ${name}`).toBeDefined();
+      const k8sUrl = secret.stringData[entry.valueFrom.secretKeyRef.key] as string;
+      const k8sMain = join(k8s, 'configmap-main.json');
+      writeFileSync(k8sMain, configMap.data['main.json']);
+      const fromK8s = loadConfig({ configPath: k8sMain, env: { [name]: k8sUrl } });
+      expect(fromK8s.storage.type).toBe(storage);
+      expect(fromK8s.storage[key].url).toBe(k8sUrl);
+
+      // systemd: the unit reads /etc/emms/storage.env; the printed command writes NAME=URL there.
+      const systemd = await generate(['--mode', 'production', '--infrastructure', 'systemd', '--storage', storage, '--node', process.execPath, '--install-dir', process.cwd()]);
+      expect(readFileSync(join(systemd, 'emms.service'), 'utf8')).toContain('EnvironmentFile=-/etc/emms/storage.env');
+      const verify = tool('systemd-analyze', ['verify', join(systemd, 'emms.service')]);
+      expect(verify.stderr).toBe('');
+      expect(verify.status).toBe(0);
+      const plan = planDeployment({
+        mode: 'production', infrastructure: 'systemd', storage, enablePrometheus: false, enableGrafana: false, autoTune: false,
+        target: { cpus: 2, memoryMiB: 2048 }, image: 'emms:local', port: 8080, installDir: '/opt/emms', nodePath: '/usr/bin/node',
+      }, { output: systemd, sourceFromOutput: '..', outputFromSource: systemd });
+      const line = /echo '([A-Z_]+)=([^']+)'/.exec(plan.nextCommands.join('\n'));
+      expect(line?.[1]).toBe(name);
+      const fromSystemd = loadConfig({ configPath: join(systemd, 'main.json'), env: { [line![1]!]: line![2]! } });
+      expect(fromSystemd.storage.type).toBe(storage);
+      expect(fromSystemd.storage[key].url).toBe(line![2]);
+    });
+  }
 });

@@ -1,17 +1,21 @@
 /**
  * `emms deploy` in-process: option parsing and its errors, which files each combination
- * writes, auto-tune figures, the warning for back-ends this build does not serve, the
+ * writes, auto-tune figures, the notes for shared back-ends (standbys, keys per node, Redis
+ * durability), the standby-tolerant liveness probe run against real listeners, the
  * non-empty-directory refusal, and the printed next commands. The artifacts themselves are
  * checked by the real tools in tests/integration/deploy_validate.test.ts.
  */
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../../src/cli/deploy_command.js';
 import { autoTune } from '../../src/deploy/auto_tune.js';
-import { checkDeployOptions, DeployOptionError, integerOption, isUnservedStorage, oneOfOption, type DeployOptions } from '../../src/deploy/deploy_options.js';
+import { checkDeployOptions, DeployOptionError, integerOption, isSharedStorage, oneOfOption, type DeployOptions } from '../../src/deploy/deploy_options.js';
 import { planDeployment } from '../../src/deploy/deploy_plan.js';
+import { standbyTolerantLivenessScript } from '../../src/deploy/kubernetes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'emms-deploy-unit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -46,9 +50,10 @@ describe('planDeployment', () => {
     const k8s = filesOf({ infrastructure: 'kubernetes' });
     expect(k8s).toEqual(expect.arrayContaining(['Dockerfile', 'kubernetes/statefulset.yaml', 'kubernetes/service-headless.yaml', 'kubernetes/pdb.yaml', 'kubernetes/pvc-backups.yaml', 'kubernetes/kustomization.yaml']));
     expect(k8s).not.toContain('kubernetes/hpa.yaml');
-    const stateless = filesOf({ infrastructure: 'kubernetes', storage: 'redis', enableGrafana: true });
-    expect(stateless).toEqual(expect.arrayContaining(['kubernetes/deployment.yaml', 'kubernetes/hpa.yaml', 'kubernetes/grafana-datasource.yaml']));
-    expect(stateless).not.toContain('kubernetes/statefulset.yaml');
+    const shared = filesOf({ infrastructure: 'kubernetes', storage: 'redis', enableGrafana: true });
+    expect(shared).toEqual(expect.arrayContaining(['kubernetes/deployment.yaml', 'kubernetes/grafana-datasource.yaml']));
+    // More replicas of a shared store are more standbys (no HPA); a budget would block drains (no PDB).
+    for (const absent of ['kubernetes/statefulset.yaml', 'kubernetes/hpa.yaml', 'kubernetes/pdb.yaml']) expect(shared).not.toContain(absent);
   });
 
   it('keeps secrets out of shared files: .env is 0600 and holds generated values; compose only references them', () => {
@@ -63,13 +68,43 @@ describe('planDeployment', () => {
     expect(planDeployment({ ...base, storage: 'postgresql' }, paths).files.find((f) => f.path === '.env')!.content).not.toContain(password);
   });
 
-  it('warns that redis and postgresql are not served by this build, and not for sqlite', () => {
-    expect(planDeployment(base, paths).warnings).toEqual([]);
-    for (const storage of ['redis', 'postgresql'] as const) {
-      expect(isUnservedStorage(storage)).toBe(true);
-      expect(planDeployment({ ...base, storage }, paths).warnings[0]).toMatch(new RegExp(`storage ${storage}: this EMMS build serves only sqlite.*issue 15`));
+  it('has no warning for any back-end; notes standbys, keys per node and Redis durability for shared ones', () => {
+    expect(isSharedStorage('sqlite')).toBe(false);
+    expect(planDeployment(base, paths).notes).toEqual([]);
+    for (const infrastructure of ['docker', 'kubernetes', 'systemd'] as const) {
+      for (const storage of ['redis', 'postgresql'] as const) {
+        expect(isSharedStorage(storage)).toBe(true);
+        const plan = planDeployment({ ...base, infrastructure, storage }, paths);
+        expect(plan.warnings).toEqual([]);
+        const notes = plan.notes.join('\n');
+        expect(notes).toContain(storage === 'redis' ? 'METRICS_REDIS_URL' : 'METRICS_POSTGRES_URL');
+        expect(notes).toMatch(/one writes at a time; the others wait as standbys/);
+        expect(notes).toMatch(/auth\.db.*security\.jwt/);
+        expect(notes).not.toMatch(/issue 15|serves only sqlite/);
+        if (storage === 'redis') expect(notes).toContain('--appendonly yes --appendfsync always');
+        if (infrastructure === 'kubernetes') {
+          expect(notes).toMatch(/2 replicas \(a writer and a standby\).*Recreate.*no HPA.*ProgressDeadlineExceeded/);
+          // `kubectl rollout status` would wait forever for the standby; the next commands wait for the writer.
+          const next = plan.nextCommands.join('\n');
+          expect(next).not.toContain('rollout status');
+          expect(next).toContain("kubectl wait --for=jsonpath='{.status.availableReplicas}'=1 deployment/emms");
+        }
+      }
     }
-    expect(planDeployment({ ...base, storage: 'redis', infrastructure: 'kubernetes' }, paths).warnings).toHaveLength(2);
+  });
+
+  it('names the URL variables the server reads in every artifact, never the old EMMS_* names', () => {
+    const text = (o: Partial<DeployOptions>) => planDeployment({ ...base, ...o }, paths).files.map((f) => f.content).join('\n');
+    for (const [storage, name] of [['redis', 'METRICS_REDIS_URL'], ['postgresql', 'METRICS_POSTGRES_URL']] as const) {
+      for (const infrastructure of ['docker', 'kubernetes', 'systemd'] as const) {
+        const all = text({ storage, infrastructure });
+        expect(all, `${storage} ${infrastructure}`).toContain(name);
+        expect(all).not.toMatch(/EMMS_(REDIS|POSTGRES)_URL/);
+      }
+      const next = planDeployment({ ...base, storage, infrastructure: 'systemd' }, paths).nextCommands.join('\n');
+      expect(next).toMatch(new RegExp(`install -m 0600 /dev/null /etc/emms/storage\\.env && echo '${name}=`));
+    }
+    expect(text({ storage: 'redis' })).toMatch(/command:\n\s+- redis-server\n\s+- --appendonly\n\s+- "yes"\n\s+- --appendfsync\n\s+- always/);
   });
 
   it('development systemd listens on loopback; production on every interface with full durability', () => {
@@ -82,6 +117,38 @@ describe('planDeployment', () => {
     expect(unit).not.toContain('CHANGE_ME');
     expect(unit).toContain('--max-old-space-size=819');
   });
+});
+
+describe('standbyTolerantLivenessScript (the shared-store pods\' liveness command, run by node)', () => {
+  const exitCodeOf = (port: number) => new Promise<number | null>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', standbyTolerantLivenessScript(port)], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+  });
+  const listening = (handler: Parameters<typeof createServer>[1]) => new Promise<Server>((resolve) => {
+    const server = createServer(handler!);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+  const portOf = (server: Server) => (server.address() as { port: number }).port;
+  const closed = (server: Server) => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+
+  it('passes a live server and a standby (nothing listening); fails an error answer and a hung listener', async () => {
+    const ok = await listening((req, res) => res.writeHead(req.url === '/health/live' ? 200 : 404).end());
+    const failing = await listening((_req, res) => res.writeHead(503).end());
+    const hung = await listening(() => undefined);
+    const gone = await listening(() => undefined);
+    const standbyPort = portOf(gone);
+    await closed(gone);
+    try {
+      const [live, standby, error, stuck] = await Promise.all([exitCodeOf(portOf(ok)), exitCodeOf(standbyPort), exitCodeOf(portOf(failing)), exitCodeOf(portOf(hung))]);
+      expect({ live, standby, error, stuck }).toEqual({ live: 0, standby: 0, error: 1, stuck: 1 });
+    } finally {
+      await Promise.all([closed(ok), closed(failing), closed(hung)]);
+    }
+  }, 20_000);
 });
 
 describe('autoTune', () => {
@@ -148,7 +215,8 @@ describe('emms deploy', () => {
     expect(refused.stderr).toMatch(/is not empty.*--force/);
     const forced = await deploy([...args, '--force']);
     expect(forced.code).toBe(0);
-    expect(forced.stderr).toMatch(/warning: storage redis: this EMMS build serves only sqlite/);
+    expect(forced.stderr).not.toMatch(/warning/);
+    expect(forced.stdout).toMatch(/Note: storage redis: the URL goes in METRICS_REDIS_URL/);
     expect(forced.stdout).toContain('sudo systemctl enable --now emms');
     expect(readFileSync(join(out, 'keep.txt'), 'utf8')).toBe('x');
     expect(statSync(join(out, 'emms.service')).mode & 0o777).toBe(0o644);
