@@ -1008,13 +1008,26 @@ export class StorageEngine {
     if (c.landing !== undefined) {
       const landing = c.landing;
       // A write that deletes chunks: it waits for running snapshot reads to end and holds new
-      // ones back until it committed (see write()); its end schedules the next slice.
-      this.write((tx) => {
-        const until = Math.max(deadline, performance.now() + this.#maintenanceSliceMs);
+      // ones back until it committed (see write()).
+      let inSlice = true;
+      let filled = false;
+      const landed = this.write((tx) => {
+        filled = true;
+        const until = inSlice ? deadline : performance.now() + this.#maintenanceSliceMs;
         do this.#applyMerge(tx, landing.shift()!);
         while (landing.length > 0 && performance.now() < until);
         if (landing.length === 0 && c.landing === landing) c.landing = undefined;
-      }, undefined, { deletesChunks: true }).then(() => this.#scheduleSlice(0), (error: unknown) => this.#maintenanceFailed(error));
+      }, undefined, { deletesChunks: true });
+      inSlice = false;
+      const failed = (error: unknown): void => this.#maintenanceFailed(error);
+      if (filled) {
+        // Filled in this slice (no read was running): the caller paces the next slice by this
+        // one's work, as after any other step (back to back, landings after a burst held the
+        // ack p99 at half the maximum rate at ~300–400 ms instead of ~60).
+        landed.catch(failed);
+        return c.landing !== undefined || c.next < c.sids.length ? 'more' : 'done';
+      }
+      landed.then(() => this.#scheduleSlice(0), failed);
       return 'waiting';
     }
     if (c.merging !== undefined) return 'waiting';
