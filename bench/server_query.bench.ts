@@ -14,14 +14,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
-import { TSBS_DEFAULT_START_MS } from './workload/tsbs_devops.js';
 import { TICKS_PER_HOUR, streamTsbsColumns } from './load/tsbs_column_stream.js';
 import { startServerProcess } from './load/server_process.js';
+import { checkStandardAnswers, standardQueries } from './load/standard_queries.js';
 
 const QUICK = process.env.EMMS_BENCH_QUICK === '1' || process.argv.includes('--quick');
 const HOURS = QUICK ? 6 : 24;
 const TASK_TIME_MS = QUICK ? 300 : 2_000;
-const HOUR_MS = 3_600_000;
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-bench-query-'));
@@ -32,24 +31,10 @@ async function main(): Promise<void> {
   try {
     const base = server.base;
     const loaded = await streamTsbsColumns(server.wsUrl, headers, { hours: HOURS });
-    const start = TSBS_DEFAULT_START_MS;
-    const end = start + HOURS * HOUR_MS;
-    const rawUrl = `${base}/api/v1/query?${new URLSearchParams({
-      metric_pattern: 'cpu.usage_user', 'tag.hostname': 'host_42',
-      start_time: String(end - 2 * HOUR_MS), end_time: String(end - HOUR_MS),
-    })}`;
-    const aggUrl = `${base}/api/v1/query?${new URLSearchParams({
-      metric_pattern: 'cpu.usage_user', aggregation: 'avg', interval: '1h', start_time: String(start), end_time: String(end),
-    })}`;
+    const queries = standardQueries(base, HOURS);
+    const { rawUrl, aggUrl } = queries;
     // Check the answers before timing them.
-    const raw = (await (await get(rawUrl)).json()) as { series: Array<{ points: unknown[] }> };
-    if (raw.series.length !== 1 || raw.series[0]!.points.length !== TICKS_PER_HOUR) {
-      throw new Error(`raw query returned ${raw.series.length} series / ${raw.series[0]?.points.length} points; expected 1 / ${TICKS_PER_HOUR}`);
-    }
-    const agg = (await (await get(aggUrl)).json()) as { series: Array<{ points: unknown[] }>; stats: { points_scanned: number } };
-    if (agg.series.length !== 100 || agg.series.some((s) => s.points.length !== HOURS)) {
-      throw new Error(`aggregate query returned ${agg.series.length} series; expected 100 × ${HOURS} buckets`);
-    }
+    const pointsScanned = await checkStandardAnswers(get, queries, HOURS);
     const bench = new Bench({ time: TASK_TIME_MS, warmupTime: Math.min(500, TASK_TIME_MS) });
     bench.add('1 h raw, one series (360 points)', async () => {
       await (await get(rawUrl)).arrayBuffer();
@@ -70,7 +55,7 @@ async function main(): Promise<void> {
     console.log(`\nEMMS query latency over HTTP, ${QUICK ? 'quick' : 'full'} run`);
     console.log(`machine: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores, Node ${process.version}; client and server share these cores`);
     console.log(`data: ${loaded.points.toLocaleString('en-US')} points (${HOURS} h TSBS devops, 100 hosts), ingested over the columnar stream at ` +
-      `${(loaded.points / loaded.seconds / 1e6).toFixed(2)} M points/s; the aggregate scans ${agg.stats.points_scanned.toLocaleString('en-US')} points`);
+      `${(loaded.points / loaded.seconds / 1e6).toFixed(2)} M points/s; the aggregate scans ${pointsScanned.toLocaleString('en-US')} points`);
     console.log(`server-side (stats.elapsed_ms) median: raw ${serverRawMs.toFixed(2)} ms, aggregate ${serverAggMs.toFixed(2)} ms`);
     const targets = ['≤ 5 ms', '≤ 10 ms'];
     console.table(bench.tasks.map((task, i) => {

@@ -4,7 +4,8 @@
  *
  *   npx tsx bench/load/ingest_load.ts --url ws://127.0.0.1:PORT/api/v1/stream \
  *     --form rows|columns --connections 4 --seconds 10 [--rate POINTS_PER_S] [--window 8] \
- *     [--never-read] [--hosts 100] [--seed N] [--start-ms EPOCH_MS] [--latency-log FILE] [--token-file FILE]
+ *     [--never-read] [--hosts 100] [--seed N] [--start-ms EPOCH_MS] [--latency-log FILE] [--token-file FILE] \
+ *     [--connection-offset K]
  *
  * Prints one JSON line: points acknowledged, elapsed seconds, points/s, ack latency percentiles
  * (all frames, and frames sent after the first second). `--latency-log` also writes one CSV line
@@ -12,10 +13,12 @@
  * acks up with what the server was doing at the time.
  *
  * Each connection is one agent reporting its own `--hosts` hosts (hostname suffixed `-c<i>`),
- * in time order, as collectors do. (Earlier every connection sent the same series with its
- * time range shifted by 400 days, which made every series' head an interleaving of distant
- * ranges: the server then spent a third of its ingest thread sorting heads and re-compacting
- * overlapping chunks, a backfill pattern rather than the 100-host workload being measured.)
+ * in time order, as collectors do; `--connection-offset K` numbers the connections from K, so
+ * generators run side by side (one per node of a cluster) write disjoint series. (Earlier
+ * every connection sent the same series with its time range shifted by 400 days, which made
+ * every series' head an interleaving of distant ranges: the server then spent a third of its
+ * ingest thread sorting heads and re-compacting overlapping chunks, a backfill pattern rather
+ * than the 100-host workload being measured.)
  *
  * Frames are plain MessagePack maps any msgpack library would produce. Row frames carry one
  * TSBS tick (hosts × 10 points); to keep the client's CPU on the wire rather than on encoding,
@@ -44,6 +47,8 @@ interface Args {
   latencyLog: string | undefined;
   /** File holding a bearer token for the upgrade (a file, so the token is not in `ps`). */
   tokenFile: string | undefined;
+  /** Number of the first connection (its hosts are suffixed `-c<number>`). */
+  connectionOffset: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -69,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     startMs: Number(get('start-ms') ?? Date.UTC(2026, 0, 1)),
     latencyLog: get('latency-log'),
     tokenFile: get('token-file'),
+    connectionOffset: Number(get('connection-offset') ?? 0),
   };
 }
 
@@ -251,7 +257,7 @@ async function main(): Promise<void> {
   const deadline = Date.now() + args.seconds * 1000;
   const perConnection = args.rate > 0 ? args.rate / args.connections : 0;
   const cpuBefore = process.cpuUsage();
-  const results = await Promise.all(Array.from({ length: args.connections }, (_, i) => runConnection(args, i, deadline, perConnection)));
+  const results = await Promise.all(Array.from({ length: args.connections }, (_, i) => runConnection(args, args.connectionOffset + i, deadline, perConnection)));
   const elapsed = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   const latencies = results.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);

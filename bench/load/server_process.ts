@@ -11,6 +11,11 @@ import { builtServerArgs } from './built_server.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL('./ingest_load.ts', import.meta.url));
+/**
+ * A server that has not listened by then is killed and reported: a start waiting forever (a
+ * database lock another node holds, say) would otherwise hang the whole benchmark.
+ */
+const DEFAULT_START_TIMEOUT_MS = 180_000;
 
 export interface LoadResult {
   form: string;
@@ -41,21 +46,37 @@ export interface ServerProcess {
  * `serveArgs`: further `emms serve` arguments, e.g. `['--config', file]`; `nodeArgs`: node
  * flags NODE_OPTIONS does not take, e.g. `['--cpu-prof', '--cpu-prof-dir=DIR']`.
  */
-export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, serveArgs: readonly string[] = [], nodeArgs: readonly string[] = []): Promise<ServerProcess> {
+export async function startServerProcess(
+  dataDir: string, env: Record<string, string> = {}, serveArgs: readonly string[] = [], nodeArgs: readonly string[] = [], startTimeoutMs = DEFAULT_START_TIMEOUT_MS,
+): Promise<ServerProcess> {
   const proc = spawn(process.execPath, [...nodeArgs, ...builtServerArgs(), 'serve', '--port', '0', '--data', dataDir, ...serveArgs], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Passed through as it comes; the last lines are kept to say why a server did not start.
+  let stderrTail = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    process.stderr.write(d);
+    stderrTail = (stderrTail + d.toString()).slice(-2000);
   });
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
   const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not listen within ${startTimeoutMs / 1000} s (killed)`));
+    }, startTimeoutMs);
+    void exited.then(() => clearTimeout(timer));
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m !== null) resolve(m[1]!);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
     });
-    void exited.then(() => reject(new Error('server exited before listening')));
+    void exited.then(() => reject(new Error(`server exited before listening: ${stderrTail.trim().split('\n').filter((l) => !l.startsWith('warning:')).pop() ?? '(no message)'}`)));
   });
   return {
     proc,

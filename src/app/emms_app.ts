@@ -31,6 +31,7 @@ import { openAuth, type AuthModule } from '../auth/auth_module.js';
 import { parseCollectorSettings, type CollectorSettings } from '../collectors/collector_config.js';
 import { CollectorSet } from '../collectors/collector_set.js';
 import { ConfigError, type EmmsConfig } from '../config/config.js';
+import { storageSystemOptions } from '../config/storage_settings.js';
 import { createMetricsSystem } from '../index.js';
 import { parseKeyPolicy, type KeyPolicy } from '../keys/key_policy.js';
 import { keyRoutes } from '../keys/key_routes.js';
@@ -97,6 +98,11 @@ export interface EmmsApp {
   readonly adminTokenPath: string | undefined;
   /** The audit log (docs/format/audit_log.md); the server records audited routes into it. */
   readonly audit: AuditTrail;
+  /**
+   * Resolves (with the reason) if this node loses the writer lease of a shared store
+   * (src/cluster/writer_lease.ts): it writes nothing more and should stop; never for SQLite.
+   */
+  readonly writerLost: Promise<string>;
   /** Stops every part in reverse start order; acknowledged data is flushed. */
   stop(): Promise<void>;
 }
@@ -155,8 +161,20 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     const anonymizers = TenantAnonymizers.open(config.security.anonymize, { dataDir, keyFile: config.security.anonymizeKeyFile });
     const anonymizeTags = anonymizers.configured ? anonymizers.tagRewriter : undefined;
 
+    let writerLost!: (reason: string) => void;
+    const lostWriterLease = new Promise<string>((resolve) => {
+      writerLost = resolve;
+    });
     const engine = createMetricsSystem({
-      storage: config.storage.type,
+      ...storageSystemOptions(config.storage),
+      onWriterLease: (event, detail) => {
+        if (event === 'waiting') {
+          log('warn', `standby: ${detail} (the writer lease, README "Storage back-ends"); this node listens once it holds the lease`);
+        } else {
+          log('error', `writer lease lost (${detail}): this node writes nothing more and stops`);
+          writerLost(detail);
+        }
+      },
       path: config.storage.path,
       retentionDays: config.storage.retentionDays,
       durability: config.storage.durability,
@@ -269,7 +287,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     log('info', `ingest warm-up: ${warm.frames} synthetic frames decoded in ${warm.elapsedMs.toFixed(0)} ms${warm.complete ? '' : ' (budget reached; the rest finish in the background)'}; nothing stored`);
     dashboard.start();
 
-    return { engine, server, auth, keys, probes, collectors, alerting, authFailures: recorder, backups, audit, adminTokenPath: boot?.tokenPath, stop: closeAll };
+    return { engine, server, auth, keys, probes, collectors, alerting, authFailures: recorder, backups, audit, adminTokenPath: boot?.tokenPath, writerLost: lostWriterLease, stop: closeAll };
   } catch (err) {
     await closeAll().catch(() => undefined);
     throw err;

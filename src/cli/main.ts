@@ -11,7 +11,7 @@ interface Subcommand {
 
 // Each subcommand module exports `run(argv): Promise<exit code>` and prints its own --help.
 const SUBCOMMANDS: Record<string, Subcommand> = {
-  serve: { summary: 'run the HTTP/WebSocket server over the embedded SQLite engine', load: () => import('./serve_command.js') },
+  serve: { summary: 'run the HTTP/WebSocket server (storage: embedded SQLite, PostgreSQL or Redis)', load: () => import('./serve_command.js') },
   'import-audit': { summary: 'import a Vault or CloudTrail KMS audit trail as key events', load: () => import('./import_audit_command.js') },
   anonymize: { summary: 'print the stored (anonymized) form of a tag or key-event value under security.anonymize', load: () => import('./anonymize_command.js') },
   audit: { summary: 'verify the audit log\'s hash chain and checkpoints, or export its records', load: () => import('./audit_command.js') },

@@ -1,6 +1,7 @@
 /**
- * `emms serve`: the embedded SQLite engine behind the HTTP/WebSocket front end. Prints the URL
- * it listens on (one line on stdout, `EMMS listening on http://host:port`); SIGTERM or SIGINT
+ * `emms serve`: the storage engine (SQLite, PostgreSQL or Redis underneath) behind the
+ * HTTP/WebSocket front end. Prints the URL it listens on (one line on stdout, `EMMS listening
+ * on http://host:port (data …)`, the storage location with any password as ***); SIGTERM or SIGINT
  * stops accepting, lets in-flight batches commit and be acknowledged, flushes the engine and
  * exits 0 within 10 s.
  */
@@ -8,8 +9,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ADMIN_TOKEN_FILE } from '../auth/bootstrap.js';
 import { CONFIG_HELP, ConfigError, LOG_LEVELS, loadConfig, renderConfigFile, type ConfigFlags, type LogLevel } from '../config/config.js';
+import { storageLocation } from '../config/storage_settings.js';
 import { createLogger, logFunction, wantsPrettyOutput, type LogFunction } from '../logging/logger.js';
 import { NativeUwsUnavailableError, loadNativeUws } from '../server/native_uws.js';
+import { STORAGE_BACKENDS_HELP } from './serve_storage_help.js';
 
 /**
  * V8 flag `npm start` and the `emms` command (its shebang) pass. With V8's small initial old
@@ -34,7 +37,7 @@ POST /api/v1/metrics, GET|POST /api/v1/query, GET /health, GET /metrics, GET /fe
 Options:
   --host HOST      address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   --port PORT      TCP port (default 8080; 0 picks a free one, printed at start)
-  --data DIR       data directory; the database is DIR/metrics.db (default ./data)
+  --data DIR       data directory; with sqlite the database is DIR/metrics.db (default ./data)
   --config FILE    main.json settings file (default ./main.json when it exists)
   --print-config   print the effective settings (defaults, file, environment, flags) as a
                    main.json and exit; the file names secret files, never their contents
@@ -48,6 +51,7 @@ storage, monitoring, query; the security section is described in README "Securit
 EMMS_AUTH=off turns authentication off on a loopback bind):
 ${CONFIG_HELP.map((c) => `  ${c.key}${c.env === undefined ? '' : ` (${c.env})`}\n      ${c.help}`).join('\n')}
 
+${STORAGE_BACKENDS_HELP}
 Log levels: ${LOG_LEVELS.join(', ')}; logs are JSON lines on stderr (pretty on a terminal,
 EMMS_LOG_FORMAT=json|pretty to choose). SIGHUP re-reads the config file's live sections (log
 level, security.quotas, alerting.rules) and the TLS files; an invalid file changes nothing.
@@ -156,7 +160,9 @@ export async function run(argv: string[]): Promise<number> {
   const { server } = app;
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   const scheme = config.security.tls === undefined ? 'http' : 'https';
-  process.stdout.write(`EMMS listening on ${scheme}://${shownHost}:${server.port} (data ${config.storage.path})\n`);
+  // With a database back-end, the node's own files (keys, alert state, audit) stay in --data.
+  const data = config.storage.type === 'sqlite' ? config.storage.path : `${dirname(config.storage.path)}, storage ${storageLocation(config.storage, config.storage.path)}`;
+  process.stdout.write(`EMMS listening on ${scheme}://${shownHost}:${server.port} (data ${data})\n`);
   // A wildcard bind is reachable at localhost, which is also a Host the DNS-rebinding guard accepts.
   const browserHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : shownHost;
   const tokenFile = join(dirname(config.storage.path), ADMIN_TOKEN_FILE);
@@ -165,7 +171,8 @@ export async function run(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    /** `failed`: stop with exit code 1 (the writer lease was lost: a supervisor restarts the node as a standby). */
+    const stop = (signal: string, failed = false): void => {
       if (stopping) return;
       stopping = true;
       log('info', `${signal}: stopping`);
@@ -175,7 +182,7 @@ export async function run(argv: string[]): Promise<number> {
       }, SHUTDOWN_DEADLINE_MS);
       deadline.unref();
       void (async () => {
-        let code = 0;
+        let code = failed ? 1 : 0;
         try {
           // Server first (finishes and acknowledges in-flight batches), engine last (flushes heads).
           await app.stop();
@@ -190,6 +197,7 @@ export async function run(argv: string[]): Promise<number> {
       })();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
+    void app.writerLost.then((reason) => stop(`writer lease lost (${reason})`, true));
     process.once('SIGINT', () => stop('SIGINT'));
     // SIGHUP re-reads main.json's live sections and the TLS files (src/app/config_reload.ts);
     // an invalid file changes nothing. Reloads run one after another, never interleaved.

@@ -8,7 +8,8 @@
  *   { "deployment": { "host", "port" },
  *     "collector":  { "batch_size", "max_body_bytes", "max_frame_bytes", "max_unacked_bytes", "decode_threads" },
  *     "storage":    { "type", "path", "compression", "retention_days", "durability",
- *                   "backup_enabled", "backup_schedule", "backup_directory", "backup_keep" },
+ *                   "backup_enabled", "backup_schedule", "backup_directory", "backup_keep",
+ *                   "postgres": { … }, "redis": { … } } (src/config/storage_settings.ts),
  *     "monitoring": { "log_level" },
  *     "query":      { "max_series", "max_points" },
  *     "security":   { … } (src/config/security_config.ts) }
@@ -19,6 +20,8 @@ import { availableParallelism } from 'node:os';
 import { DEFAULT_DATABASE_PATH, databasePathIn } from '../model/data_directory.js';
 import { isLoopbackBind } from '../net/cidr.js';
 import { ConfigError } from './config_error.js';
+import { integer, oneOf, text, type Setting as SettingOf } from './setting.js';
+import { checkStorageBackend, defaultStorageBackendSettings, STORAGE_BACKEND_SETTINGS, type StorageBackendSettings } from './storage_settings.js';
 import { applySecuritySection, defaultSecurityConfig, parseAuthSwitch, renderSecuritySection, type SecurityConfig } from './security_config.js';
 
 export { ConfigError } from './config_error.js';
@@ -29,9 +32,9 @@ export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'
 export interface EmmsConfig {
   host: string;
   port: number;
-  storage: {
-    type: 'sqlite';
-    /** SQLite database file. */
+  /** `type` and the PostgreSQL and Redis settings: src/config/storage_settings.ts. */
+  storage: StorageBackendSettings & {
+    /** SQLite database file; with another back-end its directory still holds this node's own files. */
     path: string;
     compression: 'lz4' | 'none';
     retentionDays: number;
@@ -71,7 +74,7 @@ export function defaultConfig(): EmmsConfig {
   return {
     host: '127.0.0.1',
     port: 8080,
-    storage: { type: 'sqlite', path: DEFAULT_DATABASE_PATH, compression: 'lz4', retentionDays: 0, durability: 'process', backup: { enabled: false, schedule: '0 3 * * *', directory: '', keep: 7 } },
+    storage: { ...defaultStorageBackendSettings(), path: DEFAULT_DATABASE_PATH, compression: 'lz4', retentionDays: 0, durability: 'process', backup: { enabled: false, schedule: '0 3 * * *', directory: '', keep: 7 } },
     collector: {
       batchSize: 1_000_000,
       maxBodyBytes: 16 * 1024 * 1024,
@@ -88,52 +91,14 @@ export function defaultConfig(): EmmsConfig {
   };
 }
 
-type Apply = (config: EmmsConfig, raw: unknown, source: string) => void;
-
-interface Setting {
-  /** Dotted main.json key, e.g. `storage.retention_days`. */
-  key: string;
-  env?: string;
-  /** One line for `emms serve --help`; the default is appended from defaultConfig(). */
-  help: string;
-  apply: Apply;
-  /** The setting's value in a config, as main.json spells it (for --print-config and help). */
-  read: (config: EmmsConfig) => string | number;
-}
-
-function integer(key: string, min: number, max: number, set: (c: EmmsConfig, v: number) => void): Apply {
-  return (config, raw, source) => {
-    const n = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-      throw new ConfigError(key, raw, source, `must be an integer in [${min}, ${max}]`);
-    }
-    set(config, n);
-  };
-}
-
-function oneOf<T extends string>(key: string, allowed: readonly T[], set: (c: EmmsConfig, v: T) => void): Apply {
-  return (config, raw, source) => {
-    const v = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
-    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-      throw new ConfigError(key, raw, source, `must be one of ${allowed.join(', ')}`);
-    }
-    set(config, v as T);
-  };
-}
-
-function text(key: string, set: (c: EmmsConfig, v: string) => void): Apply {
-  return (config, raw, source) => {
-    if (typeof raw !== 'string' || raw.trim() === '') throw new ConfigError(key, raw, source, 'must be a non-empty string');
-    set(config, raw);
-  };
-}
+type Setting = SettingOf<EmmsConfig>;
 
 const MAX_BYTES_SETTING = 1024 * 1024 * 1024;
 
 const SETTINGS: Setting[] = [
   { key: 'deployment.host', help: 'address to listen on', read: (c) => c.host, env: 'EMMS_HOST', apply: text('deployment.host', (c, v) => { c.host = v; }) },
   { key: 'deployment.port', help: 'TCP port, 0 = any free port', read: (c) => c.port, env: 'EMMS_PORT', apply: integer('deployment.port', 0, 65535, (c, v) => { c.port = v; }) },
-  { key: 'storage.type', help: 'storage engine, only sqlite', read: (c) => c.storage.type, env: 'METRICS_STORAGE_TYPE', apply: oneOf('storage.type', ['sqlite'] as const, (c, v) => { c.storage.type = v; }) },
+  ...STORAGE_BACKEND_SETTINGS,
   { key: 'storage.path', help: 'SQLite database file', read: (c) => c.storage.path, env: 'METRICS_DB_PATH', apply: text('storage.path', (c, v) => { c.storage.path = v; }) },
   {
     key: 'storage.compression', read: (c) => c.storage.compression, help: 'lz4 or none: lz4 compresses write-ahead records where it pays (~4x smaller); none spares the CPU (chunks use the WASM codec either way)', env: 'METRICS_COMPRESSION',
@@ -193,20 +158,26 @@ const SETTINGS: Setting[] = [
 /** Every main.json key, for `emms serve --help`. */
 export const CONFIG_KEYS: readonly string[] = SETTINGS.map((s) => s.key);
 /** Every main.json key with its environment variable and help line (ending in its default). */
-export const CONFIG_HELP: ReadonlyArray<{ key: string; env: string | undefined; help: string }> = SETTINGS.map(({ key, env, help, read }) => ({
-  key, env, help: help.includes('(default') ? help : `${help} (default ${read(defaultConfig())})`,
+export const CONFIG_HELP: ReadonlyArray<{ key: string; env: string | undefined; help: string }> = SETTINGS.map(({ key, env, fallbackEnv, help, read }) => ({
+  key, env: fallbackEnv === undefined ? env : `${env}, ${fallbackEnv}`, help: help.includes('(default') ? help : `${help} (default ${read(defaultConfig())})`,
 }));
 
 /**
  * `config` as a main.json file (`emms serve --print-config`): every setting of this file, and
  * the security section's plain settings (file names, never file contents). Loading the output
- * gives the same settings back; the defaults are written nowhere else.
+ * gives the same settings back, except database passwords: they print as `***`, and loading
+ * that placeholder is refused until the real password is put back (or given in the
+ * environment). The defaults are written nowhere else.
  */
 export function renderConfigFile(config: EmmsConfig): string {
-  const out: Record<string, Record<string, unknown>> = {};
+  const out: Record<string, unknown> = {};
   for (const s of SETTINGS) {
-    const [section, name] = s.key.split('.') as [string, string];
-    (out[section] ??= {})[name] = s.read(config);
+    const value = s.read(config);
+    if (value === undefined) continue;
+    const path = s.key.split('.');
+    let at: Record<string, unknown> = out;
+    for (const name of path.slice(0, -1)) at = (at[name] ??= {}) as Record<string, unknown>;
+    at[path[path.length - 1]!] = value;
   }
   out.security = renderSecuritySection(config.security);
   return `${JSON.stringify(out, null, 2)}\n`;
@@ -236,8 +207,9 @@ export function loadConfig(options: LoadConfigOptions = {}): EmmsConfig {
   }
   for (const s of SETTINGS) {
     if (s.env === undefined) continue;
-    const raw = env[s.env];
-    if (raw !== undefined && raw !== '') s.apply(config, raw, `environment ${s.env}`);
+    const name = env[s.env] === undefined || env[s.env] === '' ? s.fallbackEnv : s.env;
+    const raw = name === undefined ? undefined : env[name];
+    if (raw !== undefined && raw !== '') s.apply(config, raw, `environment ${name}`);
   }
   if (env.EMMS_AUTH !== undefined && env.EMMS_AUTH !== '') config.security.auth = parseAuthSwitch('security.auth', env.EMMS_AUTH, 'environment EMMS_AUTH');
   if (env.EMMS_ENCRYPTION_KEY_FILE !== undefined && env.EMMS_ENCRYPTION_KEY_FILE !== '') config.security.encryption.keyFile = env.EMMS_ENCRYPTION_KEY_FILE;
@@ -248,6 +220,7 @@ export function loadConfig(options: LoadConfigOptions = {}): EmmsConfig {
     settingFor('storage.path').apply(config, flags.data, 'flag --data');
     config.storage.path = databasePathIn(flags.data);
   }
+  checkStorageBackend(config.storage);
   if (config.security.auth === 'off' && !isLoopbackBind(config.host)) {
     throw new ConfigError('security.auth', 'off', 'config, environment EMMS_AUTH or flags', `may be off only on a loopback bind, and deployment.host=${config.host} accepts connections from other machines: every client there would be an administrator. Turn authentication on, or listen on 127.0.0.1`);
   }
@@ -334,16 +307,25 @@ function applyFile(config: EmmsConfig, parsed: unknown, path: string, warn: (m: 
       throw new ConfigError(section, body, source, 'must be an object');
     }
     for (const [name, raw] of Object.entries(body as Record<string, unknown>)) {
-      const key = `${section}.${name}`;
       if (section === 'collector' && FEATURE_COLLECTOR_KEYS.has(name)) {
         config.featureSections.collector[name] = raw;
         continue;
       }
-      if (!known.has(key)) {
-        warn(`${source}: ignoring unknown setting ${key}`);
-        continue;
-      }
-      settingFor(key).apply(config, raw, source);
+      applyKey(config, `${section}.${name}`, raw, known, source, warn);
     }
   }
+}
+
+/** One key of the file; a sub-section such as `storage.postgres` is walked key by key. */
+function applyKey(config: EmmsConfig, key: string, raw: unknown, known: ReadonlySet<string>, source: string, warn: (m: string) => void): void {
+  if (known.has(key)) {
+    settingFor(key).apply(config, raw, source);
+    return;
+  }
+  if (!CONFIG_KEYS.some((k) => k.startsWith(`${key}.`))) {
+    warn(`${source}: ignoring unknown setting ${key}`);
+    return;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(key, raw, source, 'must be an object');
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) applyKey(config, `${key}.${name}`, value, known, source, warn);
 }

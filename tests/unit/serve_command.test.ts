@@ -54,6 +54,13 @@ describe('emms serve arguments', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: emms serve/);
     expect(r.stdout).toContain('--print-config');
+    // Every back-end, its switch and the commands that start its database (issue 15).
+    for (const text of ['METRICS_STORAGE_TYPE', 'METRICS_POSTGRES_URL', 'METRICS_REDIS_URL, REDIS_URL', 'apt-get install postgresql', 'initdb', 'pg_ctl', 'apt-get install redis-server', '--appendonly yes --appendfsync always']) {
+      expect(r.stdout).toContain(text);
+    }
+    expect(r.stdout).toMatch(/^ {2}sqlite {6}The default/m);
+    expect(r.stdout).toMatch(/^ {2}postgresql {2}A PostgreSQL database/m);
+    expect(r.stdout).toMatch(/^ {2}redis {7}A Redis server/m);
   });
 
   it('refuses an unknown option and a flag without its value with exit code 2, naming them', async () => {
