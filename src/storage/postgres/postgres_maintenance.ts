@@ -72,3 +72,8 @@ export async function reclaimSpace(pool: pg.Pool, schema: string, lockTimeoutMs:
     );
   }
 }
+
+/** A plain VACUUM of the tables a checkpoint and compaction delete from (see PostgresBackend.close). */
+export async function vacuumAfterStop(pool: pg.Pool, schema: string): Promise<void> {
+  for (const name of [TABLE.walRecords, TABLE.marks, TABLE.chunks]) await pool.query(`VACUUM ${qualified(schema, name)}`);
+}
