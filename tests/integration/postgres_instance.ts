@@ -14,11 +14,11 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { freePort } from '../free_port.js';
 
 export interface PostgresInstance {
   /** `postgres://emms:<password>@127.0.0.1:PORT/emms` */
@@ -46,16 +46,6 @@ export function postgresBinDir(): string {
   throw new Error('PostgreSQL is not installed: no /usr/lib/postgresql/<major>/bin/initdb (apt-get install postgresql)');
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface RunAs {
   uid?: number;

@@ -10,11 +10,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { freePort } from '../free_port.js';
 
 export interface RedisInstance {
   /** `redis://:<password>@127.0.0.1:PORT` */
@@ -33,16 +33,6 @@ export interface RedisInstance {
 
 const READY_TIMEOUT_MS = 15_000;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function launch(port: number, dir: string, password: string): { child: ChildProcess; log: () => string } {
   const child = spawn('redis-server', [

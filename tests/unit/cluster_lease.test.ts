@@ -2,7 +2,7 @@
 // and the open-time failures of the PostgreSQL and Redis leases and live updates (a refused
 // port: no server needed). The contention and handover behaviour against real servers is in
 // tests/integration/cluster_lease.test.ts.
-import { createServer } from 'node:net';
+import { freePort } from '../free_port.js';
 import { describe, expect, it } from 'vitest';
 import { openClusterLease } from '../../src/cluster/cluster_lease.js';
 import { checkDurationMs, checkLeaseName, heldWindowMs, SingleNodeLease, withTimeout } from '../../src/cluster/lease.js';
@@ -12,16 +12,7 @@ import { openRedisLease, redisLeaseKey } from '../../src/cluster/redis_lease.js'
 import { liveChannel, openRedisLiveUpdates } from '../../src/cluster/redis_live_updates.js';
 
 /** A loopback port nothing listens on (bound, then released). */
-async function refusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+const refusedPort = freePort;
 
 describe('lease contract helpers', () => {
   it('checks lease names and durations, naming the value and the rule', () => {
