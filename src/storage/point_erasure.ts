@@ -16,12 +16,14 @@
  * The cost is that ingest acknowledgements wait for the pass (the checkpoint of every head,
  * then the scrub): an operator action, measured in bench/erasure.bench.ts.
  *
- * Scrub: SQLite leaves deleted content in free pages, in unused parts of live pages and in old
- * frames of the -wal file. `secure_delete` zeroes what the erasure deletes; VACUUM rebuilds the
- * file without free pages or remnants of earlier deletions (write-ahead records deleted by
- * past checkpoints hold the same values); `wal_checkpoint(TRUNCATE)` empties the -wal file.
- * A flag in `meta`, set in the erasure's transaction and cleared after the scrub, makes the
- * next open() scrub again when a kill came in between.
+ * Scrub: the back-end gives back the space of what was deleted (reclaimDeletedSpace). SQLite
+ * leaves deleted content in free pages, in unused parts of live pages and in old frames of the
+ * -wal file: `secure_delete` zeroes what the erasure deletes, VACUUM rebuilds the file without
+ * free pages or remnants of earlier deletions (write-ahead records deleted by past checkpoints
+ * hold the same values), `wal_checkpoint(TRUNCATE)` empties the -wal file. PostgreSQL runs
+ * VACUUM FULL; Redis rewrites its append-only file. A flag in `meta`, set in the erasure's
+ * transaction and cleared after the scrub, makes the next open() scrub again when a kill came
+ * in between.
  */
 import type { Tags } from '../model/metric.js';
 import { Glob } from '../text/glob.js';

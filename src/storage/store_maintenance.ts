@@ -9,8 +9,9 @@
  * Ingest acknowledgements wait for that transaction (seconds on a large store); these are
  * operator commands, not background work.
  *
- * What only SQLite has (file compaction, REINDEX, the file snapshot) is asked of SqliteBackend;
- * a snapshot of a PostgreSQL or Redis store is the database's own tool (pg_dump, an RDB copy).
+ * What only SQLite has (file compaction, REINDEX, the file snapshot) is asked of the back-end's
+ * optional hooks (backend.ts); a snapshot of a PostgreSQL or Redis store is the database's own
+ * tool (pg_dump, an RDB copy).
  */
 import { existsSync } from 'node:fs';
 import type {

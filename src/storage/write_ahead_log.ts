@@ -1,7 +1,7 @@
 /**
  * Write-ahead records: the durable form of an acknowledged batch until its points are in
- * chunks. A record is one row of the `wal_records` table, written in the same SQLite transaction
- * that acknowledges the batch; records are replayed into heads at start and deleted once every
+ * chunks. A record is one row of the `wal_records` table (a key in Redis), written in the same
+ * back-end transaction that acknowledges the batch; records are replayed into heads at start and deleted once every
  * head has been cut into chunks (see docs/format/wal_record.md).
  *
  * Layout (little-endian):

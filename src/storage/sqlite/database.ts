@@ -58,7 +58,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database.
     }
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    // Off: a commit that checkpoints stalls its acknowledgements for 30-130 ms; SqliteStore's
+    // Off: a commit that checkpoints stalls its acknowledgements for 30-130 ms; SqliteBackend's
     // WalCheckpointer copies the -wal file from another thread instead.
     db.pragma('wal_autocheckpoint = 0');
     db.pragma(`cache_size = -${CACHE_SIZE_KIB}`);

@@ -46,7 +46,7 @@ export interface SqliteBackendOptions {
 export class SqliteBackend implements StorageBackend {
   readonly kind = 'sqlite' as const;
   readonly location: string;
-  /** The writer connection: maintenance commands that only SQLite has (sqlite_maintenance.ts) use it. */
+  /** The writer connection: the maintenance hooks that only SQLite has (REINDEX, VACUUM, secure_delete) and tests use it. */
   readonly db: Database.Database;
   readonly #statements: SqliteStatements;
   readonly #releaseLock: () => void;
