@@ -12,7 +12,7 @@ import { BucketAccumulator } from '../core/bucket_accumulator.js';
 import { summaryUsable } from '../core/chunk_summary.js';
 import { packPartials, packResults, packedTransferList, resultsTransferList, type PackedPartials, type PackedResults } from './partial_packing.js';
 import { CorruptChunkError } from '../storage/chunk_rows.js';
-import { PREFETCH_SERIES, accumulateSeries, prefetchAggregation, type PrefetchedSeries } from './series_reader.js';
+import { accumulateSeriesList } from './series_reader.js';
 import { openChunkSource, sourceKey } from '../storage/chunk_sources.js';
 import type { ChunkSource, WorkerSourceSpec } from '../storage/backend.js';
 import type { Aggregation } from '../model/api.js';
@@ -73,29 +73,15 @@ export default async function aggregateTask(input: AggregateTaskInput): Promise<
   const read = { startMs: input.startMs, endMs: input.endMs, maxChunkId: input.maxChunkId, intervalMs: input.intervalMs, summaries: summaryUsable(input.aggregation) };
   try {
     // The main thread holds the snapshot bound: chunks up to maxChunkId stay until the task returns.
-    let prefetched = new Map<number, PrefetchedSeries>();
-    for (let k = 0; k < input.seriesIds.length; k++) {
-      if (k % PREFETCH_SERIES === 0) {
-        const slice: Array<{ seriesId: number; headMinTs: number | undefined }> = [];
-        for (let j = k; j < Math.min(k + PREFETCH_SERIES, input.seriesIds.length); j++) slice.push({ seriesId: input.seriesIds[j]!, headMinTs: headOf(j)?.timestamps[0] });
-        prefetched = await prefetchAggregation(source, slice, read, input.aggregation === 'rate');
-      }
+    pointsScanned = await accumulateSeriesList(source, input.seriesIds.length, (k) => {
       const group = input.groupOf[k]!;
       let acc = accumulators.get(group);
       if (acc === undefined) {
         acc = new BucketAccumulator(options);
         accumulators.set(group, acc);
       }
-      acc.beginSeries();
-      pointsScanned += accumulateSeries(acc, {
-        seriesId: input.seriesIds[k]!,
-        seriesName: '',
-        head: headOf(k),
-        startMs: input.startMs,
-        endMs: input.endMs,
-        maxChunkId: input.maxChunkId,
-      }, prefetched.get(input.seriesIds[k]!)!);
-    }
+      return { seriesId: input.seriesIds[k]!, seriesName: '', head: headOf(k), acc };
+    }, read, input.aggregation === 'rate');
   } catch (error) {
     if (error instanceof CorruptChunkError) {
       const detail = error.message.replace(/^.*? cannot be decoded: /, '');

@@ -24,7 +24,7 @@ import { CorruptChunkError, describeSeries } from '../storage/chunk_rows.js';
 import type { StorageEngine } from '../storage/storage_engine.js';
 import type { SeriesInfo } from '../storage/series_index.js';
 import type { HeadPoints } from '../storage/head.js';
-import { PREFETCH_SERIES, accumulateSeries, prefetchAggregation, readSeriesPoints, type PointColumns } from './series_reader.js';
+import { accumulateSeriesList, readSeriesPoints, type PointColumns } from './series_reader.js';
 import { selectSeries } from './selection.js';
 import { QueryLimitError } from './errors.js';
 import { queryPressure } from './query_pressure.js';
@@ -215,17 +215,10 @@ export class QueryEngine {
       for (const [id, head] of heads) headCopies.set(id, head?.sorted());
       read.maxChunkId = this.#store.beginSnapshotRead().maxChunkId;
       try {
-        for (let k = 0; k < order.length; k += PREFETCH_SERIES) {
-          const slice = order.slice(k, k + PREFETCH_SERIES);
-          const prefetched = await prefetchAggregation(this.#store.chunkSource, slice.map(({ s }) => ({ seriesId: s.id, headMinTs: headCopies.get(s.id)?.timestamps[0] })), read, aggregation === 'rate');
-          for (const { s, gi } of slice) {
-            const acc = accumulators[gi]!;
-            acc.beginSeries();
-            pointsScanned += accumulateSeries(acc, {
-              seriesId: s.id, seriesName: describeSeries(s), head: headCopies.get(s.id), startMs, endMs, maxChunkId: read.maxChunkId,
-            }, prefetched.get(s.id)!);
-          }
-        }
+        pointsScanned = await accumulateSeriesList(this.#store.chunkSource, order.length, (k) => {
+          const { s, gi } = order[k]!;
+          return { seriesId: s.id, seriesName: describeSeries(s), head: headCopies.get(s.id), acc: accumulators[gi]! };
+        }, read, aggregation === 'rate');
       } finally {
         this.#store.endSnapshotRead();
       }

@@ -155,6 +155,39 @@ export async function prefetchAggregation(
   return out;
 }
 
+/** One series of an aggregation and the accumulator of its group. */
+export interface SeriesToAccumulate {
+  seriesId: number;
+  /** For error messages: `metric{tags}` (workers pass '' and the main thread names it). */
+  seriesName: string;
+  /** Sorted, duplicate-free, newer than every chunk. */
+  head: PointColumns | undefined;
+  acc: BucketAccumulator;
+}
+
+/**
+ * The aggregation loop of inline queries and query workers alike: series in order, read
+ * PREFETCH_SERIES at a time (prefetchAggregation), each fed to its group's accumulator.
+ * `seriesAt(k)` is asked once per series, in order. Returns the points scanned.
+ */
+export async function accumulateSeriesList(
+  source: ChunkSource, count: number, seriesAt: (k: number) => SeriesToAccumulate, read: AggregationRead, isRate: boolean,
+): Promise<number> {
+  let scanned = 0;
+  for (let k = 0; k < count; k += PREFETCH_SERIES) {
+    const slice: SeriesToAccumulate[] = [];
+    for (let j = k; j < Math.min(count, k + PREFETCH_SERIES); j++) slice.push(seriesAt(j));
+    const prefetched = await prefetchAggregation(source, slice.map((s) => ({ seriesId: s.seriesId, headMinTs: s.head?.timestamps[0] })), read, isRate);
+    for (const s of slice) {
+      s.acc.beginSeries();
+      scanned += accumulateSeries(s.acc, {
+        seriesId: s.seriesId, seriesName: s.seriesName, head: s.head, startMs: read.startMs, endMs: read.endMs, maxChunkId: read.maxChunkId,
+      }, prefetched.get(s.seriesId)!);
+    }
+  }
+  return scanned;
+}
+
 /**
  * Feeds the series' points to `acc` (after the caller's beginSeries()). Returns the number of
  * points scanned: decoded or summarised. `prefetched`: from prefetchAggregation with the same
