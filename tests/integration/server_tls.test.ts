@@ -192,7 +192,9 @@ describe('in-process TLS servers', () => {
     expect(refused.applied).toBe(false);
     expect(refused.detail).toMatch(/emms-second.*connection\(s\) are open or in TIME_WAIT/);
     expect((await sClient(port, ['-tls1_3'])).subject).toBe('emms-first');
-    held.destroy();
+    // A reset, not a FIN: closing first with a FIN would leave this socket in TIME_WAIT on the
+    // server's port for a minute (seen once in CI: the poll below then timed out).
+    held.resetAndDestroy();
     // Once nothing is on the port (s_client closes first, so no TIME_WAIT stays on our side).
     await expect.poll(async () => (await server.reloadTls()).applied, { timeout: 10_000, interval: 200 }).toBe(true);
     expect((await sClient(port, ['-tls1_3'])).subject).toBe('emms-second');
