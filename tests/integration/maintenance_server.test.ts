@@ -105,7 +105,14 @@ describe('backup and restore of a running server', () => {
         const a = await queryRaw(server.base, params, server.auth);
         const b = await queryRaw(copy.base, params, server.auth);
         expect(a.status).toBe(200);
-        expect(b.body.series).toEqual(a.body.series);
+        if (params.aggregation === undefined) {
+          expect(b.body.series).toEqual(a.body.series);
+          continue;
+        }
+        // An average sums in the order the points sit in chunks and heads, and the source may
+        // have cut heads after the backup was taken: equal to the last bits only (seen once in
+        // CI: 0.0000559643255295443 against 0.000055964325529515624).
+        expect(sameSeriesWithin(b.body.series, a.body.series, 1e-12)).toBe(true);
       }
     } finally {
       await stop(copy);
@@ -126,3 +133,17 @@ describe('backup and restore of a running server', () => {
     expect(readdirSync(root).filter((n) => n.startsWith('.'))).toEqual([]);
   }, 120_000);
 });
+
+/** Whether two query answers name the same series and timestamps, their values equal within `relative`. */
+function sameSeriesWithin(got: unknown, want: unknown, relative: number): boolean {
+  const g = got as Array<{ points: Array<[number, number]> }>;
+  const w = want as Array<{ points: Array<[number, number]> }>;
+  if (!Array.isArray(g) || !Array.isArray(w) || g.length !== w.length) return false;
+  return g.every((series, k) => {
+    const other = w[k]!;
+    const { points: gp, ...gRest } = series;
+    const { points: wp, ...wRest } = other;
+    if (JSON.stringify(gRest) !== JSON.stringify(wRest) || gp.length !== wp.length) return false;
+    return gp.every(([t, v], i) => t === wp[i]![0] && Math.abs(v - wp[i]![1]) <= relative * Math.max(Math.abs(v), Math.abs(wp[i]![1])));
+  });
+}
