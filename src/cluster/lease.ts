@@ -106,3 +106,43 @@ export class SingleNodeLease implements Lease {
     return Promise.resolve();
   }
 }
+
+/**
+ * The contention loop of a lease (postgres_lease.ts, redis_lease.ts): one step at a time, the
+ * next one `delayMs()` after the last ended (undefined: the lease is closed, no more steps).
+ * A step's rejection can only come from a handler: it is reported through onError, because a
+ * rejection from a timer would end the process. The timer never keeps a process alive: the
+ * server's sockets do that.
+ */
+export class LeaseSteps {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    private readonly name: string,
+    private readonly step: () => Promise<void>,
+    private readonly delayMs: () => number | undefined,
+    private readonly handlers: LeaseHandlers,
+  ) {}
+
+  /** Runs a step now; the next ones follow by themselves. */
+  run(): Promise<void> {
+    const running = this.step()
+      .catch((err: unknown) => this.handlers.onError?.(new Error(`lease ${this.name}: a handler failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })))
+      .finally(() => {
+        this.#running = undefined;
+        const delay = this.delayMs();
+        if (delay === undefined) return;
+        this.#timer = setTimeout(() => void this.run(), delay);
+        this.#timer.unref();
+      });
+    this.#running = running;
+    return running;
+  }
+
+  /** No step is scheduled any more; resolves once the one running (if any) ended. Call after the lease marked itself closed. */
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+}

@@ -30,7 +30,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type Lease, type LeaseHandlers } from './lease.js';
+import { LeaseSteps, checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type Lease, type LeaseHandlers } from './lease.js';
 import { redactedUrl } from './redacted_url.js';
 
 export interface PostgresLeaseOptions {
@@ -81,11 +81,12 @@ class PostgresLease implements Lease {
   #client: pg.Client | null = null;
   /** performance.now() when the last successful acquisition or confirmation was sent. */
   #confirmedAt = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #step: Promise<void> | undefined;
+  readonly #steps: LeaseSteps;
 
   constructor(options: PostgresLeaseOptions, handlers: LeaseHandlers) {
     this.name = checkLeaseName(options.name);
+    this.#steps = new LeaseSteps(this.name, () => (this.#state === 'held' ? this.#confirm() : this.#attempt()),
+      () => (this.#state === 'closed' ? undefined : this.#state === 'held' ? this.#renewMs : this.#retryMs), handlers);
     if (typeof options.url !== 'string' || options.url === '') throw new RangeError('postgres lease url must be a non-empty postgres:// URL');
     this.#url = options.url;
     const schema = options.schema ?? POSTGRES_LEASE_DEFAULTS.schema;
@@ -108,37 +109,17 @@ class PostgresLease implements Lease {
       this.#state = 'closed';
       throw err;
     }
-    await this.#run();
+    await this.#steps.run();
   }
 
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    clearTimeout(this.#timer);
-    await this.#step;
+    await this.#steps.stop();
     const client = this.#client;
     this.#client = null;
     // Ending the session releases the lock at once; a connection too wedged to end is cut.
     if (client) await withTimeout(client.end(), this.#renewMs, 'closing the lease connection').catch(() => dropConnection(client));
-  }
-
-  #schedule(): void {
-    if (this.#state === 'closed') return;
-    this.#timer = setTimeout(() => void this.#run(), this.#state === 'held' ? this.#renewMs : this.#retryMs);
-    // The lease never keeps a process alive on its own: the server's sockets do that.
-    this.#timer.unref();
-  }
-
-  #run(): Promise<void> {
-    const step = (this.#state === 'held' ? this.#confirm() : this.#attempt())
-      // Only a handler can throw here; the lease goes on (a timer's rejection would end the process).
-      .catch((err: unknown) => this.#handlers.onError?.(new Error(`lease ${this.name}: a handler failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })))
-      .finally(() => {
-        this.#step = undefined;
-        this.#schedule();
-      });
-    this.#step = step;
-    return step;
   }
 
   async #attempt(): Promise<void> {

@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type Lease, type LeaseHandlers } from './lease.js';
+import { LeaseSteps, checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type Lease, type LeaseHandlers } from './lease.js';
 import { redactedUrl } from './redacted_url.js';
 
 export interface RedisLeaseOptions {
@@ -76,11 +76,12 @@ class RedisLease implements Lease {
   #token = '';
   /** performance.now() when the last successful SET or renewal was sent. */
   #confirmedAt = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #step: Promise<void> | undefined;
+  readonly #steps: LeaseSteps;
 
   constructor(options: RedisLeaseOptions, handlers: LeaseHandlers) {
     this.name = checkLeaseName(options.name);
+    this.#steps = new LeaseSteps(this.name, () => (this.#state === 'held' ? this.#renew() : this.#attempt()),
+      () => (this.#state === 'closed' ? undefined : this.#state === 'held' ? this.#renewMs : this.#retryMs), handlers);
     if (typeof options.url !== 'string' || options.url === '') throw new RangeError('redis lease url must be a non-empty redis:// URL');
     const prefix = options.prefix ?? REDIS_LEASE_DEFAULTS.prefix;
     if (typeof prefix !== 'string' || prefix.length > MAX_PREFIX_CHARS) throw new RangeError(`redis lease prefix=${JSON.stringify(prefix)} must be a string of at most ${MAX_PREFIX_CHARS} characters`);
@@ -123,37 +124,18 @@ class RedisLease implements Lease {
       const why = this.#lastClientError ?? (err as Error);
       throw new Error(`lease ${this.name}: cannot connect to ${redactedUrl(this.#url)}: ${why.message}`, { cause: why });
     }
-    await this.#run();
+    await this.#steps.run();
   }
 
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     const wasHeld = this.#state === 'held';
     this.#state = 'closed';
-    clearTimeout(this.#timer);
-    await this.#step;
+    await this.#steps.stop();
     // Released at once so the next holder need not wait out the TTL.
     if (wasHeld) await this.#release(this.#token);
     await withTimeout(this.#client.quit(), this.#renewMs, 'closing the lease connection').catch(() => undefined);
     this.#client.disconnect();
-  }
-
-  #schedule(): void {
-    if (this.#state === 'closed') return;
-    this.#timer = setTimeout(() => void this.#run(), this.#state === 'held' ? this.#renewMs : this.#retryMs);
-    this.#timer.unref();
-  }
-
-  #run(): Promise<void> {
-    const step = (this.#state === 'held' ? this.#renew() : this.#attempt())
-      // Only a handler can throw here; the lease goes on (a timer's rejection would end the process).
-      .catch((err: unknown) => this.#handlers.onError?.(new Error(`lease ${this.name}: a handler failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })))
-      .finally(() => {
-        this.#step = undefined;
-        this.#schedule();
-      });
-    this.#step = step;
-    return step;
   }
 
   async #attempt(): Promise<void> {
