@@ -37,7 +37,10 @@ export interface ConformanceStore {
   dispose(): Promise<void>;
 }
 
-/** The names of the suite's cases, for `skips` (the first is two tests: an embedded writer and `emms serve`, both killed). */
+/**
+ * The names of the suite's cases (the first is two tests: an embedded writer and `emms serve`,
+ * both killed). Every back-end runs every case: none may be skipped.
+ */
 export const CONFORMANCE_CASES = [
   'durable-at-ack-and-replay-after-sigkill',
   'last-write-wins',
@@ -60,8 +63,6 @@ export interface ConformanceTarget {
   tearDown(): Promise<void>;
   /** A new, empty store each call. */
   freshStore(): Promise<ConformanceStore>;
-  /** Cases this back-end cannot run, each with the written reason (reported as skipped with it). Prefer none. */
-  skips?: Partial<Record<ConformanceCaseName, string>>;
 }
 
 /** Runs `body` on a fresh store, always disposing it (and stopping engines `body` registered). */
@@ -83,12 +84,9 @@ export function describeStorageConformance(target: ConformanceTarget): void {
     beforeAll(() => target.setUp(), 120_000);
     afterAll(() => target.tearDown(), 120_000);
 
-    /** One test of a case (`part` names it when a case has several): skipped only with the target's written reason. */
+    /** One test of a case (`part` names it when a case has several). */
     const conformance = (name: ConformanceCaseName, body: (store: ConformanceStore, engines: MetricsSystem[]) => Promise<void>, timeoutMs = 60_000, part?: string): void => {
-      const title = part === undefined ? name : `${name}: ${part}`;
-      const reason = target.skips?.[name];
-      if (reason !== undefined) it.skip(`${title} (skipped on ${target.name}: ${reason})`, () => undefined);
-      else it(title, withStore(target, body), timeoutMs);
+      it(part === undefined ? name : `${name}: ${part}`, withStore(target, body), timeoutMs);
     };
 
     conformance('durable-at-ack-and-replay-after-sigkill', async (store, engines) => {

@@ -180,7 +180,7 @@ export async function erasure(store: ConformanceStore, engines: MetricsSystem[],
   const ms = await openEngine(store);
   engines.push(ms);
   const erase = ms.maintenance?.().erase;
-  if (erase === undefined) throw new Error(`the ${target.name} back-end exposes no erase() (maintenance().erase); declare a skip with the reason if it cannot erase`);
+  if (erase === undefined) throw new Error(`the ${target.name} back-end exposes no erase() (maintenance().erase): every back-end must erase (the conformance suite skips nothing)`);
   const model = new ExpectedPoints();
   const otherModel = new ExpectedPoints();
   const P = 'conformance.erase.';
