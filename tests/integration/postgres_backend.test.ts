@@ -13,6 +13,7 @@ import { openPostgresChunkSource } from '../../src/storage/postgres/postgres_chu
 import { partitionName } from '../../src/storage/postgres/postgres_partitions.js';
 import { encodeChunks, type EncodedChunk } from '../../src/storage/chunk_encoding.js';
 import { decodeStored } from '../../src/storage/chunk_encoding.js';
+import { decodeChunk } from '../../src/core/codec.js';
 import type { BackendState, SeriesRow, WalRecordRow } from '../../src/storage/backend.js';
 import { createMetricsSystem } from '../../src/index.js';
 import { tmpdir } from 'node:os';
@@ -411,6 +412,45 @@ describe('PostgreSQL back-end: partitions, schema, nodes', () => {
     } finally {
       await kept.stop();
     }
+  });
+
+  it('a clean stop gives back the space of chunks compaction deleted, and only where a partition is sparse', async () => {
+    const schema = nextSchema();
+    const b = await open(schema);
+    const bytesOf = async (month: number): Promise<number> => Number((await admin.query<{ n: string }>(
+      `SELECT pg_total_relation_size('"${schema}".${partitionName(2026 * 12 + month)}'::regclass)::bigint AS n`,
+    )).rows[0]!.n);
+    // January: 200 chunks of noisy values (TOASTed), then all but the last 20 deleted, as a
+    // compaction deletes the chunks it merged. March: kept whole.
+    const fill = b.beginWrite();
+    for (let i = 0; i < 200; i++) fill.insertChunk(i + 1, 1, chunkAt(MONTH(0) + i * 1_000_000, 600, 1000, i, true));
+    for (let i = 0; i < 20; i++) fill.insertChunk(1_000 + i, 1, chunkAt(MONTH(2) + i * 1_000_000, 600, 1000, i, true));
+    await fill.commit();
+    const churn = b.beginWrite();
+    for (let i = 0; i < 180; i++) churn.deleteChunk(i + 1);
+    await churn.commit();
+    // VACUUM FULL writes a table into new files: a new file node says it was rewritten.
+    const fileOf = async (month: number): Promise<string> => (await admin.query<{ n: string }>(
+      `SELECT pg_relation_filenode('"${schema}".${partitionName(2026 * 12 + month)}'::regclass)::text AS n`,
+    )).rows[0]!.n;
+    const before = { jan: await bytesOf(0), mar: await bytesOf(2), janFile: await fileOf(0), marFile: await fileOf(2) };
+    await b.close({ compact: true });
+    const after = { jan: await bytesOf(0), mar: await bytesOf(2), janFile: await fileOf(0), marFile: await fileOf(2) };
+    // 20 chunks of ~4.8 kB are left in January: its files shrink to about March's size.
+    expect(after.jan).toBeLessThan(before.jan / 4);
+    expect(after.jan).toBeLessThan(after.mar * 1.5);
+    expect(after.janFile).not.toBe(before.janFile);
+    // March had no free space: not rewritten.
+    expect(after.marFile).toBe(before.marFile);
+
+    const reopened = await open(schema);
+    const state = await loadAll(reopened);
+    expect(state.chunks.map((c) => c.id).sort((x, y) => x - y)).toEqual([...Array.from({ length: 20 }, (_, i) => 181 + i), ...Array.from({ length: 20 }, (_, i) => 1_000 + i)]);
+    const rows = await reopened.chunkSource().rangeRows(1, MONTH(0), MONTH(1), 10_000);
+    const expected = chunkAt(MONTH(0) + 199 * 1_000_000, 600, 1000, 199, true);
+    const last = rows.find((r) => r.id === 200)!;
+    const decoded = decodeStored({ id: last.id, codec: last.codec, count: last.count, data: last.data! });
+    expect('values' in decoded && [...decoded.values]).toEqual([...decodeChunk(expected.bytes).values]);
   });
 
   it('two nodes creating the same new month at once both commit', async () => {

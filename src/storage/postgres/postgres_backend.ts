@@ -27,7 +27,7 @@ import { PostgresWriteTransaction, PostgresWriter } from './postgres_write_trans
 import { PostgresChunkSource } from './postgres_chunk_source.js';
 import { ADVISORY_NAMESPACE, lockSql } from './postgres_schema.js';
 import { listPartitionsSql, monthLockKey, monthOfPartition, monthsBefore, partitionFloor, partitionName } from './postgres_partitions.js';
-import { reclaimSpace, storeSizeSql, vacuumAfterStop } from './postgres_maintenance.js';
+import { reclaimSpace, rewriteSparsePartitions, storeSizeSql, vacuumAfterStop } from './postgres_maintenance.js';
 
 /** Write-ahead records per SELECT of replay: bounds the bytes load() holds at once (~256 × 50 KB). */
 export const REPLAY_BATCH_RECORDS = 256;
@@ -261,19 +261,24 @@ export class PostgresBackend implements StorageBackend, ChunkPartitionRetention 
     return partitionFloor(cutoffMs);
   }
 
-  /** PostgreSQL keeps its own files tidy (autovacuum): a clean stop only ends the connections. */
   /**
    * `compact` (a clean stop, after the engine's checkpoint and compaction): a plain VACUUM of
    * the write-ahead records, marks and chunk partitions. The checkpoint deleted every record;
    * until a VACUUM the dead rows keep their pages, and the store measured ~5 bytes/point more
    * (bench/storage_backends.bench.ts, 6 h TSBS). A VACUUM truncates the emptied pages at the end
    * of a table and takes no lock that writers wait for; autovacuum would do the same later.
+   * Then the chunk partitions that compaction left sparse are rewritten
+   * (rewriteSparsePartitions), as SQLite's stop-time VACUUM does. Without `compact` (a crash
+   * test's abandon) it only ends the connections.
    */
   async close(options: { compact: boolean } = { compact: false }): Promise<void> {
     if (this.#closed) return;
     this.#endSnapshot?.();
     try {
-      if (options.compact) await vacuumAfterStop(this.#managed.pool, this.schema);
+      if (options.compact) {
+        await vacuumAfterStop(this.#managed.pool, this.schema);
+        await rewriteSparsePartitions(this.#managed.pool, this.schema, this.#statementTimeoutMs);
+      }
     } catch {
       // Only space: autovacuum reclaims it later.
     } finally {
