@@ -427,7 +427,7 @@ describe('PostgreSQL back-end: partitions, schema, nodes', () => {
     for (let i = 0; i < 20; i++) fill.insertChunk(1_000 + i, 1, chunkAt(MONTH(2) + i * 1_000_000, 600, 1000, i, true));
     await fill.commit();
     const churn = b.beginWrite();
-    for (let i = 0; i < 180; i++) churn.deleteChunk(i + 1);
+    for (let i = 0; i < 180; i++) churn.deleteChunk(i + 1, 1);
     await churn.commit();
     // VACUUM FULL writes a table into new files: a new file node says it was rewritten.
     const fileOf = async (month: number): Promise<string> => (await admin.query<{ n: string }>(
