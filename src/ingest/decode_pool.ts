@@ -86,7 +86,7 @@ const DEFAULT_TENANT_IDLE_MS = 10 * 60_000;
 
 /**
  * Largest frame decodeCopy sends in a reusable buffer (a row-form frame of 1,000 TSBS points is
- * ~150 KB); larger frames are cloned. Buffers come in power-of-two sizes from
+ * ~150 KB); larger frames get a buffer of their own. Buffers come in power-of-two sizes from
  * MIN_LENT_BUFFER_BYTES, so a frame in flight holds at most twice its size: thousands of
  * agents sending 1 KB frames must not each hold a 256 KiB buffer.
  */
@@ -244,11 +244,17 @@ export class DecodePool {
    *
    * A frame of up to MAX_LENT_FRAME_BYTES is copied into a buffer of this pool's own, which moves
    * to the worker and comes back with the reply: in steady state neither thread allocates or
-   * copies anything else for it. Structured clone, used before (and still for larger frames),
-   * copied each frame twice, into the message and out of it in the worker, and took 8–14% of
-   * the main thread in row-form profiles. Allocating a fresh ArrayBuffer per frame instead
-   * was worse: every one counts towards the external memory that makes V8 collect garbage
-   * on the thread that acknowledges batches.
+   * copies anything else for it. Structured clone, used before, copied each frame twice, into
+   * the message and out of it in the worker, and took 8–14% of the main thread in row-form
+   * profiles. Allocating a fresh ArrayBuffer per small frame instead was worse: every one
+   * counts towards the external memory that makes V8 collect garbage on the thread that
+   * acknowledges batches.
+   *
+   * A larger frame is copied once into a fresh buffer that moves to the worker. Structured
+   * clone, used for them until 2026-12-07, cost 5–6 ms of the main thread per 2.5 MB frame
+   * (10,000 TSBS rows with their ten tags, the peers bench's frame) against 1.0–1.6 ms for a
+   * copy and a transfer (microbenchmark at load 18); on the peers workload the server's CPU per
+   * point fell from 1.78 to 1.44–1.60 µs (two runs each, shared machine).
    *
    * A ring of shared memory per worker was tried too: copying into and out of it cost ~5% of
    * both threads, and row-form ingest dropped from 1.45 to 1.34 M points/s (mean of 4 runs
@@ -268,11 +274,7 @@ export class DecodePool {
       bytes.set(view);
       req = { id, format, requireSeq, tenant, stream, bytes, lent: true };
       transfer = [buffer];
-    } else if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) {
-      // Cloned: postMessage copies the bytes into its own message buffer.
-      req = { id, format, requireSeq, tenant, stream, bytes: view };
     } else {
-      // Structured clone would copy the whole underlying buffer, not just the view.
       return this.decode(workerIndex, view.slice(), format, requireSeq, tenant, stream);
     }
     const table = slot.mirrors.tableFor(tenant);

@@ -10,6 +10,8 @@ export class LineProtocolError extends Error {
     readonly line: number,
     readonly column: number,
     readonly detail: string,
+    /** The text ended inside a quoted string: a body parsed in pieces retries with a longer piece. */
+    readonly unclosedString = false,
   ) {
     super(`line ${line}, column ${column}: ${detail}`);
     this.name = 'LineProtocolError';
@@ -41,11 +43,14 @@ export function isDigit(c: number): boolean {
  */
 export class Cursor {
   pos = 0;
-  line = 1;
+  line: number;
   lineStart = 0;
-  constructor(readonly text: string) {}
+  /** `firstLine`: the body's line number of the text's first line (a body parsed in pieces). */
+  constructor(readonly text: string, firstLine = 1) {
+    this.line = firstLine;
+  }
 
-  fail(detail: string, at = this.pos): never {
-    throw new LineProtocolError(this.line, at - this.lineStart + 1, detail);
+  fail(detail: string, at = this.pos, unclosedString = false): never {
+    throw new LineProtocolError(this.line, at - this.lineStart + 1, detail, unclosedString);
   }
 }

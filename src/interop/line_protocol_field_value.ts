@@ -4,15 +4,65 @@
  * range), boolean (`t`, `T`, `true`, `True`, `TRUE`, and the same for false) and string
  * (`"…"`, skipped: EMMS stores numbers). Errors name the field and the value.
  */
-import { COMMA, CR, Cursor, DOT, MINUS, NEWLINE, PLUS, QUOTE, SPACE, BACKSLASH, isDigit } from './line_protocol_cursor.js';
+import { COMMA, CR, Cursor, DOT, MINUS, NEWLINE, NINE, PLUS, QUOTE, SPACE, BACKSLASH, ZERO, isDigit } from './line_protocol_cursor.js';
 
 const BOOLEAN_WORDS: ReadonlyMap<string, number> = new Map([
   ['t', 1], ['T', 1], ['true', 1], ['True', 1], ['TRUE', 1],
   ['f', 0], ['F', 0], ['false', 0], ['False', 0], ['FALSE', 0],
 ]);
 
-/** A field's value: its number, or undefined for a string (skipped). */
+/** 10^k for k ≤ 22: every one is exact in a double. */
+const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+/** Digits a plain decimal may have for readFloatFast: below 2^53, so the digits are exact in a double. */
+const MAX_FAST_DIGITS = 15;
+
+/**
+ * A field's value: its number, or undefined for a string (skipped). Plain decimals (`-12.34`,
+ * the bulk of real bodies) take readFloatFast; everything else, and every error, readFieldValueSlow.
+ */
 export function readFieldValue(cur: Cursor, key: string): number | undefined {
+  const v = readFloatFast(cur);
+  return v === undefined ? readFieldValueSlow(cur, key) : v;
+}
+
+/**
+ * `[-]digits[.digits]` of at most MAX_FAST_DIGITS digits, ending the field, read in place (no
+ * substring, no Number()): its digits as an integer m and f fraction digits give m / 10^f, one
+ * division of two exact doubles, which IEEE rounds correctly, so the value equals Number()'s
+ * (Clinger's fast path, https://doi.org/10.1145/93548.93557). Anything else: undefined, the
+ * cursor unmoved. Measured: readFieldValue was ~10% of a decode worker's line-protocol time.
+ */
+function readFloatFast(cur: Cursor): number | undefined {
+  const text = cur.text;
+  const n = text.length;
+  let i = cur.pos;
+  const negative = i < n && text.charCodeAt(i) === MINUS;
+  if (negative) i++;
+  let m = 0;
+  let digits = 0;
+  let fraction = -1;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= ZERO && c <= NINE) {
+      m = m * 10 + (c - ZERO);
+      digits++;
+      if (fraction >= 0) fraction++;
+    } else if (c === DOT && fraction < 0) {
+      fraction = 0;
+    } else if (c === COMMA || c === SPACE || c === NEWLINE || c === CR) {
+      break;
+    } else {
+      return undefined;
+    }
+  }
+  if (digits === 0 || digits > MAX_FAST_DIGITS) return undefined;
+  cur.pos = i;
+  const v = fraction > 0 ? m / POW10[fraction]! : m;
+  return negative ? -v : v;
+}
+
+/** readFieldValue for every form: integers, unsigned, booleans, strings, exponents; and errors. */
+function readFieldValueSlow(cur: Cursor, key: string): number | undefined {
   const text = cur.text;
   const start = cur.pos;
   if (start >= text.length) cur.fail(`field ${JSON.stringify(key)} has no value`);
@@ -112,5 +162,5 @@ function skipString(cur: Cursor, key: string): void {
   }
   cur.line = openLine;
   cur.lineStart = openLineStart;
-  cur.fail(`string field ${JSON.stringify(key)} has no closing quote`, openAt);
+  cur.fail(`string field ${JSON.stringify(key)} has no closing quote`, openAt, true);
 }

@@ -6,7 +6,11 @@
  * (4) of a TimeSeries are not declared: protobufjs skips unknown fields, and EMMS stores float
  * samples only (docs/ingest_protocols.md says what is dropped).
  *
- * Decoding and encoding are protobufjs's own generated code (maintained library), not ours.
+ * Encoding, and decoding into objects (decodeWriteRequest: tests, the forwarder's checks), are
+ * protobufjs's own generated code. The ingest decoder (remote_write_decoder.ts) walks the same
+ * messages with protobufjs's Reader, as protobufjs's static code does, using the field numbers
+ * exported below from this schema: every wire read (tags, lengths, varints, doubles, UTF-8
+ * strings, skipping unknown fields) is the library's.
  */
 import protobuf from 'protobufjs';
 
@@ -43,6 +47,33 @@ const root = protobuf.Root.fromJSON({
 });
 
 export const WriteRequestType = root.lookupType('prometheus.WriteRequest');
+
+function fieldId(type: string, field: string): number {
+  const id = root.lookupType(type).fields[field]?.id;
+  if (id === undefined) throw new Error(`BUG: prometheus.${type} declares no field ${field}`);
+  return id;
+}
+
+/** Field numbers of the schema above, for a walk with protobufjs's Reader. */
+export const FIELD = Object.freeze({
+  writeRequestTimeseries: fieldId('prometheus.WriteRequest', 'timeseries'),
+  timeSeriesLabels: fieldId('prometheus.TimeSeries', 'labels'),
+  timeSeriesSamples: fieldId('prometheus.TimeSeries', 'samples'),
+  labelName: fieldId('prometheus.Label', 'name'),
+  labelValue: fieldId('prometheus.Label', 'value'),
+  sampleValue: fieldId('prometheus.Sample', 'value'),
+  sampleTimestamp: fieldId('prometheus.Sample', 'timestamp'),
+});
+
+/** Protobuf wire types (https://protobuf.dev/programming-guides/encoding/#structure). */
+export const WIRE_VARINT = 0;
+export const WIRE_I64 = 1;
+export const WIRE_LEN = 2;
+
+/** The tag (field number and wire type) a field is written with. */
+export function tagOf(field: number, wireType: number): number {
+  return (field << 3) | wireType;
+}
 
 /** int64 arrives as a `long` Long object (protobufjs uses the `long` package when installed) or a number. */
 export type Int64 = number | { toNumber(): number };
