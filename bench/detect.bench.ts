@@ -3,7 +3,10 @@
  * seasonal 5-minute series (daily cycle, Gaussian noise, a spike every ~2,000 points) from a
  * fixed seed — what one series costs an alert rule or `emms detect`. A detector is warmed on
  * a week of points first, so the timed updates include forest refits and period re-checks at
- * their steady-state rate.
+ * their steady-state rate. `cad` runs in its streaming form (range = the values seen so far);
+ * its cost per point grows with its context memory, so it depends on the series more than the
+ * others' does (1k–35k points/s over NAB's development files on this machine, under load;
+ * capped by the memory limit in cad_detector.ts).
  *
  * Run: npx tsx bench/detect.bench.ts   (EMMS_BENCH_QUICK=1 or --quick: shorter tasks)
  */

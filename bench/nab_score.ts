@@ -26,6 +26,11 @@
  * category (bench/nab_cross_validation.ts) over CV_GRID, per fold and per seed (NAB_SEEDS,
  * default 5), with the mean over folds, the worst fold, the pooled held-out score and the spread
  * over seeds; the development figure of the same run is printed beside it, labelled.
+ * It then does the same for `--method cad` (CAD OSE, src/analytics/cad_detector.ts), whose
+ * constants are CAD's published ones, so only each profile's threshold is chosen on the training
+ * folds; CAD is deterministic, so one run stands for every seed. Two ranges are reported: the
+ * file's own (what `emms detect` and NAB use) and the history so far (what a stream has).
+ * `NAB_CV=1 NAB_METHOD=cad` runs the CAD part alone.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -33,7 +38,8 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { parseSeriesCsv, parseTimestampCell } from '../src/analytics/series_csv.js';
 import { normalUpperTail } from '../src/analytics/normal_distribution.js';
-import { detectSeries } from '../src/analytics/detect_series.js';
+import { batchCadOptions, detectSeries } from '../src/analytics/detect_series.js';
+import { CadDetector } from '../src/analytics/cad_detector.js';
 import type { ContextOptions } from '../src/analytics/context_detector.js';
 import { chooseOnTraining, crossValidateByCategory, type CvCandidate, type CvSummary } from './nab_cross_validation.js';
 import { baseSurprises, checkAgainstDetectSeries, combine, contextSurprises } from './nab_auto_candidates.js';
@@ -364,6 +370,41 @@ function crossValidationReport(files: readonly NabFile[]): void {
   }
 }
 
+/** CAD's scores per file: over the file's range (detectSeries' batch mode) or the history so far. */
+function cadScores(files: readonly NabFile[], range: 'file' | 'history'): Float64Array[] {
+  return files.map((f) => {
+    const batch = batchCadOptions(f.values);
+    const cad = new CadDetector(range === 'file' ? batch : { restPoints: batch.restPoints });
+    return Float64Array.from(f.values, (v) => cad.update(v));
+  });
+}
+
+/** NAB_CV=1: CAD's held-out figures; only the thresholds are chosen, on the training folds. */
+function cadCrossValidationReport(files: readonly NabFile[]): void {
+  const profiles = [NAB_PROFILES[0]!, NAB_PROFILES[1]!];
+  console.log('\nCross-validation of --method cad (CAD OSE, published constants; each profile\'s threshold chosen on the other categories; deterministic, so one run stands for all seeds)');
+  console.log('| range | held-out category | files | windows | standard | reward_low_FP | threshold (standard / low_FP) |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const range of ['file', 'history'] as const) {
+    const t0 = performance.now();
+    const scores = cadScores(files, range);
+    const seconds = (performance.now() - t0) / 1000;
+    const candidate: CvCandidate = {
+      label: `cad/${range}`,
+      inputs: files.map((f, i) => ({ name: f.name, scores: asWrittenToCsv(scores[i]!, DETECT_CSV_DIGITS), windows: f.windows })),
+    };
+    const cv = crossValidateByCategory([candidate], profiles);
+    for (const f of cv.folds) {
+      const cell = (k: number): string => f.windows > 0 ? pct(f.heldOut[k]!.normalised) : `${f.heldOut[k]!.fp} FP rows`;
+      console.log(`| ${range} | ${f.category} | ${f.files} | ${f.windows} | ${cell(0)} | ${cell(1)} | ${f.heldOut.map((r) => r.threshold.toFixed(3)).join(' / ')} |`);
+    }
+    const development = profiles.map((p) => chooseOnTraining([candidate], () => true, p).normalised);
+    console.log(`| ${range} | **mean of folds / worst / pooled** | | | ${pct(cv.mean[0]!)} / ${pct(cv.worst[0]!)} / ${pct(cv.pooled[0]!)} | ` +
+      `${pct(cv.mean[1]!)} / ${pct(cv.worst[1]!)} / ${pct(cv.pooled[1]!)} | DEVELOPMENT (threshold swept on all ${files.length}): ` +
+      `${development.map((d) => d.toFixed(1)).join(' / ')}; ${seconds.toFixed(0)} s to score |`);
+  }
+}
+
 async function main(): Promise<void> {
   const dir = defaultNabDir();
   let files = loadNabCorpus(dir);
@@ -372,7 +413,8 @@ async function main(): Promise<void> {
   console.log(`NAB-style scores on ${files.length} files of ${dir} (${files.reduce((a, f) => a + f.values.length, 0)} rows)`);
   console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} cores, node ${process.version}; shared, so times are noisy`);
   if (process.env.NAB_CV === '1' || process.argv.includes('--cv')) {
-    crossValidationReport(files);
+    if (only !== 'cad') crossValidationReport(files);
+    cadCrossValidationReport(files);
     return;
   }
   console.log('DEVELOPMENT figures: the detectors\' constants were chosen on these same files, so these over-state what to expect on new series (NAB_CV=1 gives the cross-validated figure).');
@@ -384,7 +426,7 @@ async function main(): Promise<void> {
     windows: f.windows,
   })));
   console.log(formatRow('windowed Gaussian (6400)', gauss));
-  const methods = only !== undefined ? [only] : ['auto', 'zscore', 'seasonal', 'changepoint', 'iforest'];
+  const methods = only !== undefined ? [only] : ['auto', 'zscore', 'seasonal', 'changepoint', 'iforest', 'cad'];
   for (const method of methods) {
     const t0 = performance.now();
     const inputs = detectInputs(files, method, 1);

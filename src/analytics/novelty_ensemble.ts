@@ -34,8 +34,15 @@ const DECADES_PER_NOVELTY = 1.9;
  * sum of N½·x with x = 1 − 2.5·(s − 0.5) / (1.9·N½), i.e. the score threshold x / (1 + x).
  * The single-component methods keep their former, uncalibrated map 0.95 − 0.9·s (the same 0.5
  * at s = 0.5), so their alert rules behave as before.
+ *
+ * `cad` scores CAD OSE's own anomaly value in [0, 1]. Measured on the same calibration set over
+ * each series' own range (as detectSeries runs it), after the first day: scores ≥ 0.95 occur at
+ * 0.92 per 10,000 points, ≥ 0.75 (CAD's own base threshold) at 3.5, ≥ 0.6 at 12.5. So s = 0.5
+ * asks for 0.95 and s = 0.9 for 0.75, linearly (0.5 per unit of s), capped at 1 below s = 0.4.
+ * Over the range seen so far (a stream) no score on that set reached 0.8.
  */
 export function thresholdForSensitivity(sensitivity: number, method: DetectorMethod = 'auto'): number {
+  if (method === 'cad') return Math.min(1, 0.95 - 0.5 * (sensitivity - 0.5));
   if (method !== 'auto') return 0.95 - 0.9 * sensitivity;
   const x = 1 - (2.5 * (sensitivity - 0.5)) / (DECADES_PER_NOVELTY * AUTO_HALF_SCORE_NOVELTY);
   return x / (1 + x);

@@ -25,6 +25,8 @@ import type {
   StreamingDetector,
   StreamingDetectorOptions,
 } from './streaming_detector_contract.js';
+import type { CadOptions } from './cad_detector.js';
+import { CadStreamingDetector } from './cad_streaming_detector.js';
 import { ContextDetector, type ContextOptions } from './context_detector.js';
 import { CusumDetector } from './cusum_detector.js';
 import { EwmaZScoreDetector } from './ewma_zscore_detector.js';
@@ -35,7 +37,10 @@ import { WindowedIforestDetector } from './windowed_iforest_detector.js';
 
 export type { AnomalyVerdict, DetectorMethod, StreamingDetector, StreamingDetectorOptions };
 
-export const DETECTOR_METHODS: readonly DetectorMethod[] = ['auto', 'iforest', 'zscore', 'seasonal', 'changepoint'];
+export const DETECTOR_METHODS: readonly DetectorMethod[] = ['auto', 'iforest', 'zscore', 'seasonal', 'changepoint', 'cad'];
+
+/** The methods built from surprise components and the novelty ensemble (`cad` is a model of its own, cad_detector.ts). */
+export type EnsembleMethod = Exclude<DetectorMethod, 'cad'>;
 
 export { thresholdForSensitivity };
 
@@ -53,7 +58,7 @@ export function validateDetectorOptions(options: StreamingDetectorOptions): { me
 
 
 /** The components of a method, in the order the ensemble sums them (`auto`'s contextual one last). */
-export function createComponents(method: DetectorMethod, seed: number, context: ContextOptions): SurpriseComponent[] {
+export function createComponents(method: EnsembleMethod, seed: number, context: ContextOptions): SurpriseComponent[] {
   switch (method) {
     case 'zscore':
       return [new EwmaZScoreDetector()];
@@ -76,7 +81,7 @@ class EnsembleDetector implements StreamingDetector {
   #count = 0;
   #lastTimestamp = -Infinity;
 
-  constructor(method: DetectorMethod, sensitivity: number, seed: number, context: ContextOptions) {
+  constructor(method: EnsembleMethod, sensitivity: number, seed: number, context: ContextOptions) {
     this.#components = createComponents(method, seed, context);
     // The single-component methods keep their former decision stage (no lag, their own N½).
     this.#ensemble = method === 'auto'
@@ -109,11 +114,14 @@ export interface SeededDetectorOptions extends StreamingDetectorOptions {
   seed?: number;
   /** Bins and order of `auto`'s contextual component; the bench's cross-validation varies them. */
   context?: ContextOptions;
+  /** `cad` only: a known value range (detectSeries passes the series'), and the rest period. */
+  cad?: CadOptions;
 }
 
 export function createStreamingDetector(options: SeededDetectorOptions = {}): StreamingDetector {
   const { method, sensitivity } = validateDetectorOptions(options);
   const seed = options.seed ?? 1;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`options.seed=${seed} must be an integer in [0, 2^32)`);
+  if (method === 'cad') return new CadStreamingDetector(sensitivity, options.cad);
   return new EnsembleDetector(method, sensitivity, seed, options.context ?? {});
 }

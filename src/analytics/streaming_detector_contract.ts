@@ -3,7 +3,7 @@
  * scorer per series. Implemented in src/analytics/ by `createStreamingDetector`.
  */
 
-export type DetectorMethod = 'auto' | 'iforest' | 'zscore' | 'seasonal' | 'changepoint';
+export type DetectorMethod = 'auto' | 'iforest' | 'zscore' | 'seasonal' | 'changepoint' | 'cad';
 
 export interface StreamingDetectorOptions {
   method?: DetectorMethod;

@@ -89,8 +89,9 @@ describe('emms detect', () => {
         }
       });
       // The comparison is not of constants: scores vary from row to row (367 to 1,471 distinct
-      // values), and every method flags a few rows (1 to 52) but not most.
-      expect(new Set(expected.scores).size).toBeGreaterThan(100);
+      // values; 82 for cad, whose scores are ratios of small counts), and every method flags a
+      // few rows (1 to 52) but not most.
+      expect(new Set(expected.scores).size).toBeGreaterThan(50);
       const flagged = expected.isAnomaly.reduce((a, f) => a + f, 0);
       expect(flagged).toBeGreaterThan(0);
       expect(flagged).toBeLessThan(ROWS / 10);
