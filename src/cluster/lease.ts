@@ -41,6 +41,34 @@ export interface Lease {
   close(): Promise<void>;
 }
 
+/**
+ * A lease whose holder publishes where other nodes reach it, next to the lease itself (the
+ * writer lease: standbys forward requests to the writer, src/server/standby/standby_forwarder.ts).
+ * What `holderAddress()` answers belongs to the node that holds the lease at that moment: a
+ * dead holder's address is never returned, even if its publication is still stored.
+ */
+export interface AdvertisedLease extends Lease {
+  /** Holder only: publishes `address`, replacing what this node published before; rejects when the lease is not held. */
+  advertise(address: string): Promise<void>;
+  /** What the current holder published; undefined when no node holds the lease or its holder published nothing. */
+  holderAddress(): Promise<string | undefined>;
+}
+
+export function isAdvertisedLease(lease: Lease): lease is AdvertisedLease {
+  return typeof (lease as Partial<AdvertisedLease>).advertise === 'function' && typeof (lease as Partial<AdvertisedLease>).holderAddress === 'function';
+}
+
+/** Longest address a holder may publish: a URL of a node is ~30 characters; the bound keeps rows and keys small. */
+export const MAX_ADVERTISED_CHARS = 512;
+
+/** Validates an address to publish; the error names the value and the rule. */
+export function checkAdvertisedAddress(address: unknown): string {
+  if (typeof address !== 'string' || address.length === 0 || address.length > MAX_ADVERTISED_CHARS || /\s/.test(address)) {
+    throw new RangeError(`advertised address=${JSON.stringify(typeof address === 'string' ? address.slice(0, 80) : address)} must be 1 to ${MAX_ADVERTISED_CHARS} characters without white space`);
+  }
+  return address;
+}
+
 /** Lease names: short, printable, safe inside a Redis key and a PostgreSQL application_name. */
 export const LEASE_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 

@@ -27,10 +27,15 @@
  * database, and two EMMS clusters sharing one database through different schemas must not
  * share leases. Connect directly or through a session-pooling proxy: a transaction-pooling
  * proxy (PgBouncer `pool_mode=transaction`) would hand the session, and its lock, around.
+ *
+ * Advertising (AdvertisedLease): the holder writes its address into `<schema>.emms_lease_holders`
+ * with its session's backend pid; `holderAddress()` returns a row only while that pid holds the
+ * advisory lock (pg_locks), so the address of a holder whose session ended is never returned,
+ * although its row stays until the next holder replaces it.
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { LeaseSteps, checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type Lease, type LeaseHandlers } from './lease.js';
+import { LeaseSteps, checkAdvertisedAddress, checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type AdvertisedLease, type LeaseHandlers } from './lease.js';
 import { redactedUrl } from './redacted_url.js';
 
 export interface PostgresLeaseOptions {
@@ -60,8 +65,14 @@ export function advisoryLockKey(schema: string, name: string): bigint {
   return digest.readBigInt64BE(0);
 }
 
+/** Where holders publish their address, in the cluster's schema. */
+export const LEASE_HOLDERS_TABLE = 'emms_lease_holders';
+/** SQLSTATEs of a table or schema that does not exist (yet): no holder has published anything. */
+const UNDEFINED_TABLE = '42P01';
+const INVALID_SCHEMA_NAME = '3F000';
+
 /** Connects, takes the first turn at the lock, and keeps contending until `close()`. */
-export async function openPostgresLease(options: PostgresLeaseOptions, handlers: LeaseHandlers = {}): Promise<Lease> {
+export async function openPostgresLease(options: PostgresLeaseOptions, handlers: LeaseHandlers = {}): Promise<AdvertisedLease> {
   const lease = new PostgresLease(options, handlers);
   await lease.start();
   return lease;
@@ -69,10 +80,13 @@ export async function openPostgresLease(options: PostgresLeaseOptions, handlers:
 
 type State = 'contending' | 'held' | 'closed';
 
-class PostgresLease implements Lease {
+class PostgresLease implements AdvertisedLease {
   readonly name: string;
   readonly #url: string;
   readonly #key: string;
+  readonly #schema: string;
+  /** The key as pg_locks shows it: classid (high 32 bits) and objid (low 32 bits), objsubid 1. */
+  readonly #lockWords: [string, string];
   readonly #retryMs: number;
   readonly #renewMs: number;
   readonly #holderTimeoutMs: number;
@@ -90,7 +104,11 @@ class PostgresLease implements Lease {
     if (typeof options.url !== 'string' || options.url === '') throw new RangeError('postgres lease url must be a non-empty postgres:// URL');
     this.#url = options.url;
     const schema = options.schema ?? POSTGRES_LEASE_DEFAULTS.schema;
-    this.#key = advisoryLockKey(schema, this.name).toString();
+    const key = advisoryLockKey(schema, this.name);
+    this.#key = key.toString();
+    const unsigned = BigInt.asUintN(64, key);
+    this.#lockWords = [(unsigned >> 32n).toString(), (unsigned & 0xffffffffn).toString()];
+    this.#schema = schema;
     this.#retryMs = checkDurationMs('retryMs', options.retryMs ?? POSTGRES_LEASE_DEFAULTS.retryMs, 10, MAX_DURATION_MS);
     this.#renewMs = checkDurationMs('renewMs', options.renewMs ?? POSTGRES_LEASE_DEFAULTS.renewMs, 10, MAX_DURATION_MS);
     this.#holderTimeoutMs = checkDurationMs('holderTimeoutMs', options.holderTimeoutMs ?? POSTGRES_LEASE_DEFAULTS.holderTimeoutMs, 3 * this.#renewMs, MAX_DURATION_MS);
@@ -120,6 +138,46 @@ class PostgresLease implements Lease {
     this.#client = null;
     // Ending the session releases the lock at once; a connection too wedged to end is cut.
     if (client) await withTimeout(client.end(), this.#renewMs, 'closing the lease connection').catch(() => dropConnection(client));
+  }
+
+  async advertise(address: string): Promise<void> {
+    checkAdvertisedAddress(address);
+    const client = this.#client;
+    if (!this.held || client === null) throw new Error(`lease ${this.name}: only its holder may advertise an address`);
+    const schema = this.#quotedSchema();
+    // Looked up before CREATE SCHEMA, as the store does: a role without CREATE on the database may use a pre-created schema.
+    const exists = await withTimeout(client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.#schema]), this.#renewMs, 'looking up the schema');
+    if (exists.rowCount === 0) await withTimeout(client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`), this.#renewMs, 'creating the schema');
+    await withTimeout(client.query(`CREATE TABLE IF NOT EXISTS ${schema}.${LEASE_HOLDERS_TABLE} (name text PRIMARY KEY, pid integer NOT NULL, address text NOT NULL, since timestamptz NOT NULL)`),
+      this.#renewMs, 'creating the lease holders table');
+    await withTimeout(client.query(
+      `INSERT INTO ${schema}.${LEASE_HOLDERS_TABLE} (name, pid, address, since) VALUES ($1, pg_backend_pid(), $2, now())
+       ON CONFLICT (name) DO UPDATE SET pid = EXCLUDED.pid, address = EXCLUDED.address, since = EXCLUDED.since`,
+      [this.name, address]), this.#renewMs, 'publishing the holder address');
+  }
+
+  async holderAddress(): Promise<string | undefined> {
+    if (this.#state === 'closed') throw new Error(`lease ${this.name} is closed`);
+    const client = this.#client;
+    // The contention loop owns (re)connecting; between its attempts there is no session to ask on.
+    if (client === null) throw new Error(`lease ${this.name}: the lease session is being re-opened`);
+    try {
+      const r = await withTimeout(client.query<{ address: string }>(
+        `SELECT h.address FROM ${this.#quotedSchema()}.${LEASE_HOLDERS_TABLE} h
+         WHERE h.name = $1 AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = h.pid
+           AND l.classid::bigint = $2::bigint AND l.objid::bigint = $3::bigint AND l.objsubid = 1)`,
+        [this.name, this.#lockWords[0], this.#lockWords[1]]), this.#renewMs, 'reading the holder address');
+      return r.rows[0]?.address;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === UNDEFINED_TABLE || code === INVALID_SCHEMA_NAME) return undefined;
+      throw err;
+    }
+  }
+
+  /** The schema as an identifier; storage settings allow only [a-z_][a-z0-9_]*, so quoting is enough. */
+  #quotedSchema(): string {
+    return `"${this.#schema.replaceAll('"', '""')}"`;
   }
 
   async #attempt(): Promise<void> {

@@ -17,10 +17,14 @@
  * that had not received the key, or a restart without persistence, can let two nodes hold the
  * lease for up to `ttlMs`; run Redis with `appendonly yes` and without automatic failover when
  * that matters (or use the PostgreSQL lease, which has no such window).
+ *
+ * Advertising (AdvertisedLease): the key's value is `<token>` or `<token> <address>`, so the
+ * address lives and expires with the tenure itself; `advertise()` swaps the value by
+ * compare-and-set, `holderAddress()` reads whatever the key holds now.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { LeaseSteps, checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type Lease, type LeaseHandlers } from './lease.js';
+import { LeaseSteps, checkAdvertisedAddress, checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type AdvertisedLease, type LeaseHandlers } from './lease.js';
 import { redactedUrl } from './redacted_url.js';
 
 export interface RedisLeaseOptions {
@@ -42,10 +46,18 @@ const MAX_DURATION_MS = 600_000;
 const MAX_PREFIX_CHARS = 128;
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * Whether the key's value is our token, alone or followed by a space and an address: a Lua
+ * expression shared by the scripts, so that renewing, advertising and releasing all accept
+ * the value whichever of them ran last.
+ */
+const OURS = "local v = redis.call('GET', KEYS[1]); local ours = v == ARGV[1] or (v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' ');";
 /** Extends the key's life only if it still holds our token: 1 when extended, 0 otherwise. */
-const RENEW_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+const RENEW_SCRIPT = `${OURS} if ours then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+/** Replaces the value (keeping the TTL) only if it still holds our token: 1 when replaced, 0 otherwise. */
+const ADVERTISE_SCRIPT = `${OURS} if ours then redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'KEEPTTL') return 1 else return 0 end`;
 /** Deletes the key only if it still holds our token. */
-const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const RELEASE_SCRIPT = `${OURS} if ours then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 /** The key of lease `name` under `prefix`. */
 export function redisLeaseKey(prefix: string, name: string): string {
@@ -53,7 +65,7 @@ export function redisLeaseKey(prefix: string, name: string): string {
 }
 
 /** Connects, takes the first turn at the key, and keeps contending until `close()`. */
-export async function openRedisLease(options: RedisLeaseOptions, handlers: LeaseHandlers = {}): Promise<Lease> {
+export async function openRedisLease(options: RedisLeaseOptions, handlers: LeaseHandlers = {}): Promise<AdvertisedLease> {
   const lease = new RedisLease(options, handlers);
   await lease.start();
   return lease;
@@ -61,7 +73,7 @@ export async function openRedisLease(options: RedisLeaseOptions, handlers: Lease
 
 type State = 'contending' | 'held' | 'closed';
 
-class RedisLease implements Lease {
+class RedisLease implements AdvertisedLease {
   readonly name: string;
   readonly #url: string;
   readonly #key: string;
@@ -136,6 +148,20 @@ class RedisLease implements Lease {
     if (wasHeld) await this.#release(this.#token);
     await withTimeout(this.#client.quit(), this.#renewMs, 'closing the lease connection').catch(() => undefined);
     this.#client.disconnect();
+  }
+
+  async advertise(address: string): Promise<void> {
+    checkAdvertisedAddress(address);
+    if (!this.held) throw new Error(`lease ${this.name}: only its holder may advertise an address`);
+    const replaced = await this.#client.eval(ADVERTISE_SCRIPT, 1, this.#key, this.#token, address);
+    if (replaced !== 1) throw new Error(`lease ${this.name}: the key holds another token (the lease was lost)`);
+  }
+
+  async holderAddress(): Promise<string | undefined> {
+    const value = await this.#client.get(this.#key);
+    if (value === null) return undefined;
+    const space = value.indexOf(' ');
+    return space < 0 ? undefined : value.slice(space + 1);
   }
 
   async #attempt(): Promise<void> {

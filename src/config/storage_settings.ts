@@ -7,7 +7,12 @@
  *                   "schema": "emms" },                                      METRICS_POSTGRES_SCHEMA
  *     "redis":    { "url": "redis://:PASSWORD@127.0.0.1:6379/0",             METRICS_REDIS_URL (or REDIS_URL)
  *                   "prefix": "emms:",                                       METRICS_REDIS_PREFIX
- *                   "durability": "always" | "everysec" } }                  METRICS_REDIS_DURABILITY
+ *                   "durability": "always" | "everysec" },                   METRICS_REDIS_DURABILITY
+ *     "advertise_url": "http://10.0.0.5:8080" }                              METRICS_ADVERTISE_URL
+ *
+ * `advertise_url` is where the other nodes of a PostgreSQL or Redis cluster reach this node
+ * when it writes (standbys forward every request to it, src/server/standby/standby_forwarder.ts);
+ * unset, it is derived from host and port (clusterAdvertiseUrl in that file).
  *
  * The URLs are secrets (they carry the database password): every place they are shown (printed
  * settings, errors, the listening line) shows the password as `***`. A printed configuration
@@ -40,6 +45,8 @@ export interface StorageBackendSettings {
   type: StorageType;
   postgres: PostgresSettings;
   redis: RedisSettings;
+  /** Scheme, host and port other nodes reach this one at; undefined: derived from host and port. */
+  advertiseUrl: string | undefined;
 }
 
 interface Holder {
@@ -57,6 +64,7 @@ export function defaultStorageBackendSettings(): StorageBackendSettings {
     type: 'sqlite',
     postgres: { url: undefined, poolSize: 4, statementTimeoutMs: 30_000, schema: 'emms' },
     redis: { url: undefined, prefix: 'emms:', durability: 'always' },
+    advertiseUrl: undefined,
   };
 }
 
@@ -95,6 +103,25 @@ function keyPrefix(key: string): Apply<Holder> {
     const ok = typeof raw === 'string' && raw.length >= 1 && raw.length <= MAX_PREFIX_CHARS && /^[A-Za-z0-9:_.{}-]+$/.test(raw);
     if (!ok) throw new ConfigError(key, raw, source, `must be 1 to ${MAX_PREFIX_CHARS} characters of letters, digits and : _ . - { } (e.g. "emms:")`);
     config.storage.redis.prefix = raw;
+  };
+}
+
+/** An origin (scheme, host, optional port) with nothing else: it is joined with each forwarded path. */
+function advertiseUrl(key: string): Apply<Holder> {
+  return (config, raw, source) => {
+    const rule = 'must be http://HOST[:PORT] or https://HOST[:PORT], without user, path, query or fragment, at most 512 characters';
+    // Shown with any password as ***: a URL pasted with credentials is refused, not echoed.
+    const shown = typeof raw === 'string' ? withPasswordRedacted(raw).slice(0, 120) : raw;
+    if (typeof raw !== 'string' || raw.trim().length === 0 || raw.length > 512) throw new ConfigError(key, shown, source, rule);
+    let url: URL;
+    try {
+      url = new URL(raw.trim());
+    } catch {
+      throw new ConfigError(key, shown, source, rule);
+    }
+    const bare = url.username === '' && url.password === '' && (url.pathname === '/' || url.pathname === '') && url.search === '' && url.hash === '';
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || !bare) throw new ConfigError(key, shown, source, rule);
+    config.storage.advertiseUrl = url.origin;
   };
 }
 
@@ -137,6 +164,11 @@ export const STORAGE_BACKEND_SETTINGS: ReadonlyArray<Setting<Holder>> = [
     key: 'storage.redis.durability', env: 'METRICS_REDIS_DURABILITY', read: (c) => c.storage.redis.durability,
     help: 'what the Redis server must be configured for, checked at start: always (appendonly yes, appendfsync always: nothing acknowledged is lost) or everysec (also accepts appendfsync everysec, ~2 s at risk on power loss, and a Redis whose CONFIG command is disabled)',
     apply: oneOf('storage.redis.durability', ['always', 'everysec'] as const, (c, v) => { c.storage.redis.durability = v; }),
+  },
+  {
+    key: 'storage.advertise_url', env: 'METRICS_ADVERTISE_URL', read: (c) => c.storage.advertiseUrl,
+    help: 'with postgresql or redis: the http(s)://host:port the other nodes reach this one at; the writer publishes it next to its lease and standbys forward every request there (default: http(s)://host:port, with host 0.0.0.0 or :: the first non-loopback interface address; set it behind NAT or a proxy) (default unset)',
+    apply: advertiseUrl('storage.advertise_url'),
   },
 ];
 

@@ -6,18 +6,20 @@
  * replica would be a second, separate database). Redis and PostgreSQL hold the data outside
  * the pod, so EMMS runs as a Deployment with an emptyDir; but a shared store has one writing
  * node at a time (src/cluster/writer_lease.ts): in production the second replica is a standby
- * that does not listen until the writer dies, then takes over. Consequences, each deliberate:
- * - readiness (/health/ready) fails on the standby, so the Service sends traffic to the
- *   writer only; liveness must not kill the standby for not listening (standbyTolerantLiveness);
- * - strategy Recreate: a rolling update waits for a new pod to be Ready, which a new standby
- *   never is while the old writer holds the lease, so the rollout would hang;
- * - the Deployment never counts the standby available, so it shows 1 of 2 and, after its
- *   progress deadline, Progressing=False; `kubectl rollout status` would wait forever (the
- *   plan's next commands wait for one available replica instead);
- * - no HorizontalPodAutoscaler: more replicas are more standbys, not more capacity;
- * - no PodDisruptionBudget: a budget counts Ready pods, only the writer is Ready, so any
- *   budget that protects it would make every drain of its node hang (the standby is the
- *   availability mechanism: it takes over within the lease's bound).
+ * that forwards every request to the writer while it waits (src/server/standby/standby_forwarder.ts),
+ * then takes over when the writer dies. Consequences:
+ * - readiness (/health/ready) passes on the standby while the writer it forwards to answers
+ *   its own readiness, so the Service sends traffic to both pods; during a take-over neither
+ *   is ready for the replay's duration. Liveness must not kill a node whose port is briefly
+ *   without a listener (the few milliseconds between the standby's listener closing and the
+ *   server's binding, or a writer still replaying): standbyTolerantLiveness;
+ * - strategy Recreate and no PodDisruptionBudget were chosen when standbys did not listen and
+ *   were never Ready; they are kept (a Recreate rollout stops the writer first, and the new
+ *   pods elect a writer among themselves), although a rolling update would now make progress:
+ *   a new standby becomes Ready once it forwards to the old writer;
+ * - no HorizontalPodAutoscaler: more replicas are more forwarders to the one writer, not more
+ *   write capacity;
+ * - the kubectl plan waits for one available replica rather than `kubectl rollout status`.
  *
  * Every pod: non-root fixed UID, read-only root filesystem, no capabilities, RuntimeDefault
  * seccomp; readiness on /health/ready; SQLite's pod has liveness on /health/live and a startup
@@ -57,7 +59,8 @@ export function sharedStoreReplicas(o: DeployOptions): number {
 /**
  * Liveness of a node on a shared store, run in the container (`node` is the image's runtime):
  * healthy when /health/live answers 2xx, and also when nothing listens on the port, because a
- * standby (and a writer still replaying) does not listen yet, and restarting it would only
+ * node handing its port from the standby forwarder to the server has no listener for a moment
+ * (a standby whose forwarder could not bind has none at all), and restarting it would only
  * restart the wait. What fails: a listening server that answers an error or not within 2.5 s
  * (hung). A node whose process died is restarted by the kubelet without any probe.
  */

@@ -85,6 +85,12 @@ export interface ServerOptions {
   /** Diagnostics (listen address, shutdown steps, 500s with their request id); silent by default. */
   log?: ServerLog;
   /**
+   * Runs in listen() once the decode workers are up, right before the port is bound: a node
+   * taking over from its standby forwarder frees the port here (src/app/emms_app.ts), so the
+   * port is without a listener for this step only, not for the workers' start-up.
+   */
+  beforeListen?: () => Promise<void>;
+  /**
    * Further WebSocket paths (the dashboard's live updates); each builds its upgrade on the
    * server's one gate (ws_upgrade_gate.ts) with the access control, limiter, state and log given.
    */
@@ -272,6 +278,12 @@ export function createServer(options: ServerOptions): EmmsServer {
         log('info', `security.limits.header_timeout_ms=${security.limits.headerTimeoutMs}: uWebSockets.js applies its own fixed ${UWS_HTTP_IDLE_TIMEOUT_MS / 1000} s header deadline`);
       }
       await pool.start();
+      try {
+        await options.beforeListen?.();
+      } catch (err) {
+        await pool.close();
+        throw err;
+      }
       const socket = listenNow(app, config.port);
       if (socket === false) {
         await pool.close();

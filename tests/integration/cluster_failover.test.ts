@@ -1,8 +1,8 @@
 /**
  * Writer failover of a shared store, with real processes only: several `emms serve` nodes on
  * one test-owned PostgreSQL (or Redis), exactly one of them the writer (src/cluster/
- * writer_lease.ts), the others standbys that do not listen. Clients write to every node in
- * turn; the writer is SIGKILLed mid-stream; a standby must take the lease, replay the
+ * writer_lease.ts), the others standbys that forward to it (src/server/standby/). Clients write
+ * to every node in turn; the writer is SIGKILLed mid-stream; a standby must take the lease, replay the
  * write-ahead records from the database and serve, and every acknowledged point must be
  * readable from it with its exact value, with nothing that was never sent. Also on PostgreSQL:
  * a writer whose lease session the server ends (pg_terminate_backend) exits 1 and is replaced,
@@ -11,7 +11,7 @@
  * be in the store its successor serves.
  *
  * Clients use one JWT for every node (cluster_failover_auth.ts) and write to tenant `failover`
- * over HTTP and WebSocket (cluster_failover_writer.ts, cluster_failover_stream.ts).
+ * over HTTP and WebSocket, pausing after a standby's 503 (cluster_forwarding_clients.ts).
  *
  * Handover bounds asserted (kill → first acknowledgement by the new writer, measured on a
  * shared 2-core machine, so generous): PostgreSQL 15 s (the advisory lock is freed when the
@@ -24,9 +24,9 @@ import pg from 'pg';
 import { tempDir } from './server_harness.js';
 import { startPostgres, type PostgresInstance } from './postgres_instance.js';
 import { startRedis, type RedisInstance } from './redis_instance.js';
-import { acceptsConnections, describeNode, freePorts, killNode, spawnNode, waitFor, type ClusterNode } from './cluster_failover_node.js';
-import { FailoverClient, ackCount, differencesOn, firstAckBy, type FailoverWriterClient } from './cluster_failover_writer.js';
-import { FailoverStreamClient } from './cluster_failover_stream.js';
+import { describeNode, freePorts, killNode, spawnNode, waitFor, type ClusterNode } from './cluster_failover_node.js';
+import { ackCount, differencesOn, firstAckBy, type FailoverWriterClient } from './cluster_failover_writer.js';
+import { RetryingHttpWriter, RetryingStreamWriter } from './cluster_forwarding_clients.js';
 import { clusterCredentials, type ClusterCredentials } from './cluster_failover_auth.js';
 
 /** HTTP clients (one batch in flight each) and WebSocket clients (a window of frames each). */
@@ -53,8 +53,8 @@ const EARLIEST_TS = clientStart(HTTP_CLIENTS + STREAM_CLIENTS - 1);
 /** Every client writes to every node in turn; `label` keeps their series apart from other tests'. */
 function makeClients(label: string, nodes: ClusterNode[]): FailoverWriterClient[] {
   return [
-    ...Array.from({ length: HTTP_CLIENTS }, (_, c) => new FailoverClient(`${label}-http${c}`, () => nodes, clientStart(c), POINTS_PER_BATCH)),
-    ...Array.from({ length: STREAM_CLIENTS }, (_, c) => new FailoverStreamClient(`${label}-ws${c}`, () => nodes, clientStart(HTTP_CLIENTS + c), { pointsPerFrame: POINTS_PER_BATCH, window: STREAM_WINDOW })),
+    ...Array.from({ length: HTTP_CLIENTS }, (_, c) => new RetryingHttpWriter(`${label}-http${c}`, () => nodes, clientStart(c), POINTS_PER_BATCH)),
+    ...Array.from({ length: STREAM_CLIENTS }, (_, c) => new RetryingStreamWriter(`${label}-ws${c}`, () => nodes, clientStart(HTTP_CLIENTS + c), POINTS_PER_BATCH, STREAM_WINDOW)),
   ];
 }
 
@@ -100,9 +100,16 @@ async function startCluster(label: string, env: Record<string, string>, count: n
   for (const n of standbys) {
     expect(n.alive(), describeNode(n)).toBe(true);
     expect(n.listeningAt, describeNode(n)).toBeUndefined();
-    expect(await acceptsConnections(n.port), describeNode(n)).toBe(false);
+    await expectStandby(n);
   }
   return { nodes, writer };
+}
+
+/** A standby answers its own /health as one (it forwards everything else to the writer). */
+async function expectStandby(node: ClusterNode): Promise<void> {
+  const health = await fetch(`${node.base}/health`, { signal: AbortSignal.timeout(5_000) });
+  expect(health.status, describeNode(node)).toBe(200);
+  expect(((await health.json()) as { role?: string }).role, describeNode(node)).toBe('standby');
 }
 
 /** The node holds every acknowledged point with its value and nothing never sent; prints the tally. */
@@ -115,18 +122,23 @@ async function expectExactlyAcked(node: ClusterNode, clients: FailoverWriterClie
   console.log(`failover: ${node.name} holds ${storedPoints} points: ${acked} acknowledged, ${sent} sent; acknowledged batches by node ${JSON.stringify(byNode)}`);
 }
 
-async function waitForAcks(clients: FailoverWriterClient[], node: ClusterNode, nodes: ClusterNode[]): Promise<void> {
-  const baseline = clients.map((c) => c.acks.filter((a) => a.node === node.name).length);
+/**
+ * Every client had ACKS_PER_PHASE more batches acknowledged while `writer` holds the lease:
+ * directly or through a standby, which forwards to it (a stream opened on a standby stays
+ * there), so the acknowledgements are the writer's either way.
+ */
+async function waitForAcks(clients: FailoverWriterClient[], writer: ClusterNode, nodes: ClusterNode[]): Promise<void> {
+  const baseline = clients.map((c) => c.acks.length);
   await waitFor(
-    `${ACKS_PER_PHASE} acknowledged batches per client by ${node.name}:\n${nodes.map(describeNode).join('\n')}\nclient failures: ${clients.flatMap((c) => c.failures.slice(-3)).join('; ')}`,
-    () => clients.every((c, i) => c.acks.filter((a) => a.node === node.name).length >= baseline[i]! + ACKS_PER_PHASE),
+    `${ACKS_PER_PHASE} acknowledged batches per client while ${writer.name} writes:\n${nodes.map(describeNode).join('\n')}\nclient failures: ${clients.flatMap((c) => c.failures.slice(-3)).join('; ')}`,
+    () => clients.every((c, i) => c.acks.length >= baseline[i]! + ACKS_PER_PHASE),
     60_000,
   );
 }
 
 /**
  * SIGKILLs the writer while the clients stream, waits for a standby to serve, checks that the
- * other standbys still do not listen, and returns the measured handover.
+ * other standbys still answer as standbys, and returns the measured handover.
  */
 async function killWriter(writer: ClusterNode, nodes: ClusterNode[], clients: FailoverWriterClient[], boundMs: number): Promise<{ next: ClusterNode; handover: Handover }> {
   const killedAt = performance.now();
@@ -148,7 +160,7 @@ async function killWriter(writer: ClusterNode, nodes: ClusterNode[], clients: Fa
   expect(handover.firstAckMs, describeAll()).toBeLessThanOrEqual(boundMs);
   for (const n of candidates.filter((c) => c !== next)) {
     expect(n.listeningAt, describeNode(n)).toBeUndefined();
-    expect(await acceptsConnections(n.port), describeNode(n)).toBe(false);
+    await expectStandby(n);
   }
   return { next, handover };
 }

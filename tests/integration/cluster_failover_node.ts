@@ -6,7 +6,7 @@
  * behind a load balancer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { CLI_ENTRY, REPO_ROOT } from './server_harness.js';
 
 export interface ClusterNode {
@@ -86,18 +86,6 @@ export function spawnNode(name: string, port: number, dataDir: string, configPat
     err += d.toString();
   });
   return node;
-}
-
-/** True when something accepts TCP connections on the loopback port. */
-export function acceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** Polls `condition` every `intervalMs` until it holds; the error names what was awaited. */

@@ -1,12 +1,10 @@
 /**
- * HTTP clients of a failover cluster test: each POSTs row batches of its own series (tag
- * `client`, consecutive millisecond timestamps, a value computed from the timestamp) to every
- * node in turn. A node that refuses the connection (a standby, a dead writer) is skipped and
- * tried again on the next round, as a load balancer's health check would. Each client keeps
- * two exact sets: the points it acknowledged (HTTP 200 with `accepted` equal to the batch) and
- * the points it ever put on a connection (acknowledged or not: a batch in flight when its
- * node died may or may not have committed). A correct cluster stores every acknowledged point
- * with its value, and nothing outside the second set.
+ * The bookkeeping of a failover cluster test's writers (the clients are in
+ * cluster_forwarding_clients.ts): each writes its own series (tag `client`, consecutive
+ * millisecond timestamps, a value computed from the timestamp) and keeps two exact sets: the
+ * points it acknowledged and the points it ever put on a connection (acknowledged or not: a
+ * batch in flight when its node died may or may not have committed). A correct cluster stores
+ * every acknowledged point with its value, and nothing outside the second set (differencesOn).
  */
 import type { ClusterNode } from './cluster_failover_node.js';
 
@@ -24,16 +22,7 @@ export interface Ack {
   points: number;
 }
 
-const REQUEST_TIMEOUT_MS = 20_000;
-/** Pause after every node refused in one round: the cluster is between writers. */
-const ALL_REFUSED_PAUSE_MS = 20;
-
-function refused(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: string } })?.cause;
-  return cause?.code === 'ECONNREFUSED';
-}
-
-/** What the test asks of a client, over HTTP (below) or WebSocket (cluster_failover_stream.ts). */
+/** What the test asks of a client, over HTTP or WebSocket. */
 export interface FailoverWriterClient {
   readonly client: string;
   /** Acknowledged timestamp → value. */
@@ -46,86 +35,6 @@ export interface FailoverWriterClient {
   start(): void;
   /** Stops once the batches in flight have their answers (or their connection closed). */
   stop(): Promise<void>;
-}
-
-export class FailoverClient implements FailoverWriterClient {
-  readonly acked = new Map<number, number>();
-  readonly sent = new Map<number, number>();
-  readonly acks: Ack[] = [];
-  readonly failures: string[] = [];
-  #nextTs: number;
-  #cursor = 0;
-  #stopped = false;
-  #loop: Promise<void> | undefined;
-
-  constructor(
-    readonly client: string,
-    readonly nodes: () => ClusterNode[],
-    startTs: number,
-    readonly pointsPerBatch: number,
-  ) {
-    this.#nextTs = startTs;
-  }
-
-  start(): void {
-    this.#stopped = false;
-    this.#loop = this.#run();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#loop;
-  }
-
-  async #run(): Promise<void> {
-    let refusedInRow = 0;
-    while (!this.#stopped) {
-      const nodes = this.nodes();
-      const node = nodes[this.#cursor++ % nodes.length]!;
-      const outcome = await this.#post(node);
-      if (outcome === 'refused') {
-        if (++refusedInRow >= nodes.length) {
-          refusedInRow = 0;
-          await new Promise((r) => setTimeout(r, ALL_REFUSED_PAUSE_MS));
-        }
-      } else {
-        refusedInRow = 0;
-      }
-    }
-  }
-
-  async #post(node: ClusterNode): Promise<'refused' | 'answered'> {
-    const batch: Array<[number, number]> = [];
-    for (let i = 0; i < this.pointsPerBatch; i++) {
-      const ts = this.#nextTs++;
-      batch.push([ts, sentValue(ts)]);
-    }
-    const metrics = batch.map(([timestamp, value]) => ({ metric_id: FAILOVER_METRIC, value, timestamp, tags: { client: this.client } }));
-    let response: Response;
-    try {
-      response = await fetch(`${node.base}/api/v1/metrics`, {
-        method: 'POST',
-        headers: { ...node.auth(), 'content-type': 'application/json' },
-        body: JSON.stringify({ metrics }),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-    } catch (err) {
-      // Refused: nothing left this client, those timestamps stay unsent for good.
-      if (refused(err)) return 'refused';
-      for (const [t, v] of batch) this.sent.set(t, v);
-      this.failures.push(`${node.name}: ${(err as Error).message} (${String((err as { cause?: unknown }).cause)})`);
-      return 'answered';
-    }
-    for (const [t, v] of batch) this.sent.set(t, v);
-    const text = await response.text().catch((err: unknown) => `(body lost: ${(err as Error).message})`);
-    if (response.status === 200 && (JSON.parse(text) as { accepted?: number }).accepted === batch.length) {
-      for (const [t, v] of batch) this.acked.set(t, v);
-      this.acks.push({ node: node.name, at: performance.now(), points: batch.length });
-    } else {
-      this.failures.push(`${node.name}: HTTP ${response.status} ${text.slice(0, 200)}`);
-    }
-    return 'answered';
-  }
 }
 
 /** The earliest acknowledgement by `node` after `since` (performance.now()), if any. */
