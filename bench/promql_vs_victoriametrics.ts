@@ -1,5 +1,6 @@
 /**
- * PromQL query_range latency, EMMS (`/prometheus/api/v1/query_range`, a real `emms serve`)
+ * PromQL query_range latency, EMMS (`/prometheus/api/v1/query_range`, a real `emms serve`
+ * started from dist/ as `npm start` does: run `npm run build:ts` after editing src/)
  * side by side with VictoriaMetrics (Debian's `victoria-metrics`, its own PromQL engine with
  * its result cache off), over the same data: 24 h of 100 hosts at a 10 s interval, a gauge
  * `cpu_usage_user` and a counter `net_bytes_total`, each host in one of 4 regions
@@ -8,13 +9,19 @@
  *
  *   npx tsx bench/promql_vs_victoriametrics.ts [iterations=20] [step=60]
  *
+ * EMMS_CPU_PROF=DIR writes the EMMS server's CPU profile (node --cpu-prof) to DIR at its stop.
+ *
  * The machine has 2 cores shared by client, both servers and other work: figures are noisy;
- * the ratio is the number to read.
+ * the ratio is the number to read. The EMMS server's CPU time per query (all its threads, from
+ * /proc) says what the answer costs whatever the load; latency on a loaded machine mostly
+ * says how long the threads waited for a core.
  */
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { startServer, tempDir } from '../tests/integration/server_harness.js';
+import { tempDir } from '../tests/integration/server_harness.js';
+import { processCpuSeconds, startServerProcess } from './load/server_process.js';
 import { freePort, startPeer } from '../tests/integration/remote_write_peers.js';
 import { mulberry32 } from './data_shapes.js';
 
@@ -95,7 +102,9 @@ async function main(): Promise<void> {
   const vmPort = await freePort();
   const vm = await startPeer('victoria-metrics', ['-retentionPeriod=100y', `-storageDataPath=${join(tmp.dir, 'vm')}`, `-httpListenAddr=127.0.0.1:${vmPort}`, '-loggerLevel=ERROR', '-search.disableCache'], vmPort, '/health');
   mkdirSync(join(tmp.dir, 'emms'));
-  const emms = await startServer(['--data', join(tmp.dir, 'emms')]);
+  const profileDir = process.env.EMMS_CPU_PROF;
+  const server = await startServerProcess(join(tmp.dir, 'emms'), {}, [], profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+  const emms = { base: server.base, auth: { authorization: `Bearer ${readFileSync(server.adminTokenFile, 'utf8').trim()}` } };
   try {
     const data = dataset();
     let t = performance.now();
@@ -106,29 +115,32 @@ async function main(): Promise<void> {
     console.log(`loaded VictoriaMetrics in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const queries = ['avg_over_time(cpu_usage_user[1h])', 'sum by (region) (rate(net_bytes_total[5m]))'];
     const range = `start=${T0}&end=${T0 + DURATION_S}&step=${stepS}`;
-    console.log(`\n24 h of ${HOSTS} hosts every ${INTERVAL_S} s, step ${stepS} s, ${iterations} runs each (median / p90 ms); 2 shared cores`);
-    console.log('| query | EMMS median | EMMS p90 | VM median | VM p90 | EMMS/VM (median) |');
-    console.log('|---|---|---|---|---|---|');
+    console.log(`\n24 h of ${HOSTS} hosts every ${INTERVAL_S} s, step ${stepS} s, ${iterations} runs each (median / p90 ms); 2 shared cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log('| query | EMMS median | EMMS p90 | VM median | VM p90 | EMMS/VM (median) | EMMS server CPU ms/query |');
+    console.log('|---|---|---|---|---|---|---|');
     for (const q of queries) {
       const runs = { emms: [] as number[], vm: [] as number[] };
+      let emmsCpuSeconds = 0;
       let shape = '';
       for (let i = 0; i < iterations + 2; i++) {
+        const cpuBefore = processCpuSeconds(server.proc.pid!);
         const e = await timeQuery(`${emms.base}/prometheus/api/v1/query_range?query=${encodeURIComponent(q)}&${range}`, emms.auth);
+        const cpu = processCpuSeconds(server.proc.pid!) - cpuBefore;
         const v = await timeQuery(`${vm.base}/api/v1/query_range?query=${encodeURIComponent(q)}&${range}`, {});
         shape = `EMMS ${e.series} series/${e.samples} samples, VM ${v.series}/${v.samples}`;
         // The first two runs warm both (JIT, page cache) and are not counted.
         if (i < 2) continue;
         runs.emms.push(e.ms);
+        emmsCpuSeconds += cpu;
         runs.vm.push(v.ms);
       }
       const es = runs.emms.sort((a, b) => a - b);
       const vs = runs.vm.sort((a, b) => a - b);
-      console.log(`| \`${q}\` | ${percentile(es, 0.5).toFixed(1)} | ${percentile(es, 0.9).toFixed(1)} | ${percentile(vs, 0.5).toFixed(1)} | ${percentile(vs, 0.9).toFixed(1)} | ${(percentile(es, 0.5) / percentile(vs, 0.5)).toFixed(2)}x |`);
+      console.log(`| \`${q}\` | ${percentile(es, 0.5).toFixed(1)} | ${percentile(es, 0.9).toFixed(1)} | ${percentile(vs, 0.5).toFixed(1)} | ${percentile(vs, 0.9).toFixed(1)} | ${(percentile(es, 0.5) / percentile(vs, 0.5)).toFixed(2)}x | ${(emmsCpuSeconds * 1000 / iterations).toFixed(1)} |`);
       console.log(`  (${shape})`);
     }
   } finally {
-    emms.proc.kill('SIGTERM');
-    await emms.exited;
+    await server.stop();
     await vm.kill();
     tmp.remove();
   }

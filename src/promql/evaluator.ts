@@ -12,12 +12,13 @@
  * Bounded: series and points per selector, points read per query, steps, and a deadline
  * checked while evaluating.
  */
-import type { Expr, MatrixSelector, VectorSelector } from './ast.js';
+import type { Call, Expr, MatrixSelector, NumberLiteral, VectorSelector } from './ast.js';
 import { PromQLExecutionError, PromQLTimeoutError } from './errors.js';
 import { evalAggregation } from './aggregation.js';
 import { evalBinary } from './binary_ops.js';
 import { evalElementwise, evalHistogramQuantile, evalTime, evalVector, isElementwiseFunction } from './instant_functions.js';
-import { evalRangeFunction, isRangeFunction } from './range_functions.js';
+import { evalRangeFunction, rangeResultLabels } from './range_functions.js';
+import { isRangeFunction } from '../query/range_window_functions.js';
 import type { RawSeries, SeriesSource } from './series_source.js';
 import { dropMetricName, mergeSameLabels, newStepSeries, type StepSeries, type StepValue } from './step_values.js';
 
@@ -46,37 +47,76 @@ export const DEFAULT_EVAL_LIMITS: EvalLimits = {
 interface Context {
   readonly steps: Float64Array;
   readonly data: Map<VectorSelector, RawSeries[]>;
+  /** Range function calls the source evaluated where it read the points (SeriesSource.selectRange). */
+  readonly ranges: Map<Call, StepSeries[]>;
   readonly limits: EvalLimits;
   readonly deadline: number;
   checkDeadline(): void;
 }
 
-function selectorsOf(e: Expr, out: Array<{ selector: VectorSelector; rangeMs: number | undefined }>): void {
+/** A selector to read, and the range function call it is the argument of when the source can evaluate that call itself. */
+interface SelectorRead {
+  selector: VectorSelector;
+  rangeMs: number | undefined;
+  call?: Call;
+}
+
+/**
+ * A range function call whose points need not reach the evaluator: its parameter, if any, is a
+ * literal (quantile_over_time's φ), so the source can evaluate it per series where it reads.
+ */
+function isPushableRangeCall(e: Call): boolean {
+  if (!isRangeFunction(e.func) || e.args[e.args.length - 1]?.kind !== 'matrix_selector') return false;
+  return e.args.length === 1 || (e.args.length === 2 && e.args[0]!.kind === 'number');
+}
+
+function selectorsOf(e: Expr, out: SelectorRead[], pushRanges: boolean): void {
   switch (e.kind) {
     case 'vector_selector': out.push({ selector: e, rangeMs: undefined }); return;
     case 'matrix_selector': out.push({ selector: e.selector, rangeMs: e.rangeMs }); return;
-    case 'call': for (const a of e.args) selectorsOf(a, out); return;
-    case 'aggregate': selectorsOf(e.expr, out); if (e.param !== undefined) selectorsOf(e.param, out); return;
-    case 'binary': selectorsOf(e.lhs, out); selectorsOf(e.rhs, out); return;
-    case 'unary': case 'paren': selectorsOf(e.expr, out); return;
+    case 'call': {
+      if (pushRanges && isPushableRangeCall(e)) {
+        const m = e.args[e.args.length - 1] as MatrixSelector;
+        out.push({ selector: m.selector, rangeMs: m.rangeMs, call: e });
+        return;
+      }
+      for (const a of e.args) selectorsOf(a, out, pushRanges);
+      return;
+    }
+    case 'aggregate': selectorsOf(e.expr, out, pushRanges); if (e.param !== undefined) selectorsOf(e.param, out, pushRanges); return;
+    case 'binary': selectorsOf(e.lhs, out, pushRanges); selectorsOf(e.rhs, out, pushRanges); return;
+    case 'unary': case 'paren': selectorsOf(e.expr, out, pushRanges); return;
     case 'number': case 'string': return;
   }
 }
 
-async function readSelectors(expr: Expr, source: SeriesSource, startMs: number, endMs: number, limits: EvalLimits, checkDeadline: () => void): Promise<Map<VectorSelector, RawSeries[]>> {
-  const found: Array<{ selector: VectorSelector; rangeMs: number | undefined }> = [];
-  selectorsOf(expr, found);
+async function readSelectors(
+  expr: Expr, source: SeriesSource, startMs: number, endMs: number, steps: Float64Array, limits: EvalLimits, checkDeadline: () => void,
+): Promise<{ data: Map<VectorSelector, RawSeries[]>; ranges: Map<Call, StepSeries[]> }> {
+  const found: SelectorRead[] = [];
+  selectorsOf(expr, found, source.selectRange !== undefined);
   const data = new Map<VectorSelector, RawSeries[]>();
+  const ranges = new Map<Call, StepSeries[]>();
   let budget = limits.maxPointsRead;
-  for (const { selector, rangeMs } of found) {
+  for (const { selector, rangeMs, call } of found) {
     checkDeadline();
     const minMs = startMs - selector.offsetMs - (rangeMs ?? limits.lookbackMs);
     const maxMs = endMs - selector.offsetMs;
-    const series = await source.select(selector.matchers, minMs, maxMs, { maxSeries: limits.maxSeriesPerSelector, maxPoints: budget });
+    const selectLimits = { maxSeries: limits.maxSeriesPerSelector, maxPoints: budget };
+    if (call !== undefined) {
+      const literal = call.args.length === 2 ? (call.args[0] as NumberLiteral).value : undefined;
+      const { series, points } = await source.selectRange!(selector.matchers, minMs, maxMs, selectLimits, {
+        func: call.func, stepsMs: steps, rangeMs: rangeMs!, offsetMs: selector.offsetMs, param: literal === undefined ? undefined : new Float64Array(steps.length).fill(literal),
+      });
+      budget -= points;
+      ranges.set(call, mergeSameLabels(series.map((s) => ({ labels: rangeResultLabels(call.func, s.labels), values: s.values, present: s.present }))));
+      continue;
+    }
+    const series = await source.select(selector.matchers, minMs, maxMs, selectLimits);
     for (const s of series) budget -= s.timestamps.length;
     data.set(selector, series);
   }
-  return data;
+  return { data, ranges };
 }
 
 function evalSelector(ctx: Context, selector: VectorSelector): StepSeries[] {
@@ -114,8 +154,11 @@ function vectorOf(ctx: Context, e: Expr): StepSeries[] {
   return v.series;
 }
 
-function evalCall(ctx: Context, func: string, args: readonly Expr[]): StepValue {
+function evalCall(ctx: Context, call: Call): StepValue {
+  const { func, args } = call;
   const n = ctx.steps.length;
+  const evaluated = ctx.ranges.get(call);
+  if (evaluated !== undefined) return { kind: 'vector', series: evaluated };
   if (isRangeFunction(func)) {
     const m = args[args.length - 1] as MatrixSelector;
     const param = args.length > 1 ? scalarOf(ctx, args[0]!) : undefined;
@@ -142,7 +185,7 @@ function evalExpr(ctx: Context, e: Expr): StepValue {
     case 'paren': return evalExpr(ctx, e.expr);
     case 'vector_selector': return { kind: 'vector', series: evalSelector(ctx, e) };
     case 'matrix_selector': throw new PromQLExecutionError('a range vector can only be an argument of a function here');
-    case 'call': return evalCall(ctx, e.func, e.args);
+    case 'call': return evalCall(ctx, e);
     case 'aggregate': {
       const param = e.param === undefined ? undefined : scalarOf(ctx, e.param);
       return { kind: 'vector', series: evalAggregation(e.op, vectorOf(ctx, e.expr), e.grouping, e.without, param, n) };
@@ -183,16 +226,16 @@ export function stepTimes(startMs: number, endMs: number, stepMs: number, maxSte
 export async function evaluateRange(expr: Expr, source: SeriesSource, startMs: number, endMs: number, stepMs: number, limits: EvalLimits = DEFAULT_EVAL_LIMITS): Promise<{ steps: Float64Array; value: StepValue }> {
   const steps = stepTimes(startMs, endMs, stepMs, limits.maxSteps);
   const { deadline, check } = deadlineCheck(limits.timeoutMs);
-  const data = await readSelectors(expr, source, startMs, endMs, limits, check);
+  const { data, ranges } = await readSelectors(expr, source, startMs, endMs, steps, limits, check);
   if (Date.now() > deadline) throw new PromQLTimeoutError(limits.timeoutMs);
-  const ctx: Context = { steps, data, limits, deadline, checkDeadline: check };
+  const ctx: Context = { steps, data, ranges, limits, deadline, checkDeadline: check };
   return { steps, value: evalExpr(ctx, expr) };
 }
 
 /** An instant query of a range selector (`foo[5m]`): the raw points of each series' window. */
 export async function evaluateMatrixSelector(m: MatrixSelector, source: SeriesSource, timeMs: number, limits: EvalLimits = DEFAULT_EVAL_LIMITS): Promise<RawSeries[]> {
   const { check } = deadlineCheck(limits.timeoutMs);
-  const data = await readSelectors(m, source, timeMs, timeMs, limits, check);
+  const { data } = await readSelectors(m, source, timeMs, timeMs, Float64Array.of(timeMs), limits, check);
   const end = timeMs - m.selector.offsetMs;
   const start = end - m.rangeMs;
   const out: RawSeries[] = [];

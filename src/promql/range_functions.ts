@@ -1,131 +1,13 @@
 /**
- * The functions over range vectors (`rate(x[5m])`, `avg_over_time(x[1h])` …), evaluated for
- * every step over each series' window of points [t - range, t] (both ends inclusive, as in
- * Prometheus 2.x). Each follows Prometheus 2.42's `promql/functions.go` line by line: the
- * extrapolation of rate/increase/delta (extrapolatedRate), counter-reset handling, irate's
- * last two points, Kahan-compensated sums, and quantile's linear interpolation.
- *
- * The window's two ends only move forward as the steps advance, so a series costs one pass
- * over its points plus the work of each window. rate, increase, delta and sum/avg_over_time
- * do not even re-read the window: window_kernels.ts keeps them up to date as points enter
- * and leave.
+ * The functions over range vectors (`rate(x[5m])`, `avg_over_time(x[1h])` …) over PromQL's
+ * series: each series' values come from src/query/range_window_functions.ts (which follows
+ * Prometheus 2.42's `promql/functions.go`); this file names the result series and merges
+ * those that end up with the same labels.
  */
+import { evalRangeFunctionOfSeries, isRangeFunction } from '../query/range_window_functions.js';
+import type { Labels } from './name_mapping.js';
 import type { RawSeries } from './series_source.js';
 import { dropMetricName, mergeSameLabels, newStepSeries, type StepSeries } from './step_values.js';
-import { neumaierSum, rateKernel, sumKernel, type RateKind } from './window_kernels.js';
-
-/** One window: points lo..hi-1 of ts/vs, inside [rangeStart, rangeEnd]. */
-interface Window {
-  ts: Float64Array;
-  vs: Float64Array;
-  lo: number;
-  hi: number;
-  rangeStart: number;
-  rangeEnd: number;
-  rangeMs: number;
-  /** quantile_over_time's φ at this step. */
-  param: number;
-}
-
-/** Returns the value for the window, or undefined for no sample at this step. */
-type WindowFunction = (w: Window) => number | undefined;
-
-function instantRate(w: Window): number | undefined {
-  if (w.hi - w.lo < 2) return undefined;
-  const last = w.vs[w.hi - 1]!;
-  const previous = w.vs[w.hi - 2]!;
-  const result = last < previous ? last : last - previous;
-  const sampledIntervalMs = w.ts[w.hi - 1]! - w.ts[w.hi - 2]!;
-  if (sampledIntervalMs === 0) return undefined;
-  return result / (sampledIntervalMs / 1000);
-}
-
-/*
- * avg and sum use Neumaier's compensated summation, Prometheus' kahanSumInc, written out inline:
- * returning the (sum, compensation) pair as an array allocated once per point and made
- * avg_over_time over 24 h of 100 series at a 60 s step take 2 s instead of 0.2 s.
- */
-
-function avgOverTime(w: Window): number {
-  let mean = 0;
-  let count = 0;
-  let c = 0;
-  for (let k = w.lo; k < w.hi; k++) {
-    const v = w.vs[k]!;
-    count++;
-    if (!Number.isFinite(mean) && !Number.isNaN(mean)) {
-      // An infinite mean stays what it is unless an Inf of the other sign or a NaN arrives
-      // (Inf - Inf would turn it into NaN below).
-      if (!Number.isFinite(v) && !Number.isNaN(v) && (mean > 0) === (v > 0)) continue;
-      if (Number.isFinite(v)) continue;
-    }
-    const inc = v / count - mean / count;
-    const t = mean + inc;
-    if (Math.abs(mean) >= Math.abs(inc)) c += (mean - t) + inc;
-    else c += (inc - t) + mean;
-    mean = t;
-  }
-  return !Number.isFinite(mean) && !Number.isNaN(mean) ? mean : mean + c;
-}
-
-function sumOverTime(w: Window): number {
-  return neumaierSum(w.vs, w.lo, w.hi);
-}
-
-function minOverTime(w: Window): number {
-  let min = w.vs[w.lo]!;
-  for (let k = w.lo; k < w.hi; k++) {
-    const v = w.vs[k]!;
-    if (v < min || Number.isNaN(min)) min = v;
-  }
-  return min;
-}
-
-function maxOverTime(w: Window): number {
-  let max = w.vs[w.lo]!;
-  for (let k = w.lo; k < w.hi; k++) {
-    const v = w.vs[k]!;
-    if (v > max || Number.isNaN(max)) max = v;
-  }
-  return max;
-}
-
-/** φ-quantile with linear interpolation between the closest ranks (Prometheus `quantile`). */
-export function quantile(q: number, values: number[]): number {
-  if (values.length === 0) return NaN;
-  if (q < 0) return -Infinity;
-  if (q > 1) return Infinity;
-  // Go sorts NaN first (its Less is a < b || isNaN(a)).
-  values.sort((a, b) => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : -1) : Number.isNaN(b) ? 1 : a - b));
-  const n = values.length;
-  const rank = q * (n - 1);
-  const lowerIndex = Math.max(0, Math.floor(rank));
-  const upperIndex = Math.min(n - 1, lowerIndex + 1);
-  const weight = rank - Math.floor(rank);
-  return values[lowerIndex]! * (1 - weight) + values[upperIndex]! * weight;
-}
-
-const WINDOW_FUNCTIONS: Readonly<Record<string, WindowFunction>> = {
-  irate: instantRate,
-  avg_over_time: avgOverTime,
-  sum_over_time: sumOverTime,
-  min_over_time: minOverTime,
-  max_over_time: maxOverTime,
-  count_over_time: (w) => w.hi - w.lo,
-  last_over_time: (w) => w.vs[w.hi - 1],
-  quantile_over_time: (w) => quantile(w.param, Array.from(w.vs.subarray(w.lo, w.hi))),
-};
-
-const RATE_KINDS: ReadonlySet<string> = new Set<RateKind>(['rate', 'increase', 'delta']);
-
-function allFinite(vs: Float64Array): boolean {
-  for (let k = 0; k < vs.length; k++) if (!Number.isFinite(vs[k]!)) return false;
-  return true;
-}
-
-export function isRangeFunction(name: string): boolean {
-  return WINDOW_FUNCTIONS[name] !== undefined || RATE_KINDS.has(name);
-}
 
 /**
  * Applies `func` to every series' window at every step. `stepsMs` are the evaluation times;
@@ -135,49 +17,17 @@ export function evalRangeFunction(
   func: string, input: readonly RawSeries[], stepsMs: Float64Array, rangeMs: number, offsetMs: number,
   param: Float64Array | undefined, checkDeadline: () => void,
 ): StepSeries[] {
-  const fn = WINDOW_FUNCTIONS[func];
-  if (fn === undefined && !RATE_KINDS.has(func)) throw new Error(`BUG: ${func} is not a range function`);
+  if (!isRangeFunction(func)) throw new Error(`BUG: ${func} is not a range function`);
   const out: StepSeries[] = [];
-  const w: Window = { ts: new Float64Array(0), vs: new Float64Array(0), lo: 0, hi: 0, rangeStart: 0, rangeEnd: 0, rangeMs, param: NaN };
-  const sumLike = func === 'sum_over_time' || func === 'avg_over_time';
   for (const s of input) {
     checkDeadline();
-    // last_over_time acts like an offset and keeps the metric name; the others drop it.
-    const result = newStepSeries(func === 'last_over_time' ? s.labels : dropMetricName(s.labels), stepsMs.length);
-    const ts = s.timestamps;
-    const n = ts.length;
-    if (RATE_KINDS.has(func)) {
-      // NaN and ±Inf need no other path here: the kernel's arithmetic is the per-window one.
-      if (rateKernel(func as RateKind, ts, s.values, stepsMs, rangeMs, offsetMs, result)) out.push(result);
-      continue;
-    }
-    if (sumLike && allFinite(s.values)) {
-      if (sumKernel(func === 'avg_over_time', ts, s.values, stepsMs, rangeMs, offsetMs, result)) out.push(result);
-      continue;
-    }
-    w.ts = ts;
-    w.vs = s.values;
-    let lo = 0;
-    let hi = 0;
-    let any = false;
-    for (let i = 0; i < stepsMs.length; i++) {
-      const rangeEnd = stepsMs[i]! - offsetMs;
-      const rangeStart = rangeEnd - rangeMs;
-      while (hi < n && ts[hi]! <= rangeEnd) hi++;
-      while (lo < n && ts[lo]! < rangeStart) lo++;
-      if (hi <= lo) continue;
-      w.lo = lo;
-      w.hi = hi;
-      w.rangeStart = rangeStart;
-      w.rangeEnd = rangeEnd;
-      if (param !== undefined) w.param = param[i]!;
-      const v = fn!(w);
-      if (v === undefined) continue;
-      result.values[i] = v;
-      result.present[i] = 1;
-      any = true;
-    }
-    if (any) out.push(result);
+    const result = newStepSeries(rangeResultLabels(func, s.labels), stepsMs.length);
+    if (evalRangeFunctionOfSeries(func, s.timestamps, s.values, stepsMs, rangeMs, offsetMs, param, result)) out.push(result);
   }
   return mergeSameLabels(out);
+}
+
+/** The labels of a range function's result series: last_over_time acts like an offset and keeps the metric name; the others drop it. */
+export function rangeResultLabels(func: string, labels: Labels): Labels {
+  return func === 'last_over_time' ? labels : dropMetricName(labels);
 }

@@ -14,12 +14,25 @@ import type { LabelMatcher } from './ast.js';
 import { PromQLExecutionError } from './errors.js';
 import { compileMatcher, matchesAll, type CompiledMatcher } from './label_matcher.js';
 import { METRIC_ID_LABEL, PromNameMap, tagKeyOfLabel, type Labels } from './name_mapping.js';
+import { QueryLimitError } from '../query/errors.js';
+import { evalRangeFunctionOfSeries } from '../query/range_window_functions.js';
+import { newStepSeries, type StepSeries } from './step_values.js';
 
 export interface RawSeries {
   readonly labels: Labels;
   /** Epoch ms, ascending. */
   readonly timestamps: Float64Array;
   readonly values: Float64Array;
+}
+
+/** A range function and its evaluation: the window of step t is [t - offset - range, t - offset]. */
+export interface RangeSpec {
+  readonly func: string;
+  readonly stepsMs: Float64Array;
+  readonly rangeMs: number;
+  readonly offsetMs: number;
+  /** quantile_over_time's φ at each step. */
+  readonly param: Float64Array | undefined;
 }
 
 export interface SelectLimits {
@@ -33,10 +46,26 @@ export interface SelectLimits {
 export interface SeriesSource {
   /** Series matching every matcher, with their points in [minMs, maxMs] (both inclusive). */
   select(matchers: readonly LabelMatcher[], minMs: number, maxMs: number, limits: SelectLimits): Promise<RawSeries[]>;
+  /**
+   * Optional: `range.func` of every series matching every matcher, at every step, computed
+   * where the points are read, so that only step values reach the evaluator. The same as
+   * select() over [minMs, maxMs] followed by the function of each series (range_functions.ts):
+   * series in select()'s order with its labels (metric name kept), those with no value at any
+   * step left out; `points` is what select() would have counted against `limits.maxPoints`.
+   */
+  selectRange?(matchers: readonly LabelMatcher[], minMs: number, maxMs: number, limits: SelectLimits, range: RangeSpec): Promise<{ series: StepSeries[]; points: number }>;
   /** Labels of the series matching every matcher; at most `maxSeries` or a PromQLExecutionError. */
   series(matchers: readonly LabelMatcher[], maxSeries: number): Promise<Labels[]>;
   /** Every metric name, sorted. */
   metricNames(): string[];
+}
+
+function tooManySeries(limits: SelectLimits): PromQLExecutionError {
+  return new PromQLExecutionError(`a selector matched more than ${limits.maxSeries} series; narrow it with more label matchers`);
+}
+
+function tooManyPoints(limits: SelectLimits): PromQLExecutionError {
+  return new PromQLExecutionError(`a selector read more than ${limits.maxPoints} points; shorten the range or narrow the selector`);
 }
 
 export class EngineSeriesSource implements SeriesSource {
@@ -93,12 +122,42 @@ export class EngineSeriesSource implements SeriesSource {
         const labels = names.labelsOf(s.metricId, s.tags);
         if (!matchesAll(compiled, labels)) continue;
         points += s.timestamps.length;
-        if (out.length >= limits.maxSeries) throw new PromQLExecutionError(`a selector matched more than ${limits.maxSeries} series; narrow it with more label matchers`);
-        if (points > limits.maxPoints) throw new PromQLExecutionError(`a selector read more than ${limits.maxPoints} points; shorten the range or narrow the selector`);
+        if (out.length >= limits.maxSeries) throw tooManySeries(limits);
+        if (points > limits.maxPoints) throw tooManyPoints(limits);
         out.push({ labels, timestamps: s.timestamps, values: s.values });
       }
     }
     return out;
+  }
+
+  async selectRange(matchers: readonly LabelMatcher[], minMs: number, maxMs: number, limits: SelectLimits, range: RangeSpec): Promise<{ series: StepSeries[]; points: number }> {
+    const queryRange = this.metrics.queryRangeFunction;
+    if (queryRange === undefined) {
+      // An engine without the fast path: the points come here and the function runs here.
+      const input = await this.select(matchers, minMs, maxMs, limits);
+      const series: StepSeries[] = [];
+      let points = 0;
+      for (const s of input) {
+        points += s.timestamps.length;
+        const r = newStepSeries(s.labels, range.stepsMs.length);
+        if (evalRangeFunctionOfSeries(range.func, s.timestamps, s.values, range.stepsMs, range.rangeMs, range.offsetMs, range.param, r)) series.push(r);
+      }
+      return { series, points };
+    }
+    const { names, ids, pushdown, compiled } = await this.#plan(matchers);
+    try {
+      const found = await queryRange.call(this.metrics, {
+        metricIds: ids, tags: pushdown, accept: (metricId, tags) => matchesAll(compiled, names.labelsOf(metricId, tags)),
+        startMs: Math.max(0, minMs), endMs: Math.max(0, maxMs + 1), maxSeries: limits.maxSeries, maxPoints: limits.maxPoints, ...range,
+      });
+      return {
+        series: found.series.map((s) => ({ labels: names.labelsOf(s.metricId, s.tags), values: s.values, present: s.present })),
+        points: found.pointsRead,
+      };
+    } catch (error) {
+      if (error instanceof QueryLimitError) throw error.limit === 'maxSeries' ? tooManySeries(limits) : tooManyPoints(limits);
+      throw error;
+    }
   }
 
   async series(matchers: readonly LabelMatcher[], maxSeries: number): Promise<Labels[]> {

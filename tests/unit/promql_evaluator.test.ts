@@ -13,7 +13,7 @@ import { bucketQuantile, parseBucketBound } from '../../src/promql/instant_funct
 import { compileMatcher, matchesAll } from '../../src/promql/label_matcher.js';
 import type { Labels } from '../../src/promql/name_mapping.js';
 import { parsePromQL } from '../../src/promql/parser.js';
-import { quantile } from '../../src/promql/range_functions.js';
+import { quantile } from '../../src/query/range_window_functions.js';
 import type { RawSeries, SelectLimits, SeriesSource } from '../../src/promql/series_source.js';
 import type { StepValue } from '../../src/promql/step_values.js';
 

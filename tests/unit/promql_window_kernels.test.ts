@@ -14,7 +14,7 @@ import { evalRangeFunction } from '../../src/promql/range_functions.js';
 import { renderMatrix, renderRaw } from '../../src/promql/result_json.js';
 import type { RawSeries } from '../../src/promql/series_source.js';
 import { newStepSeries, type StepSeries } from '../../src/promql/step_values.js';
-import { neumaierSum, rateKernel, sumKernel, type RateKind } from '../../src/promql/window_kernels.js';
+import { neumaierSum, rateKernel, sumKernel, type RateKind } from '../../src/query/window_kernels.js';
 import { mulberry32 } from '../../bench/data_shapes.js';
 
 type Shape = 'counter' | 'gauge' | 'special' | 'cancelling';
