@@ -22,12 +22,13 @@
  * Prints query latency p50/p95/p99 (each kind and overall), queries/s, refusals, ack latency
  * p50/p99 of the frames sent while the queries ran, and the ingest rate achieved. Targets:
  * query p99 ≤ 100 ms, ack p99 ≤ 50 ms. The query clients (this process), the load generator
- * (its own process) and the server share the machine's cores.
+ * (its own process) and the server share the machine's cores; the load average before and
+ * after the timed window is printed with the figures (other processes' load shows there).
  *
  * `--cpu-prof DIR` runs the server under `node --cpu-prof` and leaves the profiles in DIR.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Tags } from '../src/model/metric.js';
 import { TSBS_CPU_METRICS, TSBS_DEFAULT_START_MS } from './workload/tsbs_devops.js';
@@ -142,10 +143,12 @@ async function main(): Promise<void> {
       ]);
       // Queries start once ingest runs steadily, and end before it does.
       await new Promise((r) => setTimeout(r, 2000));
+      const loadBefore = loadavg();
       const from = Date.now();
       const until = from + SECONDS * 1000;
       const records = await Promise.all(Array.from({ length: CLIENTS }, (_, c) => queryLoop(kinds[c % 2]!, c % 2, c, headers, until)));
       const to = Date.now();
+      const loadAfter = loadavg();
       const load = await ingest;
       const serverCpu = processCpuSeconds(server.proc.pid!) - cpuBefore;
       const acks = acksSentBetween(readAckLog(logFile), from, to);
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
       const window = (to - from) / 1000;
       console.log(`\nEMMS: ${CLIENTS} query clients in a loop while ingest runs at half its maximum (${new Date().toISOString()})`);
       console.log(`machine: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores, Node ${process.version}; the query clients (this process), the load generator and the server share these cores`);
+      console.log(`load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
       console.log(`preload: ${loaded.points.toLocaleString('en-US')} points (24 h, ${HOSTS} hosts) in ${loaded.seconds.toFixed(1)} s`);
       console.log(`maximum row-form ingest: ${(maxRate / 1e6).toFixed(2)} M points/s (${GIVEN_MAX === undefined ? 'measured 4 s on a scratch server' : 'given by --max-rate'}); half: ${(half / 1e6).toFixed(2)} M points/s`);
       console.log(`queries: ${DISTINCT ? 'distinct per client (raw: own host; aggregate: one of 10 metrics)' : 'every client of a kind asks the same query'}`);

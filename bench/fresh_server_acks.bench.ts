@@ -12,8 +12,13 @@
  * unless `--max-rate` gives it). Prints ack latency p50/p99/max over the whole run and over
  * frames sent in its first second. Target: overall p99 ≤ 50 ms, first second included. The load
  * generator and the server share the machine's cores.
+ *
+ * Also the server's minor page faults (first touches of memory) in the first second and per
+ * second after it: a count that CPU contention does not change. On the Firecracker VM these
+ * figures come from a first touch costs ~40 µs (src/server/warm_up.ts, step 5), so faults ×
+ * 40 µs is the part of the first second spent growing into memory.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoadGenerator, startServerProcess } from './load/server_process.js';
@@ -29,6 +34,15 @@ const SECONDS = Number(arg('seconds') ?? 10);
 const ROUNDS = Number(arg('rounds') ?? 3);
 const CPU_PROF = arg('cpu-prof');
 const GIVEN_MAX = arg('max-rate');
+
+const FAULT_SAMPLE_MS = 50;
+
+/** Minor page faults of process `pid` so far (all threads), from /proc/<pid>/stat. */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Field 10 of stat (minflt) is at 7 after the command name.
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-bench-fresh-'));
@@ -50,19 +64,30 @@ async function main(): Promise<void> {
       const startupMs = performance.now() - spawned;
       try {
         const log = join(dir, `acks-${round}.csv`);
+        const pid = server.proc.pid!;
+        const faultsAtListen = minorFaults(pid);
+        // [epoch ms, faults so far], lined up with the first frame's send time afterwards.
+        const faultSamples: Array<[number, number]> = [];
+        const sampler = setInterval(() => faultSamples.push([Date.now(), minorFaults(pid)]), FAULT_SAMPLE_MS);
         const r = await runLoadGenerator([
           '--url', server.wsUrl, '--token-file', server.adminTokenFile, '--seconds', String(SECONDS), '--form', 'rows',
           '--connections', '4', '--window', '64', '--rate', String(half), '--latency-log', log,
         ]);
+        clearInterval(sampler);
         const acks = readAckLog(log);
         const first = Math.min(...acks.map((a) => a.sentEpochMs));
         const overall = summarize(acks.map((a) => a.latencyMs));
         const firstSecond = summarize(acksSentBetween(acks, first, first + 1000));
         const rest = summarize(acksSentBetween(acks, first + 1000, Infinity));
+        const lastSent = Math.max(...acks.map((a) => a.sentEpochMs));
+        const faultsAt = (epochMs: number): number => faultSamples.find(([t]) => t >= epochMs)?.[1] ?? NaN;
+        const firstSecondFaults = faultsAt(first + 1000) - faultsAt(first);
+        const laterFaultsPerSecond = (faultsAt(lastSent) - faultsAt(first + 1000)) / ((lastSent - first - 1000) / 1000);
         lines.push(`round ${round + 1}: start-up ${startupMs.toFixed(0)} ms; ${(r.pointsPerSecond / 1e6).toFixed(2)} M points/s achieved${r.closedEarly.length > 0 ? ` (closed early: ${r.closedEarly.join('; ')})` : ''}`);
         lines.push(`  overall      ${describe(overall)}${overall.p99 <= 50 ? '' : '   (over the 50 ms target)'}`);
         lines.push(`  first second ${describe(firstSecond)}`);
         lines.push(`  after it     ${describe(rest)}`);
+        lines.push(`  server page faults: ${faultsAtListen} up to listening; ${firstSecondFaults} in the first second of load, then ${laterFaultsPerSecond.toFixed(0)}/s`);
       } finally {
         await server.stop();
       }

@@ -21,7 +21,7 @@ import { openBackend } from './storage/backends.js';
 import { acquireWriterLease } from './cluster/writer_lease.js';
 import type { Lease } from './cluster/lease.js';
 import type { ClusterLeaseSettings } from './cluster/cluster_lease.js';
-import type { PostgresStorageOptions, RedisStorageOptions, StorageType } from './model/api.js';
+import type { PostgresStorageOptions, RangeFunctionQuery, RangeFunctionSeries, RedisStorageOptions, StorageType } from './model/api.js';
 import { StoreMaintenance } from './storage/store_maintenance.js';
 import type { MaintainableStorage } from './model/maintainable_storage.js';
 import type { ChunkEncoding } from './storage/chunk_encoder.js';
@@ -38,12 +38,14 @@ export { DEFAULT_DATABASE_PATH } from './model/data_directory.js';
 /** Options after validation, with every default filled in. */
 interface ResolvedOptions {
   onWriterLease: MetricsSystemOptions['onWriterLease'];
+  advertiseUrl: string | undefined;
   storage: StorageType;
   postgres: PostgresStorageOptions | undefined;
   redis: RedisStorageOptions | undefined;
   path: string;
   tenant: string;
   queryWorkers: number;
+  rollupMemoryBytes: number | undefined;
   retentionDays: number;
   durability: 'process' | 'full';
   seriesLimit: (tenant: string) => number;
@@ -74,6 +76,10 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
   if (typeof tenant !== 'string' || !TENANT_NAME_PATTERN.test(tenant)) optionError('tenant', tenant, `must match ${TENANT_NAME_PATTERN.source}`);
   const queryWorkers = options.queryWorkers ?? availableParallelism();
   if (!Number.isInteger(queryWorkers) || queryWorkers < 0 || queryWorkers > 256) optionError('queryWorkers', queryWorkers, 'must be an integer in [0, 256]');
+  const rollupMemoryBytes = options.rollupMemoryBytes;
+  if (rollupMemoryBytes !== undefined && (!Number.isInteger(rollupMemoryBytes) || rollupMemoryBytes < 0 || rollupMemoryBytes > 2 ** 40)) {
+    optionError('rollupMemoryBytes', rollupMemoryBytes, 'must be an integer number of bytes in [0, 2^40] (0 = no rollups)');
+  }
   const retentionDays = options.retentionDays ?? 0;
   if (typeof retentionDays !== 'number' || !Number.isFinite(retentionDays) || retentionDays < 0) {
     optionError('retentionDays', retentionDays, 'must be a non-negative number of days (0 = keep forever)');
@@ -86,9 +92,13 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
   if (retentionDaysOf !== undefined && typeof retentionDaysOf !== 'function') optionError('retentionDaysOf', retentionDaysOf, 'must be a function (tenant) => days');
   const compression = options.compression ?? 'lz4';
   if (compression !== 'lz4' && compression !== 'none') optionError('compression', compression, "must be 'lz4' or 'none'");
+  const advertiseUrl = options.advertiseUrl;
+  if (advertiseUrl !== undefined && (typeof advertiseUrl !== 'string' || !/^https?:\/\/\S+$/.test(advertiseUrl) || advertiseUrl.length > 512)) {
+    optionError('advertiseUrl', advertiseUrl, 'must be an http:// or https:// URL of at most 512 characters');
+  }
   const anonymizeTags = options.anonymizeTags;
   if (anonymizeTags !== undefined && typeof anonymizeTags !== 'function') optionError('anonymizeTags', anonymizeTags, 'must be a function (tenant) => tag rewrite or undefined');
-  return { onWriterLease: options.onWriterLease, storage, postgres, redis, path: resolve(path), tenant, queryWorkers, retentionDays, durability, seriesLimit, retentionDaysOf, compression, anonymizeTags };
+  return { onWriterLease: options.onWriterLease, advertiseUrl, storage, postgres, redis, path: resolve(path), tenant, queryWorkers, rollupMemoryBytes, retentionDays, durability, seriesLimit, retentionDaysOf, compression, anonymizeTags };
 }
 
 /**
@@ -102,6 +112,8 @@ export interface EngineTuning {
   walCheckpointBytes?: number;
   /** WORKER_MIN_POINTS in src/query/query_engine.ts. */
   workerMinPoints?: number;
+  /** RANGE_WORKER_MIN_POINTS in src/query/range_function_query.ts. */
+  rangeWorkerMinPoints?: number;
   /** PAGE_SIZE_BYTES in src/storage/schema.ts (new files only; bench/storage_size.bench.ts compares). */
   pageSizeBytes?: number;
   /** Where chunks are encoded and merged (src/storage/chunk_encoder.ts): 'worker' (default) or 'inline'. */
@@ -137,11 +149,18 @@ class EngineCore {
     if (this.store !== undefined) return;
     this.starting ??= (async () => {
       const { storage, path, durability, postgres, redis } = this.options;
-      // A shared store has one writer at a time: a standby waits here for the lease.
+      // A shared store has one writer at a time: a standby waits here for the lease (and its
+      // owner may forward requests to the writer meanwhile, src/server/standby/standby_forwarder.ts).
+      const { advertiseUrl } = this.options;
+      let advertised = advertiseUrl === undefined ? '' : ` and advertises ${advertiseUrl}`;
       const lease = storage === 'sqlite' ? undefined : await acquireWriterLease({ storage, postgres, redis, ...this.tuning.writerLeaseTiming }, {
-        onWaiting: () => this.options.onWriterLease?.('waiting', `another node writes ${storage}; waiting to take over`),
+        onWaiting: (writer) => this.options.onWriterLease?.('waiting', `another node writes ${storage}; waiting to take over`, writer),
+        onAdvertiseFailed: (err) => {
+          advertised = `, but publishing its address ${advertiseUrl} failed (standbys cannot forward to it): ${err.message}`;
+        },
         onLost: (reason) => this.options.onWriterLease?.('lost', reason),
-      });
+      }, advertiseUrl);
+      if (lease !== undefined) this.options.onWriterLease?.('acquired', `this node writes ${storage}${advertised}`);
       let store: StorageEngine;
       try {
         const backend = await openBackend({ type: storage, path, durability, pageSizeBytes: this.tuning.pageSizeBytes, postgres, redis });
@@ -149,6 +168,7 @@ class EngineCore {
           backend, retentionDays: this.options.retentionDays, retentionDaysOf: this.options.retentionDaysOf, compression: this.options.compression,
           headCutPoints: this.tuning.headCutPoints, walCheckpointBytes: this.tuning.walCheckpointBytes,
           chunkEncoding: this.tuning.chunkEncoding, mayWrite: lease === undefined ? undefined : () => lease.held,
+          rollupBudgetBytes: this.options.rollupMemoryBytes,
         });
       } catch (error) {
         await lease?.close();
@@ -157,7 +177,9 @@ class EngineCore {
       this.writerLease = lease;
       this.resolvers.clear();
       this.committer = new GroupCommitter((batches: IngestBatch[]) => store.commit(batches));
-      this.queries = new QueryEngine(store, { workers: this.options.queryWorkers, workerMinPoints: this.tuning.workerMinPoints });
+      this.queries = new QueryEngine(store, {
+        workers: this.options.queryWorkers, workerMinPoints: this.tuning.workerMinPoints, rangeWorkerMinPoints: this.tuning.rangeWorkerMinPoints,
+      });
       this.store = store;
     })().finally(() => {
       this.starting = undefined;
@@ -304,6 +326,10 @@ export class EngineMetricsSystem implements MetricsSystem {
 
   async latest(metricPattern: string, tags?: Tags, maxSeries?: number): Promise<LatestPoint[]> {
     return this.#running().queries.latest(this.tenant, metricPattern, tags, maxSeries);
+  }
+
+  async queryRangeFunction(query: RangeFunctionQuery): Promise<{ series: RangeFunctionSeries[]; pointsRead: number }> {
+    return this.#running().queries.rangeFunction(this.tenant, query);
   }
 
   metricIds(): string[] {

@@ -38,12 +38,15 @@ export class PeersWorkload {
   readonly hostsPerConnection: number;
   readonly ticksPerRequest: number;
 
-  constructor(hours: number, hosts = 100) {
-    const gen = new TsbsDevopsGenerator({ hosts, seed: 1 });
-    this.hosts = hosts;
+  /**
+   * `gen`: the generator to draw from; passing the one an earlier workload drew from continues
+   * its hosts' walks from where that workload ended (bench/scale.bench.ts, day after day).
+   */
+  constructor(hours: number, hosts = 100, gen = new TsbsDevopsGenerator({ hosts, seed: 1 })) {
+    this.hosts = gen.hosts;
     this.ticks = Math.round((TICKS_PER_DAY / 24) * hours);
     this.seriesCount = gen.seriesCount;
-    this.startMs = gen.startMs;
+    this.startMs = gen.nextTimestampMs;
     this.intervalMs = gen.intervalMs;
     this.hostTags = gen.hostTags;
     this.values = new Float64Array(this.ticks * this.seriesCount);
@@ -52,10 +55,10 @@ export class PeersWorkload {
       gen.nextTickInto(tick);
       this.values.set(tick, t * this.seriesCount);
     }
-    this.hostsPerConnection = hosts / CONNECTIONS;
+    this.hostsPerConnection = this.hosts / CONNECTIONS;
     this.ticksPerRequest = POINTS_PER_REQUEST / (this.hostsPerConnection * METRICS);
     if (!Number.isInteger(this.hostsPerConnection) || !Number.isInteger(this.ticksPerRequest) || this.ticks % this.ticksPerRequest !== 0) {
-      throw new Error(`${hosts} hosts × ${this.ticks} ticks do not split into ${CONNECTIONS} connections of ${POINTS_PER_REQUEST}-point requests`);
+      throw new Error(`${this.hosts} hosts × ${this.ticks} ticks do not split into ${CONNECTIONS} connections of ${POINTS_PER_REQUEST}-point requests`);
     }
   }
 

@@ -54,6 +54,7 @@ import { maintenanceRoutes } from '../maintenance/maintenance_routes.js';
 import { erasureRoutes } from '../maintenance/erasure_routes.js';
 import { prometheusApiRoutes } from '../promql/prometheus_routes.js';
 import { seriesListingRoutes } from '../promql/series_listing_routes.js';
+import { clusterAdvertiseUrl, startStandbyForwarder, type StandbyForwarder } from '../server/standby/standby_forwarder.js';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 
@@ -165,11 +166,34 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     const lostWriterLease = new Promise<string>((resolve) => {
       writerLost = resolve;
     });
+    // A cluster node that waits for the writer lease listens meanwhile and forwards every request
+    // to the writer (src/server/standby/standby_forwarder.ts); it frees the port once it holds the lease.
+    const advertiseUrl = config.storage.type === 'sqlite' ? undefined : clusterAdvertiseUrl(config);
+    if (config.storage.type !== 'sqlite' && advertiseUrl === undefined) {
+      log('warn', `storage.advertise_url is unset and host ${config.host}:${config.port} names no address other nodes can reach: standbys cannot forward to this node while it writes (set METRICS_ADVERTISE_URL)`);
+    }
+    let standby: Promise<StandbyForwarder | undefined> | undefined;
+    let standbyClosed: Promise<void> | undefined;
+    let portFreeAt = 0;
+    const closeStandby = (reason: string): Promise<void> => (standbyClosed ??= (standby ?? Promise.resolve(undefined)).then((f) => f?.close(reason)));
+    closers.push(() => closeStandby('stopping'));
     const engine = createMetricsSystem({
       ...storageSystemOptions(config.storage),
-      onWriterLease: (event, detail) => {
+      advertiseUrl,
+      onWriterLease: (event, detail, writer) => {
         if (event === 'waiting') {
-          log('warn', `standby: ${detail} (the writer lease, README "Storage back-ends"); this node listens once it holds the lease`);
+          log('warn', `standby: ${detail} (the writer lease, README "Storage back-ends"); meanwhile this node forwards every request to the writer`);
+          if (writer !== undefined) {
+            standby = startStandbyForwarder({ config, directory: writer, ownAddress: advertiseUrl, authenticator: auth.authenticator, log }).catch((err: unknown) => {
+              log('error', `${(err as Error).message}: this node does not forward while it waits`);
+              return undefined;
+            });
+          }
+        } else if (event === 'acquired') {
+          log('info', `writer lease taken: ${detail}`);
+          // At once, before the store opens: a forwarder still running could forward to this very
+          // node. The port stays held (503, Retry-After) until the server below is about to listen.
+          void standby?.then((f) => f?.handOver('this node took over as the writer; reconnect'));
         } else {
           log('error', `writer lease lost (${detail}): this node writes nothing more and stops`);
           writerLost(detail);
@@ -177,6 +201,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       },
       path: config.storage.path,
       retentionDays: config.storage.retentionDays,
+      rollupMemoryBytes: config.query.rollupMemoryMb * 1024 * 1024,
       durability: config.storage.durability,
       compression: config.storage.compression,
       seriesLimit: (tenant) => quotas(tenant).activeSeries,
@@ -277,10 +302,18 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       extraMetrics: () => alertingMetrics(alerting) + interop.metrics() + backupMetrics(backups.status()) + audit.metrics(),
       audit: (answer) => audit.record(answer),
       log,
+      // A node that took over from its standby forwarder frees the port only now (its workers are up).
+      beforeListen: async () => {
+        await closeStandby('this node took over as the writer; reconnect');
+        portFreeAt = performance.now();
+      },
     });
     // Line protocol and remote write decode in the server's workers and share its rate buckets.
     interop.attach(server.ingest);
+    const standbyWasOn = standby !== undefined;
     await server.listen();
+    // How long a node that took over leaves its port without a listener: the forwarder closed above, the server listens now.
+    if (standbyWasOn) log('info', `standby → writer: the port was without a listener for ${Math.round(performance.now() - portFreeAt)} ms`);
     closers.push(() => server.close());
     // Before start-up reports ready: the first real frames find warm decode workers and reusable frame buffers.
     const warm = await warmUpIngest(server.ingest.pool);

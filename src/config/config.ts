@@ -11,7 +11,7 @@
  *                   "backup_enabled", "backup_schedule", "backup_directory", "backup_keep",
  *                   "postgres": { … }, "redis": { … } } (src/config/storage_settings.ts),
  *     "monitoring": { "log_level" },
- *     "query":      { "max_series", "max_points" },
+ *     "query":      { "max_series", "max_points", "rollup_memory_mb" },
  *     "security":   { … } (src/config/security_config.ts) }
  */
 import { readFileSync } from 'node:fs';
@@ -53,7 +53,8 @@ export interface EmmsConfig {
     /** Threads decoding and validating ingest payloads; 0 decodes on the main thread. */
     decodeThreads: number;
   };
-  query: { maxSeries: number; maxPoints: number };
+  /** rollupMemoryMb: memory for rollups (src/storage/rollup/rollup_store.ts), 0 = none. */
+  query: { maxSeries: number; maxPoints: number; rollupMemoryMb: number };
   logLevel: LogLevel;
   /** Authentication, TLS, network controls, egress, quotas: src/config/security_config.ts. */
   security: SecurityConfig;
@@ -84,7 +85,7 @@ export function defaultConfig(): EmmsConfig {
       // One thread keeps the SQLite writer and the sockets; the others decode.
       decodeThreads: Math.max(1, availableParallelism() - 1),
     },
-    query: { maxSeries: 10_000, maxPoints: 1_000_000 },
+    query: { maxSeries: 10_000, maxPoints: 1_000_000, rollupMemoryMb: 64 },
     logLevel: 'info',
     security: defaultSecurityConfig(),
     featureSections: { collector: {} },
@@ -153,6 +154,7 @@ const SETTINGS: Setting[] = [
   { key: 'monitoring.log_level', help: 'debug, info, warn, error or silent', read: (c) => c.logLevel, env: 'LOG_LEVEL', apply: oneOf('monitoring.log_level', LOG_LEVELS, (c, v) => { c.logLevel = v; }) },
   { key: 'query.max_series', help: 'most series one query may select, more gets 422', read: (c) => c.query.maxSeries, apply: integer('query.max_series', 1, 100_000_000, (c, v) => { c.query.maxSeries = v; }) },
   { key: 'query.max_points', help: 'most raw points one query may return, more gets 422', read: (c) => c.query.maxPoints, apply: integer('query.max_points', 1, 1_000_000_000, (c, v) => { c.query.maxPoints = v; }) },
+  { key: 'query.rollup_memory_mb', help: 'memory for rollups (5 min and 1 h partial aggregates of chunks that aligned queries use instead of decoding), least recently used out first; 0 = none', read: (c) => c.query.rollupMemoryMb, env: 'METRICS_ROLLUP_MEMORY_MB', apply: integer('query.rollup_memory_mb', 0, 1_048_576, (c, v) => { c.query.rollupMemoryMb = v; }) },
 ];
 
 /** Every main.json key, for `emms serve --help`. */

@@ -29,13 +29,14 @@ import type { WasmInstance } from './wasm_instance.js';
 import {
   aggregateInstance, bucketPercentiles, E_AGG_NAN, E_AGG_UNSORTED,
   IO_ERROR_INDEX, IO_FIELDS, IO_HAS_PREV, IO_PREV_TS, IO_PREV_VAL, IO_RECORDS_PTR, IO_SLICE_END, IO_SLICE_START, IO_VALUES_PTR,
-  MODE_MAX, MODE_MIN, MODE_OF, MODE_VALUES, mergeRecord, QUANTILE_OF,
+  MODE_MAX, MODE_MIN, MODE_OF, MODE_RATE, MODE_VALUES, mergeRecord, QUANTILE_OF,
   REC_BUCKET, REC_COUNT, REC_FIELDS, REC_FIRST_TS, REC_FIRST_VAL, REC_INCREASE, REC_LAST_TS, REC_LAST_VAL, REC_M2, REC_MAX,
   REC_MEAN, REC_MIN, REC_SUM,
   type AggregateExports, type ValueRuns,
 } from './aggregate_kernel.js';
 import type { AggregatePartial } from './aggregate_partial.js';
 import { summaryUsable, type ChunkSummary } from './chunk_summary.js';
+import { kernelIntervalFor, ROLLUP_RESOLUTIONS_MS } from './rollup_records.js';
 
 /**
  * Points per kernel call in addPoints: bounds the WASM scratch (16 bytes/point + records) so a
@@ -77,6 +78,15 @@ export class BucketAccumulator {
   readonly startMs: number;
   readonly endMs: number;
   readonly #mode: number;
+  /**
+   * The interval the kernels bucket by: the coarsest rollup resolution dividing intervalMs
+   * (rollup_records.ts), whose records are merged into intervalMs's buckets. The sums then
+   * come out the same whether a chunk was decoded or answered from its rollup records.
+   * Percentiles keep intervalMs (their runs are grouped per bucket).
+   */
+  readonly #kernelIntervalMs: number;
+  /** Kernel buckets per bucket: intervalMs / #kernelIntervalMs. */
+  readonly #subBuckets: number;
 
   // Dense state window: index i is bucket #base + i. Empty until the first point.
   #base = 0;
@@ -107,6 +117,8 @@ export class BucketAccumulator {
     this.startMs = options.startMs ?? -Infinity;
     this.endMs = options.endMs ?? Infinity;
     this.#mode = MODE_OF[this.aggregation];
+    this.#kernelIntervalMs = this.#mode === MODE_VALUES ? this.intervalMs : kernelIntervalFor(this.intervalMs);
+    this.#subBuckets = this.intervalMs / this.#kernelIntervalMs;
     this.#xFill = this.#mode === MODE_MIN ? Infinity : this.#mode === MODE_MAX ? -Infinity : 0;
   }
 
@@ -136,7 +148,7 @@ export class BucketAccumulator {
         const valPtr = inst.writeF64(vals);
         const outPtr = inst.alloc(Math.max(ts.length, 1) * REC_FIELDS * 8);
         const status = inst.exports.accumulatePoints(
-          tsPtr, valPtr, ts.length, this.#mode, this.intervalMs, this.startMs, this.endMs, ioPtr, outPtr, ts.length,
+          tsPtr, valPtr, ts.length, this.#mode, this.#kernelIntervalMs, this.startMs, this.endMs, ioPtr, outPtr, ts.length,
         );
         if (status < 0) this.#throwKernelStatus(inst, status, ioPtr, timestamps, values, offset, 'addPoints');
         this.#afterKernel(inst, status, ioPtr, outPtr, vals);
@@ -151,14 +163,26 @@ export class BucketAccumulator {
    * Decodes an encoded chunk (src/core/codec.ts) of the current series and adds its points, in
    * one WASM call: no decoded point comes back to JS. Same contract as addPoints. Throws
    * ChunkDecodeError for bytes that are not a valid chunk (and then adds nothing).
+   *
+   * `firstPoint`, the chunk's first point (its row's min_ts and first value), makes rate add
+   * the pair straddling the chunk's start as a record of its own, ahead of the chunk's records,
+   * the way addRollupRecords adds it: a stored chunk's increase then sums the same way whether
+   * it was decoded or answered from its rollup. Storage reads pass it (series_reader.ts).
    */
-  addChunk(bytes: Uint8Array): void {
+  addChunk(bytes: Uint8Array, firstPoint?: { ts: number; value: number }): void {
     const inst = aggregateInstance();
+    const pairFirst = this.#mode === MODE_RATE && firstPoint !== undefined && this.#hasPrev;
+    if (pairFirst) this.#checkContinues(firstPoint.ts, 'addChunk');
+    const prev = { has: this.#hasPrev, ts: this.#prevTs, value: this.#prevVal };
     try {
       const inPtr = inst.writeBytes(bytes);
+      // Without the predecessor, the kernel's first in-range point pairs with nothing (unless
+      // the range starts inside the chunk, where its predecessor is in the chunk).
+      if (pairFirst) this.#hasPrev = false;
       const ioPtr = this.#writeIo(inst);
+      this.#hasPrev = prev.has;
       const kernel = this.chunkKernel === 'fused' ? inst.exports.accumulateChunkFused : inst.exports.accumulateChunk;
-      const status = kernel(inPtr, bytes.length, this.#mode, this.intervalMs, this.startMs, this.endMs, ioPtr);
+      const status = kernel(inPtr, bytes.length, this.#mode, this.#kernelIntervalMs, this.startMs, this.endMs, ioPtr);
       if (status < 0) {
         // Codec statuses are small (-1 … -7, codec_status.ts); the aggregation's start at -1001.
         if (status > E_AGG_UNSORTED) {
@@ -167,10 +191,87 @@ export class BucketAccumulator {
         }
         this.#throwKernelStatus(inst, status, ioPtr, null, null, 0, 'addChunk');
       }
+      if (pairFirst) this.#addPredecessorPair(prev.value, firstPoint.ts, firstPoint.value);
       this.#afterKernel(inst, status, ioPtr, inst.f64()[(ioPtr >>> 3) + IO_RECORDS_PTR]!, null);
     } finally {
       inst.reset();
     }
+  }
+
+  /**
+   * The resolution of the rollup records addRollupRecords takes (see #kernelIntervalMs);
+   * undefined when none fits: percentiles, or an interval no rollup resolution divides.
+   */
+  get rollupResolutionMs(): number | undefined {
+    return this.#mode !== MODE_VALUES && ROLLUP_RESOLUTIONS_MS.includes(this.#kernelIntervalMs) ? this.#kernelIntervalMs : undefined;
+  }
+
+  /**
+   * Adds a whole chunk of the current series from its rollup records at rollupResolutionMs
+   * (rollup_records.ts): `records`, REC_FIELDS float64s each, are the chunk's buckets inside
+   * [startMs, endMs), which the caller made sure hold every point of those buckets (the range's
+   * bounds inside the chunk are multiples of the resolution). `first` and `last` are the chunk's
+   * first and last points. Merges what addChunk(bytes, first) would merge, bit for bit.
+   */
+  addRollupRecords(records: Float64Array, first: { ts: number; value: number }, last: { ts: number; value: number }): void {
+    if (this.rollupResolutionMs === undefined) {
+      throw new Error(
+        `BUG: addRollupRecords used for aggregation=${this.aggregation}, intervalMs=${this.intervalMs}: ` +
+        `percentiles need every value and other intervals no rollup resolution divides; decode the chunk (addChunk)`,
+      );
+    }
+    if (records.length % REC_FIELDS !== 0) {
+      throw new Error(`BUG: addRollupRecords: records.length=${records.length} is not a multiple of ${REC_FIELDS}`);
+    }
+    if (this.#hasPrev) this.#checkContinues(first.ts, 'addRollupRecords');
+    if (this.#mode === MODE_RATE && this.#hasPrev) this.#addPredecessorPair(this.#prevVal, first.ts, first.value);
+    const n = records.length / REC_FIELDS;
+    if (n > 0) {
+      const k = this.#subBuckets;
+      const lo = records[REC_BUCKET]!;
+      const hi = records[(n - 1) * REC_FIELDS + REC_BUCKET]!;
+      const firstTs = records[REC_FIRST_TS]!;
+      const lastTs = records[(n - 1) * REC_FIELDS + REC_LAST_TS]!;
+      if (firstTs < this.startMs || lastTs >= this.endMs) {
+        throw new Error(
+          `BUG: addRollupRecords: records of points ${firstTs} … ${lastTs} (buckets ${lo} … ${hi} of ${this.#kernelIntervalMs} ms) ` +
+          `are not inside [${this.startMs}, ${this.endMs})`,
+        );
+      }
+      this.#ensureWindow(Math.floor(lo / k), Math.floor(hi / k));
+      for (let o = 0; o < records.length; o += REC_FIELDS) {
+        mergeRecord(this.#mode, records, o, Math.floor(records[o + REC_BUCKET]! / k) - this.#base, this.#count, this.#x, this.#y);
+      }
+    }
+    this.#hasPrev = true;
+    this.#prevTs = last.ts;
+    this.#prevVal = last.value;
+  }
+
+  /** Refuses a chunk starting before the series' previous point (chunks come in time order). */
+  #checkContinues(firstTs: number, where: string): void {
+    if (this.#hasPrev && firstTs < this.#prevTs) {
+      throw new AggregationInputError(
+        `${where}: chunk starting at ${firstTs} is before the series' previous point at ${this.#prevTs}; ` +
+        `chunks of a series must come in time order (call beginSeries() between series)`,
+        'minTs', -1, firstTs,
+      );
+    }
+  }
+
+  /**
+   * Rate: the increase from the series' previous point to a chunk's first point, as a record
+   * of its own (count 0; the chunk's records count the point), when that point is in range.
+   */
+  #addPredecessorPair(prevValue: number, ts: number, value: number): void {
+    if (!(ts >= this.startMs && ts < this.endMs)) return;
+    const bucket = Math.floor(Math.floor(ts / this.#kernelIntervalMs) / this.#subBuckets);
+    this.#ensureWindow(bucket, bucket);
+    const r = SCRATCH_RECORD;
+    r[REC_BUCKET] = bucket;
+    r[REC_COUNT] = 0;
+    r[REC_INCREASE] = value >= prevValue ? value - prevValue : value;
+    this.#mergeRecord(r, 0);
   }
 
   /** Whether `addChunkSummary` may take a chunk spanning [minTs, maxTs]. */
@@ -335,6 +436,11 @@ export class BucketAccumulator {
         : f64.subarray((f64[io + IO_VALUES_PTR]! >>> 3) + start, (f64[io + IO_VALUES_PTR]! >>> 3) + end));
       for (let o = first; o <= last; o += REC_FIELDS) this.#appendRun(f64[o + REC_BUCKET]!, f64[o + REC_COUNT]!);
       return;
+    }
+    const k = this.#subBuckets;
+    if (k !== 1) {
+      // Kernel buckets to the interval's: the records are scratch, rewritten in place.
+      for (let o = first; o <= last; o += REC_FIELDS) f64[o + REC_BUCKET] = Math.floor(f64[o + REC_BUCKET]! / k);
     }
     this.#ensureWindow(f64[first + REC_BUCKET]!, f64[last + REC_BUCKET]!);
     for (let o = first; o <= last; o += REC_FIELDS) this.#mergeRecord(f64, o);

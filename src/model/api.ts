@@ -66,10 +66,17 @@ export interface MetricsSystemOptions {
   /**
    * PostgreSQL and Redis stores have one writing node at a time (the writer lease,
    * src/cluster/writer_lease.ts); start() waits while another node holds it. Called with
-   * `waiting` when start() begins to wait, and with `lost` when this node lost the lease: it
-   * writes nothing more, and its owner should stop it.
+   * `waiting` when start() begins to wait (with `writer`, which tells where the current writer
+   * can be reached, for a standby that forwards to it), with `acquired` once this node holds the
+   * lease (before it opens the store: stop forwarding then), and with `lost` when this node lost
+   * the lease: it writes nothing more, and its owner should stop it.
    */
-  onWriterLease?: (event: 'waiting' | 'lost', detail: string) => void;
+  onWriterLease?: (event: 'waiting' | 'acquired' | 'lost', detail: string, writer?: { writerAddress(): Promise<string | undefined> }) => void;
+  /**
+   * With a PostgreSQL or Redis store: the URL other nodes reach this node's server at, published
+   * next to the writer lease while this node writes (standbys forward requests to it).
+   */
+  advertiseUrl?: string;
   /**
    * SQLite database file; its directory is created if missing. Default `data/metrics.db`.
    * With another back-end, its directory still holds the node's own files (keys, alerts, audit).
@@ -84,6 +91,11 @@ export interface MetricsSystemOptions {
   seriesLimit?: (tenant: string) => number;
   /** Worker threads for large queries; default: number of CPUs. 0 runs every query inline. */
   queryWorkers?: number;
+  /**
+   * Memory for rollups (partial aggregates of chunks at 5 min and 1 h, src/storage/rollup/), in bytes;
+   * default 64 MiB, 0 = none (every query decodes).
+   */
+  rollupMemoryBytes?: number;
   /** Drop chunks whose newest point is older than this many days (0 = keep forever). */
   retentionDays?: number;
   /** `lz4` (default): write-ahead records are lz4-compressed where it pays; `none` spares the CPU. */
@@ -124,6 +136,40 @@ export interface AggregatedQuery extends RawQuery {
   interval: string;
   /** Tag keys to merge series by; `[]` merges every selected series into one. */
   groupBy?: string[];
+}
+
+/**
+ * A PromQL range function (`rate`, `avg_over_time` … of src/promql/range_functions.ts) of each
+ * selected series at every step, evaluated where the points are read (query workers for large
+ * selections): only the step values come back. See QueryEngine.rangeFunction.
+ */
+export interface RangeFunctionQuery {
+  /** Exact metric ids (not globs), read in this order. */
+  metricIds: readonly string[];
+  /** Exact tag filters, as RawQuery's. */
+  tags?: Tags | undefined;
+  /** Further selection, asked once per candidate series, in order. */
+  accept(metricId: string, tags: Tags): boolean;
+  /** Points read: [startMs, endMs). */
+  startMs: number;
+  endMs: number;
+  /** Refuse (QueryLimitError) past this many accepted series, or points read over all of them. */
+  maxSeries: number;
+  maxPoints: number;
+  /** The function's name, its evaluation times (epoch ms, ascending), range, offset and per-step parameter. */
+  func: string;
+  stepsMs: Float64Array;
+  rangeMs: number;
+  offsetMs: number;
+  param: Float64Array | undefined;
+}
+
+/** One series' result: a value and a presence flag per step (at least one present). */
+export interface RangeFunctionSeries {
+  metricId: string;
+  tags: Tags;
+  values: Float64Array;
+  present: Uint8Array;
 }
 
 export interface SeriesResult {
@@ -203,6 +249,22 @@ export interface StorageStats {
   diskBytes: number;
   /** Background work of the storage engine (absent for engines without any). */
   maintenance?: StorageMaintenance;
+  /** Rollups held in memory and how queries used them (src/storage/rollup/rollup_store.ts). */
+  rollups?: RollupUsage;
+}
+
+/** Rollup memory and use since start. */
+export interface RollupUsage {
+  bytes: number;
+  budgetBytes: number;
+  /** Chunks with rollups held. */
+  chunks: number;
+  /** Chunks queries answered from rollups. */
+  hits: number;
+  /** Chunks queries could have answered from rollups but decoded (none held yet). */
+  misses: number;
+  built: number;
+  evicted: number;
 }
 
 export interface StorageMaintenance {
@@ -273,6 +335,8 @@ export interface MetricsSystem {
 
   /** Newest point of every series matching the glob (and tags); QueryLimitError past `maxSeries`. */
   latest(metricPattern: string, tags?: Tags, maxSeries?: number): Promise<LatestPoint[]>;
+  /** Optional fast path (the embedded engine has it): RangeFunctionQuery; `pointsRead` counts the points the series held. */
+  queryRangeFunction?(query: RangeFunctionQuery): Promise<{ series: RangeFunctionSeries[]; pointsRead: number }>;
   /** Distinct metric ids of this tenant's series (the Prometheus API's name map); absent for engines without it. */
   metricIds?(): string[];
   /** Series matching the glob (and tags), without points. */

@@ -44,12 +44,14 @@ export interface AggregateTaskOutput {
   finished?: PackedResults;
   pointsScanned: number;
   corrupt?: { seriesId: number; chunkId: number; detail: string };
+  /** The head columns' buffers, handed back for the next query (head_task_buffers.ts). */
+  headBuffers?: ArrayBuffer[];
 }
 
 /** One source per store, kept for the worker's life (opening one is a file open or a connection). */
 const sources = new Map<string, Promise<ChunkSource>>();
 
-function sourceFor(spec: WorkerSourceSpec): Promise<ChunkSource> {
+export function sourceFor(spec: WorkerSourceSpec): Promise<ChunkSource> {
   const key = sourceKey(spec);
   let source = sources.get(key);
   if (source === undefined) {
@@ -105,8 +107,9 @@ export default async function aggregateTask(input: AggregateTaskInput): Promise<
   }
   const partials = packPartials(partialGroups, partialStates, options);
   const finished = packResults(finishedGroups, finishedResults);
-  const output: AggregateTaskOutput = { partials, finished, pointsScanned };
-  const transfer = [...packedTransferList(partials), ...resultsTransferList(finished)];
+  const headBuffers = [input.headTimestamps.buffer as ArrayBuffer, input.headValues.buffer as ArrayBuffer];
+  const output: AggregateTaskOutput = { partials, finished, pointsScanned, headBuffers };
+  const transfer = [...packedTransferList(partials), ...resultsTransferList(finished), ...headBuffers];
   // Partials travel in the transfer list, not through structured clone.
   return Piscina.move({
     get [transferableSymbol]() { return transfer; },

@@ -6,10 +6,15 @@
  * goes to the piscina pool, split into one task per worker by estimated points, each task
  * owning whole series (rate pairs points within a series). Smaller queries run inline: a
  * worker round trip costs ~1 ms, more than decoding 100k points does.
+ *
+ * Rollups (src/storage/rollup/, docs/format/aggregation.md "Rollups"): inline queries answer the chunks
+ * they fit from the store's in-memory rollups instead of decoding them, bit for bit the same;
+ * planning counts those chunks as free and hands chunks without rollups to the warmer.
  */
 import type { Piscina } from 'piscina';
 import {
-  parseAggregation, type AggregatedQuery, type Aggregation, type LatestPoint, type QueryStats, type RawQuery, type SeriesResult,
+  parseAggregation, type AggregatedQuery, type Aggregation, type LatestPoint, type QueryStats, type RangeFunctionQuery, type RangeFunctionSeries,
+  type RawQuery, type SeriesResult,
 } from '../model/api.js';
 import { MetricValidationError, describeValue, type MetricType, type Tags } from '../model/metric.js';
 import { parseTimeInput } from '../model/time.js';
@@ -28,6 +33,10 @@ import { accumulateSeriesList, readSeriesPoints, type PointColumns } from './ser
 import { selectSeries } from './selection.js';
 import { QueryLimitError } from './errors.js';
 import { queryPressure } from './query_pressure.js';
+import { lendHeadColumn, returnHeadBuffer } from './head_task_buffers.js';
+import { answerFromRollup, rollupFits } from '../storage/rollup/rollup_feed.js';
+import { RollupWarmer } from '../storage/rollup/rollup_warmer.js';
+import { runRangeFunctionQuery } from './range_function_query.js';
 
 /**
  * Estimated points from which an aggregated query fans out to workers. Below it the handoffs
@@ -49,8 +58,9 @@ const TASKS_PER_WORKER = 4;
  */
 const MIN_POINTS_PER_TASK = 1_000_000;
 /**
- * Estimated points from which an aggregated query goes to workers while other queries wait for
- * admission (query_pressure.ts): ~1 ms of inline decoding, about a worker round trip.
+ * Estimated points from which an aggregated query goes to workers while other queries wait or
+ * run (query_pressure.ts) or batches arrive (StorageEngine.ingestActive): ~1 ms of inline
+ * decoding, about a worker round trip.
  */
 export const CONTENDED_WORKER_MIN_POINTS = 100_000;
 
@@ -67,6 +77,10 @@ export interface QueryEngineOptions {
   workers: number;
   /** Default WORKER_MIN_POINTS. */
   workerMinPoints?: number | undefined;
+  /** Default RANGE_WORKER_MIN_POINTS (range_function_query.ts). */
+  rangeWorkerMinPoints?: number | undefined;
+  /** Answer chunks from the store's rollups (src/storage/rollup/) where they fit; default true. */
+  rollups?: boolean | undefined;
 }
 
 function validateLimit(value: unknown, field: 'maxSeries' | 'maxPoints'): number {
@@ -96,14 +110,21 @@ export class QueryEngine {
   readonly #store: StorageEngine;
   readonly #workers: number;
   readonly #workerMinPoints: number;
+  readonly #rangeWorkerMinPoints: number | undefined;
   #pool: Piscina | undefined;
   #inFlight = 0;
   #idle: (() => void)[] = [];
+  /** Builds rollups for chunks queries found without (src/storage/rollup/rollup_warmer.ts). */
+  readonly rollupWarmer: RollupWarmer;
+  readonly #useRollups: boolean;
 
   constructor(store: StorageEngine, options: QueryEngineOptions) {
     this.#store = store;
     this.#workers = options.workers;
     this.#workerMinPoints = options.workerMinPoints ?? WORKER_MIN_POINTS;
+    this.#rangeWorkerMinPoints = options.rangeWorkerMinPoints;
+    this.rollupWarmer = new RollupWarmer(store.rollups, store.chunkSource);
+    this.#useRollups = options.rollups ?? true;
   }
 
   #timeRange(q: Record<string, unknown>): { startMs: number; endMs: number } {
@@ -145,7 +166,7 @@ export class QueryEngine {
     await this.#store.snapshotReady();
     // Every head first, then the snapshot bound (chunks cut later hold points these heads have),
     // in one synchronous step after the wait.
-    const heads = selected.map((s) => this.#headBefore(s.id, endMs)?.sorted());
+    const heads = selected.map((s) => this.#headBefore(s.id, endMs)?.sorted({ startMs, endMs }));
     const { maxChunkId } = this.#store.beginSnapshotRead();
     const out: SeriesResult[] = [];
     let total = 0;
@@ -180,9 +201,10 @@ export class QueryEngine {
     // epoch-long range of 1m buckets would exceed the accumulator's bucket limit for nothing.
     const startMs = q.startTime === undefined || q.startTime === null ? Math.min(endMs, this.#earliestPoint(selected)) : range.startMs;
     const options = { aggregation, intervalMs, startMs, endMs };
+    let probe: BucketAccumulator;
     try {
       // Constructing one validates the bucket count before any work.
-      new BucketAccumulator(options);
+      probe = new BucketAccumulator(options);
     } catch (error) {
       throw new MetricValidationError(`interval=${describeValue(q.interval)}: ${(error as Error).message}`, -1, 'interval', q.interval);
     }
@@ -192,15 +214,20 @@ export class QueryEngine {
     // Each head once per query: with pending cuts, store.head() builds a merged copy.
     const heads = new Map<number, HeadPoints | undefined>();
     let estimate = 0;
+    // Points in chunks the main thread answers from rollups: cheap inline, and workers cannot see them.
+    let inRollups = 0;
     for (const s of selected) {
       const head = this.#headBefore(s.id, endMs);
       heads.set(s.id, head);
       estimate += this.#estimatePoints(s.id, startMs, endMs, head);
+      inRollups += this.#rollupCoverage(s.id, probe);
     }
     let results: Array<BucketAccumulator | AggregateResult>;
     let pointsScanned = 0;
-    const minPoints = queryPressure.waiting > 0 ? Math.min(this.#workerMinPoints, CONTENDED_WORKER_MIN_POINTS) : this.#workerMinPoints;
-    if (this.#workers > 0 && estimate >= minPoints && selected.length > 1) {
+    // Not alone (other queries, or batches whose acks wait for this thread): big reads go to workers.
+    const contended = queryPressure.contended || this.#store.ingestActive;
+    const minPoints = contended ? Math.min(this.#workerMinPoints, CONTENDED_WORKER_MIN_POINTS) : this.#workerMinPoints;
+    if (this.#workers > 0 && estimate - inRollups >= minPoints && selected.length > 1) {
       ({ results, pointsScanned } = await this.#fanOut(groups, options, estimate, heads));
     } else {
       const accumulators = groups.map(() => new BucketAccumulator(options));
@@ -212,13 +239,13 @@ export class QueryEngine {
       // Heads are copied before the first read: a network back-end's reads wait for I/O, and
       // meanwhile commits append to heads and cuts take them (their buffers are reused).
       const headCopies = new Map<number, PointColumns | undefined>();
-      for (const [id, head] of heads) headCopies.set(id, head?.sorted());
+      for (const [id, head] of heads) headCopies.set(id, head?.sorted(options));
       read.maxChunkId = this.#store.beginSnapshotRead().maxChunkId;
       try {
         pointsScanned = await accumulateSeriesList(this.#store.chunkSource, order.length, (k) => {
           const { s, gi } = order[k]!;
           return { seriesId: s.id, seriesName: describeSeries(s), head: headCopies.get(s.id), acc: accumulators[gi]! };
-        }, read, aggregation === 'rate');
+        }, read, aggregation === 'rate', this.#useRollups ? (acc, row) => answerFromRollup(this.#store.rollups, acc, row) : undefined);
       } finally {
         this.#store.endSnapshotRead();
       }
@@ -247,9 +274,34 @@ export class QueryEngine {
     return earliest === Infinity ? 0 : Math.floor(earliest);
   }
 
-  /** Points in the series' chunks overlapping [start, end) plus its head (an upper bound). */
+  /**
+   * Points in the series' chunks in range that rollups answer (rollup_feed.ts); chunks that
+   * could be but have none are counted as misses and handed to the warmer. Chunks answered by
+   * their summaries anyway are neither.
+   */
+  #rollupCoverage(seriesId: number, probe: BucketAccumulator): number {
+    const rollups = this.#store.rollups;
+    const resolutionMs = probe.rollupResolutionMs;
+    if (resolutionMs === undefined || !rollups.enabled || !this.#useRollups) return 0;
+    const { startMs, endMs } = probe;
+    rollups.noteQueried(seriesId, Date.now());
+    let covered = 0;
+    for (const c of this.#store.chunks.chunksOf(seriesId)) {
+      if (c.maxTs < startMs || c.minTs >= endMs) continue;
+      if (!rollupFits(c.minTs, c.maxTs, startMs, endMs, resolutionMs) || probe.summaryFits(c.minTs, c.maxTs)) continue;
+      if (rollups.has(c.id)) {
+        covered += c.count;
+      } else {
+        rollups.noteMiss();
+        this.rollupWarmer.want(c.id);
+      }
+    }
+    return covered;
+  }
+
+  /** Points in the series' chunks overlapping [start, end) plus its head's that a read of the range copies (an upper bound). */
   #estimatePoints(seriesId: number, startMs: number, endMs: number, head: HeadPoints | undefined): number {
-    let n = head?.length ?? 0;
+    let n = head?.lengthIn({ startMs, endMs }) ?? 0;
     for (const c of this.#store.chunks.chunksOf(seriesId)) if (c.maxTs >= startMs && c.minTs < endMs) n += c.count;
     return n;
   }
@@ -287,13 +339,31 @@ export class QueryEngine {
     return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
+  /** The query workers (their default task is aggregate_task.ts; others name their file in run()). */
+  #workerPool(): Piscina {
+    // Once a query needed workers, keep them: spawning one costs more than the query.
+    this.#pool ??= createWorkerPool(import.meta.url, './aggregate_task', { maxThreads: this.#workers, minThreads: this.#workers });
+    return this.#pool;
+  }
+
+  /** A PromQL range function of every selected series at every step: range_function_query.ts. */
+  async rangeFunction(tenant: string, query: RangeFunctionQuery): Promise<{ series: RangeFunctionSeries[]; pointsRead: number }> {
+    this.#inFlight++;
+    try {
+      return await runRangeFunctionQuery(this.#store, tenant, query, {
+        pool: this.#workers > 0 ? () => this.#workerPool() : undefined, workers: this.#workers, workerMinPoints: this.#rangeWorkerMinPoints,
+      });
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
   async #fanOut(
     groups: Group[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, estimate: number,
     headOf: ReadonlyMap<number, HeadPoints | undefined>,
   ): Promise<{ results: Array<BucketAccumulator | AggregateResult>; pointsScanned: number }> {
-    // Once a query needed workers, keep them: spawning one costs more than the query.
-    this.#pool ??= createWorkerPool(import.meta.url, './aggregate_task', { maxThreads: this.#workers, minThreads: this.#workers });
-    const pool = this.#pool;
+    const pool = this.#workerPool();
     const tasks: AggregateTaskInput[] = [];
     const taskCount = Math.max(this.#workers, Math.min(this.#workers * TASKS_PER_WORKER, Math.ceil(estimate / MIN_POINTS_PER_TASK)));
     const perTask = estimate / taskCount;
@@ -351,6 +421,7 @@ export class QueryEngine {
           throw new CorruptChunkError(seriesId, describeSeries(this.#store.catalog.get(seriesId)), chunkId, detail);
         }
         pointsScanned += o.pointsScanned;
+        for (const buffer of o.headBuffers ?? []) returnHeadBuffer(buffer);
         if (o.partials !== undefined) forEachPartial(o.partials, (gi, partial) => (results[gi] as BucketAccumulator).mergePartial(partial));
         if (o.finished !== undefined) forEachResult(o.finished, (gi, result) => { results[gi] = result; });
       }
@@ -363,16 +434,16 @@ export class QueryEngine {
   }
 
   #task(ids: number[], groupOf: number[], heads: Array<HeadPoints | undefined>, options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, maxChunkId: number): AggregateTaskInput {
-    // Room for every head's arrival-order count; sorting may leave fewer (duplicates), so the
-    // columns can end in unused room. Heads write straight into them (no per-head copy first).
+    // Room for each head's points the range needs (lengthIn); out-of-order heads were sorted by
+    // the estimate, so the columns are filled exactly. Heads write straight into them (no per-head copy first).
     let room = 0;
-    for (const h of heads) room += h?.length ?? 0;
-    const headTimestamps = new Float64Array(room);
-    const headValues = new Float64Array(room);
+    for (const h of heads) room += h?.lengthIn(options) ?? 0;
+    const headTimestamps = lendHeadColumn(room);
+    const headValues = lendHeadColumn(room);
     const headOffsets = new Int32Array(ids.length + 1);
     heads.forEach((h, k) => {
       const at = headOffsets[k]!;
-      headOffsets[k + 1] = at + (h === undefined ? 0 : h.sortedInto(headTimestamps, headValues, at));
+      headOffsets[k + 1] = at + (h === undefined ? 0 : h.sortedInto(headTimestamps, headValues, at, options));
     });
     return {
       source: this.#store.workerSource(), ...options, maxChunkId,
@@ -423,6 +494,7 @@ export class QueryEngine {
 
   /** Waits for queries running in workers, then stops the pool. */
   async close(): Promise<void> {
+    await this.rollupWarmer.stop();
     if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const pool = this.#pool;
     this.#pool = undefined;

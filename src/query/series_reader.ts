@@ -78,7 +78,16 @@ function decodeAll(rows: readonly ChunkRow[], seriesName: string): PointColumns[
 
 /** The series' points in [start, end), ascending, one per timestamp. */
 export async function readSeriesPoints(source: ChunkSource, req: SeriesReadRequest): Promise<PointColumns> {
-  const rows = await source.rangeRows(req.seriesId, req.startMs, req.endMs, req.maxChunkId);
+  return pointsOfRows(await source.rangeRows(req.seriesId, req.startMs, req.endMs, req.maxChunkId), req);
+}
+
+/**
+ * The series' points in [start, end) from its chunk rows (ChunkSource.rangeRows, or
+ * aggregationRows without summaries: every row with its data) and its head. With `scratch`,
+ * the points may be views of it, valid until it is used again: a caller that reads series
+ * after series into its own scratch allocates (and zeroes) no columns per series.
+ */
+export function pointsOfRows(rows: readonly ChunkRow[], req: SeriesReadRequest, scratch?: ScratchColumns): PointColumns {
   const head = req.head;
   if (rows.length === 0 && head === undefined) return NO_POINTS;
   if (overlaps(rows, head)) {
@@ -93,8 +102,7 @@ export async function readSeriesPoints(source: ChunkSource, req: SeriesReadReque
   const fromHead = head === undefined ? undefined : sliceRange(head, req.startMs, req.endMs);
   let room = fromHead?.timestamps.length ?? 0;
   for (const row of rows) room += row.count;
-  const timestamps = new Float64Array(room);
-  const values = new Float64Array(room);
+  const { timestamps, values } = scratch === undefined ? { timestamps: new Float64Array(room), values: new Float64Array(room) } : scratch.reserve(room);
   let o = 0;
   for (const row of rows) o += decodeChunkRowInto(row, req.seriesName, req.startMs, req.endMs, timestamps, values, o);
   if (fromHead !== undefined) {
@@ -102,7 +110,24 @@ export async function readSeriesPoints(source: ChunkSource, req: SeriesReadReque
     values.set(fromHead.values, o);
     o += fromHead.timestamps.length;
   }
+  if (scratch !== undefined) return { timestamps: timestamps.subarray(0, o), values: values.subarray(0, o) };
   return o === room ? { timestamps, values } : { timestamps: timestamps.slice(0, o), values: values.slice(0, o) };
+}
+
+/** Columns reused from one series to the next (pointsOfRows); grown as needed, never shrunk. */
+export class ScratchColumns {
+  #timestamps = new Float64Array(0);
+  #values = new Float64Array(0);
+
+  /** Columns with room for at least `n` points (their content is left over from earlier use). */
+  reserve(n: number): PointColumns {
+    if (this.#timestamps.length < n) {
+      const size = Math.max(n, this.#timestamps.length * 2);
+      this.#timestamps = new Float64Array(size);
+      this.#values = new Float64Array(size);
+    }
+    return { timestamps: this.#timestamps, values: this.#values };
+  }
 }
 
 /** Series per prefetch call (ChunkSource.aggregationRows): amortises the statement or round trip, bounds memory. */
@@ -166,12 +191,20 @@ export interface SeriesToAccumulate {
 }
 
 /**
+ * Answers a chunk that overlaps nothing else of its series from partials kept elsewhere (the
+ * main thread's rollups, src/storage/rollup/rollup_feed.ts) and returns true, or returns false having
+ * fed nothing: the chunk is then decoded.
+ */
+export type ChunkAnswerer = (acc: BucketAccumulator, row: ChunkRow) => boolean;
+
+/**
  * The aggregation loop of inline queries and query workers alike: series in order, read
  * PREFETCH_SERIES at a time (prefetchAggregation), each fed to its group's accumulator.
  * `seriesAt(k)` is asked once per series, in order. Returns the points scanned.
  */
 export async function accumulateSeriesList(
   source: ChunkSource, count: number, seriesAt: (k: number) => SeriesToAccumulate, read: AggregationRead, isRate: boolean,
+  answer?: ChunkAnswerer,
 ): Promise<number> {
   let scanned = 0;
   for (let k = 0; k < count; k += PREFETCH_SERIES) {
@@ -182,7 +215,7 @@ export async function accumulateSeriesList(
       s.acc.beginSeries();
       scanned += accumulateSeries(s.acc, {
         seriesId: s.seriesId, seriesName: s.seriesName, head: s.head, startMs: read.startMs, endMs: read.endMs, maxChunkId: read.maxChunkId,
-      }, prefetched.get(s.seriesId)!);
+      }, prefetched.get(s.seriesId)!, answer);
     }
   }
   return scanned;
@@ -193,7 +226,7 @@ export async function accumulateSeriesList(
  * points scanned: decoded or summarised. `prefetched`: from prefetchAggregation with the same
  * range, snapshot bound and interval.
  */
-export function accumulateSeries(acc: BucketAccumulator, req: SeriesReadRequest, prefetched: PrefetchedSeries): number {
+export function accumulateSeries(acc: BucketAccumulator, req: SeriesReadRequest, prefetched: PrefetchedSeries, answer?: ChunkAnswerer): number {
   const useSummaries = summaryUsable(acc.aggregation);
   const rows = prefetched.rows;
   const head = req.head;
@@ -221,9 +254,11 @@ export function accumulateSeries(acc: BucketAccumulator, req: SeriesReadRequest,
       });
       continue;
     }
+    if (answer !== undefined && answer(acc, row)) continue;
     if (row.data === null || row.data === undefined) throw new Error(`BUG: chunk ${row.id} of series ${req.seriesId} was read without its data`);
     try {
-      acc.addChunk(row.data);
+      // The first point lets rate sum a chunk's increase as its rollup does (addChunk).
+      acc.addChunk(row.data, { ts: row.min_ts, value: row.first });
     } catch (cause) {
       throw new CorruptChunkError(req.seriesId, req.seriesName, row.id, (cause as Error).message, { cause });
     }

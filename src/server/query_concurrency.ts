@@ -9,7 +9,11 @@
  *   half-rate ingest, the acks waited 6–8 s (bench/concurrent_users.bench.ts). Now queries start
  *   while the turn's query time is under TURN_BUDGET_MS (at least one per turn); the rest wait
  *   for the next turn's check phase (setImmediate), and between two turns the poll phase runs
- *   the ingest callbacks.
+ *   the ingest callbacks. A query's synchronous part is only where its work starts: the engine
+ *   reads after its first await, in the microtasks that run right after the callback that
+ *   started it, before the poll phase. So each start also counts the measured main-thread time
+ *   that queries started in earlier turns took after their start (see #measureTurn); counting
+ *   only the synchronous part let 64 started queries run their inline reads back to back.
  * - **Fair.** Waiting queries queue per (tenant, client) and are started round-robin over
  *   those queues, so one client's burst does not push everyone else's queries back. A tenant
  *   runs at most its `query_concurrency` quota at once; past it its queries wait.
@@ -30,6 +34,10 @@ export const TURN_BUDGET_MS = 4;
 export const MAX_WAIT_MS = 2_000;
 /** Waiting queries per tenant, joined ones included. */
 export const MAX_QUEUED_PER_TENANT = 256;
+/** Weight of the newest turn in the running estimate of a start's main-thread time after it. */
+const AFTER_START_WEIGHT = 0.25;
+/** That estimate until turns measured it: a cold server's first burst starts a few queries per turn, not all. */
+const AFTER_START_INITIAL_MS = 1;
 
 export interface QueryAdmissionOptions {
   maxWaitMs?: number;
@@ -70,6 +78,11 @@ export class QueryConcurrency {
   /** Query time spent in the current turn; a turn ends at the next check phase. */
   #spentMs = 0;
   #turnOpen = false;
+  /** Running estimate of the main-thread time one started query takes after its synchronous part. */
+  #afterStartMs = AFTER_START_INITIAL_MS;
+  /** Queries #drain started in its last run, and when that run returned. */
+  #drainStarted = 0;
+  #drainEndedAt = 0;
 
   constructor(quotas: QuotaLookup, options: QueryAdmissionOptions = {}) {
     this.#quotas = quotas;
@@ -141,24 +154,37 @@ export class QueryConcurrency {
       this.#spentMs = 0;
       this.#drain();
     });
+    // Queued together, so it runs right after the drain's callback and its microtasks.
+    setImmediate(() => this.#measureTurn());
   }
 
-  /** `waited`: the query queued first, so others compete with it (query_pressure.ts). */
-  #start(tenant: string, query: () => Promise<unknown>, waited = false): Promise<unknown> {
+  /**
+   * Time since the drain returned: the microtasks that ran after it, which are the continuations
+   * of the queries it started (inline reads) and little else. Spread over those queries, it
+   * updates the estimate each start counts against the turn's budget.
+   */
+  #measureTurn(): void {
+    if (this.#drainStarted === 0) return;
+    const perStart = (performance.now() - this.#drainEndedAt) / this.#drainStarted;
+    this.#afterStartMs += AFTER_START_WEIGHT * (perStart - this.#afterStartMs);
+    this.#drainStarted = 0;
+  }
+
+  #start(tenant: string, query: () => Promise<unknown>): Promise<unknown> {
     this.#running.set(tenant, (this.#running.get(tenant) ?? 0) + 1);
+    // Until it settles: the engine chooses inline or workers after its first await (query_pressure.ts).
+    queryPressure.addRunning(1);
     const began = performance.now();
     let answer: Promise<unknown>;
-    if (waited) queryPressure.add(1);
     try {
       answer = query();
     } catch (error) {
       answer = Promise.reject(error);
-    } finally {
-      if (waited) queryPressure.add(-1);
     }
-    // The synchronous part is what held this thread (inline reads); the rest ran elsewhere.
-    this.#spentMs += performance.now() - began;
+    // The synchronous part held this thread, and what follows it in this turn's microtasks (estimated).
+    this.#spentMs += performance.now() - began + this.#afterStartMs;
     return answer.finally(() => {
+      queryPressure.addRunning(-1);
       const left = this.#running.get(tenant)! - 1;
       if (left === 0) this.#running.delete(tenant);
       else this.#running.set(tenant, left);
@@ -168,14 +194,25 @@ export class QueryConcurrency {
 
   /** Starts waiting queries round-robin while the turn's budget lasts; at least one per turn. */
   #drain(): void {
+    let started = 0;
+    try {
+      this.#drainQueues(() => started++);
+    } finally {
+      this.#drainStarted = started;
+      this.#drainEndedAt = performance.now();
+    }
+  }
+
+  #drainQueues(onStart: () => void): void {
     let startedOne = false;
     while (this.#queues.size > 0 && (!startedOne || this.#spentMs < this.#turnBudgetMs)) {
       const entry = this.#nextEligible();
       if (entry === undefined) return;
       startedOne = true;
+      onStart();
       this.#dequeue(entry);
       for (const w of entry.waiters) clearTimeout(w.timer);
-      this.#start(entry.tenant, entry.query, true).then(
+      this.#start(entry.tenant, entry.query).then(
         (value) => { for (const w of entry.waiters) w.resolve(value); },
         (error: unknown) => { for (const w of entry.waiters) w.reject(error); },
       );

@@ -89,6 +89,16 @@ export class SelfMetrics {
       out += familyHeader('emms_head_points', 'gauge', 'Points held in open heads, not yet cut into chunks.') + sampleLine('emms_head_points', {}, storage.headPoints);
       out += familyHeader('emms_wal_bytes', 'gauge', 'Bytes of write-ahead records not yet checkpointed into chunks.') + sampleLine('emms_wal_bytes', {}, storage.walBytes);
       out += familyHeader('emms_disk_bytes', 'gauge', 'Bytes of every database file.') + sampleLine('emms_disk_bytes', {}, storage.diskBytes);
+      const r = storage.rollups;
+      if (r !== undefined) {
+        // Rollups (src/storage/rollup/rollup_store.ts): memory, and chunks queries answered with and without them.
+        out += familyHeader('emms_rollup_bytes', 'gauge', 'Memory held by rollups (partial aggregates of chunks at 5 min and 1 h).') + sampleLine('emms_rollup_bytes', {}, r.bytes);
+        out += familyHeader('emms_rollup_budget_bytes', 'gauge', 'Rollup memory budget (query.rollup_memory_mb).') + sampleLine('emms_rollup_budget_bytes', {}, r.budgetBytes);
+        out += familyHeader('emms_rollup_chunks', 'gauge', 'Chunks with rollups held.') + sampleLine('emms_rollup_chunks', {}, r.chunks);
+        out += familyHeader('emms_rollup_hits_total', 'counter', 'Chunks queries answered from rollups instead of decoding.') + sampleLine('emms_rollup_hits_total', {}, r.hits);
+        out += familyHeader('emms_rollup_misses_total', 'counter', 'Chunks queries could have answered from rollups but decoded (none held yet).') + sampleLine('emms_rollup_misses_total', {}, r.misses);
+        out += familyHeader('emms_rollup_evictions_total', 'counter', 'Rollups dropped to stay within the memory budget.') + sampleLine('emms_rollup_evictions_total', {}, r.evicted);
+      }
       const m = storage.maintenance;
       if (m !== undefined) {
         out += familyHeader('emms_pending_cuts', 'gauge', 'Cut heads whose chunks are being encoded or wait to be committed.') + sampleLine('emms_pending_cuts', {}, m.pendingCuts);

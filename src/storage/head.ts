@@ -10,6 +10,7 @@
  */
 
 import { BufferPool } from '../workers/buffer_pool.js';
+import { lowerBound } from '../core/sorted_search.js';
 
 /** Sorted, deduplicated points of a series. */
 export interface PointColumns {
@@ -17,18 +18,34 @@ export interface PointColumns {
   values: Float64Array;
 }
 
+/**
+ * The time range [startMs, endMs) a read asks for. A head read for it gives the points inside
+ * it plus the newest point before startMs: rate pairs that one with the first point of the
+ * range, and the reader's chunk/head overlap check sees the head start where it did.
+ */
+export interface ReadRange {
+  startMs: number;
+  endMs: number;
+}
+
 /** A series' points not in chunks yet, as reads see them. */
 export interface HeadPoints {
   /** Points in arrival order (duplicates of a timestamp count until sorted). */
   readonly length: number;
   readonly minTs: number;
-  /** Sorted, deduplicated points; the caller may keep them (copies, or views of a copy). */
-  sorted(): PointColumns;
   /**
-   * Writes the sorted, deduplicated points into the columns from index `at` (room for `length`
-   * points needed); returns how many it wrote. Saves a copy where points are gathered anyway.
+   * Sorted, deduplicated points, all of them or those a read of `range` needs (see ReadRange);
+   * the caller may keep them (copies, or views of a copy).
    */
-  sortedInto(timestamps: Float64Array, values: Float64Array, at: number): number;
+  sorted(range?: ReadRange): PointColumns;
+  /**
+   * Writes the sorted, deduplicated points (of `range`, as sorted() does) into the columns from
+   * index `at`, with room for lengthIn(range) points (or `length` without a range); returns how
+   * many it wrote. Saves a copy where points are gathered anyway.
+   */
+  sortedInto(timestamps: Float64Array, values: Float64Array, at: number, range?: ReadRange): number;
+  /** How many points sortedInto(…, range) writes, at most. Sorts an out-of-order head (once, as a read would). */
+  lengthIn(range: ReadRange): number;
 }
 
 /** What a cut takes out of a head: its points in arrival order, in shared memory. */
@@ -290,11 +307,17 @@ export class HeadTable {
     }
   }
 
-  /** Copies the series' first `count` points out of its blocks, in arrival order, to index `to` on. */
-  #copyOut(seriesId: number, timestamps: Float64Array, values: Float64Array, count: number, to = 0): void {
+  /**
+   * Copies `count` of the series' points, from its `skip`-th on, out of its blocks in arrival
+   * order, to index `to` on.
+   */
+  #copyOut(seriesId: number, timestamps: Float64Array, values: Float64Array, count: number, to = 0, skip = 0): void {
     const state = this.#state;
+    if (count === 0) return;
     const nextBlock = this.#nextBlock;
     let block = state[seriesId * STATE_FIELDS + FIRST_BLOCK]!;
+    for (let s = skip; s >= BLOCK_POINTS; s -= BLOCK_POINTS) block = nextBlock[block]!;
+    let inFirst = skip & (BLOCK_POINTS - 1);
     for (let i = 0; i < count;) {
       // A run of blocks that follow each other in one slab pair is copied at once.
       let blocks = 1;
@@ -304,13 +327,60 @@ export class HeadTable {
         next = nextBlock[next]!;
       }
       const slab = block >>> SLAB_SHIFT;
-      const at = (block & (SLAB_BLOCKS - 1)) * BLOCK_POINTS;
-      const m = Math.min(count - i, blocks * BLOCK_POINTS);
+      const at = (block & (SLAB_BLOCKS - 1)) * BLOCK_POINTS + inFirst;
+      const m = Math.min(count - i, blocks * BLOCK_POINTS - inFirst);
       timestamps.set(this.#timestampSlabs[slab]!.subarray(at, at + m), to + i);
       values.set(this.#valueSlabs[slab]!.subarray(at, at + m), to + i);
       i += m;
+      inFirst = 0;
       block = next;
     }
+  }
+
+  /**
+   * Index of the first point at or after `ts` in the series' head, which must be in order (its
+   * length when none is): a walk over the blocks' last points, then a search in one block.
+   */
+  #lowerBound(seriesId: number, ts: number): number {
+    const n = this.length(seriesId);
+    const o = seriesId * STATE_FIELDS;
+    if (ts <= this.#state[o + MIN_TS]!) return 0;
+    if (ts > this.#state[o + MAX_TS]!) return n;
+    const nextBlock = this.#nextBlock;
+    let block = this.#state[o + FIRST_BLOCK]!;
+    for (let i = 0; i < n; i += BLOCK_POINTS, block = nextBlock[block]!) {
+      const slab = this.#timestampSlabs[block >>> SLAB_SHIFT]!;
+      let lo = (block & (SLAB_BLOCKS - 1)) * BLOCK_POINTS;
+      const base = lo;
+      let hi = lo + Math.min(BLOCK_POINTS, n - i) - 1;
+      if (slab[hi]! < ts) continue;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (slab[mid]! < ts) lo = mid + 1;
+        else hi = mid;
+      }
+      return i + lo - base;
+    }
+    return n;
+  }
+
+  /** Points [from, to) of the series' in-order head that a read of `range` needs (see ReadRange). */
+  #span(seriesId: number, range: ReadRange | undefined): { from: number; to: number } {
+    const n = this.length(seriesId);
+    if (range === undefined) return { from: 0, to: n };
+    return { from: Math.max(0, this.#lowerBound(seriesId, range.startMs) - 1), to: this.#lowerBound(seriesId, range.endMs) };
+  }
+
+  /** Sorts an out-of-order head once and writes it back in order; returns the sorted copy. */
+  #sortInPlace(seriesId: number): PointColumns {
+    const n = this.length(seriesId);
+    const timestamps = new Float64Array(n);
+    const values = new Float64Array(n);
+    this.#copyOut(seriesId, timestamps, values, n);
+    const sorted = sortDedupLastWins(timestamps, values);
+    this.#rewrite(seriesId, sorted.timestamps, sorted.values);
+    this.#outOfOrder[seriesId] = 0;
+    return sorted;
   }
 
   /** Writes sorted points back over the series' first blocks and frees the rest (dedup shrinks). */
@@ -354,33 +424,42 @@ export class HeadTable {
   }
 
   /**
-   * The series' head sorted and deduplicated, as fresh arrays. Out-of-order points are sorted
-   * once and written back, so later reads and the cut find them in order.
+   * The series' head sorted and deduplicated, as fresh arrays: all of it, or what a read of
+   * `range` needs (see ReadRange). Out-of-order points are sorted once and written back, so
+   * later reads and the cut find them in order.
+   *
+   * With a range only that part is copied: a dashboard over the last day while ingest runs
+   * reads heads that also hold today's points, and copying them whole was the largest part
+   * of the main thread's share of such a query (bench/concurrent_users.bench.ts).
    */
-  sorted(seriesId: number): PointColumns {
+  sorted(seriesId: number, range?: ReadRange): PointColumns {
     const n = this.length(seriesId);
     if (n === 0) return { timestamps: NO_POINTS, values: NO_POINTS };
-    const timestamps = new Float64Array(n);
-    const values = new Float64Array(n);
-    this.#copyOut(seriesId, timestamps, values, n);
-    if (this.inOrder(seriesId)) return { timestamps, values };
-    const sorted = sortDedupLastWins(timestamps, values);
-    this.#rewrite(seriesId, sorted.timestamps, sorted.values);
-    this.#outOfOrder[seriesId] = 0;
-    return sorted;
+    if (!this.inOrder(seriesId)) {
+      const sorted = this.#sortInPlace(seriesId);
+      return range === undefined ? sorted : spanOf(sorted, range);
+    }
+    const { from, to } = this.#span(seriesId, range);
+    const timestamps = new Float64Array(to - from);
+    const values = new Float64Array(to - from);
+    this.#copyOut(seriesId, timestamps, values, to - from, 0, from);
+    return { timestamps, values };
   }
 
   /** See HeadPoints.sortedInto. */
-  sortedInto(seriesId: number, timestamps: Float64Array, values: Float64Array, at: number): number {
-    if (!this.inOrder(seriesId)) {
-      const sorted = this.sorted(seriesId);
-      timestamps.set(sorted.timestamps, at);
-      values.set(sorted.values, at);
-      return sorted.timestamps.length;
-    }
-    const n = this.length(seriesId);
-    this.#copyOut(seriesId, timestamps, values, n, at);
-    return n;
+  sortedInto(seriesId: number, timestamps: Float64Array, values: Float64Array, at: number, range?: ReadRange): number {
+    if (!this.inOrder(seriesId)) this.#sortInPlace(seriesId);
+    const { from, to } = this.#span(seriesId, range);
+    this.#copyOut(seriesId, timestamps, values, to - from, at, from);
+    return to - from;
+  }
+
+  /** See HeadPoints.lengthIn. */
+  lengthIn(seriesId: number, range: ReadRange): number {
+    if (this.length(seriesId) === 0) return 0;
+    if (!this.inOrder(seriesId)) this.#sortInPlace(seriesId);
+    const { from, to } = this.#span(seriesId, range);
+    return to - from;
   }
 
   /** The series' head as reads see it, or undefined when it holds no points. */
@@ -390,8 +469,9 @@ export class HeadTable {
     return {
       length,
       minTs: this.minTs(seriesId),
-      sorted: () => this.sorted(seriesId),
-      sortedInto: (timestamps, values, at) => this.sortedInto(seriesId, timestamps, values, at),
+      sorted: (range) => this.sorted(seriesId, range),
+      sortedInto: (timestamps, values, at, range) => this.sortedInto(seriesId, timestamps, values, at, range),
+      lengthIn: (range) => this.lengthIn(seriesId, range),
     };
   }
 
@@ -486,14 +566,19 @@ export class GatheredPoints implements HeadPoints {
     }
   }
 
-  sortedInto(timestamps: Float64Array, values: Float64Array, at: number): number {
-    const sorted = this.sorted();
+  sortedInto(timestamps: Float64Array, values: Float64Array, at: number, range?: ReadRange): number {
+    const sorted = this.sorted(range);
     timestamps.set(sorted.timestamps, at);
     values.set(sorted.values, at);
     return sorted.timestamps.length;
   }
 
-  sorted(): PointColumns {
+  lengthIn(range: ReadRange): number {
+    return this.sorted(range).timestamps.length;
+  }
+
+  /** Views of this (a copy made for the read), not copies. */
+  sorted(range?: ReadRange): PointColumns {
     if (!this.inOrder) {
       const { timestamps, values } = sortDedupLastWins(this.timestamps.subarray(0, this.length), this.values.subarray(0, this.length));
       this.timestamps.set(timestamps);
@@ -501,8 +586,16 @@ export class GatheredPoints implements HeadPoints {
       this.length = timestamps.length;
       this.inOrder = true;
     }
-    return { timestamps: this.timestamps.subarray(0, this.length), values: this.values.subarray(0, this.length) };
+    const all = { timestamps: this.timestamps.subarray(0, this.length), values: this.values.subarray(0, this.length) };
+    return range === undefined ? all : spanOf(all, range);
   }
+}
+
+/** Views of the sorted points a read of `range` needs (see ReadRange). */
+function spanOf(points: PointColumns, range: ReadRange): PointColumns {
+  const from = Math.max(0, lowerBound(points.timestamps, range.startMs) - 1);
+  const to = lowerBound(points.timestamps, range.endMs);
+  return { timestamps: points.timestamps.subarray(from, to), values: points.values.subarray(from, to) };
 }
 
 /**

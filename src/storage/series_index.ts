@@ -107,7 +107,10 @@ export class SeriesCatalog {
 
   /** Called by SeriesIndex.create: allocates the id and queues the row for the next commit. */
   allocate(tenant: string, metricId: string, metricType: MetricType, tags: Tags, canonical: string): SeriesInfo {
-    const info: SeriesInfo = { id: this.#byId.length, tenant, metricId, metricType, tags: Object.freeze({ ...tags }), canonicalTags: canonical };
+    // Ingest passes its resolver's frozen copy (TagSet.tags): shared as it is, one object per tag
+    // set rather than one more per series (10 per TSBS host).
+    const frozen = Object.isFrozen(tags) ? tags : Object.freeze({ ...tags });
+    const info: SeriesInfo = { id: this.#byId.length, tenant, metricId, metricType, tags: frozen, canonicalTags: canonical };
     this.#byId.push(info);
     this.#count++;
     this.#pending.push(info);

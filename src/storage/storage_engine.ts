@@ -55,6 +55,9 @@
 import { SeriesCatalog, type SeriesInfo } from './series_index.js';
 import { BLOCK_POINTS, GatheredPoints, HeadTable, type HeadPoints } from './head.js';
 import { ChunkCatalog, type ChunkMeta } from './chunk_catalog.js';
+import { DEFAULT_ROLLUP_BUDGET_BYTES, RollupStore } from './rollup/rollup_store.js';
+import { RollupCatalog } from './rollup/rollup_catalog.js';
+import { buildCutRollups } from './rollup/cut_rollups.js';
 import { CODEC_EMMS_CHUNK, CorruptChunkError, STORED_CHUNK_MAX_POINTS, describeSeries } from './chunk_rows.js';
 import { decodeStored, encodeCut, mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } from './chunk_encoding.js';
 import { createChunkEncoder, type ChunkEncoder, type ChunkEncoding } from './chunk_encoder.js';
@@ -198,6 +201,8 @@ export interface StoreOptions {
    * (it lost the writer lease of a shared back-end, src/cluster/writer_lease.ts).
    */
   mayWrite?: (() => boolean) | undefined;
+  /** Memory for rollups (src/storage/rollup/rollup_store.ts), default DEFAULT_ROLLUP_BUDGET_BYTES; 0 = none. */
+  rollupBudgetBytes?: number | undefined;
 }
 
 /**
@@ -223,6 +228,8 @@ interface PendingCut {
    */
   atEncoder: boolean;
   landed: boolean;
+  /** The ids its chunks got when they were inserted (for their rollups once committed). */
+  chunkIds?: number[];
 }
 
 /** What a commit's transaction did: its record's id, the heads that reached their cut, the cuts it landed. */
@@ -257,7 +264,9 @@ export class StorageEngine {
   readonly backend: StorageBackend;
   /** Every tenant's series; `catalog.tenant(name)` is one tenant's names. */
   readonly catalog = new SeriesCatalog();
-  readonly chunks = new ChunkCatalog();
+  readonly chunks: ChunkCatalog;
+  /** Rollups of chunks, in memory (src/storage/rollup/): built when cuts land, dropped with their chunks. */
+  readonly rollups: RollupStore;
   /** Reads of committed chunks on this thread. */
   readonly chunkSource: ChunkSource;
 
@@ -335,6 +344,8 @@ export class StorageEngine {
     this.backend = options.backend;
     this.location = options.backend.location;
     this.chunkSource = options.backend.chunkSource();
+    this.rollups = new RollupStore(options.rollupBudgetBytes ?? DEFAULT_ROLLUP_BUDGET_BYTES);
+    this.chunks = new RollupCatalog(this.rollups);
     this.#heads = new HeadTable(Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, STORED_CHUNK_MAX_POINTS));
     this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     this.#maintenanceSliceMs = options.maintenanceSliceMs ?? MAINTENANCE_SLICE_MS;
@@ -715,7 +726,11 @@ export class StorageEngine {
     if (!this.#frontCutEncoded()) return landed;
     do {
       const cut = queue[this.#cutQueueStart]!;
-      for (const chunk of cut.chunks!) this.chunks.insert(tx, cut.seriesId, chunk);
+      cut.chunkIds = [];
+      for (const chunk of cut.chunks!) {
+        this.chunks.insert(tx, cut.seriesId, chunk);
+        cut.chunkIds.push(this.chunks.maxChunkId);
+      }
       tx.setMark(cut.seriesId, cut.walId);
       this.#cutQueueStart++;
       landed.push(cut);
@@ -731,6 +746,8 @@ export class StorageEngine {
       this.#pendingCutPoints -= cut.timestamps.length;
       this.#pendingCutsOf[cut.seriesId]!.shift();
       this.#headPoints -= cut.timestamps.length;
+      // Committed: the chunk ids are theirs now, and the points still at hand.
+      if (cut.chunkIds !== undefined) buildCutRollups(this.rollups, cut, cut.chunks!, cut.chunkIds);
       // head() copies pending cuts, so only the encoder thread may still read the buffers.
       cut.landed = true;
       if (!cut.atEncoder) this.#releaseCutBuffers(cut);
@@ -1168,6 +1185,11 @@ export class StorageEngine {
     return this.#turn.readers;
   }
 
+  /** Whether a commit landed in the last INGEST_ACTIVE_MS: batches are arriving, and their acks wait for this thread. */
+  get ingestActive(): boolean {
+    return performance.now() - this.#lastCommitAt < INGEST_ACTIVE_MS;
+  }
+
   /**
    * Marks the start of a read of chunks (here or in a query worker), after the caller copied
    * the heads it needs: chunks written after `maxChunkId` are invisible to it (their points are
@@ -1315,6 +1337,7 @@ export class StorageEngine {
         lastError: this.#lastMaintenanceError ?? this.backend.lastError ?? this.#encoder.lastError,
         ...this.#settleStats(),
       },
+      rollups: this.rollups.stats(),
     };
   }
 

@@ -29,7 +29,7 @@ describe('loadConfig', () => {
     expect(c.host).toBe('127.0.0.1');
     expect(c.port).toBe(8080);
     expect(c.collector.maxBodyBytes).toBe(16 * 1024 * 1024);
-    expect(c.query).toEqual({ maxSeries: 10_000, maxPoints: 1_000_000 });
+    expect(c.query).toEqual({ maxSeries: 10_000, maxPoints: 1_000_000, rollupMemoryMb: 64 });
     expect(c.storage.path).toBe(join('data', 'metrics.db'));
   });
 

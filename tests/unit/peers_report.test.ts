@@ -4,6 +4,7 @@ import {
 } from '../../bench/peers/report.js';
 import { compareAnswers, emmsAnswer, vmAnswer } from '../../bench/peers/clients.js';
 import { PeersWorkload, RowFrames, vmMetricName } from '../../bench/peers/workload.js';
+import { TsbsDevopsGenerator } from '../../bench/workload/tsbs_devops.js';
 import { Unpackr } from 'msgpackr';
 
 const ingest: ComparisonRow = { label: 'ingest', unit: 'M points/s', vm: [2.12, 2.21], emms: [1.88, 2.9], digits: 2, target: { sense: 'at-least', ratio: 1.25 } };
@@ -82,6 +83,17 @@ describe('bench:peers workload and answers', () => {
     expect(lines[0]).toMatch(/^cpu,hostname=host_50,region=\S+ usage_user=[\d.]+,usage_system=[\d.]+,.*usage_guest_nice=[\d.]+ 1767225600000000000$/);
     expect(lines[0]!.split(' ')[1]!.split(',').map((f) => Number(f.split('=')[1]))[0]).toBe(work.values[50 * 10]);
     expect(vmMetricName('cpu.usage_user')).toBe('cpu_usage_user');
+  });
+
+  it('continues one generator day after day (bench/scale.bench.ts): two 1 h workloads are the 2 h one, split', () => {
+    const gen = new TsbsDevopsGenerator({ hosts: 100, seed: 1 });
+    const first = new PeersWorkload(1, 100, gen);
+    const second = new PeersWorkload(1, 100, gen);
+    const whole = new PeersWorkload(2, 100);
+    expect(first.values).toEqual(work.values);
+    expect(second.startMs).toBe(first.endMs);
+    expect(second.endMs).toBe(whole.endMs);
+    expect(second.values).toEqual(whole.values.subarray(first.points));
   });
 
   it('patches row frames with the same points as the line protocol', () => {

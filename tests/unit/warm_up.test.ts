@@ -8,7 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SeriesIdentity, SeriesTable } from '../../src/model/api.js';
 import { DecodePool, type DecodeOutcome } from '../../src/ingest/decode_pool.js';
 import { TENANT_NAME_PATTERN } from '../../src/model/tenant.js';
-import { POINTS_PER_FRAME, WARM_UP_TENANT, syntheticRowFrame, warmUpIngest, type WarmUpDecodePool } from '../../src/server/warm_up.js';
+import {
+  POINTS_PER_FRAME, WARM_UP_TENANT, syntheticRowFrame, warmUpIngest, warmUpSeriesResolution, type WarmUpDecodePool,
+} from '../../src/server/warm_up.js';
 
 /** Records identities; fails the test if anything tries to store (collect). */
 class DecodeOnlyTable implements SeriesTable {
@@ -45,8 +47,8 @@ describe('warm-up of the ingest path', () => {
     });
     await pool.start();
     // A budget no test machine reaches: every frame must come back here.
-    const report = await warmUpIngest(pool, { framesInFlight: 6, rounds: 2, pointsPerFrame: 200, budgetMs: 120_000 });
-    expect(report).toMatchObject({ frames: 12, points: 12 * 200, complete: true });
+    const report = await warmUpIngest(pool, { framesInFlight: 6, rounds: 2, pointsPerFrame: 200, budgetMs: 120_000, resolveSeries: 120 });
+    expect(report).toMatchObject({ frames: 12, points: 12 * 200, seriesResolved: 120, complete: true });
     expect(report.elapsedMs).toBeGreaterThan(0);
     expect([...tables.keys()]).toEqual([WARM_UP_TENANT]);
     // One mirror per worker, each holding the frame's 200 series once, none collected.
@@ -71,9 +73,10 @@ describe('warm-up of the ingest path', () => {
       },
       forgetStream: (worker, tenant, stream) => forgotten.push([worker, tenant, stream]),
     };
-    const report = await warmUpIngest(fake, { framesInFlight: 5, rounds: 3 });
+    const report = await warmUpIngest(fake, { framesInFlight: 5, rounds: 3, resolveSeries: 10 });
     expect(report.complete).toBe(true);
     expect(report.frames).toBe(15);
+    expect(report.seriesResolved).toBe(10);
     expect(report.points).toBe(15 * 7);
     expect(new Set(calls.map((c) => c.worker))).toEqual(new Set([0, 1, 2]));
     expect(calls.every((c) => c.tenant === WARM_UP_TENANT && c.stream === 1)).toBe(true);
@@ -92,7 +95,7 @@ describe('warm-up of the ingest path', () => {
       }),
       forgetStream: (w) => forgotten.push(w),
     };
-    const report = await warmUpIngest(fake, { framesInFlight: 3, rounds: 2, budgetMs: 40 });
+    const report = await warmUpIngest(fake, { framesInFlight: 3, rounds: 2, budgetMs: 40, resolveSeries: 10 });
     expect(report).toMatchObject({ frames: 0, points: 0, complete: false });
     expect(report.elapsedMs).toBeGreaterThanOrEqual(35);
     // One round only: the second is not started past the budget.
@@ -102,6 +105,12 @@ describe('warm-up of the ingest path', () => {
     failLate[0]!(new Error('worker gone'));
     late[1]!({ kind: 'series', seq: 0, points: 1, table: new DecodeOnlyTable(), seriesOf: new Int32Array(0), timestamps: new Float64Array(0), values: new Float64Array(0) });
     await new Promise((r) => setTimeout(r, 10));
+  });
+
+  it('resolves series in a scratch catalogue of its own: each created once, none twice', async () => {
+    // 10 series per synthetic host share equal tags in separate objects, as a worker's reply has them.
+    expect(await warmUpSeriesResolution(250)).toBe(250);
+    expect(await warmUpSeriesResolution(1)).toBe(1);
   });
 
   it('a refused warm-up frame is reported, not passed over', async () => {
