@@ -11,17 +11,9 @@ import { join } from 'node:path';
 import { BLOCK_POINTS, GatheredPoints, HeadTable, sortDedupLastWins, type PointColumns, type ReadRange } from '../../src/storage/head.js';
 import { EngineMetricsSystem } from '../../src/metrics_system.js';
 import type { SeriesResult } from '../../src/model/api.js';
+import { mulberry32 } from '../../bench/data_shapes.js';
 
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 /** What a read of `range` needs, from the whole sorted head: points in it and the newest before it. */
 function expectedSpan(all: PointColumns, range: ReadRange): { timestamps: number[]; values: number[] } {

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { RemoteWriteError, decodeRemoteWrite, decodeRemoteWriteSeries } from '../../src/interop/remote_write_decoder.js';
 import { decodeWriteRequest, int64ToNumber } from '../../src/interop/remote_write_proto.js';
 import { LocalNumbering } from '../../src/interop/series_numbering.js';
+import { mulberry32 } from '../../bench/data_shapes.js';
 
 const LIMITS = { maxDecompressedBytes: 1 << 22, maxSeries: 1000, maxSamples: 100_000 };
 const T0 = 1_700_000_000_000;
@@ -94,17 +95,7 @@ function refusal(fn: () => unknown): RemoteWriteError {
   throw new Error('expected a RemoteWriteError');
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 describe('remote write walk', () => {
   it('gives what protobufjs\'s object decode gives, on shuffled and interleaved fields', () => {

@@ -17,6 +17,7 @@ import { QueryEngine } from '../../src/query/query_engine.js';
 import { erasePoints } from '../../src/storage/point_erasure.js';
 import type { Aggregation, SeriesResult } from '../../src/model/api.js';
 import type { MetricDataPoint } from '../../src/model/metric.js';
+import { mulberry32 } from '../../bench/data_shapes.js';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -24,15 +25,7 @@ const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 5, 1);
 const AGGREGATIONS: Aggregation[] = ['count', 'sum', 'avg', 'min', 'max', 'first', 'last', 'stddev', 'rate'];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 let dir: string;
 beforeEach(() => {

@@ -15,21 +15,14 @@ import { answerFromRollup } from '../../src/storage/rollup/rollup_feed.js';
 import { RollupStore } from '../../src/storage/rollup/rollup_store.js';
 import type { ChunkRow } from '../../src/storage/backend.js';
 import type { Aggregation } from '../../src/model/api.js';
+import { mulberry32 } from '../../bench/data_shapes.js';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 4, 11);
 const ROLLUP_AGGREGATIONS: Aggregation[] = ['count', 'sum', 'avg', 'min', 'max', 'first', 'last', 'stddev', 'rate'];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface Chunk { ts: Float64Array; vs: Float64Array; bytes: Uint8Array }
 
