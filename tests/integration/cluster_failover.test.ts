@@ -28,6 +28,7 @@ import { describeNode, freePorts, killNode, spawnNode, waitFor, type ClusterNode
 import { ackCount, differencesOn, firstAckBy, type FailoverWriterClient } from './cluster_failover_writer.js';
 import { RetryingHttpWriter, RetryingStreamWriter } from './cluster_forwarding_clients.js';
 import { clusterCredentials, type ClusterCredentials } from './cluster_failover_auth.js';
+import { advisoryLockKey } from '../../src/cluster/postgres_lease.js';
 
 /** HTTP clients (one batch in flight each) and WebSocket clients (a window of frames each). */
 const HTTP_CLIENTS = 2;
@@ -105,11 +106,18 @@ async function startCluster(label: string, env: Record<string, string>, count: n
   return { nodes, writer };
 }
 
-/** A standby answers its own /health as one (it forwards everything else to the writer). */
+/**
+ * A standby answers its own /health as one (it forwards everything else to the writer). Its
+ * watch of the writer runs every 500 ms, so right after start-up or a take-over it may still
+ * answer 503 (no reachable writer yet): waited for, not sampled once.
+ */
 async function expectStandby(node: ClusterNode): Promise<void> {
-  const health = await fetch(`${node.base}/health`, { signal: AbortSignal.timeout(5_000) });
-  expect(health.status, describeNode(node)).toBe(200);
-  expect(((await health.json()) as { role?: string }).role, describeNode(node)).toBe('standby');
+  await waitFor(`${node.name} to answer /health as a standby with a reachable writer:\n${describeNode(node)}`, async () => {
+    const health = await fetch(`${node.base}/health`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+    if (health === undefined) return false;
+    const body = (await health.json()) as { role?: string };
+    return health.status === 200 && body.role === 'standby';
+  }, 20_000, 100);
 }
 
 /** The node holds every acknowledged point with its value and nothing never sent; prints the tally. */
@@ -205,12 +213,15 @@ async function stopCleanly(node: ClusterNode): Promise<void> {
 }
 
 /** The backend pid of the session holding the writer lease's advisory lock (src/cluster/postgres_lease.ts). */
-async function writerLeaseSession(url: string): Promise<number[]> {
+/** Sessions holding the writer lock of `schema` (other tests' clusters in this database hold their own). */
+async function writerLeaseSession(url: string, schema: string): Promise<number[]> {
+  const key = BigInt.asUintN(64, advisoryLockKey(schema, 'writer'));
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     const r = await client.query<{ pid: number }>(
-      "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'emms-lease:writer'",
+      "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = $1::bigint AND l.objid::bigint = $2::bigint AND l.objsubid = 1",
+      [String(key >> 32n), String(key & 0xffffffffn)],
     );
     return r.rows.map((row) => row.pid);
   } finally {
@@ -250,7 +261,7 @@ describe('writer failover on PostgreSQL', () => {
     cleanups.push(() => Promise.all(clients.map((c) => c.stop())).then(() => undefined));
     for (const c of clients) c.start();
     await waitForAcks(clients, writer, nodes);
-    const holders = await writerLeaseSession(pg.url);
+    const holders = await writerLeaseSession(pg.url, env.METRICS_POSTGRES_SCHEMA);
     expect(holders, 'exactly one session holds the writer lock').toHaveLength(1);
     const cutAt = performance.now();
     await terminateBackend(pg.url, holders[0]!);
