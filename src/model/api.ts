@@ -139,7 +139,7 @@ export interface AggregatedQuery extends RawQuery {
 }
 
 /**
- * A PromQL range function (`rate`, `avg_over_time` … of src/promql/range_functions.ts) of each
+ * A PromQL range function (`rate`, `avg_over_time` … of src/query/range_window_functions.ts) of each
  * selected series at every step, evaluated where the points are read (query workers for large
  * selections): only the step values come back. See QueryEngine.rangeFunction.
  */

@@ -1,5 +1,5 @@
 /**
- * The sliding-window kernels (src/promql/window_kernels.ts), the column-wise aggregation and
+ * The sliding-window kernels (src/query/window_kernels.ts), the column-wise aggregation and
  * the byte-level matrix JSON, each against a plain reference written straight from Prometheus
  * 2.42's `promql/functions.go` and `engine.go` (a window at a time, no sliding state) on
  * seeded random series: irregular gaps (including gaps longer than the window), counter
