@@ -15,7 +15,8 @@
  */
 import { CorruptChunkError, decodeChunkRow, decodeChunkRowInto, type ChunkRow } from '../storage/chunk_rows.js';
 import type { AggregationRead, ChunkEdge, ChunkSource } from '../storage/backend.js';
-import { sortDedupLastWins, type PointColumns } from '../storage/head.js';
+import type { PointColumns } from '../storage/head.js';
+import { sortDedupLastWins } from '../storage/last_write_wins_sort.js';
 import { BucketAccumulator } from '../core/bucket_accumulator.js';
 import { lowerBound } from '../core/sorted_search.js';
 import { summaryUsable } from '../core/chunk_summary.js';

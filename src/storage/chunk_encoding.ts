@@ -7,7 +7,7 @@
  */
 import { encodeChunk, decodeChunk, CODEC_CHUNK_MAX_POINTS } from '../core/codec.js';
 import { summarizeChunk, type ChunkSummary } from '../core/chunk_summary.js';
-import { sortDedupLastWins } from './head.js';
+import { sortDedupLastWins } from './last_write_wins_sort.js';
 
 /**
  * Most points per chunk this store writes. Big chunks are what makes ≤ 1.2 bytes/point

@@ -18,7 +18,8 @@ import { FrameDecoder, type DecodedBatch } from '../../src/ingest/frame_decoder.
 import { createServer } from '../../src/server/server.js';
 import { fixedQuotas } from '../../src/tenancy/quota.js';
 import { FakeAuthenticator, bearer } from './server_fakes.js';
-import { BLOCK_POINTS, HeadTable, sortDedupLastWins } from '../../src/storage/head.js';
+import { BLOCK_POINTS, HeadTable } from '../../src/storage/head.js';
+import { sortDedupLastWins } from '../../src/storage/last_write_wins_sort.js';
 import type { StorageEngine } from '../../src/storage/storage_engine.js';
 import { openSqliteStore, readStoredPoints } from './sqlite_store_kit.js';
 import { SeriesResolver } from '../../src/ingest/series_resolver.js';
