@@ -1,5 +1,7 @@
 /**
- * Verifies JWTs issued by the organisation's identity provider (jose), per `security.jwt`.
+ * Verifies JWTs issued by the organisation's identity provider, per `security.jwt`:
+ * synchronously, the signature by jws_signature.ts (node:crypto; that file says why not jose),
+ * the claims here.
  *
  * What a token must pass: a signature by the configured key with one of the configured
  * algorithms (the header's `alg` is never trusted on its own: `none` is never accepted, and a
@@ -13,11 +15,11 @@
  * its expiry (with tolerance) or `maxCacheMs`, whichever is first, in a Map of at most
  * `cacheSize` entries (FIFO eviction).
  */
-import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { JwtAlgorithm, JwtSettings } from '../config/security_config.js';
 import { DEFAULT_TENANT, ROLES, TENANT_NAME_PATTERN, type Role } from '../http/route.js';
+import { JwsError, keyFits, verifyCompactJws, type JwsKey } from './jws_signature.js';
 
 /** Who a verified token speaks for. */
 export interface JwtIdentity {
@@ -63,8 +65,6 @@ export function looksLikeJwt(token: string): boolean {
   return token.length <= MAX_JWT_CHARS && JWT_SHAPE.test(token);
 }
 
-type VerificationKey = Uint8Array | KeyObject | JWTVerifyGetKey;
-
 interface CachedIdentity {
   identity: JwtIdentity;
   validUntilMs: number;
@@ -72,8 +72,8 @@ interface CachedIdentity {
 
 export class JwtVerifier {
   readonly #settings: JwtSettings;
-  readonly #key: VerificationKey;
-  readonly #algorithms: JwtAlgorithm[];
+  readonly #keys: readonly JwsKey[];
+  readonly #algorithms: readonly JwtAlgorithm[];
   readonly #now: () => number;
   readonly #cacheSize: number;
   readonly #maxCacheMs: number;
@@ -85,8 +85,8 @@ export class JwtVerifier {
     this.#now = options.now ?? Date.now;
     this.#cacheSize = options.cacheSize ?? 10_000;
     this.#maxCacheMs = options.maxCacheMs ?? 300_000;
-    const loaded = loadKey(settings);
-    this.#key = loaded.key;
+    const loaded = loadKeys(settings);
+    this.#keys = loaded.keys;
     this.#algorithms = loaded.algorithms;
   }
 
@@ -102,31 +102,47 @@ export class JwtVerifier {
   }
 
   /** Verifies a token; throws JwtVerificationError with a client-safe reason. */
-  async verify(token: string): Promise<JwtIdentity> {
+  verify(token: string): JwtIdentity {
     const cached = this.verifyCached(token);
     if (cached !== undefined) return cached;
     if (!looksLikeJwt(token)) throw new JwtVerificationError('malformed JWT');
-    const s = this.#settings;
     const nowMs = this.#now();
     let payload: Record<string, unknown>;
     try {
-      const result = await jwtVerify(token, this.#key, {
-        algorithms: this.#algorithms,
-        issuer: s.issuer,
-        audience: s.audience,
-        clockTolerance: s.clockToleranceSeconds,
-        requiredClaims: ['exp'],
-        currentDate: new Date(nowMs),
-      });
-      payload = result.payload as Record<string, unknown>;
+      payload = verifyCompactJws(token, this.#keys, this.#algorithms);
     } catch (err) {
-      throw new JwtVerificationError(describeJoseError(err));
+      if (err instanceof JwsError) throw new JwtVerificationError(err.message);
+      throw err;
     }
-    const expMs = (payload.exp as number) * 1000 + s.clockToleranceSeconds * 1000;
+    const exp = this.#checkClaims(payload, nowMs);
+    const expMs = exp * 1000 + this.#settings.clockToleranceSeconds * 1000;
     const identity = this.#identityOf(payload, expMs);
     if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
     this.#cache.set(createHash('sha256').update(token).digest('hex'), { identity, validUntilMs: Math.min(expMs, nowMs + this.#maxCacheMs) });
     return identity;
+  }
+
+  /**
+   * The registered claims (RFC 7519 §4.1) the configuration pins; returns `exp`. Times compare in
+   * whole seconds with the tolerance on the lenient side: expired when exp ≤ now − tolerance, not
+   * yet valid when nbf > now + tolerance.
+   */
+  #checkClaims(payload: Record<string, unknown>, nowMs: number): number {
+    const s = this.#settings;
+    const nowS = Math.floor(nowMs / 1000);
+    for (const claim of ['exp', 'nbf', 'iat'] as const) {
+      const v = payload[claim];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw new JwtVerificationError(`JWT claim "${claim}" must be a number`);
+    }
+    if (payload.iss !== s.issuer) throw new JwtVerificationError('JWT claim "iss" check failed');
+    const audiences: unknown[] = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    if (!audiences.includes(s.audience)) throw new JwtVerificationError('JWT claim "aud" check failed');
+    const exp = payload.exp as number | undefined;
+    if (exp === undefined) throw new JwtVerificationError('JWT claim "exp" is missing');
+    if (exp <= nowS - s.clockToleranceSeconds) throw new JwtVerificationError('JWT expired');
+    const nbf = payload.nbf as number | undefined;
+    if (nbf !== undefined && nbf > nowS + s.clockToleranceSeconds) throw new JwtVerificationError('JWT claim "nbf" check failed');
+    return exp;
   }
 
   #identityOf(payload: Record<string, unknown>, expiresAtMs: number): JwtIdentity {
@@ -149,22 +165,13 @@ export class JwtVerifier {
   }
 }
 
-function describeJoseError(err: unknown): string {
-  if (err instanceof joseErrors.JWTExpired) return 'JWT expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    return err.reason === 'missing' ? `JWT claim "${err.claim}" is missing` : `JWT claim "${err.claim}" check failed`;
+function loadKeys(s: JwtSettings): { keys: JwsKey[]; algorithms: JwtAlgorithm[] } {
+  if (s.secretFile !== undefined) return { keys: [{ key: loadSecret(s.secretFile), algorithms: ['HS256'] }], algorithms: ['HS256'] };
+  if (s.jwksFile !== undefined) return { keys: loadJwks(s.jwksFile, s.algorithms), algorithms: [...s.algorithms] };
+  if (s.publicKeyFile !== undefined) {
+    const { key, algorithms } = loadPem(s.publicKeyFile, s.algorithms);
+    return { keys: [{ key, algorithms }], algorithms };
   }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'JWT algorithm not allowed';
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'JWT signature verification failed';
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key of the JWKS matches the JWT';
-  if (err instanceof joseErrors.JOSEError) return `invalid JWT (${err.code})`;
-  return 'invalid JWT';
-}
-
-function loadKey(s: JwtSettings): { key: VerificationKey; algorithms: JwtAlgorithm[] } {
-  if (s.secretFile !== undefined) return { key: loadSecret(s.secretFile), algorithms: ['HS256'] };
-  if (s.jwksFile !== undefined) return { key: loadJwks(s.jwksFile), algorithms: [...s.algorithms] };
-  if (s.publicKeyFile !== undefined) return loadPem(s.publicKeyFile, s.algorithms);
   throw new JwtKeyError('security.jwt', '', 'has no key source');
 }
 
@@ -187,25 +194,43 @@ function loadSecret(file: string): Uint8Array {
   return new Uint8Array(bytes.subarray(0, end));
 }
 
-function loadJwks(file: string): JWTVerifyGetKey {
-  let jwks: JSONWebKeySet;
+/**
+ * The signing keys of a JWKS file. A key serves the configured algorithms its type fits, narrowed
+ * by its own `alg`; keys marked for another `use` (encryption) or serving none are left out, and
+ * a file left with no key at all is an error at start-up rather than a refusal of every token.
+ */
+function loadJwks(file: string, configured: readonly JwtAlgorithm[]): JwsKey[] {
+  const setting = 'security.jwt.jwks_file';
+  let jwks: { keys?: unknown };
   try {
-    jwks = JSON.parse(readKeyFile('security.jwt.jwks_file', file).toString('utf8')) as JSONWebKeySet;
+    jwks = JSON.parse(readKeyFile(setting, file).toString('utf8')) as { keys?: unknown };
   } catch (err) {
     if (err instanceof JwtKeyError) throw err;
-    throw new JwtKeyError('security.jwt.jwks_file', file, 'is not valid JSON');
+    throw new JwtKeyError(setting, file, 'is not valid JSON');
   }
   if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys) || jwks.keys.length === 0) {
-    throw new JwtKeyError('security.jwt.jwks_file', file, 'must be a JSON Web Key Set: {"keys": [ … ]} with at least one key');
+    throw new JwtKeyError(setting, file, 'must be a JSON Web Key Set: {"keys": [ … ]} with at least one key');
   }
-  jwks.keys.forEach((k, i) => {
+  const keys: JwsKey[] = [];
+  (jwks.keys as unknown[]).forEach((k, i) => {
     // A symmetric or private key in a file of public keys means a leaked secret, or an
     // HMAC key an attacker could pair with a forged `alg`.
-    if (typeof k !== 'object' || k === null || k.kty === 'oct' || k.d !== undefined) {
-      throw new JwtKeyError('security.jwt.jwks_file', file, `keys[${i}] must be a public key (no "oct" keys, no private "d")`);
+    if (typeof k !== 'object' || k === null || (k as JsonWebKey).kty === 'oct' || (k as JsonWebKey).d !== undefined) {
+      throw new JwtKeyError(setting, file, `keys[${i}] must be a public key (no "oct" keys, no private "d")`);
     }
+    const jwk = k as JsonWebKey & { kid?: unknown; alg?: unknown; use?: unknown };
+    if (jwk.use !== undefined && jwk.use !== 'sig') return;
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: jwk, format: 'jwk' });
+    } catch {
+      throw new JwtKeyError(setting, file, `keys[${i}] is not a valid public JWK`);
+    }
+    const algorithms = configured.filter((alg) => alg !== 'HS256' && keyFits(alg, key) && (jwk.alg === undefined || jwk.alg === alg));
+    if (algorithms.length > 0) keys.push({ key, algorithms, ...(typeof jwk.kid === 'string' ? { kid: jwk.kid } : {}) });
   });
-  return createLocalJWKSet(jwks);
+  if (keys.length === 0) throw new JwtKeyError(setting, file, `holds no signing key for security.jwt.algorithms ${JSON.stringify(configured)}`);
+  return keys;
 }
 
 function loadPem(file: string, configured: readonly JwtAlgorithm[]): { key: KeyObject; algorithms: JwtAlgorithm[] } {
@@ -221,6 +246,9 @@ function loadPem(file: string, configured: readonly JwtAlgorithm[]): { key: KeyO
   const alg = algorithmOfKey(key);
   if (alg === undefined || !configured.includes(alg)) {
     throw new JwtKeyError(setting, file, `holds a ${describeKey(key)} key, which serves ${alg ?? 'none of the supported algorithms'}; security.jwt.algorithms is ${JSON.stringify(configured)}`);
+  }
+  if (!keyFits(alg, key)) {
+    throw new JwtKeyError(setting, file, `holds a ${key.asymmetricKeyDetails?.modulusLength ?? '?'}-bit RSA key; ${alg} needs at least 2048 bits (RFC 7518 §3.3)`);
   }
   // A PEM key does one algorithm: pinning it is what makes algorithm confusion impossible.
   return { key, algorithms: [alg] };

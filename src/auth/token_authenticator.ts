@@ -133,15 +133,19 @@ export class TokenAuthenticator implements Authenticator {
     return result;
   }
 
-  #jwtToken(jwt: JwtVerifier, token: string, c: Credentials): AuthResult | Promise<AuthResult> {
+  #jwtToken(jwt: JwtVerifier, token: string, c: Credentials): AuthResult {
     const cached = jwt.verifyCached(token);
     if (cached !== undefined) return this.#withTenant(jwtPrincipal(cached), c);
     const limited = this.#limited(c);
     if (limited !== undefined) return limited;
-    return jwt.verify(token).then(
-      (identity) => this.#withTenant(jwtPrincipal(identity), c),
-      (err: unknown) => this.#fail(c, 401, 'invalid_jwt', err instanceof JwtVerificationError ? err.message : 'invalid JWT'),
-    );
+    let identity: JwtIdentity;
+    try {
+      identity = jwt.verify(token);
+    } catch (err) {
+      if (!(err instanceof JwtVerificationError)) throw err;
+      return this.#fail(c, 401, 'invalid_jwt', err.message);
+    }
+    return this.#withTenant(jwtPrincipal(identity), c);
   }
 
   #ticket(ticket: string, c: Credentials): AuthResult {

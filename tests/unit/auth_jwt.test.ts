@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,10 +57,15 @@ const hsKey = new TextEncoder().encode(SECRET);
 const privateOf = (alg: string) => pairs.get(alg)!.privateKey;
 
 async function refusedWith(verifier: JwtVerifier, token: string): Promise<string> {
-  const err = await verifier.verify(token).then(() => undefined, (e: unknown) => e);
+  let err: unknown;
+  try {
+    verifier.verify(token);
+  } catch (e) {
+    err = e;
+  }
   expect(err).toBeInstanceOf(JwtVerificationError);
   const message = (err as Error).message;
-  expect(message).not.toContain(token.split('.')[2]!.slice(0, 16) || 'never');
+  expect(message).not.toContain((token.split('.')[2] ?? '').slice(0, 16) || 'never');
   return message;
 }
 
@@ -94,6 +100,57 @@ describe('JWT verifier', () => {
     expect(await refusedWith(verifier, await sign('ES256', privateOf('ES256')))).toBe('JWT algorithm not allowed');
     const hs = new JwtVerifier(settings('HS256'), { now });
     expect(await refusedWith(hs, await sign('RS256', privateOf('RS256')))).toBe('JWT algorithm not allowed');
+  });
+
+  it('refuses critical headers, tampered payloads, DER-encoded ES256 signatures and non-string kids; accepts an audience array', async () => {
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const rs = new JwtVerifier(settings('RS256'), { now });
+    const token = await sign('RS256', privateOf('RS256'));
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    // A header the signature covers, but naming an extension we do not implement (RFC 7515 §4.1.11).
+    const crit = await new SignJWT({ ...CLAIMS, iss: 'https://idp.example.com', aud: 'emms', exp: NOW_S + 600 })
+      .setProtectedHeader({ alg: 'RS256', crit: ['exp'], exp: 1 } as never).sign(privateOf('RS256')).catch(() => undefined);
+    if (crit !== undefined) expect(await refusedWith(rs, crit)).toMatch(/critical header/);
+    expect(await refusedWith(rs, `${b64({ alg: 'RS256', crit: ['x'] })}.${p}.${sig}`)).toMatch(/critical header/);
+    expect(await refusedWith(rs, `${b64({ alg: 'RS256', b64: false })}.${p}.${sig}`)).toMatch(/critical header/);
+    expect(await refusedWith(rs, `${b64({ alg: 'RS256', kid: 7 })}.${p}.${sig}`)).toBe('JWT header "kid" must be a string');
+    const forgedPayload = b64({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), role: 'admin' });
+    expect(await refusedWith(rs, `${h}.${forgedPayload}.${sig}`)).toBe('JWT signature verification failed');
+    expect(await refusedWith(rs, `${h}.${p}.${sig.slice(0, 20)}`)).toBe('JWT signature verification failed');
+    expect(await refusedWith(rs, `${h}.${p}`)).toBe('malformed JWT');
+
+    const es = new JwtVerifier(settings('ES256'), { now });
+    const esToken = await sign('ES256', privateOf('ES256'));
+    const [eh, ep, esig] = esToken.split('.') as [string, string, string];
+    const raw = Buffer.from(esig, 'base64url');
+    const int = (b: Buffer) => (b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+    const r = int(raw.subarray(0, 32));
+    const sv = int(raw.subarray(32));
+    const der = Buffer.concat([Buffer.from([0x30, r.length + sv.length + 4, 0x02, r.length]), r, Buffer.from([0x02, sv.length]), sv]);
+    expect(await refusedWith(es, `${eh}.${ep}.${der.toString('base64url')}`)).toBe('JWT signature verification failed');
+    expect(es.verify(esToken)).toMatchObject({ role: 'writer' });
+
+    const multi = await new SignJWT({ ...CLAIMS }).setProtectedHeader({ alg: 'EdDSA' }).setSubject('alice').setIssuer('https://idp.example.com')
+      .setAudience(['grafana', 'emms']).setExpirationTime(NOW_S + 600).sign(privateOf('EdDSA'));
+    expect(new JwtVerifier(settings('EdDSA'), { now }).verify(multi)).toMatchObject({ tenant: 'acme' });
+  });
+
+  it('skips JWKS keys for encryption and refuses a JWKS with no key for the configured algorithms, and RSA keys under 2048 bits', async () => {
+    const jwksFile = join(dir, 'jwks-use.json');
+    const sigKey = { ...(await exportJWK(pairs.get('ES256')!.publicKey)), kid: 's' };
+    const encKey = { ...(await exportJWK(pairs.get('RS256')!.publicKey)), kid: 'e', use: 'enc' };
+    writeFileSync(jwksFile, JSON.stringify({ keys: [encKey, sigKey] }));
+    const v = new JwtVerifier(settings('ES256', { publicKeyFile: undefined, jwksFile }), { now });
+    expect(v.verify(await sign('ES256', privateOf('ES256'), CLAIMS, { kid: 's' }))).toMatchObject({ tenant: 'acme' });
+    writeFileSync(jwksFile, JSON.stringify({ keys: [encKey] }));
+    expect(() => new JwtVerifier(settings('ES256', { publicKeyFile: undefined, jwksFile }), { now })).toThrow(/holds no signing key for security.jwt.algorithms \["ES256"\]/);
+    // jose will not even make one; OpenSSL will.
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'short' }] }));
+    expect(() => new JwtVerifier(settings('RS256', { publicKeyFile: undefined, jwksFile }), { now })).toThrow(/holds no signing key/);
+    const shortPem = join(dir, 'short-rsa.pem');
+    writeFileSync(shortPem, publicKey.export({ format: 'pem', type: 'spki' }));
+    expect(() => new JwtVerifier(settings('RS256', { publicKeyFile: shortPem }), { now })).toThrow(/holds a 1024-bit RSA key; RS256 needs at least 2048 bits/);
   });
 
   it('refuses invalid tenant and role claims, honours custom claim names, and lets operators omit the tenant', async () => {
@@ -147,13 +204,13 @@ describe('JWT verifier', () => {
 });
 
 describe('authenticator with JWT', () => {
-  it('authenticates a JWT (synchronously once cached) and applies the tenant header rules', async () => {
+  it('authenticates a JWT synchronously (a WebSocket upgrade must not wait: jws_signature.ts) and applies the tenant header rules', async () => {
     const kit = authKit({ jwt: new JwtVerifier(settings('RS256'), { now }) });
     try {
       const token = await sign('RS256', privateOf('RS256'));
       const first = kit.authenticator.authenticate({ authorization: `Bearer ${token}`, tenantHeader: undefined, remoteAddress: '10.0.0.1' });
-      expect(first).toBeInstanceOf(Promise);
-      expect(await first).toMatchObject({ ok: true, principal: { id: 'jwt:alice', kind: 'jwt', role: 'writer', tenant: 'acme' } });
+      expect(first).not.toBeInstanceOf(Promise);
+      expect(first).toMatchObject({ ok: true, principal: { id: 'jwt:alice', kind: 'jwt', role: 'writer', tenant: 'acme' } });
       const second = kit.authenticator.authenticate({ authorization: `Bearer ${token}`, tenantHeader: undefined, remoteAddress: '10.0.0.1' });
       expect(second).not.toBeInstanceOf(Promise);
       expect(await kit.auth({ authorization: `Bearer ${token}`, tenantHeader: 'beta' })).toMatchObject({ ok: false, status: 403 });
