@@ -9,12 +9,14 @@
  *
  * Also: a standby's /health (role, and the writer with credentials) and readiness, a forwarded
  * error keeps the writer's status and body, an oversized body is refused by the standby itself
- * (no `Via` of the forwarder, the standby's own limit named), and, on Redis, the same forwarding
+ * (no `Via` of the forwarder, the standby's own limit named), a dashboard live socket relayed by
+ * a standby gets the writer's pushes, and, on Redis, the same forwarding
  * of an ingest and a query through the lease key's published address.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WsClient } from '../../bench/load/ws_client.js';
 import { tempDir } from './server_harness.js';
 import { startPostgres, type PostgresInstance } from './postgres_instance.js';
 import { startRedis, type RedisInstance } from './redis_instance.js';
@@ -161,6 +163,25 @@ describe('standbys forward to the writer (PostgreSQL)', () => {
     expect(r.status).toBe(413);
     expect(r.headers.get('via')).toBeNull();
     expect(((await r.json()) as { error: string }).error).toContain(`collector.max_body_bytes=${MAX_BODY_BYTES}`);
+  });
+
+  it('a dashboard live socket opened on a standby receives points written through the other standby', async () => {
+    const [viewer, sender] = standbys as [ClusterNode, ClusterNode];
+    const live = await WsClient.open(`${viewer.base.replace('http', 'ws')}/api/v1/live`, { headers: credentials.auth });
+    const pushes: Array<{ id: string; points: Array<{ metric_id: string; t: number; v: number }> }> = [];
+    live.onMessage = ({ data }) => pushes.push(JSON.parse(data.toString('utf8')));
+    try {
+      live.sendText(JSON.stringify({ subscribe: { id: 'standby-live', metric_pattern: 'forwarding.live' } }));
+      // Written after the subscription reached the writer's hub: the push must carry this point.
+      await waitFor('a live push of forwarding.live through the standby', async () => {
+        const post = await fetch(`${sender.base}/api/v1/metrics`, { method: 'POST', headers: { ...credentials.auth, 'content-type': 'application/json' }, body: ingestBody('live', 1, T0 + pushes.length) });
+        expect(post.status).toBe(200);
+        return pushes.some((m) => m.id === 'standby-live' && m.points.some((p) => p.metric_id === 'forwarding.live'));
+      }, 30_000, 500);
+      expect(live.closed).toBe(false);
+    } finally {
+      live.close();
+    }
   });
 
   it('clients write to all three nodes; the writer is SIGKILLed mid-stream; every acknowledged point is readable from each survivor', async () => {
