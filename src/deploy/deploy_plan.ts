@@ -50,11 +50,12 @@ export function sharedStorageNotes(o: DeployOptions): string[] {
   const where = o.storage === 'postgresql' ? 'one PostgreSQL schema (storage.postgres.schema)' : 'one Redis prefix (storage.redis.prefix)';
   const notes = [
     `storage ${o.storage}: the URL goes in ${storageUrlEnv(o)!.name} (from a secret, never main.json). Of the EMMS nodes on ${where} one writes at a time; `
-      + 'the others wait as standbys inside start-up, not listening (so /health/ready fails on them), and one takes over when the writer dies. '
+      + 'the others wait as standbys that listen and forward every request to the writer (so /health/ready passes on them while the writer answers), and one takes over when the writer dies. '
       + (o.infrastructure === 'kubernetes'
-        ? `The Deployment runs ${sharedStoreReplicas(o)} ${sharedStoreReplicas(o) === 1 ? 'replica' : 'replicas (a writer and a standby)'}; the Service routes to the Ready one, the writer; its liveness probe passes while a standby waits; `
-          + 'updates use the Recreate strategy (a rolling update would wait forever for a new standby to become Ready); there is no HPA (more replicas are more standbys, not more capacity). '
-          + (sharedStoreReplicas(o) > 1 ? 'Expect the Deployment to show 1 of 2 available and, after its progress deadline, Progressing=False (ProgressDeadlineExceeded): that is the standby waiting, not a failure; silence replica-mismatch alerts for it.' : '')
+        ? `The Deployment runs ${sharedStoreReplicas(o)} ${sharedStoreReplicas(o) === 1 ? 'replica' : 'replicas (a writer and a standby)'}; the Service routes to every Ready pod; `
+          + 'updates roll one pod at a time, the new one Ready (forwarding) before an old one stops'
+          + (sharedStoreReplicas(o) > 1 ? ', and a PodDisruptionBudget keeps one pod through drains' : '')
+          + '; there is no HPA (more replicas are more forwarders, not more write capacity).'
         : 'Point a second node at the same store for fail-over, and put both behind a load balancer that checks /health/ready.'),
     "API keys and the operator token live in each node's own data directory (auth.db), not in the shared store: "
       + (o.infrastructure === 'kubernetes' ? 'on Kubernetes that is an emptyDir, so they vanish with the pod; ' : '')
@@ -119,11 +120,10 @@ export function planDeployment(o: DeployOptions, paths: PlanPaths): DeployPlan {
       `docker build -f ${dockerfile} -t ${o.image} .   # from the EMMS source tree; push it where the cluster pulls from`,
       `edit ${paths.output}/kubernetes/secret.yaml   # replace the CHANGE_ME placeholders`,
       `kubectl apply -k ${paths.output}/kubernetes`,
+      `kubectl rollout status ${workload}`,
       ...(isStateful(o)
-        ? [`kubectl rollout status ${workload}`, `kubectl exec emms-0 -- cat ${DATA_DIR}/admin.token   # the operator token`]
-        // A standby is never Ready, so `rollout status` would wait forever: wait for the writer instead.
+        ? [`kubectl exec emms-0 -- cat ${DATA_DIR}/admin.token   # the operator token`]
         : [
-          `kubectl wait --for=jsonpath='{.status.availableReplicas}'=1 ${workload} --timeout=600s   # the writer; a standby stays unready`,
           `kubectl exec "$(kubectl get pods -l app.kubernetes.io/name=emms -o jsonpath='{.items[?(@.status.containerStatuses[0].ready==true)].metadata.name}')" -- cat ${DATA_DIR}/admin.token   # the writer's operator token`,
         ]),
     );

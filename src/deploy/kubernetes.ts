@@ -13,10 +13,12 @@
  *   is ready for the replay's duration. Liveness must not kill a node whose port is briefly
  *   without a listener (the few milliseconds between the standby's listener closing and the
  *   server's binding, or a writer still replaying): standbyTolerantLiveness;
- * - strategy Recreate and no PodDisruptionBudget were chosen when standbys did not listen and
- *   were never Ready; they are kept (a Recreate rollout stops the writer first, and the new
- *   pods elect a writer among themselves), although a rolling update would now make progress:
- *   a new standby becomes Ready once it forwards to the old writer;
+ * - rolling updates (one surge pod, none unavailable): a new pod starts as a standby, becomes
+ *   Ready once it forwards to the writer, and only then is an old pod stopped; when that was the
+ *   writer, a standby takes the lease within its bound while clients retry the 503s of the gap.
+ *   Recreate would stop every pod first, a whole outage per update;
+ * - with two or more replicas a PodDisruptionBudget keeps one available through node drains
+ *   (with one replica a budget could only block drains, so there is none);
  * - no HorizontalPodAutoscaler: more replicas are more forwarders to the one writer, not more
  *   write capacity;
  * - the kubectl plan waits for one available replica rather than `kubectl rollout status`.
@@ -194,11 +196,14 @@ export function kubernetesManifests(o: DeployOptions, tuning: Tuning | undefined
         spec: {
           // One writer; in production one standby that takes over when the writer dies.
           replicas: sharedStoreReplicas(o), selector,
-          strategy: { type: 'Recreate' },
+          strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
           template: podTemplate(o, tuning),
         },
       },
     });
+    if (sharedStoreReplicas(o) > 1) {
+      out.push({ file: 'pdb.yaml', object: { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: metadata(NAME), spec: { minAvailable: 1, selector } } });
+    }
   }
   if (o.enableGrafana) {
     out.push({

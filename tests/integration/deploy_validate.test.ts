@@ -143,11 +143,12 @@ describe('kubernetes manifests', () => {
           expect(byKind('HorizontalPodAutoscaler')).toHaveLength(0);
           expect(byKind('Service').map((s) => s.metadata.name)).toContain(spec.serviceName);
         } else {
-          // One writer (plus a standby in production): no autoscaler, no budget, Recreate updates.
+          // One writer (plus a standby in production): no autoscaler; rolling updates that never
+          // drop below the replica count; a budget only where there is a second pod to keep.
           expect(spec.replicas).toBe(mode === 'production' ? 2 : 1);
-          expect(spec.strategy).toEqual({ type: 'Recreate' });
+          expect(spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
           expect(byKind('HorizontalPodAutoscaler')).toHaveLength(0);
-          expect(byKind('PodDisruptionBudget')).toHaveLength(0);
+          expect(byKind('PodDisruptionBudget').map((b) => b.spec.minAvailable)).toEqual(mode === 'production' ? [1] : []);
         }
         // Selectors match the pod labels; every mounted volume is declared or claimed; secrets exist.
         const podLabels = spec.template.metadata.labels;

@@ -52,8 +52,11 @@ describe('planDeployment', () => {
     expect(k8s).not.toContain('kubernetes/hpa.yaml');
     const shared = filesOf({ infrastructure: 'kubernetes', storage: 'redis', enableGrafana: true });
     expect(shared).toEqual(expect.arrayContaining(['kubernetes/deployment.yaml', 'kubernetes/grafana-datasource.yaml']));
-    // More replicas of a shared store are more standbys (no HPA); a budget would block drains (no PDB).
-    for (const absent of ['kubernetes/statefulset.yaml', 'kubernetes/hpa.yaml', 'kubernetes/pdb.yaml']) expect(shared).not.toContain(absent);
+    // More replicas of a shared store are more forwarders to one writer (no HPA); a budget only
+    // where there is a second pod to keep (production runs a standby).
+    for (const absent of ['kubernetes/statefulset.yaml', 'kubernetes/hpa.yaml']) expect(shared).not.toContain(absent);
+    expect(shared).toContain('kubernetes/pdb.yaml');
+    expect(filesOf({ infrastructure: 'kubernetes', storage: 'redis', mode: 'development' })).not.toContain('kubernetes/pdb.yaml');
   });
 
   it('keeps secrets out of shared files: .env is 0600 and holds generated values; compose only references them', () => {
@@ -83,11 +86,9 @@ describe('planDeployment', () => {
         expect(notes).not.toMatch(/issue 15|serves only sqlite/);
         if (storage === 'redis') expect(notes).toContain('--appendonly yes --appendfsync always');
         if (infrastructure === 'kubernetes') {
-          expect(notes).toMatch(/2 replicas \(a writer and a standby\).*Recreate.*no HPA.*ProgressDeadlineExceeded/);
-          // `kubectl rollout status` would wait forever for the standby; the next commands wait for the writer.
-          const next = plan.nextCommands.join('\n');
-          expect(next).not.toContain('rollout status');
-          expect(next).toContain("kubectl wait --for=jsonpath='{.status.availableReplicas}'=1 deployment/emms");
+          expect(notes).toMatch(/2 replicas \(a writer and a standby\).*every Ready pod.*roll one pod at a time.*PodDisruptionBudget.*no HPA/);
+          // Standbys become Ready once they forward, so a rollout completes.
+          expect(plan.nextCommands.join('\n')).toContain('kubectl rollout status deployment/emms');
         }
       }
     }
