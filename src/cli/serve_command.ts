@@ -47,8 +47,10 @@ Settings are read from built-in defaults, then the config file, then the environ
 the flags above; an invalid value stops start-up with a message naming it.
 
 Settings (main.json key, environment variable, meaning; sections deployment, collector,
-storage, monitoring, query; the security section is described in README "Security", and
-EMMS_AUTH=off turns authentication off on a loopback bind):
+storage, monitoring, query; the security section is described in README "Security",
+EMMS_AUTH=off turns authentication off on a loopback bind, and METRICS_TRUSTED_PROXIES=CIDR,...
+(security.trusted_proxies, default none) lists the load balancers and cluster standbys whose
+X-Forwarded-For names the client's address; from any other address that header is ignored):
 ${CONFIG_HELP.map((c) => `  ${c.key}${c.env === undefined ? '' : ` (${c.env})`}\n      ${c.help}`).join('\n')}
 
 ${STORAGE_BACKENDS_HELP}

@@ -22,7 +22,7 @@ import { isLoopbackBind } from '../net/cidr.js';
 import { ConfigError } from './config_error.js';
 import { integer, oneOf, text, type Setting as SettingOf } from './setting.js';
 import { checkStorageBackend, defaultStorageBackendSettings, STORAGE_BACKEND_SETTINGS, type StorageBackendSettings } from './storage_settings.js';
-import { applySecuritySection, defaultSecurityConfig, parseAuthSwitch, renderSecuritySection, type SecurityConfig } from './security_config.js';
+import { applySecuritySection, defaultSecurityConfig, parseAuthSwitch, parseTrustedProxiesEnv, renderSecuritySection, type SecurityConfig } from './security_config.js';
 
 export { ConfigError } from './config_error.js';
 
@@ -215,6 +215,7 @@ export function loadConfig(options: LoadConfigOptions = {}): EmmsConfig {
   }
   if (env.EMMS_AUTH !== undefined && env.EMMS_AUTH !== '') config.security.auth = parseAuthSwitch('security.auth', env.EMMS_AUTH, 'environment EMMS_AUTH');
   if (env.EMMS_ENCRYPTION_KEY_FILE !== undefined && env.EMMS_ENCRYPTION_KEY_FILE !== '') config.security.encryption.keyFile = env.EMMS_ENCRYPTION_KEY_FILE;
+  if (env.METRICS_TRUSTED_PROXIES !== undefined && env.METRICS_TRUSTED_PROXIES !== '') config.security.trustedProxies = parseTrustedProxiesEnv(env.METRICS_TRUSTED_PROXIES, 'environment METRICS_TRUSTED_PROXIES');
   const flags = options.flags ?? {};
   if (flags.host !== undefined) settingFor('deployment.host').apply(config, flags.host, 'flag --host');
   if (flags.port !== undefined) settingFor('deployment.port').apply(config, flags.port, 'flag --port');

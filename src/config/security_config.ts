@@ -9,6 +9,8 @@
  *     "tls": { "cert_file", "key_file", "passphrase_file"?, "min_version": "1.3" },
  *     "allowed_networks": ["10.0.0.0/8"],  // clients outside are refused before anything else; [] = any
  *     "admin_networks": ["10.1.0.0/24"],   // never blocked by block_ip (loopback never is either)
+ *     "trusted_proxies": ["10.0.5.0/24"],  // load balancers / standbys whose X-Forwarded-For names the client
+ *                                          // (METRICS_TRUSTED_PROXIES, comma-separated; [] = trust none)
  *     "allowed_origins": ["https://ops.example.com"],  // browser WebSocket origins besides the server's own
  *     "allowed_hosts": ["emms.internal"],  // Host names accepted on a loopback bind besides localhost/127.0.0.1/[::1]
  *     "egress_allow": ["10.2.0.0/16", "alertmanager.internal"],
@@ -70,6 +72,11 @@ export interface SecurityConfig {
   tls: TlsSettings | undefined;
   allowedNetworks: NetworkList | undefined;
   adminNetworks: NetworkList;
+  /**
+   * Proxies whose X-Forwarded-For is believed (src/server/forwarded_for.ts): a request whose
+   * socket address is in here is taken to come from the address those proxies name.
+   */
+  trustedProxies: NetworkList;
   allowedOrigins: string[];
   allowedHosts: string[];
   egress: EgressPolicy;
@@ -113,6 +120,7 @@ export function defaultSecurityConfig(): SecurityConfig {
     tls: undefined,
     allowedNetworks: undefined,
     adminNetworks: parseNetworkList('security.admin_networks', []),
+    trustedProxies: parseNetworkList('security.trusted_proxies', []),
     allowedOrigins: [],
     allowedHosts: [],
     egress: parseEgressPolicy('security.egress_allow', []),
@@ -127,7 +135,7 @@ export function defaultSecurityConfig(): SecurityConfig {
 }
 
 const SECTION_KEYS = new Set([
-  'auth', 'metrics_access', 'tls', 'allowed_networks', 'admin_networks', 'allowed_origins', 'allowed_hosts', 'egress_allow', 'jwt', 'limits', 'quotas', 'audit', 'encryption',
+  'auth', 'metrics_access', 'tls', 'allowed_networks', 'admin_networks', 'trusted_proxies', 'allowed_origins', 'allowed_hosts', 'egress_allow', 'jwt', 'limits', 'quotas', 'audit', 'encryption',
   'anonymize', 'anonymize_key_file',
 ]);
 
@@ -181,6 +189,12 @@ export function parseAuthSwitch(key: string, value: unknown, source: string): 'o
   throw new ConfigError(key, value, source, 'must be "on" or "off"');
 }
 
+/** `security.trusted_proxies` from METRICS_TRUSTED_PROXIES: CIDRs or addresses separated by commas. */
+export function parseTrustedProxiesEnv(value: string, source: string): NetworkList {
+  if (value.length > 65_536) throw new ConfigError('security.trusted_proxies', `(${value.length} characters)`, source, 'must be at most 65536 characters');
+  return networks('security.trusted_proxies', value.split(',').map((s) => s.trim()).filter((s) => s !== ''), source);
+}
+
 /** Applies a parsed main.json `security` object onto `into`. */
 export function applySecuritySection(into: SecurityConfig, raw: unknown, source: string): void {
   const body = object('security', raw, source);
@@ -193,6 +207,7 @@ export function applySecuritySection(into: SecurityConfig, raw: unknown, source:
   if (body.tls !== undefined && body.tls !== null) into.tls = parseTls(body.tls, source);
   if (body.allowed_networks !== undefined) into.allowedNetworks = networks('security.allowed_networks', body.allowed_networks, source);
   if (body.admin_networks !== undefined) into.adminNetworks = networks('security.admin_networks', body.admin_networks, source);
+  if (body.trusted_proxies !== undefined) into.trustedProxies = networks('security.trusted_proxies', body.trusted_proxies, source);
   if (body.allowed_origins !== undefined) {
     into.allowedOrigins = strings('security.allowed_origins', body.allowed_origins, source, isOrigin, 'must be an origin such as "https://ops.example.com" (scheme, host and optional port; no path)');
   }
@@ -325,6 +340,7 @@ export function renderSecuritySection(s: SecurityConfig): Record<string, unknown
     }),
     ...(s.allowedNetworks === undefined ? {} : { allowed_networks: [...s.allowedNetworks.entries] }),
     admin_networks: [...s.adminNetworks.entries],
+    trusted_proxies: [...s.trustedProxies.entries],
     allowed_origins: s.allowedOrigins,
     allowed_hosts: s.allowedHosts,
     egress_allow: [...s.egress.allowNetworks.entries, ...s.egress.allowHosts],

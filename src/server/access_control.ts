@@ -2,6 +2,8 @@
  * Who may talk to the server, decided before any handler runs, in this order for every HTTP
  * request and WebSocket upgrade:
  *
+ *   0. who the client is: the socket's address, or behind `security.trusted_proxies` the address
+ *      they name in X-Forwarded-For (forwarded_for.ts); every step below uses that address;
  *   1. `security.allowed_networks`: a client outside is refused (403) and its connection closed;
  *   2. the ip blocklist (alerting's `block_ip`): likewise;
  *   3. on a loopback bind, the Host header must be localhost, 127.0.0.1 or [::1] (any port) or one
@@ -19,6 +21,7 @@ import type { AuthResult, Authenticator, Credentials } from '../auth/authenticat
 import type { SecurityConfig } from '../config/security_config.js';
 import { roleAtLeast, type Principal, type Role, type RouteAccess } from '../http/route.js';
 import { isLoopbackBind } from '../net/cidr.js';
+import { clientAddressOf } from './forwarded_for.js';
 
 /** An answer that ends the request before its handler. */
 export interface Refusal {
@@ -69,6 +72,11 @@ export class AccessControl {
     this.#allowedOrigins = new Set(options.security.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
     this.#scheme = options.tls ? 'https' : 'http';
     this.#blocklist = options.ipBlocklist;
+  }
+
+  /** Step 0: the client's address; throws ForwardedForError (400) for a trusted proxy's unreadable header. */
+  clientAddress(socketAddress: string, forwardedFor: string | undefined): string {
+    return clientAddressOf(socketAddress, forwardedFor, this.#security.trustedProxies);
   }
 
   /** Steps 1 and 2: the client's address. */

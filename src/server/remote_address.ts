@@ -3,6 +3,9 @@
  * eight zero-padded hex groups on a dual-stack one (`0000:…:ffff:7f00:0001` for an IPv4 client,
  * `0000:…:0001` for ::1). Blocklists and logs want one canonical form: dotted quad for IPv4 and
  * IPv4-mapped addresses, RFC 5952 compressed lower-case text for IPv6.
+ *
+ * This is the socket's address. Behind `security.trusted_proxies` the client is the address
+ * they name (forwarded_for.ts, through AccessControl.clientAddress), in the same canonical form.
  */
 export function canonicalRemoteAddress(raw: ArrayBuffer): string {
   const text = Buffer.from(raw).toString();

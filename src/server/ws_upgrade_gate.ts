@@ -2,8 +2,10 @@
  * The checks every WebSocket upgrade of this server passes, in order, for the ingest stream
  * (ws_stream.ts) and for any further socket a feature mounts (the dashboard's live updates):
  *
- * 1. network (allowed networks, blocked addresses), Host and Origin (no DNS rebinding, only
- *    this server's own pages from a browser), shutdown, and the path's own capacity;
+ * 1. the client's address (behind security.trusted_proxies the one their X-Forwarded-For names,
+ *    forwarded_for.ts; 400 when that header cannot be read), then network (allowed networks,
+ *    blocked addresses), Host and Origin (no DNS rebinding, only this server's own pages from
+ *    a browser), shutdown, and the path's own capacity;
  * 2. the per-address and overall connection caps (a slot taken here is given back on every
  *    path that does not end in an open socket);
  * 3. authentication, by `Authorization` or, from a browser, by a single-use ticket offered in
@@ -23,6 +25,7 @@ import { CONTENT_TYPE_JSON } from '../ingest/wire.js';
 import { authRefusal, roleRefusal, type AccessControl, type Refusal } from './access_control.js';
 import type { ConnectionLimiter } from './connection_limits.js';
 import { statusLine, type ServerLog } from './http_exchange.js';
+import { FORWARDED_FOR_HEADER, ForwardedForError } from './forwarded_for.js';
 import { canonicalRemoteAddress } from './remote_address.js';
 
 export interface UpgradeGate<Data> {
@@ -56,8 +59,21 @@ export function gatedUpgrade<Data>(gate: UpgradeGate<Data>): (res: UwsResponse, 
     const tenantHeader = req.getHeader('x-emms-tenant');
     const host = req.getHeader('host');
     const origin = req.getHeader('origin');
+    let forwardedFor: string | undefined;
+    // Every line of a repeated header, as the HTTP handler reads it (getHeader gives the first only).
+    req.forEach((k, v) => {
+      if (k === FORWARDED_FOR_HEADER) forwardedFor = forwardedFor === undefined ? v : `${forwardedFor}, ${v}`;
+    });
     const started = performance.now();
-    const remoteAddress = canonicalRemoteAddress(res.getRemoteAddressAsText());
+    const socketAddress = canonicalRemoteAddress(res.getRemoteAddressAsText());
+    let remoteAddress = socketAddress;
+    let badForwardedFor: string | undefined;
+    try {
+      remoteAddress = access.clientAddress(socketAddress, forwardedFor);
+    } catch (err) {
+      if (!(err instanceof ForwardedForError)) throw err;
+      badForwardedFor = err.message;
+    }
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -70,6 +86,7 @@ export function gatedUpgrade<Data>(gate: UpgradeGate<Data>): (res: UwsResponse, 
       if (r.headers !== undefined) for (const [k, v] of Object.entries(r.headers)) res.writeHeader(k, v);
       res.end(JSON.stringify(r.body), true);
     };
+    if (badForwardedFor !== undefined) return refuse({ status: 400, body: { error: badForwardedFor }, close: true });
     const early = access.networkRefusal(remoteAddress) ?? access.hostRefusal(host) ?? access.originRefusal(origin, host)
       ?? (state.shuttingDown ? SHUTTING_DOWN : undefined) ?? gate.capacityRefusal?.();
     if (early !== undefined) return refuse(early);
@@ -93,6 +110,9 @@ export function gatedUpgrade<Data>(gate: UpgradeGate<Data>): (res: UwsResponse, 
     } catch (err) {
       result = Promise.reject(err);
     }
+    // Every authenticator we ship answers at once, so the upgrade happens inside the handler
+    // uWS corks itself. An asynchronous answer has to upgrade inside res.cork() from a later
+    // task, which uWS 20.30 can close right after open (src/auth/jws_signature.ts says how).
     if (!(result instanceof Promise)) return finish(result);
     result.then(
       (r) => {

@@ -10,10 +10,13 @@
  * Also: a standby's /health (role, and the writer with credentials) and readiness, a forwarded
  * error keeps the writer's status and body, an oversized body is refused by the standby itself
  * (no `Via` of the forwarder, the standby's own limit named), a dashboard live socket relayed by
- * a standby gets the writer's pushes, and, on Redis, the same forwarding
+ * a standby gets the writer's pushes, and, on Redis, the same forwarding (also to a writer that
+ * serves TLS, which the standby verifies against the CA it is given)
  * of an ingest and a query through the lease key's published address.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsClient } from '../../bench/load/ws_client.js';
@@ -274,5 +277,98 @@ describe('standbys forward to the writer (Redis)', () => {
       const body = (await r.json()) as { series: Array<{ points: Array<[number, number]> }> };
       expect(body.series.flatMap((s) => s.points)).toEqual(Array.from({ length: 50 }, (_, i) => [T0 + i, i]));
     }
+  }, 300_000);
+});
+
+describe('standbys forward to a writer that serves TLS (Redis)', () => {
+  let redis: RedisInstance;
+  const stops: Array<() => Promise<void>> = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+    stops.push(() => redis.stop());
+  }, 60_000);
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop();
+  }, 60_000);
+
+  /** One HTTPS exchange trusting only `ca` (the test process has no NODE_EXTRA_CA_CERTS). */
+  const tlsFetch = (url: string, ca: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(url, { method: init.method ?? 'GET', headers: init.headers, ca, timeout: 10_000 }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${url} in 10 s`)));
+      req.end(init.body);
+    });
+
+  it('a standby forwards an ingest and a query over HTTPS, verifying the writer against the CA it trusts', async () => {
+    const { dir, remove } = tempDir('emms-forwarding-tls-');
+    stops.push(async () => remove());
+    const cert = join(dir, 'node.crt');
+    const key = join(dir, 'node.key');
+    // Self-signed, so the certificate is its own CA; every node serves it for 127.0.0.1.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-days', '1', '-subj', '/CN=emms-node',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert, '-noenc'], { stdio: 'ignore' });
+    const ca = readFileSync(cert, 'utf8');
+    const tlsConfig = join(dir, 'main-tls.json');
+    const base = JSON.parse(readFileSync(configPath, 'utf8')) as { security: Record<string, unknown> };
+    writeFileSync(tlsConfig, JSON.stringify({ ...base, security: { ...base.security, tls: { cert_file: cert, key_file: key } } }));
+    const env = { METRICS_STORAGE_TYPE: 'redis', METRICS_REDIS_URL: redis.url, METRICS_REDIS_PREFIX: 'forwarding-tls:', NODE_EXTRA_CA_CERTS: cert, ...NODE_ENV };
+    const [writerPort, standbyPort] = await freePorts(2) as [number, number];
+    const spawnTls = (name: string, port: number): ClusterNode => {
+      const data = tempDir(`emms-forwarding-tls-${name}-`);
+      const node = spawnNode(name, port, data.dir, tlsConfig, env, credentials.auth);
+      stops.push(async () => {
+        await killNode(node);
+        data.remove();
+      });
+      return node;
+    };
+    const writer = spawnTls('tls-a', writerPort);
+    await waitFor(`tls-a writing:\n${describeNode(writer)}`, () => writer.listeningAt !== undefined || !writer.alive(), START_TIMEOUT_MS, 50);
+    expect(writer.stdout(), describeNode(writer)).toContain(`https://`);
+    const standby = spawnTls('tls-b', standbyPort);
+    const standbyBase = `https://127.0.0.1:${standbyPort}`;
+    await waitFor(`tls-b ready:\n${describeNode(standby)}`, async () => !standby.alive() || (await tlsFetch(`${standbyBase}/health/ready`, ca).catch(() => ({ status: 0 }))).status === 200, START_TIMEOUT_MS, 100);
+    expect(standby.alive(), describeNode(standby)).toBe(true);
+
+    const post = await tlsFetch(`${standbyBase}/api/v1/metrics`, ca, { method: 'POST', headers: { ...credentials.auth, 'content-type': 'application/json' }, body: ingestBody('tls', 20, T0) });
+    expect(post.status, post.text).toBe(200);
+    expect(JSON.parse(post.text)).toMatchObject({ accepted: 20 });
+    const params = new URLSearchParams({ metric_pattern: 'forwarding.tls', start_time: String(T0 - 1), end_time: String(T0 + 1000) });
+    const read = await tlsFetch(`${standbyBase}/api/v1/query?${params}`, ca, { headers: credentials.auth });
+    expect(read.status, read.text).toBe(200);
+    const body = JSON.parse(read.text) as { series: Array<{ points: Array<[number, number]> }> };
+    expect(body.series.flatMap((s) => s.points)).toEqual(Array.from({ length: 20 }, (_, i) => [T0 + i, i]));
+    // The standby named the writer by its https address, which it verified.
+    const health = JSON.parse((await tlsFetch(`${standbyBase}/health`, ca, { headers: credentials.auth })).text) as { components: { writer: { address: string; reachable: boolean } } };
+    expect(health.components.writer).toMatchObject({ address: `https://127.0.0.1:${writerPort}`, reachable: true });
+
+    // A standby not given the CA refuses the writer's certificate: it forwards nothing, says why
+    // in /health, and is not ready.
+    const [untrustingPort] = await freePorts(1) as [number];
+    const untrusting = spawnNode('tls-c', untrustingPort, tempDir('emms-forwarding-tls-c-').dir, tlsConfig, { ...env, NODE_EXTRA_CA_CERTS: '' }, credentials.auth);
+    stops.push(() => killNode(untrusting));
+    const untrustingBase = `https://127.0.0.1:${untrustingPort}`;
+    let writerSeen: { reachable: boolean; problem?: string } | undefined;
+    let lastAnswer = '';
+    await waitFor(`tls-c answering:\n${describeNode(untrusting)}`, async () => {
+      if (!untrusting.alive()) return true;
+      const r = await tlsFetch(`${untrustingBase}/health`, ca, { headers: credentials.auth }).catch(() => undefined);
+      lastAnswer = r === undefined ? 'no answer' : `${r.status} ${r.text}`;
+      // 503: a standby whose writer is unreachable is unhealthy, and says why.
+      writerSeen = r?.status === 503 ? (JSON.parse(r.text) as { components: { writer: { reachable: boolean; problem?: string } } }).components.writer : undefined;
+      return writerSeen !== undefined && writerSeen.problem !== undefined;
+    }, START_TIMEOUT_MS, 100).catch((e: Error) => {
+      throw new Error(`${e.message}\nlast /health answer: ${lastAnswer}`);
+    });
+    expect(untrusting.alive(), describeNode(untrusting)).toBe(true);
+    expect(writerSeen, JSON.stringify(writerSeen)).toMatchObject({ reachable: false, problem: expect.stringMatching(/presents a certificate this node does not trust \(DEPTH_ZERO_SELF_SIGNED_CERT\)/) });
+    expect((await tlsFetch(`${untrustingBase}/health/ready`, ca)).status).toBe(503);
+    const refused = await tlsFetch(`${untrustingBase}/api/v1/metrics`, ca, { method: 'POST', headers: { ...credentials.auth, 'content-type': 'application/json' }, body: ingestBody('tls-untrusted', 5, T0) });
+    expect(refused.status).toBe(503);
   }, 300_000);
 });

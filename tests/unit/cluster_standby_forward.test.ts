@@ -3,7 +3,7 @@
  * tracker against frames built by a plain reference encoder, the close frame, header and
  * target rules, and a forwarder in front of a stand-in writer (node:http) for what the
  * integration test (tests/integration/cluster_forwarding.test.ts) cannot provoke on purpose:
- * a writer that never answers (504), one that cannot be reached (503), address claims dropped,
+ * a writer that never answers (504), one that cannot be reached (503), address claims replaced,
  * and a relayed stream whose writer vanishes (close 1012).
  */
 import { createHash } from 'node:crypto';
@@ -167,7 +167,7 @@ describe('a standby forwarder in front of a stand-in writer', () => {
     return { f, base: `http://127.0.0.1:${f.port}`, logs };
   }
 
-  it('forwards method, path, query, body and Authorization; drops address claims; returns status, headers and body', async () => {
+  it('forwards method, path, query, body and Authorization; replaces address claims by the client\'s address; returns status, headers and body', async () => {
     let seen: { method?: string; url?: string; auth?: string; xff?: string; body?: string } = {};
     const w = await writerServer((req, res) => {
       let body = '';
@@ -184,7 +184,8 @@ describe('a standby forwarder in front of a stand-in writer', () => {
     expect(r.headers.get('x-request-id')).toBe('r1');
     expect(r.headers.get('via')).toBe('1.1 emms-standby');
     expect(await r.json()).toEqual({ error: 'metrics[0].value must be a number' });
-    expect(seen).toEqual({ method: 'POST', url: '/api/v1/metrics?x=1', auth: 'Bearer abc', xff: undefined, body: '{"metrics":[]}' });
+    // 6.6.6.6 was the client's own claim (it is no trusted proxy): the writer is told the socket's address instead.
+    expect(seen).toEqual({ method: 'POST', url: '/api/v1/metrics?x=1', auth: 'Bearer abc', xff: '127.0.0.1', body: '{"metrics":[]}' });
   });
 
   it('answers 504 with Retry-After when the writer does not answer in time, and 503 when it cannot be reached', async () => {

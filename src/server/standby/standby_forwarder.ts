@@ -15,8 +15,11 @@
  *
  * Before forwarding, the standby applies the checks that depend on the client's own address
  * and Host (security.allowed_networks, the loopback DNS-rebinding guard, the connection caps),
- * since the writer sees the standby's address, not the client's. Authentication, roles,
- * quotas and everything else are the writer's.
+ * and names the client's address to the writer in X-Forwarded-For (src/server/forwarded_for.ts;
+ * the writer believes it when its security.trusted_proxies holds this standby). The client's
+ * address is found as the writer finds it: behind this node's own trusted proxies, the one they
+ * name. The per-address connection cap counts sockets, before any header: proxies' addresses.
+ * Authentication, roles, quotas and everything else are the writer's.
  *
  * Lifecycle: `startStandbyForwarder()` listens (rejects when the port is taken). `handOver(reason)`
  * (this node took the lease, its store is opening) stops forwarding: relayed streams are told
@@ -40,6 +43,7 @@ import type { Authenticator } from '../../auth/authenticator.js';
 import type { EmmsConfig } from '../../config/config.js';
 import { AccessControl, type Refusal } from '../access_control.js';
 import { ConnectionLimiter } from '../connection_limits.js';
+import { canonicalAddressText, ForwardedForError, forwardedForToSend } from '../forwarded_for.js';
 import { forwardHttp, WriterAgents } from './standby_http_forward.js';
 import { refuseUpgrade, WsRelay } from './standby_ws_relay.js';
 import { WriterWatch, type WriterState } from './standby_writer_watch.js';
@@ -81,8 +85,11 @@ function interfaceAddress(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>, ipv6:
 /** Node's form of an IPv4 client on a dual-stack socket (`::ffff:1.2.3.4`) in the canonical form the access checks use. */
 function canonicalAddress(raw: string | undefined): string {
   if (raw === undefined) return '';
-  return raw.startsWith('::ffff:') && raw.includes('.') ? raw.slice(7) : raw.toLowerCase();
+  return canonicalAddressText(raw) ?? raw.toLowerCase();
 }
+
+/** Who the client is, and the X-Forwarded-For to send on; or the 400 for a header that cannot be read. */
+type ClientOf = { ok: true; address: string; forwardedFor: string } | { ok: false; refusal: Refusal };
 
 export interface StandbyForwarderOptions {
   config: EmmsConfig;
@@ -125,12 +132,27 @@ export async function startStandbyForwarder(options: StandbyForwarderOptions): P
   let handedOver: string | undefined;
   let closing: Promise<void> | undefined;
 
+  const clientOf = (req: IncomingMessage): ClientOf => {
+    const socketAddress = canonicalAddress(req.socket.remoteAddress);
+    // Node joins repeated X-Forwarded-For lines with ", ", as the writer does.
+    const raw = req.headers['x-forwarded-for'];
+    const claimed = Array.isArray(raw) ? raw.join(', ') : raw;
+    try {
+      return { ok: true, address: access.clientAddress(socketAddress, claimed), forwardedFor: forwardedForToSend(socketAddress, claimed, security.trustedProxies) };
+    } catch (err) {
+      if (!(err instanceof ForwardedForError)) throw err;
+      return { ok: false, refusal: { status: 400, body: { error: err.message }, close: true } };
+    }
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '').split('?', 1)[0]!;
-    const refusal = access.networkRefusal(canonicalAddress(req.socket.remoteAddress)) ?? access.hostRefusal(req.headers.host);
+    const client = clientOf(req);
+    if (!client.ok) return refuse(res, client.refusal);
+    const refusal = access.networkRefusal(client.address) ?? access.hostRefusal(req.headers.host);
     if (refusal !== undefined) return refuse(res, refusal);
     if (req.method === 'GET' && HEALTH_PATHS.has(path)) {
-      void answerHealth(path, req, res).catch(() => refuse(res, { status: 500, body: { error: 'internal error' }, close: true }));
+      void answerHealth(path, req, res, client.address).catch(() => refuse(res, { status: 500, body: { error: 'internal error' }, close: true }));
       return;
     }
     if (handedOver !== undefined) return refuse(res, { status: 503, body: { error: 'this node is taking over as the writer; retry' }, headers: { 'retry-after': '1' }, close: true });
@@ -140,7 +162,7 @@ export async function startStandbyForwarder(options: StandbyForwarderOptions): P
       return refuse(res, { status: 503, body: { error: 'no writer to forward to (a failover may be in progress); retry' }, headers: { 'retry-after': '1' }, close: true });
     }
     inFlight++;
-    void forwardHttp(req, res, writer, limits, agents).then((outcome) => {
+    void forwardHttp(req, res, writer, client.forwardedFor, limits, agents).then((outcome) => {
       if (outcome.kind === 'writer_failed') {
         log('warn', `standby: ${req.method} ${path} → writer ${writer}: ${outcome.why} (answered ${outcome.status})`);
         watch.suspect();
@@ -154,13 +176,15 @@ export async function startStandbyForwarder(options: StandbyForwarderOptions): P
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const refusal = access.networkRefusal(canonicalAddress(req.socket.remoteAddress)) ?? access.hostRefusal(req.headers.host);
+    const client = clientOf(req);
+    if (!client.ok) return refuseUpgrade(socket, 400, 'Bad Request', client.refusal.body);
+    const refusal = access.networkRefusal(client.address) ?? access.hostRefusal(req.headers.host);
     if (refusal !== undefined) return refuseUpgrade(socket, refusal.status, 'Refused', refusal.body, refusal.headers);
     const writer = watch.state.address;
     if (handedOver !== undefined || writer === undefined) {
       return refuseUpgrade(socket, 503, 'Service Unavailable', { error: handedOver !== undefined ? 'this node is taking over as the writer; retry' : 'no writer to forward to (a failover may be in progress); retry' }, { 'retry-after': '1' });
     }
-    const relay = new WsRelay(req, socket, head, writer, (end) => {
+    const relay = new WsRelay(req, socket, head, writer, client.forwardedFor, (end) => {
       relays.delete(relay);
       if (end.writerFailed) {
         log('warn', `standby: stream ${(req.url ?? '').split('?', 1)[0]} relayed to ${writer} ended: ${end.why}`);
@@ -170,7 +194,7 @@ export async function startStandbyForwarder(options: StandbyForwarderOptions): P
     relays.add(relay);
   };
 
-  async function answerHealth(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function answerHealth(path: string, req: IncomingMessage, res: ServerResponse, clientAddress: string): Promise<void> {
     const state = watch.state;
     if (path === '/health/live') return json(res, 200, { status: 'alive' });
     if (handedOver !== undefined) {
@@ -182,7 +206,7 @@ export async function startStandbyForwarder(options: StandbyForwarderOptions): P
     const status = state.reachable ? 'ok' : 'error';
     const auth = await access.authenticate({
       authorization: req.headers.authorization, tenantHeader: typeof req.headers['x-emms-tenant'] === 'string' ? req.headers['x-emms-tenant'] : undefined,
-      remoteAddress: canonicalAddress(req.socket.remoteAddress),
+      remoteAddress: clientAddress,
     });
     const body: Record<string, unknown> = { status, role: 'standby' };
     if (auth.ok) {

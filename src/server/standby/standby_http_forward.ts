@@ -10,10 +10,12 @@
  * nothing forwarded); the writer must answer within `timeoutMs` (504 otherwise). A writer that
  * cannot be reached gets 503; both carry `Retry-After`.
  *
- * Client address: the writer reads the address of the socket only (src/server/remote_address.ts)
- * and trusts no forwarding header, so none is added, and any the client sent (`Forwarded`,
- * `X-Forwarded-*`, `X-Real-IP`) is dropped: a client must not be able to name an address of its
- * choosing. The writer therefore sees the standby's address (README "Storage back-ends").
+ * Client address: the address claims the client sent (`Forwarded`, `X-Forwarded-*`,
+ * `X-Real-IP`) are dropped, and `X-Forwarded-For` is set to what the forwarder computed
+ * (src/server/forwarded_for.ts `forwardedForToSend`): the client's socket address, after the
+ * client's own header only when the client is a trusted proxy of this standby. A writer whose
+ * `security.trusted_proxies` holds its standbys takes the client's address from it; any other
+ * writer ignores the header and sees the standby's address (README "Storage back-ends").
  *
  * Hop-by-hop headers (RFC 9110 §7.6.1: `Connection` and those it lists, `Keep-Alive`, `TE`,
  * `Trailer`, `Transfer-Encoding`, `Upgrade`, `Proxy-*`) are dropped both ways.
@@ -28,7 +30,7 @@ const RETRY_AFTER_S = '1';
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade',
 ]);
-/** Client-supplied address claims: dropped, never passed on (see the file comment). */
+/** Client-supplied address claims: dropped, never passed on as sent (see the file comment). */
 const ADDRESS_CLAIMS: ReadonlySet<string> = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip']);
 
 export interface ForwardLimits {
@@ -146,8 +148,11 @@ function readBody(req: IncomingMessage, res: ServerResponse, limits: ForwardLimi
   });
 }
 
-/** Forwards `req` to `writer` (an origin, `http://host:port`) and relays the answer into `res`. */
-export async function forwardHttp(req: IncomingMessage, res: ServerResponse, writer: string, limits: ForwardLimits, agents: WriterAgents): Promise<ForwardOutcome> {
+/**
+ * Forwards `req` to `writer` (an origin, `http://host:port`) with `forwardedFor` as its
+ * X-Forwarded-For, and relays the answer into `res`.
+ */
+export async function forwardHttp(req: IncomingMessage, res: ServerResponse, writer: string, forwardedFor: string, limits: ForwardLimits, agents: WriterAgents): Promise<ForwardOutcome> {
   const target = writerUrlOf(writer, req.url ?? '');
   if (target === undefined) {
     answer(res, 400, { error: `request target ${JSON.stringify((req.url ?? '').slice(0, 80))} must be a path starting with /` }, {}, true);
@@ -164,6 +169,7 @@ export async function forwardHttp(req: IncomingMessage, res: ServerResponse, wri
 
   const headers = endToEndHeaders(req.rawHeaders, req.headers.connection, new Set([...ADDRESS_CLAIMS, 'host', 'content-length']));
   headers.host = target.host;
+  headers['x-forwarded-for'] = forwardedFor;
   if (read.body.length > 0 || declared !== undefined) headers['content-length'] = read.body.length;
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<ForwardOutcome>((resolve) => {

@@ -95,6 +95,11 @@ async function probe(address: string): Promise<{ reachable: boolean; problem: st
     return r.status === 200 ? { reachable: true, problem: undefined } : { reachable: false, problem: `the writer ${address} answered /health/ready with ${r.status}` };
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code;
+    // OpenSSL's verification codes (DEPTH_ZERO_SELF_SIGNED_CERT, CERT_HAS_EXPIRED, …) mean the
+    // writer answered but this node does not trust it: say so, and where trust comes from.
+    if (cause !== undefined && /CERT|SELF_SIGNED|ERR_TLS_CERT_ALTNAME_INVALID/.test(cause)) {
+      return { reachable: false, problem: `the writer ${address} presents a certificate this node does not trust (${cause}); give it the CA (NODE_EXTRA_CA_CERTS)` };
+    }
     return { reachable: false, problem: `the writer ${address} does not answer: ${cause ?? (err as Error).message}` };
   }
 }

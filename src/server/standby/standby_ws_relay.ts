@@ -1,7 +1,8 @@
 /**
  * A WebSocket a standby relays to the writer (standby_forwarder.ts): the client's upgrade
  * request goes to the writer as it came (path, query, `Authorization`, `Sec-WebSocket-Protocol`
- * and every other header but Host and the address claims, see standby_http_forward.ts), the
+ * and every other header but Host and the address claims, with the forwarder's X-Forwarded-For
+ * instead, as standby_http_forward.ts does), the
  * writer's answer comes back as it is, and after a 101 the bytes flow both ways unchanged. The
  * relay never decodes a frame: the client's acknowledgement is the writer's, sent after the
  * writer's database committed the batch.
@@ -62,6 +63,7 @@ export class WsRelay {
     client: Duplex,
     head: Buffer,
     writer: string,
+    private readonly forwardedFor: string,
     private readonly onEnd: (end: RelayEnd) => void,
   ) {
     this.#client = client;
@@ -99,7 +101,7 @@ export class WsRelay {
   }
 
   #requestHead(req: IncomingMessage, target: URL): string {
-    const lines = [`${req.method ?? 'GET'} ${target.pathname}${target.search} HTTP/1.1`, `host: ${target.host}`];
+    const lines = [`${req.method ?? 'GET'} ${target.pathname}${target.search} HTTP/1.1`, `host: ${target.host}`, `x-forwarded-for: ${this.forwardedFor}`];
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       if (ADDRESS_CLAIMS.has(raw[i]!.toLowerCase())) continue;
