@@ -57,6 +57,9 @@ export function sharedStorageNotes(o: DeployOptions): string[] {
           + (sharedStoreReplicas(o) > 1 ? ', and a PodDisruptionBudget keeps one pod through drains' : '')
           + '; there is no HPA (more replicas are more forwarders, not more write capacity).'
         : 'Point a second node at the same store for fail-over, and put both behind a load balancer that checks /health/ready.'),
+    'Standbys tell the writer the client\'s address in X-Forwarded-For; the writer believes it only from security.trusted_proxies, so set METRICS_TRUSTED_PROXIES on every node to '
+      + (o.infrastructure === 'kubernetes' ? 'the pod network\'s CIDR (and your ingress controller\'s)' : o.infrastructure === 'docker' ? 'the compose network\'s subnet' : 'the nodes\' and load balancers\' addresses')
+      + '; without it API keys limited to client networks fail through a standby and per-address limits count the standby (README "Security").',
     "API keys and the operator token live in each node's own data directory (auth.db), not in the shared store: "
       + (o.infrastructure === 'kubernetes' ? 'on Kubernetes that is an emptyDir, so they vanish with the pod; ' : '')
       + 'with more than one node use JWT (security.jwt in main.json), or create the same keys on each node.',

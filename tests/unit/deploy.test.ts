@@ -84,6 +84,7 @@ describe('planDeployment', () => {
         expect(notes).toMatch(/one writes at a time; the others wait as standbys/);
         expect(notes).toMatch(/auth\.db.*security\.jwt/);
         expect(notes).not.toMatch(/issue 15|serves only sqlite/);
+        expect(notes).toMatch(/set METRICS_TRUSTED_PROXIES on every node/);
         if (storage === 'redis') expect(notes).toContain('--appendonly yes --appendfsync always');
         if (infrastructure === 'kubernetes') {
           expect(notes).toMatch(/2 replicas \(a writer and a standby\).*every Ready pod.*roll one pod at a time.*PodDisruptionBudget.*no HPA/);
