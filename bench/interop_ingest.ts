@@ -6,6 +6,7 @@
  *   EMMS_BENCH_SECONDS=3 npx tsx bench/interop_ingest.ts
  *   EMMS_BENCH_BASE=/tmp/base npx tsx bench/interop_ingest.ts   # A/B: also the EMMS built in another checkout
  *   EMMS_BENCH_CPU_PROF=/tmp/prof npx tsx bench/interop_ingest.ts  # EMMS under node --cpu-prof (every thread)
+ *   EMMS_BENCH_PROTOCOLS=remote npx tsx bench/interop_ingest.ts    # only the protocols whose name contains it
  *
  * Workload: 100 hosts × 10 `cpu` fields = 1,000 series; each request carries 10 scrapes of all
  * of them (10,000 points), timestamps moving forward request after request; the client keeps
@@ -36,6 +37,7 @@ import { freePort, startVictoriaMetrics, waitUntil } from '../tests/integration/
 const SECONDS = Number(process.env.EMMS_BENCH_SECONDS ?? 8);
 const BASE_CHECKOUT = process.env.EMMS_BENCH_BASE;
 const CPU_PROF_DIR = process.env.EMMS_BENCH_CPU_PROF;
+const ONLY_PROTOCOLS = process.env.EMMS_BENCH_PROTOCOLS;
 const CONCURRENCY = 4;
 interface Target {
   name: string;
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
       ['line protocol', '/write?db=bench&precision=ns', lp, { 'content-type': 'text/plain' }],
       ['remote write', '/api/v1/write', rw, { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0' }],
     ] as const) {
+      if (ONLY_PROTOCOLS !== undefined && !protocol.includes(ONLY_PROTOCOLS)) continue;
       // ABBA order (EMMS, VM, VM, EMMS; halves of the time each; with a base build, A B C C B A):
       // load from other work that drifts during the run weighs on every server alike.
       const [first, second] = halves([...payloads]);
@@ -139,7 +142,8 @@ async function main(): Promise<void> {
       process.stdout.write(`${r.protocol.padEnd(15)} ${r.server.padEnd(17)} ${Math.round(r.pointsPerSecond).toString().padStart(9)} ${r.p50Ms.toFixed(1).padStart(8)} ${r.p99Ms.toFixed(1).padStart(7)} ${String(r.failures).padStart(9)} ${bytes[r.protocol]!.toFixed(2).padStart(17)} ${cpu.padStart(20)}\n`);
     }
     for (const protocol of ['line protocol', 'remote write'] as const) {
-      const v = rows.find((r) => r.protocol === protocol && r.server === 'victoria-metrics')!;
+      const v = rows.find((r) => r.protocol === protocol && r.server === 'victoria-metrics');
+      if (v === undefined) continue;
       for (const e of rows.filter((r) => r.protocol === protocol && r.server !== 'victoria-metrics')) {
         process.stdout.write(`${protocol}: ${e.server === 'emms' ? 'EMMS' : e.server} / VictoriaMetrics = ${(e.pointsPerSecond / v.pointsPerSecond).toFixed(2)}x\n`);
       }

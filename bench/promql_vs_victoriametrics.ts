@@ -10,6 +10,7 @@
  *   npx tsx bench/promql_vs_victoriametrics.ts [iterations=20] [step=60]
  *
  * EMMS_CPU_PROF=DIR writes the EMMS server's CPU profile (node --cpu-prof) to DIR at its stop.
+ * EMMS_BENCH_QUERIES=rate runs only the queries containing that text (to profile one alone).
  *
  * The machine has 2 cores shared by client, both servers and other work: figures are noisy;
  * the ratio is the number to read. The EMMS server's CPU time per query (all its threads, from
@@ -113,7 +114,8 @@ async function main(): Promise<void> {
     t = performance.now();
     await loadVictoriaMetrics(vm.base, data);
     console.log(`loaded VictoriaMetrics in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    const queries = ['avg_over_time(cpu_usage_user[1h])', 'sum by (region) (rate(net_bytes_total[5m]))'];
+    const only = process.env.EMMS_BENCH_QUERIES;
+    const queries = ['avg_over_time(cpu_usage_user[1h])', 'sum by (region) (rate(net_bytes_total[5m]))'].filter((q) => only === undefined || q.includes(only));
     const range = `start=${T0}&end=${T0 + DURATION_S}&step=${stepS}`;
     console.log(`\n24 h of ${HOSTS} hosts every ${INTERVAL_S} s, step ${stepS} s, ${iterations} runs each (median / p90 ms); 2 shared cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     console.log('| query | EMMS median | EMMS p90 | VM median | VM p90 | EMMS/VM (median) | EMMS server CPU ms/query |');
