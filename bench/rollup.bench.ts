@@ -5,7 +5,9 @@
  * with `rollups: false`, alternated run by run so machine noise hits both alike. Inline
  * (queryWorkers 0) and with 2 workers. Prints medians and p90s, the ratio, the rollup memory
  * per point, how long building rollups takes per point (what a cut landing pays), and checks
- * that both engines answer bit for bit the same.
+ * that both engines answer bit for bit the same. Then approximate percentiles
+ * (`percentileAccuracy`, rollup sketches) against the exact path: p99 1 h over 100 series,
+ * ms and ratio, the largest error seen against the stated bound, and the sketches' memory.
  *
  *   npx tsx bench/rollup.bench.ts            # 24 h = 8.64 M points
  *   npx tsx bench/rollup.bench.ts --quick    # 2 h
@@ -19,6 +21,7 @@ import { StorageEngine } from '../src/storage/storage_engine.js';
 import { SqliteBackend } from '../src/storage/sqlite/sqlite_backend.js';
 import { QueryEngine } from '../src/query/query_engine.js';
 import { buildRollupRecords, ROLLUP_RESOLUTIONS_MS } from '../src/core/rollup_records.js';
+import { buildRollupSketches } from '../src/core/rollup_sketches.js';
 import type { AggregatedQuery, SeriesResult } from '../src/model/api.js';
 
 const HOURS = quick ? 2 : 24;
@@ -73,6 +76,48 @@ try {
         await raw.close();
       }
     }
+    const sketchCase = `p99 1h, 100 series (cpu.usage_user), ${HOURS} h`;
+    const exactQuery: AggregatedQuery = { metricPattern: 'cpu.usage_user', aggregation: 'p99', interval: '1h', startTime: START, endTime: END };
+    const sketchQuery: AggregatedQuery = { ...exactQuery, percentileAccuracy: 0.01 };
+    const engine = new QueryEngine(store, { workers: 0 });
+    try {
+      const bytesBefore = store.rollups.stats().bytes;
+      // The first approximate query decodes the chunks and keeps their sketches.
+      const firstStarted = performance.now();
+      await engine.aggregated('default', sketchQuery);
+      const firstMs = performance.now() - firstStarted;
+      const sketchBytes = store.rollups.stats().bytes - bytesBefore;
+      const exact = (await engine.aggregated('default', exactQuery)).series;
+      const approx = (await engine.aggregated('default', sketchQuery)).series;
+      let worst = 0;
+      exact.forEach((s, k) => s.values.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs(approx[k]!.values[i]! - v) / Math.abs(v));
+      }));
+      const t = { sketch: [] as number[], exact: [] as number[] };
+      // CPU time too (inline and synchronous SQLite: the process's CPU is the query's): less noisy than wall time on a shared machine.
+      const cpuMs = { sketch: [] as number[], exact: [] as number[] };
+      for (let r = 0; r < RUNS; r++) {
+        for (const name of r % 2 === 0 ? ['sketch', 'exact'] as const : ['exact', 'sketch'] as const) {
+          const started = performance.now();
+          const cpuStarted = process.cpuUsage();
+          await engine.aggregated('default', name === 'sketch' ? sketchQuery : exactQuery);
+          t[name].push(performance.now() - started);
+          const used = process.cpuUsage(cpuStarted);
+          cpuMs[name].push((used.user + used.system) / 1000);
+        }
+      }
+      const cs = cpuMs.sketch.sort((a, b) => a - b);
+      const ce = cpuMs.exact.sort((a, b) => a - b);
+      const sk = t.sketch.sort((a, b) => a - b);
+      const ex = t.exact.sort((a, b) => a - b);
+      const row = (xs: number[]): string => `median ${percentile(xs, 0.5).toFixed(2)} ms, p90 ${percentile(xs, 0.9).toFixed(2)} ms`;
+      console.log(`${sketchCase}, inline: sketches ${row(sk)}; exact ${row(ex)}; ratio ${(percentile(sk, 0.5) / percentile(ex, 0.5)).toFixed(2)}×; ` +
+        `CPU median ${percentile(cs, 0.5).toFixed(2)} ms vs ${percentile(ce, 0.5).toFixed(2)} ms (ratio ${(percentile(cs, 0.5) / percentile(ce, 0.5)).toFixed(2)}×); ` +
+        `first sketch query (decodes, builds) ${firstMs.toFixed(1)} ms; largest relative error ${(worst * 100).toFixed(3)} % (bound 1 %); ` +
+        `sketch memory ${sketchBytes} bytes (${(sketchBytes / (HOURS * 360 * 100)).toFixed(2)} bytes/point), load average ${loadavg()[0]!.toFixed(2)}`);
+    } finally {
+      await engine.close();
+    }
     const stats = store.rollups.stats();
     const points = HOURS * 360 * 1000;
     console.log(`rollup memory: ${stats.bytes} bytes for ${stats.chunks} chunks (${(stats.bytes / points).toFixed(2)} bytes/point of ${points}), hits ${stats.hits}, misses ${stats.misses}`);
@@ -89,6 +134,15 @@ try {
     for (let r = 0; r < reps; r++) for (const res of ROLLUP_RESOLUTIONS_MS) buildRollupRecords(ts, vs, res);
     const ns = ((performance.now() - started) * 1e6) / (reps * n);
     console.log(`building rollups: ${ns.toFixed(1)} ns/point (both resolutions), load average ${loadavg()[0]!.toFixed(2)}`);
+    // Warmed up first, and CPU time beside wall time: on a loaded machine the wall clock mostly measures waiting.
+    for (let r = 0; r < 20; r++) for (const res of ROLLUP_RESOLUTIONS_MS) buildRollupSketches(ts, vs, res);
+    const sketchStarted = performance.now();
+    const sketchCpu = process.cpuUsage();
+    for (let r = 0; r < reps / 10; r++) for (const res of ROLLUP_RESOLUTIONS_MS) buildRollupSketches(ts, vs, res);
+    const cpu = process.cpuUsage(sketchCpu);
+    const sketchNs = ((performance.now() - sketchStarted) * 1e6) / ((reps / 10) * n);
+    const sketchCpuNs = ((cpu.user + cpu.system) * 1e3) / ((reps / 10) * n);
+    console.log(`building rollup sketches: ${sketchNs.toFixed(1)} ns/point wall, ${sketchCpuNs.toFixed(1)} ns/point CPU (both resolutions), load average ${loadavg()[0]!.toFixed(2)}`);
   } finally {
     await store.close();
   }

@@ -33,6 +33,8 @@ export const QueryField = {
   aggregation: 'aggregation',
   interval: 'interval',
   groupBy: 'group_by',
+  /** Opt-in approximate percentiles: the relative error accepted (AggregatedQuery.percentileAccuracy). */
+  percentileAccuracy: 'percentile_accuracy',
   tags: 'tags',
   /** GET form of one tag filter: `tag.<key>=<value>`. */
   tagPrefix: 'tag.',
@@ -48,6 +50,10 @@ export const QueryResponseField = {
   points: 'points',
   pointsScanned: 'points_scanned',
   elapsedMs: 'elapsed_ms',
+  /** Only for approximated percentiles: `{"method":"ddsketch","relative_error":α}`. */
+  percentile: 'percentile',
+  percentileMethod: 'method',
+  relativeError: 'relative_error',
 } as const;
 
 export const CONTENT_TYPE_JSON = 'application/json';

@@ -27,6 +27,45 @@ export function parseAggregation(value: unknown): Aggregation {
   return value as Aggregation;
 }
 
+/** Percentile aggregations: the ones `percentileAccuracy` may approximate. */
+export const PERCENTILE_AGGREGATIONS: readonly Aggregation[] = ['p50', 'p90', 'p95', 'p99'];
+
+/**
+ * The relative accuracy α of every percentile sketch the engine builds (src/core/ddsketch.ts):
+ * one α for rollups and raw points alike, so they merge into one estimate. A query asking for
+ * any accuracy ≥ this is answered at this one (tighter than asked), and says so.
+ */
+export const PERCENTILE_SKETCH_ACCURACY = 0.01;
+
+/** How an approximate percentile answer was computed, stated in the response. */
+export interface PercentileMethod {
+  method: 'ddsketch';
+  /** α: see docs/format/aggregation.md, "Approximate percentiles", for the bound's exact meaning. */
+  relativeError: number;
+}
+
+/**
+ * `percentileAccuracy` of an aggregated query: undefined (the exact path) or the relative
+ * error the client accepts, in [PERCENTILE_SKETCH_ACCURACY, 1), for a percentile aggregation
+ * only; throws MetricValidationError (field `percentileAccuracy`) naming the value.
+ */
+export function parsePercentileAccuracy(value: unknown, aggregation: Aggregation): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const field = 'percentileAccuracy';
+  if (typeof value !== 'number' || !(value >= PERCENTILE_SKETCH_ACCURACY && value < 1)) {
+    throw new MetricValidationError(
+      `${field}=${describeValue(value)} must be a number in [${PERCENTILE_SKETCH_ACCURACY}, 1): the relative error accepted ` +
+      `(answers use sketches of relative error ${PERCENTILE_SKETCH_ACCURACY})`, -1, field, value,
+    );
+  }
+  if (!PERCENTILE_AGGREGATIONS.includes(aggregation)) {
+    throw new MetricValidationError(
+      `${field}=${describeValue(value)} applies to ${PERCENTILE_AGGREGATIONS.join(', ')} only, not aggregation=${aggregation}`, -1, field, value,
+    );
+  }
+  return value;
+}
+
 /** PostgreSQL back-end (src/storage/postgres/): one database shared by any number of EMMS nodes. */
 export interface PostgresStorageOptions {
   /** `postgres://user:password@host:port/database`; the password never appears in messages. */
@@ -136,6 +175,12 @@ export interface AggregatedQuery extends RawQuery {
   interval: string;
   /** Tag keys to merge series by; `[]` merges every selected series into one. */
   groupBy?: string[];
+  /**
+   * Opt-in approximation of p50/p90/p95/p99: the relative error accepted (parsePercentileAccuracy).
+   * Without it percentiles are exact. With it they come from DDSketches merged from rollups
+   * and raw points, and stats.percentile states the method and bound.
+   */
+  percentileAccuracy?: number;
 }
 
 /**
@@ -185,6 +230,8 @@ export interface QueryStats {
   series: number;
   pointsScanned: number;
   elapsedMs: number;
+  /** Only for approximated percentiles: how they were computed. */
+  percentile?: PercentileMethod;
 }
 
 /** A series given as columns: the fast ingest path for many points of one series. */

@@ -10,10 +10,12 @@
  * Rollups (src/storage/rollup/, docs/format/aggregation.md "Rollups"): inline queries answer the chunks
  * they fit from the store's in-memory rollups instead of decoding them, bit for bit the same;
  * planning counts those chunks as free and hands chunks without rollups to the warmer.
+ * Percentiles with `percentileAccuracy` are approximated from sketches instead, inline
+ * (approximate_percentiles.ts); without it they take the exact path.
  */
 import type { Piscina } from 'piscina';
 import {
-  parseAggregation, type AggregatedQuery, type Aggregation, type LatestPoint, type QueryStats, type RangeFunctionQuery, type RangeFunctionSeries,
+  parseAggregation, parsePercentileAccuracy, PERCENTILE_SKETCH_ACCURACY, type AggregatedQuery, type PercentileMethod, type Aggregation, type LatestPoint, type QueryStats, type RangeFunctionQuery, type RangeFunctionSeries,
   type RawQuery, type SeriesResult,
 } from '../model/api.js';
 import { MetricValidationError, describeValue, type MetricType, type Tags } from '../model/metric.js';
@@ -25,11 +27,11 @@ import { summaryUsable } from '../core/chunk_summary.js';
 import { createWorkerPool } from '../workers/pool_factory.js';
 import type { AggregateTaskInput, AggregateTaskOutput } from './aggregate_task.js';
 import { forEachPartial, forEachResult } from './partial_packing.js';
-import { CorruptChunkError, describeSeries } from '../storage/chunk_rows.js';
+import { CorruptChunkError, describeSeries, type ChunkRow } from '../storage/chunk_rows.js';
 import type { StorageEngine } from '../storage/storage_engine.js';
 import type { SeriesInfo } from '../storage/series_index.js';
-import type { HeadPoints } from '../storage/head.js';
-import { accumulateSeriesList, readSeriesPoints, type PointColumns } from './series_reader.js';
+import type { HeadPoints, ReadRange } from '../storage/head.js';
+import { accumulateSeriesList, readSeriesPoints, type ChunkAnswers, type PointColumns } from './series_reader.js';
 import { selectSeries } from './selection.js';
 import { QueryLimitError } from './errors.js';
 import { queryPressure } from './query_pressure.js';
@@ -37,6 +39,7 @@ import { lendHeadColumn, returnHeadBuffer } from './head_task_buffers.js';
 import { answerFromRollup, rollupFits } from '../storage/rollup/rollup_feed.js';
 import { RollupWarmer } from '../storage/rollup/rollup_warmer.js';
 import { runRangeFunctionQuery } from './range_function_query.js';
+import { approximatePercentiles } from './approximate_percentiles.js';
 
 /**
  * Estimated points from which an aggregated query fans out to workers. Below it the handoffs
@@ -190,6 +193,7 @@ export class QueryEngine {
     const started = performance.now();
     const q = queryObject(query);
     const aggregation = parseAggregation(q.aggregation);
+    const percentileAccuracy = parsePercentileAccuracy(q.percentileAccuracy, aggregation);
     const intervalMs = parseInterval(q.interval as string);
     const groupBy = validateGroupBy(q.groupBy);
     const range = this.#timeRange(q);
@@ -227,7 +231,11 @@ export class QueryEngine {
     // Not alone (other queries, or batches whose acks wait for this thread): big reads go to workers.
     const contended = queryPressure.contended || this.#store.ingestActive;
     const minPoints = contended ? Math.min(this.#workerMinPoints, CONTENDED_WORKER_MIN_POINTS) : this.#workerMinPoints;
-    if (this.#workers > 0 && estimate - inRollups >= minPoints && selected.length > 1) {
+    let percentile: PercentileMethod | undefined;
+    if (percentileAccuracy !== undefined) {
+      ({ results, pointsScanned } = await this.#approximatePercentiles(groups, options, heads));
+      percentile = { method: 'ddsketch', relativeError: PERCENTILE_SKETCH_ACCURACY };
+    } else if (this.#workers > 0 && estimate - inRollups >= minPoints && selected.length > 1) {
       ({ results, pointsScanned } = await this.#fanOut(groups, options, estimate, heads));
     } else {
       const accumulators = groups.map(() => new BucketAccumulator(options));
@@ -238,16 +246,17 @@ export class QueryEngine {
       // snapshot bound, which compaction and retention respect until endSnapshotRead().
       // Heads are copied before the first read: a network back-end's reads wait for I/O, and
       // meanwhile commits append to heads and cuts take them (their buffers are reused).
-      const headCopies = new Map<number, PointColumns | undefined>();
-      for (const [id, head] of heads) headCopies.set(id, head?.sorted(options));
+      const headCopies = copyHeads(heads, options);
       read.maxChunkId = this.#store.beginSnapshotRead().maxChunkId;
       try {
         pointsScanned = await accumulateSeriesList(this.#store.chunkSource, order.length, (k) => {
           const { s, gi } = order[k]!;
-          return { seriesId: s.id, seriesName: describeSeries(s), head: headCopies.get(s.id), acc: accumulators[gi]! };
-        }, read, aggregation === 'rate', this.#useRollups ? (acc, row) => answerFromRollup(this.#store.rollups, acc, row) : undefined);
+          return { seriesId: s.id, seriesName: describeSeries(s), head: headCopies.bySeries.get(s.id), acc: accumulators[gi]! };
+        }, read, aggregation === 'rate', this.#useRollups ? this.#rollupAnswers(probe, inRollups > 0) : undefined);
       } finally {
         this.#store.endSnapshotRead();
+        returnHeadBuffer(headCopies.timestamps.buffer as ArrayBuffer);
+        returnHeadBuffer(headCopies.values.buffer as ArrayBuffer);
       }
     }
     const out: SeriesResult[] = [];
@@ -260,7 +269,43 @@ export class QueryEngine {
       if (total > maxPoints) throw new QueryLimitError('maxPoints', maxPoints, total);
       out.push({ metricId: g.metricId, metricType: g.metricType, tags: g.tags, timestamps, values });
     });
-    return { series: out, stats: { series: out.length, pointsScanned, elapsedMs: performance.now() - started } };
+    const stats: QueryStats = { series: out.length, pointsScanned, elapsedMs: performance.now() - started };
+    if (percentile !== undefined) stats.percentile = percentile;
+    return { series: out, stats };
+  }
+
+  /** Opted-in approximate percentiles (approximate_percentiles.ts), inline: rollup sketches live on this thread. */
+  async #approximatePercentiles(
+    groups: Group[], options: { aggregation: Aggregation; intervalMs: number; startMs: number; endMs: number }, heads: ReadonlyMap<number, HeadPoints | undefined>,
+  ): Promise<{ results: AggregateResult[]; pointsScanned: number }> {
+    const now = Date.now();
+    // Heads are copied before the snapshot bound, as on the exact inline path.
+    const series = groups.flatMap((g, group) => g.series.map((s) => {
+      if (this.#useRollups) this.#store.rollups.noteQueried(s.id, now, true);
+      return { seriesId: s.id, seriesName: describeSeries(s), head: heads.get(s.id)?.sorted(options), group };
+    }));
+    const { maxChunkId } = this.#store.beginSnapshotRead();
+    try {
+      const rollups = this.#useRollups ? this.#store.rollups : undefined;
+      return await approximatePercentiles(this.#store.chunkSource, rollups, groups.length, series, { ...options, maxChunkId });
+    } finally {
+      this.#store.endSnapshotRead();
+    }
+  }
+
+  /**
+   * The store's rollups as the series reader's ChunkAnswers. `withoutData` (some chunks in range
+   * have rollups, #rollupCoverage): chunks they answer are read without their data, which
+   * costs an extra chunkData read for the rest, so not when none would be answered.
+   */
+  #rollupAnswers(probe: BucketAccumulator, withoutData: boolean): ChunkAnswers {
+    const rollups = this.#store.rollups;
+    const answer = (acc: BucketAccumulator, row: ChunkRow): boolean => answerFromRollup(rollups, acc, row);
+    const resolutionMs = probe.rollupResolutionMs;
+    if (!withoutData || resolutionMs === undefined || !rollups.enabled) return { answer };
+    const { startMs, endMs } = probe;
+    // answerFromRollup's conditions, without its side effects (hits, recency).
+    return { answer, holds: (row) => rollupFits(row.min_ts, row.max_ts, startMs, endMs, resolutionMs) && rollups.has(row.id) };
   }
 
   #earliestPoint(selected: readonly SeriesInfo[]): number {
@@ -503,3 +548,32 @@ export class QueryEngine {
 }
 
 const NO_RESULT: AggregateResult = { timestamps: new Float64Array(0), values: new Float64Array(0) };
+
+/**
+ * The heads' points an inline aggregation reads (sorted, of the range), copied into one pair of
+ * pooled columns (head_task_buffers.ts; the caller returns their buffers when the read ended).
+ * A fresh pair of arrays per series was zero-filled, page-faulted and counted towards the
+ * garbage collector's external memory on the thread that acknowledges ingest: right after a
+ * burst the heads hold ~16% of a day, and those copies were ~40% of the 100-series query's
+ * main-thread time (bench/fresh_query.bench.ts).
+ */
+function copyHeads(
+  heads: ReadonlyMap<number, HeadPoints | undefined>, range: ReadRange,
+): { bySeries: Map<number, PointColumns | undefined>; timestamps: Float64Array; values: Float64Array } {
+  let room = 0;
+  for (const head of heads.values()) room += head?.lengthIn(range) ?? 0;
+  const timestamps = lendHeadColumn(room);
+  const values = lendHeadColumn(room);
+  const bySeries = new Map<number, PointColumns | undefined>();
+  let at = 0;
+  for (const [id, head] of heads) {
+    if (head === undefined) {
+      bySeries.set(id, undefined);
+      continue;
+    }
+    const n = head.sortedInto(timestamps, values, at, range);
+    bySeries.set(id, { timestamps: timestamps.subarray(at, at + n), values: values.subarray(at, at + n) });
+    at += n;
+  }
+  return { bySeries, timestamps, values };
+}

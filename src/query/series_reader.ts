@@ -141,16 +141,31 @@ export interface PrefetchedSeries {
 }
 
 /**
- * Reads the chunks of up to PREFETCH_SERIES series for an aggregation: their rows (a chunk
- * answered by its stats comes without data), the data of chunks that overlap (they must be
- * decoded and merged after all), and for rate each series' newest chunk point before the range.
+ * An interval that puts every chunk inside a read's range into one bucket: a read with
+ * summaries on and this interval leaves the data of every such chunk out (backend.ts,
+ * AggregationRead), for a reader that fetches the data it needs afterwards (chunkData).
+ */
+const ONE_BUCKET_INTERVAL_MS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Reads the chunks of up to PREFETCH_SERIES series for an aggregation: their rows, the data of
+ * every chunk `needsData(row)` asks for (see accumulateSeries: chunks answered neither by their
+ * stats nor by `answers`), the data of every chunk of a series whose chunks overlap (they must
+ * be decoded and merged after all), and for rate each series' newest chunk point before the
+ * range.
+ *
+ * `withoutData`: rows are read without data (ONE_BUCKET_INTERVAL_MS) and only what is needed
+ * follows: right after ingest the rows' data is in SQLite's write-ahead file, where each 1 KiB
+ * page is copied through the page cache, and reading the blobs of chunks that rollups answer
+ * was a third of the fresh 100-series query's main-thread time (bench/fresh_query.bench.ts).
  */
 export async function prefetchAggregation(
   source: ChunkSource, series: ReadonlyArray<{ seriesId: number; headMinTs: number | undefined }>, read: AggregationRead, isRate: boolean,
+  needsData: (row: ChunkRow) => boolean, withoutData = false,
 ): Promise<Map<number, PrefetchedSeries>> {
   const ids = series.map((s) => s.seriesId);
-  const bySeries = await source.aggregationRows(ids, read);
-  const missing: number[] = [];
+  const bySeries = await source.aggregationRows(ids, withoutData ? { ...read, summaries: true, intervalMs: ONE_BUCKET_INTERVAL_MS } : read);
+  const overlapping = new Set<number>();
   // Rate's predecessor is looked up only where accumulateSeries will use it (a lookup per
   // series costs a statement each in SQLite).
   const needPredecessor: number[] = [];
@@ -162,23 +177,40 @@ export async function prefetchAggregation(
       continue;
     }
     if (isRate) needPredecessor.push(seriesId);
-    for (const r of rows) if (r.data === null || r.data === undefined) missing.push(r.id);
+    overlapping.add(seriesId);
   }
-  if (missing.length > 0) {
-    const data = await source.chunkData(missing);
-    for (const rows of bySeries.values()) {
-      for (let k = 0; k < rows.length; k++) {
-        const r = rows[k]!;
-        if (r.data !== null && r.data !== undefined) continue;
-        const bytes = data.get(r.id);
-        if (bytes !== undefined) rows[k] = { ...r, data: bytes };
-      }
-    }
-  }
+  await fillData(source, bySeries, rowsWithoutData(bySeries, (seriesId, row) => overlapping.has(seriesId) || needsData(row)));
   const predecessors = needPredecessor.length > 0 ? await source.newestBefore(needPredecessor, read.startMs, read.maxChunkId) : undefined;
   const out = new Map<number, PrefetchedSeries>();
   for (const id of ids) out.set(id, { rows: bySeries.get(id) ?? [], predecessor: predecessors?.get(id) });
   return out;
+}
+
+/** Ids of the rows read without data that `wanted(seriesId, row)` asks for. */
+function rowsWithoutData(bySeries: ReadonlyMap<number, readonly ChunkRow[]>, wanted: (seriesId: number, row: ChunkRow) => boolean): number[] {
+  const missing: number[] = [];
+  for (const [seriesId, rows] of bySeries) {
+    for (const r of rows) if ((r.data === null || r.data === undefined) && wanted(seriesId, r)) missing.push(r.id);
+  }
+  return missing;
+}
+
+/** Reads the data of chunks `ids` (one chunkData call) into their rows' places in `bySeries`; returns how many it filled. */
+async function fillData(source: ChunkSource, bySeries: ReadonlyMap<number, ChunkRow[]>, ids: readonly number[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const data = await source.chunkData(ids);
+  let filled = 0;
+  for (const rows of bySeries.values()) {
+    for (let k = 0; k < rows.length; k++) {
+      const r = rows[k]!;
+      if (r.data !== null && r.data !== undefined) continue;
+      const bytes = data.get(r.id);
+      if (bytes === undefined) continue;
+      rows[k] = { ...r, data: bytes };
+      filled++;
+    }
+  }
+  return filled;
 }
 
 /** One series of an aggregation and the accumulator of its group. */
@@ -199,24 +231,51 @@ export interface SeriesToAccumulate {
 export type ChunkAnswerer = (acc: BucketAccumulator, row: ChunkRow) => boolean;
 
 /**
+ * A ChunkAnswerer, and whether it holds a chunk's partials now (`holds`, no side effects; when
+ * given, every chunk is read without its data and only chunks it does not hold get theirs).
+ * Partials may be dropped while a read waits for its rows (cut landings and the rollup warmer
+ * add others, evicting old ones), so holding is checked again right before the synchronous
+ * accumulation.
+ */
+export interface ChunkAnswers {
+  answer: ChunkAnswerer;
+  holds?: ((row: ChunkRow) => boolean) | undefined;
+}
+
+/**
  * The aggregation loop of inline queries and query workers alike: series in order, read
  * PREFETCH_SERIES at a time (prefetchAggregation), each fed to its group's accumulator.
  * `seriesAt(k)` is asked once per series, in order. Returns the points scanned.
  */
 export async function accumulateSeriesList(
   source: ChunkSource, count: number, seriesAt: (k: number) => SeriesToAccumulate, read: AggregationRead, isRate: boolean,
-  answer?: ChunkAnswerer,
+  answers?: ChunkAnswers,
 ): Promise<number> {
   let scanned = 0;
   for (let k = 0; k < count; k += PREFETCH_SERIES) {
     const slice: SeriesToAccumulate[] = [];
     for (let j = k; j < Math.min(count, k + PREFETCH_SERIES); j++) slice.push(seriesAt(j));
-    const prefetched = await prefetchAggregation(source, slice.map((s) => ({ seriesId: s.seriesId, headMinTs: s.head?.timestamps[0] })), read, isRate);
+    // Every accumulator of a query has the same options: one answers for all what accumulateSeries will decode.
+    const acc = slice[0]!.acc;
+    const useSummaries = summaryUsable(acc.aggregation);
+    const decoded = (row: ChunkRow): boolean => !(useSummaries && acc.summaryFits(row.min_ts, row.max_ts));
+    const holds = answers?.holds;
+    const needsData = (row: ChunkRow): boolean => decoded(row) && holds?.(row) !== true;
+    const prefetched = await prefetchAggregation(source, slice.map((s) => ({ seriesId: s.seriesId, headMinTs: s.head?.timestamps[0] })), read, isRate, needsData, holds !== undefined);
+    if (holds !== undefined) {
+      // Partials dropped during the reads: their chunks' data now, until none is missing. From
+      // the last check to the accumulation below nothing awaits (a chunk whose data did not
+      // come, which a snapshot read rules out, fails there as before).
+      const rowsOf = new Map([...prefetched].map(([id, p]) => [id, p.rows]));
+      for (let missing = rowsWithoutData(rowsOf, (_, row) => needsData(row)); missing.length > 0; missing = rowsWithoutData(rowsOf, (_, row) => needsData(row))) {
+        if (await fillData(source, rowsOf, missing) === 0) break;
+      }
+    }
     for (const s of slice) {
       s.acc.beginSeries();
       scanned += accumulateSeries(s.acc, {
         seriesId: s.seriesId, seriesName: s.seriesName, head: s.head, startMs: read.startMs, endMs: read.endMs, maxChunkId: read.maxChunkId,
-      }, prefetched.get(s.seriesId)!, answer);
+      }, prefetched.get(s.seriesId)!, answers?.answer);
     }
   }
   return scanned;

@@ -9,7 +9,7 @@ import {
 import type { JsonSchema, RouteSchema } from '../http/route.js';
 import { PRECISIONS } from '../ingest/timestamp_precision.js';
 import { QueryField, QueryResponseField, WireField } from '../ingest/wire.js';
-import { AGGREGATIONS } from '../model/api.js';
+import { AGGREGATIONS, PERCENTILE_SKETCH_ACCURACY } from '../model/api.js';
 import { MetricType } from '../model/metric.js';
 
 const METRIC_TYPE_SCHEMA = enumSchema(Object.values(MetricType), { description: 'Left out: the stored type of an existing series, else gauge.' });
@@ -78,7 +78,17 @@ const QUERY_RESPONSE: JsonSchema = {
         },
       },
     },
-    [QueryResponseField.stats]: { type: 'object', properties: { series: { type: 'integer' }, [QueryResponseField.pointsScanned]: { type: 'integer' }, [QueryResponseField.elapsedMs]: { type: 'number' } } },
+    [QueryResponseField.stats]: {
+      type: 'object',
+      properties: {
+        series: { type: 'integer' }, [QueryResponseField.pointsScanned]: { type: 'integer' }, [QueryResponseField.elapsedMs]: { type: 'number' },
+        [QueryResponseField.percentile]: {
+          type: 'object',
+          description: 'Only with `percentile_accuracy`: how the percentiles were approximated and their bound (docs/format/aggregation.md, "Approximate percentiles").',
+          properties: { [QueryResponseField.percentileMethod]: enumSchema(['ddsketch']), [QueryResponseField.relativeError]: { type: 'number' } },
+        },
+      },
+    },
   },
 };
 
@@ -89,6 +99,11 @@ const QUERY_RESPONSES: RouteSchema['responses'] = {
 };
 
 const QUERY_DESCRIPTION = 'Without `aggregation`, raw points; with it, one value per `interval` bucket (aligned to the epoch), per series or per `group_by` tag values.';
+
+const PERCENTILE_ACCURACY_DESCRIPTION = 'Opt-in approximation of p50/p90/p95/p99: the relative error accepted, ' +
+  `at least ${PERCENTILE_SKETCH_ACCURACY}. Answered from DDSketches of relative error ${PERCENTILE_SKETCH_ACCURACY} (merged from rollups where they cover the range); ` +
+  '`stats.percentile` states the method and bound. Left out: exact percentiles.';
+const PERCENTILE_ACCURACY_SCHEMA: JsonSchema = { type: 'number', minimum: PERCENTILE_SKETCH_ACCURACY, exclusiveMaximum: 1 };
 
 export const QUERY_GET_SCHEMA: RouteSchema = {
   summary: 'Query series by metric pattern (query string)',
@@ -101,6 +116,7 @@ export const QUERY_GET_SCHEMA: RouteSchema = {
     [QueryField.aggregation]: param('Aggregate per bucket.', enumSchema(AGGREGATIONS)),
     [QueryField.interval]: param('Bucket width, with a unit; required with `aggregation`.', durationSchema()),
     [QueryField.groupBy]: { description: 'Comma-separated tag keys to aggregate series together by; needs `aggregation`.', schema: STRING_LIST, explode: false },
+    [QueryField.percentileAccuracy]: param(PERCENTILE_ACCURACY_DESCRIPTION, PERCENTILE_ACCURACY_SCHEMA),
     ...TAG_FILTER_PARAMS,
   },
   responses: QUERY_RESPONSES,
@@ -117,6 +133,7 @@ export const QUERY_POST_SCHEMA: RouteSchema = {
     [QueryField.aggregation]: enumSchema(AGGREGATIONS),
     [QueryField.interval]: durationSchema(),
     [QueryField.groupBy]: STRING_LIST,
+    [QueryField.percentileAccuracy]: { ...PERCENTILE_ACCURACY_SCHEMA, description: PERCENTILE_ACCURACY_DESCRIPTION },
     [QueryField.tags]: TAGS_SCHEMA,
   }, [QueryField.metricPattern])),
   responses: QUERY_RESPONSES,

@@ -189,6 +189,11 @@ export function writeQueryJson(series: readonly SeriesResult[], stats: QueryStat
   out.number(stats.pointsScanned);
   out.text(`,"${F.elapsedMs}":`);
   out.number(stats.elapsedMs);
+  if (stats.percentile !== undefined) {
+    out.text(`,"${F.percentile}":{"${F.percentileMethod}":${JSON.stringify(stats.percentile.method)},"${F.relativeError}":`);
+    out.number(stats.percentile.relativeError);
+    out.text('}');
+  }
   out.text('}}');
   return out.bytes();
 }

@@ -3,7 +3,7 @@
  * engine's columnar result into the response JSON (written by query_json_writer.ts). A bad
  * parameter is a 400 naming it.
  */
-import { AGGREGATIONS, parseAggregation, type AggregatedQuery, type QueryStats, type RawQuery, type SeriesResult } from '../model/api.js';
+import { AGGREGATIONS, parseAggregation, parsePercentileAccuracy, type AggregatedQuery, type QueryStats, type RawQuery, type SeriesResult } from '../model/api.js';
 import { parseInterval } from '../model/interval.js';
 import { MetricValidationError, describeValue, type Tags } from '../model/metric.js';
 import { isQueryTime, timeInputMs } from '../model/time.js';
@@ -52,6 +52,15 @@ interface LooseQuery {
   interval: unknown;
   groupBy: string[] | undefined;
   tags: Tags | undefined;
+  /** A number (JSON) or its text (query string); absent when undefined or ''. */
+  percentileAccuracy: unknown;
+}
+
+/** The query string's text as a number for the engine's rule; other text stays text, so the 400 quotes it. */
+function numberOrText(raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw;
+  const n = raw.trim() === '' ? NaN : Number(raw);
+  return Number.isFinite(n) ? n : raw;
 }
 
 function build(q: LooseQuery, limits: QueryLimits): RawQuery | AggregatedQuery {
@@ -69,7 +78,9 @@ function build(q: LooseQuery, limits: QueryLimits): RawQuery | AggregatedQuery {
   if (q.tags !== undefined) raw.tags = q.tags;
   const hasAggregation = q.aggregation !== undefined && q.aggregation !== '';
   const hasInterval = q.interval !== undefined && q.interval !== '';
+  const hasAccuracy = q.percentileAccuracy !== undefined && q.percentileAccuracy !== null && q.percentileAccuracy !== '';
   if (!hasAggregation) {
+    if (hasAccuracy) bad(QueryField.percentileAccuracy, q.percentileAccuracy, `needs ${QueryField.aggregation} (one of p50, p90, p95, p99)`);
     if (hasInterval) bad(QueryField.interval, q.interval, `needs ${QueryField.aggregation} (one of ${AGGREGATIONS.join(', ')})`);
     if (q.groupBy !== undefined) bad(QueryField.groupBy, q.groupBy.join(','), `needs ${QueryField.aggregation} and ${QueryField.interval}`);
     return raw;
@@ -80,6 +91,10 @@ function build(q: LooseQuery, limits: QueryLimits): RawQuery | AggregatedQuery {
   engineRule(QueryField.interval, () => parseInterval(interval));
   const agg: AggregatedQuery = { ...raw, aggregation, interval };
   if (q.groupBy !== undefined) agg.groupBy = q.groupBy;
+  if (hasAccuracy) {
+    const accuracy = engineRule(QueryField.percentileAccuracy, () => parsePercentileAccuracy(numberOrText(q.percentileAccuracy), aggregation));
+    if (accuracy !== undefined) agg.percentileAccuracy = accuracy;
+  }
   return agg;
 }
 
@@ -104,6 +119,7 @@ export function queryFromSearchParams(params: URLSearchParams, limits: QueryLimi
       interval: params.get(QueryField.interval) ?? undefined,
       groupBy,
       tags,
+      percentileAccuracy: params.get(QueryField.percentileAccuracy) ?? undefined,
     },
     limits,
   );
@@ -141,6 +157,7 @@ export function queryFromBody(body: unknown, limits: QueryLimits): RawQuery | Ag
       interval: b[QueryField.interval],
       groupBy,
       tags,
+      percentileAccuracy: b[QueryField.percentileAccuracy],
     },
     limits,
   );

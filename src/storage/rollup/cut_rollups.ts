@@ -19,12 +19,15 @@ export interface CutColumns {
 
 /** `chunks[k]` (its `count` points) was inserted under `chunkIds[k]`. */
 export function buildCutRollups(store: RollupStore, cut: CutColumns, chunks: ReadonlyArray<{ count: number }>, chunkIds: readonly number[]): void {
-  if (!cut.inOrder || !store.wantsSeries(cut.seriesId, Date.now())) return;
+  const now = Date.now();
+  if (!cut.inOrder || !store.wantsSeries(cut.seriesId, now)) return;
+  // Sketches only for series approximate percentile queries read: they cost more than records.
+  const sketches = store.wantsSketches(cut.seriesId, now);
   let at = 0;
   chunks.forEach((chunk, k) => {
     const end = at + chunk.count;
     if (end > cut.timestamps.length) throw new Error(`BUG: a cut of ${cut.timestamps.length} points landed as chunks of more`);
-    store.build(chunkIds[k]!, cut.timestamps.subarray(at, end), cut.values.subarray(at, end));
+    store.build(chunkIds[k]!, cut.timestamps.subarray(at, end), cut.values.subarray(at, end), sketches);
     at = end;
   });
 }

@@ -14,6 +14,7 @@
 import type { RollupUsage } from '../../model/api.js';
 import type { ChunkRow } from '../backend.js';
 import { buildRollupRecords, ROLLUP_RESOLUTIONS_MS } from '../../core/rollup_records.js';
+import { buildRollupSketches, rollupSketchBytes, type RollupSketches } from '../../core/rollup_sketches.js';
 
 /** Default byte budget (the `query.rollup_memory_mb` setting): ~2,000 day-long 10 s chunks at both resolutions. */
 export const DEFAULT_ROLLUP_BUDGET_BYTES = 64 * 1024 * 1024;
@@ -46,6 +47,11 @@ export interface RollupChunkStats {
 interface Entry extends RollupChunkStats {
   /** Records per resolution, in ROLLUP_RESOLUTIONS_MS order. */
   records: Float64Array[];
+  /**
+   * Percentile sketches per resolution, same order (rollup_sketches.ts): only for chunks an
+   * approximate percentile query read, since they cost more memory than the records.
+   */
+  sketches: RollupSketches[] | undefined;
   bytes: number;
   /** When a query last used it, or when it was built (ms since the epoch). */
   usedAtMs: number;
@@ -59,6 +65,18 @@ function sameStats(e: RollupChunkStats, row: ChunkRow): boolean {
     Object.is(e.sum, row.sum) && Object.is(e.firstValue, row.first) && Object.is(e.lastValue, row.last);
 }
 
+/** Notes `id` as used at `nowMs`, most recent last, forgetting the oldest past MAX_WARM_SERIES. */
+function remember(map: Map<number, number>, id: number, nowMs: number): void {
+  map.delete(id);
+  map.set(id, nowMs);
+  if (map.size > MAX_WARM_SERIES) {
+    for (const oldest of map.keys()) {
+      map.delete(oldest);
+      break;
+    }
+  }
+}
+
 export class RollupStore {
   /** Insertion order is recency order: a use moves the entry to the end. */
   readonly #entries = new Map<number, Entry>();
@@ -69,6 +87,8 @@ export class RollupStore {
   #evicted = 0;
   /** Series a query planned over, and when (ms since the epoch), oldest first. */
   readonly #queried = new Map<number, number>();
+  /** Series an approximate percentile query read, and when: their cuts get sketches too. */
+  readonly #sketchQueried = new Map<number, number>();
 
   /** @param budgetBytes 0 turns rollups off (every query decodes). */
   constructor(readonly budgetBytes = DEFAULT_ROLLUP_BUDGET_BYTES) {
@@ -111,16 +131,28 @@ export class RollupStore {
     return e.records[k];
   }
 
+  /**
+   * The chunk's percentile sketches at `resolutionMs` (rollup_sketches.ts), when held for
+   * exactly this row's chunk; counts a hit, or a miss for a stale entry.
+   */
+  sketchesFor(row: ChunkRow, resolutionMs: number): RollupSketches | undefined {
+    const k = ROLLUP_RESOLUTIONS_MS.indexOf(resolutionMs);
+    const e = this.#entries.get(row.id);
+    if (k < 0 || e === undefined || e.sketches === undefined) return undefined;
+    return this.recordsFor(row, resolutionMs) === undefined ? undefined : e.sketches[k];
+  }
+
   /** A query plans over the series: its cuts get rollups when they land, for SERIES_WARM_MS. */
-  noteQueried(seriesId: number, nowMs: number): void {
-    this.#queried.delete(seriesId);
-    this.#queried.set(seriesId, nowMs);
-    if (this.#queried.size > MAX_WARM_SERIES) {
-      for (const id of this.#queried.keys()) {
-        this.#queried.delete(id);
-        break;
-      }
-    }
+  noteQueried(seriesId: number, nowMs: number, sketches = false): void {
+    remember(this.#queried, seriesId, nowMs);
+    if (sketches) remember(this.#sketchQueried, seriesId, nowMs);
+  }
+
+  /** Whether an approximate percentile query read the series within SERIES_WARM_MS of `nowMs`. */
+  wantsSketches(seriesId: number, nowMs: number): boolean {
+    if (!this.enabled) return false;
+    const at = this.#sketchQueried.get(seriesId);
+    return at !== undefined && nowMs - at <= SERIES_WARM_MS;
   }
 
   /** Whether a query planned over the series within SERIES_WARM_MS of `nowMs`. */
@@ -149,27 +181,29 @@ export class RollupStore {
   /**
    * Builds and keeps the rollups of a chunk from its points (ascending, duplicate-free: what
    * the chunk holds), evicting the least recently used to stay within the budget. A chunk
-   * bigger than the whole budget is not kept.
+   * bigger than the whole budget is not kept. With `sketches`, its percentile sketches too.
    */
-  build(chunkId: number, timestamps: Float64Array, values: Float64Array): void {
+  build(chunkId: number, timestamps: Float64Array, values: Float64Array, sketches = false): void {
     if (!this.enabled || timestamps.length === 0) return;
     const records = ROLLUP_RESOLUTIONS_MS.map((r) => buildRollupRecords(timestamps, values, r));
+    const built = sketches ? ROLLUP_RESOLUTIONS_MS.map((r) => buildRollupSketches(timestamps, values, r)) : undefined;
     let sum = 0;
     for (let i = 0; i < values.length; i++) sum += values[i]!;
     const n = timestamps.length;
     this.add(chunkId, {
       minTs: timestamps[0]!, maxTs: timestamps[n - 1]!, count: n, sum, firstValue: values[0]!, lastValue: values[n - 1]!,
-    }, records);
+    }, records, built);
   }
 
-  /** Keeps prebuilt records (one array per resolution) for a chunk with these stats. */
-  add(chunkId: number, stats: RollupChunkStats, records: Float64Array[]): void {
+  /** Keeps prebuilt records (one array per resolution, and optionally sketches) for a chunk with these stats. */
+  add(chunkId: number, stats: RollupChunkStats, records: Float64Array[], sketches?: RollupSketches[]): void {
     if (!this.enabled) return;
     if (records.length !== ROLLUP_RESOLUTIONS_MS.length) {
       throw new Error(`BUG: RollupStore.add: ${records.length} record arrays for ${ROLLUP_RESOLUTIONS_MS.length} resolutions`);
     }
     let bytes = ENTRY_OVERHEAD_BYTES;
     for (const r of records) bytes += r.byteLength;
+    for (const sk of sketches ?? []) bytes += rollupSketchBytes(sk);
     if (bytes > this.budgetBytes) return;
     const old = this.#entries.get(chunkId);
     if (old !== undefined) this.#drop(chunkId, old);
@@ -178,7 +212,7 @@ export class RollupStore {
       this.#drop(id, e);
       this.#evicted++;
     }
-    this.#entries.set(chunkId, { ...stats, records, bytes, usedAtMs: Date.now() });
+    this.#entries.set(chunkId, { ...stats, records, sketches, bytes, usedAtMs: Date.now() });
     this.#bytes += bytes;
     this.#built++;
   }
