@@ -5,13 +5,18 @@
  * a week of points first, so the timed updates include forest refits and period re-checks at
  * their steady-state rate. `cad` runs in its streaming form (range = the values seen so far);
  * its cost per point grows with its context memory, so it depends on the series more than the
- * others' does (1k–35k points/s over NAB's development files on this machine, under load;
- * capped by the memory limit in cad_detector.ts).
+ * others' does (capped by the memory limit in cad_detector.ts; uniform noise is its worst case,
+ * ~3k points/s under load after the issue-17 rewrite, against ~1k before).
+ *
+ * A second table times what `emms detect` does with the same 20,000 points: one whole-series
+ * `detectSeries` run per method (cad then reads the series' range, as NAB gives it), `auto` and
+ * `cad` alternating, three rounds, so both see the same minutes of a shared machine.
  *
  * Run: npx tsx bench/detect.bench.ts   (EMMS_BENCH_QUICK=1 or --quick: shorter tasks)
  */
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
+import { detectSeries } from '../src/analytics/detect_series.js';
 import { createStreamingDetector, DETECTOR_METHODS } from '../src/analytics/streaming_detector.js';
 import { SeededRandom } from '../src/analytics/seeded_random.js';
 
@@ -48,3 +53,19 @@ console.table(bench.tasks.map((task) => {
     batches: r.latency.samplesCount,
   };
 }));
+
+// Whole-series runs, as `emms detect` on a 20,000-row CSV.
+const timestamps = Float64Array.from({ length: POINTS }, (_, i) => i * STEP_MS);
+const rounds: Record<string, number[]> = { auto: [], cad: [] };
+for (let round = 0; round < (quick ? 1 : 3); round++) {
+  for (const method of ['auto', 'cad'] as const) {
+    const start = performance.now();
+    detectSeries(timestamps, values, { method });
+    rounds[method]!.push(performance.now() - start);
+  }
+}
+console.table(Object.entries(rounds).map(([method, ms]) => ({
+  method,
+  'detectSeries 20,000 points, s (each round)': ms.map((t) => (t / 1000).toFixed(2)).join(' / '),
+  'points/s (best round)': Math.round(POINTS / (Math.min(...ms) / 1000)),
+})));

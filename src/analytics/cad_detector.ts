@@ -37,7 +37,7 @@
  * Memory grows with every new context; a stream may run for years, so past MAX_CONTEXTS the
  * memory is dropped and learning starts again (the next rest period's worth of points scores 0).
  */
-import { ContextMemory, type ActiveContext } from './cad_context_memory.js';
+import { ContextMemory } from './cad_context_memory.js';
 
 export const VALUE_BITS = 3;
 const MAX_LEVEL_IN_RANGE = 2 ** VALUE_BITS - 1;
@@ -51,9 +51,11 @@ export const DEFAULT_REST_POINTS = 150;
  * files needs (12,470, cpu_utilization_asg_misconfiguration, 18,050 rows), so their scores are
  * CAD's own. A step's cost grows with the contexts its facts touch, and this cap is what bounds
  * the time per point of a stream that runs for months: with 50,000 a noisy 5-minute cycle
- * (bench/detect.bench.ts) fell to 150 points/s, against ~2,000 at 10,000 contexts.
+ * (bench/detect.bench.ts) fell to 150 points/s, against ~2,000 at 10,000 contexts (measured
+ * before the issue-17 rewrite of the memory's data structures, which made a step ~4× cheaper
+ * with identical scores; the cap was left as it was, so the scores did not move).
  */
-const MAX_CONTEXTS = 20_000;
+export const MAX_CONTEXTS = 20_000;
 /** Active contexts enter the facts as NEURON_FACT_BASE + context id, clear of the sensor facts (< 2·VALUE_BITS). */
 const NEURON_FACT_BASE = 1024;
 
@@ -71,8 +73,9 @@ export function factsOfLevel(level: number): number[] {
   return facts;
 }
 
-function byActivationsThenNewest(a: ActiveContext, b: ActiveContext): number {
-  return b.activations - a.activations || b.id - a.id;
+/** Neuron order: more activations first, then the newer context (CAD OSE's order; see above on ties). */
+function ranksBefore(id: number, activations: number, otherId: number, otherActivations: number): boolean {
+  return activations > otherActivations || (activations === otherActivations && id > otherId);
 }
 
 export class CadDetector {
@@ -83,7 +86,11 @@ export class CadDetector {
   #min = Infinity;
   #max = -Infinity;
   #leftFacts: number[] = [];
-  #predicted = new Set<number>();
+  /** Facts the memory predicted for this step (at most 2·VALUE_BITS). */
+  #predicted: number[] = [];
+  /** Scratch of #strongestNeurons: ids and activations of the strongest active contexts so far. */
+  readonly #topIds: number[] = [];
+  readonly #topActivations: number[] = [];
   /** Points since the last score ≥ BASE_THRESHOLD (the rest period starts at the first point). */
   #sinceHigh = 0;
 
@@ -121,7 +128,7 @@ export class CadDetector {
     const level = Math.max(0, Math.min(MAX_LEVEL_IN_RANGE, Math.trunc((value - this.#min) / step)));
     const facts = factsOfLevel(level);
     let unpredicted = false;
-    for (const fact of facts) if (!this.#predicted.has(fact)) unpredicted = true;
+    for (const fact of facts) if (!this.#predicted.includes(fact)) unpredicted = true;
     const raw = this.#learn(facts);
     const anomaly = unpredicted ? raw : 0;
     const resting = this.#sinceHigh < this.#restPoints;
@@ -139,14 +146,42 @@ export class CadDetector {
     const memory = this.#memory;
     const previousLeft = this.#leftFacts;
     const growing = previousLeft.length > 0 && memory.observeTransition(previousLeft, facts);
-    const right = memory.crossRight(facts, growing);
-    const shareActive = right.selected > 0 ? right.active.length / right.selected : 0;
-    const neurons = right.active.sort(byActivationsThenNewest).slice(0, MAX_ACTIVE_NEURONS).map((c) => NEURON_FACT_BASE + c.id);
-    this.#leftFacts = [...facts, ...neurons].sort((a, b) => a - b);
+    const selected = memory.crossRight(facts, growing);
+    const active = memory.active;
+    const shareActive = selected > 0 ? active.length / selected : 0;
+    // Ascending, as the memory requires: the sensor facts (< NEURON_FACT_BASE) already are, and
+    // the neurons are sorted after them.
+    this.#leftFacts = facts.concat(this.#strongestNeurons(active, memory).map((id) => NEURON_FACT_BASE + id).sort((a, b) => a - b));
     // Candidates exist only on a growing step, and then the new transition counts as added too.
-    const { added, distinct } = memory.addContexts(right.candidates);
+    const { added, distinct } = memory.addGrownContexts();
     const shareAdded = growing ? (added + 1) / distinct : 0;
     this.#predicted = memory.crossLeftAndPredict(this.#leftFacts);
     return (1 - shareActive + shareAdded) / 2;
+  }
+
+  /**
+   * The MAX_ACTIVE_NEURONS active contexts first in ranksBefore's order: kept in a short
+   * sorted list as they come (a step can have thousands active; sorting them all was a hot spot).
+   * The order is total (ids differ), so this is exactly the head of the full sort.
+   */
+  #strongestNeurons(active: readonly number[], memory: ContextMemory): number[] {
+    const ids = this.#topIds;
+    const activations = this.#topActivations;
+    ids.length = 0;
+    activations.length = 0;
+    for (const id of active) {
+      const count = memory.activationsOf(id);
+      const last = ids.length - 1;
+      if (ids.length === MAX_ACTIVE_NEURONS && !ranksBefore(id, count, ids[last]!, activations[last]!)) continue;
+      let at = ids.length;
+      while (at > 0 && ranksBefore(id, count, ids[at - 1]!, activations[at - 1]!)) at--;
+      ids.splice(at, 0, id);
+      activations.splice(at, 0, count);
+      if (ids.length > MAX_ACTIVE_NEURONS) {
+        ids.pop();
+        activations.pop();
+      }
+    }
+    return ids;
   }
 }

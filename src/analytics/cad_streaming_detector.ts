@@ -4,9 +4,9 @@
  * sensitivity maps to a threshold on it (novelty_ensemble.ts, thresholdForSensitivity).
  *
  * CAD reads values only, so timestamps matter only for their order (arrival order, as every
- * method). Without a known range (`cad.range`) the quantisation range is learnt from the first
- * day of points (cad_detector.ts); `detectSeries`, which holds the whole series, passes the
- * series' own range instead, as NAB does for every detector.
+ * method). Without a known range (`cad.range`) the quantisation range is the minimum and maximum
+ * of the values seen so far (cad_detector.ts); `detectSeries`, which holds the whole series,
+ * passes the series' own range instead, as NAB does for every detector.
  */
 import { CadDetector, type CadOptions } from './cad_detector.js';
 import { LEARNING_POINTS, thresholdForSensitivity } from './novelty_ensemble.js';
