@@ -106,9 +106,9 @@ function resolveOptions(options: MetricsSystemOptions): ResolvedOptions {
  * points. Production code leaves them at their defaults (see each constant's comment).
  */
 export interface EngineTuning {
-  /** HEAD_CUT_POINTS in src/storage/storage_engine.ts. */
+  /** HEAD_CUT_POINTS in src/storage/store_options.ts. */
   headCutPoints?: number;
-  /** WAL_CHECKPOINT_BYTES in src/storage/storage_engine.ts. */
+  /** WAL_CHECKPOINT_BYTES in src/storage/store_options.ts. */
   walCheckpointBytes?: number;
   /** WORKER_MIN_POINTS in src/query/query_engine.ts. */
   workerMinPoints?: number;

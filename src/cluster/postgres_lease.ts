@@ -36,7 +36,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { LeaseSteps, checkAdvertisedAddress, checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type AdvertisedLease, type LeaseHandlers } from './lease.js';
-import { redactedUrl } from './redacted_url.js';
+import { redactedUrl } from '../text/url_password.js';
 
 export interface PostgresLeaseOptions {
   /** `postgres://user:password@host:port/database`; the password never appears in messages. */

@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { LeaseSteps, checkAdvertisedAddress, checkDurationMs, checkLeaseName, heldWindowMs, withTimeout, type AdvertisedLease, type LeaseHandlers } from './lease.js';
-import { redactedUrl } from './redacted_url.js';
+import { redactedUrl } from '../text/url_password.js';
 
 export interface RedisLeaseOptions {
   /** `redis://[:password@]host:port[/db]`; the password never appears in messages. */

@@ -19,7 +19,7 @@ import type { Tags } from '../model/metric.js';
 import { withTimeout } from './lease.js';
 import { NoticeCoalescer } from './live_coalescer.js';
 import { checkNodeId, LIVE_FLUSH_MS, newNodeId, NoticeReceiver, type LiveUpdateCounters, type LiveUpdates, type LiveUpdatesHandlers } from './live_updates.js';
-import { redactedUrl } from './redacted_url.js';
+import { redactedUrl } from '../text/url_password.js';
 
 export interface RedisLiveUpdatesOptions {
   /** `redis://[:password@]host:port[/db]`; the password never appears in messages. */

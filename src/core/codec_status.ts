@@ -12,7 +12,7 @@ export const CHUNK_FORMAT_VERSION = 1;
 /**
  * Most points the chunk format holds (assembly/chunk.ts CODEC_CHUNK_MAX_POINTS): the codec's
  * limit, not storage's. Storage cuts heads at 2,048–4,096 points (HEAD_CUT_POINTS in
- * src/storage/storage_engine.ts) and compacts them into chunks of at most
+ * src/storage/store_options.ts) and compacts them into chunks of at most
  * STORED_CHUNK_MAX_POINTS = 16,384 (src/storage/chunk_encoding.ts).
  */
 export const CODEC_CHUNK_MAX_POINTS = 65535;

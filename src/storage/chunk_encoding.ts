@@ -2,8 +2,8 @@
  * The CPU side of writing chunks, kept free of SQLite so that it runs in the chunk encoder
  * thread (src/storage/chunk_encode_task.ts) as well as on the writer thread: turning a cut
  * head into encoded chunks with their stats, and merging a cluster of stored chunks during
- * compaction. The writer thread only inserts and deletes the rows (src/storage/storage_engine.ts,
- * through the back-end's write transaction).
+ * compaction. The writer thread only inserts and deletes the rows (cut_pipeline.ts and
+ * background_compaction.ts, through the back-end's write transaction).
  */
 import { encodeChunk, decodeChunk, CODEC_CHUNK_MAX_POINTS } from '../core/codec.js';
 import { summarizeChunk, type ChunkSummary } from '../core/chunk_summary.js';

@@ -16,7 +16,7 @@
  *     writer's series is never idle and its small heads pin little, so it gets no chunk per
  *     point; the size and age cuts of the store handle it as before.
  *
- * The storage engine (storage_engine.ts) evaluates this every `checkIntervalMs`, runs the cuts as a
+ * The storage engine's settling (settle_controller.ts) evaluates this every `checkIntervalMs`, runs the cuts as a
  * background checkpoint limited to the picked series, and the compaction after it; both in
  * its maintenance slices, both stopped when the server stops being quiet.
  */

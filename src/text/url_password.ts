@@ -42,3 +42,21 @@ export function hasPlaceholderPassword(url: string): boolean {
   const span = passwordSpan(url);
   return span !== undefined && url.slice(span[0], span[1]) === PASSWORD_PLACEHOLDER;
 }
+
+/** What redactedUrl shows for text that does not parse as a URL. */
+export const UNPARSABLE_URL = '<unparsable URL>';
+
+/**
+ * For messages about a connection (leases, live updates, the Redis back-end): the URL as
+ * `new URL()` serialises it, password redacted. Text that does not parse is not echoed at all:
+ * without a URL's structure nothing says which part of it is the credential.
+ */
+export function redactedUrl(url: string): string {
+  let href: string;
+  try {
+    href = new URL(url).href;
+  } catch {
+    return UNPARSABLE_URL;
+  }
+  return withPasswordRedacted(href);
+}

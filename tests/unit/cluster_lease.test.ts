@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { openClusterLease } from '../../src/cluster/cluster_lease.js';
 import { checkDurationMs, checkLeaseName, heldWindowMs, SingleNodeLease, withTimeout } from '../../src/cluster/lease.js';
 import { advisoryLockKey, openPostgresLease } from '../../src/cluster/postgres_lease.js';
-import { redactedUrl } from '../../src/cluster/redacted_url.js';
+import { redactedUrl } from '../../src/text/url_password.js';
 import { openRedisLease, redisLeaseKey } from '../../src/cluster/redis_lease.js';
 import { liveChannel, openRedisLiveUpdates } from '../../src/cluster/redis_live_updates.js';
 

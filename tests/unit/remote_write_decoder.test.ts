@@ -9,7 +9,8 @@ import { compressSync } from 'snappy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetricsSystem } from '../../src/index.js';
 import { InteropSink } from '../../src/interop/interop_sink.js';
-import { RemoteWriteError, decodeRemoteWrite, decodeRemoteWriteSeries, snappyDeclaredLength } from '../../src/interop/remote_write_decoder.js';
+import { decodeRemoteWrite, decodeRemoteWriteSeries, snappyDeclaredLength } from '../../src/interop/remote_write_decoder.js';
+import { refusal } from './remote_write_refusal.js';
 import { encodeWriteRequest } from '../../src/interop/remote_write_proto.js';
 import { LocalNumbering } from '../../src/interop/series_numbering.js';
 import { remoteWriteRoutes } from '../../src/interop/remote_write_routes.js';
@@ -29,16 +30,6 @@ function body(timeseries: Series[]): Uint8Array {
 
 function series(name: string, labels: Record<string, string>, samples: Array<[number, number]>): Series {
   return { labels: [{ name: '__name__', value: name }, ...Object.entries(labels).map(([n, v]) => ({ name: n, value: v }))], samples: samples.map(([timestamp, value]) => ({ timestamp, value })) };
-}
-
-function refusal(fn: () => unknown): RemoteWriteError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RemoteWriteError);
-    return err as RemoteWriteError;
-  }
-  throw new Error('expected a RemoteWriteError');
 }
 
 describe('remote write decoder', () => {

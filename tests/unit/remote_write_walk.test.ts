@@ -10,7 +10,8 @@
 import protobuf from 'protobufjs';
 import { compressSync, uncompressSync } from 'snappy';
 import { describe, expect, it } from 'vitest';
-import { RemoteWriteError, decodeRemoteWrite, decodeRemoteWriteSeries } from '../../src/interop/remote_write_decoder.js';
+import { decodeRemoteWrite, decodeRemoteWriteSeries } from '../../src/interop/remote_write_decoder.js';
+import { refusal } from './remote_write_refusal.js';
 import { decodeWriteRequest, int64ToNumber } from '../../src/interop/remote_write_proto.js';
 import { LocalNumbering } from '../../src/interop/series_numbering.js';
 import { mulberry32 } from '../../bench/data_shapes.js';
@@ -83,16 +84,6 @@ function decoded(body: Uint8Array): Array<{ metricId: string; tags: Record<strin
     tags: { ...s.tags },
     points: Array.from(s.timestamps, (t, i) => [t, s.values[i]!] as [number, number]),
   }));
-}
-
-function refusal(fn: () => unknown): RemoteWriteError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RemoteWriteError);
-    return err as RemoteWriteError;
-  }
-  throw new Error('expected a RemoteWriteError');
 }
 
 const random = mulberry32;

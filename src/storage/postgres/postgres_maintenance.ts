@@ -29,42 +29,60 @@ const PLAIN_TABLES = [TABLE.walRecords, TABLE.series, TABLE.marks, TABLE.meta] a
 const NOT_REMOVABLE = /^(\d+) dead row versions cannot be removed yet/;
 
 /**
- * Rewrites every table of the store. Throws when a table kept dead rows because another
- * transaction of the database may still read them (an open REPEATABLE READ snapshot, a long
- * report, a prepared transaction): their bytes are then still in the new files, and the caller
- * must try again once that transaction ended. Waiting for a table's lock is bounded by
- * `lockTimeoutMs`: a transaction holding the table open makes this fail, not hang.
+ * Runs `body` on a pooled session set up for VACUUM FULL, with the chunk partitions this
+ * back-end named (and so can quote: see postgres_partitions.ts). The session has no statement
+ * timeout (a large partition takes longer than one statement may) and waits for a table's lock
+ * at most `lockTimeoutMs`, so a transaction holding a table open makes the body fail, not hang.
+ * Its settings are reset before it goes back to the pool; a session whose body failed may
+ * still carry them, so it is not reused.
  */
-export async function reclaimSpace(pool: pg.Pool, schema: string, lockTimeoutMs: number): Promise<void> {
+async function withMaintenanceSession<T>(
+  pool: pg.Pool, schema: string, lockTimeoutMs: number, body: (client: pg.PoolClient, months: string[]) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
   let failed = false;
-  const kept: string[] = [];
-  let table = '';
-  const onNotice = (notice: { detail?: string }): void => {
-    const m = NOT_REMOVABLE.exec(notice.detail ?? '');
-    if (m !== null && Number(m[1]) > 0) kept.push(`${table}: ${m[1]}`);
-  };
-  client.on('notice', onNotice);
   try {
     const partitions = await client.query<{ name: string }>(listPartitionsSql, [schema]);
+    const months = partitions.rows.map((r) => r.name).filter((name) => monthOfPartition(name) !== undefined);
     await client.query('SET statement_timeout = 0');
     await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`);
-    // Only partitions this back-end named (and so can quote): see postgres_partitions.ts.
-    const months = partitions.rows.map((r) => r.name).filter((name) => monthOfPartition(name) !== undefined);
-    for (const name of [...months, ...PLAIN_TABLES]) {
-      table = name;
-      await client.query(`VACUUM (FULL, VERBOSE) ${qualified(schema, name)}`);
-    }
+    const result = await body(client, months);
     await client.query('RESET statement_timeout');
     await client.query('RESET lock_timeout');
+    return result;
   } catch (error) {
     failed = true;
     throw error;
   } finally {
-    client.off('notice', onNotice);
-    // A failed connection may still carry the session settings above: it is not reused.
     client.release(failed);
   }
+}
+
+/**
+ * Rewrites every table of the store. Throws when a table kept dead rows because another
+ * transaction of the database may still read them (an open REPEATABLE READ snapshot, a long
+ * report, a prepared transaction): their bytes are then still in the new files, and the caller
+ * must try again once that transaction ended. Waiting for a table's lock is bounded by
+ * `lockTimeoutMs` (withMaintenanceSession).
+ */
+export async function reclaimSpace(pool: pg.Pool, schema: string, lockTimeoutMs: number): Promise<void> {
+  const kept: string[] = [];
+  await withMaintenanceSession(pool, schema, lockTimeoutMs, async (client, months) => {
+    let table = '';
+    const onNotice = (notice: { detail?: string }): void => {
+      const m = NOT_REMOVABLE.exec(notice.detail ?? '');
+      if (m !== null && Number(m[1]) > 0) kept.push(`${table}: ${m[1]}`);
+    };
+    client.on('notice', onNotice);
+    try {
+      for (const name of [...months, ...PLAIN_TABLES]) {
+        table = name;
+        await client.query(`VACUUM (FULL, VERBOSE) ${qualified(schema, name)}`);
+      }
+    } finally {
+      client.off('notice', onNotice);
+    }
+  });
   if (kept.length > 0) {
     throw new Error(
       `deleted rows are still visible to an open transaction of the database, so their bytes remain (${kept.join(', ')} dead rows); ` +
@@ -116,15 +134,8 @@ const partitionUsageSql = (table: string): string =>
  * Returns the partitions rewritten.
  */
 export async function rewriteSparsePartitions(pool: pg.Pool, schema: string, lockTimeoutMs: number): Promise<string[]> {
-  const client = await pool.connect();
-  let failed = false;
-  const rewritten: string[] = [];
-  try {
-    const partitions = await client.query<{ name: string }>(listPartitionsSql, [schema]);
-    // Only partitions this back-end named (and so can quote): see postgres_partitions.ts.
-    const months = partitions.rows.map((r) => r.name).filter((name) => monthOfPartition(name) !== undefined);
-    await client.query('SET statement_timeout = 0');
-    await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`);
+  return withMaintenanceSession(pool, schema, lockTimeoutMs, async (client, months) => {
+    const rewritten: string[] = [];
     for (const name of months) {
       const table = qualified(schema, name);
       const usage = await client.query<{ total: string; files: string; live: string }>(partitionUsageSql(table));
@@ -135,12 +146,6 @@ export async function rewriteSparsePartitions(pool: pg.Pool, schema: string, loc
       await client.query(`VACUUM FULL ${table}`);
       rewritten.push(name);
     }
-  } catch (error) {
-    failed = true;
-    throw error;
-  } finally {
-    // A failed connection may still carry the session settings above: it is not reused.
-    client.release(failed);
-  }
-  return rewritten;
+    return rewritten;
+  });
 }

@@ -5,6 +5,7 @@
  * except inside the settings handed to the driver).
  */
 import type { RedisStorageOptions } from '../../model/api.js';
+import { redactedUrl } from '../../text/url_password.js';
 
 /** Default key prefix (RedisStorageOptions.prefix). */
 export const DEFAULT_REDIS_PREFIX = 'emms:';
@@ -43,9 +44,9 @@ export function parseRedisLocation(options: RedisStorageOptions): RedisLocation 
   try {
     parsed = new URL(url);
   } catch {
-    throw new RangeError(`options.redis.url=${redactUnparsed(url)} is not a URL (expected redis://[:password@]host:port[/db])`);
+    throw new RangeError(`options.redis.url=${redactedUrl(url)} is not a URL (expected redis://[:password@]host:port[/db])`);
   }
-  const redacted = redactUrl(parsed);
+  const redacted = redactedUrl(parsed.href).replace(/\/$/, '');
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new RangeError(`options.redis.url=${redacted}: scheme ${parsed.protocol} is not redis: or rediss:`);
   }
@@ -73,19 +74,6 @@ export function validatePrefix(prefix: string): string {
     );
   }
   return prefix;
-}
-
-function redactUrl(url: URL): string {
-  if (url.password === '') return url.href.replace(/\/$/, '');
-  const copy = new URL(url.href);
-  copy.password = '***';
-  return copy.href.replace(/\/$/, '').replace('%2A%2A%2A', '***');
-}
-
-/** For a string that is not a URL: anything before its last `@` could be credentials. */
-function redactUnparsed(url: string): string {
-  const at = url.lastIndexOf('@');
-  return JSON.stringify(at < 0 ? url.slice(0, 200) : `***@${url.slice(at + 1, at + 201)}`);
 }
 
 /** Removes the password from any text (a driver's message could echo it). */
