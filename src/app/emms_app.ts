@@ -45,6 +45,7 @@ import { warmUpIngest } from '../server/warm_up.js';
 import { createDashboard } from '../dashboard/dashboard.js';
 import { openInterop, parseRemoteWriteConfig, type RemoteWriteTarget } from '../interop/interop_module.js';
 import { AuthFailureRecorder } from './auth_failure_recorder.js';
+import { bootstrapInCluster, openClusterState } from './cluster_state.js';
 import { tenantDeletionRoutes } from './tenant_deletion.js';
 import { BackupScheduler } from '../maintenance/backup_schedule.js';
 import { backupMetrics } from '../maintenance/backup_metrics.js';
@@ -141,6 +142,10 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       onError: (err) => log('error', `audit record not written (the action went ahead): ${(err as Error).message}`),
     });
     closers.push(async () => audit.close());
+    // Before authentication reads auth.db: a cluster node first applies the shared state log
+    // (API keys, rules, alerts … of every node, src/app/cluster_state.ts).
+    const clusterState = await openClusterState(config, dataDir, log);
+    if (clusterState !== undefined) closers.push(() => clusterState.close());
     const authFailureAudit = new AuthFailureAudit(audit);
     let failures: AuthFailureRecorder | undefined;
     const auth = openAuth({
@@ -154,7 +159,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     });
     closers.push(async () => auth.close());
     // Created even with authentication off, so that turning it on later finds a key.
-    const boot = auth.bootstrap();
+    const boot = await bootstrapInCluster(auth, clusterState, log);
     if (boot !== undefined) log('info', `operator API key ${boot.keyId} created; its token is in ${boot.tokenPath} (mode 0600): send it as "Authorization: Bearer <token>"`);
     if (config.security.auth === 'off') log('warn', `authentication is off (security.auth): every client of ${config.host} acts as the operator`);
     const quotas = auth.quotaLookup;
@@ -210,6 +215,9 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     });
     await engine.start();
     closers.push(() => engine.stop());
+    // This node now writes: the features below load their state (active alerts, key inventory)
+    // from files that must hold everything the previous writer put in the shared log.
+    if (clusterState !== undefined) await clusterState.catchUp();
 
     failures = new AuthFailureRecorder(engine.forTenant(DEFAULT_TENANT), (err) => log('warn', `recording authentication failures: ${(err as Error).message}`));
     closers.push(() => failures!.stop());
@@ -299,7 +307,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       codecs: interop.codecs,
       requestStats: collectors.apiStats,
       ipBlocklist: alerting.ipBlocklist,
-      extraMetrics: () => alertingMetrics(alerting) + interop.metrics() + backupMetrics(backups.status()) + audit.metrics(),
+      extraMetrics: () => alertingMetrics(alerting) + interop.metrics() + backupMetrics(backups.status()) + audit.metrics() + (clusterState?.metrics() ?? ''),
       audit: (answer) => audit.record(answer),
       log,
       // A node that took over from its standby forwarder frees the port only now (its workers are up).

@@ -1,8 +1,8 @@
 /**
  * One credential for the whole cluster, as clients behind a load balancer need: every node's
  * main.json trusts the same identity provider key (security.jwt, ES256), so a token works on
- * whichever node writes. API keys would not do: they live in each node's own --data directory
- * (auth.db), and a standby that takes over would refuse the old writer's keys.
+ * whichever node writes. (API keys would do too since they are shared through the database,
+ * src/storage/state_replication/; a JWT keeps this test independent of that.)
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

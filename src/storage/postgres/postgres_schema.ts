@@ -12,6 +12,10 @@
  *                   PARTITION BY RANGE (max_ts): one partition per UTC month (postgres_partitions.ts)
  *   marks           series_id → wal_id
  *   meta            key → value
+ *   state_log       version (bigserial) → origin, db, change, row_key   the latest change of each
+ *                   row of the nodes' feature databases (auth.db, alerts.db …),
+ *                   src/storage/state_replication/; an append deletes the row's older entries
+ *   state_claims    name → owner                   cluster-wide first-come claims (bootstrap key)
  *
  * Why the shapes:
  * - `series` is keyed by the engine's id, with a UNIQUE index on (tenant, metric_id, md5(tags)):
@@ -38,6 +42,8 @@ export const TABLE = {
   chunks: 'chunks',
   marks: 'marks',
   meta: 'meta',
+  stateLog: 'state_log',
+  stateClaims: 'state_claims',
 } as const;
 
 /** Checks `options.schema` (or the spec's), naming the field and the value. */
@@ -62,6 +68,8 @@ export function qualified(schema: string, table: string): string {
  */
 export const ADVISORY_NAMESPACE = 'emms:';
 export const MIGRATION_LOCK = 0;
+/** Serialises appends to state_log so versions commit in order (src/storage/state_replication/). */
+export const STATE_LOG_LOCK = 1;
 export const lockSql = 'SELECT pg_advisory_xact_lock(hashtext($1), $2)';
 
 export interface Migration {
@@ -113,6 +121,26 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX chunks_by_series_max_ts ON ${qualified(s, TABLE.chunks)} (series_id, max_ts)`,
       `CREATE TABLE ${qualified(s, TABLE.marks)} (series_id BIGINT PRIMARY KEY, wal_id BIGINT NOT NULL)`,
       `CREATE TABLE ${qualified(s, TABLE.meta)} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+    ],
+  },
+  {
+    version: 2,
+    description: 'shared state log of the feature databases, and cluster-wide claims',
+    statements: (s) => [
+      `CREATE TABLE ${qualified(s, TABLE.stateLog)} (
+         version BIGSERIAL PRIMARY KEY,
+         origin TEXT NOT NULL,
+         db TEXT NOT NULL,
+         change TEXT NOT NULL,
+         row_key TEXT NOT NULL,
+         written_at TIMESTAMPTZ NOT NULL DEFAULT now()
+       )`,
+      `CREATE INDEX state_log_by_row ON ${qualified(s, TABLE.stateLog)} (md5(row_key))`,
+      `CREATE TABLE ${qualified(s, TABLE.stateClaims)} (
+         name TEXT PRIMARY KEY,
+         owner TEXT NOT NULL,
+         claimed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+       )`,
     ],
   },
 ];

@@ -15,6 +15,11 @@
  *   P wal           zset     member record id, score id     the records, oldest first
  *   P marks         zset     member series id, score wal id
  *   P health        string   last checkWritable() time, ms
+ *   P state:log     stream   {o: origin, d: db, c: change}  the shared state log of the nodes'
+ *                                                          feature databases (redis_state_log.ts)
+ *   P state:latest  hash     row key → stream id           each row's one entry in state:log
+ *                                                          (compaction: an append XDELs the older)
+ *   P state:claim:<name> string owner                      cluster-wide first-come claims
  *
  * Chunk value (little-endian):
  *
@@ -79,6 +84,8 @@ export class RedisKeys {
   readonly wal: string;
   readonly marks: string;
   readonly health: string;
+  readonly stateLog: string;
+  readonly stateLatest: string;
   /** Prefix of chunk value keys (`P c:`), for the scripts that build them from ids. */
   readonly chunkPrefix: string;
   /** Prefix of wal record keys (`P w:`). */
@@ -92,6 +99,8 @@ export class RedisKeys {
     this.wal = `${prefix}wal`;
     this.marks = `${prefix}marks`;
     this.health = `${prefix}health`;
+    this.stateLog = `${prefix}state:log`;
+    this.stateLatest = `${prefix}state:latest`;
     this.chunkPrefix = `${prefix}c:`;
     this.walPrefix = `${prefix}w:`;
   }
@@ -106,6 +115,10 @@ export class RedisKeys {
 
   walRecord(id: number): string {
     return `${this.walPrefix}${id}`;
+  }
+
+  stateClaim(name: string): string {
+    return `${this.prefix}state:claim:${name}`;
   }
 
   /** A SCAN MATCH pattern for every key of the prefix (glob characters in it escaped). */
