@@ -43,8 +43,9 @@ function generatedSecret(): string {
 }
 
 /**
- * What a user of a shared store must know: one node writes and the others are standbys; API
- * keys are per node; Redis must fsync every write. Said once, for every infrastructure.
+ * What a user of a shared store must know: one node writes and the others are standbys; the
+ * feature state is shared but secrets.key is not; Redis must fsync every write. Said once, for
+ * every infrastructure.
  */
 export function sharedStorageNotes(o: DeployOptions): string[] {
   const where = o.storage === 'postgresql' ? 'one PostgreSQL schema (storage.postgres.schema)' : 'one Redis prefix (storage.redis.prefix)';
@@ -60,9 +61,10 @@ export function sharedStorageNotes(o: DeployOptions): string[] {
     'Standbys tell the writer the client\'s address in X-Forwarded-For; the writer believes it only from security.trusted_proxies, so set METRICS_TRUSTED_PROXIES on every node to '
       + (o.infrastructure === 'kubernetes' ? 'the pod network\'s CIDR (and your ingress controller\'s)' : o.infrastructure === 'docker' ? 'the compose network\'s subnet' : 'the nodes\' and load balancers\' addresses')
       + '; without it API keys limited to client networks fail through a standby and per-address limits count the standby (README "Security").',
-    "API keys and the operator token live in each node's own data directory (auth.db), not in the shared store: "
-      + (o.infrastructure === 'kubernetes' ? 'on Kubernetes that is an emptyDir, so they vanish with the pod; ' : '')
-      + 'with more than one node use JWT (security.jwt in main.json), or create the same keys on each node.',
+    'API keys, alert rules and state, key inventories and events and probe targets are shared: every node applies the shared state log in the store, so they survive a take-over. '
+      + 'Only the cluster\'s first node writes admin.token, into its own data directory'
+      + (o.infrastructure === 'kubernetes' ? ' (an emptyDir: copy the token out after the first start, or create a key later with `emms apikey create` in any pod)' : '')
+      + '. Alert channels\' secrets are sealed with <data dir>/secrets.key, which is NOT shared: give every node the same file before its first start (README "Storage back-ends").',
   ];
   if (o.storage === 'redis') {
     notes.push(`storage redis: EMMS refuses a Redis server that does not run with ${REDIS_DURABLE_ARGS.join(' ')} (an acknowledged point must survive a killed Redis and a power loss) or whose maxmemory-policy is allkeys-*; `
@@ -127,7 +129,7 @@ export function planDeployment(o: DeployOptions, paths: PlanPaths): DeployPlan {
       ...(isStateful(o)
         ? [`kubectl exec emms-0 -- cat ${DATA_DIR}/admin.token   # the operator token`]
         : [
-          `kubectl exec "$(kubectl get pods -l app.kubernetes.io/name=emms -o jsonpath='{.items[?(@.status.containerStatuses[0].ready==true)].metadata.name}')" -- cat ${DATA_DIR}/admin.token   # the writer's operator token`,
+          `for p in $(kubectl get pods -l app.kubernetes.io/name=emms -o name); do kubectl exec "$p" -- cat ${DATA_DIR}/admin.token 2>/dev/null && break; done   # the cluster's operator token: only its first node has the file`,
         ]),
     );
   }

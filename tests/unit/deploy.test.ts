@@ -82,7 +82,7 @@ describe('planDeployment', () => {
         const notes = plan.notes.join('\n');
         expect(notes).toContain(storage === 'redis' ? 'METRICS_REDIS_URL' : 'METRICS_POSTGRES_URL');
         expect(notes).toMatch(/one writes at a time; the others wait as standbys/);
-        expect(notes).toMatch(/auth\.db.*security\.jwt/);
+        expect(notes).toMatch(/API keys, alert rules and state.*shared state log.*secrets\.key, which is NOT shared/);
         expect(notes).not.toMatch(/issue 15|serves only sqlite/);
         expect(notes).toMatch(/set METRICS_TRUSTED_PROXIES on every node/);
         if (storage === 'redis') expect(notes).toContain('--appendonly yes --appendfsync always');
