@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median } from './peers/report.js';
 import { fileURLToPath } from 'node:url';
 import { RECOMMENDED_OLD_SPACE } from '../src/cli/serve_command.js';
 import { ingestEmms, timedGet } from './peers/clients.js';
@@ -127,7 +128,6 @@ async function runOnce(dist: string, work: PeersWorkload): Promise<Row[]> {
   return rows;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number): number => Math.round(x * 100) / 100;
 
 async function main(): Promise<void> {

@@ -15,6 +15,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median } from './peers/report.js';
 import { TSBS_DEFAULT_START_MS } from './workload/tsbs_devops.js';
 import { streamTsbsColumns } from './load/tsbs_column_stream.js';
 import { startServerProcess } from './load/server_process.js';
@@ -81,7 +82,6 @@ async function runMode(mode: 'on' | 'off'): Promise<Row[]> {
   return rows;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number): number => Math.round(x * 100) / 100;
 
 async function main(): Promise<void> {

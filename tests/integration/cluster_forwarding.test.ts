@@ -278,18 +278,6 @@ describe('standbys forward to the writer (Redis)', () => {
       expect(body.series.flatMap((s) => s.points)).toEqual(Array.from({ length: 50 }, (_, i) => [T0 + i, i]));
     }
   }, 300_000);
-});
-
-describe('standbys forward to a writer that serves TLS (Redis)', () => {
-  let redis: RedisInstance;
-  const stops: Array<() => Promise<void>> = [];
-  beforeAll(async () => {
-    redis = await startRedis();
-    stops.push(() => redis.stop());
-  }, 60_000);
-  afterAll(async () => {
-    for (const stop of stops.reverse()) await stop();
-  }, 60_000);
 
   /** One HTTPS exchange trusting only `ca` (the test process has no NODE_EXTRA_CA_CERTS). */
   const tlsFetch = (url: string, ca: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; text: string }> =>

@@ -17,7 +17,14 @@ function nabClean(name: string): { t: Float64Array; v: Float64Array } {
   return { t: table.timestamps, v: table.values };
 }
 
-describe('calibrated sensitivity of auto on clean series it was not tuned on', () => {
+/**
+ * False alarms on clean series of each method: `auto`, whose constants were measured on other
+ * seeds, and `cad`, whose thresholds (0.95, and CAD's own base threshold 0.75 for 0.9) were not
+ * chosen on any of these. cad measured 0.92 per 10,000 at 0.5 when this was written (all 9
+ * alarms on the trending series, 3 per seed) and 3.4 at 0.9: little room at 0.5, so a change
+ * that adds a false alarm shows here.
+ */
+describe.each(['auto', 'cad'] as const)('calibrated sensitivity of %s on clean series it was not tuned on', (method) => {
   it('sensitivity 0.5 raises at most 1 alarm per 10,000 points, 0.9 at most 10', () => {
     const sets = [
       { name: 'art_daily_perfect_square_wave', ...nabClean('art_daily_perfect_square_wave') },
@@ -27,11 +34,11 @@ describe('calibrated sensitivity of auto on clean series it was not tuned on', (
     let points = 0;
     const alarms = { 0.5: 0, 0.9: 0 };
     const perSeries: string[] = [];
+    // Sensitivity changes only the threshold, so 0.9's alarms follow from the same scores.
+    const at09 = thresholdForSensitivity(0.9, method);
     for (const s of sets) {
-      const run = detectSeries(s.t, s.v, { sensitivity: 0.5 });
-      expect(run.threshold).toBe(thresholdForSensitivity(0.5));
-      // Sensitivity changes only the threshold, so 0.9's alarms follow from the same scores.
-      const at09 = thresholdForSensitivity(0.9);
+      const run = detectSeries(s.t, s.v, { method, sensitivity: 0.5 });
+      expect(run.threshold).toBe(thresholdForSensitivity(0.5, method));
       let a05 = 0;
       let a09 = 0;
       run.scores.forEach((score, i) => {
@@ -46,8 +53,10 @@ describe('calibrated sensitivity of auto on clean series it was not tuned on', (
     const per10k = (n: number): number => (n / points) * 10_000;
     expect(per10k(alarms[0.5]), perSeries.join(', ')).toBeLessThanOrEqual(1);
     expect(per10k(alarms[0.9]), perSeries.join(', ')).toBeLessThanOrEqual(10);
-  });
+  }, 300_000);
+});
 
+describe('the sensitivity map', () => {
   it('the sensitivity → threshold map falls monotonically inside (0, 1)', () => {
     let previous = Infinity;
     for (let s = 0; s <= 1.0001; s += 0.1) {
