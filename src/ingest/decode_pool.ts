@@ -86,14 +86,22 @@ const DEFAULT_TENANT_IDLE_MS = 10 * 60_000;
 
 /**
  * Largest frame decodeCopy sends in a reusable buffer (a row-form frame of 1,000 TSBS points is
- * ~150 KB); larger frames get a buffer of their own. Buffers come in power-of-two sizes from
- * MIN_LENT_BUFFER_BYTES, so a frame in flight holds at most twice its size: thousands of
- * agents sending 1 KB frames must not each hold a 256 KiB buffer.
+ * ~150 KB; of 10,000, as bulk loaders send, 1.5–2.5 MB); larger frames get a buffer of their
+ * own. Buffers come in power-of-two sizes from MIN_LENT_BUFFER_BYTES, so a frame in flight
+ * holds at most twice its size: thousands of agents sending 1 KB frames must not each hold a
+ * 256 KiB buffer. The limit was 256 KiB until a profile of the bench:peers load (10,000-point
+ * frames) showed `decodeCopy` at 15.5 % of the main thread, each frame taking a fresh buffer;
+ * at 4 MiB, `bench/fresh_query.bench.ts`'s ingest of those frames rose by a median 5.6 % over 7
+ * alternated rounds (−9 … +14 %, quiet machine, 2026-12-07), for up to 32 MiB more kept.
  */
-const MAX_LENT_FRAME_BYTES = 256 * 1024;
+const MAX_LENT_FRAME_BYTES = 4 * 1024 * 1024;
 const MIN_LENT_BUFFER_BYTES = 4096;
-/** Bytes of returned buffers kept for reuse, at most; the rest are left to the collector. */
-const MAX_POOLED_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes of returned buffers kept for reuse, at most; the rest are left to the collector. 16 MiB
+ * are the warm-up's 64 small buffers (src/server/warm_up.ts); the rest holds eight 4 MiB ones,
+ * the large frames two bulk connections keep in flight.
+ */
+const MAX_POOLED_BYTES = 48 * 1024 * 1024;
 
 /** Size class of the reusable buffer for a frame of `bytes` bytes. */
 function lentBufferBytes(bytes: number): number {

@@ -46,8 +46,9 @@ import { SeriesCatalog } from '../storage/series_index.js';
 /** A valid tenant name (src/model/tenant.ts) that no operator is likely to choose. */
 export const WARM_UP_TENANT = 'emms.warm-up';
 /**
- * Frames decoded at once, so buffers the pool keeps: 64 of 256 KiB are the 16 MiB it keeps at
- * most, and the frames in flight at half rate (~1,200 frames/s) with acks up to 50 ms late.
+ * Frames decoded at once, so buffers the pool keeps: 64 of 256 KiB are the 16 MiB of small
+ * buffers it keeps (src/ingest/decode_pool.ts MAX_POOLED_BYTES), and the frames in flight at
+ * half rate (~1,200 frames/s) with acks up to 50 ms late.
  */
 export const FRAMES_IN_FLIGHT = 64;
 /**

@@ -166,7 +166,12 @@ function fakeUpgrade(headers: Record<string, string>) {
     cork: (fn: () => void) => fn(),
     upgrade: (data: any, _key: string, protocol: string) => { out.upgraded = { data, protocol }; },
   };
-  const req = { getHeader: (name: string) => headers[name] ?? '' };
+  const req = {
+    getHeader: (name: string) => headers[name] ?? '',
+    forEach: (visit: (name: string, value: string) => void) => {
+      for (const [name, value] of Object.entries(headers)) visit(name, value);
+    },
+  };
   return { res, req, out };
 }
 

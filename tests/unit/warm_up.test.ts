@@ -125,7 +125,7 @@ describe('warm-up of the ingest path', () => {
   it('the synthetic frame is a row frame the size agents send, for a valid tenant name', () => {
     expect(TENANT_NAME_PATTERN.test(WARM_UP_TENANT)).toBe(true);
     const bytes = syntheticRowFrame(9, POINTS_PER_FRAME, 1_700_000_000_000);
-    // Lent buffers come in power-of-two classes up to 256 KiB: the frame must use the largest.
+    // Lent buffers come in power-of-two classes: the frame must use the 256 KiB one, as agents' 1,000-point frames do.
     expect(bytes.byteLength).toBeGreaterThan(128 * 1024);
     expect(bytes.byteLength).toBeLessThanOrEqual(256 * 1024);
     const decoded = new Unpackr({ useRecords: false, mapsAsObjects: true }).unpack(bytes) as { seq: number; metrics: unknown[] };
