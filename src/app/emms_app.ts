@@ -308,6 +308,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       requestStats: collectors.apiStats,
       ipBlocklist: alerting.ipBlocklist,
       extraMetrics: () => alertingMetrics(alerting) + interop.metrics() + backupMetrics(backups.status()) + audit.metrics() + (clusterState?.metrics() ?? ''),
+      extraHealth: clusterState === undefined ? undefined : () => ({ state_replication: clusterState.health() }),
       audit: (answer) => audit.record(answer),
       log,
       // A node that took over from its standby forwarder frees the port only now (its workers are up).

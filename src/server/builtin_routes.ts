@@ -34,6 +34,8 @@ export interface BuiltinRouteDeps {
   metricsAccess: 'open' | 'reader';
   queries: QueryConcurrency;
   extraMetrics?: (() => string) | undefined;
+  /** Further /health components by name (a cluster node's state replication); never fail the check. */
+  extraHealth?: (() => Record<string, unknown>) | undefined;
   /** The server's own state for /health. */
   status: () => { shuttingDown: boolean; wsConnections: number; decodeThreads: number };
 }
@@ -196,6 +198,7 @@ async function health(deps: BuiltinRouteDeps, detailed: boolean): Promise<HttpRe
   const components: Record<string, unknown> = {
     server: { status: state.shuttingDown ? 'stopping' : 'ok', ws_connections: state.wsConnections },
     decoders: { status: 'ok', threads: state.decodeThreads },
+    ...deps.extraHealth?.(),
   };
   try {
     if (!engine.running) throw new Error('engine is not running');

@@ -180,6 +180,17 @@ const HEALTH_COMPONENTS: JsonSchema = {
         error: STRING,
       },
     },
+    state_replication: {
+      type: 'object',
+      description: 'A cluster node on PostgreSQL or Redis storage only: the shared state log of API keys, alerts and key events (README "Storage back-ends").',
+      properties: {
+        status: enumSchema(['ok', 'lagging']),
+        log: { type: 'string', description: 'The back-end holding the log, password redacted.' },
+        lag_seconds: { type: ['number', 'null'], description: 'Since this node last read to the end of the log (null: never).' },
+        outbox_rows: { type: 'integer', description: 'Local changes not yet in the log.' },
+        errors: { type: 'integer', description: 'Failed uploads or log reads so far (retried).' },
+      },
+    },
   },
 };
 

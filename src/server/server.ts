@@ -80,6 +80,8 @@ export interface ServerOptions {
   ipBlocklist?: { isBlocked(ip: string): boolean };
   /** Features' own Prometheus text (alerting cycle time, …), appended to GET /metrics. */
   extraMetrics?: () => string;
+  /** Further components of GET /health with credentials (builtin_routes.ts). */
+  extraHealth?: () => Record<string, unknown>;
   /** Where answers of audited routes go (src/http/route.ts isAuditedRoute); the app passes the audit trail. */
   audit?: (answer: AuditedAnswer) => void;
   /** Diagnostics (listen address, shutdown steps, 500s with their request id); silent by default. */
@@ -181,7 +183,7 @@ export function createServer(options: ServerOptions): EmmsServer {
 
   const router = new Router<RouteDefinition>();
   const builtIn = builtinRoutes({
-    engine, metrics, extraMetrics: options.extraMetrics,
+    engine, metrics, extraMetrics: options.extraMetrics, extraHealth: options.extraHealth,
     limits: { maxSeries: config.query.maxSeries, maxPoints: config.query.maxPoints },
     metricsAccess: security.metricsAccess,
     queries: new QueryConcurrency(options.quotas),

@@ -143,6 +143,12 @@ describe.each(backends)('feature state across a writer failover on %s', (label, 
     expect((await call(b.node, token, 'GET', '/api/v1/keys/state-dek/violations')).body).toEqual(violationsBefore);
     const metrics = (await call(b.node, token, 'GET', '/metrics')).body as string;
     expect(metrics).toMatch(/emms_state_replication_applied_rows_total [1-9]/);
+    // /health with credentials names the log (password redacted) and says b reads it to the end.
+    const replication = (await call(b.node, token, 'GET', '/health')).body.components.state_replication;
+    expect(replication).toMatchObject({ status: 'ok', outbox_rows: expect.any(Number), errors: expect.any(Number) });
+    expect(replication.lag_seconds).toBeLessThan(10);
+    expect(replication.log).toMatch(label === 'postgresql' ? /^postgresql / : /^redis /);
+    expect(replication.log).toMatch(/:\*\*\*@127\.0\.0\.1/); // the test servers' passwords, redacted
     console.log(`cluster state failover (${label}): b took over ${Math.round(b.node.listeningAt! - a.node.exitedAt!)} ms after the kill`);
   }, 240_000);
 });

@@ -56,6 +56,11 @@ export interface StateReplicatorOptions {
 
 export const STATE_REPLICATION_DEFAULTS = { uploadIntervalMs: 25, tailIntervalMs: 100, batchRows: 500, catchUpMs: 60_000 } as const;
 
+/**
+ * Lag from which /health calls replication `lagging`: the tail reaches the end of the log every
+ * tick (tailIntervalMs) when it can, so 10 s is a hundred missed ticks, not a busy moment.
+ */
+const LAGGING_AFTER_MS = 10_000;
 const CURSOR_KEY = 'cursor';
 const ORIGIN_KEY = 'origin';
 /** Batches one tick moves at most, so one tick never monopolises the event loop. */
@@ -185,6 +190,23 @@ export class StateReplicator {
       appliedRows: this.#applied,
       errors: this.#errors,
       caughtUpAtMs: this.#caughtUpAt,
+    };
+  }
+
+  /**
+   * The `state_replication` component of GET /health. `lagging` when the node has not read to
+   * the end of the shared log for LAGGING_AFTER_MS (a stalled tail: an entry it cannot apply,
+   * or the database unreachable); /health stays 200, since points are still taken.
+   */
+  health(): Record<string, unknown> {
+    const s = this.status();
+    const lagMs = s.caughtUpAtMs === 0 ? undefined : Math.max(0, this.#now() - s.caughtUpAtMs);
+    return {
+      status: lagMs !== undefined && lagMs <= LAGGING_AFTER_MS ? 'ok' : 'lagging',
+      log: this.#log.describe,
+      lag_seconds: lagMs === undefined ? null : lagMs / 1000,
+      outbox_rows: s.outboxRows,
+      errors: s.errors,
     };
   }
 
