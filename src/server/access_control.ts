@@ -21,7 +21,7 @@ import type { AuthResult, Authenticator, Credentials } from '../auth/authenticat
 import type { SecurityConfig } from '../config/security_config.js';
 import { roleAtLeast, type Principal, type Role, type RouteAccess } from '../http/route.js';
 import { isLoopbackBind } from '../net/cidr.js';
-import { clientAddressOf } from './forwarded_for.js';
+import { clientAddressOf, ForwardedForError } from './forwarded_for.js';
 
 /** An answer that ends the request before its handler. */
 export interface Refusal {
@@ -74,9 +74,17 @@ export class AccessControl {
     this.#blocklist = options.ipBlocklist;
   }
 
-  /** Step 0: the client's address; throws ForwardedForError (400) for a trusted proxy's unreadable header. */
-  clientAddress(socketAddress: string, forwardedFor: string | undefined): string {
-    return clientAddressOf(socketAddress, forwardedFor, this.#security.trustedProxies);
+  /**
+   * Step 0: the client's address. A trusted proxy's header that cannot be read leaves the
+   * socket's address and a 400 refusal naming the header, for the caller to answer with.
+   */
+  clientAddress(socketAddress: string, forwardedFor: string | undefined): { address: string; refusal?: Refusal } {
+    try {
+      return { address: clientAddressOf(socketAddress, forwardedFor, this.#security.trustedProxies) };
+    } catch (err) {
+      if (!(err instanceof ForwardedForError)) throw err;
+      return { address: socketAddress, refusal: { status: 400, body: { error: err.message }, close: true } };
+    }
   }
 
   /** Steps 1 and 2: the client's address. */

@@ -24,7 +24,7 @@ import type { AccessControl, Refusal } from './access_control.js';
 import { INGEST_ROUTE, OPENAPI_ROUTE, openApiDocument, PRECISION_PARAMETER } from './builtin_routes.js';
 import type { ConnectionLimiter } from './connection_limits.js';
 import { mediaType, openExchange, parseBody, readBody, type BodyLimits, type BodyRead, type Exchange, type HttpResponder } from './http_exchange.js';
-import { FORWARDED_FOR_HEADER, ForwardedForError } from './forwarded_for.js';
+import { FORWARDED_FOR_HEADER } from './forwarded_for.js';
 import { canonicalRemoteAddress } from './remote_address.js';
 import type { RouteMatch, Router } from './router.js';
 import type { SelfMetrics } from './self_metrics.js';
@@ -78,28 +78,19 @@ export function createHttpHandler(deps: HttpHandlerDeps): (res: UwsResponse, req
       // rather than extend the client's, and keeping only one would let the client's win.
       headers[k] = k === FORWARDED_FOR_HEADER && headers[k] !== undefined ? `${headers[k]}, ${v}` : v;
     });
-    const socketAddress = canonicalRemoteAddress(res.getRemoteAddressAsText());
-    let remoteAddress: string;
-    let badForwardedFor: string | undefined;
-    try {
-      remoteAddress = access.clientAddress(socketAddress, headers[FORWARDED_FOR_HEADER]);
-    } catch (err) {
-      if (!(err instanceof ForwardedForError)) throw err;
-      remoteAddress = socketAddress;
-      badForwardedFor = err.message;
-    }
+    const client = access.clientAddress(canonicalRemoteAddress(res.getRemoteAddressAsText()), headers[FORWARDED_FOR_HEADER]);
     const req: Request = {
       method: uwsReq.getMethod().toUpperCase(),
       path: uwsReq.getUrl(),
       rawQuery: uwsReq.getQuery() ?? '',
       headers,
-      remoteAddress,
+      remoteAddress: client.address,
       contentType: mediaType(headers['content-type']),
     };
     x.requestId = requestIdFor(headers[REQUEST_ID_HEADER]);
     x.method = req.method;
     x.remoteAddress = req.remoteAddress;
-    if (badForwardedFor !== undefined) return responder.json(x, 400, { error: badForwardedFor }, undefined, true);
+    if (client.refusal !== undefined) return refuse(x, client.refusal);
     const early = access.networkRefusal(req.remoteAddress) ?? access.hostRefusal(headers.host);
     if (early !== undefined) return refuse(x, early);
     if (state.shuttingDown) return responder.json(x, 503, { error: 'server is shutting down' }, undefined, true);

@@ -25,7 +25,7 @@ import { CONTENT_TYPE_JSON } from '../ingest/wire.js';
 import { authRefusal, roleRefusal, type AccessControl, type Refusal } from './access_control.js';
 import type { ConnectionLimiter } from './connection_limits.js';
 import { statusLine, type ServerLog } from './http_exchange.js';
-import { FORWARDED_FOR_HEADER, ForwardedForError } from './forwarded_for.js';
+import { FORWARDED_FOR_HEADER } from './forwarded_for.js';
 import { canonicalRemoteAddress } from './remote_address.js';
 
 export interface UpgradeGate<Data> {
@@ -65,15 +65,8 @@ export function gatedUpgrade<Data>(gate: UpgradeGate<Data>): (res: UwsResponse, 
       if (k === FORWARDED_FOR_HEADER) forwardedFor = forwardedFor === undefined ? v : `${forwardedFor}, ${v}`;
     });
     const started = performance.now();
-    const socketAddress = canonicalRemoteAddress(res.getRemoteAddressAsText());
-    let remoteAddress = socketAddress;
-    let badForwardedFor: string | undefined;
-    try {
-      remoteAddress = access.clientAddress(socketAddress, forwardedFor);
-    } catch (err) {
-      if (!(err instanceof ForwardedForError)) throw err;
-      badForwardedFor = err.message;
-    }
+    const client = access.clientAddress(canonicalRemoteAddress(res.getRemoteAddressAsText()), forwardedFor);
+    const remoteAddress = client.address;
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -86,7 +79,7 @@ export function gatedUpgrade<Data>(gate: UpgradeGate<Data>): (res: UwsResponse, 
       if (r.headers !== undefined) for (const [k, v] of Object.entries(r.headers)) res.writeHeader(k, v);
       res.end(JSON.stringify(r.body), true);
     };
-    if (badForwardedFor !== undefined) return refuse({ status: 400, body: { error: badForwardedFor }, close: true });
+    if (client.refusal !== undefined) return refuse(client.refusal);
     const early = access.networkRefusal(remoteAddress) ?? access.hostRefusal(host) ?? access.originRefusal(origin, host)
       ?? (state.shuttingDown ? SHUTTING_DOWN : undefined) ?? gate.capacityRefusal?.();
     if (early !== undefined) return refuse(early);

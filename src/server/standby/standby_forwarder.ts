@@ -137,8 +137,10 @@ export async function startStandbyForwarder(options: StandbyForwarderOptions): P
     // Node joins repeated X-Forwarded-For lines with ", ", as the writer does.
     const raw = req.headers['x-forwarded-for'];
     const claimed = Array.isArray(raw) ? raw.join(', ') : raw;
+    const client = access.clientAddress(socketAddress, claimed);
+    if (client.refusal !== undefined) return { ok: false, refusal: client.refusal };
     try {
-      return { ok: true, address: access.clientAddress(socketAddress, claimed), forwardedFor: forwardedForToSend(socketAddress, claimed, security.trustedProxies) };
+      return { ok: true, address: client.address, forwardedFor: forwardedForToSend(socketAddress, claimed, security.trustedProxies) };
     } catch (err) {
       if (!(err instanceof ForwardedForError)) throw err;
       return { ok: false, refusal: { status: 400, body: { error: err.message }, close: true } };
