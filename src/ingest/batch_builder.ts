@@ -27,6 +27,12 @@ function refuse(point: unknown, index: number, nowMs: number): never {
   throw new Error(`BUG: the ingest fast path refused points[${index}] but normalizePoint accepted it`);
 }
 
+/** A validation failure gets the canonical message; any other error (a defect) is thrown as it is, not hidden behind refuse()'s. */
+function refuseOrRethrow(error: unknown, point: unknown, index: number, nowMs: number): never {
+  if (!(error instanceof MetricValidationError)) throw error;
+  refuse(point, index, nowMs);
+}
+
 /** Validates and resolves row objects. */
 export function buildRowBatch(points: readonly MetricDataPoint[], resolver: SeriesResolver, nowMs: number): IngestBatch {
   if (!Array.isArray(points)) {
@@ -44,16 +50,16 @@ export function buildRowBatch(points: readonly MetricDataPoint[], resolver: Seri
     let tagSet;
     try {
       tagSet = resolver.tagSet(tags, i);
-    } catch {
-      refuse(p, i, nowMs);
+    } catch (error) {
+      refuseOrRethrow(error, p, i, nowMs);
     }
     const metricId = p.metricId;
     let sid = tagSet.ids.get(metricId);
     if (sid === undefined) {
       try {
         sid = resolver.resolveSlow(tagSet, metricId, p.metricType, i);
-      } catch {
-        refuse(p, i, nowMs);
+      } catch (error) {
+        refuseOrRethrow(error, p, i, nowMs);
       }
     } else if (p.metricType !== undefined && !METRIC_TYPES.has(p.metricType)) {
       validateMetricType(p.metricType, i);

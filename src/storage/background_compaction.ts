@@ -170,7 +170,10 @@ export class BackgroundCompaction {
     const done = (result: EncodeResult | Error): void => {
       if (generation !== this.#parts.generation() || writer.closed || this.#current !== c) return;
       c.merging = undefined;
-      if (result instanceof Error || result.kind !== 'merge') {
+      if (result instanceof Error && planned.some((p) => this.#membersGone(p))) {
+        // A member was deleted while its bytes were read (compactSeries or retention landed
+        // first): nothing is wrong, the series is planned again by the next compaction.
+      } else if (result instanceof Error || result.kind !== 'merge') {
         // Skipped, not retried: compaction only saves space, and the next checkpoint plans again.
         writer.encoderFailed(`chunk encoder: ${result instanceof Error ? result.message : 'unexpected reply'}`);
       } else {
@@ -197,6 +200,11 @@ export class BackgroundCompaction {
     }));
   }
 
+  /** Whether a planned member is no longer in the catalogue: another write deleted it since planning. */
+  #membersGone(p: PlannedMerge): boolean {
+    return p.clusters.some((cluster) => cluster.some((m) => !this.#parts.chunks.has(p.seriesId, m.id)));
+  }
+
   /**
    * Replaces a planned series' clusters by their merged chunks, unless the series changed in
    * a way that makes the merge wrong: a member is gone (retention), or a chunk written since
@@ -207,9 +215,7 @@ export class BackgroundCompaction {
     const chunks = this.#parts.chunks;
     const result = p.result;
     if (result === undefined || !Array.isArray(result)) return false; // A defect: queries report the chunk.
-    for (const cluster of p.clusters) {
-      for (const m of cluster) if (!chunks.has(p.seriesId, m.id)) return false;
-    }
+    if (this.#membersGone(p)) return false;
     for (const c of chunks.chunksOf(p.seriesId)) {
       if (c.id <= p.maxChunkIdAtPlan) continue;
       for (const cluster of p.clusters) if (overlapsCluster(c, cluster)) return false;
@@ -224,7 +230,8 @@ export class BackgroundCompaction {
   /**
    * Compacts one series on this thread, now (stop(), erasure, tests): see planCompaction
    * (compaction_plan.ts). Throws CorruptChunkError, naming the chunk, when a member does not
-   * decode. The caller makes sure no other write changes the series meanwhile.
+   * decode. A series changed by another write between the read and the write (background
+   * compaction, a cut) is planned again, up to COMPACT_SERIES_ATTEMPTS times.
    */
   async compactSeries(seriesId: number, minPackRun: number): Promise<boolean> {
     const chunks = this.#parts.chunks;
@@ -234,7 +241,16 @@ export class BackgroundCompaction {
       const clusters = planCompaction(chunks.chunksOf(seriesId), minPackRun);
       if (clusters.length === 0) return false;
       const plan: PlannedMerge = { seriesId, clusters, maxChunkIdAtPlan: chunks.maxChunkId, result: undefined };
-      const [stored] = (await this.#storedClusters([plan])) as [StoredClusters[number]];
+      let stored: StoredClusters[number];
+      try {
+        [stored] = (await this.#storedClusters([plan])) as [StoredClusters[number]];
+      } catch (error) {
+        // A network back-end reads after planning: a member deleted meanwhile (background
+        // compaction landed first; the catalogue drops it before the back-end commits) is a
+        // changed series, planned again. Anything else is a real read failure.
+        if (this.#membersGone(plan)) continue;
+        throw error;
+      }
       plan.result = stored.clusters.map(({ members, overlapping }) => {
         const out = mergeCluster(members, overlapping);
         if (!Array.isArray(out)) throw new CorruptChunkError(seriesId, this.#parts.describeSeries(seriesId), out.chunkId, out.detail);

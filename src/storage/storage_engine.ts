@@ -451,7 +451,8 @@ export class StorageEngine {
   /**
    * Compacts one series on this thread, now (stop(), erasure, tests): see planCompaction
    * (compaction_plan.ts). Throws CorruptChunkError, naming the chunk, when a member does not
-   * decode. The caller makes sure no other write changes the series meanwhile.
+   * decode. A series changed by another write between the read and the write (background
+   * compaction, a cut) is planned again, up to COMPACT_SERIES_ATTEMPTS times.
    */
   compactSeries(seriesId: number, minPackRun = 2): Promise<boolean> {
     return this.#compaction.compactSeries(seriesId, minPackRun);
