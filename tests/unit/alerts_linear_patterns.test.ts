@@ -6,8 +6,10 @@
  * characters of `aaaa…`, and doubles with every character; quadratic work would give 64×).
  *
  * Ratios, not absolute times, so a busy 2-core machine does not make it flaky: the number of
- * repetitions is calibrated so the shortest ids take a few milliseconds, and each size takes
- * the fastest of several runs.
+ * repetitions is calibrated so the shortest ids take about 10 ms, each size takes the fastest of
+ * several runs, and a measurement is repeated (up to ATTEMPTS) when the machine's load bent it.
+ * The bound, 32, sits a factor of 4 above linear (8) and 2 below quadratic (64): a clean-clone CI
+ * at load average 20 measured 28.9 once for a linear engine, with a bound of 20 and one attempt.
  */
 import { describe, expect, it } from 'vitest';
 import { compileMetricPattern, validateRule, type PatternMode } from '../../src/alerts/rule.js';
@@ -16,7 +18,9 @@ import { PatternMatch, WatchedSeries } from '../../src/alerts/watched_series.js'
 const SIZES = [2_000, 4_000, 8_000, 16_000];
 const IDS_PER_SIZE = 10;
 const RUNS = 5;
-const CALIBRATE_MS = 3;
+const CALIBRATE_MS = 10;
+const ATTEMPTS = 3;
+const RATIO_BOUND = 32;
 
 interface Case {
   pattern: string;
@@ -76,9 +80,15 @@ describe('rule patterns run in linear time', () => {
     const small = ids(c, SIZES[0]!);
     let reps = 1;
     while (time(c, small, reps) < CALIBRATE_MS && reps < 1 << 16) reps *= 2;
-    const times = SIZES.map((n) => time(c, ids(c, n), reps));
-    const ratio = times[times.length - 1]! / times[0]!;
-    // Linear is 8; noise allowed, far below quadratic (64) and backtracking (no end).
-    expect(ratio, `reps ${reps}, times ${times.map((t) => t.toFixed(2)).join(', ')} ms`).toBeLessThan(20);
+    const seen: string[] = [];
+    let best = Infinity;
+    // A super-linear engine never gets under the bound; a linear one misses it only when load bends one attempt.
+    for (let attempt = 0; attempt < ATTEMPTS && best >= RATIO_BOUND; attempt++) {
+      const times = SIZES.map((n) => time(c, ids(c, n), reps));
+      const ratio = times[times.length - 1]! / times[0]!;
+      best = Math.min(best, ratio);
+      seen.push(`reps ${reps}, times ${times.map((t) => t.toFixed(2)).join(', ')} ms`);
+    }
+    expect(best, seen.join('; ')).toBeLessThan(RATIO_BOUND);
   });
 });
