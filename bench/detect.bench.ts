@@ -6,7 +6,9 @@
  * their steady-state rate. `cad` runs in its streaming form (range = the values seen so far);
  * its cost per point grows with its context memory, so it depends on the series more than the
  * others' does (capped by the memory limit in cad_detector.ts; uniform noise is its worst case,
- * ~3k points/s under load after the issue-17 rewrite, against ~1k before).
+ * ~1k points/s before the issue-17 rewrites, ~3k after the first; the second, an index of the
+ * left semi-contexts a step can hold whole, made a step ~3× cheaper again in CPU time on NAB
+ * files and this cycle, ~2× on uniform noise, where every step grows new contexts).
  *
  * A second table times what `emms detect` does with the same 20,000 points: one whole-series
  * `detectSeries` run per method (cad then reads the series' range, as NAB gives it), `auto` and

@@ -52,12 +52,12 @@ export const DEFAULT_REST_POINTS = 150;
  * CAD's own. A step's cost grows with the contexts its facts touch, and this cap is what bounds
  * the time per point of a stream that runs for months: with 50,000 a noisy 5-minute cycle
  * (bench/detect.bench.ts) fell to 150 points/s, against ~2,000 at 10,000 contexts (measured
- * before the issue-17 rewrite of the memory's data structures, which made a step ~4× cheaper
- * with identical scores; the cap was left as it was, so the scores did not move).
+ * before the issue-17 rewrites of the memory's data structures, the first ~4× cheaper per step
+ * and the second, which finds whole left semi-contexts from an index instead of visiting every
+ * holder of a sensor fact, ~3× again (CPU time, NAB development files), both with identical
+ * scores; the cap was left as it was, so the scores did not move).
  */
 export const MAX_CONTEXTS = 20_000;
-/** Active contexts enter the facts as NEURON_FACT_BASE + context id, clear of the sensor facts (< 2·VALUE_BITS). */
-const NEURON_FACT_BASE = 1024;
 
 export interface CadOptions {
   /** The series' value range, when known in advance (a batch over a whole file, as NAB gives). */
@@ -73,24 +73,24 @@ export function factsOfLevel(level: number): number[] {
   return facts;
 }
 
-/** Neuron order: more activations first, then the newer context (CAD OSE's order; see above on ties). */
-function ranksBefore(id: number, activations: number, otherId: number, otherActivations: number): boolean {
-  return activations > otherActivations || (activations === otherActivations && id > otherId);
+/** The facts of a level as a bit mask (fact f is bit f): the memory keeps sensor facts so. */
+function maskOfLevel(level: number): number {
+  let mask = 0;
+  for (let bit = 0; bit < VALUE_BITS; bit++) mask |= 1 << (2 * bit + ((level >> bit) & 1));
+  return mask;
 }
 
 export class CadDetector {
   readonly #restPoints: number;
-  #memory = new ContextMemory(MAX_LEFT_FACTS);
+  #memory = new ContextMemory(MAX_LEFT_FACTS, MAX_ACTIVE_NEURONS);
   /** A range given in advance; otherwise the running minimum and maximum. */
   readonly #fixedRange: boolean;
   #min = Infinity;
   #max = -Infinity;
-  #leftFacts: number[] = [];
-  /** Facts the memory predicted for this step (at most 2·VALUE_BITS). */
-  #predicted: number[] = [];
-  /** Scratch of #strongestNeurons: ids and activations of the strongest active contexts so far. */
-  readonly #topIds: number[] = [];
-  readonly #topActivations: number[] = [];
+  /** Sensor facts the memory predicted for this step, as a mask. */
+  #predicted = 0;
+  /** The strongest active contexts of this step, ascending by id: the neuron facts of the next step's left side. */
+  readonly #neurons = new Int32Array(MAX_ACTIVE_NEURONS);
   /** Points since the last score ≥ BASE_THRESHOLD (the rest period starts at the first point). */
   #sinceHigh = 0;
 
@@ -126,9 +126,8 @@ export class CadDetector {
     const step = this.#max > this.#min ? (this.#max - this.#min) / MAX_LEVEL_IN_RANGE : 1;
     // Clamped: a value outside a range given in advance is as extreme as its nearer end.
     const level = Math.max(0, Math.min(MAX_LEVEL_IN_RANGE, Math.trunc((value - this.#min) / step)));
-    const facts = factsOfLevel(level);
-    let unpredicted = false;
-    for (const fact of facts) if (!this.#predicted.includes(fact)) unpredicted = true;
+    const facts = maskOfLevel(level);
+    const unpredicted = (facts & ~this.#predicted) !== 0;
     const raw = this.#learn(facts);
     const anomaly = unpredicted ? raw : 0;
     const resting = this.#sinceHigh < this.#restPoints;
@@ -136,52 +135,21 @@ export class CadDetector {
     return resting ? 0 : anomaly;
   }
 
-  /** One step of the context memory; returns the raw anomaly of the step. */
-  #learn(facts: number[]): number {
+  /** One step of the context memory on the step's sensor facts (a mask); returns the raw anomaly of the step. */
+  #learn(facts: number): number {
     if (this.#memory.size >= MAX_CONTEXTS) {
-      this.#memory = new ContextMemory(MAX_LEFT_FACTS);
-      this.#leftFacts = [];
+      this.#memory = new ContextMemory(MAX_LEFT_FACTS, MAX_ACTIVE_NEURONS);
       this.#sinceHigh = 0;
     }
     const memory = this.#memory;
-    const previousLeft = this.#leftFacts;
-    const growing = previousLeft.length > 0 && memory.observeTransition(previousLeft, facts);
+    const growing = memory.hasLeft && memory.observeTransition(facts);
     const selected = memory.crossRight(facts, growing);
-    const active = memory.active;
-    const shareActive = selected > 0 ? active.length / selected : 0;
-    // Ascending, as the memory requires: the sensor facts (< NEURON_FACT_BASE) already are, and
-    // the neurons are sorted after them.
-    this.#leftFacts = facts.concat(this.#strongestNeurons(active, memory).map((id) => NEURON_FACT_BASE + id).sort((a, b) => a - b));
+    const shareActive = selected > 0 ? memory.activeCount / selected : 0;
+    const neuronCount = memory.strongestActive(this.#neurons);
+    memory.addGrownContexts(facts);
     // Candidates exist only on a growing step, and then the new transition counts as added too.
-    const { added, distinct } = memory.addGrownContexts();
-    const shareAdded = growing ? (added + 1) / distinct : 0;
-    this.#predicted = memory.crossLeftAndPredict(this.#leftFacts);
+    const shareAdded = growing ? (memory.added + 1) / memory.distinct : 0;
+    this.#predicted = memory.crossLeftAndPredict(facts, this.#neurons, neuronCount);
     return (1 - shareActive + shareAdded) / 2;
-  }
-
-  /**
-   * The MAX_ACTIVE_NEURONS active contexts first in ranksBefore's order: kept in a short
-   * sorted list as they come (a step can have thousands active; sorting them all was a hot spot).
-   * The order is total (ids differ), so this is exactly the head of the full sort.
-   */
-  #strongestNeurons(active: readonly number[], memory: ContextMemory): number[] {
-    const ids = this.#topIds;
-    const activations = this.#topActivations;
-    ids.length = 0;
-    activations.length = 0;
-    for (const id of active) {
-      const count = memory.activationsOf(id);
-      const last = ids.length - 1;
-      if (ids.length === MAX_ACTIVE_NEURONS && !ranksBefore(id, count, ids[last]!, activations[last]!)) continue;
-      let at = ids.length;
-      while (at > 0 && ranksBefore(id, count, ids[at - 1]!, activations[at - 1]!)) at--;
-      ids.splice(at, 0, id);
-      activations.splice(at, 0, count);
-      if (ids.length > MAX_ACTIVE_NEURONS) {
-        ids.pop();
-        activations.pop();
-      }
-    }
-    return ids;
   }
 }

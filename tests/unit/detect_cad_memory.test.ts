@@ -1,9 +1,9 @@
 /**
  * The contextual detector's memory stays bounded on a hostile series. Independent uniform
  * values never settle into contexts, so every step grows new ones (about 30 per point); past
- * MAX_CONTEXTS the memory is dropped and learning restarts (cad_detector.ts). Semi-contexts,
- * the fact index and the pair table grow only with contexts (a new semi-context always comes
- * with a new context), so the context count bounds them all.
+ * MAX_CONTEXTS the memory is dropped and learning restarts (cad_detector.ts). Left
+ * semi-contexts, their whole-set index (one entry each) and the pair table grow only with
+ * contexts (a new semi-context always comes with a new context), so the context count bounds them all.
  */
 import { describe, expect, it } from 'vitest';
 import { CadDetector, MAX_CONTEXTS } from '../../src/analytics/cad_detector.js';
