@@ -3,7 +3,7 @@
  * ingest runs at half its maximum rate.
  *
  *   npx tsx bench/concurrent_users.bench.ts [--max-rate POINTS_PER_S] [--seconds 30] [--clients 64]
- *     [--distinct] [--cpu-prof DIR]
+ *     [--distinct] [--cpu-prof DIR] [--loop-delay]
  *
  * 1. Maximum row-form ingest rate, measured for 4 s on a scratch server as
  *    bench/server_ingest.bench.ts measures it (8 connections, 16 frames in flight), unless
@@ -25,7 +25,9 @@
  * (its own process) and the server share the machine's cores; the load average before and
  * after the timed window is printed with the figures (other processes' load shows there).
  *
- * `--cpu-prof DIR` runs the server under `node --cpu-prof` and leaves the profiles in DIR.
+ * `--cpu-prof DIR` runs the server under `node --cpu-prof` and leaves the profiles in DIR;
+ * `--loop-delay` prints the server's event-loop stalls over 20 ms while the queries ran
+ * (bench/load/loop_delay.ts).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -36,6 +38,7 @@ import { streamTsbsColumns } from './load/tsbs_column_stream.js';
 import { processCpuSeconds, runLoadGenerator, startServerProcess } from './load/server_process.js';
 import { measureMaxRowRate } from './load/max_rate.js';
 import { acksSentBetween, describe, readAckLog, summarize } from './load/latency_stats.js';
+import { loopDelayProbe } from './load/loop_delay.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -51,6 +54,7 @@ const CLIENTS = Number(arg('clients') ?? 64);
 const DISTINCT = process.argv.includes('--distinct');
 const CPU_PROF = arg('cpu-prof');
 const GIVEN_MAX = arg('max-rate');
+const LOOP_DELAY = process.argv.includes('--loop-delay');
 
 /** The tags of connection 0 of the load generator (seed 1, hostnames `-c0`), so the preloaded day and the live load are the same hosts' series. */
 function hostsOfConnection0(tags: Tags): Record<string, string> {
@@ -122,7 +126,9 @@ async function main(): Promise<void> {
       mkdirSync(CPU_PROF, { recursive: true });
       nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`);
     }
-    const server = await startServerProcess(join(dir, 'data'), {}, [], nodeArgs);
+    const probe = LOOP_DELAY ? loopDelayProbe(join(dir, 'loop-delay.json')) : undefined;
+    const server = await startServerProcess(join(dir, 'data'), probe?.env ?? {}, [], [...nodeArgs, ...(probe?.nodeArgs ?? [])]);
+    let queriesRan: [number, number] | undefined;
     const headers = { authorization: `Bearer ${readFileSync(server.adminTokenFile, 'utf8').trim()}` };
     try {
       const loaded = await streamTsbsColumns(server.wsUrl, headers, { hours: 24, hosts: HOSTS, tagsOf: hostsOfConnection0 });
@@ -148,6 +154,7 @@ async function main(): Promise<void> {
       const until = from + SECONDS * 1000;
       const records = await Promise.all(Array.from({ length: CLIENTS }, (_, c) => queryLoop(kinds[c % 2]!, c % 2, c, headers, until)));
       const to = Date.now();
+      queriesRan = [from, to];
       const loadAfter = loadavg();
       const load = await ingest;
       const serverCpu = processCpuSeconds(server.proc.pid!) - cpuBefore;
@@ -176,6 +183,7 @@ async function main(): Promise<void> {
     } finally {
       await server.stop();
     }
+    if (probe !== undefined && queriesRan !== undefined) console.log(probe.summary(queriesRan[0], queriesRan[1]));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@
  * directory and streamed to at half its maximum rate from the moment it listens.
  *
  *   npx tsx bench/fresh_server_acks.bench.ts [--max-rate POINTS_PER_S] [--seconds 10] [--rounds 3]
- *     [--cpu-prof DIR]
+ *     [--cpu-prof DIR] [--loop-delay]
  *
  * Each round starts a new `emms serve` (from dist/, as `npm start` does) on an empty directory,
  * times it from spawn to its "listening" line (the start-up time), and at once runs the load
@@ -15,8 +15,11 @@
  *
  * Also the server's minor page faults (first touches of memory) in the first second and per
  * second after it: a count that CPU contention does not change. On the Firecracker VM these
- * figures come from a first touch costs ~40 µs (src/server/warm_up.ts, step 5), so faults ×
+ * figures come from a first touch costs ~40 µs (measured when the decode buffers were warmed), so faults ×
  * 40 µs is the part of the first second spent growing into memory.
+ *
+ * `--loop-delay` also prints the server's event-loop stalls over 20 ms in the first second of
+ * load (bench/load/loop_delay.ts); with `--cpu-prof` the profile names what held the loop.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -24,6 +27,7 @@ import { join } from 'node:path';
 import { runLoadGenerator, startServerProcess } from './load/server_process.js';
 import { measureMaxRowRate } from './load/max_rate.js';
 import { acksSentBetween, describe, readAckLog, summarize } from './load/latency_stats.js';
+import { loopDelayProbe, type LoopDelayProbe } from './load/loop_delay.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,6 +38,7 @@ const SECONDS = Number(arg('seconds') ?? 10);
 const ROUNDS = Number(arg('rounds') ?? 3);
 const CPU_PROF = arg('cpu-prof');
 const GIVEN_MAX = arg('max-rate');
+const LOOP_DELAY = process.argv.includes('--loop-delay');
 
 const FAULT_SAMPLE_MS = 50;
 
@@ -59,8 +64,10 @@ async function main(): Promise<void> {
       const data = join(dir, `round-${round}`);
       mkdirSync(data);
       const nodeArgs = CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF, `round-${round}`)}`];
+      const probe: LoopDelayProbe | undefined = LOOP_DELAY ? loopDelayProbe(join(dir, `loop-delay-${round}.json`)) : undefined;
       const spawned = performance.now();
-      const server = await startServerProcess(data, {}, [], nodeArgs);
+      const server = await startServerProcess(data, probe?.env ?? {}, [], [...nodeArgs, ...(probe?.nodeArgs ?? [])]);
+      let firstSecondFrom = NaN;
       const startupMs = performance.now() - spawned;
       try {
         const log = join(dir, `acks-${round}.csv`);
@@ -76,6 +83,7 @@ async function main(): Promise<void> {
         clearInterval(sampler);
         const acks = readAckLog(log);
         const first = Math.min(...acks.map((a) => a.sentEpochMs));
+        firstSecondFrom = first;
         const overall = summarize(acks.map((a) => a.latencyMs));
         const firstSecond = summarize(acksSentBetween(acks, first, first + 1000));
         const rest = summarize(acksSentBetween(acks, first + 1000, Infinity));
@@ -91,6 +99,7 @@ async function main(): Promise<void> {
       } finally {
         await server.stop();
       }
+      if (probe !== undefined) lines.push(`  first second: ${probe.summary(firstSecondFrom, firstSecondFrom + 1000)}`);
     }
     const cpu = cpus();
     console.log(`\nEMMS fresh server, ${SECONDS} s at half the maximum row-form rate from the moment it listens (${new Date().toISOString()})`);

@@ -325,8 +325,8 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     if (standbyWasOn) log('info', `standby → writer: the port was without a listener for ${Math.round(performance.now() - portFreeAt)} ms`);
     closers.push(() => server.close());
     // Before start-up reports ready: the first real frames find warm decode workers and reusable frame buffers.
-    const warm = await warmUpIngest(server.ingest.pool);
-    log('info', `ingest warm-up: ${warm.frames} synthetic frames decoded in ${warm.elapsedMs.toFixed(0)} ms${warm.complete ? '' : ' (budget reached; the rest finish in the background)'}; nothing stored`);
+    const warm = await warmUpIngest(server.ingest.pool, { routes: server.routes });
+    log('info', `ingest warm-up: ${warm.frames} synthetic frames decoded and ${warm.routesChecked} routes' request checks compiled in ${warm.elapsedMs.toFixed(0)} ms${warm.complete ? '' : ' (budget reached; the rest finish in the background)'}; nothing stored`);
     dashboard.start();
 
     return { engine, server, auth, keys, probes, collectors, alerting, authFailures: recorder, backups, audit, adminTokenPath: boot?.tokenPath, writerLost: lostWriterLease, stop: closeAll };

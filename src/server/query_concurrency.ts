@@ -24,6 +24,14 @@
  *   answer. Only waiting ones: their read starts after
  *   every joiner arrived, so each sees every write acknowledged before it asked. A dashboard
  *   open on many screens asks the same query many times at once.
+ * - **An alike query running holds the next one back** (up to HOLD_BEHIND_ALIKE_MS): a query
+ *   whose key equals a running one's waits instead of starting a second identical run, and
+ *   the alike queries asked meanwhile join it; it starts when the running one ends. Without
+ *   this, a query asked while its twin was running (reading on workers, or waiting for the
+ *   snapshot) started a second identical run whenever the turn had budget left and nobody
+ *   waited: with 32 clients looping on one dashboard query, the same aggregation twice or
+ *   more at once. Past the hold it starts anyway: a long query's twin does not wait for all
+ *   of it.
  */
 import { QuotaExceededError, type QuotaLookup } from '../tenancy/quota.js';
 import { queryPressure } from '../query/query_pressure.js';
@@ -34,6 +42,12 @@ export const TURN_BUDGET_MS = 4;
 export const MAX_WAIT_MS = 2_000;
 /** Waiting queries per tenant, joined ones included. */
 export const MAX_QUEUED_PER_TENANT = 256;
+/**
+ * Longest a query waits for a running alike one to end before it starts its own run. Inline
+ * queries end within their turn (a few ms), worker ones within tens of ms; a query still
+ * running after this is long enough that its twin would rather start than wait for the end.
+ */
+export const HOLD_BEHIND_ALIKE_MS = 200;
 /** Weight of the newest turn in the running estimate of a start's main-thread time after it. */
 const AFTER_START_WEIGHT = 0.25;
 /** That estimate until turns measured it: a cold server's first burst starts a few queries per turn, not all. */
@@ -43,6 +57,7 @@ export interface QueryAdmissionOptions {
   maxWaitMs?: number;
   maxQueuedPerTenant?: number;
   turnBudgetMs?: number;
+  holdBehindAlikeMs?: number;
 }
 
 /** Who asks: the tenant the query reads, the client within it (a credential id), alike queries' key. */
@@ -62,6 +77,8 @@ interface Entry {
   tenant: string;
   queue: string;
   key: string | undefined;
+  /** `tenant` NUL `key`, the running-alike lookup's key; undefined when never shared. */
+  alikeKey: string | undefined;
   query: () => Promise<unknown>;
   waiters: Waiter[];
 }
@@ -75,6 +92,12 @@ export class QueryConcurrency {
   /** Waiting entries per queue (tenant + client), in rotation order: served ones move to the end. */
   readonly #queues = new Map<string, Entry[]>();
   readonly #queuedOfTenant = new Map<string, number>();
+  /** Running queries by `tenant` NUL `key`: how many, and when the oldest of them started. */
+  readonly #runningAlike = new Map<string, { count: number; since: number }>();
+  readonly #holdMs: number;
+  /** Opens a turn when the earliest hold ends: nothing else may (the alike run still going, no other query). */
+  #holdTimer: NodeJS.Timeout | undefined;
+  #holdTimerAt = Infinity;
   /** Query time spent in the current turn; a turn ends at the next check phase. */
   #spentMs = 0;
   #turnOpen = false;
@@ -89,6 +112,7 @@ export class QueryConcurrency {
     this.#maxWaitMs = options.maxWaitMs ?? MAX_WAIT_MS;
     this.#maxQueued = options.maxQueuedPerTenant ?? MAX_QUEUED_PER_TENANT;
     this.#turnBudgetMs = options.turnBudgetMs ?? TURN_BUDGET_MS;
+    this.#holdMs = options.holdBehindAlikeMs ?? HOLD_BEHIND_ALIKE_MS;
   }
 
   /** Runs `query` as one of the tenant's queries: now, after a wait, or refused (QuotaExceededError). */
@@ -96,9 +120,11 @@ export class QueryConcurrency {
     const limit = this.#quotas(tenant).queryConcurrency;
     const queueName = `${tenant}\u0000${origin.client ?? ''}`;
     const running = this.#running.get(tenant) ?? 0;
-    // Nobody waiting (of any tenant) and budget left: start now, in this turn.
-    if (running < limit && this.#queues.size === 0 && this.#budgetLeft()) {
-      return this.#start(tenant, query) as Promise<T>;
+    const alikeKey = origin.key === undefined ? undefined : `${tenant}\u0000${origin.key}`;
+    const held = this.#heldFor(alikeKey);
+    // Nobody waiting (of any tenant), no alike run to wait for and budget left: start now, in this turn.
+    if (running < limit && this.#queues.size === 0 && held === 0 && this.#budgetLeft()) {
+      return this.#start(tenant, query, alikeKey) as Promise<T>;
     }
     const queued = this.#queuedOfTenant.get(tenant) ?? 0;
     if (queued >= this.#maxQueued) {
@@ -106,7 +132,7 @@ export class QueryConcurrency {
     }
     let queue = this.#queues.get(queueName);
     const alike = origin.key === undefined ? undefined : this.#waitingAlike(tenant, origin.key);
-    const entry: Entry = alike ?? { tenant, queue: queueName, key: origin.key, query, waiters: [] };
+    const entry: Entry = alike ?? { tenant, queue: queueName, key: origin.key, alikeKey, query, waiters: [] };
     if (alike === undefined) {
       if (queue === undefined) this.#queues.set(queueName, (queue = []));
       queue.push(entry);
@@ -137,6 +163,13 @@ export class QueryConcurrency {
     let n = 0;
     for (const v of this.#queuedOfTenant.values()) n += v;
     return n;
+  }
+
+  /** Milliseconds a query of `alikeKey` is still held back by a running alike one (0: not held). */
+  #heldFor(alikeKey: string | undefined): number {
+    if (alikeKey === undefined) return 0;
+    const alike = this.#runningAlike.get(alikeKey);
+    return alike === undefined ? 0 : Math.max(0, alike.since + this.#holdMs - performance.now());
   }
 
   #budgetLeft(): boolean {
@@ -170,8 +203,13 @@ export class QueryConcurrency {
     this.#drainStarted = 0;
   }
 
-  #start(tenant: string, query: () => Promise<unknown>): Promise<unknown> {
+  #start(tenant: string, query: () => Promise<unknown>, alikeKey: string | undefined): Promise<unknown> {
     this.#running.set(tenant, (this.#running.get(tenant) ?? 0) + 1);
+    if (alikeKey !== undefined) {
+      const alike = this.#runningAlike.get(alikeKey);
+      if (alike === undefined) this.#runningAlike.set(alikeKey, { count: 1, since: performance.now() });
+      else alike.count++;
+    }
     // Until it settles: the engine chooses inline or workers after its first await (query_pressure.ts).
     queryPressure.addRunning(1);
     const began = performance.now();
@@ -185,6 +223,10 @@ export class QueryConcurrency {
     this.#spentMs += performance.now() - began + this.#afterStartMs;
     return answer.finally(() => {
       queryPressure.addRunning(-1);
+      if (alikeKey !== undefined) {
+        const alike = this.#runningAlike.get(alikeKey)!;
+        if (--alike.count === 0) this.#runningAlike.delete(alikeKey);
+      }
       const left = this.#running.get(tenant)! - 1;
       if (left === 0) this.#running.delete(tenant);
       else this.#running.set(tenant, left);
@@ -212,7 +254,7 @@ export class QueryConcurrency {
       onStart();
       this.#dequeue(entry);
       for (const w of entry.waiters) clearTimeout(w.timer);
-      this.#start(entry.tenant, entry.query).then(
+      this.#start(entry.tenant, entry.query, entry.alikeKey).then(
         (value) => { for (const w of entry.waiters) w.resolve(value); },
         (error: unknown) => { for (const w of entry.waiters) w.reject(error); },
       );
@@ -230,18 +272,42 @@ export class QueryConcurrency {
     return undefined;
   }
 
-  /** The head of the first queue, in rotation order, whose tenant is under its quota. */
+  /**
+   * The first entry not held back by a running alike one (#heldFor), of the first queue in
+   * rotation order whose tenant is under its quota. Held entries keep their place: the ones
+   * behind them in the same queue are not held back by their wait.
+   */
   #nextEligible(): Entry | undefined {
     for (const [name, queue] of this.#queues) {
-      const entry = queue[0]!;
-      if ((this.#running.get(entry.tenant) ?? 0) >= this.#quotas(entry.tenant).queryConcurrency) continue;
-      queue.shift();
+      const tenant = queue[0]!.tenant;
+      if ((this.#running.get(tenant) ?? 0) >= this.#quotas(tenant).queryConcurrency) continue;
+      const at = queue.findIndex((e) => {
+        const held = this.#heldFor(e.alikeKey);
+        if (held > 0) this.#turnAfterHold(held);
+        return held === 0;
+      });
+      if (at < 0) continue;
+      const entry = queue[at]!;
+      queue.splice(at, 1);
       // Served: the queue goes to the end of the rotation (or away when empty).
       this.#queues.delete(name);
       if (queue.length > 0) this.#queues.set(name, queue);
       return entry;
     }
     return undefined;
+  }
+
+  #turnAfterHold(heldMs: number): void {
+    // A timer may fire up to a millisecond before performance.now() reaches its time.
+    const at = performance.now() + heldMs + 1;
+    if (at >= this.#holdTimerAt) return;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimerAt = at;
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimerAt = Infinity;
+      this.#holdTimer = undefined;
+      this.#scheduleTurn();
+    }, at - performance.now());
   }
 
   #dequeue(entry: Entry): void {

@@ -138,6 +138,47 @@ describe('query admission', () => {
     expect(log).toEqual(['running', 'run', 'other']);
   });
 
+  it('a query alike to a running one waits for it to end, and the alike ones asked meanwhile share its run', async () => {
+    const q = new QueryConcurrency(quotas(64), { holdBehindAlikeMs: 60_000, maxWaitMs: 60_000 });
+    const log: string[] = [];
+    const running = gated(log, 'running', 'old');
+    const p0 = q.run('t', running.query, { key: 'k' });
+    await nextTurn();
+    const next = { series: [] };
+    // Under the quota and with budget left, yet held: a second identical run would repeat the first.
+    const held = Array.from({ length: 4 }, (_, i) => q.run('t', async () => { log.push('next'); return next; }, { client: `c${i}`, key: 'k' }));
+    const other = q.run('t', async () => { log.push('other'); return 'other'; }, { key: 'j' });
+    expect(await other).toBe('other');
+    expect(q.waiting).toBe(4);
+    expect(log).toEqual(['running', 'other']);
+    running.release();
+    expect(await p0).toBe('old');
+    const answers = await Promise.all(held);
+    expect(answers.every((a) => a === next)).toBe(true);
+    expect(log).toEqual(['running', 'other', 'next']);
+    expect(q.waiting).toBe(0);
+    expect(queryPressure.waiting).toBe(0);
+  });
+
+  it('past the hold a query alike to a still running one starts its own run; other queries in its queue are never held', async () => {
+    const q = new QueryConcurrency(quotas(64), { holdBehindAlikeMs: 30, maxWaitMs: 60_000 });
+    const log: string[] = [];
+    const long = gated(log, 'long');
+    const p0 = q.run('t', long.query, { client: 'x', key: 'k' });
+    await nextTurn();
+    const twin = q.run('t', async () => { log.push('twin'); return 'twin'; }, { client: 'x', key: 'k' });
+    // Behind the held twin in client x's queue, but not alike: it does not wait for the hold.
+    const behind = q.run('t', async () => { log.push('behind'); return 'behind'; }, { client: 'x', key: 'j' });
+    // (Which of the two starts first depends on how long this thread was away: no order asserted.)
+    expect(await behind).toBe('behind');
+    // The hold ends with nothing else happening: the twin starts without the long one ending.
+    expect(await twin).toBe('twin');
+    expect(log.slice().sort()).toEqual(['behind', 'long', 'twin']);
+    long.release();
+    expect(await p0).toBe('long');
+    expect(q.running).toBe(0);
+  });
+
   it('alike queries of different clients of one tenant share a run; another tenant\'s never', async () => {
     const q = new QueryConcurrency(quotas(1));
     const log: string[] = [];

@@ -9,8 +9,11 @@ import type { SeriesIdentity, SeriesTable } from '../../src/model/api.js';
 import { DecodePool, type DecodeOutcome } from '../../src/ingest/decode_pool.js';
 import { TENANT_NAME_PATTERN } from '../../src/model/tenant.js';
 import {
-  POINTS_PER_FRAME, WARM_UP_TENANT, syntheticRowFrame, warmUpIngest, warmUpSeriesResolution, type WarmUpDecodePool,
+  POINTS_PER_FRAME, WARM_UP_TENANT, compileRouteChecks, syntheticRowFrame, warmUpIngest, warmUpSeriesResolution, type WarmUpDecodePool,
 } from '../../src/server/warm_up.js';
+import type { RouteDefinition } from '../../src/http/route.js';
+import { checkerOf } from '../../src/http/strict_params.js';
+import { HEALTH_SCHEMA, QUERY_GET_SCHEMA } from '../../src/server/builtin_schemas.js';
 
 /** Records identities; fails the test if anything tries to store (collect). */
 class DecodeOnlyTable implements SeriesTable {
@@ -111,6 +114,30 @@ describe('warm-up of the ingest path', () => {
     // 10 series per synthetic host share equal tags in separate objects, as a worker's reply has them.
     expect(await warmUpSeriesResolution(250)).toBe(250);
     expect(await warmUpSeriesResolution(1)).toBe(1);
+  });
+
+  it('compiles the request checks of the query and ingest routes, so a first query finds them compiled', async () => {
+    const handler = async () => ({ body: '' });
+    const routes: RouteDefinition[] = [
+      { method: 'GET', pattern: '/api/v1/query', access: 'reader', schema: QUERY_GET_SCHEMA, handler },
+      { method: 'GET', pattern: '/no-schema', access: 'public', handler },
+      // An operator's route: compiled at its first request, not at start-up.
+      { method: 'GET', pattern: '/health', access: 'public', schema: HEALTH_SCHEMA, handler },
+    ];
+    const fake: WarmUpDecodePool = {
+      threads: 1,
+      decodeCopy: async () => ({ kind: 'series', seq: 0, points: 1, table: new DecodeOnlyTable(), seriesOf: new Int32Array(0), timestamps: new Float64Array(0), values: new Float64Array(0) }),
+      forgetStream: () => undefined,
+    };
+    const report = await warmUpIngest(fake, { framesInFlight: 1, rounds: 1, resolveSeries: 1, routes, budgetMs: 120_000 });
+    expect(report.routesChecked).toBe(1);
+    // The compiled checker is the one requests use: it names a bad parameter and its value.
+    const problems = checkerOf(QUERY_GET_SCHEMA).check(new URLSearchParams({ metric_pattern: 'cpu.*', interval: 'soon' }), undefined, false);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ name: 'interval', value: 'soon' });
+    // A schema Ajv cannot compile stops start-up instead of failing the route's first request.
+    const broken: RouteDefinition = { method: 'GET', pattern: '/broken', access: 'public', schema: { tag: 'query', responses: {}, query: { n: { schema: { type: 'nonsense' } } } } as never, handler };
+    expect(() => compileRouteChecks([broken])).toThrow(/schema/);
   });
 
   it('a refused warm-up frame is reported, not passed over', async () => {
