@@ -113,6 +113,7 @@ export async function openClusterState(config: EmmsConfig, dataDir: string, log:
       databases: FEATURE_DATABASES.map((name, i) => ({ name, db: connections[i]! })),
       // Messages name the file and table, never row contents (token hashes, sealed secrets).
       onError: (err) => log('warn', `cluster state replication: ${err.message} (retried)`),
+      onResync: (read, removed) => log('warn', `cluster state: this node was behind deletions since dropped from the shared state log (${stateLog.describe}); it re-read the whole log (${read} entries) and removed ${removed} local rows deleted elsewhere meanwhile`),
     });
   } catch (err) {
     for (const db of connections) db.close();

@@ -46,6 +46,8 @@ import { createDashboard } from '../dashboard/dashboard.js';
 import { openInterop, parseRemoteWriteConfig, type RemoteWriteTarget } from '../interop/interop_module.js';
 import { AuthFailureRecorder } from './auth_failure_recorder.js';
 import { bootstrapInCluster, openClusterState } from './cluster_state.js';
+import { answerOnceShared, frameOnceShared } from './shared_state_answers.js';
+import type { RouteDefinition } from '../http/route.js';
 import { tenantDeletionRoutes } from './tenant_deletion.js';
 import { BackupScheduler } from '../maintenance/backup_schedule.js';
 import { backupMetrics } from '../maintenance/backup_metrics.js';
@@ -296,14 +298,16 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       limits: { maxPoints: config.collector.batchSize, maxDecompressedBytes: 4 * config.collector.maxBodyBytes },
     });
     closers.push(() => interop.stop());
+    const sharedAnswers = (routes: RouteDefinition[]): RouteDefinition[] => (clusterState === undefined ? routes : answerOnceShared(routes, clusterState));
     const server = createServer({
       engine: interop.engine,
       config,
       authenticator: dashboard.authenticator,
       sockets: dashboard.sockets,
       quotas,
-      routes: [...auth.routes, ...keyRoutes(keys), ...probeTargetRoutes(probes), ...alertRoutes(alerting), ...analyticsRoutes(engine), ...dashboard.routes, ...interop.routes, ...maintenanceRoutes({ dataDir, storage: maintainable, lock: maintenanceLock }), ...erasureRoutes({ dataDir, storage: maintainable, lock: maintenanceLock, audit: (e) => audit.record(e), ...(anonymizers.configured ? { storedFormOf: anonymizers.fieldRewriter } : {}) }), ...tenantDeletionRoutes({ dataDir, auth, keys, alerting, probes, storage: maintainable, lock: maintenanceLock }), ...prometheusApiRoutes(engine), ...seriesListingRoutes(engine), ...auditRoutes(audit)],
-      frameHandlers: { key_events: keyEventIngestor(keys) },
+      // A cluster node answers a state change once it is in the shared log (shared_state_answers.ts).
+      routes: sharedAnswers([...auth.routes, ...keyRoutes(keys), ...probeTargetRoutes(probes), ...alertRoutes(alerting), ...analyticsRoutes(engine), ...dashboard.routes, ...interop.routes, ...maintenanceRoutes({ dataDir, storage: maintainable, lock: maintenanceLock }), ...erasureRoutes({ dataDir, storage: maintainable, lock: maintenanceLock, audit: (e) => audit.record(e), ...(anonymizers.configured ? { storedFormOf: anonymizers.fieldRewriter } : {}) }), ...tenantDeletionRoutes({ dataDir, auth, keys, alerting, probes, storage: maintainable, lock: maintenanceLock }), ...prometheusApiRoutes(engine), ...seriesListingRoutes(engine), ...auditRoutes(audit)]),
+      frameHandlers: { key_events: clusterState === undefined ? keyEventIngestor(keys) : frameOnceShared(keyEventIngestor(keys), clusterState) },
       codecs: interop.codecs,
       requestStats: collectors.apiStats,
       ipBlocklist: alerting.ipBlocklist,

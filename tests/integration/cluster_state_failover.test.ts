@@ -1,11 +1,13 @@
 /**
  * Feature state survives a writer failover (issue 15, "key events and alert state are
  * shared"), with real `emms serve` processes on a test-owned PostgreSQL and Redis: on the
- * writer, an API key is created with the bootstrap operator token, an alert rule fires and key
- * events are recorded; the writer is SIGKILLed; on the node that takes over, the API key
- * authenticates, the rule is there, the firing alert is the same one and does not fire again
- * (one `firing` event in the history after further evaluations), and the key's events and
- * violation are queryable. Only the first node minted an operator key (admin.token).
+ * writer, an API key is created with the bootstrap operator token (its row is in the shared
+ * log when the answer arrives), an alert rule fires, and a key is registered and its events
+ * recorded; the writer is SIGKILLed right after that last answer, nothing waited for; on the
+ * node that takes over, the API key authenticates, the rule is there, the firing alert is the
+ * same one and does not fire again (one `firing` event in the history after further
+ * evaluations), and the key's events and violation are queryable. Only the first node minted
+ * an operator key (admin.token).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +16,9 @@ import { tempDir } from './server_harness.js';
 import { startPostgres, type PostgresInstance } from './postgres_instance.js';
 import { startRedis, type RedisInstance } from './redis_instance.js';
 import { describeNode, freePorts, killNode, spawnNode, waitFor, type ClusterNode } from './cluster_failover_node.js';
+import { PostgresStateLog } from '../../src/storage/postgres/postgres_state_log.js';
+import { RedisStateLog } from '../../src/storage/redis/redis_state_log.js';
+import { START, type StateLog } from '../../src/storage/state_replication/state_log.js';
 
 const START_TIMEOUT_MS = 90_000;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -69,12 +74,27 @@ const firingEvents = async (node: ClusterNode, token: string): Promise<number> =
   return (history.body.history as Array<{ event: string }>).filter((e) => e.event === 'firing').length;
 };
 
-const backends: Array<[string, () => Record<string, string>]> = [
-  ['postgresql', () => ({ METRICS_STORAGE_TYPE: 'postgresql', METRICS_POSTGRES_URL: pgServer.url, METRICS_POSTGRES_SCHEMA: `state_${process.pid}` })],
-  ['redis', () => ({ METRICS_STORAGE_TYPE: 'redis', METRICS_REDIS_URL: redisServer.url, METRICS_REDIS_PREFIX: `state${process.pid}:`, METRICS_REDIS_DURABILITY: 'everysec' })],
+/** Per back-end: the nodes' environment, and a reader of the same shared state log (the test's own connection). */
+const backends: Array<[string, () => Record<string, string>, () => Promise<StateLog>]> = [
+  [
+    'postgresql',
+    () => ({ METRICS_STORAGE_TYPE: 'postgresql', METRICS_POSTGRES_URL: pgServer.url, METRICS_POSTGRES_SCHEMA: `state_${process.pid}` }),
+    () => PostgresStateLog.open({ url: pgServer.url, schema: `state_${process.pid}` }),
+  ],
+  [
+    'redis',
+    () => ({ METRICS_STORAGE_TYPE: 'redis', METRICS_REDIS_URL: redisServer.url, METRICS_REDIS_PREFIX: `state${process.pid}:`, METRICS_REDIS_DURABILITY: 'everysec' }),
+    () => RedisStateLog.open({ url: redisServer.url, prefix: `state${process.pid}:` }),
+  ],
 ];
 
-describe.each(backends)('feature state across a writer failover on %s', (label, envOf) => {
+/** The log entries of one row (table and first key column), as RowChange JSON. */
+async function rowInLog(log: StateLog, table: string, key: string): Promise<Array<{ r: unknown }>> {
+  const entries = await log.readAfter(START, 100_000);
+  return entries.map((e) => JSON.parse(e.change) as { t: string; k: unknown[]; r: unknown }).filter((c) => c.t === table && c.k[0] === key);
+}
+
+describe.each(backends)('feature state across a writer failover on %s', (label, envOf, openLog) => {
   it('keeps API keys, rules, the firing alert and key events for the node that takes over', async () => {
     const env = envOf();
     const [portA, portB] = await freePorts(2);
@@ -91,6 +111,12 @@ describe.each(backends)('feature state across a writer failover on %s', (label, 
     const created = await call(a.node, operator, 'POST', '/api/v1/auth/keys', { name: 'ci', tenant: 'default', role: 'admin' });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const token = created.body.token as string;
+    // The answer came once the key's row was in the shared log: read it there, nothing waited for.
+    const reader = await openLog();
+    cleanups.push(() => reader.close());
+    const keyRow = await rowInLog(reader, 'api_keys', created.body.key_id as string);
+    expect(keyRow).toHaveLength(1);
+    expect(keyRow[0]!.r).not.toBeNull();
 
     const rule = { rule_id: 'hot', name: 'Too hot', metric_pattern: 'state\\.temperature', threshold_value: 5, aggregation: 'last', priority: 'HIGH' };
     expect((await call(a.node, token, 'POST', '/api/v1/alerts/rules', rule)).status).toBe(201);
@@ -102,6 +128,9 @@ describe.each(backends)('feature state across a writer failover on %s', (label, 
       return fired !== undefined;
     }, 30_000, 200);
 
+    // The alert's transition is the evaluator's (no answer waited for it): in the log within ~25 ms, waited for here.
+    await waitFor('a to have uploaded the alert transition', async () => /emms_state_replication_outbox_rows 0\n/.test((await call(a.node, token, 'GET', '/metrics')).body as string), 10_000, 100);
+
     const key = { key_id: 'state-dek', key_type: 'encryption', algorithm: 'AES-256-GCM', owner: 'payments', backend: 'kms' };
     expect((await call(a.node, token, 'POST', '/api/v1/keys', key)).status).toBe(201);
     const now = Date.now();
@@ -110,13 +139,11 @@ describe.each(backends)('feature state across a writer failover on %s', (label, 
       { key_id: 'state-dek', event_type: 'unauthorized_access', timestamp: now - 1_000, actor: 'mallory', source_ip: '203.0.113.9', outcome: 'denied' },
     ] });
     expect(events.status, JSON.stringify(events.body)).toBe(200);
+    // SIGKILL right after the answers: acknowledged means in the shared log (reads below are of a's local file).
     const keyBefore = (await call(a.node, token, 'GET', '/api/v1/keys/state-dek')).body;
     expect(keyBefore.operations_since_rotation).toBe(3);
     const violationsBefore = (await call(a.node, token, 'GET', '/api/v1/keys/state-dek/violations')).body;
     expect(await firingEvents(a.node, token)).toBe(1);
-
-    // Everything a changed is in the shared log (the window is ~25 ms; waited for, not assumed).
-    await waitFor('a to have uploaded its state changes', async () => /emms_state_replication_outbox_rows 0\n/.test((await call(a.node, token, 'GET', '/metrics')).body as string), 10_000, 100);
 
     a.node.proc.kill('SIGKILL');
     await a.node.exited;

@@ -16,6 +16,8 @@ import { RedisStateLog } from '../../src/storage/redis/redis_state_log.js';
 import { START, type StateLog } from '../../src/storage/state_replication/state_log.js';
 import { StateCatchUpError, StateReplicator } from '../../src/storage/state_replication/state_replicator.js';
 import { waitFor } from './cluster_failover_node.js';
+import pg from 'pg';
+import { migrate, MIGRATIONS } from '../../src/storage/postgres/postgres_schema.js';
 
 const DDL = `CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, v INTEGER, secret BLOB);
              CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT)`;
@@ -139,6 +141,90 @@ describe.each(backends)('state replication through %s', (_, openLog) => {
     await Promise.all([a.replicator.close(), b.replicator.close()]);
   }, 30_000);
 
+  it('drops old deletions, and a node that was away re-reads the log and ends with the same rows', async () => {
+    const name = space();
+    const a = openNode(newDir(), await openLog(name));
+    for (let i = 0; i < 10; i++) a.store.prepare('INSERT INTO keys VALUES (?, ?, NULL)').run(`k${i}`, i);
+    await a.replicator.flush();
+    // b reads everything, then goes away.
+    const bDir = newDir();
+    const b = openNode(bDir, await openLog(name));
+    await b.replicator.catchUp();
+    expect(rows(b)).toEqual(rows(a));
+    await b.replicator.close();
+    b.store.close();
+
+    // Meanwhile: five rows deleted, one updated; then the deletions pass the retention (an age
+    // of -60 s: every deletion counts as old, whatever the back-end clock's resolution).
+    for (let i = 0; i < 5; i++) a.store.prepare('DELETE FROM keys WHERE id = ?').run(`k${i}`);
+    a.store.prepare('UPDATE keys SET v = 50 WHERE id = ?').run('k5');
+    await a.replicator.flush();
+    const reader = await openLog(name);
+    expect(await reader.readAfter(START, 1000)).toHaveLength(10);
+    expect(await reader.dropDeletions(-60_000, 3)).toBe(3); // bounded per call
+    expect(await reader.dropDeletions(-60_000, 1000)).toBe(2);
+    expect(await reader.dropDeletions(-60_000, 1000)).toBe(0);
+    const left = await reader.readAfter(START, 1000);
+    expect(left).toHaveLength(5); // the log shrank to the live rows
+    expect(left.every((e) => (JSON.parse(e.change) as { r: unknown }).r !== null)).toBe(true);
+    await reader.close();
+
+    // b comes back with a local change made while away: it is below the horizon, re-reads the
+    // whole log, removes the rows deleted meanwhile, keeps its own pending row.
+    const bStore = new Database(join(bDir, 'state.db'));
+    bStore.prepare('INSERT INTO keys VALUES (?, ?, NULL)').run('from-b', 99);
+    bStore.close();
+    const b2 = openNode(bDir, await openLog(name));
+    await b2.replicator.catchUp();
+    expect(b2.replicator.status().resyncs).toBe(1);
+    expect(b2.replicator.metrics()).toMatch(/emms_state_replication_resyncs_total 1\n/);
+    expect(b2.store.prepare('SELECT id FROM keys ORDER BY id').pluck().all()).toEqual(['from-b', 'k5', 'k6', 'k7', 'k8', 'k9']);
+    expect(b2.store.prepare('SELECT v FROM keys WHERE id = ?').pluck().get('k5')).toBe(50);
+    // Its pending row goes up; a node joining now has exactly the same rows, without a resync.
+    await b2.replicator.flush();
+    a.replicator.start();
+    await waitFor('a to get b\'s row', () => rows(a).length === 6, 10_000);
+    const c = openNode(newDir(), await openLog(name));
+    await c.replicator.catchUp();
+    expect(c.replicator.status().resyncs).toBe(0);
+    expect(rows(c)).toEqual(rows(a));
+    expect(rows(b2)).toEqual(rows(a));
+    // Restarted after the resync, b reads on from its cursor: no second resync.
+    await b2.replicator.close();
+    b2.store.close();
+    const b3 = openNode(bDir, await openLog(name));
+    await b3.replicator.catchUp();
+    expect(b3.replicator.status().resyncs).toBe(0);
+    expect([...a.errors, ...b.errors, ...b2.errors, ...b3.errors, ...c.errors]).toEqual([]);
+    await Promise.all([a.replicator.close(), b3.replicator.close(), c.replicator.close()]);
+  }, 60_000);
+
+  it('drops deletions past the retention on its own schedule', async () => {
+    const name = space();
+    const dir = newDir();
+    const store = new Database(join(dir, 'state.db'));
+    store.exec(DDL);
+    const errors: Error[] = [];
+    const replicator = StateReplicator.open({
+      log: await openLog(name), databases: [{ name: 'state.db', db: new Database(join(dir, 'state.db')) }], onError: (e) => errors.push(e),
+      uploadIntervalMs: 10, tailIntervalMs: 20, deletionRetentionMs: 0, dropDeletionsEveryMs: 20,
+    });
+    await replicator.catchUp();
+    replicator.start();
+    store.prepare('INSERT INTO keys VALUES (?, ?, NULL), (?, ?, NULL)').run('gone', 1, 'kept', 2);
+    await replicator.flush();
+    store.prepare('DELETE FROM keys WHERE id = ?').run('gone');
+    await replicator.flush();
+    const reader = await openLog(name);
+    await waitFor('the deletion to be dropped', async () => (await reader.readAfter(START, 100)).length === 1, 10_000);
+    expect(JSON.parse((await reader.readAfter(START, 100))[0]!.change)).toMatchObject({ k: ['kept'] });
+    await waitFor('the count in /metrics', () => /emms_state_replication_dropped_deletions_total 1\n/.test(replicator.metrics()), 10_000);
+    expect(store.prepare('SELECT id FROM keys').pluck().all()).toEqual(['kept']);
+    expect(errors).toEqual([]);
+    await Promise.all([reader.close(), replicator.close()]);
+    store.close();
+  }, 30_000);
+
   it('claims are first-come across nodes and kept by their owner', async () => {
     const name = space();
     const a = openNode(newDir(), await openLog(name));
@@ -162,6 +248,30 @@ describe.each(backends)('state replication through %s', (_, openLog) => {
     await expect(b.catchUp()).rejects.toThrow(/did not reach the end of the log within 1 ms \(\d+ entries applied, at position \S+\)/);
     await expect(b.catchUp()).rejects.toThrow(StateCatchUpError);
     await Promise.all([a.replicator.close(), b.close()]);
+  }, 30_000);
+});
+
+describe('state log schema upgrade on postgresql', () => {
+  it('marks the deletions an earlier build wrote, so they are dropped too', async () => {
+    const schema = `up${process.pid}`;
+    const client = new pg.Client({ connectionString: pgServer.url });
+    await client.connect();
+    try {
+      await migrate(client, schema, MIGRATIONS.slice(0, 2));
+      const deleted = JSON.stringify({ t: 'keys', k: ['old'], r: null });
+      const live = JSON.stringify({ t: 'keys', k: ['live'], r: { id: 'live', v: 1, secret: null } });
+      await client.query(`INSERT INTO "${schema}".state_log (origin, db, change, row_key) VALUES ('n', 'state.db', $1, 'b'), ('n', 'state.db', $2, 'a')`, [live, deleted]);
+    } finally {
+      await client.end();
+    }
+    const log = await PostgresStateLog.open({ url: pgServer.url, schema });
+    expect(await log.dropDeletions(-60_000, 100)).toBe(1);
+    expect((await log.readAfter(START, 100)).map((e) => JSON.parse(e.change).k)).toEqual([['live']]);
+    // The dropped deletion was version 2: a reader at 1 may have missed it, one at 2 read it.
+    expect(await log.missedDeletions('1')).toBe(true);
+    expect(await log.missedDeletions('2')).toBe(false);
+    expect(await log.missedDeletions(START)).toBe(false);
+    await log.close();
   }, 30_000);
 });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeValue, encodeValue } from '../../src/storage/state_replication/row_codec.js';
-import { OUTBOX_TABLE, ReplicationSchemaError, SqliteChangeCapture, type RowChange } from '../../src/storage/state_replication/sqlite_change_capture.js';
+import { OUTBOX_TABLE, ReplicationSchemaError, rowId, SqliteChangeCapture, type RowChange } from '../../src/storage/state_replication/sqlite_change_capture.js';
 
 const DDL = `
   CREATE TABLE kinds (id TEXT PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n, big INTEGER, whole REAL);
@@ -174,5 +174,39 @@ describe('SqliteChangeCapture', () => {
     store.exec(`INSERT INTO loose VALUES ('local only')`);
     expect(capture.pending(10)).toBeUndefined();
     expect(capture.apply([{ t: 'nope', k: [1], r: { a: 1 } }], 'cursor', '9')).toBe(0);
+  });
+  it('sweeps the rows a full re-read did not find, keeping local changes not yet uploaded, without capturing', () => {
+    const a = node('a.db');
+    for (const id of ['k1', 'k2', 'k3']) a.store.prepare('INSERT INTO kinds (id, i) VALUES (?, 1)').run(id);
+    a.store.prepare("INSERT INTO pairs VALUES ('t', 'x', 1), ('t', 'y', 2)").run();
+    a.store.prepare("INSERT INTO loose (what) VALUES ('one'), ('two')").run();
+    drain(a.capture);
+    // A local change not yet uploaded: kept whatever the log says.
+    a.store.prepare("INSERT INTO kinds (id, i) VALUES ('local', 1)").run();
+    a.capture.setMeta('resync', '1');
+    const seen = new Set([rowId('kinds', ['k2']), rowId('pairs', ['t', 'y']), rowId('loose', [2])]);
+    expect(a.capture.sweep(seen, 'resync')).toBe(4);
+    expect(a.store.prepare('SELECT id FROM kinds ORDER BY id').pluck().all()).toEqual(['k2', 'local']);
+    expect(a.store.prepare('SELECT name FROM pairs').pluck().all()).toEqual(['y']);
+    expect(a.store.prepare('SELECT rowid FROM loose').pluck().all()).toEqual([2]);
+    expect(a.capture.meta('resync')).toBeUndefined();
+    // Only the local insert is in the outbox: the sweep's deletions were not captured.
+    expect(drain(a.capture).map((c) => c.k)).toEqual([['local']]);
+  });
+
+  it('marks the newest change and tells whether changes up to a mark are still waiting', () => {
+    const a = node('a.db');
+    expect(a.capture.lastSeq()).toBe(0);
+    a.store.prepare("INSERT INTO kinds (id) VALUES ('k1')").run();
+    const mark = a.capture.lastSeq();
+    expect(mark).toBeGreaterThan(0);
+    expect(a.capture.pendingThrough(mark)).toBe(true);
+    drain(a.capture);
+    expect(a.capture.pendingThrough(mark)).toBe(false);
+    // The mark never moves back once the outbox is empty (AUTOINCREMENT).
+    expect(a.capture.lastSeq()).toBe(mark);
+    a.store.prepare("UPDATE kinds SET i = 2 WHERE id = 'k1'").run();
+    expect(a.capture.lastSeq()).toBeGreaterThan(mark);
+    expect(a.capture.pendingThrough(mark)).toBe(false);
   });
 });

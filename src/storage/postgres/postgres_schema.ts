@@ -15,7 +15,9 @@
  *   state_log       version (bigserial) → origin, db, change, row_key   the latest change of each
  *                   row of the nodes' feature databases (auth.db, alerts.db …),
  *                   src/storage/state_replication/; an append deletes the row's older entries
+ *                   and `deletion` marks a row's deletion, dropped after a while (migration 3)
  *   state_claims    name → owner                   cluster-wide first-come claims (bootstrap key)
+ *   state_meta      key → value (bigint)           `deletion_horizon`: the newest dropped deletion's version
  *
  * Why the shapes:
  * - `series` is keyed by the engine's id, with a UNIQUE index on (tenant, metric_id, md5(tags)):
@@ -44,6 +46,7 @@ export const TABLE = {
   meta: 'meta',
   stateLog: 'state_log',
   stateClaims: 'state_claims',
+  stateMeta: 'state_meta',
 } as const;
 
 /** Checks `options.schema` (or the spec's), naming the field and the value. */
@@ -141,6 +144,19 @@ export const MIGRATIONS: readonly Migration[] = [
          owner TEXT NOT NULL,
          claimed_at TIMESTAMPTZ NOT NULL DEFAULT now()
        )`,
+    ],
+  },
+  {
+    version: 3,
+    description: 'deletions in the shared state log are marked, so old ones can be dropped',
+    statements: (s) => [
+      `ALTER TABLE ${qualified(s, TABLE.stateLog)} ADD COLUMN deletion BOOLEAN NOT NULL DEFAULT false`,
+      // Entries of earlier builds: a RowChange is written by JSON.stringify as {"t":…,"k":…,"r":…},
+      // so a deletion (r null) and only a deletion ends so; a text test, since a malformed entry
+      // (skipped by readers) must not fail the migration as a ::jsonb cast would.
+      `UPDATE ${qualified(s, TABLE.stateLog)} SET deletion = true WHERE right(change, 10) = ',"r":null}'`,
+      `CREATE INDEX state_log_deletions ON ${qualified(s, TABLE.stateLog)} (written_at) WHERE deletion`,
+      `CREATE TABLE ${qualified(s, TABLE.stateMeta)} (key TEXT PRIMARY KEY, value BIGINT NOT NULL)`,
     ],
   },
 ];

@@ -6,13 +6,18 @@
  * two nodes appending at once could commit 8 before 7, and a reader that saw 8 would skip 7
  * for ever. Appends therefore take a transaction-level advisory lock (STATE_LOG_LOCK) first:
  * one appender at a time, so versions are committed in order. Appends are small and rare (a
- * few per second), so the lock costs nothing measurable.
+ * few per second), so the lock costs nothing measurable. Dropping old deletions
+ * (`dropDeletions`) takes the same lock and raises state_meta's `deletion_horizon` in the
+ * same transaction.
  */
 import type pg from 'pg';
 import { createPool, type ManagedPool } from './postgres_connection.js';
 import { parsePostgresLocation, redactSecrets, type PostgresLocation } from './postgres_location.js';
 import { ADVISORY_NAMESPACE, STATE_LOG_LOCK, TABLE, checkSchemaName, lockSql, migrate, qualified } from './postgres_schema.js';
-import type { StateLog, StateLogEntry, StoredStateLogEntry } from '../state_replication/state_log.js';
+import { START, type StateLog, type StateLogEntry, type StoredStateLogEntry } from '../state_replication/state_log.js';
+
+/** The state_meta key of the newest dropped deletion's version (state_log.ts, deletions). */
+const DELETION_HORIZON = 'deletion_horizon';
 
 export interface PostgresStateLogOptions {
   url: string;
@@ -61,8 +66,8 @@ export class PostgresStateLog implements StateLog {
         // Compaction (state_log.ts): the rows' older entries go in the same transaction.
         await client.query(`DELETE FROM ${table} WHERE md5(row_key) = ANY (SELECT md5(k) FROM unnest($1::text[]) AS k) AND row_key = ANY ($1::text[])`, [rowKeys]);
         await client.query(
-          `INSERT INTO ${table} (origin, db, change, row_key) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
-          [entries.map((e) => e.origin), entries.map((e) => e.db), entries.map((e) => e.change), rowKeys],
+          `INSERT INTO ${table} (origin, db, change, row_key, deletion) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[])`,
+          [entries.map((e) => e.origin), entries.map((e) => e.db), entries.map((e) => e.change), rowKeys, entries.map((e) => e.deletion)],
         );
         await client.query('COMMIT');
       } catch (err) {
@@ -78,6 +83,48 @@ export class PostgresStateLog implements StateLog {
       [cursor, limit],
     ));
     return result.rows.map((r) => ({ position: String(r.version), origin: r.origin, db: r.db, change: r.change }));
+  }
+
+  async dropDeletions(ageMs: number, limit: number): Promise<number> {
+    const table = qualified(this.#schema, TABLE.stateLog);
+    return this.#withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        // Under the append lock, so the horizon and the appends agree on the order of versions.
+        await client.query(lockSql, [ADVISORY_NAMESPACE + this.#schema, STATE_LOG_LOCK]);
+        // The server's clock, as written_at's: the nodes' clocks play no part.
+        const gone = await client.query<{ n: string; newest: string | null }>(
+          `WITH gone AS (
+             DELETE FROM ${table} WHERE version IN (
+               SELECT version FROM ${table} WHERE deletion AND written_at < now() - make_interval(secs => $1::double precision / 1000) ORDER BY version LIMIT $2
+             ) RETURNING version
+           ) SELECT count(*) AS n, max(version) AS newest FROM gone`,
+          [ageMs, limit],
+        );
+        const { n, newest } = gone.rows[0]!;
+        if (newest !== null) {
+          await client.query(
+            `INSERT INTO ${qualified(this.#schema, TABLE.stateMeta)} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = GREATEST(${qualified(this.#schema, TABLE.stateMeta)}.value, excluded.value)`,
+            [DELETION_HORIZON, newest],
+          );
+        }
+        await client.query('COMMIT');
+        return Number(n);
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  async missedDeletions(cursor: string): Promise<boolean> {
+    if (cursor === START) return false;
+    const result = await this.#withClient((client) => client.query<{ value: string }>(
+      `SELECT value FROM ${qualified(this.#schema, TABLE.stateMeta)} WHERE key = $1`, [DELETION_HORIZON],
+    ));
+    const horizon = result.rows[0]?.value;
+    if (!/^\d{1,19}$/.test(cursor)) throw new RangeError(`state log cursor ${JSON.stringify(cursor.slice(0, 48))} is not a state_log version`);
+    return horizon !== undefined && BigInt(cursor) < BigInt(horizon);
   }
 
   async claim(name: string, owner: string): Promise<string> {

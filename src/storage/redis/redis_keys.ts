@@ -19,6 +19,8 @@
  *                                                          feature databases (redis_state_log.ts)
  *   P state:latest  hash     row key → stream id           each row's one entry in state:log
  *                                                          (compaction: an append XDELs the older)
+ *   P state:deletions zset   member row key, score ms      rows whose entry is a deletion, by age
+ *   P state:horizon string   stream id                     the newest deletion entry dropped
  *   P state:claim:<name> string owner                      cluster-wide first-come claims
  *
  * Chunk value (little-endian):
@@ -86,6 +88,8 @@ export class RedisKeys {
   readonly health: string;
   readonly stateLog: string;
   readonly stateLatest: string;
+  readonly stateDeletions: string;
+  readonly stateHorizon: string;
   /** Prefix of chunk value keys (`P c:`), for the scripts that build them from ids. */
   readonly chunkPrefix: string;
   /** Prefix of wal record keys (`P w:`). */
@@ -101,6 +105,8 @@ export class RedisKeys {
     this.health = `${prefix}health`;
     this.stateLog = `${prefix}state:log`;
     this.stateLatest = `${prefix}state:latest`;
+    this.stateDeletions = `${prefix}state:deletions`;
+    this.stateHorizon = `${prefix}state:horizon`;
     this.chunkPrefix = `${prefix}c:`;
     this.walPrefix = `${prefix}w:`;
   }

@@ -80,9 +80,12 @@ export class SqliteChangeCapture {
   readonly #readOutbox: Database.Statement;
   readonly #deleteOutbox: Database.Statement;
   readonly #outboxRows: Database.Statement;
+  readonly #lastSeq: Database.Statement;
+  readonly #pendingThrough: Database.Statement;
   readonly #setFlag: Database.Statement;
   readonly #getMeta: Database.Statement;
   readonly #setMeta: Database.Statement;
+  readonly #deleteMeta: Database.Statement;
   readonly #upserts = new Map<string, { update: Database.Statement; insert: Database.Statement }>();
 
   /**
@@ -113,8 +116,13 @@ export class SqliteChangeCapture {
     this.#readOutbox = db.prepare(`SELECT seq, tbl, ${KEY_SLOTS.join(', ')} FROM ${OUTBOX_TABLE} ORDER BY seq LIMIT ?`).safeIntegers(true);
     this.#deleteOutbox = db.prepare(`DELETE FROM ${OUTBOX_TABLE} WHERE seq <= ?`);
     this.#outboxRows = db.prepare(`SELECT count(*) FROM ${OUTBOX_TABLE}`).pluck();
+    // AUTOINCREMENT keeps the highest id ever handed out in sqlite_sequence (created with the
+    // outbox), so the mark never moves back when the outbox is emptied.
+    this.#lastSeq = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = ${quoteText(OUTBOX_TABLE)}`).pluck();
+    this.#pendingThrough = db.prepare(`SELECT 1 FROM ${OUTBOX_TABLE} WHERE seq <= ? LIMIT 1`).pluck();
     this.#setFlag = db.prepare(`UPDATE ${FLAG_TABLE} SET applying = ?`);
     this.#getMeta = db.prepare(`SELECT value FROM ${META_TABLE} WHERE key = ?`).pluck();
+    this.#deleteMeta = db.prepare(`DELETE FROM ${META_TABLE} WHERE key = ?`);
     this.#setMeta = db.prepare(`INSERT INTO ${META_TABLE} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
   }
 
@@ -144,6 +152,19 @@ export class SqliteChangeCapture {
     return this.#outboxRows.get() as number;
   }
 
+  /**
+   * The id of the newest outbox entry ever written (0: none): a change committed before the
+   * call has an id at most this.
+   */
+  lastSeq(): number {
+    return (this.#lastSeq.get() as number | undefined) ?? 0;
+  }
+
+  /** Whether an entry with id at most `seq` is still in the outbox (not yet acknowledged). */
+  pendingThrough(seq: number): boolean {
+    return this.#pendingThrough.get(seq) !== undefined;
+  }
+
   /** Up to `limit` outbox entries as changes, each row read as it is now; undefined when empty. */
   pending(limit: number): PendingChanges | undefined {
     return this.#db.transaction(() => {
@@ -156,7 +177,7 @@ export class SqliteChangeCapture {
         if (shape === undefined) continue; // a table dropped since the entry was written
         const key = KEY_SLOTS.slice(0, shape.keys.length).map((slot) => e[slot] as SqliteValue);
         const encodedKey = key.map(encodeValue);
-        const id = `${shape.name}\u0000${JSON.stringify(encodedKey)}`;
+        const id = rowId(shape.name, encodedKey);
         if (seen.has(id)) continue;
         seen.add(id);
         const row = shape.select.get(...key) as Record<string, unknown> | undefined;
@@ -200,6 +221,30 @@ export class SqliteChangeCapture {
       this.#setFlag.run(0);
     }).immediate();
     return written;
+  }
+
+  /**
+   * The end of a full re-read of the log (state_replicator.ts, resync): removes every row of
+   * the replicated tables whose key is not in `seen` (rowId() of the log's rows) and has no
+   * local change waiting, with the capture off, and removes the meta `clear` in the same
+   * transaction. Returns the rows removed.
+   */
+  sweep(seen: ReadonlySet<string>, clear: string): number {
+    let removed = 0;
+    this.#db.transaction(() => {
+      this.#setFlag.run(1);
+      for (const shape of this.#tables.values()) {
+        const keys = this.#db.prepare(`SELECT ${shape.keys.map((k) => (k === ROWID && shape.rowidKeyed ? 'rowid' : quoteId(k))).join(', ')} FROM ${quoteId(shape.name)}`).raw().safeIntegers(true).all() as SqliteValue[][];
+        for (const key of keys) {
+          if (seen.has(rowId(shape.name, key.map(encodeValue)))) continue;
+          if (shape.localPending.get(...key) !== undefined) continue;
+          removed += shape.remove.run(...key).changes;
+        }
+      }
+      this.#deleteMeta.run(clear);
+      this.#setFlag.run(0);
+    }).immediate();
+    return removed;
   }
 
   meta(name: string): string | undefined {
@@ -246,6 +291,11 @@ export class SqliteChangeCapture {
     }
     return statements;
   }
+}
+
+/** One row's identity within a file, as sweep() compares it: the table and the encoded key. */
+export function rowId(table: string, key: readonly EncodedValue[]): string {
+  return `${table}\u0000${JSON.stringify(key)}`;
 }
 
 function encodeRow(row: Record<string, unknown>): Record<string, EncodedValue> {
