@@ -9,8 +9,11 @@
  *
  *   npx tsx bench/promql_vs_victoriametrics.ts [iterations=20] [step=60]
  *
- * EMMS_CPU_PROF=DIR writes the EMMS server's CPU profile (node --cpu-prof) to DIR at its stop.
+ * EMMS_CPU_PROF=DIR writes each EMMS server's CPU profile (node --cpu-prof) to DIR/<server> at its stop.
  * EMMS_BENCH_QUERIES=rate runs only the queries containing that text (to profile one alone).
+ * EMMS_BENCH_BASE=DIR also runs the EMMS built in another checkout (e.g. `git archive HEAD`
+ * unpacked and built): queried in the same rotation, run by run (the order reversed every
+ * run), so a change is measured against the code before it under the same load.
  *
  * The machine has 2 cores shared by client, both servers and other work: figures are noisy;
  * the ratio is the number to read. The EMMS server's CPU time per query (all its threads, from
@@ -21,6 +24,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { tempDir } from '../tests/integration/server_harness.js';
 import { processCpuSeconds, startServerProcess } from './load/server_process.js';
 import { freePort, startPeer } from '../tests/integration/remote_write_peers.js';
@@ -85,6 +89,23 @@ async function loadVictoriaMetrics(base: string, data: HostSeries[]): Promise<vo
   }
 }
 
+interface Target {
+  name: string;
+  /** Where `/v1/query_range` is: EMMS serves the Prometheus API under /prometheus/api. */
+  api: string;
+  auth: Record<string, string>;
+  pid: number;
+}
+
+type StartServer = typeof startServerProcess;
+
+async function startEmms(name: string, dataDir: string, start: StartServer, profileDir: string | undefined): Promise<{ target: Target; base: string; stop: () => Promise<void> }> {
+  mkdirSync(dataDir);
+  const server = await start(dataDir, {}, [], profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`]);
+  const auth = { authorization: `Bearer ${readFileSync(server.adminTokenFile, 'utf8').trim()}` };
+  return { target: { name, api: `${server.base}/prometheus/api`, auth, pid: server.proc.pid! }, base: server.base, stop: server.stop };
+}
+
 async function timeQuery(url: string, headers: Record<string, string>): Promise<{ ms: number; series: number; samples: number }> {
   const started = performance.now();
   const r = await fetch(url, { headers });
@@ -102,47 +123,57 @@ async function main(): Promise<void> {
   const tmp = tempDir('emms-promql-bench-');
   const vmPort = await freePort();
   const vm = await startPeer('victoria-metrics', ['-retentionPeriod=100y', `-storageDataPath=${join(tmp.dir, 'vm')}`, `-httpListenAddr=127.0.0.1:${vmPort}`, '-loggerLevel=ERROR', '-search.disableCache'], vmPort, '/health');
-  mkdirSync(join(tmp.dir, 'emms'));
   const profileDir = process.env.EMMS_CPU_PROF;
-  const server = await startServerProcess(join(tmp.dir, 'emms'), {}, [], profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
-  const emms = { base: server.base, auth: { authorization: `Bearer ${readFileSync(server.adminTokenFile, 'utf8').trim()}` } };
+  const baseCheckout = process.env.EMMS_BENCH_BASE;
+  const servers: Array<{ target: Target; base: string; stop: () => Promise<void> }> = [];
   try {
+    servers.push(await startEmms('emms', join(tmp.dir, 'emms'), startServerProcess, profileDir));
+    if (baseCheckout !== undefined) {
+      const other = (await import(pathToFileURL(join(baseCheckout, 'bench', 'load', 'server_process.ts')).href)) as { startServerProcess: StartServer };
+      servers.push(await startEmms('emms-base', join(tmp.dir, 'emms-base'), other.startServerProcess, profileDir));
+    }
     const data = dataset();
-    let t = performance.now();
-    await loadEmms(emms.base, emms.auth, data);
-    console.log(`loaded EMMS in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    t = performance.now();
+    for (const { target, base } of servers) {
+      const t = performance.now();
+      await loadEmms(base, target.auth, data);
+      console.log(`loaded ${target.name} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    const t = performance.now();
     await loadVictoriaMetrics(vm.base, data);
     console.log(`loaded VictoriaMetrics in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const only = process.env.EMMS_BENCH_QUERIES;
     const queries = ['avg_over_time(cpu_usage_user[1h])', 'sum by (region) (rate(net_bytes_total[5m]))'].filter((q) => only === undefined || q.includes(only));
     const range = `start=${T0}&end=${T0 + DURATION_S}&step=${stepS}`;
     console.log(`\n24 h of ${HOSTS} hosts every ${INTERVAL_S} s, step ${stepS} s, ${iterations} runs each (median / p90 ms); 2 shared cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-    console.log('| query | EMMS median | EMMS p90 | VM median | VM p90 | EMMS/VM (median) | EMMS server CPU ms/query |');
-    console.log('|---|---|---|---|---|---|---|');
+    console.log('| query | server | median | p90 | /VM (median) | server CPU ms/query |');
+    console.log('|---|---|---|---|---|---|');
     for (const q of queries) {
-      const runs = { emms: [] as number[], vm: [] as number[] };
-      let emmsCpuSeconds = 0;
-      let shape = '';
+      const targets: Target[] = [...servers.map((s) => s.target), { name: 'victoria-metrics', api: `${vm.base}/api`, auth: {}, pid: vm.proc.pid! }];
+      const runs = new Map(targets.map((x) => [x.name, { ms: [] as number[], cpuSeconds: 0, shape: '' }]));
       for (let i = 0; i < iterations + 2; i++) {
-        const cpuBefore = processCpuSeconds(server.proc.pid!);
-        const e = await timeQuery(`${emms.base}/prometheus/api/v1/query_range?query=${encodeURIComponent(q)}&${range}`, emms.auth);
-        const cpu = processCpuSeconds(server.proc.pid!) - cpuBefore;
-        const v = await timeQuery(`${vm.base}/api/v1/query_range?query=${encodeURIComponent(q)}&${range}`, {});
-        shape = `EMMS ${e.series} series/${e.samples} samples, VM ${v.series}/${v.samples}`;
-        // The first two runs warm both (JIT, page cache) and are not counted.
-        if (i < 2) continue;
-        runs.emms.push(e.ms);
-        emmsCpuSeconds += cpu;
-        runs.vm.push(v.ms);
+        // Every target once per run, the order reversed every other run, so load that drifts weighs on each alike.
+        for (const target of i % 2 === 0 ? targets : [...targets].reverse()) {
+          const cpuBefore = processCpuSeconds(target.pid);
+          const r = await timeQuery(`${target.api}/v1/query_range?query=${encodeURIComponent(q)}&${range}`, target.auth);
+          const cpu = processCpuSeconds(target.pid) - cpuBefore;
+          const m = runs.get(target.name)!;
+          m.shape = `${r.series} series/${r.samples} samples`;
+          // The first two runs warm each (JIT, page cache) and are not counted.
+          if (i < 2) continue;
+          m.ms.push(r.ms);
+          m.cpuSeconds += cpu;
+        }
       }
-      const es = runs.emms.sort((a, b) => a - b);
-      const vs = runs.vm.sort((a, b) => a - b);
-      console.log(`| \`${q}\` | ${percentile(es, 0.5).toFixed(1)} | ${percentile(es, 0.9).toFixed(1)} | ${percentile(vs, 0.5).toFixed(1)} | ${percentile(vs, 0.9).toFixed(1)} | ${(percentile(es, 0.5) / percentile(vs, 0.5)).toFixed(2)}x | ${(emmsCpuSeconds * 1000 / iterations).toFixed(1)} |`);
-      console.log(`  (${shape})`);
+      const vmMedian = percentile(runs.get('victoria-metrics')!.ms.sort((a, b) => a - b), 0.5);
+      for (const target of targets) {
+        const m = runs.get(target.name)!;
+        const sorted = m.ms.sort((a, b) => a - b);
+        console.log(`| \`${q}\` | ${target.name} | ${percentile(sorted, 0.5).toFixed(1)} | ${percentile(sorted, 0.9).toFixed(1)} | ${(percentile(sorted, 0.5) / vmMedian).toFixed(2)}x | ${(m.cpuSeconds * 1000 / iterations).toFixed(1)} |`);
+      }
+      console.log(`  (${targets.map((x) => `${x.name} ${runs.get(x.name)!.shape}`).join(', ')})`);
     }
   } finally {
-    await server.stop();
+    for (const s of servers) await s.stop();
     await vm.kill();
     tmp.remove();
   }

@@ -8,8 +8,8 @@
  *
  * The window's two ends only move forward as the steps advance, so a series costs one pass
  * over its points plus the work of each window. rate, increase, delta and sum/avg_over_time
- * do not even re-read the window: window_kernels.ts keeps them up to date as points enter
- * and leave.
+ * do not even re-read the window: window_kernels.ts finds each window's ends and counter
+ * resets (rate) or keeps its sum up to date as points enter and leave (sum/avg).
  *
  * It lives with the query engine, below PromQL, because the engine runs it next to the chunks
  * (range_function_read.ts, on the main thread or in a query worker) and returns only step

@@ -49,6 +49,24 @@ function randomSeries(rand: () => number, n: number, shape: Shape): { ts: Float6
   return { ts, vs };
 }
 
+/**
+ * A counter scraped every 10 s on the second (the window's ends then move by the same number
+ * of points step after step, as the kernel guesses), with resets, a NaN, a repeated value and
+ * two stretches missing.
+ */
+function regularCounter(rand: () => number, n: number): { ts: Float64Array; vs: Float64Array } {
+  const ts: number[] = [];
+  const vs: number[] = [];
+  let counter = 0;
+  for (let k = 0; k < n; k++) {
+    if ((k >= 100 && k < 130) || (k >= 250 && k < 253)) continue;
+    ts.push(1_000_000 + k * 10_000);
+    counter = k % 97 === 96 ? rand() * 5 : k % 41 === 40 ? counter : counter + Math.floor(rand() * 1000);
+    vs.push(k === 200 ? NaN : counter);
+  }
+  return { ts: Float64Array.from(ts), vs: Float64Array.from(vs) };
+}
+
 /** First index with ts[k] >= x (or > x when `after`). */
 function bound(ts: Float64Array, x: number, after: boolean): number {
   let lo = 0;
@@ -162,9 +180,9 @@ describe('rateKernel', () => {
   it('is bit for bit Prometheus\' extrapolatedRate for rate, increase and delta, with resets, gaps, NaN and Inf', () => {
     const rand = mulberry32(19);
     let compared = 0;
-    for (const shape of ['counter', 'gauge', 'special'] as const) {
+    for (const shape of ['counter', 'gauge', 'special', 'regular counter'] as const) {
       for (let trial = 0; trial < 3; trial++) {
-        const { ts, vs } = randomSeries(rand, 250, shape);
+        const { ts, vs } = shape === 'regular counter' ? regularCounter(rand, 400) : randomSeries(rand, 250, shape);
         for (const { rangeMs, stepMs, offsetMs } of CASES) {
           const steps = stepsOf(ts[0]! - 100_000, Math.ceil((ts[ts.length - 1]! - ts[0]! + 200_000) / stepMs), stepMs);
           for (const kind of ['rate', 'increase', 'delta'] as const) {
