@@ -10,6 +10,7 @@ import type { DecodeOutcome } from './decode_pool.js';
 import type { RefusalReason } from './frame_decoder.js';
 import type { IngestRateLimiter } from './ingest_rate.js';
 import { MetricTypeConflictError } from './series_resolver.js';
+import { notePreparedColumns } from '../storage/wal_prepared_columns.js';
 
 /** Why a decoded payload was not stored, as counted on /metrics (emms_nacks_total). */
 export type IngestRefusalReason = RefusalReason | 'quota';
@@ -43,6 +44,7 @@ export async function collectDecoded(
   }
   try {
     rate.take(tenant, outcome.points);
+    if (outcome.walColumns !== undefined) notePreparedColumns(outcome.timestamps, outcome.walColumns);
     return await outcome.table.collect(outcome.seriesOf, outcome.timestamps, outcome.values).then(({ accepted }) => ({ ok: true as const, accepted }));
   } catch (err) {
     if (err instanceof QuotaExceededError) {

@@ -31,6 +31,7 @@ import { TenantMirrors } from './tenant_mirrors.js';
 import type { Seq } from './wire.js';
 import type { TimestampPolicy } from './timestamp_precision.js';
 import { BufferPool } from '../workers/buffer_pool.js';
+import type { EncodedColumns } from '../storage/write_ahead_log.js';
 
 const require = createRequire(import.meta.url);
 
@@ -49,6 +50,8 @@ export type DecodeOutcome =
       /** The mirror of the decoding worker's series table; `seriesOf` numbers index it. */
       table: SeriesTable;
       seriesOf: Int32Array; timestamps: Float64Array; values: Float64Array;
+      /** The write-ahead block of timestamps and values the worker made (DecodedBatch.walColumns). */
+      walColumns?: EncodedColumns;
     }
   | { kind: 'custom'; seq: Seq | null; handler: string; items: unknown[] }
   | { kind: 'refused'; seq: Seq | null; error: string; reason: RefusalReason; index: number; field: string };
@@ -373,7 +376,9 @@ export class DecodePool {
 /** Mirrors the batch's new series into the table (in reply order, as the worker numbered them). */
 function toOutcome(batch: DecodedBatch, table: SeriesTable): DecodeOutcome {
   for (const d of batch.newSeries) table.add(d);
-  return { kind: 'series', seq: batch.seq, points: batch.points, table, seriesOf: batch.seriesOf, timestamps: batch.timestamps, values: batch.values };
+  const outcome: DecodeOutcome = { kind: 'series', seq: batch.seq, points: batch.points, table, seriesOf: batch.seriesOf, timestamps: batch.timestamps, values: batch.values };
+  if (batch.walColumns !== undefined) outcome.walColumns = batch.walColumns;
+  return outcome;
 }
 
 function isCodecReply(reply: DecodeWorkerReply): reply is CodecReply {

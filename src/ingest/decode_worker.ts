@@ -11,6 +11,7 @@ import type { DecodeReply, DecodeRequest, DecodeWorkerData, DecodeWorkerMessage 
 import { TenantDecoders } from './tenant_decoders.js';
 import { codecTransfer, runCodec, type CodecReply } from './codec_decoding.js';
 import { loadCodecs, type ProtocolCodec } from './protocol_codec.js';
+import { encodeColumnsBlock } from '../storage/write_ahead_log.js';
 
 const data = workerData as DecodeWorkerData;
 const decoders = new TenantDecoders({ maxPointsPerBatch: data.maxPointsPerBatch, customFrameNames: data.customFrameNames });
@@ -52,8 +53,11 @@ port.on('message', (req: DecodeWorkerMessage) => {
       // Custom items may be views into the frame (msgpack bin): its buffer stays here.
       reply = { id: req.id, ok: true, custom: out };
     } else {
+      // The record's compression runs here, where there is room, rather than on the main thread
+      // that acknowledges every batch (one batch's part of the group's record, write_ahead_log.ts).
+      out.walColumns = encodeColumnsBlock(out.timestamps, out.values, out.points);
       reply = { id: req.id, ok: true, batch: out };
-      transfer.push(out.seriesOf.buffer as ArrayBuffer, out.timestamps.buffer as ArrayBuffer, out.values.buffer as ArrayBuffer);
+      transfer.push(out.seriesOf.buffer as ArrayBuffer, out.timestamps.buffer as ArrayBuffer, out.values.buffer as ArrayBuffer, out.walColumns.bytes.buffer as ArrayBuffer);
       lendBack(req, reply, transfer);
     }
   } catch (err) {

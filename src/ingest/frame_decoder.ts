@@ -24,6 +24,7 @@
  * One decoder holds one tenant's series table: the decode workers keep one per tenant
  * (tenant_decoders.ts).
  */
+import type { EncodedColumns } from '../storage/write_ahead_log.js';
 import {
   MAX_TIMESTAMP_MS,
   MIN_TIMESTAMP_MS,
@@ -56,6 +57,11 @@ export interface DecodedBatch {
   seriesOf: Int32Array;
   timestamps: Float64Array;
   values: Float64Array;
+  /**
+   * The timestamps and values as a write-ahead record stores them, made by a decode worker next
+   * to the columns so that the main thread does not compress them (write_ahead_log.ts).
+   */
+  walColumns?: EncodedColumns;
 }
 
 /** A frame that rides the stream for another feature (`{seq, key_events: [...]}`). */

@@ -159,6 +159,17 @@ export interface BackendSize {
   bytes: number;
 }
 
+/** Space a store holds that no data uses (StorageBackend.freeSpace). */
+export interface FreeSpace {
+  /** Bytes no data uses (SQLite: free pages, and what the file and its -wal file take beyond the pages in use). */
+  freeBytes: number;
+  /** Everything the store takes, free bytes included. */
+  storeBytes: number;
+}
+
+/** One step of giving free space back: more to do, waiting for the back-end's own background work, or done. */
+export type FreeSpaceStep = 'more' | 'wait' | 'done';
+
 export interface StorageBackend {
   readonly kind: BackendKind;
   /** Where the data is, for messages and /health, with any password redacted. */
@@ -200,6 +211,14 @@ export interface StorageBackend {
    */
   dropChunksBefore?(cutoffMs: number): Promise<number>;
   returnFreeSpace?(): void;
+  /**
+   * Giving free space back while the store runs, for a back-end whose deleted rows keep their
+   * space (SQLite; settling calls them once the engine settled, settle_policy.ts decides
+   * when): how much there is, and one step of returning it that ends near `deadline`
+   * (performance.now()). The engine calls a step only between its writes.
+   */
+  freeSpace?(): FreeSpace;
+  returnFreeSpaceStep?(deadline: number): FreeSpaceStep;
   rebuildIndexes?(): Promise<void>;
   snapshotTo?(destinationPath: string): Promise<void>;
   /** At a clean stop, after the engine's last checkpoint and compaction. */

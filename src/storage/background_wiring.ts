@@ -6,7 +6,7 @@
  * that go both ways (the scheduler asks settling whether the server is quiet, settling starts
  * the scheduler's checkpoint; landed cuts let a checkpoint go on) are resolved here, once.
  */
-import type { ChunkSource } from './backend.js';
+import type { ChunkSource, StorageBackend } from './backend.js';
 import type { BackgroundWriter } from './background_writer.js';
 import { BackgroundCompaction } from './background_compaction.js';
 import type { ChunkCatalog } from './chunk_catalog.js';
@@ -27,6 +27,8 @@ export interface BackgroundParts {
   chunks: ChunkCatalog;
   rollups: RollupStore;
   chunkSource: ChunkSource;
+  /** The back-end's free space and the steps that give it back (settling's last step). */
+  space: Pick<StorageBackend, 'freeSpace' | 'returnFreeSpaceStep'>;
   writer: BackgroundWriter;
   maintenanceSliceMs: number;
   maxPendingCutPoints: number;
@@ -67,7 +69,7 @@ export function wireBackground(parts: BackgroundParts): Background {
     describeSeries: parts.describeSeries,
   });
   scheduler = new MaintenanceScheduler({
-    writer, cuts, wal, heads, headAges, compaction, maintenanceSliceMs,
+    writer, cuts, wal, heads, headAges, compaction, maintenanceSliceMs, space: parts.space,
     seriesWithChunks: () => chunks.seriesWithChunks(),
     walMaxAgeMs: parts.walMaxAgeMs,
     overLimits: parts.overLimits,
@@ -80,7 +82,7 @@ export function wireBackground(parts: BackgroundParts): Background {
     },
   });
   settle = new SettleController({
-    config: parts.settleConfig, clock: parts.clock, heads, headAges, wal, walMaxAgeMs: parts.walMaxAgeMs, cuts, scheduler, compaction,
+    config: parts.settleConfig, clock: parts.clock, heads, headAges, wal, walMaxAgeMs: parts.walMaxAgeMs, cuts, scheduler, compaction, space: parts.space,
   });
   return { cuts, compaction, scheduler, settle };
 }

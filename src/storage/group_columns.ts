@@ -1,8 +1,9 @@
 /**
- * The columns of a commit group: the batches of one group commit (StorageEngine.commit)
- * concatenated into one columnar batch, in columns reused from commit to commit: a commit only
- * reads them (heads and the write-ahead record copy the points), and fresh ones per commit
- * were part of the external-memory churn that made V8 collect garbage inside commits.
+ * The columns of a commit group: batches of one group commit that came without a worker's
+ * write-ahead block (wal_parts.ts) concatenated into one columnar batch, in columns reused from
+ * commit to commit: only the encoding of the commit's write-ahead record reads them, and fresh
+ * ones per commit were part of the external-memory churn that made V8 collect garbage inside
+ * commits.
  */
 import type { IngestBatch } from './ingest_batch.js';
 

@@ -9,12 +9,15 @@
  * Compaction (background_compaction.ts) follows. A settle checkpoint (settle_controller.ts)
  * cuts only the heads the policy picked, deletes the records below the oldest one any remaining
  * head or unlanded cut holds (`deletableUpTo`), is followed by the settle compaction, and stops
- * cutting when load returns.
+ * cutting when load returns. Last, settling may give the back-end's free space back
+ * (free_space_return.ts for SQLite), in steps that also stop when load returns.
  *
- * Invariants: at most one checkpoint and one compaction, the checkpoint first; at most one
- * slice scheduled; no slice runs while a write holds the write turn or once the engine closes.
+ * Invariants: at most one checkpoint, one compaction and one return of free space, in that
+ * order of priority; at most one slice scheduled; no slice runs while a write holds the write
+ * turn or once the engine closes.
  * A kill between two slices leaves nothing that replay would miss or double.
  */
+import type { FreeSpaceStep, StorageBackend } from './backend.js';
 import type { BackgroundWriter } from './background_writer.js';
 import type { BackgroundCompaction } from './background_compaction.js';
 import type { CutPipeline } from './cut_pipeline.js';
@@ -38,9 +41,11 @@ export const MAINTENANCE_SLICE_MS = 4;
  */
 const MAINTENANCE_PAUSE_PER_WORK = 3;
 /**
- * The same for compaction while batches keep arriving (a commit in the last INGEST_ACTIVE_MS):
- * compaction only saves space and read time, and at a quarter of the writer thread the
- * compaction after a burst (~30,000 chunks) kept the ack p50 at 11–13 ms for the next 10 s.
+ * The same for compaction and the return of free space while batches keep arriving (a commit
+ * in the last INGEST_ACTIVE_MS): compaction only saves space and read time, and at a quarter of
+ * the writer thread the compaction after a burst (~30,000 chunks) kept the ack p50 at 11–13 ms
+ * for the next 10 s. Settling stops both once the commit rate says load returned, but at
+ * 100,000 points/s that takes 2 s (the quiet window averages 10 s); meanwhile they take 1/16.
  */
 const COMPACTION_PAUSE_PER_WORK_UNDER_LOAD = 15;
 /**
@@ -54,6 +59,12 @@ const SETTLE_PAUSE_PER_WORK = 1;
 export const INGEST_ACTIVE_MS = 100;
 /** Write-ahead bytes a checkpoint deletes per slice: freeing ~64 MiB of pages at once took 20+ ms. */
 const WAL_DELETE_BYTES_PER_SLICE = 4 * 1024 * 1024;
+/**
+ * Pause when a step of returning free space waits for the back-end (SQLite: its checkpoint
+ * worker's next pass, every 50 ms, or a query's snapshot that keeps the -wal file from being
+ * emptied, which lasts about a query).
+ */
+const FREE_SPACE_WAIT_MS = 20;
 
 /**
  * A checkpoint in progress: the heads of `sids` from `next` on are still to cut; once they
@@ -74,6 +85,8 @@ export interface SchedulerParts {
   heads: HeadTable;
   headAges: HeadAges;
   compaction: BackgroundCompaction;
+  /** The back-end's step of returning free space (absent: the back-end has none to return). */
+  space: Pick<StorageBackend, 'returnFreeSpaceStep'>;
   /** The series that have chunks (a checkpoint's compaction goes over them all). */
   seriesWithChunks: () => Iterable<number>;
   /** MAINTENANCE_SLICE_MS, or the engine's option; 0 = one head or series per slice (tests). */
@@ -96,6 +109,8 @@ export interface SchedulerParts {
 export class MaintenanceScheduler {
   readonly #parts: SchedulerParts;
   #checkpoint: Checkpoint | undefined;
+  /** Settling asked the back-end to give its free space back and it has not finished. */
+  #returningFreeSpace = false;
   #sliceScheduled = false;
 
   constructor(parts: SchedulerParts) {
@@ -106,20 +121,22 @@ export class MaintenanceScheduler {
     return this.#checkpoint !== undefined;
   }
 
-  /** Whether the running checkpoint, or else the running compaction, was started by settling. */
+  /** Whether the running checkpoint, or else the running compaction or return of free space, was started by settling. */
   get settling(): boolean {
-    return this.#checkpoint !== undefined ? this.#checkpoint.settle : this.#parts.compaction.settling;
+    if (this.#checkpoint !== undefined) return this.#checkpoint.settle;
+    return this.#parts.compaction.running ? this.#parts.compaction.settling : this.#returningFreeSpace;
   }
 
-  /** No cut waits to land and no checkpoint or compaction runs. */
+  /** No cut waits to land and no checkpoint, compaction or return of free space runs. */
   get idle(): boolean {
-    return this.#parts.cuts.unlanded === 0 && this.#checkpoint === undefined && !this.#parts.compaction.running;
+    return this.#parts.cuts.unlanded === 0 && this.#checkpoint === undefined && !this.#parts.compaction.running && !this.#returningFreeSpace;
   }
 
   /** For the error of a StorageEngine.settle() that timed out. */
   describe(): string {
     const { cuts, compaction } = this.#parts;
-    return `cuts pending ${cuts.unlanded}, checkpoint ${JSON.stringify(this.#checkpoint)}, landed ${cuts.landed}, compaction ${compaction.describe()}`;
+    return `cuts pending ${cuts.unlanded}, checkpoint ${JSON.stringify(this.#checkpoint)}, landed ${cuts.landed}, compaction ${compaction.describe()}, ` +
+      `returning free space ${this.#returningFreeSpace}`;
   }
 
   /**
@@ -137,9 +154,10 @@ export class MaintenanceScheduler {
     }
   }
 
-  /** Drops the checkpoint and compaction in progress (a failure, a rebuild, close). */
+  /** Drops the checkpoint, compaction and return of free space in progress (a failure, a rebuild, close). */
   drop(): void {
     this.#checkpoint = undefined;
+    this.#returningFreeSpace = false;
     this.#parts.compaction.drop();
   }
 
@@ -178,6 +196,13 @@ export class MaintenanceScheduler {
     this.schedule(0);
   }
 
+  /** Starts giving the back-end's free space back (settling, once nothing is left to cut or pack). */
+  startFreeSpaceReturn(): void {
+    if (this.#parts.space.returnFreeSpaceStep === undefined) return;
+    this.#returningFreeSpace = true;
+    this.schedule(0);
+  }
+
   /** After a landing committed: a checkpoint whose heads are all cut may go on once its cuts landed. */
   afterLanding(): void {
     const cp = this.#checkpoint;
@@ -203,9 +228,9 @@ export class MaintenanceScheduler {
 
   /**
    * One slice of background maintenance on the writer thread: cuts a checkpoint's heads,
-   * deletes its records once its cuts landed, or plans, sends and lands compaction, until
-   * MAINTENANCE_SLICE_MS passed; schedules the next slice if unfinished. Waiting for the
-   * encoder costs nothing: its results schedule the next slice.
+   * deletes its records once its cuts landed, plans, sends and lands compaction, or returns
+   * free space, until MAINTENANCE_SLICE_MS passed; schedules the next slice if unfinished.
+   * Waiting for the encoder costs nothing: its results schedule the next slice.
    */
   #slice(): void {
     const { writer, cuts, compaction, settle } = this.#parts;
@@ -254,6 +279,18 @@ export class MaintenanceScheduler {
         if (step === 'done' && settling) settle.settledNow();
         // 'waiting': the encoder's result, or the end of a snapshot read, schedules the next slice.
         more = step === 'more';
+      } else if (this.#returningFreeSpace && !settle.isQuiet()) {
+        // Load returned: its writes reuse the free space; the next quiet period returns what is left.
+        this.#returningFreeSpace = false;
+      } else if (this.#returningFreeSpace) {
+        // Between writes (writeBusy was checked above): the back-end's step runs on the writer connection.
+        const step: FreeSpaceStep = this.#parts.space.returnFreeSpaceStep?.(deadline) ?? 'done';
+        if (step === 'done') this.#returningFreeSpace = false;
+        if (step === 'wait') {
+          this.schedule(FREE_SPACE_WAIT_MS);
+          return;
+        }
+        more = step === 'more';
       }
     } catch (error) {
       writer.maintenanceFailed(error);
@@ -266,7 +303,8 @@ export class MaintenanceScheduler {
     // slice that finished early leaves little to do: the rest follows at once. Tests (slice 0)
     // interleave on setImmediate.
     const now = performance.now();
-    const compacting = this.#checkpoint === undefined && compaction.running;
+    // Packing or returning space: neither is needed by the batches arriving now.
+    const compacting = this.#checkpoint === undefined && (compaction.running || this.#returningFreeSpace);
     const factor = compacting && now - this.#parts.lastCommitAt() < INGEST_ACTIVE_MS ? COMPACTION_PAUSE_PER_WORK_UNDER_LOAD
       : this.settling ? SETTLE_PAUSE_PER_WORK : MAINTENANCE_PAUSE_PER_WORK;
     this.schedule(this.#parts.maintenanceSliceMs > 0 && now >= deadline ? Math.ceil((now - sliceStart) * factor) : 0);

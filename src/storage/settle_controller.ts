@@ -2,8 +2,10 @@
  * Settling for the storage engine (storage_engine.ts; settle_policy.ts decides when): once
  * ingest is quiet, `check()` starts a background checkpoint limited to the heads of idle series
  * worth a chunk, which deletes the records below the oldest one any remaining head or unlanded
- * cut holds, or else the compaction of the series cut since the last settle. Both run in the
- * maintenance scheduler's slices (maintenance_scheduler.ts) and stop when load returns.
+ * cut holds, or else the compaction of the series cut since the last settle, or else, when the
+ * back-end holds enough free space (settle_policy.ts, freeSpaceDue), gives it back to the file
+ * system (SQLite: free_space_return.ts). All run in the maintenance scheduler's slices
+ * (maintenance_scheduler.ts) and stop when load returns.
  *
  * State: the commit rate that tells quiet from load, the series cut since the last settle
  * compaction (what it packs; a settle compaction that load or a failure stopped gives its series
@@ -11,15 +13,19 @@
  * series still have their chunks.
  */
 import type { StorageMaintenance } from '../model/api.js';
+import type { StorageBackend } from './backend.js';
 import type { BackgroundCompaction } from './background_compaction.js';
 import type { CutPipeline } from './cut_pipeline.js';
 import { BLOCK_POINTS, type HeadTable } from './head.js';
 import type { MaintenanceScheduler } from './maintenance_scheduler.js';
-import { CommitRateWindow, isQuiet, pickSettleCuts, type HeadAges, type SettleConfig } from './settle_policy.js';
+import { CommitRateWindow, freeSpaceDue, isQuiet, pickSettleCuts, type HeadAges, type SettleConfig } from './settle_policy.js';
 import type { WalLedger } from './wal_ledger.js';
 
 /** How often stats() recomputes what settling would do while ingest is busy (see stats()). */
 const STATS_SETTLE_REFRESH_MS = 1000;
+
+/** What one settle check did, or why it did nothing. */
+export type SettleStep = 'busy' | 'loud' | 'checkpoint' | 'compaction' | 'free-space' | 'waiting' | 'settled';
 
 export type SettleStats = Pick<StorageMaintenance, 'settled' | 'lastSettledAtMs' | 'headsToSettle' | 'headBytes' | 'walOldestAgeMs' | 'compactionBacklog' | 'recentPointsPerSecond'>;
 
@@ -42,6 +48,8 @@ export interface SettleParts {
   cuts: CutPipeline;
   scheduler: MaintenanceScheduler;
   compaction: BackgroundCompaction;
+  /** The back-end's free space (absent: it has none to give back). */
+  space: Pick<StorageBackend, 'freeSpace'>;
 }
 
 export class SettleController {
@@ -105,13 +113,20 @@ export class SettleController {
     return { cut, waiting, recordsDue };
   }
 
+  /** Whether the back-end holds enough free space to give back (settle_policy.ts). */
+  #freeSpaceDue(): boolean {
+    const figures = this.#parts.space.freeSpace?.();
+    return figures !== undefined && freeSpaceDue(figures, this.#parts.config);
+  }
+
   /**
    * One settle check (every checkIntervalMs; see settle_policy.ts). While the server is quiet
    * and no background work runs: cuts the heads the policy picks and deletes the records no
    * head needs (a background checkpoint limited to those heads), or else packs the series cut
-   * since the last settle. Both run in maintenance slices and stop when load returns.
+   * since the last settle, or else gives the back-end's free space back. All run in
+   * maintenance slices and stop when load returns.
    */
-  check(): 'busy' | 'loud' | 'checkpoint' | 'compaction' | 'waiting' | 'settled' {
+  check(): SettleStep {
     const scheduler = this.#parts.scheduler;
     if (!scheduler.idle) return 'busy';
     if (!this.isQuiet()) return 'loud';
@@ -123,6 +138,10 @@ export class SettleController {
     if (this.#dirty.size > 0) {
       scheduler.startSettleCompaction();
       return 'compaction';
+    }
+    if (this.#freeSpaceDue()) {
+      scheduler.startFreeSpaceReturn();
+      return 'free-space';
     }
     return work.waiting > 0 ? 'waiting' : 'settled';
   }
@@ -141,7 +160,8 @@ export class SettleController {
     const work = this.#statsCache.work;
     const idle = scheduler.idle;
     return {
-      settled: quiet && idle && work.cut.length === 0 && work.waiting === 0 && !work.recordsDue && this.#dirty.size === 0,
+      // Free space last: two PRAGMAs and a stat, asked only of an otherwise settled store.
+      settled: quiet && idle && work.cut.length === 0 && work.waiting === 0 && !work.recordsDue && this.#dirty.size === 0 && !this.#freeSpaceDue(),
       lastSettledAtMs: this.#lastSettledAt === 0 ? undefined : this.#lastSettledAt,
       headsToSettle: work.cut.length + work.waiting,
       // Live heads' blocks plus pending cuts' columns, 16 bytes a point.

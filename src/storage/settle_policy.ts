@@ -16,10 +16,17 @@
  *     writer's series is never idle and its small heads pin little, so it gets no chunk per
  *     point; the size and age cuts of the store handle it as before.
  *
+ * Once nothing is left to cut or pack, a third rule gives the store's free space back to the
+ * file system (freeSpaceDue): the space that deleted records and rewritten chunks left inside
+ * the store, which a running server otherwise kept until stop (10x the stopped size after the
+ * 24 h TSBS burst, issue 16).
+ *
  * The storage engine's settling (settle_controller.ts) evaluates this every `checkIntervalMs`, runs the cuts as a
- * background checkpoint limited to the picked series, and the compaction after it; both in
- * its maintenance slices, both stopped when the server stops being quiet.
+ * background checkpoint limited to the picked series, the compaction after it and then the
+ * return of free space; all in its maintenance slices, all stopped when the server stops being quiet.
  */
+
+import type { FreeSpace } from './backend.js';
 
 /** What decides when the engine settles; every field is explained at DEFAULT_SETTLE_CONFIG. */
 export interface SettleConfig {
@@ -29,6 +36,7 @@ export interface SettleConfig {
   quietWindowMs: number;
   quietMaxPointsPerSecond: number;
   checkIntervalMs: number;
+  returnFreeBytes: number;
 }
 
 export const DEFAULT_SETTLE_CONFIG: Readonly<SettleConfig> = Object.freeze({
@@ -63,7 +71,23 @@ export const DEFAULT_SETTLE_CONFIG: Readonly<SettleConfig> = Object.freeze({
   quietMaxPointsPerSecond: 20_000,
   /** 1 s: settling starts at most a second late; a check is a pass over the series (~0.1 ms per 10,000). */
   checkIntervalMs: 1_000,
+  /**
+   * 4 MiB: free space below this stays in the store. A trickle's settle checkpoint deletes
+   * about pinBytes of records at a time and its next records fill those pages again, so
+   * returning a few pinBytes would only move pages out and back in; 4 MiB is also the -wal
+   * size at which SQLite's checkpoint worker starts (a small store's -wal stays below it).
+   * FREE_SPACE_MIN_SHARE adds a relative floor for large stores.
+   */
+  returnFreeBytes: 4 * 1024 * 1024,
 });
+
+/**
+ * Free space is returned only when it is at least this share of the store (1/16: before it is
+ * returned, a user's `du` shows at most ~7 % more than the data needs). In a large store the
+ * records one checkpoint deletes (up to 64 MiB) are a small share and are reused by the next
+ * ones; moving a whole store's pages for them would cost seconds of the writer thread.
+ */
+export const FREE_SPACE_MIN_SHARE = 1 / 16;
 
 /** Environment variables that override the defaults (tests shrink the times; operators may too). */
 export const SETTLE_ENV: Readonly<Record<keyof SettleConfig, string>> = Object.freeze({
@@ -73,6 +97,7 @@ export const SETTLE_ENV: Readonly<Record<keyof SettleConfig, string>> = Object.f
   quietWindowMs: 'EMMS_SETTLE_QUIET_WINDOW_MS',
   quietMaxPointsPerSecond: 'EMMS_SETTLE_QUIET_MAX_POINTS_PER_SECOND',
   checkIntervalMs: 'EMMS_SETTLE_CHECK_INTERVAL_MS',
+  returnFreeBytes: 'EMMS_SETTLE_RETURN_FREE_BYTES',
 });
 
 /** Largest value any setting takes: a day in ms, or a billion points/bytes. */
@@ -141,6 +166,11 @@ export class CommitRateWindow {
 /** Whether the server is quiet (see the file comment). */
 export function isQuiet(rate: CommitRateWindow, nowMs: number, config: SettleConfig): boolean {
   return rate.pointsPerSecond(nowMs) <= config.quietMaxPointsPerSecond;
+}
+
+/** Whether settling should give the free space back now (see returnFreeBytes and FREE_SPACE_MIN_SHARE). */
+export function freeSpaceDue(figures: FreeSpace, config: SettleConfig): boolean {
+  return figures.freeBytes >= config.returnFreeBytes && figures.freeBytes >= figures.storeBytes * FREE_SPACE_MIN_SHARE;
 }
 
 /**

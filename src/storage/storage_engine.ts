@@ -6,7 +6,8 @@
  *
  * Write path of one group commit (one back-end write transaction):
  *   1. rows for series created since the last commit;
- *   2. one write-ahead record holding every point of the group (columnar, lz4);
+ *   2. one write-ahead record holding every point of the group (columnar, lz4; one part per
+ *      batch, whose timestamps and values a decode worker already compressed: wal_parts.ts);
  *   3. points appended to their series' heads.
  * The promise of every batch of the group resolves after the transaction committed.
  *
@@ -30,7 +31,7 @@
  *   - background_wiring.ts builds these four and resolves their references to each other.
  * Outside them too: the write turn and read gate (write_turn.ts), the chunk catalogue
  * (chunk_catalog.ts), replay (wal_replay.ts), retention (chunk_retention.ts), the back-end's
- * size (backend_size_gauge.ts) and a commit group's columns (group_columns.ts). At stop the
+ * size (backend_size_gauge.ts) and a commit group's write-ahead parts (wal_parts.ts). At stop the
  * checkpoint is one transaction (`checkpoint()`) and compaction runs on this thread.
  *
  * Lifecycle: `StorageEngine.open()` (opens the back-end, loads series and chunk catalogue,
@@ -44,7 +45,8 @@ import { RollupCatalog } from './rollup/rollup_catalog.js';
 import { CorruptChunkError, STORED_CHUNK_MAX_POINTS, describeSeries } from './chunk_rows.js';
 import { decodeStored } from './chunk_encoding.js';
 import { createChunkEncoder, type ChunkEncoder } from './chunk_encoder.js';
-import { encodeWalRecord } from './write_ahead_log.js';
+import { encodeWalRecordParts } from './write_ahead_log.js';
+import { walParts } from './wal_parts.js';
 import { replayWal } from './wal_replay.js';
 import { HeadAges, resolveSettleConfig } from './settle_policy.js';
 import { parseCanonicalTags } from '../model/metric.js';
@@ -57,10 +59,9 @@ import type { BackgroundWriter } from './background_writer.js';
 import { MAX_PENDING_CUT_POINTS, type CutPipeline, type PendingCut } from './cut_pipeline.js';
 import { storedChunk, type BackgroundCompaction } from './background_compaction.js';
 import { INGEST_ACTIVE_MS, MAINTENANCE_SLICE_MS, type MaintenanceScheduler } from './maintenance_scheduler.js';
-import type { SettleController } from './settle_controller.js';
+import type { SettleController, SettleStep } from './settle_controller.js';
 import { wireBackground } from './background_wiring.js';
 import { WalLedger } from './wal_ledger.js';
-import { concatBatches } from './group_columns.js';
 import { expireChunks } from './chunk_retention.js';
 import { BackendSizeGauge } from './backend_size_gauge.js';
 import { HEAD_CUT_POINTS, HEAD_POINTS_LIMIT, WAL_CHECKPOINT_BYTES, WAL_MAX_AGE_MS, type StoreOptions } from './store_options.js';
@@ -149,7 +150,7 @@ export class StorageEngine {
     this.#encoder = options.chunkEncoder ?? createChunkEncoder(options.chunkEncoding ?? 'worker');
     const background = wireBackground({
       heads: this.#heads, headAges: this.#headAges, wal: this.#wal, encoder: this.#encoder, chunks: this.chunks, rollups: this.rollups,
-      chunkSource: this.chunkSource, writer: this.#backgroundWriter(), maintenanceSliceMs: options.maintenanceSliceMs ?? MAINTENANCE_SLICE_MS,
+      chunkSource: this.chunkSource, space: options.backend, writer: this.#backgroundWriter(), maintenanceSliceMs: options.maintenanceSliceMs ?? MAINTENANCE_SLICE_MS,
       maxPendingCutPoints: options.maxPendingCutPoints ?? MAX_PENDING_CUT_POINTS, settleConfig, clock: this.#clock, walMaxAgeMs: WAL_MAX_AGE_MS,
       onPointsLanded: (points) => {
         this.#headPoints -= points;
@@ -340,39 +341,37 @@ export class StorageEngine {
     let total = 0;
     for (const b of batches) total += b.length;
     if (total === 0) return Promise.resolve();
-    // A write that waits its turn must not share the reused group columns with the next group.
-    const queued = this.#turn.busy;
-    const merged = batches.length === 1 ? batches[0]! : concatBatches(batches, total, !queued);
-    const record = encodeWalRecord(merged.seriesIds, merged.timestamps, merged.values, total, this.#compressRecords);
+    const record = encodeWalRecordParts(walParts(batches, this.#compressRecords), this.#compressRecords);
     const nowMs = this.#clock();
     return this.write(
-      (tx) => this.#writeCommit(tx, merged, record, this.catalog.takePending(), nowMs),
+      (tx) => this.#writeCommit(tx, batches, total, record, this.catalog.takePending(), nowMs),
       (outcome) => this.#afterCommit(outcome, total, batches.length, record.length, nowMs),
     ).then(() => undefined);
   }
 
   /**
    * The transaction side of commit: new series, the write-ahead record, the points appended
-   * to their heads, and encoded cuts landed on the way.
+   * to their heads (from each batch's own columns: a batch's arrays are the engine's once
+   * submitted), and encoded cuts landed on the way.
    */
-  #writeCommit(tx: WriteTransaction, merged: IngestBatch, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number): CommitOutcome {
+  #writeCommit(tx: WriteTransaction, batches: readonly IngestBatch[], total: number, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number): CommitOutcome {
     for (const s of newSeries) tx.insertSeries({ id: s.id, tenant: s.tenant, metricId: s.metricId, canonicalTags: s.canonicalTags, metricType: s.metricType });
     const walId = this.#wal.nextId();
-    tx.appendWalRecord({ id: walId, createdMs: nowMs, points: merged.length, data: record });
-    const { seriesIds, timestamps, values } = merged;
-    const total = merged.length;
+    tx.appendWalRecord({ id: walId, createdMs: nowMs, points: total, data: record });
     const heads = this.#heads;
     const ages = this.#headAges;
     let cutNow: Set<number> | undefined;
-    for (let i = 0; i < total;) {
-      const sid = seriesIds[i]!;
-      // A run of one series (the columnar form sends 100+ points per series) goes in at once.
-      let end = i + 1;
-      while (end < total && seriesIds[end] === sid) end++;
-      const full = end - i === 1 ? heads.append(sid, timestamps[i]!, values[i]!) : heads.appendRun(sid, timestamps, values, i, end);
-      if (full) (cutNow ??= new Set()).add(sid);
-      ages.noteAppend(sid, walId, nowMs);
-      i = end;
+    for (const { seriesIds, timestamps, values, length } of batches) {
+      for (let i = 0; i < length;) {
+        const sid = seriesIds[i]!;
+        // A run of one series (the columnar form sends 100+ points per series) goes in at once.
+        let end = i + 1;
+        while (end < length && seriesIds[end] === sid) end++;
+        const full = end - i === 1 ? heads.append(sid, timestamps[i]!, values[i]!) : heads.appendRun(sid, timestamps, values, i, end);
+        if (full) (cutNow ??= new Set()).add(sid);
+        ages.noteAppend(sid, walId, nowMs);
+        i = end;
+      }
     }
     this.#headPoints += total;
     this.#cuts.encodeIfBehind(total);
@@ -541,7 +540,7 @@ export class StorageEngine {
   }
 
   /** One settle check (every checkIntervalMs; see settle_controller.ts and settle_policy.ts). */
-  settleIfQuiet(): 'closed' | 'busy' | 'loud' | 'checkpoint' | 'compaction' | 'waiting' | 'settled' {
+  settleIfQuiet(): 'closed' | SettleStep {
     if (this.#closed) return 'closed';
     return this.#settle.check();
   }

@@ -479,7 +479,9 @@ describe('background checkpoint', () => {
         // A commit checks the record size (a reopened store has not yet), then the slices run.
         await store.commit([buildRowBatch([{ metricId: 'bg.s0', timestamp: T0 + 500_000, value: 1 }], resolver, T0)]);
         model[0]!.set(T0 + 500_000, 1);
-        await store.settle(5000);
+        // Generous: under a load of 15 the encoder thread of a freshly opened store (a cold
+        // worker compiling its modules) took more than 5 s to land its first cuts.
+        await store.settle(60_000);
         const check = async (s: StorageEngine): Promise<void> => {
           for (let m = 0; m < SERIES; m++) {
             const expected = [...model[m]!.entries()].sort((a, b) => a[0] - b[0]);

@@ -9,8 +9,9 @@
  *   that case, at the cost of one fsync per group commit.
  * - wal_autocheckpoint=0: the -wal file is copied into the database by a worker thread
  *   (wal_checkpointer.ts), not by whichever commit crosses a threshold.
- * - auto_vacuum=INCREMENTAL: write-ahead records come and go; stop() returns their pages to the
- *   file system without rewriting the whole file.
+ * - auto_vacuum=INCREMENTAL: write-ahead records come and go; their pages go back to the file
+ *   system without rewriting the whole file, in short steps once the running engine settled
+ *   (free_space_return.ts) and at stop().
  */
 import type Database from 'better-sqlite3';
 import { databaseEncryptionOn, openSqlite } from '../../crypto/sqlite_cipher.js';

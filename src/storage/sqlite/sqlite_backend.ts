@@ -9,7 +9,8 @@
  * existed: no thread hop, no queue, one transaction per group commit.
  *
  * What only SQLite needs lives here: the writer lock file (one engine per file), the -wal
- * checkpoint worker (wal_checkpointer.ts), VACUUM at stop, and the scrub after an erasure.
+ * checkpoint worker (wal_checkpointer.ts), free space given back while running
+ * (free_space_return.ts), VACUUM at stop, and the scrub after an erasure.
  */
 import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
@@ -18,10 +19,13 @@ import { acquireWriterLock } from './writer_lock.js';
 import { openDatabase, type Durability } from './database.js';
 import { SQL } from './schema.js';
 import { WalCheckpointer, WAL_CATCH_UP_PAGES } from './wal_checkpointer.js';
+import { FreeSpaceReturn } from './free_space_return.js';
 import { SqliteChunkSource } from './sqlite_chunk_source.js';
 import { snapshotSqliteFile } from './sqlite_snapshot.js';
 import { SqliteWriteTransaction, type SqliteStatements } from './sqlite_write_transaction.js';
-import type { BackendSize, BackendState, ChunkMetaRow, ChunkSource, SeriesRow, StorageBackend, WalRecordRow, WorkerSourceSpec, WriteTransaction } from '../backend.js';
+import type {
+  BackendSize, BackendState, ChunkMetaRow, ChunkSource, FreeSpace, FreeSpaceStep, SeriesRow, StorageBackend, WalRecordRow, WorkerSourceSpec, WriteTransaction,
+} from '../backend.js';
 import type { MetricType } from '../../model/metric.js';
 
 /** Size of SQLite's -wal file at which the checkpoint worker starts (small stores never need it). */
@@ -51,6 +55,7 @@ export class SqliteBackend implements StorageBackend {
   readonly #statements: SqliteStatements;
   readonly #releaseLock: () => void;
   readonly #walWorker: WalCheckpointer;
+  readonly #freeSpace: FreeSpaceReturn;
   #source: SqliteChunkSource | undefined;
   #commitsSinceWalProbe = 0;
   #catchUpScheduled = false;
@@ -73,6 +78,7 @@ export class SqliteBackend implements StorageBackend {
       deleteMeta: db.prepare(SQL.deleteMeta),
     };
     this.#walWorker = new WalCheckpointer(path);
+    this.#freeSpace = new FreeSpaceReturn(db, path, this.#walWorker);
   }
 
   /** Opens (creating if missing) the file and takes its writer lock. */
@@ -209,6 +215,18 @@ export class SqliteBackend implements StorageBackend {
   returnFreeSpace(): void {
     this.db.pragma('incremental_vacuum');
     this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** Free pages and the -wal file (free_space_return.ts). */
+  freeSpace(): FreeSpace {
+    if (this.#closed) return { freeBytes: 0, storeBytes: 0 };
+    return this.#freeSpace.figures();
+  }
+
+  /** One step of giving them back while the store runs (free_space_return.ts). */
+  returnFreeSpaceStep(deadline: number): FreeSpaceStep {
+    if (this.#closed) return 'done';
+    return this.#freeSpace.step(deadline);
   }
 
   async rebuildIndexes(): Promise<void> {

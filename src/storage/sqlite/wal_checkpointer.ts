@@ -80,6 +80,8 @@ export class WalCheckpointer {
   readonly #closed = new Int32Array(new SharedArrayBuffer(4));
   /** Frames in the -wal file at the worker's last pass (0 = unknown or empty). */
   #walPages = 0;
+  /** Passes the worker reported, successful or not. */
+  #passes = 0;
   #lastError: string | undefined;
 
   constructor(path: string) {
@@ -99,6 +101,15 @@ export class WalCheckpointer {
     this.#walPages = pages;
   }
 
+  /**
+   * Passes reported so far. Usually the pass reported second after a write started after it
+   * (one may be under way when the write commits); a report can also arrive late, so this is
+   * a hint of progress, not a guarantee that a write's frames were copied.
+   */
+  get passes(): number {
+    return this.#passes;
+  }
+
   /** The last error a pass reported (a busy database is not one), for diagnostics. */
   get lastError(): string | undefined {
     return this.#lastError;
@@ -114,6 +125,7 @@ export class WalCheckpointer {
       workerData: { path: this.#path, ...driver, periodMs: CHECKPOINT_PERIOD_MS, closed: this.#closed.buffer },
     });
     worker.on('message', (m: { log?: number; checkpointed?: number; error?: string }) => {
+      this.#passes++;
       if (m.error !== undefined) this.#lastError = m.error;
       else this.#walPages = m.log ?? 0;
     });
