@@ -3,7 +3,7 @@
  * `npm run bench:peers`, without VictoriaMetrics, so it is cheap to repeat): a real `emms serve`
  * takes the TSBS devops day from bench:peers' own client (msgpack row frames of 10,000 points,
  * 2 connections, 4 in flight each), then the hourly average over the day of cpu.usage_user for
- * every host (100 series, 864,000 points) is timed at 0.5, 1, 2 and 5 s after the last
+ * every host (100 series, 864,000 points) is timed at 0.5, 1, 2 and 5 s (or --offsets) after the last
  * acknowledgement: RUNS back-to-back queries each, client time and the engine's own
  * (stats.elapsed_ms), with GET /health's storage figures after them.
  *
@@ -11,6 +11,7 @@
  *   npx tsx bench/fresh_query.bench.ts --dist /tmp/a/dist --dist /tmp/b/dist --rounds 2   # A/B, alternating
  *   npx tsx bench/fresh_query.bench.ts --cpu-prof /tmp/prof    # the server's CPU profile (node --cpu-prof)
  *   FRESH_HOURS=6 npx tsx bench/fresh_query.bench.ts           # a quick look
+ *   npx tsx bench/fresh_query.bench.ts --offsets 1,5           # the first query at 1 s, as in bench:peers
  *
  * `--dist DIR` runs the server from another compiled tree (a `tsc --outDir` of another src/,
  * placed two levels below a directory with build/ and node_modules/ as the repository has):
@@ -28,7 +29,6 @@ import { ingestEmms, timedGet } from './peers/clients.js';
 import { PeersWorkload } from './peers/workload.js';
 
 const HOURS = Number(process.env.FRESH_HOURS ?? 24);
-const OFFSETS_S = [0.5, 1, 2, 5];
 /** Queries at each offset: bench:peers times 5 back to back at 1 s. */
 const RUNS = 5;
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -45,6 +45,16 @@ const DISTS = argValues('--dist');
 if (DISTS.length === 0) DISTS.push(join(REPO_ROOT, 'dist'));
 const ROUNDS = Number(argValues('--rounds')[0] ?? 1);
 const PROFILE_DIR = argValues('--cpu-prof')[0];
+/**
+ * Seconds after the last acknowledgement at which queries are timed. `--offsets 1,5` times
+ * bench:peers' case, where the query 1 s after ingest is the server's first: the 0.5 s
+ * queries of the default warm the JIT and ask for the chunks' rollups.
+ */
+const OFFSETS_S = (argValues('--offsets')[0] ?? '0.5,1,2,5').split(',').map((x) => {
+  const s = Number(x);
+  if (!(s >= 0) || !Number.isFinite(s)) throw new Error(`--offsets: ${JSON.stringify(x)} is not a number of seconds ≥ 0`);
+  return s;
+});
 
 interface Server {
   base: string;

@@ -9,7 +9,9 @@
  *
  * Rollups (src/storage/rollup/, docs/format/aggregation.md "Rollups"): inline queries answer the chunks
  * they fit from the store's in-memory rollups instead of decoding them, bit for bit the same;
- * planning counts those chunks as free and hands chunks without rollups to the warmer.
+ * planning counts those chunks as free and hands chunks without rollups to the warmer. A group
+ * whose series' chunks in range all have rollups is answered without any back-end read, its
+ * heads from their records of complete buckets (inline_heads.ts, rollup/head_rollups.ts).
  * Percentiles with `percentileAccuracy` are approximated from sketches instead, inline
  * (approximate_percentiles.ts); without it they take the exact path.
  */
@@ -29,15 +31,18 @@ import type { AggregateTaskInput, AggregateTaskOutput } from './aggregate_task.j
 import { forEachPartial, forEachResult } from './partial_packing.js';
 import { CorruptChunkError, describeSeries, type ChunkRow } from '../storage/chunk_rows.js';
 import type { StorageEngine } from '../storage/storage_engine.js';
+import type { AggregationRead } from '../storage/backend.js';
 import type { SeriesInfo } from '../storage/series_index.js';
-import type { HeadPoints, ReadRange } from '../storage/head.js';
-import { accumulateSeriesList, readSeriesPoints, type ChunkAnswers, type PointColumns } from './series_reader.js';
+import type { HeadPoints } from '../storage/head.js';
+import { accumulateSeriesList, readSeriesPoints, ScratchColumns, type ChunkAnswers, type PointColumns } from './series_reader.js';
+import { accumulateFromMemory, copyHeads } from './inline_heads.js';
 import { selectSeries } from './selection.js';
 import { QueryLimitError } from './errors.js';
 import { queryPressure } from './query_pressure.js';
 import { lendHeadColumn, returnHeadBuffer } from './head_task_buffers.js';
-import { answerFromRollup, rollupFits } from '../storage/rollup/rollup_feed.js';
+import { answerFromRollup, rollupFits, rowsFromRollups } from '../storage/rollup/rollup_feed.js';
 import { RollupWarmer } from '../storage/rollup/rollup_warmer.js';
+import { HeadRollups } from '../storage/rollup/head_rollups.js';
 import { runRangeFunctionQuery } from './range_function_query.js';
 import { approximatePercentiles } from './approximate_percentiles.js';
 
@@ -120,6 +125,10 @@ export class QueryEngine {
   /** Builds rollups for chunks queries found without (src/storage/rollup/rollup_warmer.ts). */
   readonly rollupWarmer: RollupWarmer;
   readonly #useRollups: boolean;
+  /** Rollup records of heads' complete buckets, for queries while heads stay (head_rollups.ts). */
+  readonly headRollups = new HeadRollups();
+  /** Columns heads are read into, one series at a time (accumulateFromMemory). */
+  readonly #headScratch = new ScratchColumns();
 
   constructor(store: StorageEngine, options: QueryEngineOptions) {
     this.#store = store;
@@ -241,22 +250,30 @@ export class QueryEngine {
       const accumulators = groups.map(() => new BucketAccumulator(options));
       results = accumulators;
       const read = { startMs, endMs, intervalMs, maxChunkId: 0, summaries: summaryUsable(aggregation) };
-      const order = groups.flatMap((g, gi) => g.series.map((s) => ({ s, gi })));
+      const answers = this.#useRollups ? this.#rollupAnswers(probe, inRollups > 0) : undefined;
       // The same reads as a query worker's (aggregate_task.ts): committed chunks up to the
       // snapshot bound, which compaction and retention respect until endSnapshotRead().
-      // Heads are copied before the first read: a network back-end's reads wait for I/O, and
-      // meanwhile commits append to heads and cuts take them (their buffers are reused).
-      const headCopies = copyHeads(heads, options);
       read.maxChunkId = this.#store.beginSnapshotRead().maxChunkId;
+      let headCopies: ReturnType<typeof copyHeads> | undefined;
       try {
-        pointsScanned = await accumulateSeriesList(this.#store.chunkSource, order.length, (k) => {
+        // In the same synchronous step as the bound: groups memory answers whole, now.
+        const fromMemory = accumulateFromMemory(groups, accumulators, heads, read, answers, this.headRollups, this.#headScratch);
+        pointsScanned = fromMemory.pointsScanned;
+        const order = fromMemory.rest.flatMap((gi) => groups[gi]!.series.map((s) => ({ s, gi })));
+        // Heads are copied before the first read: a network back-end's reads wait for I/O, and
+        // meanwhile commits append to heads and cuts take them (their buffers are reused).
+        headCopies = copyHeads(new Map(order.map(({ s }) => [s.id, heads.get(s.id)])), options);
+        const copies = headCopies.bySeries;
+        pointsScanned += await accumulateSeriesList(this.#store.chunkSource, order.length, (k) => {
           const { s, gi } = order[k]!;
-          return { seriesId: s.id, seriesName: describeSeries(s), head: headCopies.bySeries.get(s.id), acc: accumulators[gi]! };
-        }, read, aggregation === 'rate', this.#useRollups ? this.#rollupAnswers(probe, inRollups > 0) : undefined);
+          return { seriesId: s.id, seriesName: describeSeries(s), head: copies.get(s.id), acc: accumulators[gi]! };
+        }, read, aggregation === 'rate', answers);
       } finally {
         this.#store.endSnapshotRead();
-        returnHeadBuffer(headCopies.timestamps.buffer as ArrayBuffer);
-        returnHeadBuffer(headCopies.values.buffer as ArrayBuffer);
+        if (headCopies !== undefined) {
+          returnHeadBuffer(headCopies.timestamps.buffer as ArrayBuffer);
+          returnHeadBuffer(headCopies.values.buffer as ArrayBuffer);
+        }
       }
     }
     const out: SeriesResult[] = [];
@@ -302,10 +319,14 @@ export class QueryEngine {
     const rollups = this.#store.rollups;
     const answer = (acc: BucketAccumulator, row: ChunkRow): boolean => answerFromRollup(rollups, acc, row);
     const resolutionMs = probe.rollupResolutionMs;
-    if (!withoutData || resolutionMs === undefined || !rollups.enabled) return { answer };
+    if (resolutionMs === undefined || !rollups.enabled) return { answer };
+    const catalog = this.#store.chunks;
+    // A series with rollups for every chunk in range, or none in range, needs no back-end read.
+    const rowsInMemory = (seriesId: number, read: AggregationRead): ChunkRow[] | undefined => rowsFromRollups(rollups, seriesId, catalog.chunksOf(seriesId), read, resolutionMs);
+    if (!withoutData) return { answer, rowsInMemory };
     const { startMs, endMs } = probe;
     // answerFromRollup's conditions, without its side effects (hits, recency).
-    return { answer, holds: (row) => rollupFits(row.min_ts, row.max_ts, startMs, endMs, resolutionMs) && rollups.has(row.id) };
+    return { answer, rowsInMemory, holds: (row) => rollupFits(row.min_ts, row.max_ts, startMs, endMs, resolutionMs) && rollups.has(row.id) };
   }
 
   #earliestPoint(selected: readonly SeriesInfo[]): number {
@@ -548,32 +569,3 @@ export class QueryEngine {
 }
 
 const NO_RESULT: AggregateResult = { timestamps: new Float64Array(0), values: new Float64Array(0) };
-
-/**
- * The heads' points an inline aggregation reads (sorted, of the range), copied into one pair of
- * pooled columns (head_task_buffers.ts; the caller returns their buffers when the read ended).
- * A fresh pair of arrays per series was zero-filled, page-faulted and counted towards the
- * garbage collector's external memory on the thread that acknowledges ingest: right after a
- * burst the heads hold ~16% of a day, and those copies were ~40% of the 100-series query's
- * main-thread time (bench/fresh_query.bench.ts).
- */
-function copyHeads(
-  heads: ReadonlyMap<number, HeadPoints | undefined>, range: ReadRange,
-): { bySeries: Map<number, PointColumns | undefined>; timestamps: Float64Array; values: Float64Array } {
-  let room = 0;
-  for (const head of heads.values()) room += head?.lengthIn(range) ?? 0;
-  const timestamps = lendHeadColumn(room);
-  const values = lendHeadColumn(room);
-  const bySeries = new Map<number, PointColumns | undefined>();
-  let at = 0;
-  for (const [id, head] of heads) {
-    if (head === undefined) {
-      bySeries.set(id, undefined);
-      continue;
-    }
-    const n = head.sortedInto(timestamps, values, at, range);
-    bySeries.set(id, { timestamps: timestamps.subarray(at, at + n), values: values.subarray(at, at + n) });
-    at += n;
-  }
-  return { bySeries, timestamps, values };
-}

@@ -240,6 +240,15 @@ export type ChunkAnswerer = (acc: BucketAccumulator, row: ChunkRow) => boolean;
 export interface ChunkAnswers {
   answer: ChunkAnswerer;
   holds?: ((row: ChunkRow) => boolean) | undefined;
+  /**
+   * The series' chunk rows in the read's range (≤ its maxChunkId, (min_ts, id) order) as memory
+   * knows them, each one `answer` takes, without data; undefined when memory cannot tell (a
+   * chunk without partials). A series whose rows all come from here, overlap nothing and need
+   * no rate predecessor is not read from the back-end at all: right after ingest its rows sit
+   * in SQLite's write-ahead file, and reading rows there was a third of the fresh 100-series
+   * query's main-thread time (bench/fresh_query.bench.ts).
+   */
+  rowsInMemory?: ((seriesId: number, read: AggregationRead) => ChunkRow[] | undefined) | undefined;
 }
 
 /**
@@ -261,24 +270,58 @@ export async function accumulateSeriesList(
     const decoded = (row: ChunkRow): boolean => !(useSummaries && acc.summaryFits(row.min_ts, row.max_ts));
     const holds = answers?.holds;
     const needsData = (row: ChunkRow): boolean => decoded(row) && holds?.(row) !== true;
-    const prefetched = await prefetchAggregation(source, slice.map((s) => ({ seriesId: s.seriesId, headMinTs: s.head?.timestamps[0] })), read, isRate, needsData, holds !== undefined);
-    if (holds !== undefined) {
-      // Partials dropped during the reads: their chunks' data now, until none is missing. From
-      // the last check to the accumulation below nothing awaits (a chunk whose data did not
-      // come, which a snapshot read rules out, fails there as before).
-      const rowsOf = new Map([...prefetched].map(([id, p]) => [id, p.rows]));
-      for (let missing = rowsWithoutData(rowsOf, (_, row) => needsData(row)); missing.length > 0; missing = rowsWithoutData(rowsOf, (_, row) => needsData(row))) {
-        if (await fillData(source, rowsOf, missing) === 0) break;
-      }
+    const inMemory = (s: SeriesToAccumulate): ChunkRow[] | undefined => memoryRows(answers, s.seriesId, s.head?.timestamps[0], read, isRate, decoded);
+    const fromMemory = new Map<number, ChunkRow[]>();
+    for (const s of slice) {
+      const rows = inMemory(s);
+      if (rows !== undefined) fromMemory.set(s.seriesId, rows);
     }
+    const prefetch = (series: readonly SeriesToAccumulate[]): Promise<Map<number, PrefetchedSeries>> => (series.length === 0 ? Promise.resolve(new Map()) :
+      prefetchAggregation(source, series.map((s) => ({ seriesId: s.seriesId, headMinTs: s.head?.timestamps[0] })), read, isRate, needsData, holds !== undefined));
+    const prefetched = await prefetch(slice.filter((s) => !fromMemory.has(s.seriesId)));
+    for (;;) {
+      if (holds !== undefined) {
+        // Partials dropped during the reads: their chunks' data now, until none is missing.
+        const rowsOf = new Map([...prefetched].map(([id, p]) => [id, p.rows]));
+        for (let missing = rowsWithoutData(rowsOf, (_, row) => needsData(row)); missing.length > 0; missing = rowsWithoutData(rowsOf, (_, row) => needsData(row))) {
+          if (await fillData(source, rowsOf, missing) === 0) break;
+        }
+      }
+      // Series answered from memory whose partials were dropped meanwhile are read after all.
+      const lost = slice.filter((s) => fromMemory.has(s.seriesId) && inMemory(s) === undefined);
+      if (lost.length === 0) break;
+      for (const s of lost) fromMemory.delete(s.seriesId);
+      for (const [id, p] of await prefetch(lost)) prefetched.set(id, p);
+    }
+    // From the last checks above to the accumulation below nothing awaits (a chunk whose data
+    // did not come, which a snapshot read rules out, fails there as before).
     for (const s of slice) {
       s.acc.beginSeries();
+      const memory = fromMemory.get(s.seriesId);
       scanned += accumulateSeries(s.acc, {
         seriesId: s.seriesId, seriesName: s.seriesName, head: s.head, startMs: read.startMs, endMs: read.endMs, maxChunkId: read.maxChunkId,
-      }, prefetched.get(s.seriesId)!, answers?.answer);
+      }, memory === undefined ? prefetched.get(s.seriesId)! : { rows: memory, predecessor: undefined }, answers?.answer);
     }
   }
   return scanned;
+}
+
+/**
+ * The series' rows from memory (ChunkAnswers.rowsInMemory) when they answer it without the
+ * back-end: nothing overlaps (that needs the raw merge; `headMinTs`: where the head's points
+ * start, or any earlier time), every chunk is decoded rather than summarised (a summary needs
+ * the row's stats, `decoded(row)` false), and rate needs no predecessor before the range.
+ */
+export function memoryRows(
+  answers: ChunkAnswers | undefined, seriesId: number, headMinTs: number | undefined, read: AggregationRead, isRate: boolean,
+  decoded: (row: ChunkRow) => boolean,
+): ChunkRow[] | undefined {
+  const rows = answers?.rowsInMemory?.(seriesId, read);
+  if (rows === undefined) return undefined;
+  if (overlapsFrom(rows, headMinTs)) return undefined;
+  if (isRate && (rows.length > 0 ? rows[0]!.min_ts : headMinTs ?? Infinity) >= read.startMs) return undefined;
+  for (const row of rows) if (!decoded(row)) return undefined;
+  return rows;
 }
 
 /**

@@ -47,7 +47,17 @@ export interface HeadPoints {
   sortedInto(timestamps: Float64Array, values: Float64Array, at: number, range?: ReadRange): number;
   /** How many points sortedInto(…, range) writes, at most. Sorts an out-of-order head (once, as a read would). */
   lengthIn(range: ReadRange): number;
+  /**
+   * Changes whenever points other than appended ones change (sorted, deduplicated, cut,
+   * cleared); unique in the process. While it stays, the head's sorted points are the same
+   * ones plus later appends, each after the last: what a query's head_rollups.ts cache keys on.
+   * Undefined for copies gathered with pending cuts.
+   */
+  readonly generation?: number | undefined;
 }
+
+/** Head generations are unique across HeadTables, so no cache can mistake one table's head for another's. */
+let lastGeneration = 0;
 
 /** What a cut takes out of a head: its points in arrival order, in shared memory. */
 export interface TakenPoints {
@@ -113,6 +123,8 @@ const NO_POINTS = new Float64Array(0);
 export class HeadTable {
   #state = new Float64Array(1024 * STATE_FIELDS);
   #outOfOrder = new Uint8Array(1024);
+  /** Per series, HeadPoints.generation. */
+  #generation = new Float64Array(1024);
   /** Series ids below this have a state slot. */
   #size = 0;
   #timestampSlabs: Float64Array[] = [];
@@ -165,6 +177,9 @@ export class HeadTable {
       const outOfOrder = new Uint8Array(capacity);
       outOfOrder.set(this.#outOfOrder);
       this.#outOfOrder = outOfOrder;
+      const generation = new Float64Array(capacity);
+      generation.set(this.#generation);
+      this.#generation = generation;
     }
     for (let sid = this.#size; sid <= seriesId; sid++) {
       this.#resetSlot(sid);
@@ -182,6 +197,7 @@ export class HeadTable {
     state[o + FIRST_BLOCK] = NO_BLOCK;
     state[o + LAST_BLOCK] = NO_BLOCK;
     this.#outOfOrder[seriesId] = 0;
+    this.#generation[seriesId] = ++lastGeneration;
   }
 
   /** Appends one point; true when the head has reached its cut size. */
@@ -409,6 +425,7 @@ export class HeadTable {
       state[o + LAST_BASE] = (last & (SLAB_BLOCKS - 1)) * BLOCK_POINTS;
     }
     state[o + LENGTH] = count;
+    this.#generation[seriesId] = ++lastGeneration;
   }
 
   length(seriesId: number): number {
@@ -467,8 +484,12 @@ export class HeadTable {
   view(seriesId: number): HeadPoints | undefined {
     const length = this.length(seriesId);
     if (length === 0) return undefined;
+    const table = this;
     return {
       length,
+      get generation() {
+        return table.#generation[seriesId];
+      },
       minTs: this.minTs(seriesId),
       sorted: (range) => this.sorted(seriesId, range),
       sortedInto: (timestamps, values, at, range) => this.sortedInto(seriesId, timestamps, values, at, range),

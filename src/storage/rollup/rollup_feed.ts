@@ -49,10 +49,53 @@ export function answerFromRollup(store: RollupStore, acc: BucketAccumulator, row
     onMiss?.(row);
     return false;
   }
-  // The buckets inside the range: all of them unless a bound lies inside the chunk.
-  const from = row.min_ts < startMs ? firstRecordFrom(records, startMs / resolutionMs) : 0;
-  const to = row.max_ts >= endMs ? firstRecordFrom(records, endMs / resolutionMs) : records.length / REC_FIELDS;
-  acc.addRollupRecords(records.subarray(from * REC_FIELDS, Math.max(from, to) * REC_FIELDS),
+  acc.addRollupRecords(recordsInRange(records, row.min_ts, row.max_ts, startMs, endMs, resolutionMs),
     { ts: row.min_ts, value: row.first }, { ts: row.max_ts, value: row.last });
   return true;
+}
+
+/**
+ * The records (of points spanning [minTs, maxTs], fitting the range: rollupFits) of the buckets
+ * inside [startMs, endMs): all of them unless a bound lies inside the span.
+ */
+export function recordsInRange(records: Float64Array, minTs: number, maxTs: number, startMs: number, endMs: number, resolutionMs: number): Float64Array {
+  const from = minTs < startMs ? firstRecordFrom(records, startMs / resolutionMs) : 0;
+  const to = maxTs >= endMs ? firstRecordFrom(records, endMs / resolutionMs) : records.length / REC_FIELDS;
+  return records.subarray(from * REC_FIELDS, Math.max(from, to) * REC_FIELDS);
+}
+
+/** The part of a catalogue chunk (chunk_catalog.ts ChunkMeta) rowsFromRollups needs. */
+interface CatalogChunk {
+  readonly id: number;
+  readonly minTs: number;
+  readonly maxTs: number;
+  readonly count: number;
+}
+
+/**
+ * The rows of a series' catalogue chunks overlapping [startMs, endMs) with id ≤ maxChunkId, in
+ * the catalogue's (min_ts, id) order, as answerFromRollup takes them: stats from the rollup
+ * entries, no data. Undefined when a chunk has no entry (or one of other points) or does not
+ * fit the range at `resolutionMs`: the series is then read from the back-end.
+ *
+ * Only the fields answerFromRollup and the series reader's order checks read are filled; the
+ * summary's (min, max, mean, m2) and the codec are NaN, since these rows are never summarised
+ * or decoded (series_reader.ts memoryRows).
+ */
+export function rowsFromRollups(
+  store: RollupStore, seriesId: number, chunks: readonly CatalogChunk[], read: { startMs: number; endMs: number; maxChunkId: number }, resolutionMs: number,
+): ChunkRow[] | undefined {
+  const { startMs, endMs, maxChunkId } = read;
+  const rows: ChunkRow[] = [];
+  for (const c of chunks) {
+    if (c.maxTs < startMs || c.minTs >= endMs || c.id > maxChunkId) continue;
+    if (!rollupFits(c.minTs, c.maxTs, startMs, endMs, resolutionMs)) return undefined;
+    const e = store.heldStats(c.id);
+    if (e === undefined || e.minTs !== c.minTs || e.maxTs !== c.maxTs || e.count !== c.count) return undefined;
+    rows.push({
+      id: c.id, series_id: seriesId, min_ts: e.minTs, max_ts: e.maxTs, count: e.count, sum: e.sum, first: e.firstValue, last: e.lastValue,
+      codec: NaN, format_version: NaN, min: NaN, max: NaN, mean: NaN, m2: NaN, data: null,
+    });
+  }
+  return rows;
 }

@@ -106,6 +106,11 @@ export class RollupStore {
     return this.#entries.has(chunkId);
   }
 
+  /** The stats of the chunk the entry under `chunkId` was built for, if any (no hit counted, recency untouched). */
+  heldStats(chunkId: number): RollupChunkStats | undefined {
+    return this.#entries.get(chunkId);
+  }
+
   /**
    * The chunk's records at resolution `resolutionMs`, when held for exactly this row's chunk;
    * counts a hit or a miss.
