@@ -5,23 +5,10 @@
  */
 import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SeriesIdentity, SeriesTable } from '../../src/model/api.js';
+import { RecordingSeriesTable } from './recording_series_table.js';
 import { DecodePool, type DecodeOutcome } from '../../src/ingest/decode_pool.js';
 import { WireField } from '../../src/ingest/wire.js';
 
-/** A SeriesTable that only records identities, so outcomes can be mapped back to metric ids. */
-class RecordingSeriesTable implements SeriesTable {
-  readonly identities: SeriesIdentity[] = [];
-  get size(): number {
-    return this.identities.length;
-  }
-  add(series: SeriesIdentity): number {
-    return this.identities.push(series) - 1;
-  }
-  collect(): Promise<{ accepted: number }> {
-    return Promise.reject(new Error('not used: these tests only decode'));
-  }
-}
 
 const packr = new Packr({ useRecords: false });
 const T0 = Date.UTC(2026, 0, 1);

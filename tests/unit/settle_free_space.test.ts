@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StorageEngine } from '../../src/storage/storage_engine.js';
+import { seriesBatch } from './settle_batch_kit.js';
 import type { IngestBatch } from '../../src/storage/ingest_batch.js';
 import type { SqliteBackend } from '../../src/storage/sqlite/sqlite_backend.js';
 import { DEFAULT_SETTLE_CONFIG, FREE_SPACE_MIN_SHARE, SETTLE_ENV, freeSpaceDue, resolveSettleConfig } from '../../src/storage/settle_policy.js';
@@ -48,19 +49,7 @@ function registerSeries(store: StorageEngine): number[] {
 /** Values that do not compress, so records and chunks take real pages: a fixed pseudo-random function of (series, index). */
 const value = (s: number, k: number): number => Math.sin(s * 7919 + k * 104_729) * 1e6;
 
-function batch(ids: number[], from: number, perSeries: number): IngestBatch {
-  const n = ids.length * perSeries;
-  const b: IngestBatch = { seriesIds: new Uint32Array(n), timestamps: new Float64Array(n), values: new Float64Array(n), length: n };
-  let o = 0;
-  for (const [s, id] of ids.entries()) {
-    for (let k = from; k < from + perSeries; k++, o++) {
-      b.seriesIds[o] = id;
-      b.timestamps[o] = T0 + k * 10_000;
-      b.values[o] = value(s, k);
-    }
-  }
-  return b;
-}
+const batch = (ids: number[], from: number, perSeries: number): IngestBatch => seriesBatch(ids, from, perSeries, T0, value);
 
 async function ingest(store: StorageEngine, clock: { now: number }, ids: number[], from: number, points: number): Promise<void> {
   for (let k = from; k < from + points; k += 100) {

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StorageEngine } from '../../src/storage/storage_engine.js';
+import { seriesBatch } from './settle_batch_kit.js';
 import type { IngestBatch } from '../../src/storage/ingest_batch.js';
 import { openSqliteStore, readStoredPoints, type SqliteStoreOptions } from './sqlite_store_kit.js';
 
@@ -41,20 +42,7 @@ function registerSeries(store: StorageEngine, n: number): number[] {
   return ids;
 }
 
-/** One batch: `perSeries` points of each series from point index `from`, value = f(series, index). */
-function batch(ids: number[], from: number, perSeries: number): IngestBatch {
-  const n = ids.length * perSeries;
-  const b: IngestBatch = { seriesIds: new Uint32Array(n), timestamps: new Float64Array(n), values: new Float64Array(n), length: n };
-  let o = 0;
-  for (const [s, id] of ids.entries()) {
-    for (let k = from; k < from + perSeries; k++, o++) {
-      b.seriesIds[o] = id;
-      b.timestamps[o] = T0 + k * 10_000;
-      b.values[o] = value(s, k);
-    }
-  }
-  return b;
-}
+const batch = (ids: number[], from: number, perSeries: number): IngestBatch => seriesBatch(ids, from, perSeries, T0, value);
 
 const value = (s: number, k: number): number => s * 1000 + Math.sin(k) * 100;
 

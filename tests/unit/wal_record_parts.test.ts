@@ -24,7 +24,7 @@ import { SeriesResolver } from '../../src/ingest/series_resolver.js';
 import { buildRowBatch } from '../../src/ingest/batch_builder.js';
 import { DecodePool } from '../../src/ingest/decode_pool.js';
 import { WireField } from '../../src/ingest/wire.js';
-import type { SeriesIdentity, SeriesTable } from '../../src/model/api.js';
+import { RecordingSeriesTable } from './recording_series_table.js';
 import { openSqliteStore, readStoredPoints } from './sqlite_store_kit.js';
 
 const T0 = Date.UTC(2026, 2, 1);
@@ -221,18 +221,6 @@ describe('the engine', () => {
   });
 });
 
-class RecordingSeriesTable implements SeriesTable {
-  readonly identities: SeriesIdentity[] = [];
-  get size(): number {
-    return this.identities.length;
-  }
-  add(series: SeriesIdentity): number {
-    return this.identities.push(series) - 1;
-  }
-  collect(): Promise<{ accepted: number }> {
-    return Promise.reject(new Error('not used: this test only decodes'));
-  }
-}
 
 describe('a decode worker', () => {
   let pool: DecodePool | undefined;
