@@ -19,6 +19,8 @@ import { mergeCluster, type ChunkDefect, type EncodedChunk, type StoredChunk } f
 import type { ChunkEncoder } from './chunk_encoder.js';
 import type { EncodeResult } from './chunk_encode_task.js';
 import { hasOverlap, overlapsCluster, planCompaction } from './compaction_plan.js';
+import { keepEncodedRollups } from './rollup/encoded_rollups.js';
+import type { RollupStore } from './rollup/rollup_store.js';
 
 /** Background compaction packs a run of small chunks only when it merges at least this many. */
 const PACK_RUN_BACKGROUND = 4;
@@ -58,6 +60,8 @@ export interface CompactionParts {
   chunks: ChunkCatalog;
   chunkSource: ChunkSource;
   encoder: ChunkEncoder;
+  /** Where merged chunks' rollup records (built by the encoder thread) go. */
+  rollups: RollupStore;
   writer: BackgroundWriter;
   /** The cut pipeline's generation: a merge started under an older one is dropped. */
   generation: () => number;
@@ -185,7 +189,7 @@ export class BackgroundCompaction {
       this.#parts.wake();
     };
     this.#storedClusters(planned).then(
-      (series) => this.#parts.encoder.run({ kind: 'merge', series }),
+      (series) => this.#parts.encoder.run({ kind: 'merge', series, rollups: this.#parts.rollups.enabled }),
     ).then(done, (error: unknown) => done(error as Error));
     return 'waiting';
   }
@@ -220,9 +224,15 @@ export class BackgroundCompaction {
       if (c.id <= p.maxChunkIdAtPlan) continue;
       for (const cluster of p.clusters) if (overlapsCluster(c, cluster)) return false;
     }
+    const now = Date.now();
     p.clusters.forEach((cluster, k) => {
       chunks.delete(tx, p.seriesId, new Set(cluster.map((m) => m.id)));
-      for (const chunk of result[k]!) chunks.insert(tx, p.seriesId, chunk);
+      for (const chunk of result[k]!) {
+        chunks.insert(tx, p.seriesId, chunk);
+        // Kept before the commit: a write that fails reloads the catalogue, which drops every
+        // rollup (rollup_catalog.ts), so no id can keep records of chunks that never landed.
+        keepEncodedRollups(this.#parts.rollups, p.seriesId, chunks.maxChunkId, chunk, now);
+      }
     });
     return true;
   }

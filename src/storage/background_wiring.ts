@@ -63,7 +63,7 @@ export function wireBackground(parts: BackgroundParts): Background {
     afterLanding: () => scheduler!.afterLanding(),
   });
   const compaction = new BackgroundCompaction({
-    chunks, chunkSource: parts.chunkSource, encoder, writer, maintenanceSliceMs,
+    chunks, chunkSource: parts.chunkSource, encoder, rollups: parts.rollups, writer, maintenanceSliceMs,
     generation: () => cuts.generation,
     wake: () => scheduler!.schedule(0),
     describeSeries: parts.describeSeries,

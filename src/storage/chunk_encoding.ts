@@ -24,6 +24,11 @@ export const CODEC_EMMS_CHUNK = 1;
 /** One chunk ready to insert: its bytes and the stats its row carries. */
 export interface EncodedChunk extends ChunkSummary {
   bytes: Uint8Array;
+  /**
+   * Its rollup records, one array per ROLLUP_RESOLUTIONS_MS, when the encoder thread built
+   * them from the points it encoded (src/storage/rollup/encoded_rollups.ts). Not stored.
+   */
+  rollupRecords?: Float64Array[];
 }
 
 /**
@@ -80,6 +85,12 @@ export interface ChunkDefect {
  * concatenate. Returns the replacement chunks, or the first member that does not decode.
  */
 export function mergeCluster(members: readonly StoredChunk[], overlapping: boolean): EncodedChunk[] | ChunkDefect {
+  const merged = mergeClusterPoints(members, overlapping);
+  return 'detail' in merged ? merged : encodeChunks(merged.timestamps, merged.values);
+}
+
+/** The points mergeCluster encodes (sorted, duplicate-free), or the first member that does not decode. */
+export function mergeClusterPoints(members: readonly StoredChunk[], overlapping: boolean): { timestamps: Float64Array; values: Float64Array } | ChunkDefect {
   let total = 0;
   for (const c of members) total += c.count;
   const ts = new Float64Array(total);
@@ -93,8 +104,7 @@ export function mergeCluster(members: readonly StoredChunk[], overlapping: boole
     vs.set(decoded.values, o);
     o += decoded.timestamps.length;
   }
-  const merged = overlapping ? sortDedupLastWins(ts, vs) : { timestamps: ts, values: vs };
-  return encodeChunks(merged.timestamps, merged.values);
+  return overlapping ? sortDedupLastWins(ts, vs) : { timestamps: ts, values: vs };
 }
 
 /** Decodes a stored chunk, checking its codec and point count: the checks every reader makes. */

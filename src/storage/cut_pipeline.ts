@@ -20,7 +20,7 @@ import { encodeCut, type EncodedChunk } from './chunk_encoding.js';
 import type { ChunkEncoder } from './chunk_encoder.js';
 import type { EncodeResult } from './chunk_encode_task.js';
 import type { HeadTable } from './head.js';
-import { buildCutRollups } from './rollup/cut_rollups.js';
+import { keepCutRollups } from './rollup/cut_rollups.js';
 import type { RollupStore } from './rollup/rollup_store.js';
 import type { HeadAges } from './settle_policy.js';
 
@@ -185,7 +185,9 @@ export class CutPipeline {
     while (this.#toSend.length > 0 && this.#tasksInFlight < ENCODE_TASKS_IN_FLIGHT) {
       const cuts = this.#toSend.splice(0, CUTS_PER_ENCODE_TASK);
       const generation = this.#generation;
-      const task = { kind: 'cut' as const, cuts: cuts.map((c) => ({ timestamps: c.timestamps, values: c.values, inOrder: c.inOrder })) };
+      const task = {
+        kind: 'cut' as const, cuts: cuts.map((c) => ({ timestamps: c.timestamps, values: c.values, inOrder: c.inOrder })), rollups: this.#parts.rollups.enabled,
+      };
       this.#tasksInFlight++;
       for (const c of cuts) c.atEncoder = true;
       this.#parts.encoder.run(task).then(
@@ -310,8 +312,9 @@ export class CutPipeline {
       this.#pendingPoints -= cut.timestamps.length;
       this.#pendingOf[cut.seriesId]!.shift();
       this.#parts.onLanded(cut.seriesId, cut.timestamps.length);
-      // Committed: the chunk ids are theirs now, and the points still at hand.
-      if (cut.chunkIds !== undefined) buildCutRollups(this.#parts.rollups, cut, cut.chunks!, cut.chunkIds);
+      // Committed: the chunk ids are theirs now (and the points still at hand for chunks the
+      // writer encoded itself, without records).
+      if (cut.chunkIds !== undefined) keepCutRollups(this.#parts.rollups, cut, cut.chunks!, cut.chunkIds);
       // head() copies pending cuts, so only the encoder thread may still read the buffers.
       cut.landed = true;
       if (!cut.atEncoder) this.#releaseBuffers(cut);

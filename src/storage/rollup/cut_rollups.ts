@@ -1,12 +1,17 @@
 /**
- * Rollups of a landed cut's chunks, from the points the engine still holds for it: no decode.
- * Only for series a query planned over lately (RollupStore#wantsSeries): ingest of series
- * nobody reads does not pay for building.
+ * Rollups of a landed cut's chunks. Chunks the encoder thread encoded carry their records
+ * (encoded_rollups.ts): they are kept for every series, so the first query after ingest finds
+ * them. Chunks the writer encoded itself (it does when the encoder falls behind) carry none:
+ * for a series a query planned over lately (RollupStore#wantsSeries) they are built here from
+ * the points the engine still holds, no decode, as are percentile sketches, which only series
+ * an approximate percentile query read get (they cost more than records).
  *
  * A cut whose points arrived in order holds exactly its chunks' points, one chunk after the
- * other (encodeChunks splits them in order); a cut that needed sorting is left to the warmer
- * (rollup_warmer.ts), which decodes its chunks if a query asks for them.
+ * other (encodeChunks splits them in order); a cut that needed sorting and has no records is
+ * left to the warmer (rollup_warmer.ts), which decodes its chunks if a query asks for them.
  */
+import type { EncodedChunk } from '../chunk_encoding.js';
+import { keepEncodedRollups } from './encoded_rollups.js';
 import type { RollupStore } from './rollup_store.js';
 
 /** The part of a cut this needs. */
@@ -18,11 +23,16 @@ export interface CutColumns {
 }
 
 /** `chunks[k]` (its `count` points) was inserted under `chunkIds[k]`. */
-export function buildCutRollups(store: RollupStore, cut: CutColumns, chunks: ReadonlyArray<{ count: number }>, chunkIds: readonly number[]): void {
+export function keepCutRollups(store: RollupStore, cut: CutColumns, chunks: readonly EncodedChunk[], chunkIds: readonly number[]): void {
+  if (!store.enabled) return;
   const now = Date.now();
-  if (!cut.inOrder || !store.wantsSeries(cut.seriesId, now)) return;
-  // Sketches only for series approximate percentile queries read: they cost more than records.
+  let kept = true;
+  chunks.forEach((chunk, k) => {
+    kept = keepEncodedRollups(store, cut.seriesId, chunkIds[k]!, chunk, now) && kept;
+  });
+  // Sketches need the points: built here (replacing the records just kept) when at hand.
   const sketches = store.wantsSketches(cut.seriesId, now);
+  if ((kept && !sketches) || !cut.inOrder || !store.wantsSeries(cut.seriesId, now)) return;
   let at = 0;
   chunks.forEach((chunk, k) => {
     const end = at + chunk.count;

@@ -4,12 +4,15 @@
  * first out once their bytes pass the budget. Nothing of it is stored: chunk rows keep their
  * size (bytes/point is a target), and a restart rebuilds rollups as queries and cuts need them.
  *
- * Who fills it: the storage engine when a cut lands (the points are at hand), and
- * RollupWarmer (rollup_warmer.ts) for chunks a query found without one (compacted chunks,
- * chunks after a restart), in the background. Who empties it: RollupCatalog (rollup_catalog.ts)
- * drops a chunk's entry when the chunk is deleted, and everything when the catalogue is
- * reloaded. An entry also remembers its chunk's stats and is only used for a row with the same
- * stats, so a chunk id that came to mean other points can never be answered from old partials.
+ * Who fills it: the storage engine when a cut or a compaction merge lands, with the records the
+ * chunk encoder thread built from the points it encoded (encoded_rollups.ts, for every series,
+ * so the first query after ingest finds them), or from the cut's points for chunks the writer
+ * encoded itself; and RollupWarmer (rollup_warmer.ts) for chunks a query found without one
+ * (chunks after a restart, chunks not kept for lack of room), in the background. Who empties
+ * it: RollupCatalog (rollup_catalog.ts) drops a chunk's entry when the chunk is deleted, and
+ * everything when the catalogue is reloaded. An entry also remembers its chunk's stats and is
+ * only used for a row with the same stats, so a chunk id that came to mean other points can
+ * never be answered from old partials.
  */
 import type { RollupUsage } from '../../model/api.js';
 import type { ChunkRow } from '../backend.js';
@@ -21,14 +24,16 @@ export const DEFAULT_ROLLUP_BUDGET_BYTES = 64 * 1024 * 1024;
 /** What an entry costs beyond its records: the Map slot, the object and its arrays' headers. */
 const ENTRY_OVERHEAD_BYTES = 256;
 /**
- * How long after a query planned over a series its cuts still get rollups when they land.
- * Building costs the main thread ~10–50 ns a point, which ingest of series nobody queries
- * should not pay; a dashboard refreshing a series keeps it warm.
+ * How long after a query planned over a series its chunks count as wanted when they land:
+ * their encoder-built records may evict others (encoded_rollups.ts), and chunks without records
+ * get them built on the main thread (~10–50 ns a point, which ingest of series nobody queries
+ * should not pay). A dashboard refreshing a series keeps it warm.
  */
 export const SERIES_WARM_MS = 10 * 60_000;
 /**
- * The warmer builds no rollup that would evict one used within this long: with a budget
- * smaller than what queries keep reading it would otherwise rebuild and evict in circles.
+ * The warmer builds, and chunks of series nobody queried lately keep, no rollup that would
+ * evict one used within this long: with a budget smaller than what queries keep reading it
+ * would otherwise rebuild and evict in circles.
  */
 export const WARM_EVICTION_MIN_AGE_MS = 60_000;
 /** Most series remembered as recently queried (oldest forgotten first). */

@@ -1,8 +1,10 @@
 /**
  * Builds rollups in the background for chunks a query could have answered from them but found
- * without: chunks written by compaction, a checkpoint or an erasure, cuts that needed sorting,
- * and every chunk after a restart. The query itself decodes them (so it is never slower than
- * without rollups); the next query over them finds their rollups.
+ * without: chunks written on the writer thread (a full checkpoint, an erasure, compactSeries,
+ * cuts encoded there when the encoder fell behind), chunks whose encoder-built records were not
+ * kept for lack of room (encoded_rollups.ts), and every chunk after a restart. The query
+ * itself decodes them (so it is never slower than without rollups); the next query over them
+ * finds their rollups.
  *
  * Work is done in slices of at most SLICE_MS on the main thread (read the chunks' bytes from
  * the back-end, decode, build), with the event loop free in between, so ingest
