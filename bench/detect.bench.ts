@@ -10,9 +10,14 @@
  * left semi-contexts a step can hold whole, made a step ~3× cheaper again in CPU time on NAB
  * files and this cycle, ~2× on uniform noise, where every step grows new contexts).
  *
+ * `auto` is listed once in the streaming table, where it is `ensemble` (alert rules' detector).
+ *
  * A second table times what `emms detect` does with the same 20,000 points: one whole-series
- * `detectSeries` run per method (cad then reads the series' range, as NAB gives it), `auto` and
- * `cad` alternating, three rounds, so both see the same minutes of a shared machine.
+ * `detectSeries` run per method, `auto` (there: cad over the series' range, as NAB gives it,
+ * detect_series.ts) and `ensemble` (the batch default before) alternating, three rounds, so
+ * both see the same minutes of a shared machine; a third row times `auto` over 20,000 points of
+ * uniform noise, cad's worst case: every step grows new contexts up to the 20,000 cap. Besides
+ * wall time it gives CPU time, which on a shared machine says more.
  *
  * Run: npx tsx bench/detect.bench.ts   (EMMS_BENCH_QUICK=1 or --quick: shorter tasks)
  */
@@ -30,7 +35,8 @@ const values = Float64Array.from({ length: POINTS }, (_, i) => 100 + 20 * Math.s
 const BATCH = 1000;
 
 const bench = new Bench({ time: quick ? 200 : 1_500, warmupTime: quick ? 20 : 200 });
-for (const method of DETECTOR_METHODS) {
+// `auto` on a stream is `ensemble` (streaming_detector.ts): timing it twice would say nothing.
+for (const method of DETECTOR_METHODS.filter((m) => m !== 'auto')) {
   const detector = createStreamingDetector({ method });
   let i = 0;
   for (; i < 2016; i++) detector.update(i * STEP_MS, values[i]!);
@@ -58,16 +64,30 @@ console.table(bench.tasks.map((task) => {
 
 // Whole-series runs, as `emms detect` on a 20,000-row CSV.
 const timestamps = Float64Array.from({ length: POINTS }, (_, i) => i * STEP_MS);
-const rounds: Record<string, number[]> = { auto: [], cad: [] };
+const noise = new SeededRandom(11);
+const uniform = Float64Array.from({ length: POINTS }, () => noise.uniform());
+const runs = [
+  { label: 'auto (= cad over the range), noisy cycle', values, method: 'auto' },
+  { label: 'ensemble (the batch auto before), noisy cycle', values, method: 'ensemble' },
+  { label: 'auto (= cad over the range), uniform noise', values: uniform, method: 'auto' },
+] as const;
+const rounds = runs.map(() => [] as number[]);
+// CPU time as well as wall time: on a machine shared by several jobs the wall clock mostly
+// measures the wait for a core (GC threads add a little CPU time; the run itself is one thread).
+const cpuRounds = runs.map(() => [] as number[]);
 for (let round = 0; round < (quick ? 1 : 3); round++) {
-  for (const method of ['auto', 'cad'] as const) {
+  runs.forEach((run, k) => {
+    const cpu = process.cpuUsage();
     const start = performance.now();
-    detectSeries(timestamps, values, { method });
-    rounds[method]!.push(performance.now() - start);
-  }
+    detectSeries(timestamps, run.values, { method: run.method });
+    rounds[k]!.push(performance.now() - start);
+    const used = process.cpuUsage(cpu);
+    cpuRounds[k]!.push((used.user + used.system) / 1000);
+  });
 }
-console.table(Object.entries(rounds).map(([method, ms]) => ({
-  method,
-  'detectSeries 20,000 points, s (each round)': ms.map((t) => (t / 1000).toFixed(2)).join(' / '),
-  'points/s (best round)': Math.round(POINTS / (Math.min(...ms) / 1000)),
+console.table(runs.map((run, k) => ({
+  'detectSeries (emms detect)': run.label,
+  '20,000 points, wall s (each round)': rounds[k]!.map((t) => (t / 1000).toFixed(2)).join(' / '),
+  'points/s (best round)': Math.round(POINTS / (Math.min(...rounds[k]!) / 1000)),
+  'points per CPU-s (best round)': Math.round(POINTS / (Math.min(...cpuRounds[k]!) / 1000)),
 })));

@@ -1,6 +1,6 @@
 /**
- * Scores of `auto` on every NAB file for each candidate of the cross-validation grid, computed
- * the fast way: the four expensive components (z-score, CUSUM, windowed isolation forest,
+ * Scores of `ensemble` (`auto` on a stream) on every NAB file for each candidate of the
+ * cross-validation grid, computed the fast way: the four expensive components (z-score, CUSUM, windowed isolation forest,
  * seasonal) run once per seed, and only the cheap contextual component runs once per
  * candidate; the shared decision stage (src/analytics/novelty_ensemble.ts) then combines them.
  * The result is checked, for one candidate, against `detectSeries` — the `emms detect` code
@@ -12,10 +12,10 @@ import { AUTO_HALF_SCORE_NOVELTY, NOVELTY_LAG_POINTS, NoveltyEnsemble } from '..
 import { createComponents } from '../src/analytics/streaming_detector.js';
 import type { NabFile } from './nab_score.js';
 
-/** Per file, per component (all of `auto`'s but the last, contextual one), one surprise per row. */
+/** Per file, per component (all of `ensemble`'s but the last, contextual one), one surprise per row. */
 export function baseSurprises(files: readonly NabFile[], seed: number): Float64Array[][] {
   return files.map((f) => {
-    const components = createComponents('auto', seed, {}).slice(0, -1);
+    const components = createComponents('ensemble', seed, {}).slice(0, -1);
     const out = components.map(() => new Float64Array(f.values.length));
     let last = -Infinity;
     for (let i = 0; i < f.values.length; i++) {
@@ -34,7 +34,7 @@ export function contextSurprises(files: readonly NabFile[], context: ContextOpti
   });
 }
 
-/** `auto`'s score per row of one file from cached component surprises. */
+/** `ensemble`'s score per row of one file from cached component surprises. */
 export function combine(base: readonly Float64Array[], context: Float64Array): Float64Array {
   const ensemble = new NoveltyEnsemble(base.length + 1, AUTO_HALF_SCORE_NOVELTY, NOVELTY_LAG_POINTS);
   const row = new Float64Array(base.length + 1);
@@ -48,7 +48,7 @@ export function combine(base: readonly Float64Array[], context: Float64Array): F
 /** Throws unless the cached path gives `detectSeries`' scores, bit for bit, on every file. */
 export function checkAgainstDetectSeries(files: readonly NabFile[], seed: number, context: ContextOptions, cached: readonly Float64Array[]): void {
   files.forEach((f, i) => {
-    const direct = detectSeries(f.timestamps, f.values, { seed, context }).scores;
+    const direct = detectSeries(f.timestamps, f.values, { method: 'ensemble', seed, context }).scores;
     const at = direct.findIndex((s, j) => s !== cached[i]![j]);
     if (at >= 0) throw new Error(`nab_auto_candidates: ${f.name} row ${at}: cached ${cached[i]![at]} ≠ detectSeries ${direct[at]}`);
   });

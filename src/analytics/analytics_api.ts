@@ -16,7 +16,7 @@
 import type { MetricsSystem, SeriesResult, TimeInput } from '../model/api.js';
 import type { MetricType, Tags } from '../model/metric.js';
 import { parseTimeInput } from '../model/time.js';
-import { detectSeries } from './detect_series.js';
+import { batchMethod, detectSeries } from './detect_series.js';
 import { DETECTOR_METHODS, thresholdForSensitivity } from './streaming_detector.js';
 import type { DetectorMethod } from './streaming_detector_contract.js';
 import { alignOnTimestamps, bestLagCorrelation, type CorrelationMethod } from './correlation.js';
@@ -67,6 +67,7 @@ export interface AnomalySeries {
 }
 
 export interface DetectAnomaliesResult {
+  /** The method that ran (`auto` resolved: detect_series.ts). */
   method: DetectorMethod;
   sensitivity: number;
   threshold: number;
@@ -102,7 +103,9 @@ export async function detectAnomalies(engine: MetricsSystem, request: DetectAnom
       scores: scores.subarray(first), scoredOn: isCounter ? 'rate' : 'value', anomalies, anomalyTimestamps: anomalies.map((i) => timestamps[i]!),
     };
   });
-  return { method, sensitivity, threshold: thresholdForSensitivity(sensitivity, method), startTime, endTime, series };
+  // The method that ran: `auto` over a whole queried series is `cad` (detect_series.ts).
+  const ran = batchMethod(method);
+  return { method: ran, sensitivity, threshold: thresholdForSensitivity(sensitivity, ran), startTime, endTime, series };
 }
 
 /**

@@ -49,11 +49,11 @@ function endpoint(summary: string, description: string, fields: Record<string, F
 const SERIES_LIST = (item: Record<string, JsonSchema>): JsonSchema => ({ type: 'object', properties: { series: { type: 'array', items: { type: 'object', properties: item } } } });
 
 export const ANALYTICS_SCHEMAS = {
-  anomalies: endpoint('Anomaly scores of matching series', 'Causal scores (each point scored on what came before), with the anomalies past the sensitivity\'s threshold.', {
+  anomalies: endpoint('Anomaly scores of matching series', 'Each point scored on the points before it (and, for `auto` and `cad`, on the value range of the whole queried series, read first), with the anomalies past the sensitivity\'s threshold.', {
     metric_pattern: PATTERN,
     window_hours: { description: 'Hours reported, ending at end_time.', schema: HOURS, required: true },
     sensitivity: { description: 'In [0, 1]; higher flags more.', schema: { type: 'number', minimum: 0, maximum: 1, default: 0.5 } },
-    method: { description: 'Detector.', schema: enumSchema(DETECTOR_METHODS, { default: 'auto' }) },
+    method: { description: 'Detector. `auto` runs `cad` (CAD OSE over the queried series\' value range); `ensemble` is what alert rules run under `auto`.', schema: enumSchema(DETECTOR_METHODS, { default: 'auto' }) },
     warmup_hours: { description: 'History before the window the detector learns from.', schema: { type: 'number', minimum: 0, maximum: 24 * 366 } },
     end_time: END_TIME,
   }, { type: 'object', properties: { method: STRING, sensitivity: NUMBER, threshold: NUMBER, start_time: NUMBER, end_time: NUMBER, series: { type: 'array', items: ANY_OBJECT } } }),

@@ -3,7 +3,11 @@
  * scorer per series. Implemented in src/analytics/ by `createStreamingDetector`.
  */
 
-export type DetectorMethod = 'auto' | 'iforest' | 'zscore' | 'seasonal' | 'changepoint' | 'cad';
+/**
+ * `auto` is resolved where the detector runs: a stream (an alert rule, createStreamingDetector)
+ * gets `ensemble`; a batch over a whole series (detectSeries) gets `cad` over the series' range.
+ */
+export type DetectorMethod = 'auto' | 'ensemble' | 'iforest' | 'zscore' | 'seasonal' | 'changepoint' | 'cad';
 
 export interface StreamingDetectorOptions {
   method?: DetectorMethod;

@@ -1,6 +1,7 @@
 /**
  * `emms detect --input FILE.csv --output OUT.csv [--method auto] [--sensitivity 0.5]`: scores a
- * `timestamp,value` series offline with the same causal streaming detectors as live alerting.
+ * `timestamp,value` series offline with the same causal streaming detectors as live alerting;
+ * `auto` is `cad` over the file's range here (detect_series.ts), `ensemble` on an alert rule.
  * Output is `timestamp,value,anomaly_score,is_anomaly`, one row per input row in input order
  * (rows sharing a timestamp are kept), timestamp and value echoed as written.
  */
@@ -19,6 +20,10 @@ YYYY-MM-DD HH:MM:SS, read as UTC) with causal streaming detectors, in arrival (f
 order: each row's score uses only that row and earlier ones. Rows whose timestamp repeats
 or steps back are scored like the others (one warning on stderr gives their count); only an
 unparseable row stops the command.
+
+--method auto is cad: CAD OSE over the file's value range (read before the first row, as
+NAB gives every detector); each row's score still uses only earlier values. ensemble is
+the five-component detector that alert rules run under auto (no range known in advance).
 
 Options:
   --input FILE        input CSV (.gz accepted)

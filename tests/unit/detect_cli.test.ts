@@ -118,6 +118,13 @@ describe('emms detect', () => {
     // Row 400 steps back below 11 earlier rows' timestamps: only the first row of a step back
     // counts, and the later rows that fall between old timestamps are not steps back.
     expect(stderr).toBe(`emms detect: warning: ${input}: 1 row(s) step back in time (first at line 402), 9 row(s) repeat the previous timestamp; scored in arrival order\n`);
+    // The default (`auto`, cad over the file's range) scored every row in file order: the
+    // scores are cad's on the values as they arrived, and rows after the step back are scored.
+    const values = Float64Array.from(rows.slice(1), (row) => Number(row.split(',')[1]));
+    const times = Float64Array.from(rows.slice(1), (row) => Date.parse(`${row.split(',')[0]!.replace(' ', 'T')}Z`));
+    const expected = detectSeries(times, values, { method: 'cad' });
+    lines.slice(1).forEach((line, i) => expect(line.split(',').slice(2).join(','), `row ${i + 1}`).toBe(`${expected.scores[i]!.toPrecision(8)},${expected.isAnomaly[i]}`));
+    expect(expected.scores.subarray(400).some((score) => score > 0)).toBe(true);
   });
 
   it('only an unparseable row is an error, naming its line and value', async () => {

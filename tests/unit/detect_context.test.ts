@@ -61,7 +61,7 @@ describe('ContextDetector (contextual n-gram surprise)', () => {
   });
 });
 
-describe('auto on synthetic anomalies (5 seeds)', () => {
+describe('ensemble (alert rules\' auto) on synthetic anomalies (5 seeds)', () => {
   const N = 3000;
   const AT = 2500;
   function run(seed: number, inject: (v: Float64Array, rng: SeededRandom) => void): { delay: number; falseBefore: number } {
@@ -70,7 +70,7 @@ describe('auto on synthetic anomalies (5 seeds)', () => {
     // A daily cycle three times the noise (at ten times, a 6σ shift is below the default level).
     const v = Float64Array.from({ length: N }, (_, i) => 50 + 3 * Math.sin((2 * Math.PI * i) / 288) + rng.normal());
     inject(v, rng);
-    const { isAnomaly } = detectSeries(t, v, { seed });
+    const { isAnomaly } = detectSeries(t, v, { method: 'ensemble', seed });
     let falseBefore = 0;
     for (let i = 0; i < AT; i++) falseBefore += isAnomaly[i]!;
     const first = isAnomaly.subarray(AT).indexOf(1);
