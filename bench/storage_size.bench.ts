@@ -7,7 +7,8 @@
  * breaks the file down per table/index with SQLite's dbstat: payload bytes, unused bytes in
  * pages, and the pages themselves.
  *
- * `EMMS_BENCH_QUICK=1` (or `--quick`) ingests 2 h with the default page size only.
+ * `EMMS_BENCH_QUICK=1` (or `--quick`) ingests 2 h with the default page size only;
+ * `EMMS_BENCH_PAGE_SIZES=1024` (comma-separated) measures only the page sizes named.
  */
 import Database from 'better-sqlite3';
 import { TsbsDevopsGenerator, TICKS_PER_DAY } from './workload/tsbs_devops.js';
@@ -15,7 +16,9 @@ import { directoryBytes, machineLine, openBenchDatabase, quick } from './workloa
 import { PAGE_SIZE_BYTES, TABLE } from '../src/storage/sqlite/schema.js';
 
 const HOURS = quick ? 2 : 24;
-const PAGE_SIZES = quick ? [PAGE_SIZE_BYTES] : [...new Set([PAGE_SIZE_BYTES, 4096, 512])];
+const PAGE_SIZES = process.env.EMMS_BENCH_PAGE_SIZES !== undefined
+  ? process.env.EMMS_BENCH_PAGE_SIZES.split(',').map(Number)
+  : quick ? [PAGE_SIZE_BYTES] : [...new Set([PAGE_SIZE_BYTES, 4096, 512])];
 
 interface SizeRow { 'page size': number; points: number; files: string; bytes: number; 'bytes/point': string; chunks: number; 'ingest s': string; 'stop s': string }
 const sizes: SizeRow[] = [];

@@ -176,4 +176,36 @@ describe('remote write walk', () => {
     const e = refusal(() => decodeRemoteWriteSeries(bodyOf([[{ sample: { timestamp: T0, value: 1 } }, { sample: { timestamp: 9_000_000_000_000_000, value: 1 } }, { label: ['__name__', 'up'] }]]), { ...LIMITS }));
     expect([e.status, e.field]).toEqual([400, 'timeseries[0].samples[1].timestamp']);
   });
+
+  it('reads timestamps of every varint length as protobufjs does, stored or named in the refusal', () => {
+    // Varints of 1 to 10 bytes: the decoder reads up to 7 itself and leaves longer ones (and
+    // negative numbers, always 10 bytes) to protobufjs.
+    const stored = [0, 1, 127, 128, 16_383, 16_384, 2 ** 21 - 1, 2 ** 21, 2 ** 28, 2 ** 35 - 1, 2 ** 35, T0, 7_258_118_399_999];
+    const body = bodyOf(stored.map((t, s) => [{ label: ['__name__', `m_${s}`] }, { sample: { timestamp: t, value: s + 0.5 } }]));
+    expect(decoded(body)).toEqual(reference(body));
+    expect(decoded(body).map((s) => s.points[0]![0])).toEqual(stored);
+    for (const t of [2 ** 42 * 1.9, 2 ** 49 - 1, 2 ** 49, 2 ** 53 - 1, 2 ** 56 + 2 ** 40, -1, -T0]) {
+      const e = refusal(() => decodeRemoteWriteSeries(bodyOf([[{ label: ['__name__', 'up'] }, { sample: { timestamp: t, value: 1 } }]]), LIMITS));
+      const expected = int64ToNumber(decodeWriteRequest(uncompress(bodyOf([[{ sample: { timestamp: t, value: 1 } }]]))).timeseries[0]!.samples[0]!.timestamp);
+      expect([e.status, e.field, e.message], `timestamp ${t}`).toEqual([400, 'timeseries[0].samples[0].timestamp', `timeseries[0].samples[0].timestamp=${expected} must be epoch milliseconds in [1970, 2200)`]);
+    }
+  });
+
+  it('refuses a sample whose timestamp or value runs past the end of the sample', () => {
+    const cut = [
+      Uint8Array.of((2 << 3) | 0, 0x80, 0x80), // varint continues past the sample
+      Uint8Array.of((2 << 3) | 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), // 7 bytes, all continued
+      Uint8Array.of((1 << 3) | 1, 0, 0, 0, 0, 0, 0xf0), // a double of 6 bytes
+    ];
+    for (const sample of cut) {
+      const w = protobuf.Writer.create();
+      w.uint32((1 << 3) | 2).fork();
+      w.uint32((1 << 3) | 2).fork().uint32((1 << 3) | 2).string('__name__').uint32((2 << 3) | 2).string('up').ldelim();
+      w.uint32((2 << 3) | 2).bytes(sample);
+      w.ldelim();
+      const e = refusal(() => decodeRemoteWriteSeries(compressSync(Buffer.from(w.finish())), LIMITS));
+      expect([e.status, e.field], `sample ${Buffer.from(sample).toString('hex')}`).toEqual([400, 'body']);
+      expect(e.message).toMatch(/not a protobuf prometheus.WriteRequest: index out of range/);
+    }
+  });
 });
