@@ -46,6 +46,12 @@ export class ByteKeyedSeriesTable {
   prediction: StreamPrediction | undefined;
   /** Points decoded by whole-point prediction (counted per frame, for tests and tuning). */
   wholePointHits = 0;
+  /**
+   * The current frame repeated the stream's prediction whole (row_frame_scanner.ts, the
+   * repeated-frame path), whose frame already holds its bytes: commit keeps the prediction as it
+   * is instead of copying the frame and recording each point again.
+   */
+  #repeatsPrediction = false;
 
   /** Starts a frame of `stream`: predictions come from that stream's last committed frame. */
   beginFrame(stream: number): void {
@@ -53,6 +59,15 @@ export class ByteKeyedSeriesTable {
     this.prediction = this.#predictions.get(stream);
     this.#predicted = this.prediction?.entries ?? NO_PREDICTION;
     this.#current.length = 0;
+    this.#repeatsPrediction = false;
+  }
+
+  /**
+   * The current frame's points are the prediction's, byte for byte once the prediction's number
+   * payloads were overwritten with this frame's (row_frame_scanner.ts checked that).
+   */
+  markRepeat(): void {
+    this.#repeatsPrediction = true;
   }
 
   /** Records point `position` of the current frame: its entry and its layout (relative offsets). */
@@ -124,6 +139,15 @@ export class ByteKeyedSeriesTable {
    */
   commit(points: number, b: Uint8Array): void {
     this.#pending.length = 0;
+    if (this.#repeatsPrediction) {
+      // The stream's prediction already holds this frame's points (its header, seq included,
+      // is never compared): nothing to copy.
+      this.#repeatsPrediction = false;
+      this.#current.length = 0;
+      this.#predicted = NO_PREDICTION;
+      this.prediction = undefined;
+      return;
+    }
     this.#current.length = points;
     let p = this.#predictions.get(this.#stream);
     if (p === undefined) {
@@ -165,6 +189,7 @@ export class ByteKeyedSeriesTable {
     }
     this.#pending.length = 0;
     this.#current.length = 0;
+    this.#repeatsPrediction = false;
   }
 
   #grow(): void {

@@ -125,7 +125,15 @@ interface WorkerSlot {
   worker: Worker;
   pending: Map<number, Pending>;
   mirrors: TenantMirrors;
+  /** Column buffers given back (giveBackColumns), to ride to the worker with its next request. */
+  givenBack: ArrayBuffer[];
 }
+
+/**
+ * Column buffers waiting for a worker's next request, at most: a connection's frames in flight
+ * times three columns, for a few connections. Beyond it they are left to the collector.
+ */
+const MAX_GIVEN_BACK_BUFFERS = 48;
 
 export class DecodePool {
   readonly #options: DecodePoolOptions;
@@ -198,6 +206,7 @@ export class DecodePool {
       pending: new Map(),
       // A replacement starts with no decoders; so do its mirrors.
       mirrors: this.#mirrors((tenant) => worker.postMessage({ forgetTenant: tenant } satisfies ForgetTenantRequest)),
+      givenBack: [],
     };
     this.#slots[index] = slot;
     let ready: () => void = () => undefined;
@@ -242,10 +251,12 @@ export class DecodePool {
     if (slot === undefined) return Promise.reject(new Error('decode pool is not started'));
     const id = this.#nextId++;
     const req: DecodeRequest = { id, format, requireSeq, tenant, stream, bytes, ...(policy === undefined ? {} : { policy }) };
+    const transfer = [bytes.buffer as ArrayBuffer];
+    attachGivenBack(slot, req, transfer);
     const table = slot.mirrors.tableFor(tenant);
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject, table });
-      slot.worker.postMessage(req, [bytes.buffer as ArrayBuffer]);
+      slot.worker.postMessage(req, transfer);
     });
   }
 
@@ -288,6 +299,7 @@ export class DecodePool {
     } else {
       return this.decode(workerIndex, view.slice(), format, requireSeq, tenant, stream);
     }
+    attachGivenBack(slot, req, transfer);
     const table = slot.mirrors.tableFor(tenant);
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject, table });
@@ -318,6 +330,29 @@ export class DecodePool {
       slot.pending.set(id, { resolve: resolve as unknown as Pending['resolve'], reject, table });
       slot.worker.postMessage(req, [bytes.buffer as ArrayBuffer]);
     });
+  }
+
+  /**
+   * Gives the columns of a stored batch back to the worker that decoded them, for its next
+   * frames (column_buffers.ts); they travel with that worker's next request. The caller must
+   * hold no reference into them any more: call it once the batch was stored (its commit
+   * resolved), when the engine has copied the points into heads and the write-ahead record.
+   * Columns that do not each own a whole buffer are left alone.
+   */
+  giveBackColumns(workerIndex: number, outcome: Extract<DecodeOutcome, { kind: 'series' }>): void {
+    if (this.#inline !== undefined) return;
+    const slot = this.#slots[workerIndex % Math.max(1, this.#slots.length)];
+    if (slot === undefined) return;
+    const columns = [outcome.seriesOf, outcome.timestamps, outcome.values];
+    for (let i = 0; i < columns.length; i++) {
+      const column = columns[i]!;
+      const buffer = column.buffer as ArrayBuffer;
+      if (column.byteOffset !== 0 || column.byteLength !== buffer.byteLength || buffer.byteLength === 0) continue;
+      // Two columns in one buffer (no decoder does that today) must not be given back twice.
+      if (i > 0 && columns.slice(0, i).some((c) => c.buffer === buffer)) continue;
+      if (slot.givenBack.length >= MAX_GIVEN_BACK_BUFFERS) return;
+      slot.givenBack.push(buffer);
+    }
   }
 
   /** The connection `stream` of `tenant` (decoded on `workerIndex`) closed. */
@@ -379,6 +414,14 @@ function toOutcome(batch: DecodedBatch, table: SeriesTable): DecodeOutcome {
   const outcome: DecodeOutcome = { kind: 'series', seq: batch.seq, points: batch.points, table, seriesOf: batch.seriesOf, timestamps: batch.timestamps, values: batch.values };
   if (batch.walColumns !== undefined) outcome.walColumns = batch.walColumns;
   return outcome;
+}
+
+/** Moves the slot's given-back column buffers into `req` and its transfer list. */
+function attachGivenBack(slot: WorkerSlot, req: DecodeRequest, transfer: ArrayBuffer[]): void {
+  if (slot.givenBack.length === 0) return;
+  req.columnBuffers = slot.givenBack;
+  slot.givenBack = [];
+  for (const buffer of req.columnBuffers) transfer.push(buffer);
 }
 
 function isCodecReply(reply: DecodeWorkerReply): reply is CodecReply {

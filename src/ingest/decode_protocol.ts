@@ -28,6 +28,8 @@ export interface DecodeRequest {
   policy?: TimestampPolicy;
   /** `bytes` lie in a buffer of the main thread's frame pool: send it back once decoded. */
   lent?: boolean;
+  /** Column buffers of earlier replies, stored and given back for reuse (column_buffers.ts). */
+  columnBuffers?: ArrayBuffer[];
 }
 
 /** The connection `forget` of `tenant` closed: drop what the decoder keeps for it. No reply. */

@@ -12,6 +12,7 @@ import { TenantDecoders } from './tenant_decoders.js';
 import { codecTransfer, runCodec, type CodecReply } from './codec_decoding.js';
 import { loadCodecs, type ProtocolCodec } from './protocol_codec.js';
 import { encodeColumnsBlock } from '../storage/write_ahead_log.js';
+import { keepColumnBuffers } from './column_buffers.js';
 
 const data = workerData as DecodeWorkerData;
 const decoders = new TenantDecoders({ maxPointsPerBatch: data.maxPointsPerBatch, customFrameNames: data.customFrameNames });
@@ -45,6 +46,7 @@ port.on('message', (req: DecodeWorkerMessage) => {
     port.postMessage(codecReply, codecTransfer(codecReply));
     return;
   }
+  if (req.columnBuffers !== undefined) keepColumnBuffers(req.columnBuffers);
   let reply: DecodeReply;
   const transfer: ArrayBuffer[] = [];
   try {

@@ -15,10 +15,17 @@
 import type { IngestBatch } from '../storage/ingest_batch.js';
 
 /**
- * Pending points at which the group is committed at once instead of at the next turn: a batch
- * this big amortises a commit on its own, and waiting would only add latency and memory.
+ * Pending points at which the group is committed at once instead of at the end of the turn:
+ * past this, waiting would only add latency and memory (about 20 bytes a point).
+ *
+ * It was 8,192, so a bulk loader's 10,000-point frames each took a transaction of their own,
+ * although the decode worker often hands several over in one turn (BEGIN/COMMIT were ~9 % of
+ * the main thread's profile samples on bench:peers, 2026-12-07). At 65,536 the frames a turn
+ * delivers share one: 1.9 batches per transaction there, and 3-4 % less main-thread CPU per
+ * point (bench/peers_ingest_ab.bench.ts at load 15-17, within its noise): most of a commit's
+ * cost is the bytes it writes, not the transaction.
  */
-export const COMMIT_NOW_POINTS = 8192;
+export const COMMIT_NOW_POINTS = 65_536;
 
 interface Pending {
   batch: IngestBatch;

@@ -279,6 +279,8 @@ export class StreamServer {
         metrics.countNack(result.reason);
         return { reply: encodeNack(outcome.seq, result.error), status: result.status };
       }
+      // Stored: the engine copied the points into heads and the write-ahead record.
+      if (outcome.kind === 'series') pool.giveBackColumns(c.worker, outcome);
       metrics.points.ws += result.accepted;
       metrics.batches.ws++;
       return { reply: encodeAck(outcome.seq ?? 0, result.accepted), status: 200 };

@@ -118,6 +118,40 @@ describe('DecodePool#decodeCopy with borrowed memory', () => {
     }
   });
 
+  it('decodes exactly into column buffers given back after each wave, of the same and of other sizes', async () => {
+    // giveBackColumns hands the worker buffers still holding an earlier frame's columns; a
+    // column written into them must hold only its own frame's points (each frame's values and
+    // timestamps are unique, so a stale entry shows). They leave with the next request.
+    const pool = await startPool(1);
+    const sizes = [1000, 1000, 1000, 400, 1000, 400, 1000];
+    let givenBack: Array<Extract<DecodeOutcome, { kind: 'series' }>> = [];
+    for (const [wave, points] of sizes.entries()) {
+      const frames = Array.from({ length: 4 }, (_, k) => buildFrame(wave * 10 + k + 1, points));
+      const pending = sendAll(pool, frames, 6);
+      // The first request of this wave carried the previous wave's columns to the worker.
+      for (const o of givenBack) {
+        expect(o.seriesOf.buffer.byteLength).toBe(0);
+        expect(o.timestamps.buffer.byteLength).toBe(0);
+        expect(o.values.buffer.byteLength).toBe(0);
+      }
+      const outcomes = await Promise.all(pending);
+      outcomes.forEach((o, k) => expectDecodedAs(o, frames[k]!));
+      givenBack = outcomes.filter((o): o is Extract<DecodeOutcome, { kind: 'series' }> => o.kind === 'series');
+      for (const o of givenBack) pool.giveBackColumns(0, o);
+    }
+  });
+
+  it('gives back nothing to an inline pool (threads: 0), whose columns stay the caller\'s', async () => {
+    const pool = await startPool(0);
+    const frames = [buildFrame(1, 500)];
+    const [outcome] = await Promise.all(sendAll(pool, frames, 7));
+    if (outcome!.kind !== 'series') throw new Error('expected series');
+    pool.giveBackColumns(0, outcome!);
+    await Promise.all(sendAll(pool, [buildFrame(2, 500)], 7));
+    expect(outcome!.values.length).toBe(500);
+    expectDecodedAs(outcome!, frames[0]!);
+  });
+
   it('decodes big frames (~1 MiB each, 48 in flight) exactly and in order', async () => {
     const pool = await startPool(1);
     const frames = Array.from({ length: 48 }, (_, k) => buildFrame(k + 1, 20, 1 << 20));
