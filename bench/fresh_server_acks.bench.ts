@@ -3,7 +3,7 @@
  * directory and streamed to at half its maximum rate from the moment it listens.
  *
  *   npx tsx bench/fresh_server_acks.bench.ts [--max-rate POINTS_PER_S] [--seconds 10] [--rounds 3]
- *     [--cpu-prof DIR] [--loop-delay]
+ *     [--cpu-prof DIR] [--loop-delay] [--compare DIST_DIR]
  *
  * Each round starts a new `emms serve` (from dist/, as `npm start` does) on an empty directory,
  * times it from spawn to its "listening" line (the start-up time), and at once runs the load
@@ -17,6 +17,15 @@
  * second after it: a count that CPU contention does not change. On the Firecracker VM these
  * figures come from a first touch costs ~40 µs (measured when the decode buffers were warmed), so faults ×
  * 40 µs is the part of the first second spent growing into memory.
+ *
+ * And the server main thread's CPU time (/proc, 10 ms ticks): in the first second of load, per
+ * second after it, and for the first 400 acks and the next 400. The last two measure the same
+ * work on any machine: when other processes hold the cores, latency and the first second's
+ * figures mostly show the machine, these still show what the server spent on its first frames.
+ *
+ * `--compare DIST_DIR` alternates the rounds between this checkout's dist/ and another build's
+ * (EMMS_BENCH_DIST, bench/load/built_server.ts), in the order A B B A A B…, so a before/after
+ * pair shares the machine's load; each round's line names its build.
  *
  * `--loop-delay` also prints the server's event-loop stalls over 20 ms in the first second of
  * load (bench/load/loop_delay.ts); with `--cpu-prof` the profile names what held the loop.
@@ -39,8 +48,17 @@ const ROUNDS = Number(arg('rounds') ?? 3);
 const CPU_PROF = arg('cpu-prof');
 const GIVEN_MAX = arg('max-rate');
 const LOOP_DELAY = process.argv.includes('--loop-delay');
+const COMPARE = arg('compare');
+
+/** The build of round `round` under --compare: A B B A, then again, so neither goes first always. */
+function buildOf(round: number): string | undefined {
+  if (COMPARE === undefined) return undefined;
+  return (round % 4 === 0 || round % 4 === 3) ? undefined : COMPARE;
+}
 
 const FAULT_SAMPLE_MS = 50;
+/** Frames (of 1,000 points) whose main-thread CPU is compared: the 4,000 series are created in the first ones. */
+const FRAMES_OF_WORK = 400;
 
 /** Minor page faults of process `pid` so far (all threads), from /proc/<pid>/stat. */
 function minorFaults(pid: number): number {
@@ -49,9 +67,24 @@ function minorFaults(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
+/**
+ * CPU milliseconds (user + system) of the server's main thread (its task id is the pid): the
+ * thread that commits and acknowledges. Unlike latency, its first second's figure barely
+ * moves with the machine's load, so it shows what the warm-up saved when other work holds
+ * the cores (10 ms resolution: clock ticks).
+ */
+function mainThreadCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-bench-fresh-'));
   const lines: string[] = [];
+  /** Per build (under --compare), each round's [overall p99, first-second p99, main-thread CPU ms of the first FRAMES_OF_WORK acks]. */
+  const byBuild = new Map<string, Array<[number, number, number]>>();
   try {
     let maxRate: number;
     if (GIVEN_MAX !== undefined) maxRate = Number(GIVEN_MAX);
@@ -65,6 +98,9 @@ async function main(): Promise<void> {
       mkdirSync(data);
       const nodeArgs = CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF, `round-${round}`)}`];
       const probe: LoopDelayProbe | undefined = LOOP_DELAY ? loopDelayProbe(join(dir, `loop-delay-${round}.json`)) : undefined;
+      const build = buildOf(round);
+      if (build === undefined) delete process.env.EMMS_BENCH_DIST;
+      else process.env.EMMS_BENCH_DIST = build;
       const spawned = performance.now();
       const server = await startServerProcess(data, probe?.env ?? {}, [], [...nodeArgs, ...(probe?.nodeArgs ?? [])]);
       let firstSecondFrom = NaN;
@@ -73,9 +109,9 @@ async function main(): Promise<void> {
         const log = join(dir, `acks-${round}.csv`);
         const pid = server.proc.pid!;
         const faultsAtListen = minorFaults(pid);
-        // [epoch ms, faults so far], lined up with the first frame's send time afterwards.
-        const faultSamples: Array<[number, number]> = [];
-        const sampler = setInterval(() => faultSamples.push([Date.now(), minorFaults(pid)]), FAULT_SAMPLE_MS);
+        // [epoch ms, faults so far, main-thread CPU ms so far], lined up with the first frame's send time afterwards.
+        const faultSamples: Array<[number, number, number]> = [];
+        const sampler = setInterval(() => faultSamples.push([Date.now(), minorFaults(pid), mainThreadCpuMs(pid)]), FAULT_SAMPLE_MS);
         const r = await runLoadGenerator([
           '--url', server.wsUrl, '--token-file', server.adminTokenFile, '--seconds', String(SECONDS), '--form', 'rows',
           '--connections', '4', '--window', '64', '--rate', String(half), '--latency-log', log,
@@ -91,11 +127,23 @@ async function main(): Promise<void> {
         const faultsAt = (epochMs: number): number => faultSamples.find(([t]) => t >= epochMs)?.[1] ?? NaN;
         const firstSecondFaults = faultsAt(first + 1000) - faultsAt(first);
         const laterFaultsPerSecond = (faultsAt(lastSent) - faultsAt(first + 1000)) / ((lastSent - first - 1000) / 1000);
-        lines.push(`round ${round + 1}: start-up ${startupMs.toFixed(0)} ms; ${(r.pointsPerSecond / 1e6).toFixed(2)} M points/s achieved${r.closedEarly.length > 0 ? ` (closed early: ${r.closedEarly.join('; ')})` : ''}`);
+        const cpuAt = (epochMs: number): number => faultSamples.find(([t]) => t >= epochMs)?.[2] ?? NaN;
+        const firstSecondCpuMs = cpuAt(first + 1000) - cpuAt(first);
+        const laterCpuMsPerSecond = (cpuAt(lastSent) - cpuAt(first + 1000)) / ((lastSent - first - 1000) / 1000);
+        // The same by work done rather than by time: main-thread CPU until the FRAMES_OF_WORK-th
+        // ack, and for the next as many, which a starved server's slow first second cannot blur.
+        const ackedAt = acks.map((a) => a.sentEpochMs + a.latencyMs).sort((a, b) => a - b);
+        const cpuFirstFrames = cpuAt(ackedAt[FRAMES_OF_WORK - 1] ?? NaN) - cpuAt(first);
+        const cpuNextFrames = cpuAt(ackedAt[2 * FRAMES_OF_WORK - 1] ?? NaN) - cpuAt(ackedAt[FRAMES_OF_WORK - 1] ?? NaN);
+        lines.push(`round ${round + 1}${COMPARE === undefined ? '' : ` (${build ?? 'dist/'})`}: start-up ${startupMs.toFixed(0)} ms; ${(r.pointsPerSecond / 1e6).toFixed(2)} M points/s achieved${r.closedEarly.length > 0 ? ` (closed early: ${r.closedEarly.join('; ')})` : ''}`);
         lines.push(`  overall      ${describe(overall)}${overall.p99 <= 50 ? '' : '   (over the 50 ms target)'}`);
         lines.push(`  first second ${describe(firstSecond)}`);
         lines.push(`  after it     ${describe(rest)}`);
         lines.push(`  server page faults: ${faultsAtListen} up to listening; ${firstSecondFaults} in the first second of load, then ${laterFaultsPerSecond.toFixed(0)}/s`);
+        const mine = byBuild.get(build ?? 'dist/') ?? [];
+        mine.push([overall.p99, firstSecond.p99, cpuFirstFrames]);
+        byBuild.set(build ?? 'dist/', mine);
+        lines.push(`  server main thread CPU: ${firstSecondCpuMs} ms in the first second of load, then ${laterCpuMsPerSecond.toFixed(0)} ms/s; ${cpuFirstFrames} ms for the first ${FRAMES_OF_WORK} acks, ${cpuNextFrames} ms for the next ${FRAMES_OF_WORK}`);
       } finally {
         await server.stop();
       }
@@ -107,6 +155,10 @@ async function main(): Promise<void> {
     console.log(`maximum row-form ingest: ${(maxRate / 1e6).toFixed(2)} M points/s (${GIVEN_MAX === undefined ? 'measured 4 s on a scratch server' : 'given by --max-rate'}); half: ${(half / 1e6).toFixed(2)} M points/s`);
     console.log('load: rows, 4 connections × 100 hosts (4,000 new series), 64 frames in flight; target: overall ack p99 ≤ 50 ms, first second included');
     for (const l of lines) console.log(l);
+    for (const [build, rounds] of byBuild) {
+      const list = (k: number): string => rounds.map((r) => r[k]!.toFixed(1)).join(' / ');
+      console.log(`${build}: overall p99 ${list(0)} ms; first second p99 ${list(1)} ms; main thread CPU for the first ${FRAMES_OF_WORK} acks ${list(2)} ms`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -110,6 +110,8 @@ export interface EngineTuning {
   headCutPoints?: number;
   /** WAL_CHECKPOINT_BYTES in src/storage/store_options.ts. */
   walCheckpointBytes?: number;
+  /** StoreOptions.headReserveBytes: `emms serve` maps head memory before it listens (storage.head_reserve_mb). */
+  headReserveBytes?: number;
   /** WORKER_MIN_POINTS in src/query/query_engine.ts. */
   workerMinPoints?: number;
   /** RANGE_WORKER_MIN_POINTS in src/query/range_function_query.ts. */
@@ -166,7 +168,7 @@ class EngineCore {
         const backend = await openBackend({ type: storage, path, durability, pageSizeBytes: this.tuning.pageSizeBytes, postgres, redis });
         store = await StorageEngine.open({
           backend, retentionDays: this.options.retentionDays, retentionDaysOf: this.options.retentionDaysOf, compression: this.options.compression,
-          headCutPoints: this.tuning.headCutPoints, walCheckpointBytes: this.tuning.walCheckpointBytes,
+          headCutPoints: this.tuning.headCutPoints, walCheckpointBytes: this.tuning.walCheckpointBytes, headReserveBytes: this.tuning.headReserveBytes,
           chunkEncoding: this.tuning.chunkEncoding, mayWrite: lease === undefined ? undefined : () => lease.held,
           rollupBudgetBytes: this.options.rollupMemoryBytes,
         });

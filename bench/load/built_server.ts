@@ -25,9 +25,13 @@ function newestMtimeMs(dir: string, suffix: string): number {
 
 /** node arguments that run `emms` from dist/; throws when dist/ is missing, warns when src/ is newer. */
 export function builtServerArgs(): string[] {
-  if (!existsSync(DIST_ENTRY)) throw new Error(`${DIST_ENTRY} is missing: run \`npm run build\` (npm install does) before the server benchmarks`);
-  if (newestMtimeMs(join(REPO_ROOT, 'src'), '.ts') > newestMtimeMs(join(REPO_ROOT, 'dist'), '.js')) {
+  // EMMS_BENCH_DIST: another build's dist/ (a copy made before a change, beside a package.json
+  // and links to node_modules/ and build/), read at each start so a bench can alternate builds.
+  const other = process.env.EMMS_BENCH_DIST;
+  const entry = other === undefined ? DIST_ENTRY : join(other, 'cli', 'main.js');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` (npm install does) before the server benchmarks`);
+  if (other === undefined && newestMtimeMs(join(REPO_ROOT, 'src'), '.ts') > newestMtimeMs(join(REPO_ROOT, 'dist'), '.js')) {
     process.stderr.write('warning: src/ has changes newer than dist/: this run measures the last build; run `npm run build:ts` first\n');
   }
-  return [RECOMMENDED_OLD_SPACE, DIST_ENTRY];
+  return [RECOMMENDED_OLD_SPACE, entry];
 }

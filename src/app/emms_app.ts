@@ -32,7 +32,7 @@ import { parseCollectorSettings, type CollectorSettings } from '../collectors/co
 import { CollectorSet } from '../collectors/collector_set.js';
 import { ConfigError, type EmmsConfig } from '../config/config.js';
 import { storageSystemOptions } from '../config/storage_settings.js';
-import { createMetricsSystem } from '../index.js';
+import { EngineMetricsSystem } from '../metrics_system.js';
 import { parseKeyPolicy, type KeyPolicy } from '../keys/key_policy.js';
 import { keyRoutes } from '../keys/key_routes.js';
 import { KeyService, keyEventIngestor } from '../keys/key_service.js';
@@ -184,7 +184,7 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     let portFreeAt = 0;
     const closeStandby = (reason: string): Promise<void> => (standbyClosed ??= (standby ?? Promise.resolve(undefined)).then((f) => f?.close(reason)));
     closers.push(() => closeStandby('stopping'));
-    const engine = createMetricsSystem({
+    const engine = new EngineMetricsSystem({
       ...storageSystemOptions(config.storage),
       advertiseUrl,
       onWriterLease: (event, detail, writer) => {
@@ -214,6 +214,9 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
       seriesLimit: (tenant) => quotas(tenant).activeSeries,
       retentionDaysOf: (tenant) => quotas(tenant).retentionDays || config.storage.retentionDays,
       anonymizeTags,
+    }, {
+      // Mapped when the store opens, before the port opens: the first frames' series each take a block (see HeadTable.reserve).
+      headReserveBytes: config.storage.headReserveMb * 1024 * 1024,
     });
     await engine.start();
     closers.push(() => engine.stop());
@@ -330,7 +333,8 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     closers.push(() => server.close());
     // Before start-up reports ready: the first real frames find warm decode workers and reusable frame buffers.
     const warm = await warmUpIngest(server.ingest.pool, { routes: server.routes });
-    log('info', `ingest warm-up: ${warm.frames} synthetic frames decoded and ${warm.routesChecked} routes' request checks compiled in ${warm.elapsedMs.toFixed(0)} ms${warm.complete ? '' : ' (budget reached; the rest finish in the background)'}; nothing stored`);
+    log('info', `ingest warm-up: ${warm.frames} synthetic frames decoded, ${warm.seriesCommitted} series committed to a scratch store (deleted) and ${warm.routesChecked} routes' request checks compiled in ${warm.elapsedMs.toFixed(0)} ms${warm.complete ? '' : ' (budget reached; the rest finish in the background)'}; nothing stored`);
+    if (warm.storeWarmUpError !== undefined) log('warn', `ingest warm-up: the scratch store did not run (${warm.storeWarmUpError}); the first commits compile the store's path instead`);
     dashboard.start();
 
     return { engine, server, auth, keys, probes, collectors, alerting, authFailures: recorder, backups, audit, adminTokenPath: boot?.tokenPath, writerLost: lostWriterLease, stop: closeAll };

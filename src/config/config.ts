@@ -40,6 +40,8 @@ export interface EmmsConfig {
     retentionDays: number;
     /** `process`: acked data survives the process being killed; `full`: also power loss (fsync per commit). */
     durability: 'process' | 'full';
+    /** Head memory mapped before the server listens (src/storage/head.ts reserve), 0 = none. */
+    headReserveMb: number;
     /** Scheduled backups (src/maintenance/backup_schedule.ts); `directory` '' = `<data dir>-backups`. */
     backup: { enabled: boolean; schedule: string; directory: string; keep: number };
   };
@@ -75,7 +77,7 @@ export function defaultConfig(): EmmsConfig {
   return {
     host: '127.0.0.1',
     port: 8080,
-    storage: { ...defaultStorageBackendSettings(), path: DEFAULT_DATABASE_PATH, compression: 'lz4', retentionDays: 0, durability: 'process', backup: { enabled: false, schedule: '0 3 * * *', directory: '', keep: 7 } },
+    storage: { ...defaultStorageBackendSettings(), path: DEFAULT_DATABASE_PATH, compression: 'lz4', retentionDays: 0, durability: 'process', headReserveMb: 16, backup: { enabled: false, schedule: '0 3 * * *', directory: '', keep: 7 } },
     collector: {
       batchSize: 1_000_000,
       maxBodyBytes: 16 * 1024 * 1024,
@@ -116,6 +118,12 @@ const SETTINGS: Setting[] = [
     help: 'process (acked data survives a killed process) or full (also power loss: an fsync per group commit)',
     read: (c) => c.storage.durability,
     apply: oneOf('storage.durability', ['process', 'full'] as const, (c, v) => { c.storage.durability = v; }),
+  },
+  {
+    key: 'storage.head_reserve_mb', env: 'METRICS_HEAD_RESERVE_MB',
+    help: 'head memory (MiB) mapped at start so that a fresh server\'s first points do not wait on page faults; kept for the life of the process, 0 = none',
+    read: (c) => c.storage.headReserveMb,
+    apply: integer('storage.head_reserve_mb', 0, 65_536, (c, v) => { c.storage.headReserveMb = v; }),
   },
   {
     key: 'storage.backup_enabled', help: 'take backups on storage.backup_schedule into storage.backup_directory', read: (c) => String(c.storage.backup.enabled),

@@ -138,6 +138,7 @@ export class StorageEngine {
     this.rollups = new RollupStore(options.rollupBudgetBytes ?? DEFAULT_ROLLUP_BUDGET_BYTES);
     this.chunks = new RollupCatalog(this.rollups);
     this.#heads = new HeadTable(Math.min(options.headCutPoints ?? HEAD_CUT_POINTS, STORED_CHUNK_MAX_POINTS));
+    this.#heads.reserve(options.headReserveBytes ?? 0);
     this.#walCheckpointBytes = options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES;
     const retentionDays = options.retentionDays ?? 0;
     this.#retentionDaysOf = options.retentionDaysOf ?? (() => retentionDays);

@@ -34,6 +34,8 @@ export interface StoreOptions {
   /** Tests shrink these to exercise cuts and checkpoints with few points. */
   headCutPoints?: number | undefined;
   walCheckpointBytes?: number | undefined;
+  /** Head slab memory mapped when the store opens (HeadTable.reserve); default 0. */
+  headReserveBytes?: number | undefined;
   /** MAINTENANCE_SLICE_MS (maintenance_scheduler.ts); tests set 0 (one head or series per slice) to interleave slices with commits. */
   maintenanceSliceMs?: number | undefined;
   /** MAX_PENDING_CUT_POINTS (cut_pipeline.ts); tests shrink it to make the writer take over encoding. */

@@ -107,6 +107,12 @@ describe('loadConfig', () => {
     expect(c.storage.path).toBe(join('/flag/data', 'metrics.db'));
   });
 
+  it('maps 16 MiB of head memory at start unless storage.head_reserve_mb says otherwise', () => {
+    expect(loadConfig({ env: {} }).storage.headReserveMb).toBe(16);
+    expect(loadConfig({ env: { METRICS_HEAD_RESERVE_MB: '0' } }).storage.headReserveMb).toBe(0);
+    expect(loadConfig({ env: { METRICS_HEAD_RESERVE_MB: '64' } }).storage.headReserveMb).toBe(64);
+  });
+
   it.each([
     [{ env: { EMMS_PORT: '70000' } }, 'deployment.port', '70000', 'environment EMMS_PORT'],
     [{ env: { METRICS_STORAGE_TYPE: 'postgres' } }, 'storage.type', 'postgres', 'environment METRICS_STORAGE_TYPE'],
@@ -114,6 +120,7 @@ describe('loadConfig', () => {
     [{ env: { METRICS_BATCH_SIZE: 'lots' } }, 'collector.batch_size', 'lots', 'environment METRICS_BATCH_SIZE'],
     [{ env: { LOG_LEVEL: 'loud' } }, 'monitoring.log_level', 'loud', 'environment LOG_LEVEL'],
     [{ env: { METRICS_COMPRESSION: 'zstd' } }, 'storage.compression', 'zstd', 'environment METRICS_COMPRESSION'],
+    [{ env: { METRICS_HEAD_RESERVE_MB: '-16' } }, 'storage.head_reserve_mb', '-16', 'environment METRICS_HEAD_RESERVE_MB'],
     [{ env: {}, flags: { port: 'http' } }, 'deployment.port', 'http', 'flag --port'],
   ])('refuses %j naming key, value and source', (opts, key, value, source) => {
     const err = configError(() => loadConfig(opts));

@@ -1,15 +1,18 @@
 /**
  * The fresh server's warm-up (src/server/warm_up.ts): synthetic frames go through a real decode
- * pool and decode to points for the warm-up tenant only; nothing is collected (no store), the
+ * pool and decode to points for the warm-up tenant only; nothing is collected into the server's
+ * store (series are created in a scratch store that is deleted afterwards), the
  * warm-up stream is forgotten on every worker, and a refused frame is a bug, not a silent pass.
  */
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Unpackr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SeriesIdentity, SeriesTable } from '../../src/model/api.js';
 import { DecodePool, type DecodeOutcome } from '../../src/ingest/decode_pool.js';
 import { TENANT_NAME_PATTERN } from '../../src/model/tenant.js';
 import {
-  POINTS_PER_FRAME, WARM_UP_TENANT, compileRouteChecks, syntheticRowFrame, warmUpIngest, warmUpSeriesResolution, type WarmUpDecodePool,
+  POINTS_PER_FRAME, WARM_UP_TENANT, compileRouteChecks, syntheticRowFrame, warmUpIngest, warmUpCommitPath, type WarmUpDecodePool,
 } from '../../src/server/warm_up.js';
 import type { RouteDefinition } from '../../src/http/route.js';
 import { checkerOf } from '../../src/http/strict_params.js';
@@ -51,7 +54,7 @@ describe('warm-up of the ingest path', () => {
     await pool.start();
     // A budget no test machine reaches: every frame must come back here.
     const report = await warmUpIngest(pool, { framesInFlight: 6, rounds: 2, pointsPerFrame: 200, budgetMs: 120_000, resolveSeries: 120 });
-    expect(report).toMatchObject({ frames: 12, points: 12 * 200, seriesResolved: 120, complete: true });
+    expect(report).toMatchObject({ frames: 12, points: 12 * 200, seriesCommitted: 120, complete: true });
     expect(report.elapsedMs).toBeGreaterThan(0);
     expect([...tables.keys()]).toEqual([WARM_UP_TENANT]);
     // One mirror per worker, each holding the frame's 200 series once, none collected.
@@ -79,7 +82,7 @@ describe('warm-up of the ingest path', () => {
     const report = await warmUpIngest(fake, { framesInFlight: 5, rounds: 3, resolveSeries: 10 });
     expect(report.complete).toBe(true);
     expect(report.frames).toBe(15);
-    expect(report.seriesResolved).toBe(10);
+    expect(report.seriesCommitted).toBe(10);
     expect(report.points).toBe(15 * 7);
     expect(new Set(calls.map((c) => c.worker))).toEqual(new Set([0, 1, 2]));
     expect(calls.every((c) => c.tenant === WARM_UP_TENANT && c.stream === 1)).toBe(true);
@@ -110,10 +113,13 @@ describe('warm-up of the ingest path', () => {
     await new Promise((r) => setTimeout(r, 10));
   });
 
-  it('resolves series in a scratch catalogue of its own: each created once, none twice', async () => {
+  it('creates and commits series in a scratch store of its own, each once, and leaves no file behind', async () => {
+    const scratchDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('emms-warm-up-'));
+    const before = scratchDirs();
     // 10 series per synthetic host share equal tags in separate objects, as a worker's reply has them.
-    expect(await warmUpSeriesResolution(250)).toBe(250);
-    expect(await warmUpSeriesResolution(1)).toBe(1);
+    expect(await warmUpCommitPath(250, Date.now(), 3)).toBe(250);
+    expect(await warmUpCommitPath(1, Date.now(), 0)).toBe(1);
+    expect(scratchDirs()).toEqual(before);
   });
 
   it('compiles the request checks of the query and ingest routes, so a first query finds them compiled', async () => {
@@ -138,6 +144,24 @@ describe('warm-up of the ingest path', () => {
     // A schema Ajv cannot compile stops start-up instead of failing the route's first request.
     const broken: RouteDefinition = { method: 'GET', pattern: '/broken', access: 'public', schema: { tag: 'query', responses: {}, query: { n: { schema: { type: 'nonsense' } } } } as never, handler };
     expect(() => compileRouteChecks([broken])).toThrow(/schema/);
+  });
+
+  it('goes on without the scratch store when it cannot make one, saying why', async () => {
+    const fake: WarmUpDecodePool = {
+      threads: 1,
+      decodeCopy: async () => ({ kind: 'series', seq: 0, points: 1, table: new DecodeOnlyTable(), seriesOf: new Int32Array(0), timestamps: new Float64Array(0), values: new Float64Array(0) }),
+      forgetStream: () => undefined,
+    };
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = '/nonexistent/emms-warm-up-test';
+    try {
+      const report = await warmUpIngest(fake, { framesInFlight: 2, rounds: 1, budgetMs: 120_000 });
+      expect(report).toMatchObject({ frames: 2, seriesCommitted: 0, complete: true });
+      expect(report.storeWarmUpError).toMatch(/nonexistent/);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 
   it('a refused warm-up frame is reported, not passed over', async () => {
