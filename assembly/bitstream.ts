@@ -146,7 +146,8 @@ export function readerInit(base: usize, lenBytes: usize, bitPos: usize): void {
 }
 
 /**
- * The 64 bits starting at bit `pos`, of which at least 57 are valid (the rest are zeros).
+ * The 64 bits starting at bit `pos`: the first 64 - (pos & 7), at least 57, are input bits
+ * (zeros past the end of the input), the rest are zeros.
  * Fast path: one unaligned big-endian 8-byte load when it stays inside the input; the slow
  * path assembles the window byte by byte near the end and pads with zeros.
  */
