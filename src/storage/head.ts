@@ -411,7 +411,10 @@ export class HeadTable {
   #span(seriesId: number, range: ReadRange | undefined): { from: number; to: number } {
     const n = this.length(seriesId);
     if (range === undefined) return { from: 0, to: n };
-    return { from: Math.max(0, this.#lowerBound(seriesId, range.startMs) - 1), to: this.#lowerBound(seriesId, range.endMs) };
+    const from = Math.max(0, this.#lowerBound(seriesId, range.startMs) - 1);
+    // A range that ends before it starts (or before the point preceding its start) reads
+    // nothing: a negative count made sortedInto's callers view stale scratch memory as points.
+    return { from, to: Math.max(from, this.#lowerBound(seriesId, range.endMs)) };
   }
 
   /** Sorts an out-of-order head once and writes it back in order; returns the sorted copy. */

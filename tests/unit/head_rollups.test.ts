@@ -49,6 +49,11 @@ function queries(): AggregatedQuery[] {
     [T0 + 5 * HOUR, T0 + 13 * HOUR],
     [T0 + 9 * HOUR + 25 * MIN, T0 + 11 * HOUR + 10 * MIN],
     [T0 + 9 * HOUR + 17_000, T0 + 12 * HOUR + 3_000],
+    // Ending inside the heads, before buckets that records built by the ranges above hold:
+    // the points after the records are then outside the range (a 24 h dashboard of yesterday
+    // while today's points arrive once answered 500s from this: tailRange.start > end).
+    [T0 + 2 * HOUR, T0 + 9 * HOUR],
+    [T0 + 8 * HOUR + 25 * MIN, T0 + 10 * HOUR],
   ];
   for (const aggregation of AGGREGATIONS) {
     for (const interval of ['5m', '15m', '1h', '2h']) {

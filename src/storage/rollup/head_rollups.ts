@@ -104,8 +104,10 @@ export class HeadRollups {
       return inRange;
     }
     acc.addRollupRecords(recordsInRange(entry.records, entry.first.ts, entry.last.ts, range.startMs, range.endMs, resolutionMs), entry.first, entry.last);
-    // The points from the records' end on (a read range that starts later starts there).
+    // The points from the records' end on (a read range that starts later starts there). None
+    // when the range ends before that: records a query over a later range built reach past it.
     const tailRange = { startMs: Math.max(range.startMs, entry.upToMs), endMs: range.endMs };
+    if (tailRange.startMs >= tailRange.endMs) return inRange;
     const tail = fresh === undefined ? sortedTail(head, tailRange, scratch) : spanOf(fresh, tailRange);
     const from = lowerBound(tail.timestamps, entry.upToMs);
     feedColumns(acc, { timestamps: tail.timestamps.subarray(from), values: tail.values.subarray(from) });
