@@ -146,7 +146,6 @@ function endOf(r: protobuf.Reader, length: number): number {
  */
 function readColumns(raw: Buffer, limits: RemoteWriteLimits, numbering: SeriesNumbering, expectedSamples: number): DecodedRemoteWrite {
   const r = protobuf.Reader.create(raw);
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new PointColumns(Math.min(limits.maxSamples + 1, expectedSamples > 0 ? expectedSamples : raw.length / 16));
   let skippedNonFinite = 0;
   let series = 0;
@@ -185,8 +184,8 @@ function readColumns(raw: Buffer, limits: RemoteWriteLimits, numbering: SeriesNu
         let t = 0;
         while (r.pos < sampleEnd) {
           const sampleTag = r.tag();
-          if (sampleTag === SAMPLE_VALUE_TAG) v = readDouble(r, view);
-          else if (sampleTag === SAMPLE_TIMESTAMP_TAG) t = readInt64(r);
+          if (sampleTag === SAMPLE_VALUE_TAG) v = r.double();
+          else if (sampleTag === SAMPLE_TIMESTAMP_TAG) t = int64ToNumber(r.int64() as unknown as Int64);
           else r.skipType(sampleTag & 7, 2, sampleTag >>> 3);
         }
         if (r.pos !== sampleEnd) throw new RangeError('index out of range');
@@ -226,49 +225,6 @@ function readColumns(raw: Buffer, limits: RemoteWriteLimits, numbering: SeriesNu
     out.assignSeries(firstPoint, number);
   }
   return { ...out.finish(), samples: out.length, skippedNonFinite };
-}
-
-/**
- * Varint bytes readInt64 reads itself: up to 2^49 − 1, epoch milliseconds until the year
- * 19,800, and exact as a double.
- */
-const FAST_VARINT_BYTES = 7;
-
-/**
- * An int64 field as a number. Protobufjs's `int64()` allocates a LongBits and a Long for
- * every sample; with int64ToNumber it was 300 of the 1,050 ms a decode worker spent in
- * readColumns (bench/interop_ingest.ts, EMMS_BENCH_CPU_PROF). Varints of up to
- * FAST_VARINT_BYTES are read here from the buffer; longer ones (negative numbers, which int64
- * writes in 10 bytes, and numbers past 2^49) and one cut short by the end of the field go to
- * protobufjs, which reads them, or throws its own error, as before.
- */
-function readInt64(r: protobuf.Reader): number {
-  const buf = r.buf;
-  const end = Math.min(r.len, r.pos + FAST_VARINT_BYTES);
-  let value = 0;
-  let scale = 1;
-  for (let pos = r.pos; pos < end; pos++) {
-    const b = buf[pos]!;
-    value += (b & 0x7f) * scale;
-    if (b < 0x80) {
-      r.pos = pos + 1;
-      return value;
-    }
-    scale *= 128;
-  }
-  return int64ToNumber(r.int64() as unknown as Int64);
-}
-
-/**
- * A double field, read through a DataView of the decompressed body (which the compiler
- * inlines) rather than protobufjs's copy through a scratch array; past the end of the field,
- * protobufjs's `double()` throws its error.
- */
-function readDouble(r: protobuf.Reader, view: DataView): number {
-  if (r.pos + 8 > r.len) return r.double();
-  const v = view.getFloat64(r.pos, true);
-  r.pos += 8;
-  return v;
 }
 
 /** The labels in `runs` (label fields only), decoded with UTF-8 checked. */
