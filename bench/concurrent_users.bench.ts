@@ -20,7 +20,9 @@
  *    metrics, so fewer queries are alike.
  *
  * Prints query latency p50/p95/p99 (each kind and overall), queries/s, refusals, ack latency
- * p50/p99 of the frames sent while the queries ran, and the ingest rate achieved. Targets:
+ * p50/p99 of the frames sent while the queries ran, the ingest rate achieved, and the CPU time
+ * of the server, the load generator and this process (the query clients). `--clients 0` runs
+ * the same window without queries: the acks' figures on this machine at its load. Targets:
  * query p99 ≤ 100 ms, ack p99 ≤ 50 ms. The query clients (this process), the load generator
  * (its own process) and the server share the machine's cores; the load average before and
  * after the timed window is printed with the figures (other processes' load shows there).
@@ -150,10 +152,14 @@ async function main(): Promise<void> {
       // Queries start once ingest runs steadily, and end before it does.
       await new Promise((r) => setTimeout(r, 2000));
       const loadBefore = loadavg();
+      const clientCpuBefore = process.cpuUsage();
       const from = Date.now();
       const until = from + SECONDS * 1000;
-      const records = await Promise.all(Array.from({ length: CLIENTS }, (_, c) => queryLoop(kinds[c % 2]!, c % 2, c, headers, until)));
+      const loops = Promise.all(Array.from({ length: CLIENTS }, (_, c) => queryLoop(kinds[c % 2]!, c % 2, c, headers, until)));
+      // The whole window even without clients (`--clients 0`: the acks' own figures, no queries).
+      const [records] = await Promise.all([loops, new Promise((r) => setTimeout(r, until - Date.now()))]);
       const to = Date.now();
+      const clientCpu = process.cpuUsage(clientCpuBefore);
       queriesRan = [from, to];
       const loadAfter = loadavg();
       const load = await ingest;
@@ -170,7 +176,7 @@ async function main(): Promise<void> {
       console.log(`preload: ${loaded.points.toLocaleString('en-US')} points (24 h, ${HOSTS} hosts) in ${loaded.seconds.toFixed(1)} s`);
       console.log(`maximum row-form ingest: ${(maxRate / 1e6).toFixed(2)} M points/s (${GIVEN_MAX === undefined ? 'measured 4 s on a scratch server' : 'given by --max-rate'}); half: ${(half / 1e6).toFixed(2)} M points/s`);
       console.log(`queries: ${DISTINCT ? 'distinct per client (raw: own host; aggregate: one of 10 metrics)' : 'every client of a kind asks the same query'}`);
-      console.log(`ingest achieved ${(load.pointsPerSecond / 1e6).toFixed(2)} M points/s over ${ingestSeconds} s${load.closedEarly.length > 0 ? ` (closed early: ${load.closedEarly.join('; ')})` : ''}; server CPU ${serverCpu.toFixed(1)} s, load generator ${load.clientCpuSeconds.toFixed(1)} s`);
+      console.log(`ingest achieved ${(load.pointsPerSecond / 1e6).toFixed(2)} M points/s over ${ingestSeconds} s${load.closedEarly.length > 0 ? ` (closed early: ${load.closedEarly.join('; ')})` : ''}; server CPU ${serverCpu.toFixed(1)} s, load generator ${load.clientCpuSeconds.toFixed(1)} s; the ${CLIENTS} query clients' process ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} s CPU in the ${window.toFixed(1)} s they ran`);
       console.log(`acks of frames sent while queries ran: ${describe(summarize(acks))}   target p99 ≤ 50 ms`);
       kinds.forEach((k, i) => {
         const rs = records.filter((r) => r.kind === i);

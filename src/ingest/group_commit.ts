@@ -13,6 +13,7 @@
  * in src/metrics_system.ts), so no submitted batch is left pending.
  */
 import type { IngestBatch } from '../storage/ingest_batch.js';
+import { commitActivity } from './commit_activity.js';
 
 /**
  * Pending points at which the group is committed at once instead of at the end of the turn:
@@ -48,6 +49,7 @@ export class GroupCommitter {
   submit(batch: IngestBatch): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ batch, resolve, reject });
+      commitActivity.noteSubmitted(1);
       this.#pendingPoints += batch.length;
       if (this.#pendingPoints >= COMMIT_NOW_POINTS) {
         void this.flush();
@@ -74,9 +76,11 @@ export class GroupCommitter {
     }
     this.#inFlight = committed.then(
       () => {
+        commitActivity.noteSettled(group.length, true);
         for (const p of group) p.resolve();
       },
       (error: unknown) => {
+        commitActivity.noteSettled(group.length, false);
         for (const p of group) p.reject(error);
       },
     ).finally(() => {

@@ -14,6 +14,17 @@
  *   started it, before the poll phase. So each start also counts the measured main-thread time
  *   that queries started in earlier turns took after their start (see #measureTurn); counting
  *   only the synchronous part let 64 started queries run their inline reads back to back.
+ * - **A share of the thread for ingest, acks first.** While ingest is active (batches waiting
+ *   for their commit, or a commit in the last 100 ms: commit_activity.ts), queries start only
+ *   while a token bucket has room: it refills at QUERY_SHARE_WHILE_INGESTING of the thread's
+ *   time, up to QUERY_BURST_MS, and each start is charged what it counts against the turn. The
+ *   per-turn budget alone bounded a commit's wait behind one turn but not the queries' share
+ *   over many turns: measured with 64 clients and half-rate ingest on a quiet machine, the
+ *   main thread served 1,160 queries/s and ingest reached 0.32 of the 0.83 M points/s asked.
+ *   A drain that finds batches waiting gives way once, so the group commit queued behind it in
+ *   the same check phase runs first. The server measures both with the main thread's own
+ *   clock (thread_clock.ts), not wall time, which on a shared machine counts other processes'
+ *   turns on the core as query work.
  * - **Fair.** Waiting queries queue per (tenant, client) and are started round-robin over
  *   those queues, so one client's burst does not push everyone else's queries back. A tenant
  *   runs at most its `query_concurrency` quota at once; past it its queries wait.
@@ -35,6 +46,8 @@
  */
 import { QuotaExceededError, type QuotaLookup } from '../tenancy/quota.js';
 import { queryPressure } from '../query/query_pressure.js';
+import { commitActivity } from '../ingest/commit_activity.js';
+import { WALL_CLOCK, type ThreadClock } from './thread_clock.js';
 
 /** Query time per event-loop turn after which further queries wait for the next turn. */
 export const TURN_BUDGET_MS = 4;
@@ -48,6 +61,20 @@ export const MAX_QUEUED_PER_TENANT = 256;
  * running after this is long enough that its twin would rather start than wait for the end.
  */
 export const HOLD_BEHIND_ALIKE_MS = 200;
+/**
+ * Share of the main thread's time queries may take while ingest is active: the rest is kept
+ * for the frames' parsing and the commits, so ingest reaches the rate it is asked for and its
+ * acks do not queue behind queries. Half is a starting split, not a tuned one: in CPU
+ * profiles of bench/concurrent_users.bench.ts with ingest at 0.1 M points/s (2026-12-07, load
+ * average 20–25 from other work) ingest took 20–24% of the main thread and queries 45–54%;
+ * that load left no clean sweep of the share against ack and query latency.
+ */
+export const QUERY_SHARE_WHILE_INGESTING = 0.5;
+/**
+ * Query time that may start at once while ingest is active (the bucket's depth): a burst of
+ * queries after a pause starts together, but not more than this ahead of the share.
+ */
+export const QUERY_BURST_MS = 8;
 /** Weight of the newest turn in the running estimate of a start's main-thread time after it. */
 const AFTER_START_WEIGHT = 0.25;
 /** That estimate until turns measured it: a cold server's first burst starts a few queries per turn, not all. */
@@ -58,6 +85,31 @@ export interface QueryAdmissionOptions {
   maxQueuedPerTenant?: number;
   turnBudgetMs?: number;
   holdBehindAlikeMs?: number;
+  /** Share of the main thread for queries while ingest is active, in (0, 1]; default QUERY_SHARE_WHILE_INGESTING. */
+  shareWhileIngesting?: number;
+  /** Default QUERY_BURST_MS. */
+  burstMs?: number;
+  /** Whether ingest batches wait for this thread; default the process's group commit (commit_activity.ts). */
+  ingest?: IngestSignal;
+  /**
+   * The clock query work and the share are measured by; default wall time. The server passes
+   * the main thread's own clock (thread_clock.ts): on a shared machine wall time counts other
+   * processes' turns on the core as query work.
+   */
+  clock?: ThreadClock;
+}
+
+/** What admission needs to know of ingest (commit_activity.ts). */
+export interface IngestSignal {
+  /** Batches submitted and not committed yet. */
+  readonly uncommitted: number;
+  /** Whether ingest is active now (batches waiting, or a recent commit). */
+  readonly active: boolean;
+}
+
+function validateShare(value: number): number {
+  if (!(value > 0 && value <= 1)) throw new RangeError(`options.shareWhileIngesting=${value} must be in (0, 1]`);
+  return value;
 }
 
 /** Who asks: the tenant the query reads, the client within it (a credential id), alike queries' key. */
@@ -106,6 +158,23 @@ export class QueryConcurrency {
   /** Queries #drain started in its last run, and when that run returned. */
   #drainStarted = 0;
   #drainEndedAt = 0;
+  readonly #ingest: IngestSignal;
+  readonly #clock: ThreadClock;
+  readonly #share: number;
+  readonly #burstMs: number;
+  /**
+   * Query time (ms) that may still start while ingest is active: a token bucket refilled at
+   * #share of the thread's available time (the clock's availableMs) up to #burstMs, charged
+   * what #start counts against the turn. Negative
+   * after a start that cost more than was left: the debt is paid before the next start.
+   */
+  #tokensMs: number;
+  /** The clock's availableMs() at the last refill; NaN while ingest is idle (the bucket stays full). */
+  #tokensAt: number;
+  /** Opens a turn when the bucket has refilled enough to start a query. */
+  #refillTimer: NodeJS.Timeout | undefined;
+  /** The turn's drain already gave way once to a commit waiting in the same check phase. */
+  #yieldedToCommit = false;
 
   constructor(quotas: QuotaLookup, options: QueryAdmissionOptions = {}) {
     this.#quotas = quotas;
@@ -113,6 +182,12 @@ export class QueryConcurrency {
     this.#maxQueued = options.maxQueuedPerTenant ?? MAX_QUEUED_PER_TENANT;
     this.#turnBudgetMs = options.turnBudgetMs ?? TURN_BUDGET_MS;
     this.#holdMs = options.holdBehindAlikeMs ?? HOLD_BEHIND_ALIKE_MS;
+    this.#ingest = options.ingest ?? commitActivity;
+    this.#clock = options.clock ?? WALL_CLOCK;
+    this.#tokensAt = NaN;
+    this.#share = validateShare(options.shareWhileIngesting ?? QUERY_SHARE_WHILE_INGESTING);
+    this.#burstMs = options.burstMs ?? QUERY_BURST_MS;
+    this.#tokensMs = this.#burstMs;
   }
 
   /** Runs `query` as one of the tenant's queries: now, after a wait, or refused (QuotaExceededError). */
@@ -174,7 +249,33 @@ export class QueryConcurrency {
 
   #budgetLeft(): boolean {
     this.#scheduleTurn();
-    return this.#spentMs < this.#turnBudgetMs;
+    return this.#spentMs < this.#turnBudgetMs && this.#shareLeft();
+  }
+
+  /**
+   * Whether the queries' share of the main thread has room for another start (always, while
+   * ingest is idle). When it has not, a timer opens a turn once the bucket has refilled.
+   */
+  #shareLeft(): boolean {
+    if (!this.#ingest.active) {
+      // Full, and refilled from now on when ingest starts (no clock reading: each costs a syscall).
+      this.#tokensMs = this.#burstMs;
+      this.#tokensAt = NaN;
+      return true;
+    }
+    const now = this.#clock.availableMs();
+    const refill = Number.isNaN(this.#tokensAt) ? 0 : (now - this.#tokensAt) * this.#share;
+    this.#tokensMs = Math.min(this.#burstMs, this.#tokensMs + refill);
+    this.#tokensAt = now;
+    if (this.#tokensMs > 0) return true;
+    if (this.#refillTimer === undefined) {
+      // A timer may fire up to a millisecond early.
+      this.#refillTimer = setTimeout(() => {
+        this.#refillTimer = undefined;
+        this.#scheduleTurn();
+      }, Math.ceil(-this.#tokensMs / this.#share) + 1);
+    }
+    return false;
   }
 
   /** Opens a turn if none is open: its end (the next check phase) resets the budget and starts waiting queries. */
@@ -182,13 +283,26 @@ export class QueryConcurrency {
     if (this.#turnOpen) return;
     this.#turnOpen = true;
     this.#spentMs = 0;
-    setImmediate(() => {
-      this.#turnOpen = false;
-      this.#spentMs = 0;
-      this.#drain();
-    });
+    setImmediate(() => this.#openTurn());
     // Queued together, so it runs right after the drain's callback and its microtasks.
     setImmediate(() => this.#measureTurn());
+  }
+
+  #openTurn(): void {
+    // Acks first: a group commit queued in this check phase runs after this callback, so a
+    // drain now would put a turn of query work before it. Given way once, the drain runs in
+    // the next check phase, after the commit and a poll phase (a network back-end's commit in
+    // flight needs no thread, so it is not waited for longer).
+    if (this.#ingest.uncommitted > 0 && !this.#yieldedToCommit && this.#queues.size > 0) {
+      this.#yieldedToCommit = true;
+      setImmediate(() => this.#openTurn());
+      setImmediate(() => this.#measureTurn());
+      return;
+    }
+    this.#yieldedToCommit = false;
+    this.#turnOpen = false;
+    this.#spentMs = 0;
+    this.#drain();
   }
 
   /**
@@ -198,7 +312,7 @@ export class QueryConcurrency {
    */
   #measureTurn(): void {
     if (this.#drainStarted === 0) return;
-    const perStart = (performance.now() - this.#drainEndedAt) / this.#drainStarted;
+    const perStart = (this.#clock.cpuMs() - this.#drainEndedAt) / this.#drainStarted;
     this.#afterStartMs += AFTER_START_WEIGHT * (perStart - this.#afterStartMs);
     this.#drainStarted = 0;
   }
@@ -212,7 +326,7 @@ export class QueryConcurrency {
     }
     // Until it settles: the engine chooses inline or workers after its first await (query_pressure.ts).
     queryPressure.addRunning(1);
-    const began = performance.now();
+    const began = this.#clock.cpuMs();
     let answer: Promise<unknown>;
     try {
       answer = query();
@@ -220,7 +334,9 @@ export class QueryConcurrency {
       answer = Promise.reject(error);
     }
     // The synchronous part held this thread, and what follows it in this turn's microtasks (estimated).
-    this.#spentMs += performance.now() - began + this.#afterStartMs;
+    const cost = this.#clock.cpuMs() - began + this.#afterStartMs;
+    this.#spentMs += cost;
+    this.#tokensMs -= cost;
     return answer.finally(() => {
       queryPressure.addRunning(-1);
       if (alikeKey !== undefined) {
@@ -241,13 +357,13 @@ export class QueryConcurrency {
       this.#drainQueues(() => started++);
     } finally {
       this.#drainStarted = started;
-      this.#drainEndedAt = performance.now();
+      this.#drainEndedAt = this.#clock.cpuMs();
     }
   }
 
   #drainQueues(onStart: () => void): void {
     let startedOne = false;
-    while (this.#queues.size > 0 && (!startedOne || this.#spentMs < this.#turnBudgetMs)) {
+    while (this.#queues.size > 0 && (!startedOne || this.#spentMs < this.#turnBudgetMs) && this.#shareLeft()) {
       const entry = this.#nextEligible();
       if (entry === undefined) return;
       startedOne = true;

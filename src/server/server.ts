@@ -48,6 +48,7 @@ import { HttpResponder, type AuditedAnswer, type ServerLog } from './http_exchan
 import { loadNativeUws } from './native_uws.js';
 import { nonListeningSocketsOnPort } from './port_sockets.js';
 import { QueryConcurrency } from './query_concurrency.js';
+import { threadClock } from './thread_clock.js';
 import { Router } from './router.js';
 import { SelfMetrics } from './self_metrics.js';
 import { loadTls } from './tls.js';
@@ -186,7 +187,8 @@ export function createServer(options: ServerOptions): EmmsServer {
     engine, metrics, extraMetrics: options.extraMetrics, extraHealth: options.extraHealth,
     limits: { maxSeries: config.query.maxSeries, maxPoints: config.query.maxPoints },
     metricsAccess: security.metricsAccess,
-    queries: new QueryConcurrency(options.quotas),
+    // Created here, on the main thread: the clock is that of the thread that opens it.
+    queries: new QueryConcurrency(options.quotas, { clock: threadClock() }),
     status: () => ({ shuttingDown: state.shuttingDown, wsConnections: stream.size, decodeThreads: pool.threads }),
   });
   const routes: readonly RouteDefinition[] = Object.freeze([...builtIn, INGEST_ROUTE, ...(options.routes ?? [])]);

@@ -291,4 +291,63 @@ describe('query admission', () => {
     // does not wait for all six.
     expect(later.indexOf('io')).toBeLessThan(6);
   });
+
+  it('while ingest is active, queries take at most their share of the thread: the next start waits for the bucket to refill', async () => {
+    const ingest = { active: true, uncommitted: 0 };
+    // The thread's clock, moved by hand: a query's work advances it, and so does a timer
+    // standing for the rest of the thread's time (ingest, idle), so no reading depends on load.
+    let threadMs = 0;
+    const clock = { cpuMs: () => threadMs, availableMs: () => threadMs };
+    const passing = setInterval(() => { threadMs += 1; }, 1);
+    try {
+      // A turn budget that never binds here: only the share paces the starts.
+      const q = new QueryConcurrency(quotas(64), { turnBudgetMs: 1000, shareWhileIngesting: 0.25, burstMs: 1, ingest, clock });
+      const started: number[] = [];
+      const order: string[] = [];
+      const queries = Array.from({ length: 3 }, (_, i) => q.run('t', async () => {
+        started.push(threadMs);
+        order.push(`q${i}`);
+        threadMs += 2;
+      }));
+      const other = new Promise<void>((r) => setImmediate(() => { order.push('io'); r(); }));
+      await Promise.all([...queries, other]);
+      expect(order).toEqual(['q0', 'io', 'q1', 'q2']);
+      // Each start is charged its 2 ms plus the estimate of what follows it (1 ms before any
+      // turn measured it) against 1 ms in the bucket: the debt of ≥ 2 ms is paid at 0.25 of
+      // the thread's time, so the next start comes ≥ 8 ms of thread time later.
+      expect(started[1]! - started[0]!).toBeGreaterThanOrEqual(8);
+      expect(started[2]! - started[1]!).toBeGreaterThanOrEqual(8);
+
+      // Ingest idle: the share does not apply, the three start in one turn.
+      ingest.active = false;
+      const idleOrder: string[] = [];
+      const idle = Array.from({ length: 3 }, (_, i) => q.run('t', async () => {
+        idleOrder.push(`q${i}`);
+        threadMs += 2;
+      }));
+      const tick = new Promise<void>((r) => setImmediate(() => { idleOrder.push('io'); r(); }));
+      await Promise.all([...idle, tick]);
+      expect(idleOrder).toEqual(['q0', 'q1', 'q2', 'io']);
+    } finally {
+      clearInterval(passing);
+    }
+  });
+
+  it('acks first: a drain gives way once to a commit queued in the same check phase', async () => {
+    const run = async (uncommitted: number): Promise<string[]> => {
+      const q = new QueryConcurrency(quotas(64), { turnBudgetMs: 1, ingest: { active: uncommitted > 0, uncommitted } });
+      const order: string[] = [];
+      // q0 starts at once and fills the turn; q1 waits for the drain queued behind it.
+      const queries = ['q0', 'q1'].map((name) => q.run('t', async () => {
+        order.push(name);
+        spin(2);
+      }));
+      // Queued after the drain, as the group commit's flush is when a frame arrives in the poll phase.
+      const commit = new Promise<void>((r) => setImmediate(() => { order.push('commit'); r(); }));
+      await Promise.all([...queries, commit]);
+      return order;
+    };
+    expect(await run(0)).toEqual(['q0', 'q1', 'commit']);
+    expect(await run(1)).toEqual(['q0', 'commit', 'q1']);
+  });
 });
