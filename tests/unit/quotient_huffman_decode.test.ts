@@ -7,35 +7,12 @@
 // is bit-exact and equal to the reference decode.
 import { describe, expect, it } from 'vitest';
 import { decodeChunk, encodeChunk } from '../../src/core/codec.js';
-import { decodeChunkReference, encodeChunkReference, inspectChunkReference } from '../../src/core/reference/chunk.js';
+import { bits, expectDecimalRoundTrip, regularTimestamps } from './decimal_sequence_kit.js';
 import { HUFF_MAX_LEN } from '../../src/core/reference/quotient_huffman.js';
 import { planIntSeq } from '../../src/core/reference/rice_ints.js';
 import { gaussian, mulberry32 } from '../../bench/data_shapes.js';
 
-const T = 1_767_225_600_000;
 const CODER_HUFFMAN = 1;
-
-function bits(column: Float64Array): bigint[] {
-  return Array.from(new BigUint64Array(column.buffer, column.byteOffset, column.length));
-}
-
-function regularTimestamps(n: number): Float64Array {
-  return Float64Array.from({ length: n }, (_, i) => T + i * 10_000);
-}
-
-/** Checks the chunk codes its values as a quotient-Huffman decimal sequence, then decodes it both ways. */
-function roundTrip(values: Float64Array): void {
-  const timestamps = regularTimestamps(values.length);
-  const bytes = encodeChunk(timestamps, values);
-  expect(Buffer.from(bytes).equals(Buffer.from(encodeChunkReference(timestamps, values)))).toBe(true);
-  const layout = inspectChunkReference(bytes);
-  expect(layout.valueCodec).toBe('decimal');
-  expect(layout.valueSequence?.coder).toBe('huffman');
-  const wasm = decodeChunk(bytes);
-  expect(bits(wasm.values)).toEqual(bits(values));
-  expect(bits(wasm.timestamps)).toEqual(bits(timestamps));
-  expect(bits(wasm.values)).toEqual(bits(decodeChunkReference(bytes).values));
-}
 
 describe('quotient-Huffman decode (WASM bit buffer)', () => {
   it('decodes one-bit codes (k = 0): a dozen values per buffer refill', () => {
@@ -45,7 +22,7 @@ describe('quotient-Huffman decode (WASM bit buffer)', () => {
     for (let i = 0; i < values.length; i++) values[i] = v += rnd() < 0.5 ? 1 : -1;
     const plan = planIntSeq(values);
     expect([plan.coder, plan.huffK]).toEqual([CODER_HUFFMAN, 0]);
-    roundTrip(values);
+    expectDecimalRoundTrip(values, 'huffman');
   });
 
   it('decodes escaped residuals (top = 63) between short codes', () => {
@@ -61,7 +38,7 @@ describe('quotient-Huffman decode (WASM bit buffer)', () => {
       const plan = planIntSeq(values);
       expect(plan.coder).toBe(CODER_HUFFMAN);
       expect(plan.huffTop).toBe(63);
-      roundTrip(values);
+      expectDecimalRoundTrip(values, 'huffman');
     }
   });
 
@@ -73,7 +50,7 @@ describe('quotient-Huffman decode (WASM bit buffer)', () => {
     const plan = planIntSeq(ints);
     expect(plan.coder).toBe(CODER_HUFFMAN);
     expect(HUFF_MAX_LEN + plan.huffK).toBeGreaterThan(57);
-    roundTrip(ints.map((x) => x / 100));
+    expectDecimalRoundTrip(ints.map((x) => x / 100), 'huffman');
   });
 
   it('decodes every length from 2 to 300 points of a 2-decimal walk (the payload end moves through the buffer)', () => {

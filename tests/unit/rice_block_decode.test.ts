@@ -6,18 +6,8 @@
 // WASM decode is bit-exact and equal to the reference decode.
 import { describe, expect, it } from 'vitest';
 import { decodeChunk, encodeChunk } from '../../src/core/codec.js';
-import { decodeChunkReference, encodeChunkReference, inspectChunkReference } from '../../src/core/reference/chunk.js';
+import { bits, expectDecimalRoundTrip, regularTimestamps } from './decimal_sequence_kit.js';
 import { gaussian, mulberry32 } from '../../bench/data_shapes.js';
-
-const T = 1_767_225_600_000;
-
-function bits(column: Float64Array): bigint[] {
-  return Array.from(new BigUint64Array(column.buffer, column.byteOffset, column.length));
-}
-
-function regularTimestamps(n: number): Float64Array {
-  return Float64Array.from({ length: n }, (_, i) => T + i * 10_000);
-}
 
 /** Integer walk with N(0, σ) steps and, with probability jumpProbability, jumps of up to ±jump. */
 function walk(n: number, seed: number, sigma: number, jumpProbability: number, jump: number): Float64Array {
@@ -32,23 +22,9 @@ function walk(n: number, seed: number, sigma: number, jumpProbability: number, j
   return values;
 }
 
-/** Checks the chunk codes its values as a Rice-coded decimal sequence, then decodes it both ways. */
-function roundTrip(values: Float64Array): void {
-  const timestamps = regularTimestamps(values.length);
-  const bytes = encodeChunk(timestamps, values);
-  expect(Buffer.from(bytes).equals(Buffer.from(encodeChunkReference(timestamps, values)))).toBe(true);
-  const layout = inspectChunkReference(bytes);
-  expect(layout.valueCodec).toBe('decimal');
-  expect(layout.valueSequence?.coder).toBe('rice');
-  const wasm = decodeChunk(bytes);
-  expect(bits(wasm.values)).toEqual(bits(values));
-  expect(bits(wasm.timestamps)).toEqual(bits(timestamps));
-  expect(bits(wasm.values)).toEqual(bits(decodeChunkReference(bytes).values));
-}
-
 describe('Rice block decode (WASM bit buffer)', () => {
   it('decodes short codes around escaped quotients (1% jumps of up to 1e9)', () => {
-    for (const seed of [1, 2, 3]) roundTrip(walk(8640, seed, 20, 0.01, 1e9));
+    for (const seed of [1, 2, 3]) expectDecimalRoundTrip(walk(8640, seed, 20, 0.01, 1e9), 'rice');
   });
 
   it('decodes a large k, where codes outgrow the bits left in the buffer', () => {
@@ -57,7 +33,7 @@ describe('Rice block decode (WASM bit buffer)', () => {
     // does, with k in the forties and codes up to ~60 bits in the wide runs.
     const rnd = mulberry32(7);
     const ints = Float64Array.from({ length: 4096 }, (_, i) => Math.round((rnd() * 2 - 1) * (((i >> 8) & 1) === 0 ? 2 ** 48 : 2 ** 40)));
-    roundTrip(ints.map((x) => x / 100));
+    expectDecimalRoundTrip(ints.map((x) => x / 100), 'rice');
   });
 
   it('decodes every length from 2 to 300 points (the payload end moves through the buffer)', () => {
