@@ -38,7 +38,8 @@
  * replays records), any number of commit()/reads, `close()` (checkpoint, compaction, close).
  */
 import { SeriesCatalog, type SeriesInfo } from './series_index.js';
-import { GatheredPoints, HeadTable, type HeadPoints } from './head.js';
+import { GatheredPoints } from './gathered_points.js';
+import { HeadTable, type HeadPoints } from './head.js';
 import type { ChunkCatalog, ChunkMeta } from './chunk_catalog.js';
 import { DEFAULT_ROLLUP_BUDGET_BYTES, RollupStore } from './rollup/rollup_store.js';
 import { RollupCatalog } from './rollup/rollup_catalog.js';

@@ -24,7 +24,7 @@
 import type { BucketAccumulator } from '../../core/bucket_accumulator.js';
 import { buildRollupRecords } from '../../core/rollup_records.js';
 import { lowerBound } from '../../core/sorted_search.js';
-import type { HeadPoints, PointColumns, ReadRange } from '../head.js';
+import { spanOf, type HeadPoints, type PointColumns, type ReadRange } from '../head.js';
 import { recordsInRange, rollupFits } from './rollup_feed.js';
 
 /** Heads remembered at most, least recently used forgotten first (an entry is ~100 bytes plus its records). */
@@ -168,11 +168,4 @@ function sortedTail(head: HeadPoints, range: ReadRange, scratch: HeadScratch): P
   const { timestamps, values } = scratch.reserve(head.lengthIn(range));
   const n = head.sortedInto(timestamps, values, 0, range);
   return { timestamps: timestamps.subarray(0, n), values: values.subarray(0, n) };
-}
-
-/** Views of sorted points a read of `range` needs (ReadRange: the newest point before its start too). */
-function spanOf(points: PointColumns, range: ReadRange): PointColumns {
-  const from = Math.max(0, lowerBound(points.timestamps, range.startMs) - 1);
-  const to = lowerBound(points.timestamps, range.endMs);
-  return { timestamps: points.timestamps.subarray(from, to), values: points.values.subarray(from, to) };
 }
