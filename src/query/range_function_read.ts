@@ -11,6 +11,14 @@
 import type { ChunkSource } from '../storage/backend.js';
 import { evalRangeFunctionOfSeries } from './range_window_functions.js';
 import { PREFETCH_SERIES, ScratchColumns, pointsOfRows, type PointColumns } from './series_reader.js';
+import { DecodedChunkCache } from './decoded_chunk_cache.js';
+
+/**
+ * This thread's decoded chunks (the main thread's, or one query worker's): dashboards re-run
+ * the same range queries every refresh, and decoding was the largest part of one
+ * (decoded_chunk_cache.ts).
+ */
+const threadDecodedChunks = new DecodedChunkCache();
 
 /** The function and where it is evaluated: the window of step t is [t - offset - range, t - offset]. */
 export interface RangeFunctionSpec {
@@ -57,6 +65,7 @@ export function newRangeOutput(series: number, steps: number): RangeOutput {
 /** Evaluates `spec` over `count` series (`seriesAt(k)`, asked once each, in order) into `out`. */
 export async function evaluateRangeSeries(
   source: ChunkSource, count: number, seriesAt: (k: number) => RangeSeries, read: RangeRead, spec: RangeFunctionSpec, out: RangeOutput,
+  decoded: DecodedChunkCache = threadDecodedChunks,
 ): Promise<void> {
   const steps = spec.stepsMs.length;
   // Summaries off: every chunk comes with its data (a network back-end may still leave out
@@ -83,7 +92,7 @@ export async function evaluateRangeSeries(
       const row = k + j;
       const points = pointsOfRows(bySeries.get(s.seriesId) ?? [], {
         seriesId: s.seriesId, seriesName: s.seriesName, head: s.head, startMs: read.startMs, endMs: read.endMs, maxChunkId: read.maxChunkId,
-      }, scratch);
+      }, scratch, decoded);
       const n = points.timestamps.length;
       out.points[row] = n;
       total += n;

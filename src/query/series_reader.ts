@@ -20,6 +20,7 @@ import { sortDedupLastWins } from '../storage/last_write_wins_sort.js';
 import { BucketAccumulator } from '../core/bucket_accumulator.js';
 import { lowerBound } from '../core/sorted_search.js';
 import { summaryUsable } from '../core/chunk_summary.js';
+import type { DecodedChunkCache } from './decoded_chunk_cache.js';
 
 export type { PointColumns };
 
@@ -86,9 +87,10 @@ export async function readSeriesPoints(source: ChunkSource, req: SeriesReadReque
  * The series' points in [start, end) from its chunk rows (ChunkSource.rangeRows, or
  * aggregationRows without summaries: every row with its data) and its head. With `scratch`,
  * the points may be views of it, valid until it is used again: a caller that reads series
- * after series into its own scratch allocates (and zeroes) no columns per series.
+ * after series into its own scratch allocates (and zeroes) no columns per series. With
+ * `decoded`, chunks that overlap nothing come from (and go into) that cache.
  */
-export function pointsOfRows(rows: readonly ChunkRow[], req: SeriesReadRequest, scratch?: ScratchColumns): PointColumns {
+export function pointsOfRows(rows: readonly ChunkRow[], req: SeriesReadRequest, scratch?: ScratchColumns, decoded?: DecodedChunkCache): PointColumns {
   const head = req.head;
   if (rows.length === 0 && head === undefined) return NO_POINTS;
   if (overlaps(rows, head)) {
@@ -105,7 +107,8 @@ export function pointsOfRows(rows: readonly ChunkRow[], req: SeriesReadRequest, 
   for (const row of rows) room += row.count;
   const { timestamps, values } = scratch === undefined ? { timestamps: new Float64Array(room), values: new Float64Array(room) } : scratch.reserve(room);
   let o = 0;
-  for (const row of rows) o += decodeChunkRowInto(row, req.seriesName, req.startMs, req.endMs, timestamps, values, o);
+  if (decoded === undefined) for (const row of rows) o += decodeChunkRowInto(row, req.seriesName, req.startMs, req.endMs, timestamps, values, o);
+  else for (const row of rows) o += decoded.copyInto(row, req.seriesName, req.startMs, req.endMs, timestamps, values, o);
   if (fromHead !== undefined) {
     timestamps.set(fromHead.timestamps, o);
     values.set(fromHead.values, o);

@@ -55,12 +55,30 @@ class ResetPositions {
   at = new Int32Array(64);
   count = 0;
 
-  /** Finds the resets of vs[0..n). */
+  /**
+   * Finds the resets of vs[0..n). Fast path / slow path: four points a turn while none of
+   * them is below its predecessor (a counter without resets, nearly every series), then one
+   * by one from the first block that holds a reset (or a NaN) to the end, which also takes the
+   * last n mod 4 points. Both compare the same pairs, so they find the same resets; the fast
+   * loop took 0.50 ns a point where the one-by-one loop took 0.80 (bench/rate_reset_scan.bench.ts),
+   * the scan being a third of the rate kernel's time over a day of 10 s points at a 60 s step.
+   */
   scan(vs: Float64Array, n: number): void {
     let count = 0;
     let at = this.at;
     let previous = n > 0 ? vs[0]! : 0;
-    for (let k = 1; k < n; k++) {
+    let k = 1;
+    for (; k + 3 < n; k += 4) {
+      const a = vs[k]!;
+      const b = vs[k + 1]!;
+      const c = vs[k + 2]!;
+      const d = vs[k + 3]!;
+      // `!(x >= y)` rather than `x < y`: NaN makes the block leave the fast path, where the
+      // one-by-one loop then compares exactly as before (a NaN is never a reset there).
+      if (!(a >= previous && b >= a && c >= b && d >= c)) break;
+      previous = d;
+    }
+    for (; k < n; k++) {
       const v = vs[k]!;
       if (v < previous) {
         if (count === at.length) {

@@ -206,6 +206,25 @@ describe('rateKernel', () => {
     }
     expect(compared).toBeGreaterThan(10_000);
   });
+
+  it('finds a reset or a NaN at every place of the reset scan\'s four-point blocks and of its tail', () => {
+    // 14 points: blocks at 1–4, 5–8, 9–12 and a tail of 13; one window holds them all.
+    const ts = Float64Array.from({ length: 14 }, (_, k) => 1_000_000 + k * 10_000);
+    const steps = Float64Array.of(ts[13]!);
+    let compared = 0;
+    for (const odd of [(v: number) => v / 3, () => NaN]) {
+      for (let at = 1; at < 14; at++) {
+        const vs = Float64Array.from({ length: 14 }, (_, k) => (k === at ? odd(100 + 10 * k) : 100 + 10 * k));
+        const out = newStepSeries({}, 1);
+        rateKernel('increase', ts, vs, steps, 200_000, 0, out);
+        const want = referenceRate('increase', Array.from(ts), Array.from(vs), steps[0]! - 200_000, steps[0]!);
+        expect(out.present[0]).toBe(1);
+        expect(Object.is(out.values[0], want) || (Number.isNaN(want) && Number.isNaN(out.values[0]!))).toBe(true);
+        compared++;
+      }
+    }
+    expect(compared).toBe(26);
+  });
 });
 
 describe('sumKernel', () => {
