@@ -115,9 +115,11 @@ export class ResolvedSeriesTable implements SeriesTable {
       validateMetricId(s.metricId, i);
       validateMetricType(s.metricType, i);
       // tagSet validates the tags when they are new to the resolver (a raw key seen before holds
-      // validated tags). A decode worker sends each of a host's series with its own copy of the
-      // host's tags; validating every copy here took 51 of the 178 ms a fresh server spent
-      // resolving its first 4,000 series (CPU profile, bench/fresh_server_acks.bench.ts).
+      // validated tags). A decode worker sends a host's consecutive new series with one shared
+      // tags object (frame_decoder.ts sameTags), found here by identity after the first; other
+      // callers may send a copy per series, and validating every copy here took 51 of the 178 ms
+      // a fresh server spent resolving its first 4,000 series (CPU profile,
+      // bench/fresh_server_acks.bench.ts).
       const tagSet = resolver.tagSet(s.tags, i);
       const id = tagSet.ids.get(s.metricId) ?? resolver.resolveSlow(tagSet, s.metricId, s.metricType, i);
       // Once per series number of this table, not per point: a number's identity includes its type.

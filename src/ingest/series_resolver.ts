@@ -113,6 +113,8 @@ interface NewSeries {
   metricId: string;
   metricType: MetricType;
   tagSet: TagSet;
+  /** seriesKey(metricId, tagSet.canonical), made once for the lookup and reused to create it. */
+  key: string;
 }
 
 export class SeriesResolver {
@@ -197,16 +199,16 @@ export class SeriesResolver {
   resolveSlow(tagSet: TagSet, metricId: unknown, metricType: unknown, index: number): number {
     const id = validateMetricId(metricId, index);
     const type = validateMetricType(metricType, index);
-    const existing = this.#index.find(id, tagSet.canonical);
+    const key = seriesKey(id, tagSet.canonical);
+    const existing = this.#index.findByKey(key);
     if (existing !== undefined) {
       tagSet.ids.set(id, existing);
       return existing;
     }
-    const key = seriesKey(id, tagSet.canonical);
     let temp = this.#batchNewByKey.get(key);
     if (temp === undefined) {
       temp = this.#batchNew.length;
-      this.#batchNew.push({ metricId: id, metricType: type, tagSet });
+      this.#batchNew.push({ metricId: id, metricType: type, tagSet, key });
       this.#batchNewByKey.set(key, temp);
     }
     return -1 - temp;
@@ -243,7 +245,7 @@ export class SeriesResolver {
     const ids = new Int32Array(this.#batchNew.length);
     for (let k = 0; k < this.#batchNew.length; k++) {
       const s = this.#batchNew[k]!;
-      const info = this.#index.create(s.metricId, s.metricType, s.tagSet.tags, s.tagSet.canonical);
+      const info = this.#index.create(s.metricId, s.metricType, s.tagSet.tags, s.tagSet.canonical, s.key);
       s.tagSet.ids.set(s.metricId, info.id);
       ids[k] = info.id;
     }

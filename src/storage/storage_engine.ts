@@ -357,7 +357,8 @@ export class StorageEngine {
    * submitted), and encoded cuts landed on the way.
    */
   #writeCommit(tx: WriteTransaction, batches: readonly IngestBatch[], total: number, record: Uint8Array, newSeries: readonly SeriesInfo[], nowMs: number): CommitOutcome {
-    for (const s of newSeries) tx.insertSeries({ id: s.id, tenant: s.tenant, metricId: s.metricId, canonicalTags: s.canonicalTags, metricType: s.metricType });
+    // A SeriesInfo is a SeriesRow (back-ends read its fields only): no row object per new series.
+    for (const s of newSeries) tx.insertSeries(s);
     const walId = this.#wal.nextId();
     tx.appendWalRecord({ id: walId, createdMs: nowMs, points: total, data: record });
     const heads = this.#heads;

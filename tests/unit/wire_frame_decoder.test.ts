@@ -163,6 +163,43 @@ describe('FrameDecoder row form', () => {
     expect(b.newSeries).toEqual([{ metricId: 'm', metricType: 'gauge', tags: { x: '1:1y1:2' } }]);
   });
 
+  it('gives consecutive new series with equal tags one frozen tags object, on the fast and the slow path', () => {
+    const host = (h: string) => ({ host: h, region: 'eu', rack: '7' });
+    const metrics = [
+      { metric_id: 'cpu', value: 1, tags: host('a') },
+      { metric_id: 'mem', value: 2, tags: host('a') },
+      { metric_id: 'disk', value: 3, tags: host('a') },
+      { metric_id: 'cpu', value: 4, tags: host('b') },
+      { metric_id: 'mem', value: 5, tags: { region: 'eu', host: 'b', rack: '7' } },
+      { metric_id: 'net', value: 6, tags: { host: 'b', region: 'eu' } },
+    ];
+    for (const d of [decoder(), slowDecoder()]) {
+      const b = d.decode(pack({ seq: 1, metrics }), 'msgpack', true) as DecodedBatch;
+      const tags = b.newSeries.map((s) => s.tags);
+      expect(tags).toEqual(metrics.map((m) => m.tags));
+      expect(tags.every((t) => Object.isFrozen(t))).toBe(true);
+      // Shared within a host; another host, another key order or another key set gets its own.
+      expect(tags[1]).toBe(tags[0]);
+      expect(tags[2]).toBe(tags[0]);
+      expect(tags[3]).not.toBe(tags[2]);
+      expect(tags[4]).not.toBe(tags[3]);
+      expect(tags[5]).not.toBe(tags[4]);
+      // The shared object survives a structured clone as one object (the reply to the main thread).
+      const cloned = structuredClone(b.newSeries);
+      expect(cloned[1]!.tags).toBe(cloned[0]!.tags);
+    }
+  });
+
+  it('still validates tags that differ from the last new series in one value only', () => {
+    const d = decoder();
+    const err = refusal(() => d.decode(pack({ seq: 1, metrics: [
+      { metric_id: 'cpu', value: 1, tags: { host: 'a', region: 'eu' } },
+      { metric_id: 'mem', value: 2, tags: { host: 'a', region: 7 } },
+    ] }), 'msgpack', true));
+    expect(err.field).toBe('tags.region');
+    expect(err.index).toBe(1);
+  });
+
   it('refuses batches over collector.batch_size', () => {
     const d = new FrameDecoder({ maxPointsPerBatch: 2 });
     const err = refusal(() => d.decode(pack({ seq: 1, metrics: [1, 2, 3].map((v) => ({ metric_id: 'a', value: v })) }), 'msgpack', true));
