@@ -59,7 +59,24 @@ const OFFSETS_S = (argValues('--offsets')[0] ?? '0.5,1,2,5').split(',').map((x) 
 interface Server {
   base: string;
   wsUrl: string;
+  /** CPU time the server's main thread has run, in ms (Linux schedstat; NaN elsewhere). */
+  mainThreadCpuMs: () => number;
   stop: () => Promise<void>;
+}
+
+/**
+ * The main thread's CPU time from /proc/<pid>/task/<pid>/schedstat (its first field: ns on
+ * the CPU), which, unlike the client's wall time, counts only what the server itself ran: on
+ * this shared 2-core machine the load average often passes 5 and a query's wall time then
+ * measures the queue for a core more than the query.
+ */
+function threadCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return NaN;
+  }
 }
 
 /** `emms serve` from `dist` as bench/load/built_server.ts starts it, on a free port. */
@@ -80,6 +97,7 @@ async function startServer(dist: string, dataDir: string): Promise<Server> {
   });
   return {
     base, wsUrl: `${base.replace('http', 'ws')}/api/v1/stream`,
+    mainThreadCpuMs: () => threadCpuMs(proc.pid),
     stop: async () => {
       // SIGINT: the process ends through its shutdown path, so --cpu-prof writes its profile.
       proc.kill('SIGINT');
@@ -94,6 +112,10 @@ interface Row {
   'client median ms': number;
   'engine median ms': number;
   'engine min ms': number;
+  /** The server main thread's CPU time for the first query of the offset, and the median. */
+  'cpu first ms': number;
+  'cpu median ms': number;
+  'cpu each ms': string;
   'head points': number;
   'wal MB': number;
   chunks: number;
@@ -117,8 +139,11 @@ async function runOnce(dist: string, work: PeersWorkload): Promise<Row[]> {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const client: number[] = [];
       const engine: number[] = [];
+      const cpu: number[] = [];
       for (let i = 0; i < RUNS; i++) {
+        const cpuBefore = server.mainThreadCpuMs();
         const r = await timedGet(url, headers);
+        cpu.push(server.mainThreadCpuMs() - cpuBefore);
         client.push(r.ms);
         const body = JSON.parse(r.body) as { series: unknown[]; stats: { elapsed_ms: number } };
         if (body.series.length !== 100) throw new Error(`the query returned ${body.series.length} series; expected 100`);
@@ -128,6 +153,7 @@ async function runOnce(dist: string, work: PeersWorkload): Promise<Row[]> {
       const s = health.components.storage;
       rows.push({
         dist, 'after s': offset, 'client median ms': round(median(client)), 'engine median ms': round(median(engine)), 'engine min ms': round(Math.min(...engine)),
+        'cpu first ms': round(cpu[0]!), 'cpu median ms': round(median(cpu)), 'cpu each ms': cpu.map((c) => c.toFixed(1)).join(' '),
         'head points': s.head_points!, 'wal MB': round(s.wal_bytes! / 1e6), chunks: s.chunks!, load: loadavg()[0]!.toFixed(2),
       });
     }

@@ -53,6 +53,10 @@
  *    a machine at load 17 (the rest are operators' routes, called later and seldom, which
  *    still compile at their first request, then only their own few ms).
  *
+ * 6. The aggregation query path and its JSON answer, in the same scratch store before it stops
+ *    (query_warm_up.ts): a fresh server's first queries ran that code cold, and bench:peers'
+ *    "1 s after ingest" row is the median of its first five.
+ *
  * Not warmed: the chunk encoder (it warms itself when the store opens, src/storage/chunk_encoder.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -65,6 +69,7 @@ import type { DecodeOutcome } from '../ingest/decode_pool.js';
 import type { PayloadFormat } from '../ingest/frame_decoder.js';
 import { EngineMetricsSystem } from '../metrics_system.js';
 import type { Tags } from '../model/metric.js';
+import { SCRATCH_HEAD_CUT_POINTS, warmUpQueryPath } from './query_warm_up.js';
 
 /** A valid tenant name (src/model/tenant.ts) that no operator is likely to choose. */
 export const WARM_UP_TENANT = 'emms.warm-up';
@@ -154,15 +159,18 @@ export function syntheticRowFrame(seq: number, points: number, nowMs: number): U
 /**
  * Step 4: creates `series` synthetic series in a scratch store and commits `commits` more points
  * to each, through the server's own ingest path (ResolvedSeriesTable → SeriesResolver →
- * GroupCommitter → StorageEngine.commit); then stops the store and deletes its directory.
- * Returns how many series the scratch store held. The identities go through structuredClone,
+ * GroupCommitter → StorageEngine.commit); then runs step 6 (warmUpQueryPath) in the same store,
+ * stops it and deletes its directory. Returns how many series step 4 created. The identities go through structuredClone,
  * as a decode worker's reply does, so each series has its own tags object.
  */
 export async function warmUpCommitPath(series = RESOLVE_SERIES, nowMs = Date.now(), commits = COMMITS): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'emms-warm-up-'));
   try {
     // Inline chunk encoding: no encoder thread for a store that lives a few hundred ms.
-    const scratch = new EngineMetricsSystem({ storage: 'sqlite', path: join(dir, 'warm-up.db') }, { chunkEncoding: 'inline' });
+    // Small head cuts and no query workers: step 6's queries read chunks and heads inline.
+    const scratch = new EngineMetricsSystem({ storage: 'sqlite', path: join(dir, 'warm-up.db'), queryWorkers: 0 }, {
+      chunkEncoding: 'inline', headCutPoints: SCRATCH_HEAD_CUT_POINTS,
+    });
     await scratch.start();
     try {
       const table = scratch.createSeriesTable();
@@ -179,7 +187,9 @@ export async function warmUpCommitPath(series = RESOLVE_SERIES, nowMs = Date.now
         }
         await table.collect(seriesOf, timestamps, values);
       }
-      return scratch.stats().series;
+      const committed = scratch.stats().series;
+      await warmUpQueryPath(scratch, nowMs);
+      return committed;
     } finally {
       await scratch.stop();
     }
