@@ -333,7 +333,8 @@ export async function startEmmsApp(config: EmmsConfig, log: Log): Promise<EmmsAp
     closers.push(() => server.close());
     // Before start-up reports ready: the first real frames find warm decode workers and reusable frame buffers.
     const warm = await warmUpIngest(server.ingest.pool, { routes: server.routes });
-    log('info', `ingest warm-up: ${warm.frames} synthetic frames decoded, ${warm.seriesCommitted} series committed to a scratch store (deleted) and ${warm.routesChecked} routes' request checks compiled in ${warm.elapsedMs.toFixed(0)} ms${warm.complete ? '' : ' (budget reached; the rest finish in the background)'}; nothing stored`);
+    log('info', `ingest warm-up: ${warm.frames} synthetic frames and ${warm.codecs?.bodies ?? 0} remote-write/line-protocol bodies decoded, ${warm.seriesCommitted} series committed to a scratch store (deleted) and ${warm.routesChecked} routes' request checks compiled in ${warm.elapsedMs.toFixed(0)} ms${warm.complete ? '' : ' (budget reached; the rest finish in the background)'}; nothing stored`);
+    if (warm.codecs?.error !== undefined) log('warn', `ingest warm-up: the remote-write/line-protocol decoders were not warmed (${warm.codecs.error}); their first requests compile them instead`);
     if (warm.storeWarmUpError !== undefined) log('warn', `ingest warm-up: the scratch store did not run (${warm.storeWarmUpError}); the first commits compile the store's path instead`);
     dashboard.start();
 

@@ -64,6 +64,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { checkerOf } from '../http/strict_params.js';
+import { warmUpCodecs, type CodecWarmUpPool, type CodecWarmUpReport } from './codec_warm_up.js';
 import type { RouteDefinition } from '../http/route.js';
 import type { DecodeOutcome } from '../ingest/decode_pool.js';
 import type { PayloadFormat } from '../ingest/frame_decoder.js';
@@ -97,7 +98,7 @@ export const COMMITS = 8;
 const WARM_UP_STREAM = 1;
 
 /** What warm-up needs of the decode pool (src/ingest/decode_pool.ts). */
-export interface WarmUpDecodePool {
+export interface WarmUpDecodePool extends CodecWarmUpPool {
   readonly threads: number;
   decodeCopy(workerIndex: number, view: Uint8Array, format: PayloadFormat, requireSeq: boolean, tenant: string, stream?: number): Promise<DecodeOutcome>;
   forgetStream(workerIndex: number, tenant: string, stream: number): void;
@@ -119,6 +120,8 @@ export interface WarmUpReport {
   storeWarmUpError?: string;
   /** Routes whose request checks were compiled (step 5). */
   routesChecked: number;
+  /** Remote-write and line-protocol bodies decoded (src/server/codec_warm_up.ts); undefined past the budget. */
+  codecs?: CodecWarmUpReport;
   elapsedMs: number;
   /** False when the budget ran out first. */
   complete: boolean;
@@ -234,6 +237,9 @@ export async function warmUpIngest(pool: WarmUpDecodePool, options: WarmUpOption
   let storeWarmUpError: string | undefined;
   let routesChecked = 0;
   let complete = true;
+  let codecs: CodecWarmUpReport | undefined;
+  // The other protocols' decoders warm on the workers beside the frames (codec_warm_up.ts); it never rejects.
+  const codecWarmUp = warmUpCodecs(pool, WARM_UP_TENANT).then((r) => { codecs = r; });
   try {
     for (let round = 0; round < rounds && complete; round++) {
       const all = Promise.all(Array.from({ length: inFlight }, async (_, k) => {
@@ -259,7 +265,7 @@ export async function warmUpIngest(pool: WarmUpDecodePool, options: WarmUpOption
       const overBudget = new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), Math.max(0, started + budgetMs - performance.now()));
       });
-      complete = await Promise.race([all.then(() => true as const), overBudget]).finally(() => clearTimeout(timer));
+      complete = await Promise.race([Promise.all([all, codecWarmUp]).then(() => true as const), overBudget]).finally(() => clearTimeout(timer));
       // Past the budget nobody waits for these any more: a late failure must not go unhandled.
       if (!complete) all.catch(() => undefined);
     }
@@ -267,5 +273,5 @@ export async function warmUpIngest(pool: WarmUpDecodePool, options: WarmUpOption
     // Sent after the frames, so the worker forgets the stream once it has decoded them.
     for (let w = 0; w < workers; w++) pool.forgetStream(w, WARM_UP_TENANT, WARM_UP_STREAM);
   }
-  return { frames, points, seriesCommitted, ...(storeWarmUpError === undefined ? {} : { storeWarmUpError }), routesChecked, elapsedMs: performance.now() - started, complete };
+  return { frames, points, seriesCommitted, ...(storeWarmUpError === undefined ? {} : { storeWarmUpError }), routesChecked, ...(codecs === undefined ? {} : { codecs }), elapsedMs: performance.now() - started, complete };
 }

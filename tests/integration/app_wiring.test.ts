@@ -8,6 +8,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsClient } from '../../bench/load/ws_client.js';
+import { EngineMetricsSystem } from '../../src/metrics_system.js';
+import { WARM_UP_TENANT } from '../../src/server/warm_up.js';
 import { CLI_ENTRY, packr, startServer, tempDir, unpackr, type ServerProcess } from './server_harness.js';
 
 let server: ServerProcess;
@@ -131,6 +133,18 @@ describe('emms serve with no settings at all', () => {
       proc.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(existsSync(join(cwd.dir, 'data', 'metrics.db'))).toBe(true);
+      // The start-up warm-up (src/server/warm_up.ts, codec_warm_up.ts: native frames, a scratch
+      // store, remote-write and line-protocol bodies) left nothing in the server's own store.
+      const store = new EngineMetricsSystem({ storage: 'sqlite', path: join(cwd.dir, 'data', 'metrics.db') }, { chunkEncoding: 'inline' });
+      await store.start();
+      try {
+        // The server's only series of its own (an auth failure of the 401 above) is not a warm-up one.
+        expect(store.stats()).toMatchObject({ series: 1 });
+        expect(store.metricIds()).toEqual(['security.auth.failures']);
+        expect(store.forTenant(WARM_UP_TENANT).metricIds?.()).toEqual([]);
+      } finally {
+        await store.stop();
+      }
       // The log names the file, never the token.
       expect(err).toContain(join('data', 'admin.token'));
       expect(err).not.toContain(token);

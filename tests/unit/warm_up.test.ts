@@ -16,6 +16,8 @@ import {
 } from '../../src/server/warm_up.js';
 import type { RouteDefinition } from '../../src/http/route.js';
 import { checkerOf } from '../../src/http/strict_params.js';
+import { INTEROP_CODECS } from '../../src/interop/interop_sink.js';
+import { CODEC_SAMPLES, CODEC_SERIES, BODIES_PER_WORKER, warmUpCodecs } from '../../src/server/codec_warm_up.js';
 import { HEALTH_SCHEMA, QUERY_GET_SCHEMA } from '../../src/server/builtin_schemas.js';
 
 /** Records identities; fails the test if anything tries to store (collect). */
@@ -44,7 +46,7 @@ describe('warm-up of the ingest path', () => {
   it('decodes synthetic frames on every worker for the warm-up tenant only, storing nothing', async () => {
     const tables = new Map<string, DecodeOnlyTable[]>();
     pool = new DecodePool({
-      threads: 2, maxPointsPerBatch: 5000, customFrameNames: [],
+      threads: 2, maxPointsPerBatch: 5000, customFrameNames: [], codecs: INTEROP_CODECS,
       createSeriesTable: (tenant) => {
         const t = new DecodeOnlyTable();
         tables.set(tenant, [...(tables.get(tenant) ?? []), t]);
@@ -55,16 +57,20 @@ describe('warm-up of the ingest path', () => {
     // A budget no test machine reaches: every frame must come back here.
     const report = await warmUpIngest(pool, { framesInFlight: 6, rounds: 2, pointsPerFrame: 200, budgetMs: 120_000, resolveSeries: 120 });
     expect(report).toMatchObject({ frames: 12, points: 12 * 200, seriesCommitted: 120, complete: true });
+    // Remote write and line protocol (plain and gzip) decoded on both workers, into the same tables.
+    expect(report.codecs).toEqual({ bodies: 2 * 2 * BODIES_PER_WORKER, points: 2 * 2 * BODIES_PER_WORKER * CODEC_SERIES * CODEC_SAMPLES });
     expect(report.elapsedMs).toBeGreaterThan(0);
     expect([...tables.keys()]).toEqual([WARM_UP_TENANT]);
-    // One mirror per worker, each holding the frame's 200 series once, none collected.
+    // One mirror per worker, each holding the frame's 200 series and the codecs' (remote write's
+    // and line protocol's, 100 each) once, none collected.
     const mirrors = tables.get(WARM_UP_TENANT)!;
     expect(mirrors).toHaveLength(2);
     for (const m of mirrors) {
-      expect(m.identities).toHaveLength(200);
+      expect(m.identities).toHaveLength(200 + 2 * CODEC_SERIES);
       expect(m.collected).toBe(0);
     }
-    expect(mirrors[0]!.identities[13]).toMatchObject({ metricId: 'warm_up.metric_3', tags: { hostname: 'warm-up-1', region: 'warm-up-1', rack: '13' } });
+    // The codecs' series may be numbered before or after the frame's: find one of the frame's by its tags.
+    expect(mirrors[0]!.identities.find((i) => i.tags?.rack === '13')).toMatchObject({ metricId: 'warm_up.metric_3', tags: { hostname: 'warm-up-1', region: 'warm-up-1', rack: '13' } });
   });
 
   it('sends every frame, spreads them over the workers and forgets the warm-up stream on each', async () => {
@@ -162,6 +168,38 @@ describe('warm-up of the ingest path', () => {
       if (saved === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = saved;
     }
+  });
+
+  it('the codec warm-up decodes remote write and line protocol for its tenant only; a failure is reported, not thrown', async () => {
+    const tables = new Map<string, DecodeOnlyTable>();
+    pool = new DecodePool({
+      threads: 0, maxPointsPerBatch: 5000, customFrameNames: [], codecs: INTEROP_CODECS,
+      createSeriesTable: (tenant) => {
+        const t = new DecodeOnlyTable();
+        tables.set(tenant, t);
+        return t;
+      },
+    });
+    await pool.start();
+    const report = await warmUpCodecs(pool, WARM_UP_TENANT, 1_700_000_000_000);
+    expect(report).toEqual({ bodies: 2 * BODIES_PER_WORKER, points: 2 * BODIES_PER_WORKER * CODEC_SERIES * CODEC_SAMPLES });
+    expect([...tables.keys()]).toEqual([WARM_UP_TENANT]);
+    const table = tables.get(WARM_UP_TENANT)!;
+    expect(table.collected).toBe(0);
+    expect(table.identities).toHaveLength(2 * CODEC_SERIES);
+    expect(table.identities[0]).toMatchObject({ metricId: 'warm_up_metric_0', tags: { host: 'warm-up-0', region: 'warm-up-1' } });
+    expect(table.identities[CODEC_SERIES]).toMatchObject({ metricId: 'warm_up.value', tags: { host: 'warm-up-0', metric: 'm0' } });
+    // A pool without the interop codecs (or one refusing the body) leaves start-up going, saying why.
+    const bare = new DecodePool({ threads: 0, maxPointsPerBatch: 5000, customFrameNames: [], createSeriesTable: () => new DecodeOnlyTable() });
+    await bare.start();
+    try {
+      const failed = await warmUpCodecs(bare, WARM_UP_TENANT);
+      expect(failed.bodies).toBe(0);
+      expect(failed.error).toMatch(/no decode codec named "remote_write"/);
+    } finally {
+      await bare.close();
+    }
+    expect((await warmUpCodecs({ threads: 1 }, WARM_UP_TENANT)).error).toMatch(/no codecs/);
   });
 
   it('a refused warm-up frame is reported, not passed over', async () => {
