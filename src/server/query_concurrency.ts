@@ -64,12 +64,18 @@ export const HOLD_BEHIND_ALIKE_MS = 200;
 /**
  * Share of the main thread's time queries may take while ingest is active: the rest is kept
  * for the frames' parsing and the commits, so ingest reaches the rate it is asked for and its
- * acks do not queue behind queries. Half is a starting split, not a tuned one: in CPU
- * profiles of bench/concurrent_users.bench.ts with ingest at 0.1 M points/s (2026-12-07, load
- * average 20–25 from other work) ingest took 20–24% of the main thread and queries 45–54%;
- * that load left no clean sweep of the share against ack and query latency.
+ * acks do not queue behind queries. Swept on a quiet machine (bench/concurrent_users.bench.ts
+ * --max-rate 1880000 --seconds 30, 2026-12-08 00:41–00:46 UTC, load 2–3.5; ingest asked 0.94 M
+ * points/s; 64 query clients, load generator and server on the same 2 cores), two runs each:
+ *   share 0.5: ingest 0.55 / 0.56 M/s, ack p50 151 / 147 ms, p99 414 / 385; query p99 97 / 126 ms, 1,853 / 1,455 q/s
+ *   share 0.3: ingest 0.91 / 0.89 M/s, ack p50  70 /  64 ms, p99 216 / 211; query p99 112 / 169 ms, 1,585 / 1,275 q/s
+ *   share 0.2: ingest 0.92 / 0.94 M/s, ack p50  64 /  39 ms, p99 176 / 165; query p99 176 / 173 ms,   874 /   941 q/s
+ * At 0.5 ingest fell behind, so every ack waited for the 64 frames in flight ahead of it (ack
+ * p50 ≈ 64 frames / frames acked per second); 0.3 is where ingest nearly keeps its rate for the
+ * smallest loss of query latency. Below it queries lose throughput and the ack tail no longer
+ * falls: with ingest at its rate the two cores are full (server ~40 s of CPU in 34 s, clients ~17).
  */
-export const QUERY_SHARE_WHILE_INGESTING = 0.5;
+export const QUERY_SHARE_WHILE_INGESTING = 0.3;
 /**
  * Query time that may start at once while ingest is active (the bucket's depth): a burst of
  * queries after a pause starts together, but not more than this ahead of the share.
