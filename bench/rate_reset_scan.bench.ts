@@ -10,7 +10,7 @@
  *
  * Best of 300 rounds; a shared machine makes the absolute figures noisy, the ratio less so.
  */
-import { rateKernel } from '../src/query/window_kernels.js';
+import { ResetPositions, rateKernel } from '../src/query/window_kernels.js';
 import { mulberry32 } from './data_shapes.js';
 
 const POINTS = 8640;
@@ -28,24 +28,11 @@ function scanOneByOne(vs: Float64Array, out: number[]): void {
   }
 }
 
-/** The kernel's scan (the same code, reporting to an array). */
+/** The kernel's own scan (ResetPositions), its resets copied to an array. */
+const kernelScan = new ResetPositions();
 function scanFourATurn(vs: Float64Array, out: number[]): void {
-  const n = vs.length;
-  let previous = n > 0 ? vs[0]! : 0;
-  let k = 1;
-  for (; k + 3 < n; k += 4) {
-    const a = vs[k]!;
-    const b = vs[k + 1]!;
-    const c = vs[k + 2]!;
-    const d = vs[k + 3]!;
-    if (!(a >= previous && b >= a && c >= b && d >= c)) break;
-    previous = d;
-  }
-  for (; k < n; k++) {
-    const v = vs[k]!;
-    if (v < previous) out.push(k);
-    previous = v;
-  }
+  kernelScan.scan(vs, vs.length);
+  for (let r = 0; r < kernelScan.count; r++) out.push(kernelScan.at[r]!);
 }
 
 const rand = mulberry32(11);

@@ -51,7 +51,7 @@ export function extrapolate(
  * series (the kernel is synchronous), grown as needed and never shrunk: at most 4 bytes per
  * point of the largest series read, and nearly every counter has no reset at all.
  */
-class ResetPositions {
+export class ResetPositions {
   at = new Int32Array(64);
   count = 0;
 
